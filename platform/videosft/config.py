@@ -1,0 +1,186 @@
+"""The experiment config: one typed, frozen tree, loaded from YAML with dotted overrides.
+
+Validation happens here, before any Ray work: unknown keys and bad values fail with a message that
+names the dotted key and what was expected. The tree crosses Ray as a plain dict
+(`cfg.model_dump()`) and is rebuilt inside workers with `ExperimentConfig.model_validate`.
+We use pydantic models (frozen, extra="forbid") rather than bare dataclasses: same immutability,
+and field-named error messages for free.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from videosft.data.sampling import SamplingContract
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the key and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelConfig(_Strict):
+    family: str = "qwen2_5_vl"
+    path: str | None = None  # None: build a tiny random model at <output_dir>/base_model
+    tiny_seed: int = 0
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, v: str) -> str:
+        from videosft.models.registry import family_names
+
+        if v not in family_names():
+            raise ValueError(f"unknown family {v!r}; expected one of {family_names()}")
+        return v
+
+
+class SyntheticConfig(_Strict):
+    n_train_video: int = Field(48, ge=1)
+    n_train_image: int = Field(32, ge=0)
+    n_eval_video: int = Field(32, ge=1)
+    n_eval_image: int = Field(32, ge=1)
+    size: int = Field(64, ge=16)
+    num_frames: int = Field(32, ge=2)
+    fps: float = Field(8.0, gt=0)
+    seed: int = 0
+
+
+class DataConfig(_Strict):
+    root: str | None = None  # None: generate the synthetic set at <output_dir>/data
+    train_manifest: str = "train.json"
+    eval_image_manifest: str = "eval_image.json"
+    eval_video_manifest: str = "eval_video.json"
+    synthetic: SyntheticConfig = SyntheticConfig()
+    max_failure_ratio: float = Field(0.05, ge=0.0, le=1.0)
+    decode_timeout_s: float = Field(60.0, gt=0)
+    decode_concurrency: int = Field(1, ge=1)
+    cpus_per_decoder: float = Field(0.5, gt=0)
+
+
+class TrainConfig(_Strict):
+    num_workers: int = Field(2, ge=1)
+    use_gpu: bool = False
+    # On a 2-core machine a whole CPU per worker starves the Ray Data stage feeding it.
+    cpus_per_worker: float = Field(0.5, gt=0)
+    zero_stage: Literal[2, 3] = 2
+    max_steps: int = Field(20, ge=1)
+    micro_batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+    precision: Literal["fp32", "bf16"] = "fp32"
+    log_every: int = Field(5, ge=1)
+    seed: int = 0
+
+
+class EvalConfig(_Strict):
+    benchmarks: list[str] = ["synthetic_image", "synthetic_video"]
+    frame_budget: int | None = Field(None, ge=1)  # None: evaluate each trial at its training budget
+    engine: Literal["transformers", "vllm"] = "transformers"
+    num_actors: int = Field(1, ge=1)
+    cpus_per_actor: float = Field(1.0, gt=0)
+    gpus_per_actor: float = Field(0.0, ge=0)
+    batch_size: int = Field(8, ge=1)
+    max_new_tokens: int = Field(4, ge=1)
+    limit: int | None = Field(None, ge=1)  # cap items per benchmark (smoke runs)
+    tensor_parallel_size: int = Field(1, ge=1)  # vLLM only
+    roots: dict[str, str] = {}  # benchmark name -> its data root (synthetic_* default to data.root)
+
+
+class SweepConfig(_Strict):
+    frame_budgets: list[int] = [2, 4, 8]
+    max_concurrent_trials: int = Field(1, ge=1)
+
+    @field_validator("frame_budgets")
+    @classmethod
+    def _positive_unique(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("need at least one frame budget")
+        if any(b < 1 for b in v) or len(set(v)) != len(v):
+            raise ValueError(f"frame budgets must be unique positive ints, got {v}")
+        return v
+
+
+class ExperimentConfig(_Strict):
+    name: str = "demo"
+    output_dir: str = "runs/demo"
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    sampling: SamplingContract = SamplingContract()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    sweep: SweepConfig = SweepConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "ExperimentConfig":
+        from videosft.eval.benchmarks import BENCHMARKS
+
+        unknown = [b for b in self.eval.benchmarks if b not in BENCHMARKS]
+        if unknown:
+            raise ValueError(f"eval.benchmarks: unknown {unknown}; expected names from {sorted(BENCHMARKS)}")
+        if self.train.use_gpu and self.train.precision == "fp32":
+            pass  # allowed (debugging), just slower
+        if not self.train.use_gpu and self.train.precision == "bf16":
+            raise ValueError("train.precision: bf16 needs train.use_gpu=true; use fp32 on CPU")
+        return self
+
+    def with_overrides(self, overrides: Sequence[str]) -> "ExperimentConfig":
+        return _validate(apply_overrides(self.model_dump(), overrides), source="overrides")
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` strings (value parsed as YAML) to a nested dict, returning a new dict."""
+    out = yaml.safe_load(yaml.safe_dump(raw)) or {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected dotted.key=value")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {key}: {part!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
+
+
+def _validate(raw: dict[str, Any], source: str) -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            got = f" (got {err['input']!r})" if err["type"] != "extra_forbidden" else ""
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"  {loc}: {msg}{got}")
+        raise ConfigError(f"invalid config from {source}:\n" + "\n".join(lines)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Load YAML (or the built-in defaults when path is None), apply overrides, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text()
+        loaded = yaml.safe_load(text)
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        raw = loaded or {}
+    return _validate(apply_overrides(raw, overrides), source=str(path or "defaults") + (" + overrides" if overrides else ""))
+
+
+def from_dict(raw: dict[str, Any]) -> ExperimentConfig:
+    """Rebuild the config inside a Ray worker from its plain-dict form."""
+    return ExperimentConfig.model_validate(raw)

@@ -1,0 +1,149 @@
+"""Ray Data assembly: manifest rows -> probe + decode (actor pool) -> preprocess (actor pool).
+
+Failed rows are never fatal: they carry `error`, are written to a rejects file with their reason,
+and the run fails only when the failure ratio passes `data.max_failure_ratio`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from videosft import schema as S
+from videosft.data.sampling import SamplingContract
+
+
+class TooManyRejects(RuntimeError):
+    """More rows failed than the configured ratio allows."""
+
+
+@dataclass(frozen=True)
+class StageStats:
+    total: int
+    rejected: int
+    rejects_path: str
+
+
+class DecodeStage:
+    """Ray Data callable class: probe, choose indices by the contract, decode in an isolated child.
+
+    One per actor: the isolated decoder process is reused across rows and restarted on a hang.
+    """
+
+    def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float) -> None:
+        from videosft.data.decode import IsolatedDecoder
+
+        self.contract = SamplingContract.model_validate(contract)
+        self.budget = budget
+        self.decoder = IsolatedDecoder(timeout_s=timeout_s)
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        out.setdefault(S.ERROR, "")
+        out.update({S.FRAME_INDICES: np.zeros(0, np.int64), S.TIMESTAMPS: np.zeros(0, np.float64), S.SAMPLED_FPS: 0.0})
+        out[S.CONTRACT_ID] = self.contract.contract_id()
+        media_type = row[S.MEDIA_TYPE]
+        if media_type == S.MEDIA_TEXT:
+            out[S.FRAMES] = np.zeros((0, 1, 1, 3), np.uint8)
+            return out
+        try:
+            if media_type == S.MEDIA_VIDEO:
+                self._video(row, out)
+            else:
+                self._image(row, out)
+        except Exception as exc:  # errors are data, never a crashed pipeline
+            out[S.ERROR] = f"decode: {type(exc).__name__}: {exc}"
+        if out[S.ERROR]:
+            out[S.FRAMES] = np.zeros((0, 1, 1, 3), np.uint8)
+        return out
+
+    def _video(self, row: dict[str, Any], out: dict[str, Any]) -> None:
+        from videosft.data.probe import probe_video
+
+        meta = probe_video(row[S.MEDIA_PATH])
+        out.update({k: meta[k] for k in (S.NUM_FRAMES, S.FPS, S.DURATION, S.WIDTH, S.HEIGHT)})
+        if meta.get(S.ERROR):
+            out[S.ERROR] = meta[S.ERROR]
+            return
+        budget = int(row.get(S.FRAME_BUDGET) or 0) or self.budget
+        indices = self.contract.frame_indices(int(meta[S.NUM_FRAMES]), float(meta[S.FPS]), budget)
+        out_hw = self.contract.output_size(int(meta[S.HEIGHT]), int(meta[S.WIDTH]), "video")
+        res = self.decoder.decode(row[S.MEDIA_PATH], indices, out_hw)
+        if res.error:
+            out[S.ERROR] = res.error
+            return
+        out[S.FRAMES] = res.frames
+        out[S.FRAME_INDICES] = np.asarray(indices, np.int64)
+        out[S.TIMESTAMPS] = np.asarray(indices, np.float64) / float(meta[S.FPS])
+        out[S.SAMPLED_FPS] = float(self.contract.sampled_fps(indices, float(meta[S.FPS])))
+
+    def _image(self, row: dict[str, Any], out: dict[str, Any]) -> None:
+        from videosft.data.decode import decode_image
+        from videosft.data.probe import probe_image
+
+        meta = probe_image(row[S.MEDIA_PATH])
+        if meta.get(S.ERROR):
+            out[S.ERROR] = meta[S.ERROR]
+            return
+        out_hw = self.contract.output_size(int(meta[S.HEIGHT]), int(meta[S.WIDTH]), "image")
+        out[S.FRAMES] = decode_image(row[S.MEDIA_PATH], out_hw)
+        out.update({S.NUM_FRAMES: 1, S.WIDTH: meta[S.WIDTH], S.HEIGHT: meta[S.HEIGHT]})
+
+
+def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, budget: int | None,
+                    timeout_s: float, concurrency: int, cpus: float) -> Any:
+    """Manifest rows -> Ray Dataset of decoded rows (errors kept as data)."""
+    import ray.data
+
+    ds = ray.data.from_items([_clean_row(r) for r in rows])
+    return ds.map(
+        DecodeStage,
+        fn_constructor_kwargs={"contract": contract.model_dump(), "budget": budget, "timeout_s": timeout_s},
+        concurrency=concurrency,
+        num_cpus=cpus,
+    )
+
+
+def encoded_dataset(decoded: Any, family: str, model_path: str, concurrency: int, cpus: float) -> Any:
+    """Decoded rows -> rows with a FEATURES blob (training inputs + assistant-only labels)."""
+    from videosft.data.preprocess import EncodeStage
+
+    return decoded.map(
+        EncodeStage,
+        fn_constructor_kwargs={"family": family, "model_path": model_path, "for_generation": False},
+        concurrency=concurrency,
+        num_cpus=cpus,
+    )
+
+
+def split_rejects(ds: Any, rejects_path: str | Path, max_failure_ratio: float, stage: str) -> tuple[Any, StageStats]:
+    """Materialize, write failed rows to a JSONL rejects file, fail past the allowed ratio."""
+    ds = ds.materialize()
+    total = ds.count()
+    bad = ds.filter(lambda r: bool(r[S.ERROR])).select_columns([S.ID, S.MEDIA_PATH, S.ERROR]).take_all()
+    path = Path(rejects_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        for r in bad:
+            fh.write(json.dumps({"id": r[S.ID], "path": r[S.MEDIA_PATH], "stage": stage,
+                                 "reason": r[S.ERROR]}) + "\n")
+    stats = StageStats(total=total, rejected=len(bad), rejects_path=str(path))
+    if total and len(bad) / total > max_failure_ratio:
+        raise TooManyRejects(
+            f"{stage}: {len(bad)} of {total} rows failed (> data.max_failure_ratio={max_failure_ratio}); "
+            f"reasons in {path}"
+        )
+    good = ds.filter(lambda r: not r[S.ERROR]).materialize() if bad else ds
+    return good, stats
+
+
+def _clean_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Keep only columns with a stable Arrow type (manifest extras like option lists become JSON)."""
+    out = {}
+    for k, v in row.items():
+        out[k] = json.dumps(v) if isinstance(v, (list, dict)) else v
+    return out

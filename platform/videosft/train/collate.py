@@ -1,0 +1,51 @@
+"""Collate per-sample feature dicts into one padded model batch (pure: numpy + torch tensors only).
+
+Text tensors are right-padded; vision tensors are concatenated along the patch axis, which is how
+Qwen2.5-VL / LLaVA processors batch variable-size images and videos.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from videosft.models.labels import IGNORE_INDEX
+
+_PAD_VALUES = {"input_ids": None, "attention_mask": 0, "labels": IGNORE_INDEX, "mm_token_type_ids": 0}
+_CONCAT_KEYS = (
+    "pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts",
+    "image_sizes", "image_sizes_videos",
+)
+
+
+def collate(samples: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Pad the 1-D token tensors to the batch's longest sample and concatenate vision tensors."""
+    if not samples:
+        raise ValueError("collate: empty batch")
+    longest = max(len(s["input_ids"]) for s in samples)
+    batch: dict[str, torch.Tensor] = {}
+    for key, pad in _PAD_VALUES.items():
+        if key not in samples[0]:
+            continue
+        fill = pad_token_id if pad is None else pad
+        rows = np.full((len(samples), longest), fill, dtype=np.int64)
+        for i, s in enumerate(samples):
+            rows[i, : len(s[key])] = s[key]
+        batch[key] = torch.from_numpy(rows)
+    for key in _CONCAT_KEYS:
+        parts = [s[key] for s in samples if key in s and len(s[key])]
+        if parts:
+            batch[key] = torch.from_numpy(np.concatenate(parts, axis=0))
+    for key in ("pixel_values", "pixel_values_videos"):
+        if key in batch:
+            batch[key] = batch[key].float()
+    return batch
+
+
+def count_tokens(batch: Mapping[str, torch.Tensor]) -> tuple[int, int]:
+    """(supervised tokens, total non-pad tokens) of a collated batch, for throughput metrics."""
+    supervised = int((batch["labels"] != IGNORE_INDEX).sum()) if "labels" in batch else 0
+    total = int(batch["attention_mask"].sum()) if "attention_mask" in batch else int(batch["input_ids"].numel())
+    return supervised, total

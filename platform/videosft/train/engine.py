@@ -1,0 +1,37 @@
+"""The DeepSpeed seam: the only module that imports deepspeed (lazily, public APIs only).
+
+On CPU machines DS_ACCELERATOR must be "cpu" before deepspeed is imported; the training loop sets
+it from the config. ZeRO-2 and ZeRO-3 both run on CPU with the gloo process group Ray Train makes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable
+
+import torch
+
+
+def init_engine(model: torch.nn.Module, ds_config: dict[str, Any], param_groups: Iterable[Any] | None = None) -> Any:
+    """Wrap `model` in a DeepSpeed engine using the already-initialized torch process group."""
+    os.environ.setdefault("DS_ACCELERATOR", "cpu" if not torch.cuda.is_available() else "cuda")
+    import deepspeed
+
+    params = list(param_groups) if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
+    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=params, config=ds_config)
+    return engine
+
+
+def consolidated_state_dict(engine: Any, rank: int) -> dict[str, torch.Tensor] | None:
+    """Gather full (unpartitioned) weights; every rank must call this, rank 0 gets the state dict.
+
+    Under ZeRO-3 parameters are partitioned across ranks; GatheredParameters materializes them
+    collectively. Under ZeRO-2 it is a no-op and the module already holds full weights.
+    """
+    import deepspeed
+
+    module = engine.module
+    with deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None):
+        if rank != 0:
+            return None
+        return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}

@@ -1,0 +1,124 @@
+"""Ray Tune sweep over frame budgets: one trial = decode -> train -> consolidate -> evaluate.
+
+Under Ray 2.60 Train v2, Tune runs a *function trainable* that builds and fits a TorchTrainer.
+The trial itself reserves no CPU (its Train workers and Ray Data stages hold the resources), so a
+small machine is not starved. The base model is evaluated once per evaluation budget and shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from videosft import schema as S
+from videosft.config import ExperimentConfig, from_dict
+from videosft.workspace import Inputs, output_dir, prepare_inputs
+
+
+def ensure_ray() -> None:
+    """Same code locally, under `ray job submit`, and in a RayJob."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(runtime_env={"env_vars": _worker_env()}, log_to_driver=True)
+
+
+def _worker_env() -> dict[str, str]:
+    env = {"TOKENIZERS_PARALLELISM": "false"}
+    if "DS_ACCELERATOR" in os.environ:
+        env["DS_ACCELERATOR"] = os.environ["DS_ACCELERATOR"]
+    return env
+
+
+def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, Any]:
+    """Train at `budget` frames and evaluate the result; returns the trial summary (also on disk)."""
+    from videosft.data.manifest import read_manifest
+    from videosft.data.pipeline import decoded_dataset, encoded_dataset, split_rejects
+    from videosft.eval.runner import evaluate_model
+    from videosft.train.trainer import fit
+
+    out = output_dir(cfg)
+    trial_dir = out / "trials" / f"budget_{budget}"
+    rows = read_manifest(str(Path(inputs.data_root) / cfg.data.train_manifest))
+    decoded = decoded_dataset(rows, cfg.sampling, budget, cfg.data.decode_timeout_s,
+                              cfg.data.decode_concurrency, cfg.data.cpus_per_decoder)
+    encoded = encoded_dataset(decoded, cfg.model.family, inputs.model_path,
+                              cfg.data.decode_concurrency, cfg.data.cpus_per_decoder)
+    train_ds, stats = split_rejects(encoded, trial_dir / "rejects.jsonl", cfg.data.max_failure_ratio, "train-data")
+    train_ds = train_ds.select_columns([S.ID, S.MEDIA_TYPE, "features", "n_text_tokens", "n_visual_tokens"])
+    outcome = fit(cfg, train_ds, inputs.model_path, budget, run_name=f"train_budget_{budget}",
+                  storage_path=str(out / "train"))
+    scores = evaluate_model(cfg, outcome.checkpoint_path, budget, trial_dir / "eval", inputs.data_root)
+    summary = {
+        "frame_budget": budget,
+        "checkpoint": outcome.checkpoint_path,
+        "train": {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))},
+        "scores": scores,
+        "data": {"rows": stats.total, "rejected": stats.rejected, "rejects_path": stats.rejects_path},
+        "contract_id": cfg.sampling.contract_id(),
+    }
+    (trial_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _trainable(params: dict[str, Any]) -> None:
+    from ray import tune
+
+    cfg = from_dict(params["experiment"])
+    inputs = Inputs(**params["inputs"])
+    summary = run_trial(cfg, inputs, int(params["frame_budget"]))
+    flat = {"frame_budget": summary["frame_budget"]}
+    for name, scores in summary["scores"].items():
+        flat[f"{name}/overall"] = scores.get("overall")
+    with tempfile.TemporaryDirectory() as tmp:  # a tiny checkpoint so Result.metrics is populated
+        Path(tmp, "summary.json").write_text(json.dumps(summary))
+        tune.report(flat, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict[str, Any]]:
+    """Evaluate the untuned base once per evaluation budget the sweep needs (cached on disk)."""
+    from videosft.eval.runner import evaluate_model
+
+    budgets = [cfg.eval.frame_budget] if cfg.eval.frame_budget else list(cfg.sweep.frame_budgets)
+    out: dict[int | str, dict[str, Any]] = {}
+    for b in budgets:
+        path = output_dir(cfg) / "base_eval" / f"budget_{b}"
+        done = path / "scores.json"
+        if done.exists():
+            out[b] = json.loads(done.read_text())
+            continue
+        out[b] = evaluate_model(cfg, inputs.model_path, b, path, inputs.data_root)
+        done.write_text(json.dumps(out[b], indent=2))
+    return out
+
+
+def run_sweep(cfg: ExperimentConfig) -> Path:
+    """Prepare inputs, evaluate the base, run one Tune trial per frame budget, write the report."""
+    from ray import tune
+
+    from videosft.analysis.tradeoff import write_report
+
+    ensure_ray()
+    inputs = prepare_inputs(cfg)
+    base = evaluate_base(cfg, inputs)
+    trainable = tune.with_resources(_trainable, {"CPU": 0})
+    tuner = tune.Tuner(
+        trainable,
+        param_space={
+            "experiment": cfg.model_dump(mode="json"),
+            "inputs": {"model_path": inputs.model_path, "data_root": inputs.data_root},
+            "frame_budget": tune.grid_search(list(cfg.sweep.frame_budgets)),
+        },
+        tune_config=tune.TuneConfig(max_concurrent_trials=cfg.sweep.max_concurrent_trials),
+        run_config=tune.RunConfig(name="sweep", storage_path=str(output_dir(cfg) / "tune")),
+    )
+    results = tuner.fit()
+    errors = [str(r.error) for r in results if r.error]
+    if errors:
+        raise RuntimeError(f"{len(errors)} sweep trial(s) failed; first: {errors[0]}")
+    trials = [json.loads((output_dir(cfg) / "trials" / f"budget_{b}" / "summary.json").read_text())
+              for b in cfg.sweep.frame_budgets]
+    return write_report(cfg, base, trials, output_dir(cfg))

@@ -1,0 +1,72 @@
+"""Config: defaults, YAML loading, dotted overrides, and errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from videosft.config import ConfigError, ExperimentConfig, apply_overrides, from_dict, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_demo_yaml():
+    assert load_config(REPO / "jobs/configs/demo.yaml") == load_config(None)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "jobs/configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_yaml_validates(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, ExperimentConfig)
+    assert len(cfg.sampling.contract_id()) == 12
+
+
+def test_overrides_are_typed_by_yaml():
+    cfg = load_config(None, ["train.max_steps=50", "sweep.frame_budgets=[4, 8, 16]", "train.lr=2e-4"])
+    assert cfg.train.max_steps == 50
+    assert cfg.sweep.frame_budgets == [4, 8, 16]
+    assert cfg.train.lr == pytest.approx(2e-4)
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"train\.max_stepz: unknown key"):
+        load_config(None, ["train.max_stepz=3"])
+
+
+def test_bad_value_is_named_with_expectation():
+    with pytest.raises(ConfigError, match=r"train\.max_steps: .*integer.*'abc'"):
+        load_config(None, ["train.max_steps=abc"])
+
+
+def test_unknown_family_and_benchmark_rejected():
+    with pytest.raises(ConfigError, match=r"model\.family"):
+        load_config(None, ["model.family=gpt5"])
+    with pytest.raises(ConfigError, match=r"eval\.benchmarks"):
+        load_config(None, ["eval.benchmarks=[nope]"])
+
+
+def test_bf16_on_cpu_rejected():
+    with pytest.raises(ConfigError, match="bf16"):
+        load_config(None, ["train.precision=bf16"])
+
+
+def test_override_into_a_value_is_an_error():
+    with pytest.raises(ConfigError, match="is a value"):
+        apply_overrides({"name": "x"}, ["name.sub=1"])
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        apply_overrides({}, ["novalue"])
+
+
+def test_top_level_must_be_mapping(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(p)
+
+
+def test_frozen_and_round_trips_through_plain_dict():
+    cfg = load_config(None, ["train.max_steps=7"])
+    with pytest.raises(Exception):
+        cfg.train.max_steps = 9  # type: ignore[misc]
+    raw = yaml.safe_load(yaml.safe_dump(cfg.model_dump(mode="json")))  # what crosses Ray
+    assert from_dict(raw) == cfg
