@@ -94,6 +94,13 @@ class DecodeStage:
         out.update({S.NUM_FRAMES: 1, S.WIDTH: meta[S.WIDTH], S.HEIGHT: meta[S.HEIGHT]})
 
 
+def actor_pool(size: int) -> Any:
+    """A fixed-size actor pool (Ray Data's `compute=` form; `concurrency=` is deprecated)."""
+    import ray.data
+
+    return ray.data.ActorPoolStrategy(size=size)
+
+
 def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, budget: int | None,
                     timeout_s: float, concurrency: int, cpus: float) -> Any:
     """Manifest rows -> Ray Dataset of decoded rows (errors kept as data)."""
@@ -103,7 +110,7 @@ def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, 
     return ds.map(
         DecodeStage,
         fn_constructor_kwargs={"contract": contract.model_dump(), "budget": budget, "timeout_s": timeout_s},
-        concurrency=concurrency,
+        compute=actor_pool(concurrency),
         num_cpus=cpus,
     )
 
@@ -115,13 +122,18 @@ def encoded_dataset(decoded: Any, family: str, model_path: str, concurrency: int
     return decoded.map(
         EncodeStage,
         fn_constructor_kwargs={"family": family, "model_path": model_path, "for_generation": False},
-        concurrency=concurrency,
+        compute=actor_pool(concurrency),
         num_cpus=cpus,
     )
 
 
-def split_rejects(ds: Any, rejects_path: str | Path, max_failure_ratio: float, stage: str) -> tuple[Any, StageStats]:
-    """Materialize, write failed rows to a JSONL rejects file, fail past the allowed ratio."""
+def split_rejects(ds: Any, rejects_path: str | Path, max_failure_ratio: float, stage: str,
+                  keep_columns: Sequence[str] | None = None) -> tuple[Any, StageStats]:
+    """Materialize, write failed rows to a JSONL rejects file, fail past the allowed ratio.
+
+    The good rows come back fully materialized (projected to `keep_columns`): no lazy operator is
+    left to run while Train workers hold the CPUs, which would deadlock a small machine.
+    """
     ds = ds.materialize()
     total = ds.count()
     bad = ds.filter(lambda r: bool(r[S.ERROR])).select_columns([S.ID, S.MEDIA_PATH, S.ERROR]).take_all()
@@ -137,8 +149,10 @@ def split_rejects(ds: Any, rejects_path: str | Path, max_failure_ratio: float, s
             f"{stage}: {len(bad)} of {total} rows failed (> data.max_failure_ratio={max_failure_ratio}); "
             f"reasons in {path}"
         )
-    good = ds.filter(lambda r: not r[S.ERROR]).materialize() if bad else ds
-    return good, stats
+    good = ds.filter(lambda r: not r[S.ERROR]) if bad else ds
+    if keep_columns is not None:
+        good = good.select_columns(list(keep_columns))
+    return good.materialize(), stats
 
 
 def _clean_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from videosft import schema as S
 from videosft.config import ExperimentConfig
-from videosft.data.pipeline import decoded_dataset
+from videosft.data.pipeline import actor_pool, decoded_dataset
 from videosft.eval.benchmarks import get_benchmark
 
 
@@ -80,7 +80,7 @@ def _predict(cfg: ExperimentConfig, model_path: str, frame_budget: int | None, i
                                "family": cfg.model.family, "max_new_tokens": cfg.eval.max_new_tokens,
                                "tensor_parallel_size": cfg.eval.tensor_parallel_size},
         batch_size=cfg.eval.batch_size,
-        concurrency=cfg.eval.num_actors,
+        compute=actor_pool(cfg.eval.num_actors),
         num_cpus=cfg.eval.cpus_per_actor,
         num_gpus=cfg.eval.gpus_per_actor or None,
     ).take_all()

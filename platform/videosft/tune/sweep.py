@@ -1,8 +1,8 @@
 """Ray Tune sweep over frame budgets: one trial = decode -> train -> consolidate -> evaluate.
 
 Under Ray 2.60 Train v2, Tune runs a *function trainable* that builds and fits a TorchTrainer.
-The trial itself reserves no CPU (its Train workers and Ray Data stages hold the resources), so a
-small machine is not starved. The base model is evaluated once per evaluation budget and shared.
+The trial itself reserves a token CPU fraction (Tune refuses an empty bundle; its Train workers
+and Ray Data stages hold the real resources), so a small machine is not starved. The base model is evaluated once per evaluation budget and shared.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from typing import Any
 from videosft import schema as S
 from videosft.config import ExperimentConfig, from_dict
 from videosft.workspace import Inputs, output_dir, prepare_inputs
+
+
+TRIAL_DRIVER_CPU = 0.01
 
 
 def ensure_ray() -> None:
@@ -37,6 +40,7 @@ def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, A
     """Train at `budget` frames and evaluate the result; returns the trial summary (also on disk)."""
     from videosft.data.manifest import read_manifest
     from videosft.data.pipeline import decoded_dataset, encoded_dataset, split_rejects
+    from videosft.data.preprocess import FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS
     from videosft.eval.runner import evaluate_model
     from videosft.train.trainer import fit
 
@@ -47,8 +51,8 @@ def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, A
                               cfg.data.decode_concurrency, cfg.data.cpus_per_decoder)
     encoded = encoded_dataset(decoded, cfg.model.family, inputs.model_path,
                               cfg.data.decode_concurrency, cfg.data.cpus_per_decoder)
-    train_ds, stats = split_rejects(encoded, trial_dir / "rejects.jsonl", cfg.data.max_failure_ratio, "train-data")
-    train_ds = train_ds.select_columns([S.ID, S.MEDIA_TYPE, "features", "n_text_tokens", "n_visual_tokens"])
+    train_ds, stats = split_rejects(encoded, trial_dir / "rejects.jsonl", cfg.data.max_failure_ratio, "train-data",
+                                    keep_columns=[S.ID, S.MEDIA_TYPE, FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS])
     outcome = fit(cfg, train_ds, inputs.model_path, budget, run_name=f"train_budget_{budget}",
                   storage_path=str(out / "train"))
     scores = evaluate_model(cfg, outcome.checkpoint_path, budget, trial_dir / "eval", inputs.data_root)
@@ -104,7 +108,7 @@ def run_sweep(cfg: ExperimentConfig) -> Path:
     ensure_ray()
     inputs = prepare_inputs(cfg)
     base = evaluate_base(cfg, inputs)
-    trainable = tune.with_resources(_trainable, {"CPU": 0})
+    trainable = tune.with_resources(_trainable, {"CPU": TRIAL_DRIVER_CPU})
     tuner = tune.Tuner(
         trainable,
         param_space={

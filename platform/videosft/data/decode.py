@@ -1,0 +1,400 @@
+"""Frames at chosen indices, as uint8 (T, H, W, 3), with bad media reported as data.
+
+Two layers. `decode_video` / `decode_image` decode in-process and raise `DecodeError` with a
+specific reason. `IsolatedDecoder` runs them in a child process with a timeout and an address-space
+cap, because native decoders hang (decord's `get_batch` is known to spin on broken containers
+while holding the GIL, so no thread can interrupt it) and balloon (tens of GB on long clips); only
+a process can be killed. `decode_sample` is what a Ray Data stage calls: it never raises for bad media.
+
+Resizing is done by one function (PIL bicubic on RGB) for every backend, so a frame looks the
+same whichever decoder produced it: training and evaluation must see identical pixels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import re
+import resource
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image
+
+from videosft.data import probe
+from videosft.schema import ERROR, FRAME_INDICES, FRAMES, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TEXT
+from videosft.schema import MEDIA_TYPE, MEDIA_VIDEO, NUM_FRAMES
+
+BACKENDS = ("auto", "decord", "pyav")
+SEEK_GAP = 48  # wanted frames further apart than this are reached by seeking, not decoding through
+_DECORD_CHUNK = 16  # frames per get_batch: bounds full-resolution memory before resizing
+
+
+class DecodeError(Exception):
+    """A decode failed for a reason worth recording (the message is that reason)."""
+
+
+def resize_frames(frames: np.ndarray, out_hw: tuple[int, int] | None) -> np.ndarray:
+    """Resize (T, H, W, 3) uint8 frames to out_hw=(H, W) with PIL bicubic; None keeps the size."""
+    if out_hw is None or frames.shape[1:3] == tuple(out_hw):
+        return np.ascontiguousarray(frames)
+    height, width = out_hw
+    out = np.empty((len(frames), height, width, 3), np.uint8)
+    for i, frame in enumerate(frames):
+        out[i] = np.asarray(Image.fromarray(frame).resize((width, height), Image.BICUBIC))
+    return out
+
+
+def _empty_frames(out_hw: tuple[int, int] | None) -> np.ndarray:
+    return np.zeros((0, *(out_hw or (0, 0)), 3), np.uint8)
+
+
+def _beyond(index: int, last: int) -> DecodeError:
+    return DecodeError(f"index {index} beyond last decodable frame {last}")
+
+
+def _decode_decord(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None) -> np.ndarray:
+    """decord: fast random access; counts frames from packets, so it sees what really decodes."""
+    import decord
+
+    with probe.media_source(path) as src:
+        reader = decord.VideoReader(src, ctx=decord.cpu(0), num_threads=0)
+        if indices.size and indices.max() >= len(reader):
+            raise _beyond(int(indices.max()), len(reader) - 1)
+        wanted = np.unique(indices)
+        chunks = [resize_frames(reader.get_batch(wanted[i : i + _DECORD_CHUNK]).asnumpy(), out_hw)
+                  for i in range(0, len(wanted), _DECORD_CHUNK)]
+    if not chunks:
+        return _empty_frames(out_hw)
+    return np.concatenate(chunks)[np.searchsorted(wanted, indices)]
+
+
+def _plan_runs(wanted: np.ndarray) -> list[np.ndarray]:
+    """Split sorted unique indices into runs that are cheaper to decode through than to seek."""
+    if wanted.size == 0:
+        return []
+    breaks = np.nonzero(np.diff(wanted) > SEEK_GAP)[0] + 1
+    return np.split(wanted, breaks)
+
+
+def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None) -> np.ndarray:
+    """PyAV: one seek per run of nearby wanted frames, then sequential decode through the run."""
+    wanted = np.unique(indices)
+    got: dict[int, np.ndarray] = {}
+    last = -1
+    with probe.media_source(path) as src, av.open(src) as container:
+        if not container.streams.video:
+            raise DecodeError("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = probe.stream_fps(stream) or 1.0
+        for run in _plan_runs(wanted):
+            # Runs are cut where frames lie more than SEEK_GAP apart, so every run but a first
+            # one that starts near frame 0 is reached by seeking.
+            if last >= 0 or run[0] > SEEK_GAP:
+                probe.seek_to_index(container, stream, int(run[0]), fps)
+            last = max(last, _take_run(container, stream, fps, run, got))
+    missing = [int(i) for i in wanted if int(i) not in got]
+    if missing and missing[-1] > last:
+        raise _beyond(missing[-1], last)
+    if missing:
+        raise DecodeError(f"frame {missing[0]} could not be decoded")
+    if not got:
+        return _empty_frames(out_hw)
+    frames = resize_frames(np.stack([got[int(i)] for i in wanted]), out_hw)
+    return frames[np.searchsorted(wanted, indices)]
+
+
+def _take_run(container: Any, stream: Any, fps: float, run: np.ndarray,
+              got: dict[int, np.ndarray]) -> int:
+    """Decode forward until past the run's last index; returns the last index decoded."""
+    pending = [int(i) for i in run if int(i) not in got]
+    index = -1
+    for frame in probe.iter_frames(container, stream):
+        index = probe.frame_index(frame, stream, fps)
+        # A frame stands in for a wanted index it reaches at most one frame late (timestamp
+        # jitter in variable-rate files); larger gaps are corrupt data and stay missing.
+        while pending and pending[0] <= index:
+            if index - pending[0] <= 1:
+                got[pending[0]] = frame.to_ndarray(format="rgb24")
+            pending.pop(0)
+        if not pending:
+            break
+    return index
+
+
+def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *,
+                 backend: str = "auto") -> np.ndarray:
+    """uint8 (len(indices), H, W, 3) frames in the order asked (repeats allowed).
+
+    backend "auto" tries decord and falls back to PyAV, whose error is the one reported (it
+    says why: decord mostly says "Error reading"). Raises DecodeError on bad media.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    reason = probe.precheck(path)
+    if reason:
+        raise DecodeError(reason)
+    indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if indices.size and indices.min() < 0:
+        raise DecodeError(f"negative frame index {int(indices.min())}")
+    if backend in ("auto", "decord"):
+        try:
+            return _decode_decord(path, indices, out_hw)
+        except DecodeError:
+            raise
+        except Exception as exc:  # decord raises DECORDError, IndexError, RuntimeError
+            if backend == "decord":
+                raise DecodeError(probe.diagnose(path) or f"decord: {_first_line(exc)}") from exc
+    try:
+        return _decode_pyav(path, indices, out_hw)
+    except av.FFmpegError as exc:
+        raise DecodeError(probe.describe_open_error(path, exc)) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The informative line of a (possibly multi-line, decord-prefixed) exception message."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    return re.sub(r"^(\[[\d:]+\] \S+:\d+: )+", "", text)[:200]
+
+
+def decode_image(path: str, out_hw: tuple[int, int] | None) -> np.ndarray:
+    """uint8 (1, H, W, 3) RGB; raises DecodeError on a missing, empty or non-image file."""
+    reason = probe.precheck(path)
+    if reason:
+        raise DecodeError(reason)
+    try:
+        with probe.media_source(path) as src, Image.open(src) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise DecodeError(f"not an image ({_first_line(exc)})") from exc
+    return resize_frames(rgb[None], out_hw)
+
+
+@dataclass
+class DecodeResult:
+    """Frames or the reason there are none ("decode: ..."); exactly one is set."""
+
+    frames: np.ndarray | None
+    error: str = ""
+
+
+DecodeFn = Callable[..., np.ndarray]
+
+
+def _child_main(conn: Any, decode_fn: DecodeFn, memory_mb: int | None, alarm_s: int,
+                env: dict[str, str]) -> None:
+    """Child loop: decode requests until the pipe closes; replies (header, raw frame bytes)."""
+    os.environ.update(env)  # a forkserver child inherits the server's env, not the caller's
+    if memory_mb:
+        limit = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the kernel kills us even if the GIL is held
+    conn.send(("ready",))
+    while True:
+        try:
+            kind, path, indices, out_hw, backend = conn.recv()
+        except (EOFError, OSError):
+            return
+        signal.alarm(alarm_s)  # orphan guard: dies even if the parent is gone
+        try:
+            if kind == MEDIA_IMAGE:
+                frames = decode_image(path, out_hw)
+            else:
+                frames = decode_fn(path, np.asarray(indices), out_hw, backend=backend)
+            frames = np.ascontiguousarray(frames, dtype=np.uint8)
+            reply: tuple = ("ok", frames.shape)
+        except DecodeError as exc:
+            reply, frames = ("err", str(exc)), None
+        except MemoryError:
+            reply, frames = ("err", f"out of memory (cap {memory_mb} MiB)"), None
+        except Exception as exc:  # a bug in a decoder is still this row's problem only
+            reply, frames = ("err", f"{type(exc).__name__}: {_first_line(exc)}"), None
+        signal.alarm(0)
+        conn.send(reply)
+        if frames is not None and frames.nbytes:
+            conn.send_bytes(memoryview(frames).cast("B"))
+
+
+class IsolatedDecoder:
+    """Decodes in a child process; a hang or crash costs one row and a restart, never the caller.
+
+    Safe inside a Ray Data actor: the child starts lazily on the first call (so the object can be
+    built and pickled cheaply), uses 'forkserver' (never fork from a threaded Ray worker), and is
+    killed on close()/__del__. Calls are serialised with a lock (actors may be concurrent).
+    """
+
+    def __init__(self, timeout_s: float = 20.0, memory_limit_mb: int | None = 8192, *,
+                 backend: str = "auto", decode_fn: DecodeFn = decode_video,
+                 start_timeout_s: float = 120.0) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.timeout_s, self.memory_limit_mb = timeout_s, memory_limit_mb
+        self.backend, self.decode_fn, self.start_timeout_s = backend, decode_fn, start_timeout_s
+        self.restarts = 0  # how many children were killed or died (for stage metrics)
+        self._proc: Any = None
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_proc=None, _conn=None, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        ctx = multiprocessing.get_context(method)
+        if method == "forkserver":  # pay the av/decord import once, in the server
+            ctx.set_forkserver_preload(["videosft.data.decode"])
+        parent, child = ctx.Pipe(duplex=True)
+        alarm_s = int(self.timeout_s) + 30
+        self._proc = ctx.Process(target=_child_main, daemon=True, name="videosft-decoder",
+                                 args=(child, self.decode_fn, self.memory_limit_mb, alarm_s,
+                                       dict(os.environ)))
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(self.start_timeout_s) or parent.recv() != ("ready",):
+            raise RuntimeError(f"no ready signal in {self.start_timeout_s:g}s")
+
+    def _kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        with contextlib.suppress(Exception):
+            self._proc.kill()
+            self._proc.join(5)
+            self._proc.close()
+        self._proc = self._conn = None
+
+    def close(self) -> None:
+        """Stop the child; a later call starts a fresh one."""
+        self._kill()
+
+    __del__ = close  # _kill never raises, so this is safe at interpreter exit too
+
+    def __enter__(self) -> IsolatedDecoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def decode(self, path: str, indices: np.ndarray,
+               out_hw: tuple[int, int] | None) -> DecodeResult:
+        """Video frames at `indices`, or the error; never raises for bad media."""
+        request = (MEDIA_VIDEO, path, np.asarray(indices, np.int64).tolist(),
+                   tuple(out_hw) if out_hw else None, self.backend)
+        return self._call(request)
+
+    def decode_image(self, path: str, out_hw: tuple[int, int] | None) -> DecodeResult:
+        """Image as (1, H, W, 3), isolated too (decompression bombs exist)."""
+        return self._call((MEDIA_IMAGE, path, [], tuple(out_hw) if out_hw else None, "auto"))
+
+    def _call(self, request: tuple) -> DecodeResult:
+        with self._lock:
+            try:
+                if self._proc is None or not self._proc.is_alive():
+                    self._start()
+            except Exception as exc:  # a broken environment: every row says so, none crashes
+                self._kill()
+                return DecodeResult(None, f"decode: decoder process failed to start ({exc})")
+            try:
+                return self._exchange(request)
+            except TimeoutError:
+                self._restart()
+                return DecodeResult(None, f"decode: timeout after {self.timeout_s:g}s")
+            except (EOFError, OSError):
+                how = self._death()
+                self._restart()
+                return DecodeResult(None, f"decode: decoder process died ({how}; "
+                                          f"memory cap {self.memory_limit_mb} MiB)")
+
+    def _death(self) -> str:
+        """How the child ended, e.g. "SIGSEGV" (its pipe closes a moment before it is reaped)."""
+        self._proc.join(5)
+        code = self._proc.exitcode
+        if code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                return signal.Signals(-code).name
+        return f"exit code {code}"
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        self._kill()  # the next call starts a fresh child
+
+    def _exchange(self, request: tuple) -> DecodeResult:
+        self._conn.send(request)
+        if not self._conn.poll(self.timeout_s):
+            raise TimeoutError
+        reply = self._conn.recv()
+        if reply[0] == "err":
+            return DecodeResult(None, f"decode: {reply[1]}")
+        frames = np.empty(reply[1], np.uint8)
+        if frames.nbytes:  # the child sends no bytes message for an empty array
+            self._conn.recv_bytes_into(memoryview(frames).cast("B"))
+        return DecodeResult(frames, "")
+
+
+def _refusal(row: dict[str, Any], kind: str, path: str, indices: np.ndarray) -> str:
+    """Why a row cannot be decoded, found from its columns alone ("" if it may be)."""
+    if kind not in (MEDIA_VIDEO, MEDIA_IMAGE):
+        return f"decode: unknown media type {kind!r}"
+    if not path:
+        return "decode: missing path"
+    available = int(row.get(NUM_FRAMES) or 0)  # probed count: spare decord an over-read
+    if kind == MEDIA_VIDEO and available > 0 and indices.size and indices.max() >= available:
+        return f"decode: {_beyond(int(indices.max()), available - 1)}"
+    return ""
+
+
+def decode_sample(row: dict[str, Any], indices: np.ndarray, out_hw: tuple[int, int] | None,
+                  decoder: IsolatedDecoder | None = None) -> dict[str, Any]:
+    """Row plus FRAMES, FRAME_INDICES and ERROR; never raises for bad media.
+
+    decoder=None decodes in-process (tests, trusted data); pipelines pass an IsolatedDecoder.
+    Rows already in error keep it; indices past a probed NUM_FRAMES fail here, before a decoder
+    is asked for frames the file does not have. Failed rows get (0, H, W, 3) frames, so the
+    column keeps one type for Arrow.
+    """
+    out = dict(row)
+    indices = np.asarray(indices, np.int64).reshape(-1)
+    out.update({FRAMES: _empty_frames(out_hw), FRAME_INDICES: np.zeros(0, np.int64)})
+    out.setdefault(ERROR, "")
+    kind, path = row.get(MEDIA_TYPE, MEDIA_TEXT), row.get(MEDIA_PATH) or ""
+    if out[ERROR] or kind == MEDIA_TEXT:
+        return out
+    result = DecodeResult(None, _refusal(row, kind, path, indices))
+    if not result.error:
+        result = _run(decoder, kind, path, indices, out_hw)
+    if result.error:
+        out[ERROR] = result.error
+    else:
+        out[FRAMES] = result.frames
+        out[FRAME_INDICES] = np.zeros(1, np.int64) if kind == MEDIA_IMAGE else indices
+    return out
+
+
+def _run(decoder: IsolatedDecoder | None, kind: str, path: str, indices: np.ndarray,
+         out_hw: tuple[int, int] | None) -> DecodeResult:
+    if decoder is not None:
+        if kind == MEDIA_IMAGE:
+            return decoder.decode_image(path, out_hw)
+        return decoder.decode(path, indices, out_hw)
+    try:
+        if kind == MEDIA_IMAGE:
+            return DecodeResult(decode_image(path, out_hw))
+        return DecodeResult(decode_video(path, indices, out_hw))
+    except DecodeError as exc:
+        return DecodeResult(None, f"decode: {exc}")
+    except Exception as exc:  # in-process has no child to absorb decoder bugs: keep them as data
+        return DecodeResult(None, f"decode: {type(exc).__name__}: {_first_line(exc)}")

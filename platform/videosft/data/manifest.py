@@ -1,0 +1,215 @@
+"""Annotation manifests (LLaVA-Video-178K style) -> one flat row per sample, schema column names.
+
+A manifest is a JSON list, JSONL, or parquet file of rows like
+`{"id", "video" | "image" | neither, "conversations": [{"from": "human", ...}, {"from": "gpt", ...}]}`
+plus optional keys ("task", "min_frames", "data_source", "options", ...), stored locally or in
+object storage (s3://, gs://; anything `pyarrow.fs.FileSystem.from_uri` opens).
+
+Validation is strict and eager: a malformed row fails the whole read with a ManifestError naming
+the file, row, id, field and what was expected, because a bad annotation silently dropped here
+becomes a skewed training mix nobody can trace later. (Bad *media* is different: that is found by
+probe/decode and kept as data.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from videosft.schema import ANSWER, CONVERSATIONS, ID, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TEXT
+from videosft.schema import MEDIA_TYPE, MEDIA_VIDEO, MIN_FRAMES, QUESTION, SOURCE, TASK
+
+HUMAN, GPT = "human", "gpt"
+_ROLE_ALIASES = {"human": HUMAN, "user": HUMAN, "gpt": GPT, "assistant": GPT}
+_PLACEHOLDER = re.compile(r"<(?:video|image)>\n?")
+_CONSUMED = {"id", "video", "image", "conversations", "task", "min_frames"}
+
+
+class ManifestError(ValueError):
+    """A manifest file or row that does not match the expected annotation format."""
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path
+
+
+def _open_fs(path: str) -> tuple[Any, str]:
+    from pyarrow import fs
+
+    if _is_uri(path):
+        return fs.FileSystem.from_uri(path)
+    return fs.LocalFileSystem(), os.path.abspath(path)
+
+
+def _load_raw(path: str) -> list[Any]:
+    """Raw row objects of a JSON list, JSONL, or parquet file (format by suffix and content)."""
+    import pyarrow.parquet as pq
+
+    try:
+        filesystem, inner = _open_fs(path)
+        if path.endswith(".parquet"):
+            return pq.read_table(inner, filesystem=filesystem).to_pylist()
+        with filesystem.open_input_stream(inner) as handle:
+            text = handle.read().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{path}: manifest not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read manifest ({exc})") from exc
+    if text.lstrip().startswith("["):  # a JSON list, whatever the suffix says
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from exc
+    return _parse_jsonl(path, text)
+
+
+def _parse_jsonl(path: str, text: str) -> list[Any]:
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ManifestError(
+                f"{path}: line {lineno} (row {len(rows)}): invalid JSON ({exc.msg}); expected a "
+                "JSON list or one JSON object per line"
+            ) from exc
+    return rows
+
+
+def strip_placeholders(text: str) -> str:
+    """Drop <video>/<image> placeholders (and the newline after each): models add their own."""
+    return _PLACEHOLDER.sub("", text).strip()
+
+
+def _dirname(path: str) -> str:
+    if _is_uri(path):
+        return path.rsplit("/", 1)[0]
+    return os.path.dirname(os.path.abspath(path))
+
+
+def resolve_media_path(media: str, base: str) -> str:
+    """Absolute paths and URIs stay as they are; relative ones join `base` (a dir or URI)."""
+    if _is_uri(media) or os.path.isabs(media):
+        return media
+    if _is_uri(base):
+        scheme, rest = base.split("://", 1)
+        return f"{scheme}://{posixpath.normpath(posixpath.join(rest, media))}"
+    return os.path.normpath(os.path.join(os.path.abspath(base), media))
+
+
+class _RowChecker:
+    """Validates one raw row; every failure names file, row, id and field."""
+
+    def __init__(self, path: str, index: int, raw: Any) -> None:
+        self.raw = raw
+        ident = f" (id={raw['id']!r})" if isinstance(raw, dict) and "id" in raw else ""
+        self.where = f"{path}: row {index}{ident}"
+
+    def fail(self, field: str, expected: str, got: Any) -> ManifestError:
+        shown = repr(got)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return ManifestError(f"{self.where}: field '{field}': expected {expected}, got {shown}")
+
+    def ident(self) -> str:
+        value = self.raw.get("id")
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+            raise self.fail("id", "a non-empty string or integer", value)
+        return str(value)
+
+    def media(self) -> tuple[str, str]:
+        present = {k: self.raw[k] for k in (MEDIA_VIDEO, MEDIA_IMAGE) if self.raw.get(k) is not None}
+        if len(present) > 1:
+            raise self.fail("video/image", "at most one of 'video' and 'image'", sorted(present))
+        if not present:
+            return MEDIA_TEXT, ""
+        (kind, value), = present.items()
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(kind, "a non-empty string path", value)
+        return kind, value
+
+    def conversations(self) -> list[dict[str, str]]:
+        turns = self.raw.get("conversations")
+        if not isinstance(turns, list) or len(turns) < 2:
+            raise self.fail("conversations", "a list of at least 2 turns (human, gpt)", turns)
+        out = []
+        for t, turn in enumerate(turns):
+            if not isinstance(turn, dict):
+                raise self.fail(f"conversations[{t}]", "an object with 'from' and 'value'", turn)
+            role = _ROLE_ALIASES.get(turn.get("from"))  # type: ignore[arg-type]
+            want = HUMAN if t % 2 == 0 else GPT
+            if role != want:
+                rule = "must start with a human turn" if t == 0 else "turns must alternate"
+                raise self.fail(f"conversations[{t}].from", f"{want!r} ({rule})", turn.get("from"))
+            if not isinstance(turn.get("value"), str):
+                raise self.fail(f"conversations[{t}].value", "a string", turn.get("value"))
+            out.append({"from": role, "value": strip_placeholders(turn["value"])})
+        return out
+
+    def task(self) -> str:
+        value = self.raw.get("task")
+        if value is not None and not isinstance(value, str):
+            raise self.fail("task", "a string", value)
+        return value or ""
+
+    def min_frames(self) -> int:
+        value = self.raw.get("min_frames")
+        if value is None:
+            return -1
+        if isinstance(value, bool) or not isinstance(value, int) or (value < 1 and value != -1):
+            raise self.fail("min_frames", "a positive integer (or -1 for unknown)", value)
+        return value
+
+
+def parse_row(raw: Any, index: int, path: str, base: str) -> dict[str, Any]:
+    """One raw annotation -> a flat row; extra keys (options, data_source, ...) are kept."""
+    check = _RowChecker(path, index, raw)
+    if not isinstance(raw, dict):
+        raise check.fail("<row>", "a JSON object", type(raw).__name__)
+    kind, media = check.media()
+    turns = check.conversations()
+    # Extras first so the computed columns win a name clash; None is "absent" (parquet fills it).
+    row = {k: v for k, v in raw.items() if k not in _CONSUMED and v is not None}
+    row.update({
+        ID: check.ident(), MEDIA_TYPE: kind,
+        MEDIA_PATH: resolve_media_path(media, base) if media else "",
+        QUESTION: turns[0]["value"], ANSWER: turns[1]["value"],
+        CONVERSATIONS: json.dumps(turns, ensure_ascii=False),
+        TASK: check.task(), MIN_FRAMES: check.min_frames(), SOURCE: path,
+    })
+    return row
+
+
+def read_manifest(path: str, media_root: str | None = None) -> list[dict[str, Any]]:
+    """Rows of one manifest; media paths resolve against media_root, else the manifest's dir.
+
+    Raises ManifestError (naming file, row, id, field) on the first malformed row, and on ids
+    repeated within the file (ids key rejects files and evaluation results).
+    """
+    raw_rows = _load_raw(path)
+    if not isinstance(raw_rows, list):
+        raise ManifestError(f"{path}: expected a JSON list of rows, got {type(raw_rows).__name__}")
+    base = media_root if media_root is not None else _dirname(path)
+    rows, seen = [], {}
+    for index, raw in enumerate(raw_rows):
+        row = parse_row(raw, index, path, base)
+        if row[ID] in seen:
+            raise ManifestError(f"{path}: row {index} (id={row[ID]!r}): field 'id': expected a "
+                                f"unique id, got a repeat of row {seen[row[ID]]}")
+        seen[row[ID]] = index
+        rows.append(row)
+    return rows
+
+
+def read_manifests(sources: Iterable[str | tuple[str, str | None]]) -> list[dict[str, Any]]:
+    """Concatenate several manifests, each a path or (path, media_root); SOURCE tells them apart."""
+    rows: list[dict[str, Any]] = []
+    for source in sources:
+        path, root = (source, None) if isinstance(source, str) else source
+        rows.extend(read_manifest(path, root))
+    return rows

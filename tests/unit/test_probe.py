@@ -1,0 +1,110 @@
+"""Probe: exact metadata for good files, a specific reason for every broken one, no full decode."""
+
+from __future__ import annotations
+
+import pytest
+
+from videosft import schema as S
+from videosft.data import media_fixtures as mf
+from videosft.data import probe
+from videosft.data.probe import probe_image, probe_sample, probe_video
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, str]:
+    return mf.write_fixture_set(str(tmp_path_factory.mktemp("media")))
+
+
+@pytest.mark.parametrize(("kind", "frames", "fps", "size"), [
+    ("good", 24, 8.0, (64, 48)),
+    ("one_frame", 1, 8.0, (64, 48)),
+    ("mkv", 16, 8.0, (64, 48)),
+    ("odd_size", 8, 8.0, (63, 37)),
+    ("webm", 16, 8.0, (64, 48)),
+])
+def test_good_videos(media, kind, frames, fps, size):
+    if kind not in media:
+        pytest.skip("PyAV build has no VP9 encoder")
+    out = probe_video(media[kind])
+    assert out == {S.NUM_FRAMES: frames, S.FPS: fps, S.DURATION: pytest.approx(frames / fps),
+                   S.WIDTH: size[0], S.HEIGHT: size[1], S.ERROR: ""}
+
+
+def test_ntsc_rate(tmp_path):
+    path = mf.write_video(str(tmp_path / "ntsc.mp4"), 30, fps=30000 / 1001)
+    out = probe_video(path)
+    assert out[S.NUM_FRAMES] == 30 and out[S.FPS] == pytest.approx(29.97, abs=1e-2)
+    assert out[S.ERROR] == ""
+
+
+def test_over_reported_count_is_flagged_and_corrected(media):
+    out = probe_video(media["overreported"])
+    assert out[S.NUM_FRAMES] == 16 and out[S.DURATION] == pytest.approx(2.0)
+    assert out[S.ERROR] == ("probe: frame count over-reported (container says 40, "
+                            "last decodable 15)")
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("empty", "probe: file is empty (0 bytes)"),
+    ("truncated", "probe: no moov atom / not a video container"),
+    ("text", "probe: not a video container (file is text)"),
+])
+def test_broken_files_give_reasons(media, kind, reason):
+    out = probe_video(media[kind])
+    assert out[S.ERROR] == reason and out[S.NUM_FRAMES] == 0
+
+
+def test_missing_and_absent_paths(tmp_path):
+    assert probe_video("")[S.ERROR] == "probe: missing path"
+    missing = str(tmp_path / "gone.mp4")
+    assert probe_video(missing)[S.ERROR] == f"probe: file not found ({missing})"
+    assert probe_video(str(tmp_path))[S.ERROR].startswith("probe: not a file")
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path):
+    import av
+    import numpy as np
+
+    path = str(tmp_path / "tone.m4a")
+    with av.open(path, "w") as container:
+        stream = container.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                           layout="mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    assert probe_video(path)[S.ERROR] == "probe: no video stream"
+
+
+def test_probe_decodes_only_the_tail(tmp_path, monkeypatch):
+    path = mf.write_video(str(tmp_path / "long.mp4"), 120, gop=12)
+    decoded = []
+    real = probe.iter_frames
+
+    def counting(container, stream):
+        for frame in real(container, stream):
+            decoded.append(frame)
+            yield frame
+
+    monkeypatch.setattr(probe, "iter_frames", counting)
+    assert probe_video(path)[S.NUM_FRAMES] == 120
+    assert 0 < len(decoded) <= 24  # about one GOP, not 120 frames
+
+
+def test_images(media):
+    assert probe_image(media["image"]) == {S.NUM_FRAMES: 1, S.FPS: 0.0, S.DURATION: 0.0,
+                                           S.WIDTH: 64, S.HEIGHT: 48, S.ERROR: ""}
+    assert probe_image(media["text"])[S.ERROR].startswith("probe: not an image (")
+    assert probe_image(media["empty"])[S.ERROR] == "probe: file is empty (0 bytes)"
+
+
+def test_probe_sample_dispatches_on_media_type(media):
+    video = probe_sample({S.ID: "v", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: media["good"]})
+    assert video[S.NUM_FRAMES] == 24 and video[S.ID] == "v"
+    image = probe_sample({S.MEDIA_TYPE: S.MEDIA_IMAGE, S.MEDIA_PATH: media["image"]})
+    assert image[S.NUM_FRAMES] == 1 and image[S.ERROR] == ""
+    text = probe_sample({S.MEDIA_TYPE: S.MEDIA_TEXT, S.MEDIA_PATH: ""})
+    assert text[S.NUM_FRAMES] == 0 and text[S.ERROR] == ""
+    kept = probe_sample({S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: media["good"],
+                         S.ERROR: "manifest: earlier"})
+    assert kept[S.ERROR] == "manifest: earlier" and kept[S.NUM_FRAMES] == 0
