@@ -70,12 +70,14 @@ class TrainConfig(_Strict):
     # On a 2-core machine a whole CPU per worker starves the Ray Data stage feeding it.
     cpus_per_worker: float = Field(0.5, gt=0)
     zero_stage: Literal[2, 3] = 2
-    max_steps: int = Field(20, ge=1)
+    max_steps: int = Field(40, ge=1)
     micro_batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     warmup_steps: int = Field(0, ge=0)
+    # constant: lr after warm-up stays put (short CPU runs); linear: decays to 0 at max_steps.
+    lr_schedule: Literal["constant", "linear"] = "constant"
     grad_clip: float = Field(1.0, gt=0)
     precision: Literal["fp32", "bf16"] = "fp32"
     log_every: int = Field(5, ge=1)

@@ -24,6 +24,20 @@ def output_dir(cfg: ExperimentConfig) -> Path:
     return Path(cfg.output_dir).expanduser().resolve()
 
 
+def anchored(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The config with every local path made absolute against the *driver's* working directory.
+
+    Tune trials and Ray workers run in their own working directories; a relative output_dir
+    resolved there would scatter results under Ray's temp dirs.
+    """
+    def fix(p: str | None) -> str | None:
+        return p if p is None or "://" in p else str(Path(p).expanduser().resolve())
+
+    data = cfg.data.model_copy(update={"root": fix(cfg.data.root)})
+    model = cfg.model.model_copy(update={"path": fix(cfg.model.path)})
+    return cfg.model_copy(update={"output_dir": fix(cfg.output_dir), "data": data, "model": model})
+
+
 def prepare_inputs(cfg: ExperimentConfig) -> Inputs:
     """Return model and data locations, generating the synthetic set / tiny model when unset."""
     out = output_dir(cfg)

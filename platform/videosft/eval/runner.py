@@ -45,12 +45,12 @@ def benchmark_root(cfg: ExperimentConfig, name: str, data_root: str) -> str:
 
 
 def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | None, out_dir: str | Path,
-                   data_root: str) -> dict[str, dict[str, Any]]:
-    """Run every configured benchmark on `model_path`; returns {benchmark: scores}."""
+                   data_root: str, benchmarks: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Run the configured benchmarks (or `benchmarks`) on `model_path`; returns {benchmark: scores}."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
-    for name in cfg.eval.benchmarks:
+    for name in benchmarks if benchmarks is not None else cfg.eval.benchmarks:
         bench = get_benchmark(name)
         items = bench.load(benchmark_root(cfg, name, data_root))
         if cfg.eval.limit:

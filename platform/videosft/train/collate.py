@@ -1,7 +1,11 @@
 """Collate per-sample feature dicts into one padded model batch (pure: numpy + torch tensors only).
 
 Text tensors are right-padded; vision tensors are concatenated along the patch axis, which is how
-Qwen2.5-VL / LLaVA processors batch variable-size images and videos.
+Qwen2.5-VL / LLaVA processors batch variable-size images and videos. Two LLaVA-NeXT layouts need more:
+its any-resolution images arrive as (1, P, C, H, W) with P tiles varying per image (padded to the
+batch's largest P; the model drops the padding using `image_sizes`), and its videos as (1, T, C, H, W)
+with T varying per sample (joined into one (1, sum T, C, H, W) clip: the model encodes and pools each
+frame independently and scatters features in frame order, so this equals batching the videos).
 """
 
 from __future__ import annotations
@@ -37,11 +41,21 @@ def collate(samples: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) -> d
     for key in _CONCAT_KEYS:
         parts = [s[key] for s in samples if key in s and len(s[key])]
         if parts:
-            batch[key] = torch.from_numpy(np.concatenate(parts, axis=0))
+            batch[key] = torch.from_numpy(_join(key, parts))
     for key in ("pixel_values", "pixel_values_videos"):
         if key in batch:
             batch[key] = batch[key].float()
     return batch
+
+
+def _join(key: str, parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate one vision key's per-sample arrays (see the module docstring for the 5-D cases)."""
+    if parts[0].ndim == 5 and key == "pixel_values_videos":  # LLaVA-NeXT-Video: (1, T, C, H, W)
+        return np.concatenate([p.reshape(-1, *p.shape[2:]) for p in parts], axis=0)[None]
+    if parts[0].ndim == 5 and key == "pixel_values":  # LLaVA-NeXT any-res tiles: (1, P, C, H, W)
+        tiles = max(p.shape[1] for p in parts)
+        parts = [np.pad(p, [(0, 0), (0, tiles - p.shape[1])] + [(0, 0)] * 3) for p in parts]
+    return np.concatenate(parts, axis=0)
 
 
 def count_tokens(batch: Mapping[str, torch.Tensor]) -> tuple[int, int]:

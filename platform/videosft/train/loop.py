@@ -49,7 +49,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         weight_decay=cfg.train.weight_decay,
         torch_adam=not cfg.train.use_gpu,  # avoid JIT-building cpu_adam on CPU machines
         warmup_steps=cfg.train.warmup_steps,
-        total_steps=cfg.train.max_steps,
+        total_steps=cfg.train.max_steps if cfg.train.lr_schedule == "linear" else None,
     )
     engine = init_engine(model, ds_config)
     history = _run_steps(engine, cfg, processor.tokenizer.pad_token_id, rank)

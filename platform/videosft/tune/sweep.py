@@ -15,7 +15,7 @@ from typing import Any
 
 from videosft import schema as S
 from videosft.config import ExperimentConfig, from_dict
-from videosft.workspace import Inputs, output_dir, prepare_inputs
+from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs
 
 
 TRIAL_DRIVER_CPU = 0.01
@@ -83,19 +83,28 @@ def _trainable(params: dict[str, Any]) -> None:
 
 
 def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict[str, Any]]:
-    """Evaluate the untuned base once per evaluation budget the sweep needs (cached on disk)."""
+    """Evaluate the untuned base once per evaluation budget the sweep needs (cached on disk).
+
+    Image benchmarks do not depend on the frame budget: they run once and are shared by every
+    budget; only video benchmarks are re-run per budget.
+    """
+    from videosft.eval.benchmarks import get_benchmark
     from videosft.eval.runner import evaluate_model
 
     budgets = [cfg.eval.frame_budget] if cfg.eval.frame_budget else list(cfg.sweep.frame_budgets)
+    video = [b for b in cfg.eval.benchmarks if get_benchmark(b).modality == "video"]
     out: dict[int | str, dict[str, Any]] = {}
+    shared_image: dict[str, Any] | None = None
     for b in budgets:
         path = output_dir(cfg) / "base_eval" / f"budget_{b}"
         done = path / "scores.json"
         if done.exists():
             out[b] = json.loads(done.read_text())
-            continue
-        out[b] = evaluate_model(cfg, inputs.model_path, b, path, inputs.data_root)
-        done.write_text(json.dumps(out[b], indent=2))
+        else:
+            names = None if shared_image is None else video
+            out[b] = {**(shared_image or {}), **evaluate_model(cfg, inputs.model_path, b, path, inputs.data_root, names)}
+            done.write_text(json.dumps(out[b], indent=2))
+        shared_image = {k: v for k, v in out[b].items() if k not in video}
     return out
 
 
@@ -106,6 +115,7 @@ def run_sweep(cfg: ExperimentConfig) -> Path:
     from videosft.analysis.tradeoff import write_report
 
     ensure_ray()
+    cfg = anchored(cfg)
     inputs = prepare_inputs(cfg)
     base = evaluate_base(cfg, inputs)
     trainable = tune.with_resources(_trainable, {"CPU": TRIAL_DRIVER_CPU})

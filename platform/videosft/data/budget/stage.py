@@ -1,0 +1,225 @@
+"""The budget stage in Ray Data, and the budgeted manifest training reads back.
+
+`predict_budgets_dataset` adds FRAME_BUDGET, BUDGET_RAW and `budget_fell_back` to every row with an
+actor pool (`map_batches` + a callable class: the predictor's model loads once per actor, sized by
+`budget.concurrency` / `cpus_per_actor` / `gpus_per_actor`). Predictors that look at pixels get
+low-res thumbnails decoded inside the stage by the same isolated `DecodeStage` training uses, with a
+small fixed contract, so a hanging container costs one row, never the stage.
+
+`budget_manifest` is the cached entry point: manifest in, manifest out (LLaVA layout plus
+"frame_budget" / "budget_raw"), named by a hash of everything that decides the budgets, so a
+rerun, or every trial of a sweep, reuses the file instead of asking the VLM again. Training needs
+no new code path: `read_manifest` keeps the extra keys and `DecodeStage` honours `frame_budget`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from videosft import schema as S
+from videosft.data.budget.base import BUDGET_FELL_BACK, BudgetConfig, BudgetPrediction, BudgetPredictor
+from videosft.data.budget.base import fallback, predictor_from_config
+from videosft.data.sampling import SamplingContract
+
+CACHE_VERSION = "budget-cache-v1"  # bump when predictors change what they answer for the same key
+_STAGE_COLUMNS = (S.ID, S.MEDIA_TYPE, S.MEDIA_PATH, S.QUESTION, S.ANSWER, S.TASK, S.MIN_FRAMES,
+                  S.NUM_FRAMES, S.FPS)
+_NOT_EXTRAS = {S.ID, S.MEDIA_TYPE, S.MEDIA_PATH, S.QUESTION, S.ANSWER, S.CONVERSATIONS, S.TASK,
+               S.MIN_FRAMES, S.SOURCE, S.ERROR, S.FRAMES, S.FRAME_INDICES, S.TIMESTAMPS, S.SAMPLED_FPS,
+               S.CONTRACT_ID, S.NUM_FRAMES, S.FPS, S.DURATION, S.WIDTH, S.HEIGHT,
+               S.FRAME_BUDGET, S.BUDGET_RAW, BUDGET_FELL_BACK}
+
+
+def thumbnail_contract(cfg: BudgetConfig) -> SamplingContract:
+    """`num_thumbnails` nested-uniform frames at about `thumbnail_pixels` each (images too)."""
+    px = cfg.thumbnail_pixels
+    return SamplingContract(mode="fixed", num_frames=cfg.num_thumbnails, min_pixels=px, max_pixels=px,
+                            video_min_pixels=px, video_max_pixels=px)
+
+
+class RowPreparer:
+    """Adds what a predictor reads: thumbnails (+ probe columns) or just probe columns, per video row."""
+
+    def __init__(self, predictor: BudgetPredictor, cfg: BudgetConfig) -> None:
+        from videosft.data.pipeline import DecodeStage
+
+        self.decoder = None
+        if predictor.needs_frames:
+            self.decoder = DecodeStage(thumbnail_contract(cfg).model_dump(), cfg.num_thumbnails, cfg.decode_timeout_s)
+        self.needs_probe = predictor.needs_probe
+
+    def __call__(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self._one(dict(r)) for r in rows]
+
+    def _one(self, row: dict[str, Any]) -> dict[str, Any]:
+        row.pop(S.FRAME_BUDGET, None)  # a budget already on the row must not size the thumbnails
+        if row.get(S.MEDIA_TYPE) != S.MEDIA_VIDEO:
+            return row  # predictors answer images/text without looking
+        if self.decoder is not None:
+            return self.decoder(row)
+        if self.needs_probe and not (int(row.get(S.NUM_FRAMES) or 0) > 0 and float(row.get(S.FPS) or 0) > 0):
+            from videosft.data.probe import probe_video
+
+            meta = probe_video(str(row.get(S.MEDIA_PATH) or ""))
+            row.update({S.NUM_FRAMES: meta[S.NUM_FRAMES], S.FPS: meta[S.FPS], S.ERROR: meta.get(S.ERROR, "")})
+        return row
+
+
+def predict_rows(predictor: BudgetPredictor, rows: list[dict[str, Any]], candidates: Sequence[int],
+                 default: int) -> list[BudgetPrediction]:
+    """predictor.predict with the stage's guarantees: one candidate per row, errors as fallbacks."""
+    try:
+        preds = list(predictor.predict(rows))
+    except Exception as exc:  # a predictor bug costs this batch its predictions, not the run
+        return [fallback(default, f"{predictor.name}: {type(exc).__name__}: {exc}")] * len(rows)
+    if len(preds) != len(rows):
+        return [fallback(default, f"{predictor.name}: {len(preds)} answers for {len(rows)} rows")] * len(rows)
+    allowed = set(candidates)
+    return [p if p.budget in allowed else fallback(default, f"not a candidate: {p.budget} ({p.raw})") for p in preds]
+
+
+class BudgetStage:
+    """Ray Data callable class: one predictor (and its model) per actor, batches in, budgets out."""
+
+    def __init__(self, cfg: dict[str, Any], contract: dict[str, Any]) -> None:
+        self.cfg = BudgetConfig.model_validate(cfg)
+        self.predictor = predictor_from_config(self.cfg, SamplingContract.model_validate(contract))
+        self.prepare = RowPreparer(self.predictor, self.cfg)
+        if "torch" in sys.modules:  # size torch's threads to the reservation: actors share the cores
+            sys.modules["torch"].set_num_threads(max(1, int(self.cfg.cpus_per_actor)))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(batch[S.ID])
+        rows = self.prepare([{k: batch[k][i] for k in batch} for i in range(n)])
+        preds = predict_rows(self.predictor, rows, self.cfg.candidates, self.cfg.default)
+        out = dict(batch)
+        out[S.FRAME_BUDGET] = np.asarray([p.budget for p in preds], np.int64)
+        out[S.BUDGET_RAW] = np.asarray([p.raw for p in preds], dtype=object)
+        out[BUDGET_FELL_BACK] = np.asarray([p.fell_back for p in preds], bool)
+        return out
+
+
+def predict_budgets_dataset(ds: Any, cfg: BudgetConfig, contract: SamplingContract) -> Any:
+    """Rows -> the same rows plus FRAME_BUDGET, BUDGET_RAW, budget_fell_back (lazy Ray Dataset)."""
+    from videosft.data.pipeline import actor_pool
+
+    return ds.map_batches(
+        BudgetStage,
+        fn_constructor_kwargs={"cfg": cfg.model_dump(), "contract": contract.model_dump()},
+        batch_size=cfg.batch_size,
+        compute=actor_pool(cfg.concurrency),
+        num_cpus=cfg.cpus_per_actor,
+        num_gpus=cfg.gpus_per_actor or None,
+    )
+
+
+# --------------------------------------------------------------------------- manifest + cache
+def _llava_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A flat row (read_manifest layout + budget columns) -> a LLaVA-Video-178K annotation."""
+    kind = str(row.get(S.MEDIA_TYPE, S.MEDIA_TEXT))
+    turns = row.get(S.CONVERSATIONS)
+    turns = json.loads(turns) if isinstance(turns, str) else list(turns or [])
+    if not turns:
+        turns = [{"from": "human", "value": str(row[S.QUESTION])}, {"from": "gpt", "value": str(row[S.ANSWER])}]
+    if kind in (S.MEDIA_VIDEO, S.MEDIA_IMAGE):  # read_manifest stripped the placeholder; put it back
+        turns[0] = {**turns[0], "value": f"<{kind}>\n{turns[0]['value']}"}
+    out: dict[str, Any] = {"id": str(row[S.ID])}
+    if kind in (S.MEDIA_VIDEO, S.MEDIA_IMAGE):
+        out[kind] = str(row[S.MEDIA_PATH])
+    out["conversations"] = turns
+    if row.get(S.TASK):
+        out["task"] = str(row[S.TASK])
+    if int(row.get(S.MIN_FRAMES, -1) or -1) >= 1:
+        out["min_frames"] = int(row[S.MIN_FRAMES])
+    out.update({k: _plain(v) for k, v in row.items() if k not in _NOT_EXTRAS})
+    out.update({S.FRAME_BUDGET: int(row[S.FRAME_BUDGET]), S.BUDGET_RAW: str(row[S.BUDGET_RAW]),
+                BUDGET_FELL_BACK: bool(row.get(BUDGET_FELL_BACK, False))})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays -> JSON-native values."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def write_budget_manifest(rows: Sequence[dict[str, Any]], out_path: str | Path) -> Path:
+    """Write rows as a LLaVA JSON manifest with "frame_budget"/"budget_raw" (atomic: tmp + rename)."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps([_llava_row(dict(r)) for r in rows], indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def _file_digest(path: str) -> str:
+    if not os.path.isfile(path):
+        return f"path:{path}"
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def budget_cache_key(cfg: BudgetConfig, contract: SamplingContract, manifest_path: str) -> str:
+    """16-hex key of everything that decides the budgets (not concurrency or resources)."""
+    decisive = cfg.model_dump(exclude={"mode", "concurrency", "cpus_per_actor", "gpus_per_actor",
+                                       "batch_size", "decode_timeout_s", "cache_dir", "prompt"})
+    payload = {"version": CACHE_VERSION, **decisive, "prompt": cfg.prompt_text(),
+               "contract_id": contract.contract_id(), "manifest": _file_digest(manifest_path)}
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+def budget_manifest(manifest_path: str, cfg: BudgetConfig, contract: SamplingContract,
+                    out_dir: str | Path | None = None, media_root: str | None = None) -> Path:
+    """The budgeted copy of a manifest, computed on Ray once per cache key and reused after."""
+    cache = Path(cfg.cache_dir or out_dir or Path(manifest_path).parent)
+    key = budget_cache_key(cfg, contract, manifest_path)
+    out = cache / f"{Path(manifest_path).stem}.budget-{cfg.predictor}-{key}.json"
+    if out.exists():
+        print(f"[budget] reusing {out}", flush=True)
+        return out
+    from videosft.data.manifest import read_manifest
+
+    rows = read_manifest(manifest_path, media_root)
+    budgets = _run_stage(rows, cfg, contract)
+    merged = [{**r, **budgets[str(r[S.ID])]} for r in rows]
+    write_budget_manifest(merged, out)
+    fell = sum(1 for r in merged if r[BUDGET_FELL_BACK])
+    meta = {"key": key, "predictor": cfg.predictor, "contract_id": contract.contract_id(), "rows": len(rows),
+            "fell_back": fell, "histogram": _histogram(r[S.FRAME_BUDGET] for r in merged)}
+    out.with_suffix(".meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(f"[budget] {cfg.predictor}: {len(rows)} rows, {fell} fell back -> {out}", flush=True)
+    return out
+
+
+def _run_stage(rows: list[dict[str, Any]], cfg: BudgetConfig, contract: SamplingContract) -> dict[str, dict]:
+    import ray
+    import ray.data
+
+    if not ray.is_initialized():
+        ray.init()
+    columns = [k for k in _STAGE_COLUMNS if any(k in r for r in rows)]  # one schema for every row
+    items = [{k: r.get(k) for k in columns} for r in rows]
+    ds = predict_budgets_dataset(ray.data.from_items(items), cfg, contract)
+    got = ds.select_columns([S.ID, S.FRAME_BUDGET, S.BUDGET_RAW, BUDGET_FELL_BACK]).take_all()
+    return {str(g[S.ID]): {S.FRAME_BUDGET: int(g[S.FRAME_BUDGET]), S.BUDGET_RAW: str(g[S.BUDGET_RAW]),
+                           BUDGET_FELL_BACK: bool(g[BUDGET_FELL_BACK])} for g in got}
+
+
+def _histogram(budgets: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for b in budgets:
+        counts[str(int(b))] = counts.get(str(int(b)), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0])))

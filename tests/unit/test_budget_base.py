@@ -1,0 +1,156 @@
+"""Budget predictor seam: config validation, candidate rules, strict parsing, rule predictors, manifest."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from videosft import schema as S
+from videosft.data.budget import BudgetConfig, BudgetPrediction, get_predictor, parse_budget_answer
+from videosft.data.budget import predictor_from_config, predictor_names, snap_up
+from videosft.data.budget.stage import budget_cache_key, predict_rows, write_budget_manifest
+from videosft.data.manifest import read_manifest
+from videosft.data.sampling import SamplingContract
+
+CANDS = [1, 2, 4, 8, 16]
+
+
+def test_registry_has_every_builtin():
+    assert predictor_names() == sorted(["fixed", "fps", "similarity", "instruction", "text_classifier", "oracle"])
+    with pytest.raises(ValueError, match="unknown predictor 'nope'"):
+        get_predictor("nope")
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"predictor": "magic"}, "unknown predictor"),
+    ({"candidates": [4, 2]}, "strictly ascending"),
+    ({"candidates": [0, 2]}, "strictly ascending"),
+    ({"candidates": [1, 2], "default": 8}, "default"),
+    ({"segment_thresholds": [1, 2]}, "segment_thresholds"),
+    ({"segment_thresholds": [3, 2, 4, 5]}, "segment_thresholds"),
+    ({"concurrency": 0}, "concurrency"),
+    ({"typo_field": 1}, "typo_field"),
+])
+def test_config_rejects_bad_values_naming_the_field(fields, message):
+    with pytest.raises(ValidationError, match=message):
+        BudgetConfig(**fields)
+
+
+def test_config_defaults_and_prompt():
+    cfg = BudgetConfig(candidates=[8, 16, 32, 64], default=16)
+    assert cfg.prompt_text().endswith("Answer with one of: 8, 16, 32, 64.")
+    assert BudgetConfig.model_validate(cfg.model_dump()) == cfg  # crosses Ray as a dict
+
+
+@pytest.mark.parametrize("frames, want", [(1, 1), (3, 4), (4, 4), (5, 8), (16, 16), (40, 16), (0, 1)])
+def test_snap_up_never_gives_fewer_frames_than_needed_unless_none_is_big_enough(frames, want):
+    assert snap_up(frames, CANDS) == want
+
+
+@pytest.mark.parametrize("text, want", [
+    ("8", 8), ("8 frames.", 8), ("I need 16", 16), ("16x", 16), (" 2\n", 2), ("08", 8),
+    ("1, 2, 4, 8, 16", None), ("5", None), ("", None), ("2.5", None), ("eight", None),
+    ("4 or 8", None), ("4 then 4", 4), ("9" * 5000, None), ("٨", None),
+])
+def test_parser_is_strict(text, want):
+    assert parse_budget_answer(text, CANDS) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), st.lists(st.integers(1, 64), min_size=1, max_size=6, unique=True))
+def test_parser_only_ever_yields_a_candidate_it_read(text, candidates):
+    got = parse_budget_answer(text, candidates)
+    assert got is None or (got in candidates and str(got) in text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 16).map(str) | st.text(max_size=12))
+def test_parser_round_trips_its_own_numbers(text):
+    got = parse_budget_answer(text, CANDS)
+    if text.strip().isascii() and text.strip().isdigit() and int(text) in CANDS:
+        assert got == int(text)
+
+
+def _video(i=0, **kw):
+    return {S.ID: f"v{i}", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: "/x.mp4", S.QUESTION: "q", **kw}
+
+
+def test_fixed_gives_videos_its_budget_and_images_one_frame():
+    p = get_predictor("fixed", candidates=CANDS, default=8)
+    got = p.predict([_video(), {S.MEDIA_TYPE: S.MEDIA_IMAGE}, {S.MEDIA_TYPE: S.MEDIA_TEXT}])
+    assert [g.budget for g in got] == [8, 1, 1] and not any(g.fell_back for g in got)
+    with pytest.raises(ValueError, match="not one of candidates"):
+        get_predictor("fixed", candidates=CANDS, default=8, budget=3)
+
+
+def test_fps_follows_the_contract_rule_snapped_up():
+    contract = SamplingContract(mode="fps", fps=2.0, min_frames=4)
+    p = predictor_from_config(BudgetConfig(predictor="fps"), contract)
+    rows = [_video(0, num_frames=80, fps=8.0),  # 10 s at 2 fps -> 20 frames -> largest candidate
+            _video(1, num_frames=24, fps=8.0),  # 3 s -> 6 -> 8
+            _video(2, num_frames=8, fps=8.0),  # 1 s -> min_frames 4 -> 4
+            _video(3, num_frames=1, fps=8.0),  # too short for qwen: all frames -> 1
+            _video(4)]  # never probed -> fallback
+    got = p.predict(rows)
+    assert [g.budget for g in got] == [16, 8, 4, 1, 8]
+    assert [g.fell_back for g in got] == [False] * 4 + [True]
+
+
+def test_min_frames_oracle_snaps_up_and_falls_back_when_unknown():
+    p = get_predictor("oracle", candidates=[8, 16, 32], default=16)
+    got = p.predict([_video(0, min_frames=2), _video(1, min_frames=17), _video(2, min_frames=-1), _video(3)])
+    assert [(g.budget, g.fell_back) for g in got] == [(8, False), (32, False), (16, True), (16, True)]
+
+
+class _Broken:
+    name, needs_frames, needs_probe = "broken", False, False
+
+    def __init__(self, result):
+        self.result = result
+
+    def predict(self, rows):
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+@pytest.mark.parametrize("result", [RuntimeError("boom"), [], [BudgetPrediction(3, "three")]])
+def test_stage_guarantees_a_candidate_per_row_whatever_the_predictor_does(result):
+    got = predict_rows(_Broken(result), [_video()], CANDS, 4)
+    assert len(got) == 1 and got[0].budget == 4 and got[0].fell_back
+
+
+def test_budget_manifest_round_trips_through_read_manifest(tmp_path):
+    src = tmp_path / "m.json"
+    src.write_text(json.dumps([
+        {"id": "a", "video": "v/a.mp4", "task": "direction", "min_frames": 2, "options": ["left", "right"],
+         "conversations": [{"from": "human", "value": "<video>\nWhich way?"}, {"from": "gpt", "value": "left"}]},
+        {"id": "b", "image": "i/b.png",
+         "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}]},
+    ]))
+    rows = read_manifest(str(src))
+    budgets = {"a": (4, "4", False), "b": (1, "non-video (image)", False)}
+    merged = [{**r, S.FRAME_BUDGET: budgets[r[S.ID]][0], S.BUDGET_RAW: budgets[r[S.ID]][1]} for r in rows]
+    out = write_budget_manifest(merged, tmp_path / "out" / "m.budget.json")
+    raw = json.loads(out.read_text())
+    assert raw[0]["conversations"][0]["value"] == "<video>\nWhich way?" and raw[0]["options"] == ["left", "right"]
+    back = read_manifest(str(out))
+    assert [r[S.FRAME_BUDGET] for r in back] == [4, 1]
+    assert [r[S.MEDIA_PATH] for r in back] == [r[S.MEDIA_PATH] for r in rows]
+    assert [(r[S.QUESTION], r[S.MIN_FRAMES], r[S.TASK]) for r in back] == [(r[S.QUESTION], r[S.MIN_FRAMES], r[S.TASK]) for r in rows]
+
+
+def test_cache_key_changes_with_what_decides_budgets_only(tmp_path):
+    m = tmp_path / "m.json"
+    m.write_text("[]")
+    c = SamplingContract()
+    base = budget_cache_key(BudgetConfig(), c, str(m))
+    assert base == budget_cache_key(BudgetConfig(concurrency=4, cpus_per_actor=2, cache_dir="/x"), c, str(m))
+    assert base != budget_cache_key(BudgetConfig(candidates=[1, 2, 4, 8]), c, str(m))
+    assert base != budget_cache_key(BudgetConfig(model_path="/other"), c, str(m))
+    assert base != budget_cache_key(BudgetConfig(prompt="Frames? {candidates}"), c, str(m))
+    assert base != budget_cache_key(BudgetConfig(), SamplingContract(num_frames=4), str(m))
+    m.write_text("[ ]")
+    assert base != budget_cache_key(BudgetConfig(), c, str(m))

@@ -1,0 +1,192 @@
+"""Freeze policy, per-group learning rates and the ZeRO-3 vision keepalive, on tiny real models."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from videosft import schema as S
+from videosft.data.preprocess import encode_sample, load_features
+from videosft.models.registry import get_family
+from videosft.train.collate import collate
+from videosft.train.param_groups import (
+    FreezePolicy, apply_policy, group_of, module_groups, named_module_groups, visual_keepalive_loss,
+)
+
+FAMILIES = ("qwen2_5_vl", "llava_next_video", "llava_1_5")
+TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"}]
+# A parameter of each group, per family (dotted names as transformers 5 lays them out).
+EXAMPLES = {
+    "qwen2_5_vl": {"vision": "model.visual.patch_embed.proj.weight", "projector": "model.visual.merger.mlp.0.weight",
+                   "llm": "model.language_model.embed_tokens.weight"},
+    "llava_next_video": {"vision": "model.vision_tower.embeddings.patch_embedding.weight",
+                         "projector": "model.image_newline", "llm": "lm_head.weight"},
+    "llava_1_5": {"vision": "model.vision_tower.encoder.layers.0.mlp.fc1.weight",
+                  "projector": "model.multi_modal_projector.linear_2.bias", "llm": "model.language_model.norm.weight"},
+}
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def tiny(request, tmp_path_factory):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    fam = get_family(request.param)
+    path = fam.build_tiny(tmp_path_factory.mktemp(request.param), seed=0)
+    return fam, AutoProcessor.from_pretrained(path), AutoModelForImageTextToText.from_pretrained(path), {}
+
+
+def _model(tiny):
+    """The family's model with every parameter trainable again (policies mutate requires_grad)."""
+    model = tiny[2]
+    for param in model.parameters():
+        param.requires_grad_(True)
+    model.zero_grad(set_to_none=True)
+    return model
+
+
+def _batch(tiny, *media_types):
+    cache = tiny[3]
+    if media_types not in cache:
+        cache[media_types] = _encode_batch(tiny, media_types)
+    return cache[media_types]
+
+
+def _encode_batch(tiny, media_types):
+    fam, processor = tiny[0], tiny[1]
+    rows = []
+    for i, media_type in enumerate(media_types):
+        row = {S.MEDIA_TYPE: media_type, S.CONVERSATIONS: json.dumps(TURNS), S.SAMPLED_FPS: 2.0}
+        if media_type != "text":
+            n = 4 if media_type == "video" else 1
+            row[S.FRAMES] = np.random.default_rng(i).integers(0, 255, (n, 56, 56, 3), dtype=np.uint8)
+        rows.append(load_features(encode_sample(row, fam, processor, for_generation=False)["features"]))
+    return collate(rows, processor.tokenizer.pad_token_id)
+
+
+def _vision_module(model):
+    return getattr(model.model, "visual", None) or model.model.vision_tower
+
+
+def test_groups_partition_the_parameters(tiny):
+    fam = tiny[0]
+    model = _model(tiny)
+    named = named_module_groups(model, fam)
+    names = {g: {n for n, _ in params} for g, params in named.items()}
+    for group, example in EXAMPLES[fam.name].items():
+        assert example in names[group], (group, example)
+    assert all(names.values())
+    unique = list(model.parameters())  # tied weights once
+    groups = module_groups(model, fam)
+    assert sum(len(v) for v in groups.values()) == len(unique)
+    assert sum(p.numel() for v in groups.values() for p in v) == sum(p.numel() for p in unique)
+    assert {id(p) for v in groups.values() for p in v} == {id(p) for p in unique}
+
+
+def test_group_rules_by_name():
+    assert group_of("model.visual.merger.ln_q.weight", "qwen2_5_vl") == "projector"
+    assert group_of("model.visual.blocks.0.attn.qkv.weight", "qwen2_5_vl") == "vision"
+    assert group_of("lm_head.weight", "qwen2_5_vl") == "llm"
+    assert group_of("model.image_newline", "llava_next_video") == "projector"
+    assert group_of("model.language_model.layers.0.mlp.up_proj.weight", "llava_1_5") == "llm"
+    with pytest.raises(ValueError, match="no module-group rules"):
+        group_of("x", "gpt2")
+
+
+def test_default_policy_freezes_the_vision_tower_and_sets_lrs(tiny):
+    fam = tiny[0]
+    model = _model(tiny)
+    policy = FreezePolicy(lr_projector=1e-3)
+    groups = apply_policy(model, fam, policy, base_lr=1e-4, weight_decay=0.1)
+    grouped = [p for g in groups for p in g["params"]]
+    assert len(grouped) == len({id(p) for p in grouped})  # each param in exactly one group
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert {id(p) for p in grouped} == {id(p) for p in trainable}
+    assert not any(p.requires_grad for p in module_groups(model, fam)["vision"])
+    by_name = {g["name"]: g for g in groups}
+    assert {n.split("_no_decay")[0] for n in by_name} == {"projector", "llm"}
+    assert by_name["projector"]["lr"] == 1e-3 and by_name["llm"]["lr"] == 1e-4
+    assert by_name["llm"]["weight_decay"] == 0.1 and by_name["llm_no_decay"]["weight_decay"] == 0.0
+    no_decay_ids = {id(p) for g in groups if g["name"].endswith("_no_decay") for p in g["params"]}
+    for name, param in model.named_parameters():
+        if param.requires_grad and (name.endswith(".bias") or "norm" in name):
+            assert id(param) in no_decay_ids, name
+
+
+def test_frozen_groups_stay_frozen_through_an_optimizer_step(tiny):
+    fam = tiny[0]
+    model = _model(tiny)
+    policy = FreezePolicy(train_vision=False, train_projector=True, train_llm=False)
+    groups = apply_policy(model, fam, policy, base_lr=1e-2, weight_decay=0.0)
+    parts = module_groups(model, fam)
+    before = {k: [p.detach().clone() for p in v] for k, v in parts.items()}
+    optimizer = torch.optim.AdamW(groups)
+    model(**_batch(tiny, "image", "text")).loss.backward()
+    optimizer.step()
+    for group in ("vision", "llm"):
+        assert all(p.grad is None for p in parts[group])
+        assert all(torch.equal(a, p) for a, p in zip(before[group], parts[group]))
+    assert any(not torch.equal(a, p) for a, p in zip(before["projector"], parts["projector"]))
+
+
+def test_policy_is_strict_and_must_train_something(tiny):
+    with pytest.raises(ValidationError):
+        FreezePolicy(train_vison=True)
+    with pytest.raises(ValidationError):
+        FreezePolicy(lr_llm=0.0)
+    with pytest.raises(ValidationError):
+        FreezePolicy().train_llm = False  # frozen
+    with pytest.raises(ValueError, match="trains nothing"):
+        apply_policy(_model(tiny), tiny[0], FreezePolicy(train_projector=False, train_llm=False), 1e-4, 0.0)
+
+
+def _count_vision_passes(model, fn):
+    calls = []
+    handle = _vision_module(model).register_forward_hook(lambda *a: calls.append(1))
+    try:
+        fn()
+    finally:
+        handle.remove()
+    return len(calls)
+
+
+@pytest.mark.parametrize("media", [("text",), ("image",), ("video",), ("image", "video", "text")])
+def test_every_batch_makes_the_same_vision_passes(tiny, media):
+    """The ZeRO-3 rule: forward + keepalive run the vision tower the same number of times per step."""
+    fam = tiny[0]
+    model = _model(tiny)
+    batch = _batch(tiny, *media)
+    passes = _count_vision_passes(model, lambda: model(**batch).loss + visual_keepalive_loss(model, fam, batch))
+    # llava_1_5 encodes video frames as images: one image pass; native-video families: image + video
+    assert passes == (2 if fam.native_video else 1)
+
+
+def test_text_only_batch_gives_the_vision_tower_zero_gradients(tiny):
+    fam = tiny[0]
+    model = _model(tiny)
+    apply_policy(model, fam, FreezePolicy(train_vision=True), base_lr=1e-4, weight_decay=0.0)
+    # which vision/projector params a real visual batch reaches (CLIP's last layer feeds nothing)
+    model(**_batch(tiny, "image", "video")).loss.backward()
+    parts = named_module_groups(model, fam)
+    reached = {n for g in ("vision", "projector") for n, p in parts[g] if p.grad is not None}
+    assert reached
+    model.zero_grad(set_to_none=True)
+    batch = _batch(tiny, "text")
+    plain = model(**batch).loss
+    keep = visual_keepalive_loss(model, fam, batch)
+    assert keep.item() == 0.0 and keep.requires_grad
+    (plain + keep).backward()
+    for group in ("vision", "projector"):
+        for name, param in parts[group]:
+            if name in reached:
+                assert param.grad is not None, name
+                assert torch.count_nonzero(param.grad) == 0, name
+    assert torch.isfinite(plain)
+
+
+def test_keepalive_is_a_plain_zero_when_the_batch_has_every_pass(tiny):
+    fam = tiny[0]
+    model = _model(tiny)
+    keep = visual_keepalive_loss(model, fam, _batch(tiny, "image", "video"))
+    assert keep.item() == 0.0 and not keep.requires_grad
