@@ -46,28 +46,42 @@ def benchmark_root(cfg: ExperimentConfig, name: str, data_root: str) -> str:
 
 def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | None, out_dir: str | Path,
                    data_root: str, benchmarks: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Run the configured benchmarks (or `benchmarks`) on `model_path`; returns {benchmark: scores}."""
+    """Run the configured benchmarks (or `benchmarks`) on `model_path`; returns {benchmark: scores}.
+
+    All benchmarks of one checkpoint go through a single Ray Data pass (one decode pool, one
+    engine pool), so actors start once per checkpoint rather than once per benchmark.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    names = list(benchmarks if benchmarks is not None else cfg.eval.benchmarks)
+    items_by_bench: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        items = get_benchmark(name).load(benchmark_root(cfg, name, data_root))
+        items_by_bench[name] = items[: cfg.eval.limit] if cfg.eval.limit else items
+    tagged = [{**item, S.ID: f"{name}::{item[S.ID]}"} for name, items in items_by_bench.items() for item in items]
+    predicted = _predict(cfg, model_path, frame_budget, tagged) if tagged else []
     results: dict[str, dict[str, Any]] = {}
-    for name in benchmarks if benchmarks is not None else cfg.eval.benchmarks:
-        bench = get_benchmark(name)
-        items = bench.load(benchmark_root(cfg, name, data_root))
-        if cfg.eval.limit:
-            items = items[: cfg.eval.limit]
-        rows = _predict(cfg, model_path, frame_budget, items)
-        scores = bench.score(rows)
-        scores.update({"benchmark": name, "modality": bench.modality, "n_items": len(rows),
-                       "decode_errors": sum(1 for r in rows if r[S.ERROR]),
-                       "contract_id": cfg.sampling.contract_id(), "frame_budget": frame_budget,
-                       "model_path": str(model_path)})
-        with (out / f"{name}.predictions.jsonl").open("w") as fh:
-            for r in rows:
-                fh.write(json.dumps({k: r[k] for k in (S.ID, "answer", S.PREDICTION, S.ERROR)}) + "\n")
-        (out / f"{name}.scores.json").write_text(json.dumps(scores, indent=2))
-        results[name] = scores
-        print(f"[eval] {name}: {scores.get('overall', float('nan')):.1f} ({len(rows)} items) -> {out}", flush=True)
+    for name in names:
+        prefix = f"{name}::"
+        rows = [{**r, S.ID: r[S.ID][len(prefix):]} for r in predicted if r[S.ID].startswith(prefix)]
+        results[name] = _score_and_write(cfg, name, rows, frame_budget, model_path, out)
     return results
+
+
+def _score_and_write(cfg: ExperimentConfig, name: str, rows: list[dict[str, Any]], frame_budget: int | None,
+                     model_path: str, out: Path) -> dict[str, Any]:
+    bench = get_benchmark(name)
+    scores = bench.score(rows)
+    scores.update({"benchmark": name, "modality": bench.modality, "n_items": len(rows),
+                   "decode_errors": sum(1 for r in rows if r[S.ERROR]),
+                   "contract_id": cfg.sampling.contract_id(), "frame_budget": frame_budget,
+                   "model_path": str(model_path)})
+    with (out / f"{name}.predictions.jsonl").open("w") as fh:
+        for r in rows:
+            fh.write(json.dumps({k: r[k] for k in (S.ID, "answer", S.PREDICTION, S.ERROR)}) + "\n")
+    (out / f"{name}.scores.json").write_text(json.dumps(scores, indent=2))
+    print(f"[eval] {name}: {scores.get('overall', float('nan')):.1f} ({len(rows)} items) -> {out}", flush=True)
+    return scores
 
 
 def _predict(cfg: ExperimentConfig, model_path: str, frame_budget: int | None, items: list[dict]) -> list[dict[str, Any]]:
