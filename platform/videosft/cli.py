@@ -72,6 +72,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from videosft.analysis.tradeoff import report_from_run_dir
+
+    path = report_from_run_dir(args.run_dir)
+    print(f"report: {path}")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     print(f"ok: {args.config or 'defaults'} (contract {cfg.sampling.contract_id()})")
@@ -87,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         _add_config_args(p)
         p.set_defaults(fn=fn)
+    p = sub.add_parser("report", help="re-render a finished run's report from its results.json")
+    p.add_argument("run_dir")
+    p.set_defaults(fn=cmd_report)
     p = sub.add_parser("make-tiny-model", help="write a random-weight HF checkpoint of a family")
     p.add_argument("family")
     p.add_argument("out")

@@ -112,3 +112,14 @@ def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequenc
     report = out_dir / "report.md"
     report.write_text(markdown(cfg, rows, trials))
     return report
+
+
+def report_from_run_dir(run_dir: str | Path) -> Path:
+    """Re-render the report of a finished run from its results.json (no Ray, no models)."""
+    run = Path(run_dir)
+    if not (run / "results.json").exists():
+        raise FileNotFoundError(f"{run}: no results.json; is this the output_dir of a finished sweep?")
+    results = json.loads((run / "results.json").read_text())
+    cfg = ExperimentConfig.model_validate(results["config"])
+    base = {(int(k) if str(k).isdigit() else k): v for k, v in results["base"].items()}
+    return write_report(cfg, base, results["trials"], run)

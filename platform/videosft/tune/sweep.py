@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from videosft import schema as S
 from videosft.config import ExperimentConfig, from_dict
 from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs
 
@@ -38,23 +37,11 @@ def _worker_env() -> dict[str, str]:
 
 def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, Any]:
     """Train at `budget` frames and evaluate the result; returns the trial summary (also on disk)."""
-    from videosft.data.manifest import read_manifest
-    from videosft.data.pipeline import decoded_dataset, encoded_dataset, split_rejects
-    from videosft.data.preprocess import FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS
     from videosft.eval.runner import evaluate_model
-    from videosft.train.trainer import fit
+    from videosft.train.run import train_at_budget
 
-    out = output_dir(cfg)
-    trial_dir = out / "trials" / f"budget_{budget}"
-    rows = read_manifest(str(Path(inputs.data_root) / cfg.data.train_manifest))
-    decoded = decoded_dataset(rows, cfg.sampling, budget, cfg.data.decode_timeout_s,
-                              cfg.data.decode_concurrency, cfg.data.cpus_per_decoder)
-    encoded = encoded_dataset(decoded, cfg.model.family, inputs.model_path,
-                              cfg.data.decode_concurrency, cfg.data.cpus_per_decoder)
-    train_ds, stats = split_rejects(encoded, trial_dir / "rejects.jsonl", cfg.data.max_failure_ratio, "train-data",
-                                    keep_columns=[S.ID, S.MEDIA_TYPE, FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS])
-    outcome = fit(cfg, train_ds, inputs.model_path, budget, run_name=f"train_budget_{budget}",
-                  storage_path=str(out / "train"))
+    trial_dir = output_dir(cfg) / "trials" / f"budget_{budget}"
+    outcome, stats = train_at_budget(cfg, inputs, budget, trial_dir)
     scores = evaluate_model(cfg, outcome.checkpoint_path, budget, trial_dir / "eval", inputs.data_root)
     summary = {
         "frame_budget": budget,
