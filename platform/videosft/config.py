@@ -70,7 +70,7 @@ class TrainConfig(_Strict):
     # On a 2-core machine a whole CPU per worker starves the Ray Data stage feeding it.
     cpus_per_worker: float = Field(0.5, gt=0)
     zero_stage: Literal[2, 3] = 2
-    max_steps: int = Field(40, ge=1)
+    max_steps: int = Field(100, ge=1)
     micro_batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(3e-3, gt=0)

@@ -68,6 +68,10 @@ def markdown(cfg: ExperimentConfig, rows: Sequence[Mapping[str, Any]], trials: S
         )
     lines += ["", "Base accuracy at each evaluation budget: " + ", ".join(
         f"{r['frame_budget']} frames: image {_fmt(r['base_image'])}, video {_fmt(r['base_video'])}" for r in rows), ""]
+    chance = {name: s.get("chance") for name, s in (trials[0]["scores"].items() if trials else [])}
+    if any(v is not None for v in chance.values()):
+        lines += ["Chance level (uniform guess among listed options): " + ", ".join(
+            f"{name} {_fmt(v)}" for name, v in chance.items() if v is not None), ""]
     lines += ["## Per benchmark (score, Δ vs base)", "", "| train frames | " + " | ".join(benches) + " |",
               "|---:|" + "---:|" * len(benches)]
     for r in rows:

@@ -66,6 +66,7 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int) -> list[dict[str, 
 
     shard = ray.train.get_dataset_shard("train")
     history: list[dict[str, float]] = []
+    last_logged = -1
     window = {"samples": 0, "tokens": 0, "visual": 0, "loss": 0.0, "n": 0, "t0": time.perf_counter()}
     while engine.global_steps < cfg.train.max_steps:
         batches = 0
@@ -81,9 +82,9 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int) -> list[dict[str, 
             window["visual"] += int(np.sum(batch[N_VISUAL_TOKENS]))
             window["loss"] += float(loss.detach())
             window["n"] += 1
-            at_boundary = engine.is_gradient_accumulation_boundary() if hasattr(engine, "is_gradient_accumulation_boundary") else True
-            step = engine.global_steps
-            if window["n"] and (step % cfg.train.log_every == 0 or step >= cfg.train.max_steps) and at_boundary:
+            step = engine.global_steps  # counts optimizer steps, not micro-batches
+            if step != last_logged and (step % cfg.train.log_every == 0 or step >= cfg.train.max_steps):
+                last_logged = step
                 history.append(_flush(window, step, rank))
                 ray.train.report({**history[-1]})
             if step >= cfg.train.max_steps:

@@ -74,3 +74,13 @@ def test_synthetic_malformed_names_file_and_field(tmp_path):
         get_benchmark("synthetic_video").load(str(tmp_path))
     with pytest.raises(BenchmarkDataError, match="eval_image.json"):
         get_benchmark("synthetic_image").load(str(tmp_path))
+
+
+def test_chance_is_the_mean_inverse_option_count():
+    from videosft.eval.benchmarks.synthetic import score
+
+    rows = [{"answer": "red", "prediction": "red", "options": ["red", "blue"], "task": "c", "min_frames": 1},
+            {"answer": "left", "prediction": "", "options": ["left", "right", "up", "down"], "task": "d", "min_frames": 2}]
+    out = score(rows)
+    assert out["overall"] == 50.0
+    assert out["chance"] == 100.0 * (0.5 + 0.25) / 2

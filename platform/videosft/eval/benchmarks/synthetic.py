@@ -85,10 +85,18 @@ def is_correct(row: Mapping[str, Any]) -> bool:
     return bool(ans) and _words(row.get("prediction", ""))[: len(ans)] == ans
 
 
+def chance(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """Expected accuracy of uniform guessing among each question's listed options (0..100)."""
+    opts = [len(r.get("options") or []) for r in rows]
+    if not rows or not all(opts):
+        return None
+    return 100.0 * sum(1.0 / n for n in opts) / len(opts)
+
+
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """overall accuracy, plus ``task/<task>`` and ``min_frames/<n>`` breakdowns (all 0..100)."""
     correct = [is_correct(r) for r in rows]
-    out: dict[str, Any] = {"overall": pct(sum(correct), len(rows)), "n": len(rows)}
+    out: dict[str, Any] = {"overall": pct(sum(correct), len(rows)), "n": len(rows), "chance": chance(rows)}
     for task, acc in group_accuracy(rows, correct, lambda r: str(r.get("task", ""))).items():
         out[f"task/{task}"] = acc
     by_mf = group_accuracy(rows, correct, lambda r: int(r.get("min_frames", -1)))

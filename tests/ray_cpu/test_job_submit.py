@@ -1,0 +1,89 @@
+"""A real `ray job submit` of the sweep job to a local head on 127.0.0.1, as users run it on clusters.
+
+The head gets its own ports and temp dir (other Ray clusters may share the machine), token auth is
+requested explicitly (Ray 2.60 turns it on when a token file exists; the job CLI must then send it),
+and only this head's processes are stopped afterwards (`ray stop` would kill every cluster here).
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kill_cluster(temp_dir: str) -> None:
+    import psutil
+
+    procs = [p for p in psutil.process_iter(["cmdline"]) if temp_dir in " ".join(p.info["cmdline"] or [])]
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=15)
+    for p in procs:
+        if p.is_running():
+            p.kill()
+
+
+@pytest.fixture()
+def local_head():
+    ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    temp_dir = tempfile.mkdtemp(prefix="vsft-rt-", dir="/tmp")  # short: unix socket paths are capped
+    gcs, dash = _free_port(), _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "DS_ACCELERATOR": "cpu", "RAY_ADDRESS": ""}
+    env.pop("RAY_ADDRESS")
+    subprocess.run(
+        [ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--num-cpus=2",
+         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
+         f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+        env=env, check=True, capture_output=True, timeout=180,
+    )
+    try:
+        yield ray_bin, f"http://127.0.0.1:{dash}", env
+    finally:
+        _kill_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_sweep_job_submitted_to_a_local_head_succeeds(local_head, tmp_path):
+    ray_bin, address, env = local_head
+    run_dir = tmp_path / "run"
+    sub_id = f"videosft-ci-{int(time.time())}"
+    cmd = [ray_bin, "job", "submit", "--address", address, "--submission-id", sub_id, "--no-wait",
+           "--working-dir", ".", "--runtime-env", "clusters/runtime_env.yaml", "--",
+           "python", "jobs/sweep.py", "--config", "jobs/configs/ci.yaml", f"output_dir={run_dir}",
+           "sweep.frame_budgets=[1]"]
+    subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+    status = ""
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        out = subprocess.run([ray_bin, "job", "status", "--address", address, sub_id], env=env,
+                             capture_output=True, text=True, timeout=60).stdout
+        status = next((s for s in ("SUCCEEDED", "FAILED", "STOPPED") if s in out), "")
+        if status:
+            break
+        time.sleep(5)
+    logs = subprocess.run([ray_bin, "job", "logs", "--address", address, sub_id], env=env,
+                          capture_output=True, text=True, timeout=60).stdout
+    assert status == "SUCCEEDED", logs[-4000:]
+    assert f"report: {run_dir}/report.md" in logs
+    results = json.loads((run_dir / "results.json").read_text())
+    assert [r["frame_budget"] for r in results["rows"]] == [1]
+    assert Path(results["trials"][0]["checkpoint"]).is_dir()
