@@ -70,7 +70,8 @@ def test_sweep_job_submitted_to_a_local_head_succeeds(local_head, tmp_path):
            "--working-dir", ".", "--runtime-env", "clusters/runtime_env.yaml", "--",
            "python", "jobs/sweep.py", "--config", "jobs/configs/ci.yaml", f"output_dir={run_dir}",
            "sweep.frame_budgets=[1]"]
-    subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+    sub = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert sub.returncode == 0, sub.stdout[-3000:] + sub.stderr[-3000:]
     status = ""
     deadline = time.time() + 900
     while time.time() < deadline:

@@ -58,14 +58,14 @@ def test_parser_is_strict(text, want):
     assert parse_budget_answer(text, CANDS) == want
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.text(max_size=40), st.lists(st.integers(1, 64), min_size=1, max_size=6, unique=True))
 def test_parser_only_ever_yields_a_candidate_it_read(text, candidates):
     got = parse_budget_answer(text, candidates)
     assert got is None or (got in candidates and str(got) in text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.integers(1, 16).map(str) | st.text(max_size=12))
 def test_parser_round_trips_its_own_numbers(text):
     got = parse_budget_answer(text, CANDS)
@@ -139,7 +139,8 @@ def test_budget_manifest_round_trips_through_read_manifest(tmp_path):
     back = read_manifest(str(out))
     assert [r[S.FRAME_BUDGET] for r in back] == [4, 1]
     assert [r[S.MEDIA_PATH] for r in back] == [r[S.MEDIA_PATH] for r in rows]
-    assert [(r[S.QUESTION], r[S.MIN_FRAMES], r[S.TASK]) for r in back] == [(r[S.QUESTION], r[S.MIN_FRAMES], r[S.TASK]) for r in rows]
+    keys = (S.QUESTION, S.MIN_FRAMES, S.TASK)
+    assert [[r[k] for k in keys] for r in back] == [[r[k] for k in keys] for r in rows]
 
 
 def test_cache_key_changes_with_what_decides_budgets_only(tmp_path):
@@ -154,3 +155,24 @@ def test_cache_key_changes_with_what_decides_budgets_only(tmp_path):
     assert base != budget_cache_key(BudgetConfig(), SamplingContract(num_frames=4), str(m))
     m.write_text("[ ]")
     assert base != budget_cache_key(BudgetConfig(), c, str(m))
+
+
+def test_missing_model_path_fails_before_any_ray_work():
+    from videosft.data.budget.stage import predict_budgets_dataset
+
+    for fields in ({"predictor": "instruction"}, {"predictor": "text_classifier"},
+                   {"predictor": "similarity", "embedding": "dinov2"}, {"predictor": "oracle", "oracle": "probe"}):
+        with pytest.raises(ValueError, match="budget.model_path"):
+            predict_budgets_dataset(None, BudgetConfig(**fields), SamplingContract())
+    assert not BudgetConfig(predictor="similarity").needs_model_path()
+
+
+def test_predictor_sft_manifest_asks_exactly_what_the_instruction_predictor_asks(tmp_path):
+    from videosft.data.budget.stage import write_predictor_sft_manifest
+
+    rows = [_video(0, **{S.QUESTION: "Which colour flashed first?"}), {S.ID: "i", S.MEDIA_TYPE: S.MEDIA_IMAGE}]
+    cfg = BudgetConfig(num_thumbnails=4)
+    out = write_predictor_sft_manifest(rows, [16, 1], cfg, tmp_path / "sft.json")
+    (back,) = read_manifest(str(out))
+    assert back[S.QUESTION] == "Question: Which colour flashed first?\n" + cfg.prompt_text()
+    assert back[S.ANSWER] == "16" and back[S.FRAME_BUDGET] == 4 and back[S.MEDIA_PATH] == "/x.mp4"

@@ -61,7 +61,8 @@ def test_predictor_maps_segments_to_candidates(thumbnails):
 
 def test_missing_thumbnails_fall_back():
     p = get_predictor("similarity", candidates=[1, 2, 4], default=2)
-    got = p.predict([{S.MEDIA_TYPE: S.MEDIA_VIDEO, S.FRAMES: np.zeros((0, 1, 1, 3), np.uint8), S.ERROR: "decode: gone"}])
+    empty = np.zeros((0, 1, 1, 3), np.uint8)
+    got = p.predict([{S.MEDIA_TYPE: S.MEDIA_VIDEO, S.FRAMES: empty, S.ERROR: "decode: gone"}])
     assert (got[0].budget, got[0].fell_back) == (2, True) and "decode: gone" in got[0].raw
 
 

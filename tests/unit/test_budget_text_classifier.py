@@ -28,7 +28,8 @@ def test_learns_a_separable_mapping_and_generalises_by_words():
     texts, labels = _toy()
     model = HashedTextClassifier([1, 2, 4, 8, 16], n_features=256).fit(texts, labels)
     assert model.predict(texts).tolist() == labels
-    assert model.predict(["what colour is the hat", "which way does the dog move", "what flashed first"]).tolist() == [1, 2, 16]
+    unseen = ["what colour is the hat", "which way does the dog move", "what flashed first"]
+    assert model.predict(unseen).tolist() == [1, 2, 16]
     probs = model.predict_proba(texts)
     assert np.allclose(probs.sum(axis=1), 1.0) and probs.max(axis=1).min() > 0.5
 
@@ -61,6 +62,7 @@ def test_predictor_from_config(tmp_path):
     assert [g.budget for g in got] == labels + [1] and not any(g.fell_back for g in got)
     assert got[0].raw.startswith("p=")
     with pytest.raises(ValueError, match="not candidates"):
-        predictor_from_config(BudgetConfig(predictor="text_classifier", model_path=str(path), candidates=[1, 2], default=2))
+        cfg = BudgetConfig(predictor="text_classifier", model_path=str(path), candidates=[1, 2], default=2)
+        predictor_from_config(cfg)
     with pytest.raises(ValueError, match="budget.model_path"):
         predictor_from_config(BudgetConfig(predictor="text_classifier"))

@@ -12,7 +12,7 @@ from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.registry import get_family
 from videosft.train.collate import collate
 from videosft.train.param_groups import (
-    FreezePolicy, apply_policy, group_of, module_groups, named_module_groups, visual_keepalive_loss,
+    FreezePolicy, apply_policy, group_of, install_visual_keepalive, module_groups, named_module_groups,
 )
 
 FAMILIES = ("qwen2_5_vl", "llava_next_video", "llava_1_5")
@@ -63,10 +63,6 @@ def _encode_batch(tiny, media_types):
             row[S.FRAMES] = np.random.default_rng(i).integers(0, 255, (n, 56, 56, 3), dtype=np.uint8)
         rows.append(load_features(encode_sample(row, fam, processor, for_generation=False)["features"]))
     return collate(rows, processor.tokenizer.pad_token_id)
-
-
-def _vision_module(model):
-    return getattr(model.model, "visual", None) or model.model.vision_tower
 
 
 def test_groups_partition_the_parameters(tiny):
@@ -141,28 +137,63 @@ def test_policy_is_strict_and_must_train_something(tiny):
         apply_policy(_model(tiny), tiny[0], FreezePolicy(train_projector=False, train_llm=False), 1e-4, 0.0)
 
 
-def _count_vision_passes(model, fn):
-    calls = []
-    handle = _vision_module(model).register_forward_hook(lambda *a: calls.append(1))
+def _vision_module(model):
+    visual = getattr(model.model, "visual", None)
+    return visual if visual is not None else model.model.vision_tower
+
+
+def _watched(model):
+    """Modules whose run order ZeRO-3 compares across ranks: embedding, vision, projector, decoder."""
+    inner = model.model
+    if hasattr(inner, "visual"):
+        vision = {"vision": inner.visual, "vision_block": inner.visual.blocks[0], "projector": inner.visual.merger}
+    else:
+        vision = {"vision": inner.vision_tower, "vision_block": inner.vision_tower.encoder.layers[0],
+                  "projector": inner.multi_modal_projector}
+        if hasattr(inner, "vision_resampler"):
+            vision["resampler"] = inner.vision_resampler
+    return {"embed": inner.language_model.embed_tokens, **vision, "decoder": inner.language_model.layers[0]}
+
+
+def _run_order(model, fam, batch):
+    """(forward module order, backward order) of one training step with the keepalive installed."""
+    fwd, bwd, handles = [], [], []
+
+    def watch(name):
+        def hook(module, args, output):
+            fwd.append(name)
+            out = output if isinstance(output, torch.Tensor) else output[0]
+            if name != "vision" and out.requires_grad:  # gradient order of module outputs, as DeepSpeed sees it
+                out.register_hook(lambda grad: bwd.append(name))
+        return hook
+
+    for name, module in _watched(model).items():
+        handles.append(module.register_forward_hook(watch(name)))
+    keeper = install_visual_keepalive(model, fam)
     try:
-        fn()
+        model(**batch).loss.backward()
     finally:
-        handle.remove()
-    return len(calls)
+        keeper.remove()
+        for handle in handles:
+            handle.remove()
+    model.zero_grad(set_to_none=True)
+    return fwd, bwd
 
 
-@pytest.mark.parametrize("media", [("text",), ("image",), ("video",), ("image", "video", "text")])
-def test_every_batch_makes_the_same_vision_passes(tiny, media):
-    """The ZeRO-3 rule: forward + keepalive run the vision tower the same number of times per step."""
+def test_every_batch_runs_the_same_modules_in_the_same_order(tiny):
+    """The ZeRO-3 rule: whatever a rank's batch holds, it runs (and back-propagates through) the
+    same modules in the same order as a rank whose batch has images and videos."""
     fam = tiny[0]
     model = _model(tiny)
-    batch = _batch(tiny, *media)
-    passes = _count_vision_passes(model, lambda: model(**batch).loss + visual_keepalive_loss(model, fam, batch))
-    # llava_1_5 encodes video frames as images: one image pass; native-video families: image + video
-    assert passes == (2 if fam.native_video else 1)
+    reference = _run_order(model, fam, _batch(tiny, "image", "video", "text"))
+    passes = 2 if fam.native_video else 1  # llava_1_5 feeds video frames as images: one image pass
+    assert reference[0][0] == "embed" and reference[0].count("vision") == passes and reference[0][-1] == "decoder"
+    assert reference[1]  # the backward order is observed
+    for media in (("text",), ("image",), ("video",), ("video", "text"), ("image", "text")):
+        assert _run_order(model, fam, _batch(tiny, *media)) == reference, media
 
 
-def test_text_only_batch_gives_the_vision_tower_zero_gradients(tiny):
+def test_keepalive_leaves_the_loss_alone_and_gives_zero_gradients(tiny):
     fam = tiny[0]
     model = _model(tiny)
     apply_policy(model, fam, FreezePolicy(train_vision=True), base_lr=1e-4, weight_decay=0.0)
@@ -173,20 +204,30 @@ def test_text_only_batch_gives_the_vision_tower_zero_gradients(tiny):
     assert reached
     model.zero_grad(set_to_none=True)
     batch = _batch(tiny, "text")
-    plain = model(**batch).loss
-    keep = visual_keepalive_loss(model, fam, batch)
-    assert keep.item() == 0.0 and keep.requires_grad
-    (plain + keep).backward()
+    with torch.no_grad():
+        plain = model(**batch).loss
+    keeper = install_visual_keepalive(model, fam)
+    try:
+        loss = model(**batch).loss
+        loss.backward()
+    finally:
+        keeper.remove()
+    assert keeper.dummy_passes == (2 if fam.native_video else 1)
+    assert torch.isfinite(loss) and loss.item() == plain.item()
     for group in ("vision", "projector"):
         for name, param in parts[group]:
             if name in reached:
                 assert param.grad is not None, name
                 assert torch.count_nonzero(param.grad) == 0, name
-    assert torch.isfinite(plain)
 
 
-def test_keepalive_is_a_plain_zero_when_the_batch_has_every_pass(tiny):
+def test_keepalive_runs_no_dummy_when_the_batch_has_every_pass(tiny):
     fam = tiny[0]
     model = _model(tiny)
-    keep = visual_keepalive_loss(model, fam, _batch(tiny, "image", "video"))
-    assert keep.item() == 0.0 and not keep.requires_grad
+    keeper = install_visual_keepalive(model, fam)
+    try:
+        with torch.no_grad():
+            model(**_batch(tiny, "image", "video"))
+    finally:
+        keeper.remove()
+    assert keeper.dummy_passes == 0

@@ -11,17 +11,19 @@ Groups (first matching rule wins, by dotted parameter name):
 - everything else (embeddings, decoder, norm, lm_head) is the language model.
 
 ZeRO-3 keepalive: under ZeRO-3 every module's parameters are all-gathered collectively when it
-runs, so every rank must run the vision tower the same number of times per step, or ranks pair
-different collectives and hang. The model runs one vision pass for images and one for videos when
-the batch has them; `visual_keepalive_loss` runs the *missing* passes on a tiny dummy input and
-returns 0 x their output, so each rank makes exactly one image pass and (for native-video families)
-one video pass per step, and frozen-or-not, the vision parameters get a zero gradient, never None.
+runs (and reduce-scattered in backward), so every rank must run the same modules *in the same
+order* each step, or ranks pair different collectives and hang. The model runs one vision pass for
+images and one for videos when the batch has them, after embedding the tokens and before the
+decoder. `install_visual_keepalive` hooks the model so that, at exactly that point, the passes a
+batch lacks are run on a tiny dummy input and joined to the decoder input as 0 x features. Adding a
+dummy loss term before or after the forward is not enough: it moves the vision gathers before the
+token embedding (or after the decoder) on text-only ranks, and a 2-rank ZeRO-3 run hangs.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -120,53 +122,123 @@ def apply_policy(
     return out
 
 
-def _dummy_passes(model: nn.Module, family: str, batch: Mapping[str, Any]) -> list[Any]:
-    """Run the vision passes this batch lacks on a minimal input; return their outputs."""
+_NATIVE_VIDEO = {"qwen2_5_vl", "llava_next_video"}  # one vision pass for images and one for videos
+
+
+def _vision_tower(model: nn.Module) -> nn.Module:
+    inner = getattr(model, "model", model)
+    visual = getattr(inner, "visual", None)  # Qwen2.5-VL; LLaVA families call it vision_tower
+    return visual if visual is not None else inner.vision_tower
+
+
+def _language_model(model: nn.Module) -> nn.Module:
+    return getattr(model, "model", model).language_model
+
+
+def dummy_visual_pass(model: nn.Module, family: Any, modality: str) -> torch.Tensor:
+    """Run one image or video pass on a minimal input; return the sum of its features.
+
+    The same code path as a real pass of that modality, so the same parameters are used (LLaVA-NeXT's
+    `image_newline` only by images). Qwen: 2x2 patches = one merged token; LLaVA: one CLIP-sized frame.
+    """
+    name = _family_name(family)
     ref = next(model.parameters())
-    dtype, device = ref.dtype, batch["input_ids"].device if "input_ids" in batch else ref.device
     cfg = model.config.vision_config
-    outs = []
-    if family == "qwen2_5_vl":
-        # One 2x2 patch grid (one merged token); Qwen's patch rows are C * temporal_patch * patch^2.
-        rows = torch.zeros(4, cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2, dtype=dtype, device=device)
+    device = ref.device
+    if name == "qwen2_5_vl":
+        rows = torch.zeros(4, cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2, dtype=ref.dtype, device=device)
         grid = torch.tensor([[1, 2, 2]], device=device)
-        if "pixel_values" not in batch:
-            outs.append(model.get_image_features(pixel_values=rows, image_grid_thw=grid))
-        if "pixel_values_videos" not in batch:
-            outs.append(model.get_video_features(pixel_values_videos=rows, video_grid_thw=grid))
-        return outs
-    side = cfg.image_size  # CLIP towers take exactly their configured resolution
-    frame = torch.zeros(1, 3, side, side, dtype=dtype, device=device)
-    if "pixel_values" not in batch:
-        if family == "llava_next_video":
+        out = (model.get_image_features(pixel_values=rows, image_grid_thw=grid) if modality == "image"
+               else model.get_video_features(pixel_values_videos=rows, video_grid_thw=grid))
+    else:
+        side = cfg.image_size  # CLIP towers take exactly their configured resolution
+        frame = torch.zeros(1, 1, 3, side, side, dtype=ref.dtype, device=device)
+        if modality == "video":
+            out = model.get_video_features(pixel_values_videos=frame)
+        elif name == "llava_next_video":  # any-res: a square image is its base view + one tile
             from transformers.models.llava_next_video.modeling_llava_next_video import image_size_to_num_patches
 
             tiles = image_size_to_num_patches([side, side], model.config.image_grid_pinpoints, side)
             sizes = torch.tensor([[side, side]], device=device)
-            outs.append(model.get_image_features(pixel_values=frame[:, None].expand(1, tiles, -1, -1, -1), image_sizes=sizes))
+            out = model.get_image_features(pixel_values=frame.expand(1, tiles, 3, side, side), image_sizes=sizes)
         else:
-            outs.append(model.get_image_features(pixel_values=frame))
-    if family == "llava_next_video" and "pixel_values_videos" not in batch:
-        outs.append(model.get_video_features(pixel_values_videos=frame[:, None]))
-    return outs
-
-
-def _sum_outputs(out: Any) -> torch.Tensor:
+            out = model.get_image_features(pixel_values=frame[0])
     value = getattr(out, "pooler_output", out)
-    if isinstance(value, torch.Tensor):
-        return value.float().sum()
-    return sum((v.float().sum() for v in value), torch.zeros(()))
+    parts = [value] if isinstance(value, torch.Tensor) else list(value)
+    return sum(p.float().sum() for p in parts)
 
 
-def visual_keepalive_loss(model: nn.Module, family: Any, batch: Mapping[str, Any]) -> torch.Tensor:
-    """0 x (vision passes this batch lacks): add it to the loss so every rank runs the tower alike.
+class VisualKeepalive:
+    """Forward hooks that make every forward run the same vision passes, in the same order.
 
-    Call it on the unwrapped model (`engine.module`) *before* the forward, so the vision tower runs
-    before the language model on every rank, as it does inside the forward of a batch with media.
-    Returns a zero scalar that carries grad into the vision tower and projector (zero gradients,
-    not None); a plain zero without graph when the batch already makes every pass.
+    The model's forward embeds the tokens, runs an image pass if its inputs carry `pixel_values`,
+    then a video pass if they carry `pixel_values_videos`, then the decoder. DeepSpeed ZeRO-3
+    gathers each module's parameters as it runs and, while recording its prefetch trace, asserts
+    that every rank ran the same modules in the same order. So the passes a batch lacks run on a
+    dummy input exactly where a real one would: a missing image pass just before a real video pass
+    (hooked on the vision tower), any other missing pass just before the decoder (hooked on the
+    language model). Their features join the decoder input as 0 x sum, so the loss is unchanged and
+    in backward the same parameters receive gradients on every rank (zeros from dummies, never None).
+    Native-video families make an image and a video pass every step; llava_1_5 (video frames are
+    images) one image pass. Install on the bare model before `deepspeed.initialize`; `remove()`
+    undoes it (do so before `generate`: decode steps carry no media and would each run dummies).
     """
-    outs = _dummy_passes(model, _family_name(family), batch)
-    if not outs:
-        return torch.zeros((), device=batch["input_ids"].device if "input_ids" in batch else None)
-    return 0.0 * sum(_sum_outputs(o) for o in outs)
+
+    def __init__(self, model: nn.Module, family: Any) -> None:
+        self.model, self.family = model, _family_name(family)
+        self.modalities = ("image", "video") if self.family in _NATIVE_VIDEO else ("image",)
+        self.dummy_passes = 0  # total dummy passes run (for metrics and tests)
+        self._present: set[str] = set()
+        self._done: set[str] = set()
+        self._pending: list[torch.Tensor] = []
+        self._in_dummy = False
+        self._handles = [
+            model.register_forward_pre_hook(self._start, with_kwargs=True),
+            _vision_tower(model).register_forward_pre_hook(self._before_vision),
+            _language_model(model).register_forward_pre_hook(self._before_decoder, with_kwargs=True),
+        ]
+
+    def _start(self, module: nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        keys = {"image": "pixel_values", "video": "pixel_values_videos"}
+        self._present = {m for m, key in keys.items() if kwargs.get(key) is not None}
+        self._done, self._pending = set(), []
+
+    def _dummy(self, modality: str) -> None:
+        self._in_dummy = True
+        try:
+            self._pending.append(dummy_visual_pass(self.model, self.family, modality))
+        finally:
+            self._in_dummy = False
+        self._done.add(modality)
+        self.dummy_passes += 1
+
+    def _before_vision(self, module: nn.Module, args: Any) -> None:
+        if self._in_dummy:
+            return
+        # Real passes come image first, then video: name the one starting now.
+        current = "image" if "image" in self._present and "image" not in self._done else "video"
+        if current == "video" and "image" in self.modalities and "image" not in self._done:
+            self._dummy("image")  # keep image-before-video order on a video-only rank
+        self._done.add(current)
+
+    def _before_decoder(self, module: nn.Module, args: Any, kwargs: dict[str, Any]) -> Any:
+        for modality in self.modalities:
+            if modality not in self._done:
+                self._dummy(modality)
+        if not self._pending:
+            return None
+        embeds = kwargs.get("inputs_embeds")
+        if embeds is None:
+            raise RuntimeError("VisualKeepalive: the language model was called without inputs_embeds")
+        total, self._pending = sum(self._pending), []
+        return args, {**kwargs, "inputs_embeds": embeds + (0.0 * total).to(embeds.dtype)}
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+def install_visual_keepalive(model: nn.Module, family: Any) -> VisualKeepalive:
+    """Make every training forward of `model` run the vision tower alike on every rank (ZeRO-3)."""
+    return VisualKeepalive(model, family)

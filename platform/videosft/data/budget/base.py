@@ -24,7 +24,6 @@ from videosft import schema as S
 BUDGET_FELL_BACK = "budget_fell_back"  # bool column: the predictor's answer was unusable
 DEFAULT_CANDIDATES = (1, 2, 4, 8, 16)
 DEFAULT_PROMPT = "How many frames does this question need? Answer with one of: {candidates}."
-BUILTIN_PREDICTORS = ("fixed", "fps", "similarity", "instruction", "text_classifier", "oracle")
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,11 @@ def format_prompt(prompt: str, candidates: Sequence[int]) -> str:
     return prompt.replace("{candidates}", ", ".join(str(c) for c in candidates))
 
 
+def budget_question(question: str, prompt: str) -> str:
+    """What the instruction predictor asks; its SFT manifest asks the very same words."""
+    return f"Question: {question}\n{prompt}"
+
+
 def fallback(default: int, why: str) -> BudgetPrediction:
     return BudgetPrediction(int(default), why[:500], True)
 
@@ -143,6 +147,12 @@ class BudgetConfig(BaseModel):
             raise ValueError(f"segment_thresholds must be {len(self.candidates) - 1} non-decreasing "
                              f"segment counts (one per candidate boundary), got {t}")
         return self
+
+    def needs_model_path(self) -> bool:
+        """Whether the chosen predictor reads a checkpoint (checked before any Ray work starts)."""
+        return (self.predictor in ("instruction", "text_classifier")
+                or (self.predictor == "similarity" and self.embedding == "dinov2")
+                or (self.predictor == "oracle" and self.oracle == "probe"))
 
     def prompt_text(self) -> str:
         """The budget question as the VLM sees it, candidates spelled out."""

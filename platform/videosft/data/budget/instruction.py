@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from videosft import schema as S
-from videosft.data.budget.base import DEFAULT_PROMPT, BudgetConfig, BudgetPrediction, fallback
+from videosft.data.budget.base import DEFAULT_PROMPT, BudgetConfig, BudgetPrediction, budget_question, fallback
 from videosft.data.budget.base import format_prompt, non_video_prediction, parse_budget_answer, register
 
 _ENGINE_KEYS = (S.MEDIA_TYPE, S.FRAMES, S.SAMPLED_FPS, S.FPS, S.NUM_FRAMES, S.FRAME_INDICES)
@@ -72,7 +72,7 @@ class InstructionPredictor:
                    cfg.engine)
 
     def question(self, row: dict[str, Any]) -> str:
-        return f"Question: {row.get(S.QUESTION, '')}\n{self.prompt}"
+        return budget_question(str(row.get(S.QUESTION, "")), self.prompt)
 
     def predict(self, rows: list[dict[str, Any]]) -> list[BudgetPrediction]:
         out: list[BudgetPrediction | None] = [non_video_prediction(r, self.candidates) for r in rows]

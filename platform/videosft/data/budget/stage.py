@@ -10,6 +10,8 @@ small fixed contract, so a hanging container costs one row, never the stage.
 "frame_budget" / "budget_raw"), named by a hash of everything that decides the budgets, so a
 rerun, or every trial of a sweep, reuses the file instead of asking the VLM again. Training needs
 no new code path: `read_manifest` keeps the extra keys and `DecodeStage` honours `frame_budget`.
+`budget_rows` does the same for in-memory rows (evaluation items); `write_predictor_sft_manifest`
+turns oracle labels into SFT data that teaches a VLM to be the instruction predictor.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 
 from videosft import schema as S
 from videosft.data.budget.base import BUDGET_FELL_BACK, BudgetConfig, BudgetPrediction, BudgetPredictor
-from videosft.data.budget.base import fallback, predictor_from_config
+from videosft.data.budget.base import budget_question, fallback, predictor_from_config
 from videosft.data.sampling import SamplingContract
 
 CACHE_VERSION = "budget-cache-v1"  # bump when predictors change what they answer for the same key
@@ -96,7 +98,7 @@ class BudgetStage:
             sys.modules["torch"].set_num_threads(max(1, int(self.cfg.cpus_per_actor)))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        n = len(batch[S.ID])
+        n = len(next(iter(batch.values()), []))
         rows = self.prepare([{k: batch[k][i] for k in batch} for i in range(n)])
         preds = predict_rows(self.predictor, rows, self.cfg.candidates, self.cfg.default)
         out = dict(batch)
@@ -106,10 +108,18 @@ class BudgetStage:
         return out
 
 
+def check_model_path(cfg: BudgetConfig) -> None:
+    """Fail on the driver, before Ray starts, rather than in every actor's constructor."""
+    if cfg.needs_model_path() and not cfg.model_path:
+        raise ValueError(f"budget.model_path: predictor {cfg.predictor!r} (embedding={cfg.embedding}, "
+                         f"oracle={cfg.oracle}) needs a model path")
+
+
 def predict_budgets_dataset(ds: Any, cfg: BudgetConfig, contract: SamplingContract) -> Any:
     """Rows -> the same rows plus FRAME_BUDGET, BUDGET_RAW, budget_fell_back (lazy Ray Dataset)."""
     from videosft.data.pipeline import actor_pool
 
+    check_model_path(cfg)
     return ds.map_batches(
         BudgetStage,
         fn_constructor_kwargs={"cfg": cfg.model_dump(), "contract": contract.model_dump()},
@@ -161,6 +171,27 @@ def write_budget_manifest(rows: Sequence[dict[str, Any]], out_path: str | Path) 
     return out
 
 
+def write_predictor_sft_manifest(rows: Sequence[dict[str, Any]], labels: Sequence[int], cfg: BudgetConfig,
+                                 out_path: str | Path) -> Path:
+    """A LLaVA manifest that teaches a VLM to *be* the instruction predictor (Hybrid-Frame).
+
+    Each video row becomes "<video> Question: ... How many frames ...?" -> the oracle's label, at
+    `num_thumbnails` frames, exactly the prompt `InstructionPredictor` asks; train the predictor
+    VLM on it with the ordinary SFT flow. Labels come from the `oracle` (min_frames or probe).
+    """
+    prompt = cfg.prompt_text()
+    items = []
+    for row, label in zip(rows, labels, strict=True):
+        if row.get(S.MEDIA_TYPE) != S.MEDIA_VIDEO:
+            continue
+        turns = [{"from": "human", "value": budget_question(str(row[S.QUESTION]), prompt)},
+                 {"from": "gpt", "value": str(int(label))}]
+        items.append({S.ID: f"{row[S.ID]}-budget", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: row[S.MEDIA_PATH],
+                      S.CONVERSATIONS: turns, S.TASK: "frame_budget", S.FRAME_BUDGET: cfg.num_thumbnails,
+                      S.BUDGET_RAW: f"label {int(label)}"})
+    return write_budget_manifest(items, out_path)
+
+
 def _file_digest(path: str) -> str:
     if not os.path.isfile(path):
         return f"path:{path}"
@@ -172,7 +203,11 @@ def _file_digest(path: str) -> str:
 
 
 def budget_cache_key(cfg: BudgetConfig, contract: SamplingContract, manifest_path: str) -> str:
-    """16-hex key of everything that decides the budgets (not concurrency or resources)."""
+    """16-hex key of everything that decides the budgets (not concurrency or resources).
+
+    The model is keyed by its path, not its bytes: overwrite a checkpoint in place and you must
+    clear the cache (or bump CACHE_VERSION); the manifest is keyed by its content.
+    """
     decisive = cfg.model_dump(exclude={"mode", "concurrency", "cpus_per_actor", "gpus_per_actor",
                                        "batch_size", "decode_timeout_s", "cache_dir", "prompt"})
     payload = {"version": CACHE_VERSION, **decisive, "prompt": cfg.prompt_text(),
@@ -193,8 +228,7 @@ def budget_manifest(manifest_path: str, cfg: BudgetConfig, contract: SamplingCon
     from videosft.data.manifest import read_manifest
 
     rows = read_manifest(manifest_path, media_root)
-    budgets = _run_stage(rows, cfg, contract)
-    merged = [{**r, **budgets[str(r[S.ID])]} for r in rows]
+    merged = budget_rows(rows, cfg, contract)
     write_budget_manifest(merged, out)
     fell = sum(1 for r in merged if r[BUDGET_FELL_BACK])
     meta = {"key": key, "predictor": cfg.predictor, "contract_id": contract.contract_id(), "rows": len(rows),
@@ -204,18 +238,25 @@ def budget_manifest(manifest_path: str, cfg: BudgetConfig, contract: SamplingCon
     return out
 
 
-def _run_stage(rows: list[dict[str, Any]], cfg: BudgetConfig, contract: SamplingContract) -> dict[str, dict]:
+def budget_rows(rows: Sequence[dict[str, Any]], cfg: BudgetConfig, contract: SamplingContract) -> list[dict]:
+    """rows (manifest rows or eval items) + FRAME_BUDGET, BUDGET_RAW, budget_fell_back, in order.
+
+    Only the columns predictors read cross Ray (extras such as option lists stay on the driver),
+    and results are joined back by id, so row order and extra keys survive the actor pool.
+    """
     import ray
     import ray.data
 
+    check_model_path(cfg)
     if not ray.is_initialized():
         ray.init()
     columns = [k for k in _STAGE_COLUMNS if any(k in r for r in rows)]  # one schema for every row
     items = [{k: r.get(k) for k in columns} for r in rows]
     ds = predict_budgets_dataset(ray.data.from_items(items), cfg, contract)
     got = ds.select_columns([S.ID, S.FRAME_BUDGET, S.BUDGET_RAW, BUDGET_FELL_BACK]).take_all()
-    return {str(g[S.ID]): {S.FRAME_BUDGET: int(g[S.FRAME_BUDGET]), S.BUDGET_RAW: str(g[S.BUDGET_RAW]),
-                           BUDGET_FELL_BACK: bool(g[BUDGET_FELL_BACK])} for g in got}
+    by_id = {str(g[S.ID]): {S.FRAME_BUDGET: int(g[S.FRAME_BUDGET]), S.BUDGET_RAW: str(g[S.BUDGET_RAW]),
+                            BUDGET_FELL_BACK: bool(g[BUDGET_FELL_BACK])} for g in got}
+    return [{**r, **by_id[str(r[S.ID])]} for r in rows]
 
 
 def _histogram(budgets: Any) -> dict[str, int]:

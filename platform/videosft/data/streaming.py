@@ -1,0 +1,182 @@
+"""Streaming helpers over Ray Datasets: group rows by visual-token cost, mix sources by ratio.
+
+Both work block by block (map_batches, union) and never materialize or shuffle a dataset, so they
+run on data far larger than the object store.
+
+Cost bucketing is why padded batches stay cheap: a 64-frame video and a single image in one micro
+batch pad the image to the video's length, and the step costs what the video costs, times the
+batch. `bucket_by_cost` tags each row with its cost and a bucket (a Ray Data map, runs anywhere);
+`iter_bucketed_batches` turns any stream of batches, e.g. a Train worker's
+`shard.iter_batches(...)`, into batches whose rows share a bucket. Grouping has to happen at the
+consumer: Ray splits and re-packs blocks (streaming_split, block-size limits), so no block
+layout produced upstream survives to the training loop.
+
+`mix_by_ratio` mixes image/video/text sources in configured proportions by deterministic per-row
+sampling (a hash of seed, source and row id), so a mix is reproducible whatever the block layout
+and costs nothing but a filter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from videosft import schema as S
+from videosft.data.preprocess import N_VISUAL_TOKENS
+
+COST = "visual_cost"  # int64: frames x pixels of a decoded row, or its visual-token count
+BUCKET = "cost_bucket"  # int64: index of the cost bucket (0 = cheapest)
+MIX_SOURCE = "mix_source"  # str: which source of a mixture the row came from
+
+CostFn = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+# --------------------------------------------------------------------------- cost
+def visual_cost(batch: Mapping[str, Any]) -> np.ndarray:
+    """Per-row cost: visual tokens if preprocess counted them, else frames x height x width.
+
+    Encoded rows carry N_VISUAL_TOKENS (the model's true count) and no frames; decoded rows carry
+    FRAMES, whose T*H*W is proportional to the tokens any patch-based tower makes of them.
+    """
+    if N_VISUAL_TOKENS in batch:
+        return np.asarray(batch[N_VISUAL_TOKENS], np.int64)
+    if S.FRAMES in batch:
+        return np.array([int(np.prod(np.shape(f)[:3])) for f in batch[S.FRAMES]], np.int64)
+    raise KeyError(f"visual_cost: batch has neither {N_VISUAL_TOKENS!r} nor {S.FRAMES!r} "
+                   f"(columns: {sorted(batch)})")
+
+
+def cost_boundaries(costs: Sequence[float] | np.ndarray, num_buckets: int) -> list[int]:
+    """Bucket edges at cost quantiles of a sample, so buckets fill evenly.
+
+    A small sample (`ds.take(1000)` through `visual_cost`, or probe metadata) is enough: edges
+    only need to separate the modes (text, images, short and long videos).
+    """
+    if num_buckets < 1:
+        raise ValueError(f"cost_boundaries: num_buckets must be >= 1, got {num_buckets}")
+    values = np.asarray(costs, np.float64)
+    if values.size == 0 or num_buckets == 1:
+        return []
+    edges = np.quantile(values, np.arange(1, num_buckets) / num_buckets, method="higher")
+    return sorted({int(e) for e in edges})
+
+
+def _tag_costs(batch: dict[str, np.ndarray], boundaries: list[int], cost_fn: CostFn) -> dict[str, np.ndarray]:
+    cost = np.asarray(cost_fn(batch), np.int64)
+    batch[COST] = cost
+    # side="right": a row whose cost equals an edge goes to the bucket above, as quantiles do.
+    batch[BUCKET] = np.searchsorted(np.asarray(boundaries, np.int64), cost, side="right").astype(np.int64)
+    return batch
+
+
+def bucket_by_cost(ds: Any, boundaries: Sequence[int], *, cost_fn: CostFn = visual_cost) -> Any:
+    """Add COST and BUCKET columns (bucket i holds costs in [boundaries[i-1], boundaries[i]))."""
+    edges = [int(b) for b in boundaries]
+    if edges != sorted(edges):
+        raise ValueError(f"bucket_by_cost: boundaries must be ascending, got {edges}")
+    return ds.map_batches(_tag_costs, fn_kwargs={"boundaries": edges, "cost_fn": cost_fn},
+                          batch_format="numpy")
+
+
+def _take(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Rows -> a numpy batch (column -> array), the shape `iter_batches(batch_format="numpy")` gives."""
+    out = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        try:
+            out[key] = np.stack(values) if isinstance(values[0], np.ndarray) else np.asarray(values)
+        except ValueError:  # ragged tensors (frames of different sizes) stay an object array
+            out[key] = np.empty(len(values), object)
+            out[key][:] = values
+    return out
+
+
+def _rows(batch: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    n = len(next(iter(batch.values()))) if batch else 0
+    for i in range(n):
+        yield {k: v[i] for k, v in batch.items()}
+
+
+def iter_bucketed_batches(batches: Iterable[Mapping[str, Any]], batch_size: int, *,
+                          key: str = BUCKET, drop_last: bool = False) -> Iterator[dict[str, np.ndarray]]:
+    """Re-batch a stream so every batch holds rows of one bucket; memory stays bounded.
+
+    At most (batch_size - 1) rows wait per bucket, so a few buckets hold back a few batches.
+    Leftovers come out at the end (partial) unless drop_last. Drop-in for the training loop:
+    `iter_bucketed_batches(shard.iter_batches(batch_size=64, batch_format="numpy"), micro)`.
+    """
+    if batch_size < 1:
+        raise ValueError(f"iter_bucketed_batches: batch_size must be >= 1, got {batch_size}")
+    pending: dict[int, list[dict[str, Any]]] = {}
+    for batch in batches:
+        for row in _rows(batch):
+            group = pending.setdefault(int(row[key]), [])
+            group.append(row)
+            if len(group) == batch_size:
+                yield _take(group)
+                pending[int(row[key])] = []
+    if not drop_last:
+        for group in pending.values():
+            if group:
+                yield _take(group)
+
+
+# --------------------------------------------------------------------------- mixing
+def _unit_hash(seed: int, source: str, ids: Iterable[Any]) -> np.ndarray:
+    """Uniform [0, 1) per row from (seed, source, id): same rows kept on every run and layout."""
+    prefix = f"{seed}\x00{source}\x00".encode()
+    words = [int.from_bytes(hashlib.blake2b(prefix + str(i).encode(), digest_size=8).digest(), "little")
+             for i in ids]
+    return (np.asarray(words, np.uint64) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def _sample_rows(table: Any, source: str, rate: float, seed: int, id_column: str) -> Any:
+    """Keep each row floor(rate) times, plus once more with probability frac(rate)."""
+    import pyarrow as pa
+
+    u = _unit_hash(seed, source, table[id_column].to_pylist())
+    copies = np.floor(rate) + (u < rate - np.floor(rate))
+    taken = table.take(pa.array(np.repeat(np.arange(table.num_rows), copies.astype(np.int64))))
+    return taken.append_column(MIX_SOURCE, pa.array([source] * taken.num_rows, pa.string()))
+
+
+def mixture_rates(sizes: Mapping[str, int], ratios: Mapping[str, float],
+                  num_samples: int | None = None) -> dict[str, float]:
+    """Expected copies of each row per source so the mix has `ratios` (normalised).
+
+    num_samples=None: the largest mix that repeats nothing (the scarcest source is used fully).
+    A number: that many rows in all, repeating rows of a source that is short (rate > 1).
+    """
+    if set(sizes) != set(ratios):
+        raise ValueError(f"mix_by_ratio: sources {sorted(sizes)} and ratio keys {sorted(ratios)} differ")
+    if any(r < 0 for r in ratios.values()) or not sum(ratios.values()) > 0:
+        raise ValueError(f"mix_by_ratio: ratios must be >= 0 with a positive sum, got {dict(ratios)}")
+    total = float(sum(ratios.values()))
+    share = {k: ratios[k] / total for k in ratios}
+    if num_samples is None:
+        usable = [sizes[k] / share[k] for k in share if share[k] > 0]
+        if min(usable) == 0:
+            raise ValueError(f"mix_by_ratio: a source with a positive ratio is empty ({dict(sizes)})")
+        num_samples = int(min(usable))
+    return {k: (share[k] * num_samples / sizes[k] if sizes[k] else 0.0) for k in share}
+
+
+def mix_by_ratio(datasets: Mapping[str, Any], ratios: Mapping[str, float], seed: int = 0, *,
+                 num_samples: int | None = None, sizes: Mapping[str, int] | None = None,
+                 id_column: str = S.ID) -> Any:
+    """One Dataset drawing from each source in the given proportions, tagged with MIX_SOURCE.
+
+    `sizes` defaults to `ds.count()`, which is metadata-only for manifests and parquet (mix
+    before decoding, or over a frame cache); pass them to avoid running a lazy pipeline twice.
+    Proportions are exact in expectation (Bernoulli per row), within a few rows at any size.
+    """
+    sizes = dict(sizes) if sizes is not None else {k: ds.count() for k, ds in datasets.items()}
+    rates = mixture_rates(sizes, ratios, num_samples)
+    parts = [datasets[k].map_batches(_sample_rows, batch_format="pyarrow", batch_size=None,
+                                     fn_kwargs={"source": k, "rate": rates[k], "seed": seed,
+                                                "id_column": id_column})
+             for k in sorted(datasets) if rates[k] > 0]
+    return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]

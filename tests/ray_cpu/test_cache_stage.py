@@ -1,0 +1,134 @@
+"""Decode-once cache on a real local Ray cluster: written once, resumable, exact at every budget.
+
+Also the streaming helpers end to end on small in-memory datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from videosft import schema as S
+from videosft.data import media_fixtures as mf
+from videosft.data.cache import CacheMismatch, prepare_cache, read_cached
+from videosft.data.pipeline import DecodeStage
+from videosft.data.sampling import SamplingContract
+from videosft.data.streaming import BUCKET, MIX_SOURCE, bucket_by_cost, iter_bucketed_batches, mix_by_ratio
+
+pytestmark = pytest.mark.ray
+
+CONTRACT = SamplingContract()
+LENGTHS = {"v24": 24, "v5": 5, "v40": 40}
+
+
+def _row(ident: str, path: str, media: str = S.MEDIA_VIDEO) -> dict:
+    return {S.ID: ident, S.MEDIA_TYPE: media, S.MEDIA_PATH: path, S.QUESTION: "q", S.ANSWER: "a",
+            S.CONVERSATIONS: "[]"}
+
+
+@pytest.fixture(scope="module")
+def built(local_ray, tmp_path_factory):
+    """A cache built in two runs (the second resumes), then a third run that must do nothing."""
+    media = tmp_path_factory.mktemp("media")
+    rows = [_row(k, mf.write_video(str(media / f"{k}.mp4"), n, gop=6)) for k, n in LENGTHS.items()]
+    rows += [_row("img", mf.write_image(str(media / "i.png"), 7), S.MEDIA_IMAGE),
+             _row("txt", "", S.MEDIA_TEXT),
+             _row("html", mf.write_text_as_video(str(media / "html.mp4"))),
+             _row("empty", mf.write_empty(str(media / "empty.mp4")))]
+    root = str(tmp_path_factory.mktemp("cache"))
+    opts = {"concurrency": 1, "cpus": 0.5, "timeout_s": 30, "max_failure_ratio": 0.5}
+    held_back = [r for r in rows if r[S.ID] != "img"]  # an image: the resume run starts no decoder child
+    first = prepare_cache(held_back, CONTRACT, [2, 4, 8], root, **opts)
+    second = prepare_cache(rows, CONTRACT, [8, 4, 2], root, **opts)
+    stamps = {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(second.path) for f in fs
+              if f.endswith(".parquet")}
+    third = prepare_cache(rows, CONTRACT, [2, 4, 8], root, **opts)
+    return {"rows": rows, "root": root, "runs": (first, second, third), "stamps": stamps}
+
+
+def test_each_video_is_decoded_once_and_resumes(built):
+    first, second, third = built["runs"]
+    assert (first.decoded, second.decoded, third.decoded) == (6, 1, 0)
+    assert third.parts == ("part-00000", "part-00001") and third.total == 7 and third.max_budget == 8
+    after = {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(third.path) for f in fs
+             if f.endswith(".parquet")}
+    assert after == built["stamps"] and after  # nothing rewritten
+
+
+def test_corrupt_media_land_in_rejects_and_nothing_else_is_lost(built):
+    info = built["runs"][2]
+    rejects = {r["id"]: r for r in map(json.loads, open(info.rejects_path).read().splitlines())}
+    assert set(rejects) == {"html", "empty"} and info.rejected == 2
+    assert "text" in rejects["html"]["reason"] and "empty" in rejects["empty"]["reason"]
+    assert rejects["html"]["path"].endswith("html.mp4") and rejects["html"]["stage"] == "prepare-cache"
+    ids = {r[S.ID] for r in read_cached(built["root"], CONTRACT, 8).select_columns([S.ID]).take_all()}
+    assert ids == {r[S.ID] for r in built["rows"]}
+
+
+def test_ids_select_one_manifest_and_unknown_ids_are_refused(built):
+    got = read_cached(built["root"], CONTRACT, 4, ids=["v5", "txt"]).select_columns([S.ID]).take_all()
+    assert sorted(r[S.ID] for r in got) == ["txt", "v5"]
+    with pytest.raises(CacheMismatch, match="1 ids are not in the cache"):
+        read_cached(built["root"], CONTRACT, 4, ids=["v5", "not-prepared"])
+
+
+def _same(value, expected) -> bool:
+    if isinstance(expected, np.ndarray):
+        return value.dtype == expected.dtype and np.array_equal(value, expected)
+    return value == expected
+
+
+@pytest.fixture(scope="module")
+def stage():
+    """The callable decoded_dataset runs on its actors, run in-process as the reference."""
+    decode = DecodeStage(CONTRACT.model_dump(), None, timeout_s=30)
+    yield decode
+    decode.decoder.close()
+
+
+@pytest.mark.parametrize("budget", [2, 4, 8])
+def test_read_cached_equals_a_direct_decode_at_that_budget(built, stage, budget):
+    cached = {r[S.ID]: r for r in read_cached(built["root"], CONTRACT, budget).take_all()}
+    stage.budget = budget
+    direct = {r[S.ID]: stage(r) for r in built["rows"]}
+    for ident, want in direct.items():
+        got = cached[ident]
+        assert {k for k, v in got.items() if v is not None} == set(want), ident
+        bad = [k for k in want if not _same(got[k], want[k])]
+        assert not bad, f"{ident}: columns differ: {bad}"
+    for ident, total in LENGTHS.items():
+        frames = cached[ident][S.FRAMES]
+        assert [mf.read_index(f) for f in frames] == CONTRACT.frame_indices(total, 8.0, budget).tolist()
+
+
+def test_bucketing_groups_similar_cost_rows(local_ray):
+    import ray.data
+
+    sizes = [(1, 28), (4, 28), (16, 28), (1, 56), (8, 56)]
+    rows = [{S.ID: f"r{i}", S.FRAMES: np.zeros((t, s, s, 3), np.uint8)}
+            for i, (t, s) in enumerate(sizes * 8)]
+    ds = bucket_by_cost(ray.data.from_items(rows), boundaries=[3000, 20000])
+    batches = list(iter_bucketed_batches(ds.iter_batches(batch_size=7, batch_format="numpy"), 4))
+    assert all(len(set(b[BUCKET].tolist())) == 1 for b in batches)
+    assert sorted(i for b in batches for i in b[S.ID]) == sorted(r[S.ID] for r in rows)
+    # costs 784 | 3136, 12544, 3136 | 25088 against edges 3000, 20000: 8, 24 and 8 rows
+    assert sorted(int(b[BUCKET][0]) for b in batches) == [0] * 2 + [1] * 6 + [2] * 2
+    assert all(len(b[S.ID]) == 4 for b in batches)
+
+
+def test_mix_by_ratio_follows_the_configured_proportions(local_ray):
+    import ray.data
+
+    sizes = {"video": 1500, "image": 500, "text": 200}
+    sources = {k: ray.data.from_items([{S.ID: f"{k}{i}"} for i in range(n)], override_num_blocks=2)
+               for k, n in sizes.items()}
+    ratios = {"video": 0.5, "image": 0.3, "text": 0.2}
+    rows = mix_by_ratio(sources, ratios, seed=3).select_columns([S.ID, MIX_SOURCE]).take_all()
+    counts = {k: sum(r[MIX_SOURCE] == k for r in rows) for k in sizes}
+    assert counts["text"] == 200 and 850 < len(rows) < 1150  # text is the scarcest: used in full
+    assert abs(counts["video"] / len(rows) - 0.5) < 0.05 and abs(counts["image"] / len(rows) - 0.3) < 0.05
+    again = mix_by_ratio(sources, ratios, seed=3, sizes=sizes).select_columns([S.ID]).take_all()
+    assert sorted(r[S.ID] for r in again) == sorted(r[S.ID] for r in rows)  # same seed, same mix

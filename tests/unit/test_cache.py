@@ -1,0 +1,187 @@
+"""Frame cache and streaming helpers without Ray: subset math, row round trips, storage, mixing."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from videosft import schema as S
+from videosft.data import cache as C
+from videosft.data import media_fixtures as mf
+from videosft.data import streaming as T
+from videosft.data.decode import decode_video
+from videosft.data.sampling import SamplingContract
+
+FIXED = SamplingContract()
+
+
+def _cached_row(total: int, fps: float, indices: np.ndarray, frames: np.ndarray, **extra) -> dict:
+    """A row as it comes back from the parquet shards (plain Python values, frames as bytes)."""
+    decoded = {S.ID: "v", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: "/v.mp4", S.ERROR: "",
+               S.NUM_FRAMES: total, S.FPS: fps, S.FRAMES: frames, S.FRAME_INDICES: indices,
+               S.TIMESTAMPS: indices / fps, S.SAMPLED_FPS: 0.0, S.CONTRACT_ID: FIXED.contract_id(),
+               C._ORIG_BUDGET: None, **extra}
+    return C._to_cache_row(decoded)
+
+
+def _index_frames(indices: np.ndarray) -> np.ndarray:
+    """Tiny frames whose pixels spell their own index (two bytes), for exact subset checks."""
+    frames = np.zeros((len(indices), 1, 1, 3), np.uint8)
+    frames[:, 0, 0, 0], frames[:, 0, 0, 1] = indices % 256, indices // 256
+    return frames
+
+
+@settings(max_examples=100, deadline=None)
+@given(total=st.integers(1, 5000), small=st.integers(1, 64), factor=st.integers(1, 8),
+       fps=st.floats(1.0, 60.0))
+def test_any_divisor_budget_is_served_exactly_from_the_max_decode(total, small, factor, fps):
+    big = small * factor
+    cached = FIXED.frame_indices(total, fps, big)
+    row = C._from_cache_row(_cached_row(total, fps, cached, _index_frames(cached)),
+                            FIXED.model_dump(mode="json"), small)
+    want = FIXED.frame_indices(total, fps, small)
+    pixels = row[S.FRAMES][:, 0, 0, :2].astype(np.int64)
+    got = pixels[:, 0] + 256 * pixels[:, 1]
+    assert got.tolist() == want.tolist() == row[S.FRAME_INDICES].tolist()
+    assert row[S.SAMPLED_FPS] == FIXED.sampled_fps(want, fps)
+    assert np.array_equal(row[S.TIMESTAMPS], want / fps)
+    assert C.FRAMES_SHAPE not in row
+
+
+def test_real_frames_subset_is_pixel_identical_to_a_direct_decode(tmp_path):
+    path = mf.write_video(str(tmp_path / "v.mp4"), 40, gop=7)
+    out_hw = FIXED.output_size(48, 64, "video")
+    cached = FIXED.frame_indices(40, 8.0, 8)
+    row = _cached_row(40, 8.0, cached, decode_video(path, cached, out_hw))
+    for budget in (1, 2, 4, 8):
+        got = C._from_cache_row(row, FIXED.model_dump(mode="json"), budget)[S.FRAMES]
+        direct = decode_video(path, FIXED.frame_indices(40, 8.0, budget), out_hw)
+        assert got.dtype == np.uint8 and np.array_equal(got, direct)
+        assert [mf.read_index(f) for f in got] == FIXED.frame_indices(40, 8.0, budget).tolist()
+
+
+def test_a_missing_frame_is_a_clear_error_not_a_wrong_frame():
+    cached = FIXED.frame_indices(100, 10.0, 8)
+    row = _cached_row(100, 10.0, cached, _index_frames(cached))
+    with pytest.raises(C.CacheMismatch, match="budget 3 are not in the cache"):
+        C._from_cache_row(row, FIXED.model_dump(mode="json"), 3)
+
+
+def test_error_image_and_text_rows_pass_through_unchanged():
+    image = {S.ID: "i", S.MEDIA_TYPE: S.MEDIA_IMAGE, S.ERROR: "", S.FRAMES: np.full((1, 4, 4, 3), 7, np.uint8),
+             S.FRAME_INDICES: np.zeros(0, np.int64), S.TIMESTAMPS: np.zeros(0), S.SAMPLED_FPS: 0.0,
+             S.NUM_FRAMES: 1, C._ORIG_BUDGET: None}
+    bad = {**image, S.ID: "b", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.ERROR: "probe: file is empty (0 bytes)",
+           S.FRAMES: np.zeros((0, 1, 1, 3), np.uint8)}
+    for decoded in (image, bad):
+        row = C._from_cache_row(C._to_cache_row(decoded), FIXED.model_dump(mode="json"), 2)
+        assert np.array_equal(row[S.FRAMES], decoded[S.FRAMES]) and row[S.FRAMES].shape == decoded[S.FRAMES].shape
+        assert row[S.ERROR] == decoded[S.ERROR] and row[S.FPS] is None
+
+
+def test_pinned_budget_decodes_the_max_and_keeps_the_rows_own_budget():
+    pinned = C._pin_budget({S.ID: "a", S.FRAME_BUDGET: 2}, 8)
+    assert pinned[S.FRAME_BUDGET] == 8 and pinned[C._ORIG_BUDGET] == 2
+    assert C._pin_budget({S.ID: "b", S.FRAME_BUDGET: 16}, 8)[S.FRAME_BUDGET] == 16
+    assert C._pin_budget({S.ID: "c"}, 8)[C._ORIG_BUDGET] is None
+
+
+def test_cast_gives_every_shard_one_schema():
+    table = pa.table({S.FRAME_INDICES: pa.array([[]]), S.FPS: pa.array([None]), S.ID: ["x"]})
+    out = C._cast_cache_block(table)
+    assert out.schema.field(S.FRAME_INDICES).type == pa.list_(pa.int64())
+    assert out.schema.field(S.FPS).type == pa.float64()
+
+
+@pytest.mark.parametrize(("contract", "budgets", "match"), [
+    (SamplingContract(mode="fps"), [4, 8], "fps-mode frame indices are not nested"),
+    (FIXED, [3, 8], r"budgets \[3\] do not divide the largest budget 8.*add 24"),
+    (FIXED, [], "non-empty"),
+])
+def test_requests_one_decode_cannot_serve_are_refused_before_any_work(tmp_path, contract, budgets, match):
+    with pytest.raises(ValueError, match=match):
+        C.prepare_cache([{S.ID: "a"}], contract, budgets, str(tmp_path))
+    assert not list(tmp_path.iterdir())
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="'a' repeats"):
+        C.prepare_cache([{S.ID: "a"}, {S.ID: "a"}], FIXED, [4], str(tmp_path))
+
+
+def test_state_uncommitted_parts_and_contract_mismatch(tmp_path):
+    path = C.cache_dir(str(tmp_path), FIXED, 8)
+    assert path.endswith(f"{FIXED.contract_id()}/max8")
+    state = C._load_state(path, FIXED, 8)
+    assert state["parts"] == [] and C._index(path, state).num_rows == 0
+    (tmp_path / FIXED.contract_id() / "max8" / "part-00003").mkdir(parents=True)  # a killed run
+    C._drop_uncommitted(path, state)
+    assert not (tmp_path / FIXED.contract_id() / "max8" / "part-00003").exists()
+    C._write_text(C._join(path, C.MANIFEST), json.dumps(state))
+    with pytest.raises(C.CacheMismatch, match="not frame-cache-v1 / "):
+        C._load_state(path, SamplingContract(num_frames=4), 8)
+
+
+def test_read_cached_refuses_budgets_the_cache_cannot_serve(tmp_path):
+    fps_contract = SamplingContract(mode="fps")
+    with pytest.raises(C.CacheMismatch, match="run prepare_cache"):
+        C.read_cached(str(tmp_path), FIXED, 4)
+    path = C.cache_dir(str(tmp_path), fps_contract, 8)
+    C._write_text(C._join(path, C.MANIFEST), json.dumps(C._load_state(path, fps_contract, 8)))
+    with pytest.raises(C.CacheMismatch, match="multiple of 3"):
+        C.read_cached(str(tmp_path), fps_contract, 3)
+    with pytest.raises(C.CacheMismatch, match="fps-mode indices are not nested"):
+        C.read_cached(str(tmp_path), fps_contract, 4)
+
+
+# --------------------------------------------------------------------------- streaming helpers
+def test_visual_cost_prefers_token_counts_then_frame_pixels():
+    frames = np.empty(2, object)
+    frames[:] = [np.zeros((4, 28, 56, 3), np.uint8), np.zeros((1, 28, 28, 3), np.uint8)]
+    assert T.visual_cost({S.FRAMES: frames}).tolist() == [4 * 28 * 56, 28 * 28]
+    assert T.visual_cost({"n_visual_tokens": np.array([5, 9]), S.FRAMES: frames}).tolist() == [5, 9]
+    with pytest.raises(KeyError, match="neither"):
+        T.visual_cost({S.ID: np.array(["a"])})
+
+
+def test_boundaries_split_a_sample_evenly():
+    assert T.cost_boundaries(list(range(100)), 4) == [25, 50, 75]
+    assert T.cost_boundaries([5, 5, 5], 3) == [5] and T.cost_boundaries([], 3) == []
+
+
+def test_bucketed_batches_are_pure_and_lose_nothing():
+    rng = np.random.default_rng(0)
+    buckets = rng.integers(0, 3, 103)
+    stream = ({"i": np.arange(s, min(s + 10, 103)), T.BUCKET: buckets[s : s + 10]} for s in range(0, 103, 10))
+    out = list(T.iter_bucketed_batches(stream, 4))
+    assert all(len(set(b[T.BUCKET].tolist())) == 1 for b in out)
+    assert sorted(np.concatenate([b["i"] for b in out]).tolist()) == list(range(103))
+    assert sum(len(b["i"]) < 4 for b in out) <= 3  # one partial leftover per bucket at most
+    full = list(T.iter_bucketed_batches(iter([{"i": np.arange(9), T.BUCKET: np.zeros(9)}]), 4, drop_last=True))
+    assert [len(b["i"]) for b in full] == [4, 4]
+
+
+def test_mixture_rates_follow_ratios():
+    rates = T.mixture_rates({"video": 1000, "image": 300, "text": 50}, {"video": 6, "image": 3, "text": 1})
+    # text is scarcest: 50 rows are 10% of a 500-row mix -> 300 video, 150 image, 50 text
+    assert rates == pytest.approx({"video": 0.3, "image": 0.5, "text": 1.0})
+    up = T.mixture_rates({"a": 10, "b": 10}, {"a": 1, "b": 1}, num_samples=60)
+    assert up == {"a": 3.0, "b": 3.0}
+    with pytest.raises(ValueError, match="differ"):
+        T.mixture_rates({"a": 1}, {"b": 1.0})
+    with pytest.raises(ValueError, match="positive sum"):
+        T.mixture_rates({"a": 1}, {"a": 0.0})
+
+
+def test_row_sampling_is_deterministic_and_repeats_for_rates_above_one():
+    table = pa.table({S.ID: [f"r{i}" for i in range(2000)]})
+    half = T._sample_rows(table, "video", 0.5, seed=1, id_column=S.ID)
+    again = T._sample_rows(table.slice(0, 1000), "video", 0.5, seed=1, id_column=S.ID)
+    assert abs(half.num_rows - 1000) < 100 and half.column(T.MIX_SOURCE)[0].as_py() == "video"
+    assert again[S.ID].to_pylist() == [i for i in half[S.ID].to_pylist() if int(i[1:]) < 1000]
+    assert T._sample_rows(table, "v", 2.0, seed=1, id_column=S.ID).num_rows == 4000
