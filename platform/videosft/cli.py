@@ -80,6 +80,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Resolve inputs and decode the training set once into the frame cache (resumable)."""
+    import dataclasses
+
+    from videosft.train.run import prepare_frame_cache
+    from videosft.tune.sweep import ensure_ray
+    from videosft.workspace import anchored, prepare_inputs
+
+    cfg = anchored(_config(args))
+    ensure_ray()
+    info = prepare_frame_cache(cfg, prepare_inputs(cfg))
+    print(json.dumps(dataclasses.asdict(info), indent=2, default=str) if info else
+          "frame cache off (data.frame_cache=false or sampling.mode=fps)")
+    return 0
+
+
+def cmd_predictors_eval(args: argparse.Namespace) -> int:
+    """Score frame-budget predictors against the synthetic set's known minimal budgets."""
+    from videosft.data.budget_eval import run_predictors_eval
+    from videosft.tune.sweep import ensure_ray
+
+    ensure_ray()
+    report = run_predictors_eval(args.data_root, args.predictors.split(","),
+                                 [int(c) for c in args.candidates.split(",")], args.out,
+                                 model_path=args.model_path, family=args.family, limit=args.limit)
+    print(Path(report).read_text())
+    print(f"predictor report: {report}")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     print(f"ok: {args.config or 'defaults'} (contract {cfg.sampling.contract_id()})")
@@ -95,6 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         _add_config_args(p)
         p.set_defaults(fn=fn)
+    p = sub.add_parser("prepare", help="build inputs and decode the training set once into the frame cache")
+    _add_config_args(p)
+    p.set_defaults(fn=cmd_prepare)
+    p = sub.add_parser("predictors-eval", help="score frame-budget predictors on the synthetic set")
+    p.add_argument("--data-root", required=True)
+    p.add_argument("--predictors", default="fixed,fps,similarity,text_classifier,oracle")
+    p.add_argument("--candidates", default="1,2,4,8,16")
+    p.add_argument("--model-path", default=None, help="VLM for the instruction / oracle-probe predictors")
+    p.add_argument("--family", default="qwen2_5_vl")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--out", default="runs/predictors")
+    p.set_defaults(fn=cmd_predictors_eval)
     p = sub.add_parser("report", help="re-render a finished run's report from its results.json")
     p.add_argument("run_dir")
     p.set_defaults(fn=cmd_report)

@@ -15,6 +15,7 @@ from typing import Any, Literal, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from videosft.data.budget.base import BudgetConfig
 from videosft.data.sampling import SamplingContract
 
 
@@ -62,6 +63,10 @@ class DataConfig(_Strict):
     decode_timeout_s: float = Field(60.0, gt=0)
     decode_concurrency: int = Field(1, ge=1)
     cpus_per_decoder: float = Field(0.5, gt=0)
+    # Decode each training video once per sweep at its largest budget; smaller budgets read subsets
+    # (fixed-mode indices are nested). Off in fps mode, where budgets do not nest.
+    frame_cache: bool = True
+    cache_root: str | None = None  # None: <output_dir>/frame_cache; s3://... on multi-node clusters
 
 
 class TrainConfig(_Strict):
@@ -122,6 +127,7 @@ class ExperimentConfig(_Strict):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     sweep: SweepConfig = SweepConfig()
+    budget: BudgetConfig = BudgetConfig()  # per-sample frame budgets (Hybrid-Frame); off by default
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "ExperimentConfig":

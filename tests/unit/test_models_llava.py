@@ -48,7 +48,8 @@ def test_families_are_registered():
 def test_checkpoint_is_a_real_hf_directory(tiny):
     fam, path, processor, model = tiny
     assert (path / "model.safetensors").exists() and not list(path.glob("*.bin"))
-    expected = {"llava_next_video": "LlavaNextVideoForConditionalGeneration", "llava_1_5": "LlavaForConditionalGeneration"}
+    expected = {"llava_next_video": "LlavaNextVideoForConditionalGeneration",
+                "llava_1_5": "LlavaForConditionalGeneration"}
     assert type(model).__name__ == expected[fam.name]
     tok = processor.tokenizer
     specials = ("<image>", "<video>", "<pad>", "</s>") if fam.native_video else ("<image>", "<pad>", "</s>")
@@ -158,5 +159,6 @@ def test_make_tiny_model_builds_each_family(tmp_path):
         processor = AutoProcessor.from_pretrained(path)
         model = AutoModelForImageTextToText.from_pretrained(path)
         assert model.config.text_config.vocab_size == len(processor.tokenizer)
-        prompt = processor.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True, tokenize=False)
+        messages = [{"role": "user", "content": "hi"}]
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         assert prompt.endswith(get_family(name).assistant_header)

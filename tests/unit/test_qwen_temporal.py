@@ -22,7 +22,8 @@ def clip(tmp_path_factory):
     path = fam.build_tiny(tmp_path_factory.mktemp("qwen_t"), seed=0)
     processor, model = AutoProcessor.from_pretrained(path), AutoModelForImageTextToText.from_pretrained(path)
     frames = np.random.default_rng(0).integers(0, 255, (FRAMES, 28, 28, 3), dtype=np.uint8)
-    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Which colour flashed first?"}]}]
+    question = {"type": "text", "text": "Which colour flashed first?"}
+    messages = [{"role": "user", "content": [{"type": "video"}, question]}]
     return model, fam.encode(processor, messages, frames, "video", sampled_fps=FPS)
 
 

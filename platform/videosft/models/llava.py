@@ -34,7 +34,10 @@ ASSISTANT_HEADER = "ASSISTANT:"
 EOS = "</s>"
 PAD = "<pad>"
 # Words of the Vicuna layout, so headers tokenize to a few tokens instead of byte fallbacks.
-FAMILY_CORPUS = ("USER: ASSISTANT: USER ASSISTANT", "A chat between a curious human and an artificial intelligence assistant.")
+FAMILY_CORPUS = (
+    "USER: ASSISTANT: USER ASSISTANT",
+    "A chat between a curious human and an artificial intelligence assistant.",
+)
 TINY_NEXT_VIDEO_IMAGE_SIZE = 56  # 4x4 patches of 14 -> 2x2 pooled video tokens per frame
 TINY_LLAVA_1_5_IMAGE_SIZE = 28  # 2x2 patches of 14 -> 4 tokens per image (CLS dropped)
 

@@ -38,7 +38,9 @@ def video_step_positions(model: Any, features: Mapping[str, Any], second_per_gri
     """
     ids = _tensor(features["input_ids"])[None].long()
     grid = _tensor(features["video_grid_thw"]).long()
-    spg = _tensor(features["second_per_grid_ts"]).float() if second_per_grid is None else torch.tensor([second_per_grid])
+    spg = _tensor(features["second_per_grid_ts"]).float()
+    if second_per_grid is not None:
+        spg = torch.tensor([second_per_grid])
     inner = getattr(model, "model", model)  # the ForConditionalGeneration wrapper or the bare model
     pos, _ = inner.get_rope_index(
         ids, mm_token_type_ids=_tensor(features["mm_token_type_ids"])[None].long(), video_grid_thw=grid,

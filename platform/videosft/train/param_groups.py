@@ -10,14 +10,16 @@ Groups (first matching rule wins, by dotted parameter name):
   `image_newline` (LLaVA-NeXT's row separator) and `vision_resampler.*` the projector.
 - everything else (embeddings, decoder, norm, lm_head) is the language model.
 
-ZeRO-3 keepalive: under ZeRO-3 every module's parameters are all-gathered collectively when it
-runs (and reduce-scattered in backward), so every rank must run the same modules *in the same
-order* each step, or ranks pair different collectives and hang. The model runs one vision pass for
-images and one for videos when the batch has them, after embedding the tokens and before the
-decoder. `install_visual_keepalive` hooks the model so that, at exactly that point, the passes a
-batch lacks are run on a tiny dummy input and joined to the decoder input as 0 x features. Adding a
-dummy loss term before or after the forward is not enough: it moves the vision gathers before the
-token embedding (or after the decoder) on text-only ranks, and a 2-rank ZeRO-3 run hangs.
+ZeRO-3 keepalive: under ZeRO-3 every module's parameters are all-gathered when it runs and its
+gradients reduce-scattered in backward, so every rank must run the same modules in the same order
+each step (DeepSpeed also asserts this while recording its prefetch trace); a rank whose batch has
+no image or video otherwise skips the vision tower and the ranks pair different collectives. The
+model runs the vision tower between the token embedding and the decoder, once for images and once
+for videos. `install_visual_keepalive` hooks the model so the passes a batch lacks run on a dummy
+input at that same point and join the decoder input as 0 x features: loss unchanged, vision
+gradients zero instead of None. A dummy loss term added before or after the forward is not enough:
+it moves the vision gathers before the embedding (or after the decoder), and a 2-rank ZeRO-3 run
+with one text-only rank still fails (checked with DeepSpeed 0.19.8 on gloo).
 """
 
 from __future__ import annotations
@@ -135,18 +137,19 @@ def _language_model(model: nn.Module) -> nn.Module:
     return getattr(model, "model", model).language_model
 
 
-def dummy_visual_pass(model: nn.Module, family: Any, modality: str) -> torch.Tensor:
+def dummy_visual_pass(model: nn.Module, family: Any, modality: str, device: torch.device | None = None) -> torch.Tensor:
     """Run one image or video pass on a minimal input; return the sum of its features.
 
     The same code path as a real pass of that modality, so the same parameters are used (LLaVA-NeXT's
     `image_newline` only by images). Qwen: 2x2 patches = one merged token; LLaVA: one CLIP-sized frame.
     """
     name = _family_name(family)
-    ref = next(model.parameters())
+    ref = next(model.parameters())  # dtype only: ZeRO-3 partitions (and may offload) the data
     cfg = model.config.vision_config
-    device = ref.device
+    device = ref.device if device is None else device
     if name == "qwen2_5_vl":
-        rows = torch.zeros(4, cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2, dtype=ref.dtype, device=device)
+        width = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2  # one flattened patch
+        rows = torch.zeros(4, width, dtype=ref.dtype, device=device)
         grid = torch.tensor([[1, 2, 2]], device=device)
         out = (model.get_image_features(pixel_values=rows, image_grid_thw=grid) if modality == "image"
                else model.get_video_features(pixel_values_videos=rows, video_grid_thw=grid))
@@ -192,6 +195,7 @@ class VisualKeepalive:
         self._done: set[str] = set()
         self._pending: list[torch.Tensor] = []
         self._in_dummy = False
+        self._device: torch.device | None = None
         self._handles = [
             model.register_forward_pre_hook(self._start, with_kwargs=True),
             _vision_tower(model).register_forward_pre_hook(self._before_vision),
@@ -202,11 +206,13 @@ class VisualKeepalive:
         keys = {"image": "pixel_values", "video": "pixel_values_videos"}
         self._present = {m for m, key in keys.items() if kwargs.get(key) is not None}
         self._done, self._pending = set(), []
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        self._device = ids.device if isinstance(ids, torch.Tensor) else None
 
     def _dummy(self, modality: str) -> None:
         self._in_dummy = True
         try:
-            self._pending.append(dummy_visual_pass(self.model, self.family, modality))
+            self._pending.append(dummy_visual_pass(self.model, self.family, modality, self._device))
         finally:
             self._in_dummy = False
         self._done.add(modality)

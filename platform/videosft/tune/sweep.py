@@ -104,6 +104,9 @@ def run_sweep(cfg: ExperimentConfig) -> Path:
     ensure_ray()
     cfg = anchored(cfg)
     inputs = prepare_inputs(cfg)
+    from videosft.train.run import prepare_frame_cache
+
+    prepare_frame_cache(cfg, inputs)  # decode once, before trials share it
     base = evaluate_base(cfg, inputs)
     trainable = tune.with_resources(_trainable, {"CPU": TRIAL_DRIVER_CPU})
     tuner = tune.Tuner(
