@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from videosft.data.budget.base import BudgetConfig
 from videosft.data.sampling import SamplingContract
+from videosft.train.param_groups import FreezePolicy
 
 
 class ConfigError(ValueError):
@@ -87,6 +88,9 @@ class TrainConfig(_Strict):
     precision: Literal["fp32", "bf16"] = "fp32"
     log_every: int = Field(5, ge=1)
     seed: int = 0
+    # Which module groups train and their learning rates. The default trains everything (the tiny
+    # demo model starts random); real-model configs usually freeze the vision tower.
+    freeze: FreezePolicy = FreezePolicy(train_vision=True)
 
 
 class EvalConfig(_Strict):

@@ -129,6 +129,16 @@ def test_frozen_groups_stay_frozen_through_an_optimizer_step(tiny):
     assert any(not torch.equal(a, p) for a, p in zip(before["projector"], parts["projector"]))
 
 
+def test_freeze_policy_imports_without_torch():
+    """config.py can hold a FreezePolicy field without importing torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, videosft.train.param_groups as pg; pg.FreezePolicy(); assert 'torch' not in sys.modules"
+    env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
 def test_policy_is_strict_and_must_train_something(tiny):
     with pytest.raises(ValidationError):
         FreezePolicy(train_vison=True)

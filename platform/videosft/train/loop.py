@@ -28,7 +28,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from videosft.train.ds_config import ZeroSettings, build_ds_config
+    from videosft.models.registry import get_family
     from videosft.train.engine import consolidated_state_dict, init_engine
+    from videosft.train.param_groups import apply_policy, install_visual_keepalive
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -51,8 +53,15 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         warmup_steps=cfg.train.warmup_steps,
         total_steps=cfg.train.max_steps if cfg.train.lr_schedule == "linear" else None,
     )
-    engine = init_engine(model, ds_config)
+    family = get_family(cfg.model.family)
+    param_groups = apply_policy(model, family, cfg.train.freeze, cfg.train.lr, cfg.train.weight_decay)
+    # ZeRO-3 gathers parameters module by module: every rank must run the same vision passes in the
+    # same order each step, even when its micro-batch has no image or no video (dummy passes).
+    keepalive = install_visual_keepalive(model, family) if cfg.train.zero_stage == 3 else None
+    engine = init_engine(model, ds_config, param_groups)
     history = _run_steps(engine, cfg, processor.tokenizer.pad_token_id, rank)
+    if keepalive is not None:
+        keepalive.remove()
     state = consolidated_state_dict(engine, rank)
     _report_final(engine, processor, state, history, loop_config, rank)
 

@@ -1,8 +1,9 @@
 """Module groups (vision tower, projector, language model): freeze policy, per-group learning rates,
 and the vision-tower keepalive that keeps ZeRO-3 ranks in step.
 
-Pure except torch: works on any `nn.Module` whose parameter names follow the family's layout, so the
-same rules apply to a tiny random model and a 72B checkpoint.
+Pure except torch (imported lazily, so `config.py` can import `FreezePolicy` without it): works on
+any `nn.Module` whose parameter names follow the family's layout, so the same rules apply to a tiny
+random model and a 72B checkpoint.
 
 Groups (first matching rule wins, by dotted parameter name):
 - qwen2_5_vl: `visual.merger.*` is the projector, the rest of `visual.*` the vision tower.
@@ -25,11 +26,13 @@ with one text-only rank still fails (checked with DeepSpeed 0.19.8 on gloo).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 VISION, PROJECTOR, LLM = "vision", "projector", "llm"
 GROUPS = (VISION, PROJECTOR, LLM)
@@ -143,6 +146,8 @@ def dummy_visual_pass(model: nn.Module, family: Any, modality: str, device: torc
     The same code path as a real pass of that modality, so the same parameters are used (LLaVA-NeXT's
     `image_newline` only by images). Qwen: 2x2 patches = one merged token; LLaVA: one CLIP-sized frame.
     """
+    import torch
+
     name = _family_name(family)
     ref = next(model.parameters())  # dtype only: ZeRO-3 partitions (and may offload) the data
     cfg = model.config.vision_config
@@ -207,7 +212,7 @@ class VisualKeepalive:
         self._present = {m for m, key in keys.items() if kwargs.get(key) is not None}
         self._done, self._pending = set(), []
         ids = kwargs.get("input_ids", args[0] if args else None)
-        self._device = ids.device if isinstance(ids, torch.Tensor) else None
+        self._device = getattr(ids, "device", None)
 
     def _dummy(self, modality: str) -> None:
         self._in_dummy = True
