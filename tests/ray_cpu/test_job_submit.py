@@ -69,21 +69,26 @@ def test_sweep_job_submitted_to_a_local_head_succeeds(local_head, tmp_path):
     cmd = [ray_bin, "job", "submit", "--address", address, "--submission-id", sub_id, "--no-wait",
            "--working-dir", ".", "--runtime-env", "clusters/runtime_env.yaml", "--",
            "python", "jobs/sweep.py", "--config", "jobs/configs/ci.yaml", f"output_dir={run_dir}",
-           "sweep.frame_budgets=[1]", "train.zero_stage=3"]  # ZeRO-3 here, ZeRO-2 in test_demo_e2e
+           "sweep.frame_budgets=[1]"]
     sub = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert sub.returncode == 0, sub.stdout[-3000:] + sub.stderr[-3000:]
     status = ""
-    deadline = time.time() + 900
+    deadline = time.time() + 600
     while time.time() < deadline:
-        out = subprocess.run([ray_bin, "job", "status", "--address", address, sub_id], env=env,
-                             capture_output=True, text=True, timeout=60).stdout
-        status = next((s for s in ("SUCCEEDED", "FAILED", "STOPPED") if s in out), "")
+        proc = subprocess.run([ray_bin, "job", "status", "--address", address, sub_id], env=env,
+                              capture_output=True, text=True, timeout=60)
+        out = proc.stdout + proc.stderr  # Ray's CLI logger writes the status line to stderr
+        # `ray job status` prints "Job '<id>' succeeded" / "... failed" / "... was stopped"
+        words = {"succeeded": "SUCCEEDED", "failed": "FAILED", "was stopped": "STOPPED"}
+        status = next((v for k, v in words.items() if f"' {k}" in out.lower()), "")
         if status:
             break
         time.sleep(5)
-    logs = subprocess.run([ray_bin, "job", "logs", "--address", address, sub_id], env=env,
-                          capture_output=True, text=True, timeout=60).stdout
-    assert status == "SUCCEEDED", logs[-4000:]
+    proc = subprocess.run([ray_bin, "job", "logs", "--address", address, sub_id], env=env,
+                          capture_output=True, text=True, timeout=60)
+    logs = proc.stdout + proc.stderr
+    (tmp_path / "job.log").write_text(logs)  # kept for inspection when the job fails
+    assert status == "SUCCEEDED", f"job status {status or 'still running'}; log tail:\n{logs[-4000:]}"
     assert f"report: {run_dir}/report.md" in logs
     results = json.loads((run_dir / "results.json").read_text())
     assert [r["frame_budget"] for r in results["rows"]] == [1]

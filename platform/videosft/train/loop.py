@@ -55,13 +55,13 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     )
     family = get_family(cfg.model.family)
     param_groups = apply_policy(model, family, cfg.train.freeze, cfg.train.lr, cfg.train.weight_decay)
-    # ZeRO-3 gathers parameters module by module: every rank must run the same vision passes in the
-    # same order each step, even when its micro-batch has no image or no video (dummy passes).
-    keepalive = install_visual_keepalive(model, family) if cfg.train.zero_stage == 3 else None
+    # Every rank must run the same vision passes in the same order each step, even when its
+    # micro-batch has no image or no video (dummy passes): otherwise ZeRO-2's gradient buckets and
+    # ZeRO-3's parameter gathers differ across ranks and the collectives fail or hang.
+    keepalive = install_visual_keepalive(model, family)
     engine = init_engine(model, ds_config, param_groups)
     history = _run_steps(engine, cfg, processor.tokenizer.pad_token_id, rank)
-    if keepalive is not None:
-        keepalive.remove()
+    keepalive.remove()
     state = consolidated_state_dict(engine, rank)
     _report_final(engine, processor, state, history, loop_config, rank)
 

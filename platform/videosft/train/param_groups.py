@@ -11,16 +11,17 @@ Groups (first matching rule wins, by dotted parameter name):
   `image_newline` (LLaVA-NeXT's row separator) and `vision_resampler.*` the projector.
 - everything else (embeddings, decoder, norm, lm_head) is the language model.
 
-ZeRO-3 keepalive: under ZeRO-3 every module's parameters are all-gathered when it runs and its
-gradients reduce-scattered in backward, so every rank must run the same modules in the same order
-each step (DeepSpeed also asserts this while recording its prefetch trace); a rank whose batch has
-no image or video otherwise skips the vision tower and the ranks pair different collectives. The
-model runs the vision tower between the token embedding and the decoder, once for images and once
-for videos. `install_visual_keepalive` hooks the model so the passes a batch lacks run on a dummy
-input at that same point and join the decoder input as 0 x features: loss unchanged, vision
-gradients zero instead of None. A dummy loss term added before or after the forward is not enough:
-it moves the vision gathers before the embedding (or after the decoder), and a 2-rank ZeRO-3 run
-with one text-only rank still fails (checked with DeepSpeed 0.19.8 on gloo).
+Vision keepalive (ZeRO-2 and ZeRO-3): DeepSpeed reduces gradients in buckets filled as gradients
+arrive, so a rank whose batch has no image (or no video) produces no vision gradients, fills its
+buckets differently and the ranks' reduce collectives mismatch (seen on ZeRO-2 and ZeRO-3). ZeRO-3
+also all-gathers each module's parameters as it runs and asserts that every rank ran the same
+modules in the same order. The model runs the vision tower between the token embedding and the
+decoder, once for images and once for videos. `install_visual_keepalive` hooks the model so the
+passes a batch lacks run on a dummy input at that same point and join the decoder input as
+0 x features: loss unchanged, vision gradients zero instead of None, same modules in the same order
+on every rank. A dummy loss term added before or after the forward is not enough: it moves the
+vision passes before the embedding (or after the decoder) and a 2-rank ZeRO-3 run with one
+text-only rank still fails (checked with DeepSpeed 0.19.8 on gloo).
 """
 
 from __future__ import annotations
@@ -186,7 +187,8 @@ class VisualKeepalive:
     dummy input exactly where a real one would: a missing image pass just before a real video pass
     (hooked on the vision tower), any other missing pass just before the decoder (hooked on the
     language model). Their features join the decoder input as 0 x sum, so the loss is unchanged and
-    in backward the same parameters receive gradients on every rank (zeros from dummies, never None).
+    in backward the same parameters receive gradients on every rank (zeros from dummies, never None),
+    so ZeRO-2's gradient buckets and ZeRO-3's gathers and reduce-scatters pair up across ranks.
     Native-video families make an image and a video pass every step; llava_1_5 (video frames are
     images) one image pass. Install on the bare model before `deepspeed.initialize`; `remove()`
     undoes it (do so before `generate`: decode steps carry no media and would each run dummies).
@@ -251,5 +253,5 @@ class VisualKeepalive:
 
 
 def install_visual_keepalive(model: nn.Module, family: Any) -> VisualKeepalive:
-    """Make every training forward of `model` run the vision tower alike on every rank (ZeRO-3)."""
+    """Make every training forward of `model` run the vision passes alike on every rank (ZeRO-2/3)."""
     return VisualKeepalive(model, family)
