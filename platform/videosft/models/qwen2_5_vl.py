@@ -99,8 +99,10 @@ def encode(
     if media_type == "video" and media is not None:
         if sampled_fps <= 0:
             raise ValueError("qwen2_5_vl.encode: a video needs sampled_fps > 0 (from the sampling contract)")
-        tps = processor.video_processor.temporal_patch_size
-        feats["second_per_grid_ts"] = np.asarray([tps / float(sampled_fps)], dtype=np.float32)
+        from videosft.models.positions import second_per_grid_ts
+
+        step = second_per_grid_ts(processor.video_processor.temporal_patch_size, sampled_fps)
+        feats["second_per_grid_ts"] = np.asarray([step], dtype=np.float32)
     return feats
 
 
