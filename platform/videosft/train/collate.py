@@ -58,6 +58,19 @@ def _join(key: str, parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
+def to_device(batch: Mapping[str, torch.Tensor], device: torch.device | str, float_dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """Move a collated batch to the engine's device; pixel tensors take the model's float dtype.
+
+    DeepSpeed's engine does not move inputs, and a bf16 vision tower fed fp32 pixels would either
+    upcast silently or fail in its first conv, depending on the family.
+    """
+    out: dict[str, torch.Tensor] = {}
+    for key, value in batch.items():
+        value = value.to(device, non_blocking=True)
+        out[key] = value.to(float_dtype) if value.is_floating_point() and key != "second_per_grid_ts" else value
+    return out
+
+
 def count_tokens(batch: Mapping[str, torch.Tensor]) -> tuple[int, int]:
     """(supervised tokens, total non-pad tokens) of a collated batch, for throughput metrics."""
     supervised = int((batch["labels"] != IGNORE_INDEX).sum()) if "labels" in batch else 0

@@ -71,7 +71,7 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int) -> list[dict[str, 
     import ray.train
 
     from videosft.data.preprocess import FEATURES, N_VISUAL_TOKENS, load_features
-    from videosft.train.collate import collate, count_tokens
+    from videosft.train.collate import collate, count_tokens, to_device
 
     shard = ray.train.get_dataset_shard("train")
     history: list[dict[str, float]] = []
@@ -82,7 +82,7 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int) -> list[dict[str, 
         for batch in shard.iter_batches(batch_size=cfg.train.micro_batch_size, batch_format="numpy", drop_last=True):
             batches += 1
             inputs = collate([load_features(b) for b in batch[FEATURES]], pad_id)
-            loss = engine(**inputs).loss
+            loss = engine(**to_device(inputs, engine.device, _float_dtype(engine))).loss
             engine.backward(loss)
             engine.step()
             _, total = count_tokens(inputs)
@@ -104,6 +104,14 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int) -> list[dict[str, 
                 "add data or lower train.micro_batch_size"
             )
     return history
+
+
+def _float_dtype(engine: Any) -> Any:
+    import torch
+
+    if engine.bfloat16_enabled():
+        return torch.bfloat16
+    return torch.float16 if engine.fp16_enabled() else torch.float32
 
 
 def _flush(window: dict[str, float], step: int, rank: int) -> dict[str, float]:
