@@ -76,7 +76,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from videosft.analysis.tradeoff import report_from_run_dir
 
     path = report_from_run_dir(args.run_dir)
-    print(f"report: {path}")
+    print(f"report: {path} (self-contained page: {path.with_name('report.html')})")
     return 0
 
 
@@ -110,6 +110,30 @@ def cmd_predictors_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alignment(args: argparse.Namespace) -> int:
+    """Gradient-alignment probe: cos(image-loss grad, video-loss grad at T frames) per checkpoint."""
+    from videosft.analysis.alignment import AlignmentSettings, checkpoint_labels, run_alignment, write_alignment_report
+
+    cfg = _config(args)
+    budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else cfg.sweep.frame_budgets
+    try:
+        settings = AlignmentSettings(budgets=tuple(budgets), batches=args.batches, batch_size=args.batch_size,
+                                     manifest=args.manifest, seed=args.seed)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    results = []
+    for path, label in zip(args.model, checkpoint_labels(args.model)):
+        res = run_alignment(path, args.data_root, settings, family=args.family, contract=cfg.sampling,
+                            device=args.device, label=label)
+        means = {t: None if s["mean"] is None else round(s["mean"], 4) for t, s in res["overall"].items()}
+        print(f"[alignment] {label}: overall cosine by T {means}; first T with cos <= 0: "
+              f"{res['first_nonpositive_budget']}")
+        results.append(res)
+    paths = write_alignment_report(results, args.out)
+    print(f"[alignment] wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     print(f"ok: {args.config or 'defaults'} (contract {cfg.sampling.contract_id()})")
@@ -140,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="re-render a finished run's report from its results.json")
     p.add_argument("run_dir")
     p.set_defaults(fn=cmd_report)
+    p = sub.add_parser("alignment", help="gradient-alignment probe: image vs video gradients per frame budget")
+    p.add_argument("--model", required=True, action="append", help="HF checkpoint dir (repeat for several)")
+    p.add_argument("--data-root", required=True, help="manifest dir holding image and video rows")
+    p.add_argument("--manifest", default="train.json")
+    p.add_argument("--family", default=None, help="default: from the checkpoint's config.json")
+    p.add_argument("--budgets", default=None, help="comma-separated T (default: sweep.frame_budgets)")
+    p.add_argument("--batches", type=int, default=2, help="k image and k video batches (k x k pairs)")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="runs/alignment", help="directory for the JSON, alignment.md and .png")
+    _add_config_args(p)
+    p.set_defaults(fn=cmd_alignment)
     p = sub.add_parser("make-tiny-model", help="write a random-weight HF checkpoint of a family")
     p.add_argument("family")
     p.add_argument("out")

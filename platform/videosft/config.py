@@ -68,6 +68,13 @@ class DataConfig(_Strict):
     # (fixed-mode indices are nested). Off in fps mode, where budgets do not nest.
     frame_cache: bool = True
     cache_root: str | None = None  # None: <output_dir>/frame_cache; s3://... on multi-node clusters
+    # Image replay (a mitigation of Video-SFT's spatial cost): the share of image samples mixed into
+    # the video stream. None trains on the manifest's own mix; r in [0, 1) keeps every video row and
+    # draws image rows so images are r of the stream (0.0: video only). Sweepable.
+    image_replay_ratio: float | None = Field(None, ge=0.0, lt=1.0)
+    # Stream decode -> encode straight into training instead of materializing the encoded set first
+    # (needed when it does not fit the object store); rejects are then counted after training.
+    stream_train: bool = False
 
 
 class TrainConfig(_Strict):
@@ -91,6 +98,13 @@ class TrainConfig(_Strict):
     # Which module groups train and their learning rates. The default trains everything (the tiny
     # demo model starts random); real-model configs usually freeze the vision tower.
     freeze: FreezePolicy = FreezePolicy(train_vision=True)
+    gradient_checkpointing: bool = False  # recompute activations in backward: memory for ~30% time
+    # Save a resumable checkpoint (ZeRO shards + data cursor) every N optimizer steps; 0: only the
+    # final consolidated one. A failed worker restarts the run from the latest, max_failures times.
+    checkpoint_every: int = Field(0, ge=0)
+    max_failures: int = Field(2, ge=-1)  # -1: retry forever (Ray's convention)
+    # Peak FLOP/s of one device for the MFU metric; None: the GPU's datasheet peak, no MFU on CPU.
+    peak_flops: float | None = Field(None, gt=0)
 
 
 class EvalConfig(_Strict):
@@ -105,11 +119,17 @@ class EvalConfig(_Strict):
     limit: int | None = Field(None, ge=1)  # cap items per benchmark (smoke runs)
     tensor_parallel_size: int = Field(1, ge=1)  # vLLM only
     roots: dict[str, str] = {}  # benchmark name -> its data root (synthetic_* default to data.root)
+    bootstrap_resamples: int = Field(1000, ge=0)  # clustered bootstrap CI of each headline score; 0: none
+    ci_level: float = Field(0.95, gt=0, lt=1)
 
 
 class SweepConfig(_Strict):
     frame_budgets: list[int] = [2, 4, 8]
-    max_concurrent_trials: int = Field(1, ge=1)
+    # None or 0: as many trials as the cluster's CPUs/GPUs hold at sweep start (see tune/sweep.py).
+    max_concurrent_trials: int | None = Field(None, ge=0)
+    # Re-running in the same output_dir continues the sweep (Tune restore) and reuses every trial
+    # whose summary.json was written under the same config; false starts a fresh Tune experiment.
+    resume: bool = True
 
     @field_validator("frame_budgets")
     @classmethod

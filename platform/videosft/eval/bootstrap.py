@@ -10,6 +10,8 @@ interval is the percentile interval of those replicates. A fixed seed makes it r
 registered ``Benchmark.score`` can be passed directly. Resampled rows are shallow copies whose
 cluster-level keys (``cluster``, ``circular_group``) get a per-draw suffix, so that a cluster
 drawn twice counts as two clusters in scorers that group by them (MME acc+, MMBench circular).
+``headline_ci`` packages the interval of a benchmark's headline metric as the ``ci`` block of its
+scores JSON (the evaluation runner writes one per benchmark).
 """
 
 from __future__ import annotations
@@ -64,3 +66,25 @@ def clustered_bootstrap_ci(
         stats[b] = _as_float(metric_fn(sample))
     lo, hi = np.quantile(stats, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(lo), float(hi)
+
+
+def headline_ci(
+    rows: Sequence[Mapping[str, Any]],
+    score_fn: Callable[[Sequence[Mapping[str, Any]]], Mapping[str, Any]],
+    metric: str = "overall",
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any] | None:
+    """The ``ci`` block of a benchmark's scores: a clustered percentile interval of ``metric``.
+
+    Rows without a ``cluster`` are their own cluster (their id). None when there is nothing to
+    resample (no rows, or ``n_boot`` 0).
+    """
+    if not rows or n_boot < 1:
+        return None
+    rows = [r if r.get("cluster") not in (None, "") else {**r, "cluster": f"id:{r['id']}"} for r in rows]
+    lo, hi = clustered_bootstrap_ci(rows, lambda rs: float(score_fn(rs)[metric]), n_boot=n_boot,
+                                    alpha=1.0 - level, seed=seed)
+    return {"low": lo, "high": hi, "level": level, "n_clusters": len({r["cluster"] for r in rows}),
+            "resamples": n_boot, "seed": seed, "metric": metric, "cluster_key": "cluster"}

@@ -1,27 +1,100 @@
 """Generation engines behind one seam: transformers (CPU or GPU) and vLLM (GPU, imported lazily).
 
-An engine takes decoded evaluation rows (frames already sampled by the sampling contract, so
-evaluation sees the same frames as training) and returns one raw text answer per row. vLLM gets
-video as video (frames + sampling metadata), never as a list of images.
+The seam: ``engine.generate(rows) -> list[str]``, one raw answer per decoded evaluation row (frames
+already sampled by the sampling contract, so evaluation sees the same frames as training), and both
+engines are built by `make_engine` from the same arguments. Greedy decoding everywhere.
+
+- `TransformersEngine` batches rows (left padding, the tokenizer's pad token) up to `batch_size`;
+  rows of different media types go in separate batches unless the family batches them together
+  (`MIXED_MEDIA_FAMILIES`). Batched greedy output equals per-sample greedy output: padding is
+  masked out and every sequence is cut at its first end-of-turn token.
+- `VLLMEngine` sends video as video (frames + metadata), never as a list of images, except for a
+  family that has no video path and was *trained* on frames-as-images (LLaVA-1.5). Its requests are
+  built by the pure `vllm_request`, unit-tested without vllm.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from videosft import schema as S
+
+# Families whose collate + model take image, video and text rows in one batch with per-row results
+# unchanged (checked by tests/unit/eval/test_eval_engines.py): Qwen2.5-VL computes mRoPE positions
+# per row from its own tokens and grids; LLaVA scatters each row's features into its own
+# placeholders. A family not listed here is batched one media type at a time.
+MIXED_MEDIA_FAMILIES = frozenset({"qwen2_5_vl", "llava_next_video", "llava_1_5"})
 
 
 class GenerationEngine(Protocol):
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]: ...
 
 
-class TransformersEngine:
-    """Greedy decoding with a Hugging Face checkpoint; one sample at a time (exact, no pad effects)."""
+def plan_batches(media_types: Sequence[str], batch_size: int, mix_media: bool) -> list[list[int]]:
+    """Row indices grouped into generation batches of at most `batch_size`, order kept per group.
 
-    def __init__(self, model_path: str, family: str, max_new_tokens: int, device: str = "cpu") -> None:
+    With `mix_media` rows are chunked as they come; otherwise each media type is chunked on its own,
+    so no batch mixes types (a family that cannot batch them still gets full batches).
+    """
+    if batch_size < 1:
+        raise ValueError(f"eval.batch_size must be >= 1, got {batch_size}")
+    groups: dict[str, list[int]] = {}
+    for i, media in enumerate(media_types):
+        groups.setdefault("all" if mix_media else str(media), []).append(i)
+    return [idx[k:k + batch_size] for idx in groups.values() for k in range(0, len(idx), batch_size)]
+
+
+def left_pad(features: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) -> dict[str, Any]:
+    """Collate per-sample generation inputs with the token tensors padded on the left.
+
+    Generation appends to the right end of every row, so prompts must end in the same column;
+    vision tensors are joined exactly as in training (`train.collate`).
+    """
+    import torch
+
+    from videosft.train.collate import collate
+
+    batch = collate(features, pad_token_id)
+    longest = max(len(f["input_ids"]) for f in features)
+    for key, fill in (("input_ids", pad_token_id), ("attention_mask", 0), ("mm_token_type_ids", 0)):
+        if key not in features[0]:
+            continue
+        rows = np.full((len(features), longest), fill, dtype=np.int64)
+        for i, f in enumerate(features):
+            rows[i, longest - len(f[key]):] = f[key]
+        batch[key] = torch.from_numpy(rows)
+    return batch
+
+
+def cut_at_eos(tokens: Sequence[int], eos_ids: frozenset[int]) -> list[int]:
+    """Tokens up to and including the first end token: what per-sample generation would return.
+
+    In a batch, a row that finished early is filled with pad tokens until the longest row stops.
+    """
+    out = []
+    for t in tokens:
+        out.append(int(t))
+        if int(t) in eos_ids:
+            break
+    return out
+
+
+def _eos_ids(*values: Any) -> frozenset[int]:
+    ids: set[int] = set()
+    for v in values:
+        if v is None:
+            continue
+        ids.update(int(x) for x in (v if isinstance(v, (list, tuple)) else [v]))
+    return frozenset(ids)
+
+
+class TransformersEngine:
+    """Greedy decoding with a Hugging Face checkpoint, `batch_size` rows per `generate` call."""
+
+    def __init__(self, model_path: str, family: str, max_new_tokens: int, device: str = "cpu",
+                 batch_size: int = 1) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -34,71 +107,134 @@ class TransformersEngine:
         self.model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype).to(device).eval()
         self.device = device
         self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        tok = self.processor.tokenizer
+        gen = self.model.generation_config
+        self.eos_ids = _eos_ids(gen.eos_token_id, tok.eos_token_id)
+        pad = tok.pad_token_id if tok.pad_token_id is not None else gen.pad_token_id
+        if pad is None:  # no pad token anywhere: any id works, padding is masked out
+            pad = min(self.eos_ids) if self.eos_ids else 0
+        self.pad_token_id = int(pad)
+
+    def encode(self, row: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """One decoded row -> the family's generation inputs (prompt + assistant header)."""
+        from videosft.data.preprocess import build_messages
+
+        media_type = row[S.MEDIA_TYPE]
+        messages = build_messages([{"from": "human", "value": row[S.QUESTION]}], media_type, for_generation=True)
+        frames = row.get(S.FRAMES) if media_type != S.MEDIA_TEXT else None
+        return self.family.encode(
+            self.processor, messages, None if frames is None else np.asarray(frames, dtype=np.uint8),
+            media_type, sampled_fps=float(row.get(S.SAMPLED_FPS) or 0.0), add_generation_prompt=True,
+        )
 
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        from videosft.data.preprocess import build_messages
-        from videosft.train.collate import collate
-
-        tok = self.processor.tokenizer
-        outputs = []
-        for row in rows:
-            media_type = row[S.MEDIA_TYPE]
-            messages = build_messages([{"from": "human", "value": row[S.QUESTION]}], media_type, for_generation=True)
-            frames = row.get(S.FRAMES) if media_type != S.MEDIA_TEXT else None
-            feats = self.family.encode(
-                self.processor, messages, None if frames is None else np.asarray(frames, dtype=np.uint8),
-                media_type, sampled_fps=float(row.get(S.SAMPLED_FPS) or 0.0), add_generation_prompt=True,
-            )
-            inputs = {k: v.to(self.device) for k, v in collate([feats], tok.pad_token_id).items()}
-            with self.torch.no_grad():
-                out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
-            new = out[0, inputs["input_ids"].shape[1]:]
-            outputs.append(tok.decode(new, skip_special_tokens=True).strip())
+        features = [self.encode(r) for r in rows]
+        mix = self.family.name in MIXED_MEDIA_FAMILIES
+        outputs = [""] * len(rows)
+        for batch in plan_batches([r[S.MEDIA_TYPE] for r in rows], self.batch_size, mix):
+            for i, text in zip(batch, self._generate_batch([features[i] for i in batch])):
+                outputs[i] = text
         return outputs
+
+    def _generate_batch(self, features: Sequence[Mapping[str, np.ndarray]]) -> list[str]:
+        inputs = {k: v.to(self.device) for k, v in left_pad(features, self.pad_token_id).items()}
+        for key in ("pixel_values", "pixel_values_videos"):
+            if key in inputs:
+                inputs[key] = inputs[key].to(self.model.dtype)
+        with self.torch.no_grad():
+            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                      pad_token_id=self.pad_token_id)
+        new = out[:, inputs["input_ids"].shape[1]:].tolist()
+        tok = self.processor.tokenizer
+        return [tok.decode(cut_at_eos(t, self.eos_ids), skip_special_tokens=True).strip() for t in new]
+
+
+def clip_metadata(num_frames: int, sampled_fps: float) -> dict[str, Any]:
+    """vLLM video metadata describing the decoded clip itself (frames already chosen by the contract).
+
+    Frames are indexed 0..T-1 at the contract's real sampled fps, so every consumer derives the same
+    rate: transformers >= 5 takes ``len(frames_indices) / total_num_frames * fps`` (= sampled fps),
+    Qwen3-style timestamps are ``i / fps`` from the first sampled frame. ``do_sample_frames`` False:
+    the processor must not re-sample frames the contract picked.
+    """
+    fps = float(sampled_fps)
+    return {"fps": fps, "duration": num_frames / fps, "total_num_frames": int(num_frames),
+            "frames_indices": list(range(int(num_frames))), "video_backend": "videosft",
+            "do_sample_frames": False}
+
+
+def vllm_request(row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]], str],
+                 native_video: bool) -> dict[str, Any]:
+    """One decoded row -> a vLLM ``LLM.generate`` prompt dict (vLLM >= 0.11 input format).
+
+    - image: ``multi_modal_data={"image": HxWx3 uint8}``;
+    - video, native-video family: ``{"video": (TxHxWx3 uint8, clip_metadata)}`` plus
+      ``mm_processor_kwargs={"fps": sampled_fps, "do_sample_frames": False}``. vLLM's Qwen2.5-VL
+      parser drops the metadata and its processor derives ``second_per_grid_ts =
+      temporal_patch_size / fps`` from that kwarg, so the real sampled fps must be passed there
+      (the processor's default of 2.0 is the silent train/eval mismatch);
+    - video, family without a video path (LLaVA-1.5): the frames-as-images layout it was trained
+      on (`models.llava.frames_as_images`): T ``<image>`` parts and ``{"image": [T frames]}``;
+    - text: the prompt alone.
+    ``render`` turns chat messages into the prompt string (the processor's chat template).
+    """
+    from videosft.data.preprocess import build_messages
+
+    media_type = row[S.MEDIA_TYPE]
+    messages = build_messages([{"from": "human", "value": row[S.QUESTION]}], media_type, for_generation=True)
+    frames = None if media_type == S.MEDIA_TEXT else np.asarray(row[S.FRAMES], dtype=np.uint8)
+    request: dict[str, Any] = {}
+    if media_type == S.MEDIA_IMAGE:
+        request["multi_modal_data"] = {"image": frames[0]}
+    elif media_type == S.MEDIA_VIDEO and native_video:
+        fps = float(row.get(S.SAMPLED_FPS) or 0.0)
+        if fps <= 0:
+            raise ValueError("vllm_request: a video row needs sampled_fps > 0 (from the sampling contract)")
+        request["multi_modal_data"] = {"video": (frames, clip_metadata(len(frames), fps))}
+        request["mm_processor_kwargs"] = {"fps": fps, "do_sample_frames": False}
+    elif media_type == S.MEDIA_VIDEO:
+        from videosft.models.llava import frames_as_images
+
+        messages = frames_as_images(messages, len(frames))
+        request["multi_modal_data"] = {"image": list(frames)}
+    return {"prompt": render(messages), **request}
 
 
 class VLLMEngine:
-    """vLLM offline engine (GPU only; extra `vllm`). Video goes in as video with its metadata."""
+    """vLLM offline engine (GPU only; extra `vllm`). Same seam as TransformersEngine."""
 
-    def __init__(self, model_path: str, family: str, max_new_tokens: int, tensor_parallel_size: int = 1) -> None:
+    def __init__(self, model_path: str, family: str, max_new_tokens: int, tensor_parallel_size: int = 1,
+                 max_frames: int = 64) -> None:
         from transformers import AutoProcessor
         from vllm import LLM, SamplingParams  # lazy: vllm pins its own CUDA torch
 
+        from videosft.models.registry import get_family
+
+        self.family = get_family(family)
         self.processor = AutoProcessor.from_pretrained(model_path)
-        self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size,
-                       limit_mm_per_prompt={"image": 1, "video": 1})
+        # A family without a video path receives a video's frames as that many images.
+        limits = {"image": 1, "video": 1} if self.family.native_video else {"image": max_frames, "video": 0}
+        self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size, limit_mm_per_prompt=limits)
         self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
-        self.family = family
+
+    def _render(self, messages: list[dict[str, Any]]) -> str:
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        from videosft.data.preprocess import build_messages
-
-        prompts = []
-        for row in rows:
-            media_type = row[S.MEDIA_TYPE]
-            messages = build_messages([{"from": "human", "value": row[S.QUESTION]}], media_type, for_generation=True)
-            text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            prompt: dict[str, Any] = {"prompt": text}
-            frames = row.get(S.FRAMES)
-            if media_type == S.MEDIA_IMAGE:
-                prompt["multi_modal_data"] = {"image": np.asarray(frames)[0]}
-            elif media_type == S.MEDIA_VIDEO:
-                meta = {
-                    "fps": float(row[S.FPS]), "total_num_frames": int(row[S.NUM_FRAMES]),
-                    "frames_indices": [int(i) for i in row[S.FRAME_INDICES]], "do_sample_frames": False,
-                }
-                prompt["multi_modal_data"] = {"video": (np.asarray(frames), meta)}
-            prompts.append(prompt)
+        prompts = [vllm_request(r, self._render, self.family.native_video) for r in rows]
         results = self.llm.generate(prompts, self.params, use_tqdm=False)
         return [r.outputs[0].text.strip() for r in results]
 
 
-def make_engine(kind: str, model_path: str, family: str, max_new_tokens: int, tensor_parallel_size: int = 1) -> GenerationEngine:
-    """Engine by registered name (config `eval.engine`)."""
+def make_engine(kind: str, model_path: str, family: str, max_new_tokens: int, tensor_parallel_size: int = 1,
+                batch_size: int = 1) -> GenerationEngine:
+    """Engine by registered name (config `eval.engine`); vLLM batches on its own (continuous batching)."""
     if kind == "transformers":
         import torch
 
-        return TransformersEngine(model_path, family, max_new_tokens, "cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return TransformersEngine(model_path, family, max_new_tokens, device, batch_size=batch_size)
     if kind == "vllm":
         return VLLMEngine(model_path, family, max_new_tokens, tensor_parallel_size)
     raise ValueError(f"eval.engine: unknown engine {kind!r}; expected 'transformers' or 'vllm'")

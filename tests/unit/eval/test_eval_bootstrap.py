@@ -56,3 +56,20 @@ def test_bad_arguments():
         clustered_bootstrap_ci(_rows(), acc, alpha=1.5)
     with pytest.raises(KeyError, match="cluster"):
         clustered_bootstrap_ci([{"ok": True}], acc)
+
+
+def test_headline_ci_block():
+    from videosft.eval.bootstrap import headline_ci
+
+    score = get_benchmark("synthetic_video").score
+    rows = [{"id": f"q{i}", "cluster": f"v{i % 5}", "answer": "red", "prediction": "red" if i % 3 else "blue",
+             "task": "colour", "min_frames": 1, "options": ["red", "blue"]} for i in range(20)]
+    ci = headline_ci(rows, score, n_boot=300, seed=7)
+    assert ci == headline_ci(rows, score, n_boot=300, seed=7)
+    assert ci["low"] <= score(rows)["overall"] <= ci["high"]
+    assert (ci["level"], ci["n_clusters"], ci["resamples"], ci["seed"], ci["metric"]) == (0.95, 5, 300, 7, "overall")
+    narrow = headline_ci(rows, score, n_boot=300, seed=7, level=0.5)
+    assert ci["low"] <= narrow["low"] <= narrow["high"] <= ci["high"]
+    no_cluster = [{k: v for k, v in r.items() if k != "cluster"} for r in rows]  # each row its own cluster
+    assert headline_ci(no_cluster, score, n_boot=50)["n_clusters"] == 20
+    assert headline_ci([], score) is None and headline_ci(rows, score, n_boot=0) is None
