@@ -1,8 +1,15 @@
-"""The trade-off report: per frame budget, image and video scores against the untuned base.
+"""The trade-off report: per trial, image and video scores against the untuned base.
 
-Writes `report.md` (tables), `tradeoff.png` (scores and deltas against training frame budget) and
-`results.json` (every number behind them) into the run directory. Numbers only come from the
-evaluation outputs; nothing here is written in advance.
+Writes into the run directory `report.md` (tables), `report.html` (the same tables and every
+figure embedded, one file to mail or attach to a paper), the figures as PNGs, and `results.json`
+(every number behind them). Numbers only come from the evaluation outputs and the trials' own
+summaries; nothing here is written in advance. This module owns the numbers (rows, deltas,
+averages, best budgets); `tables.py` lays them out, `figures.py` draws them, `html_report.py`
+assembles the page.
+
+A trial is one (model, frame budget) point. Its budget is an int (fixed frames per video) or a
+string such as "hybrid" (per-sample budgets; the trial then carries `mean_frames`). The base is
+the sweep's base model, evaluated once per evaluation budget (`{budget: {benchmark: scores}}`).
 """
 
 from __future__ import annotations
@@ -14,108 +21,149 @@ from typing import Any, Mapping, Sequence
 
 from videosft.config import ExperimentConfig
 
+Scores = Mapping[str, Mapping[str, Any]]  # benchmark name -> its scores dict
 
-def modality_average(scores: Mapping[str, Mapping[str, Any]], modality: str) -> float | None:
+
+def modality_average(scores: Scores, modality: str) -> float | None:
     vals = [float(s["overall"]) for s in scores.values() if s.get("modality") == modality and s.get("overall") is not None]
     return mean(vals) if vals else None
 
 
-def tradeoff_rows(cfg: ExperimentConfig, base: Mapping[Any, Mapping[str, Any]], trials: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per trial: image/video averages, their deltas vs the base at the same eval budget."""
+def budget_key(budget: Any) -> tuple[int, float, str]:
+    """Sort key: fixed budgets numerically, then named ones (hybrid) after them."""
+    return (0, float(budget), "") if isinstance(budget, (int, float)) else (1, 0.0, str(budget))
+
+
+def trial_frames(trial: Mapping[str, Any]) -> float | None:
+    """Frames per video the trial trained on: the budget, or a hybrid trial's measured mean."""
+    b = trial["frame_budget"]
+    if isinstance(b, (int, float)):
+        return float(b)
+    return float(trial["mean_frames"]) if trial.get("mean_frames") is not None else None
+
+
+def model_name(trial: Mapping[str, Any], cfg: ExperimentConfig) -> str:
+    return str((trial.get("model") or {}).get("name") or cfg.model.family)
+
+
+def base_key(cfg: ExperimentConfig, base: Mapping[Any, Scores], trial: Mapping[str, Any]) -> Any:
+    """Which base evaluation a trial is compared with: the one at the trial's eval budget.
+
+    That is `eval.frame_budget` when fixed, else the trial's own budget. A hybrid trial has no
+    single budget: it is compared at the base budget nearest its mean frame count.
+    """
+    key = trial.get("eval_frame_budget") or cfg.eval.frame_budget or trial["frame_budget"]
+    for k in (key, str(key)):
+        if k in base:
+            return k
+    frames = trial_frames(trial)
+    numeric = [k for k in base if isinstance(k, (int, float))]
+    if frames is not None and numeric:
+        return min(numeric, key=lambda k: (abs(k - frames), k))
+    return next(iter(base), None)
+
+
+def base_for(cfg: ExperimentConfig, base: Mapping[Any, Scores], trial: Mapping[str, Any]) -> Scores:
+    key = base_key(cfg, base, trial)
+    return base[key] if key in base else {}
+
+
+def score_ci(scores: Mapping[str, Any]) -> tuple[float, float] | None:
+    """A benchmark's bootstrap interval, if its scores carry one (several spellings accepted).
+
+    evaluate_model writes `ci: {low, high, level, ...}`; also accepted: `ci: {ci95: [lo, hi]}`,
+    `ci: {ci_low, ci_high}`, `ci: [lo, hi]`, or those keys at the top level. Scores without an
+    interval render without one.
+    """
+    ci = scores.get("ci")
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        return float(ci[0]), float(ci[1])
+    # bare low/high count only inside `ci`: at the top level they could mean anything
+    for node, lo, hi in ((ci, "low", "high"), (ci, "ci_low", "ci_high"), (scores, "ci_low", "ci_high")):
+        if isinstance(node, Mapping) and node.get(lo) is not None and node.get(hi) is not None:
+            return float(node[lo]), float(node[hi])
+    for node in (ci, scores):
+        pair = node.get("ci95") if isinstance(node, Mapping) else None
+        if isinstance(pair, (list, tuple)) and len(pair) == 2:
+            return float(pair[0]), float(pair[1])
+    return None
+
+
+def _delta(tuned: float | None, ref: float | None) -> float | None:
+    return None if tuned is None or ref is None else float(tuned) - float(ref)
+
+
+def sorted_trials(trials: Sequence[Mapping[str, Any]], cfg: ExperimentConfig) -> list[Mapping[str, Any]]:
+    return sorted(trials, key=lambda t: (model_name(t, cfg), budget_key(t["frame_budget"])))
+
+
+def tradeoff_rows(cfg: ExperimentConfig, base: Mapping[Any, Scores], trials: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per trial: image/video averages and per-benchmark scores, with deltas vs the base."""
+    models = {model_name(t, cfg) for t in trials}
     rows = []
-    for t in sorted(trials, key=lambda t: t["frame_budget"]):
-        b = t["frame_budget"]
-        base_scores = base[cfg.eval.frame_budget or b]
-        row: dict[str, Any] = {"frame_budget": b}
+    for t in sorted_trials(trials, cfg):
+        b, ref = t["frame_budget"], base_for(cfg, base, t)
+        name = model_name(t, cfg)
+        row: dict[str, Any] = {"frame_budget": b, "model": name, "params": (t.get("model") or {}).get("params"),
+                               "frames": trial_frames(t), "label": f"{name} · {b}" if len(models) > 1 else str(b),
+                               "base_eval_budget": base_key(cfg, base, t)}
         for modality in ("image", "video"):
-            tuned, ref = modality_average(t["scores"], modality), modality_average(base_scores, modality)
-            row[f"{modality}"] = tuned
-            row[f"base_{modality}"] = ref
-            row[f"delta_{modality}"] = None if tuned is None or ref is None else tuned - ref
-        for name, s in t["scores"].items():
-            row[f"{name}"] = s.get("overall")
-            row[f"delta_{name}"] = s.get("overall") - base_scores[name]["overall"] if name in base_scores else None
+            tuned, ref_avg = modality_average(t["scores"], modality), modality_average(ref, modality)
+            row[modality], row[f"base_{modality}"], row[f"delta_{modality}"] = tuned, ref_avg, _delta(tuned, ref_avg)
+        for bench, s in t["scores"].items():
+            row[bench] = s.get("overall")
+            row[f"base_{bench}"] = ref.get(bench, {}).get("overall")
+            row[f"delta_{bench}"] = _delta(s.get("overall"), row[f"base_{bench}"])
+            row[f"ci_{bench}"] = score_ci(s)
         row["rejected"] = t.get("data", {}).get("rejected", 0)
         row["train_loss"] = t.get("train", {}).get("loss")
         rows.append(row)
     return rows
 
 
-def _fmt(v: Any, signed: bool = False) -> str:
-    if v is None:
-        return "–"
-    return f"{v:+.1f}" if signed else f"{v:.1f}"
-
-
-def markdown(cfg: ExperimentConfig, rows: Sequence[Mapping[str, Any]], trials: Sequence[Mapping[str, Any]]) -> str:
-    benches = list(cfg.eval.benchmarks)
-    lines = [
-        f"# Video-SFT trade-off report: {cfg.name}",
-        "",
-        f"Model family `{cfg.model.family}`, sampling contract `{cfg.sampling.contract_id()}` "
-        f"({cfg.sampling.mode}), {cfg.train.max_steps} optimizer steps per trial, "
-        f"evaluation budget: {cfg.eval.frame_budget or 'the training budget'}.",
-        "",
-        "## Image vs video against the untuned base",
-        "",
-        "| train frames | image acc | Δ image | video acc | Δ video | train loss | rejected rows |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['frame_budget']} | {_fmt(r['image'])} | {_fmt(r['delta_image'], True)} | {_fmt(r['video'])} "
-            f"| {_fmt(r['delta_video'], True)} | {_fmt(r['train_loss'])} | {r['rejected']} |"
-        )
-    lines += ["", "Base accuracy at each evaluation budget: " + ", ".join(
-        f"{r['frame_budget']} frames: image {_fmt(r['base_image'])}, video {_fmt(r['base_video'])}" for r in rows), ""]
-    chance = {name: s.get("chance") for name, s in (trials[0]["scores"].items() if trials else [])}
-    if any(v is not None for v in chance.values()):
-        lines += ["Chance level (uniform guess among listed options): " + ", ".join(
-            f"{name} {_fmt(v)}" for name, v in chance.items() if v is not None), ""]
-    lines += ["## Per benchmark (score, Δ vs base)", "", "| train frames | " + " | ".join(benches) + " |",
-              "|---:|" + "---:|" * len(benches)]
-    for r in rows:
-        cells = [f"{_fmt(r.get(b))} ({_fmt(r.get('delta_' + b), True)})" for b in benches]
-        lines.append(f"| {r['frame_budget']} | " + " | ".join(cells) + " |")
-    lines += ["", "![trade-off](tradeoff.png)", ""]
-    return "\n".join(lines)
-
-
-def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    budgets = [r["frame_budget"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for modality, colour in (("image", "tab:blue"), ("video", "tab:orange")):
-        ax1.plot(budgets, [r[modality] for r in rows], "o-", color=colour, label=f"{modality} (tuned)")
-        ax1.plot(budgets, [r[f"base_{modality}"] for r in rows], "--", color=colour, alpha=0.6, label=f"{modality} (base)")
-        ax2.plot(budgets, [r[f"delta_{modality}"] for r in rows], "o-", color=colour, label=f"Δ {modality}")
-    ax2.axhline(0, color="grey", lw=0.8)
-    for ax, title in ((ax1, "accuracy (%)"), (ax2, "Δ vs base (points)")):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(budgets, [str(b) for b in budgets])
-        ax.set_xlabel("training frame budget")
-        ax.set_title(title)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+def best_budgets(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per model, the budget with the best video average, the best image average, and the best
+    mean of the two (the budget to pick when neither skill may be sacrificed)."""
+    out: dict[str, dict[str, Any]] = {}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == model]
+        candidates = {
+            "video": [(r["video"], r) for r in mine if r["video"] is not None],
+            "image": [(r["image"], r) for r in mine if r["image"] is not None],
+            "balanced": [((r["image"] + r["video"]) / 2, r) for r in mine
+                         if r["image"] is not None and r["video"] is not None],
+        }
+        # max keeps the first of equals: on a tie the smaller (cheaper) budget wins
+        out[model] = {k: max(v, key=lambda p: p[0])[1]["frame_budget"] for k, v in candidates.items() if v}
+    return out
 
 
 def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequence[Mapping[str, Any]], out_dir: Path) -> Path:
-    """Write report.md, tradeoff.png and results.json; returns the Markdown path."""
+    """Write report.md, report.html, the figures and results.json; returns the Markdown path."""
+    from videosft.analysis.figures import write_figures
+    from videosft.analysis.html_report import write_html
+    from videosft.analysis.tables import intro_lines, report_tables, to_markdown
+
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = tradeoff_rows(cfg, base, trials)
-    plot(rows, out_dir / "tradeoff.png")
+    figures = write_figures(cfg, trials, rows, out_dir)
     (out_dir / "results.json").write_text(json.dumps(
         {"config": cfg.model_dump(mode="json"), "rows": rows, "base": {str(k): v for k, v in base.items()},
-         "trials": list(trials)}, indent=2, default=str))
+         "trials": list(trials), "best": best_budgets(rows)}, indent=2, default=str))
+    intro = intro_lines(cfg, rows, trials)
+    tables = report_tables(cfg, base, trials, rows)
+    md = [f"# Video-SFT trade-off report: {cfg.name}", "", *intro, ""]
+    for table in tables:
+        md += [to_markdown(table), ""]
+    md += ["## Figures", ""] + [f"![{f.caption}]({f.path.name})\n\n*{f.caption}*\n" for f in figures]
     report = out_dir / "report.md"
-    report.write_text(markdown(cfg, rows, trials))
+    report.write_text("\n".join(md))
+    write_html(out_dir / "report.html", f"Video-SFT trade-off report: {cfg.name}", intro, tables, figures)
     return report
+
+
+def _budget_from_json(key: str) -> int | str:
+    return int(key) if str(key).isdigit() else key
 
 
 def report_from_run_dir(run_dir: str | Path) -> Path:
@@ -125,5 +173,5 @@ def report_from_run_dir(run_dir: str | Path) -> Path:
         raise FileNotFoundError(f"{run}: no results.json; is this the output_dir of a finished sweep?")
     results = json.loads((run / "results.json").read_text())
     cfg = ExperimentConfig.model_validate(results["config"])
-    base = {(int(k) if str(k).isdigit() else k): v for k, v in results["base"].items()}
+    base = {_budget_from_json(k): v for k, v in results["base"].items()}
     return write_report(cfg, base, results["trials"], run)

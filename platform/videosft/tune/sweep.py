@@ -2,16 +2,28 @@
 
 Under Ray 2.60 Train v2, Tune runs a *function trainable* that builds and fits a TorchTrainer.
 The trial itself reserves a token CPU fraction (Tune refuses an empty bundle; its Train workers
-and Ray Data stages hold the real resources), so a small machine is not starved. The base model is evaluated once per evaluation budget and shared.
+and Ray Data stages hold the real resources), so a small machine is not starved; how many trials
+run at once is therefore set by `max_concurrent_trials`, derived from the cluster when unset. The
+base model is evaluated once per evaluation budget and shared.
+
+Resuming: the Tune experiment is named by a hash of the config, so re-running the same config in
+the same output_dir restores it (`Tuner.restore`: finished trials are kept, unfinished and errored
+ones run again), while a changed config starts a new experiment instead of silently reusing
+results. Belt and braces, a trial whose summary.json was written under the same config returns it
+instead of retraining: that covers a driver killed between a trial's last write and Tune's next
+experiment-state save, and a grid extended with new budgets.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from videosft.config import ExperimentConfig, from_dict
 from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs
@@ -35,24 +47,82 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+def config_hash(cfg: ExperimentConfig, *, with_sweep: bool) -> str:
+    """Short hash of what determines results: a trial's (with_sweep=False) or the grid's.
+
+    Names, the output location and scheduling knobs (concurrency, resume) never change a result,
+    so they are left out: moving a run or raising concurrency must not invalidate it.
+    """
+    raw = cfg.model_dump(mode="json")
+    for key in ("name", "output_dir"):
+        raw.pop(key, None)
+    sweep = raw.pop("sweep", {})
+    if with_sweep:
+        raw["sweep"] = {k: v for k, v in sweep.items() if k not in ("max_concurrent_trials", "resume")}
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def trial_dir(cfg: ExperimentConfig, budget: int | str) -> Path:
+    return output_dir(cfg) / "trials" / f"budget_{budget}"
+
+
+def finished_trial(cfg: ExperimentConfig, budget: int | str) -> dict[str, Any] | None:
+    """The trial's summary when it already finished under this very config, else None."""
+    path = trial_dir(cfg, budget) / "summary.json"
+    if not cfg.sweep.resume or not path.exists():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except ValueError:  # a summary cut short by a crash: run the trial again
+        return None
+    return summary if summary.get("config_hash") == config_hash(cfg, with_sweep=False) else None
+
+
 def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, Any]:
     """Train at `budget` frames and evaluate the result; returns the trial summary (also on disk)."""
+    from videosft.analysis.compute import model_info
     from videosft.eval.runner import evaluate_model
     from videosft.train.run import train_at_budget
 
-    trial_dir = output_dir(cfg) / "trials" / f"budget_{budget}"
-    outcome, stats = train_at_budget(cfg, inputs, budget, trial_dir)
-    scores = evaluate_model(cfg, outcome.checkpoint_path, budget, trial_dir / "eval", inputs.data_root)
+    cached = finished_trial(cfg, budget)
+    if cached is not None:
+        print(f"[sweep] budget {budget}: finished under this config already; reusing its summary", flush=True)
+        return cached
+    out = trial_dir(cfg, budget)
+    t0 = time.perf_counter()
+    outcome, stats = train_at_budget(cfg, inputs, budget, out)
+    t1 = time.perf_counter()
+    scores = evaluate_model(cfg, outcome.checkpoint_path, budget, out / "eval", inputs.data_root)
+    t2 = time.perf_counter()
     summary = {
         "frame_budget": budget,
         "checkpoint": outcome.checkpoint_path,
+        "model": model_info(cfg.model.family, cfg.model.path, inputs.model_path),
         "train": {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))},
         "scores": scores,
         "data": {"rows": stats.total, "rejected": stats.rejected, "rejects_path": stats.rejects_path},
+        "compute": _compute(cfg, outcome, train_wall_s=t1 - t0, eval_wall_s=t2 - t1),
         "contract_id": cfg.sampling.contract_id(),
+        "config_hash": config_hash(cfg, with_sweep=False),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (trial_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    tmp = out / "summary.json.tmp"  # written whole, then renamed: a crash never leaves half a summary
+    tmp.write_text(json.dumps(summary, indent=2))
+    tmp.replace(out / "summary.json")
     return summary
+
+
+def _compute(cfg: ExperimentConfig, outcome: Any, train_wall_s: float, eval_wall_s: float) -> dict[str, Any]:
+    """The trial's compute accounting, from its clocks and the train log kept with its checkpoint."""
+    from videosft.analysis.compute import checkpoint_history, trial_compute
+
+    tr, ev = cfg.train, cfg.eval
+    return trial_compute(
+        steps=int(outcome.metrics.get("step", tr.max_steps)), micro_batch_size=tr.micro_batch_size,
+        grad_accum=tr.grad_accum, num_workers=tr.num_workers, use_gpu=tr.use_gpu, cpus_per_worker=tr.cpus_per_worker,
+        train_wall_s=train_wall_s, eval_wall_s=eval_wall_s,
+        eval_devices=ev.num_actors * (ev.gpus_per_actor or ev.cpus_per_actor),
+        history=checkpoint_history(outcome.checkpoint_path))
 
 
 def _trainable(params: dict[str, Any]) -> None:
@@ -95,34 +165,77 @@ def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict
     return out
 
 
-def run_sweep(cfg: ExperimentConfig) -> Path:
-    """Prepare inputs, evaluate the base, run one Tune trial per frame budget, write the report."""
+def trial_need(cfg: ExperimentConfig) -> dict[str, float]:
+    """What one trial holds at its peak, per resource.
+
+    Training holds its Train workers plus the Ray Data stage feeding them (a trial whose data stage
+    cannot get a CPU stalls, the trap DESIGN.md names); evaluation holds the engine actors plus
+    their decoders. The two phases do not overlap, so the trial needs the larger of the two.
+    """
+    data_cpu = cfg.data.decode_concurrency * cfg.data.cpus_per_decoder
+    train_cpu = cfg.train.num_workers * cfg.train.cpus_per_worker + data_cpu
+    eval_cpu = cfg.eval.num_actors * cfg.eval.cpus_per_actor + data_cpu
+    train_gpu = cfg.train.num_workers if cfg.train.use_gpu else 0.0
+    eval_gpu = cfg.eval.num_actors * cfg.eval.gpus_per_actor
+    return {"CPU": max(train_cpu, eval_cpu), "GPU": max(train_gpu, eval_gpu)}
+
+
+def derive_max_concurrent(cfg: ExperimentConfig, cluster: Mapping[str, float]) -> int:
+    """`sweep.max_concurrent_trials` when set (> 0), else how many trials the cluster holds now.
+
+    Bounded by every resource a trial needs (GPUs on a GPU sweep, CPUs always), at least 1 so an
+    autoscaling cluster that starts empty still gets a pending trial to scale up for, and at most
+    the number of trials.
+    """
+    n_trials = len(cfg.sweep.frame_budgets)
+    if cfg.sweep.max_concurrent_trials:
+        return min(cfg.sweep.max_concurrent_trials, n_trials)
+    fits = [math.floor(float(cluster.get(res, 0.0)) / need + 1e-9) for res, need in trial_need(cfg).items() if need > 0]
+    return max(1, min([n_trials, *fits]))
+
+
+def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
+    """A new Tuner, or the restored one when this config's experiment exists in output_dir."""
+    import ray
     from ray import tune
 
+    trainable = tune.with_resources(_trainable, {"CPU": TRIAL_DRIVER_CPU})
+    storage = output_dir(cfg) / "tune"
+    name = f"sweep_{config_hash(cfg, with_sweep=True)}"
+    param_space = {
+        "experiment": cfg.model_dump(mode="json"),
+        "inputs": {"model_path": inputs.model_path, "data_root": inputs.data_root},
+        "frame_budget": tune.grid_search(list(cfg.sweep.frame_budgets)),
+    }
+    if cfg.sweep.resume and tune.Tuner.can_restore(str(storage / name)):
+        print(f"[sweep] resuming Tune experiment {storage / name}", flush=True)
+        return tune.Tuner.restore(str(storage / name), trainable=trainable, param_space=param_space,
+                                  resume_errored=True)
+    if not cfg.sweep.resume:
+        name += time.strftime("_%Y%m%d-%H%M%S")
+    concurrent = derive_max_concurrent(cfg, ray.cluster_resources())
+    print(f"[sweep] {len(cfg.sweep.frame_budgets)} trials, at most {concurrent} at once -> {storage / name}", flush=True)
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+    )
+
+
+def run_sweep(cfg: ExperimentConfig) -> Path:
+    """Prepare inputs, evaluate the base, run (or resume) one Tune trial per budget, write the report."""
     from videosft.analysis.tradeoff import write_report
+    from videosft.train.run import prepare_frame_cache
 
     ensure_ray()
     cfg = anchored(cfg)
     inputs = prepare_inputs(cfg)
-    from videosft.train.run import prepare_frame_cache
-
     prepare_frame_cache(cfg, inputs)  # decode once, before trials share it
     base = evaluate_base(cfg, inputs)
-    trainable = tune.with_resources(_trainable, {"CPU": TRIAL_DRIVER_CPU})
-    tuner = tune.Tuner(
-        trainable,
-        param_space={
-            "experiment": cfg.model_dump(mode="json"),
-            "inputs": {"model_path": inputs.model_path, "data_root": inputs.data_root},
-            "frame_budget": tune.grid_search(list(cfg.sweep.frame_budgets)),
-        },
-        tune_config=tune.TuneConfig(max_concurrent_trials=cfg.sweep.max_concurrent_trials),
-        run_config=tune.RunConfig(name="sweep", storage_path=str(output_dir(cfg) / "tune")),
-    )
-    results = tuner.fit()
+    results = _tuner(cfg, inputs).fit()
     errors = [str(r.error) for r in results if r.error]
     if errors:
         raise RuntimeError(f"{len(errors)} sweep trial(s) failed; first: {errors[0]}")
-    trials = [json.loads((output_dir(cfg) / "trials" / f"budget_{b}" / "summary.json").read_text())
-              for b in cfg.sweep.frame_budgets]
+    trials = [json.loads((trial_dir(cfg, b) / "summary.json").read_text()) for b in cfg.sweep.frame_budgets]
     return write_report(cfg, base, trials, output_dir(cfg))

@@ -1,0 +1,77 @@
+"""Sweep planning without Ray: trial concurrency from cluster resources, config hashes that decide
+what a resumed sweep may reuse, and the compute accounting written into each trial summary."""
+
+import json
+import struct
+
+import pytest
+
+from videosft.analysis.compute import count_params, human_params, trial_compute, visual_tokens_per_sample
+from videosft.config import load_config
+from videosft.tune.sweep import config_hash, derive_max_concurrent, finished_trial, trial_dir, trial_need
+
+
+def test_ci_trials_fit_one_at_a_time_on_two_cpus():
+    cfg = load_config(None, ["sweep.frame_budgets=[1, 2]"])
+    # 2 workers x 0.5 CPU + one 0.5-CPU decoder while training; 1 actor + decoder while evaluating
+    assert trial_need(cfg) == {"CPU": 1.5, "GPU": 0.0}
+    assert derive_max_concurrent(cfg, {"CPU": 2.0}) == 1
+    assert derive_max_concurrent(cfg, {"CPU": 16.0}) == 2  # never more than there are trials
+    assert derive_max_concurrent(cfg, {}) == 1  # an empty autoscaling cluster still gets a trial
+
+
+def test_gpu_trials_are_bounded_by_gpus_and_cpus():
+    cfg = load_config(None, ["train.use_gpu=true", "train.num_workers=8", "sweep.frame_budgets=[2, 4, 8, 16, 32]",
+                             "eval.gpus_per_actor=1", "eval.num_actors=2"])
+    assert trial_need(cfg)["GPU"] == 8
+    assert derive_max_concurrent(cfg, {"CPU": 192.0, "GPU": 24.0}) == 3
+    assert derive_max_concurrent(cfg, {"CPU": 8.0, "GPU": 24.0}) == 1  # 8 x 0.5 + 0.5 CPUs per trial bind first
+    assert derive_max_concurrent(cfg.model_copy(update={"sweep": cfg.sweep.model_copy(
+        update={"max_concurrent_trials": 2})}), {"GPU": 64.0}) == 2  # an explicit value wins
+
+
+def test_config_hash_ignores_location_and_scheduling_only():
+    cfg = load_config(None)
+    same = load_config(None, ["output_dir=/elsewhere", "name=x", "sweep.max_concurrent_trials=4", "sweep.resume=false"])
+    assert config_hash(cfg, with_sweep=True) == config_hash(same, with_sweep=True)
+    grown = load_config(None, ["sweep.frame_budgets=[2, 4, 8, 16]"])
+    assert config_hash(cfg, with_sweep=True) != config_hash(grown, with_sweep=True)
+    assert config_hash(cfg, with_sweep=False) == config_hash(grown, with_sweep=False)  # its trials stay reusable
+    assert config_hash(cfg, with_sweep=False) != config_hash(load_config(None, ["train.lr=1e-4"]), with_sweep=False)
+
+
+def test_finished_trial_reused_only_under_the_same_config(tmp_path):
+    cfg = load_config(None, [f"output_dir={tmp_path}"])
+    assert finished_trial(cfg, 2) is None
+    trial_dir(cfg, 2).mkdir(parents=True)
+    summary = {"frame_budget": 2, "config_hash": config_hash(cfg, with_sweep=False)}
+    (trial_dir(cfg, 2) / "summary.json").write_text(json.dumps(summary))
+    assert finished_trial(cfg, 2) == summary
+    assert finished_trial(cfg.with_overrides(["train.lr=1e-4"]), 2) is None
+    assert finished_trial(cfg.with_overrides(["sweep.resume=false"]), 2) is None
+    (trial_dir(cfg, 2) / "summary.json").write_text('{"frame_budget": 2, "conf')  # cut short by a crash
+    assert finished_trial(cfg, 2) is None
+
+
+def test_trial_compute_counts_reserved_device_hours_and_visual_tokens():
+    history = [{"samples_per_s": 4.0, "visual_tokens_per_s": 400.0, "tokens_per_s": 600.0},
+               {"samples_per_s": 2.0, "visual_tokens_per_s": 240.0, "tokens_per_s": 320.0}]
+    assert visual_tokens_per_sample(history) == pytest.approx(110.0)
+    c = trial_compute(steps=100, micro_batch_size=4, grad_accum=2, num_workers=2, use_gpu=False, cpus_per_worker=0.5,
+                      train_wall_s=3600.0, eval_wall_s=1800.0, eval_devices=1.0, history=history)
+    assert c["unit"] == "CPU-h" and c["samples_seen"] == 1600
+    assert c["train_device_hours"] == 1.0 and c["eval_device_hours"] == 0.5 and c["device_hours"] == 1.5
+    assert c["visual_tokens_total"] == pytest.approx(176_000) and c["device_seconds_per_sample"] == 2.25
+    g = trial_compute(steps=10, micro_batch_size=1, grad_accum=1, num_workers=8, use_gpu=True, cpus_per_worker=8,
+                      train_wall_s=1800.0, eval_wall_s=0.0, eval_devices=8, history=[])
+    assert g["unit"] == "GPU-h" and g["device_hours"] == 4.0 and g["visual_tokens_per_sample"] is None
+
+
+def test_count_params_reads_safetensors_headers_only(tmp_path):
+    for i, shapes in enumerate(({"a": [3, 4], "b": [5]}, {"c": [2, 2, 2]})):
+        header = json.dumps({"__metadata__": {"format": "pt"}, **{k: {"dtype": "F32", "shape": v,
+                             "data_offsets": [0, 0]} for k, v in shapes.items()}}).encode()
+        (tmp_path / f"model-{i}.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    assert count_params(tmp_path) == 12 + 5 + 8
+    assert count_params(tmp_path / "missing") is None and count_params("Qwen/Qwen2.5-VL-7B-Instruct") is None
+    assert human_params(7_615_616_512) == "7.6B" and human_params(None) == "?"
