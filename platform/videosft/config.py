@@ -123,8 +123,12 @@ class EvalConfig(_Strict):
     ci_level: float = Field(0.95, gt=0, lt=1)
 
 
+HYBRID = "hybrid"  # a sweep "budget": train and evaluate on per-sample budgets from `budget.predictor`
+
+
 class SweepConfig(_Strict):
-    frame_budgets: list[int] = [2, 4, 8]
+    # Fixed training frame budgets, and "hybrid" for a Hybrid-Frame trial (per-sample budgets).
+    frame_budgets: list[int | Literal["hybrid"]] = [2, 4, 8]
     # None or 0: as many trials as the cluster's CPUs/GPUs hold at sweep start (see tune/sweep.py).
     max_concurrent_trials: int | None = Field(None, ge=0)
     # Re-running in the same output_dir continues the sweep (Tune restore) and reuses every trial
@@ -133,12 +137,20 @@ class SweepConfig(_Strict):
 
     @field_validator("frame_budgets")
     @classmethod
-    def _positive_unique(cls, v: list[int]) -> list[int]:
+    def _positive_unique(cls, v: list[int | str]) -> list[int | str]:
         if not v:
             raise ValueError("need at least one frame budget")
-        if any(b < 1 for b in v) or len(set(v)) != len(v):
-            raise ValueError(f"frame budgets must be unique positive ints, got {v}")
+        if any(b != HYBRID and b < 1 for b in v) or len(set(v)) != len(v):
+            raise ValueError(f"frame budgets must be unique positive ints or 'hybrid', got {v}")
         return v
+
+    def fixed_budgets(self) -> list[int]:
+        return [b for b in self.frame_budgets if b != HYBRID]
+
+    def decode_budgets(self, candidates: Sequence[int]) -> list[int]:
+        """Every budget a trial may decode at: the fixed ones, and the predictor's candidates if hybrid."""
+        extra = list(candidates) if HYBRID in self.frame_budgets else []
+        return sorted(set(self.fixed_budgets()) | set(extra))
 
 
 class ExperimentConfig(_Strict):
@@ -162,6 +174,9 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"eval.benchmarks: unknown {unknown}; expected names from {sorted(BENCHMARKS)}")
         if self.train.use_gpu and self.train.precision == "fp32":
             pass  # allowed (debugging), just slower
+        if HYBRID in self.sweep.frame_budgets and self.budget.needs_model_path() and not self.budget.model_path:
+            raise ValueError(f"sweep.frame_budgets has 'hybrid' but budget.predictor={self.budget.predictor!r} "
+                             "needs budget.model_path")
         if not self.train.use_gpu and self.train.precision == "bf16":
             raise ValueError("train.precision: bf16 needs train.use_gpu=true; use fp32 on CPU")
         return self

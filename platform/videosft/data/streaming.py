@@ -13,7 +13,9 @@ layout produced upstream survives to the training loop.
 
 `mix_by_ratio` mixes image/video/text sources in configured proportions by deterministic per-row
 sampling (a hash of seed, source and row id), so a mix is reproducible whatever the block layout
-and costs nothing but a filter.
+and costs nothing but a filter. `replay_mix` is image replay for Video-SFT over plain manifest rows
+(before decode, so training can number them for its data cursor): every video row once, plus an
+exact number of image rows chosen by the same per-row hash.
 """
 
 from __future__ import annotations
@@ -180,3 +182,36 @@ def mix_by_ratio(datasets: Mapping[str, Any], ratios: Mapping[str, float], seed:
                                                 "id_column": id_column})
              for k in sorted(datasets) if rates[k] > 0]
     return parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+
+
+
+def _take_exact(rows: Sequence[dict[str, Any]], k: int, seed: int, source: str) -> list[dict[str, Any]]:
+    """Exactly k rows: whole copies of `rows`, then the remainder with the smallest per-row hashes."""
+    full, rest = divmod(k, len(rows)) if rows else (0, 0)
+    order = np.argsort(_unit_hash(seed, source, [r[S.ID] for r in rows]), kind="stable")
+    return list(rows) * full + [rows[i] for i in sorted(order[:rest])]
+
+
+def replay_mix(rows: Sequence[dict[str, Any]], image_ratio: float, seed: int = 0) -> list[dict[str, Any]]:
+    """Every non-image row (videos, text) plus image rows making `image_ratio` of the result.
+
+    Image replay for Video-SFT: the video stream stays whole and round(n_video * r / (1 - r))
+    image rows join it, chosen by a per-row hash of (seed, id) (the same rows on every run and
+    manifest order; whole copies first when the manifest has too few images), then the mix is
+    interleaved by a seeded permutation. Plain rows in, plain rows out: runs before decode, so
+    the result can be numbered for the data cursor. MIX_SOURCE says "video" or "image".
+    """
+    if not 0.0 <= image_ratio < 1.0:
+        raise ValueError(f"replay_mix: image_ratio must be in [0, 1), got {image_ratio}")
+    videos = [r for r in rows if r[S.MEDIA_TYPE] != S.MEDIA_IMAGE]
+    images = [r for r in rows if r[S.MEDIA_TYPE] == S.MEDIA_IMAGE]
+    if not videos:
+        raise ValueError("replay_mix: the manifest has no video (or text) rows to mix images into")
+    n_images = round(len(videos) * image_ratio / (1.0 - image_ratio))
+    if n_images and not images:
+        raise ValueError(f"replay_mix: image_ratio={image_ratio} but the manifest has no image rows")
+    out = [{**r, MIX_SOURCE: "video"} for r in videos]
+    out += [{**r, MIX_SOURCE: "image"} for r in _take_exact(images, n_images, seed, "image")]
+    # Interleave: a stream of all videos then all images would train one modality per half epoch.
+    order = np.random.default_rng([seed, 7]).permutation(len(out))
+    return [out[i] for i in order]

@@ -2,8 +2,12 @@
 
 The config arrives as a plain dict and is rebuilt here (no module globals cross Ray). Every rank
 iterates its shard of the streamed dataset with drop_last so all ranks take the same number of
-steps (ZeRO collectives hang otherwise). The last report carries a consolidated Hugging Face
-checkpoint (safetensors + processor + videosft_meta.json) written by rank 0.
+steps (ZeRO collectives hang otherwise). Every `train.checkpoint_every` optimizer steps all ranks
+save their ZeRO shard plus the data cursor and report it (train/checkpoint.py); a restarted worker
+group loads the latest such checkpoint and reads the rest of the interrupted epoch from the
+"train_resume" dataset, which holds only the samples the cursor has not consumed. The last report
+carries a consolidated Hugging Face checkpoint (safetensors + processor + videosft_meta.json)
+written by rank 0. Metric rows (loss, throughput per token kind, MFU) come from train/metrics.py.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from videosft.train.checkpoint import SAMPLE_INDEX, DataCursor
+
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
@@ -27,10 +33,9 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     os.environ.setdefault("DS_ACCELERATOR", "cuda" if cfg.train.use_gpu else "cpu")
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videosft.train.ds_config import ZeroSettings, build_ds_config
     from videosft.models.registry import get_family
     from videosft.train.engine import consolidated_state_dict, init_engine
-    from videosft.train.param_groups import apply_policy, install_visual_keepalive
+    from videosft.train.param_groups import install_visual_keepalive
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -40,7 +45,48 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype)
     model.train()
     processor = AutoProcessor.from_pretrained(model_path)
-    ds_config = build_ds_config(
+    family = get_family(cfg.model.family)
+    param_groups, shape = prepare_model(model, family, cfg.train)
+    # Every rank must run the same vision passes in the same order each step, even when its
+    # micro-batch has no image or no video (dummy passes): otherwise ZeRO-2's gradient buckets and
+    # ZeRO-3's parameter gathers differ across ranks and the collectives fail or hang.
+    keepalive = install_visual_keepalive(model, family)
+    engine = init_engine(model, _ds_config(cfg, world), param_groups)
+    cursor = _restore(engine, world)
+    history = _run_steps(engine, cfg, processor.tokenizer.pad_token_id, rank, shape, cursor, loop_config.get("fault"))
+    keepalive.remove()
+    state = consolidated_state_dict(engine, rank)
+    _report_final(engine, processor, state, history, loop_config, rank, cursor)
+
+
+def prepare_model(model: Any, family: Any, train_cfg: Any) -> tuple[list[dict[str, Any]], Any]:
+    """Freeze policy + optimizer groups, FLOP shape (before ZeRO-3 partitions), gradient checkpointing."""
+    from videosft.train.metrics import model_shape
+    from videosft.train.param_groups import apply_policy
+
+    groups = apply_policy(model, family, train_cfg.freeze, train_cfg.lr, train_cfg.weight_decay)
+    shape = model_shape(model, family, train_vit=train_cfg.freeze.train_vision)
+    if train_cfg.gradient_checkpointing:
+        # Non-reentrant checkpointing: gradients reach the checkpointed blocks even when their
+        # inputs need none (a frozen embedding), and it composes with the keepalive's hooks.
+        # (transformers 5.x renamed the method to activation_checkpointing_*; older 5.x has only the old.)
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return groups, shape
+
+
+def checkpointing_on(model: Any) -> bool:
+    """Whether activation (gradient) checkpointing is enabled on `model`."""
+    name = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") else "is_gradient_checkpointing"
+    return bool(getattr(model, name))
+
+
+def _ds_config(cfg: Any, world: int) -> dict[str, Any]:
+    from videosft.train.ds_config import ZeroSettings, build_ds_config
+
+    return build_ds_config(
         zero=ZeroSettings(stage=cfg.train.zero_stage),
         micro_batch_per_gpu=cfg.train.micro_batch_size,
         grad_accum=cfg.train.grad_accum,
@@ -53,57 +99,154 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
         warmup_steps=cfg.train.warmup_steps,
         total_steps=cfg.train.max_steps if cfg.train.lr_schedule == "linear" else None,
     )
-    family = get_family(cfg.model.family)
-    param_groups = apply_policy(model, family, cfg.train.freeze, cfg.train.lr, cfg.train.weight_decay)
-    # Every rank must run the same vision passes in the same order each step, even when its
-    # micro-batch has no image or no video (dummy passes): otherwise ZeRO-2's gradient buckets and
-    # ZeRO-3's parameter gathers differ across ranks and the collectives fail or hang.
-    keepalive = install_visual_keepalive(model, family)
-    engine = init_engine(model, ds_config, param_groups)
-    history = _run_steps(engine, cfg, processor.tokenizer.pad_token_id, rank)
-    keepalive.remove()
-    state = consolidated_state_dict(engine, rank)
-    _report_final(engine, processor, state, history, loop_config, rank)
 
 
-def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int) -> list[dict[str, float]]:
-    """Optimizer steps until max_steps, looping epochs over this rank's shard."""
+def _restore(engine: Any, world: int) -> DataCursor | None:
+    """Load the latest resumable checkpoint Ray hands this attempt, if any (every rank, collectively)."""
+    import ray.train
+
+    from videosft.train.checkpoint import load_training_state
+
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None:
+        return None
+    with ckpt.as_directory() as directory:
+        cursor = load_training_state(engine, directory, world)
+    if cursor is not None and ray.train.get_context().get_world_rank() == 0:
+        print(f"[train] resumed at step {cursor.step} (epoch {cursor.epoch}, "
+              f"{cursor.n_consumed()} samples of it consumed)", flush=True)
+    return cursor
+
+
+class _Progress:
+    """Which epoch this rank is in, which stream it reads, and what it trained on (for the cursor)."""
+
+    def __init__(self, cursor: DataCursor | None) -> None:
+        self.base = cursor
+        self.epoch = cursor.epoch if cursor else 0
+        self.resuming = cursor is not None
+        self.consumed_before = cursor.consumed_set() if cursor else set()
+        self.mine: list[int] = []
+
+    def stream_name(self) -> str:
+        return "train_resume" if self.resuming else "train"
+
+    def take(self, indices: np.ndarray) -> None:
+        idx = [int(i) for i in indices]
+        if self.resuming and self.consumed_before.intersection(idx):
+            # The controller built the resume stream from another checkpoint than the one loaded:
+            # training on would repeat samples. Fail; the restart rebuilds both from the same one.
+            raise RuntimeError(f"resume stream out of step with the loaded checkpoint (step {self.base.step}): "
+                               f"it yields consumed samples {sorted(self.consumed_before.intersection(idx))[:5]}")
+        self.mine.extend(idx)
+
+    def end_epoch(self) -> None:
+        if self.base is not None and self.base.epoch == self.epoch:
+            self.base = None  # its consumed set belonged to the epoch that just ended
+        self.epoch += 1
+        self.resuming = False
+        self.consumed_before = set()
+        self.mine = []
+
+    def cursor(self, step: int, history: list[dict[str, Any]]) -> DataCursor:
+        """Collective: gather every rank's indices into the cursor of `step`."""
+        import torch.distributed as dist
+
+        from videosft.train.checkpoint import merge_cursor
+
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, self.mine)
+        return merge_cursor(step, self.epoch, gathered, base=self.base, history=history)
+
+
+def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor: DataCursor | None,
+               fault: str | None) -> list[dict[str, Any]]:
+    """Optimizer steps until max_steps, looping epochs over this rank's shard, checkpointing as configured."""
     import ray.train
 
     from videosft.data.preprocess import FEATURES, N_VISUAL_TOKENS, load_features
-    from videosft.train.collate import collate, count_tokens, to_device
+    from videosft.train.collate import collate, to_device
+    from videosft.train.metrics import StepWindow, batch_flops, count_patches, device_peak_flops
 
-    shard = ray.train.get_dataset_shard("train")
-    history: list[dict[str, float]] = []
-    last_logged = -1
-    window = {"samples": 0, "tokens": 0, "visual": 0, "loss": 0.0, "n": 0, "t0": time.perf_counter()}
+    peak = device_peak_flops(cfg.train.use_gpu, cfg.train.precision, cfg.train.peak_flops)
+    history: list[dict[str, Any]] = list(cursor.history) if cursor else []
+    progress = _Progress(cursor)
+    window, prev_step = StepWindow(), engine.global_steps
     while engine.global_steps < cfg.train.max_steps:
-        batches = 0
+        shard, batches = ray.train.get_dataset_shard(progress.stream_name()), 0
         for batch in shard.iter_batches(batch_size=cfg.train.micro_batch_size, batch_format="numpy", drop_last=True):
             batches += 1
+            progress.take(batch[SAMPLE_INDEX])
             inputs = collate([load_features(b) for b in batch[FEATURES]], pad_id)
             loss = engine(**to_device(inputs, engine.device, _float_dtype(engine))).loss
             engine.backward(loss)
             engine.step()
-            _, total = count_tokens(inputs)
-            window["samples"] += len(batch[FEATURES])
-            window["tokens"] += total
-            window["visual"] += int(np.sum(batch[N_VISUAL_TOKENS]))
-            window["loss"] += float(loss.detach())
-            window["n"] += 1
+            tokens, patches = int(inputs["attention_mask"].sum()), count_patches(inputs, shape.patch_size)
+            window.add(samples=len(batch[FEATURES]), tokens=tokens, visual=int(np.sum(batch[N_VISUAL_TOKENS])),
+                       patches=patches, loss=float(loss.detach()),
+                       flops=batch_flops(shape, tokens, int(inputs["input_ids"].shape[1]), patches))
             step = engine.global_steps  # counts optimizer steps, not micro-batches
-            if step != last_logged and (step % cfg.train.log_every == 0 or step >= cfg.train.max_steps):
-                last_logged = step
-                history.append(_flush(window, step, rank))
-                ray.train.report({**history[-1]})
+            if step != prev_step:
+                prev_step = step
+                window = _at_step(engine, cfg, step, window, peak, history, progress, rank)
+                _maybe_fail(fault, rank, step)
             if step >= cfg.train.max_steps:
                 break
-        if batches == 0:
+        if batches == 0 and not progress.resuming:
             raise RuntimeError(
                 f"rank {rank}: the training shard yielded no full batch of {cfg.train.micro_batch_size}; "
                 "add data or lower train.micro_batch_size"
             )
+        progress.end_epoch()
     return history
+
+
+def _at_step(engine: Any, cfg: Any, step: int, window: Any, peak: float | None, history: list[dict[str, Any]],
+             progress: _Progress, rank: int) -> Any:
+    """After optimizer step `step`: log a metric row and/or save + report a resumable checkpoint."""
+    import ray.train
+
+    from videosft.train.metrics import StepWindow, format_row
+
+    row = None
+    if step % cfg.train.log_every == 0 or step >= cfg.train.max_steps:
+        row = window.row(step, peak)
+        history.append(row)
+        window = StepWindow()
+        if rank == 0:
+            print(format_row(row), flush=True)
+    every = cfg.train.checkpoint_every
+    if every and step % every == 0 and step < cfg.train.max_steps:  # the final step gets the HF checkpoint
+        from videosft.train.checkpoint import save_training_state
+
+        t0 = time.perf_counter()
+        cursor = progress.cursor(step, history)
+        with tempfile.TemporaryDirectory() as tmp:
+            save_training_state(engine, tmp, cursor, rank)
+            ray.train.report({**(row or {}), "step": step, "resumable": 1},
+                             checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        # Ray's controller collects reports by polling the workers: one that died right after
+        # reporting would take its report along, the checkpoint would never register, and a
+        # restart would fall back a whole interval more. Wait until Ray has committed it.
+        ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED)
+        window.t0 += time.perf_counter() - t0  # checkpoint time is not training throughput
+        if rank == 0:
+            print(f"[train] step {step}: resumable checkpoint saved in {time.perf_counter() - t0:.1f}s", flush=True)
+    elif row is not None:
+        ray.train.report({**row})
+    return window
+
+
+def _maybe_fail(fault: str | None, rank: int, step: int) -> None:
+    """Fault injection for tests ("RANK:STEP:MARKER", see trainer.FAULT_ENV): die once, hard."""
+    if not fault:
+        return
+    want_rank, want_step, marker = fault.split(":", 2)
+    if int(want_rank) == rank and int(want_step) == step and not os.path.exists(marker):
+        with open(marker, "w") as fh:
+            fh.write(json.dumps({"rank": rank, "step": step}))
+        print(f"[train] fault injection: rank {rank} exits at step {step}", flush=True)
+        os._exit(1)
 
 
 def _float_dtype(engine: Any) -> Any:
@@ -114,26 +257,15 @@ def _float_dtype(engine: Any) -> Any:
     return torch.float16 if engine.fp16_enabled() else torch.float32
 
 
-def _flush(window: dict[str, float], step: int, rank: int) -> dict[str, float]:
-    dt = max(time.perf_counter() - window["t0"], 1e-9)
-    row = {
-        "step": step,
-        "loss": window["loss"] / max(window["n"], 1),
-        "samples_per_s": window["samples"] / dt,
-        "tokens_per_s": window["tokens"] / dt,
-        "visual_tokens_per_s": window["visual"] / dt,
-    }
-    window.update({"samples": 0, "tokens": 0, "visual": 0, "loss": 0.0, "n": 0, "t0": time.perf_counter()})
-    if rank == 0:
-        print(f"[train] step {step} loss {row['loss']:.4f} samples/s {row['samples_per_s']:.2f}", flush=True)
-    return row
-
-
-def _report_final(engine: Any, processor: Any, state: Any, history: list, loop_config: dict, rank: int) -> None:
+def _report_final(engine: Any, processor: Any, state: Any, history: list, loop_config: dict, rank: int,
+                  cursor: DataCursor | None) -> None:
     """Every rank reports; rank 0 attaches the consolidated HF checkpoint."""
     import ray.train
 
+    resumed = cursor.step if cursor is not None else None  # the step this attempt restarted from
     final = {**(history[-1] if history else {}), "final": 1, "step": engine.global_steps}
+    if resumed is not None:
+        final["resumed_from_step"] = resumed
     if rank != 0:
         ray.train.report(final)
         return
@@ -146,6 +278,7 @@ def _report_final(engine: Any, processor: Any, state: Any, history: list, loop_c
             "steps": engine.global_steps,
             "base_model": loop_config["model_path"],
             "history": history,
+            "resumed_from_step": resumed,
         }
         with open(os.path.join(tmp, "videosft_meta.json"), "w") as fh:
             json.dump(meta, fh, indent=2)

@@ -1,12 +1,28 @@
-"""Fit one SFT run with Ray Train's TorchTrainer over a Ray Data dataset of encoded samples."""
+"""Fit one SFT run with Ray Train's TorchTrainer over Ray Data datasets of encoded samples.
+
+Fault tolerance: `FailureConfig(max_failures=train.max_failures)` restarts the worker group from
+the latest reported checkpoint when a worker dies; with `train.checkpoint_every` > 0 that is a
+resumable one (ZeRO shards + data cursor, see train/checkpoint.py). Datasets may be factories
+(callables), which Ray Train v2 calls again at every restart: that is how the resumed stream
+leaves out the samples the checkpoint already consumed.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from videosft.config import ExperimentConfig
+
+# Test hook: "RANK:STEP:MARKER" makes that rank exit hard at that step unless MARKER exists
+# (it creates MARKER first), so a test can kill a worker mid-run exactly once.
+FAULT_ENV = "VIDEOSFT_FAULT_INJECT"
+# Keep the two newest checkpoints: the final consolidated one (always the latest) and the last
+# resumable one, or the two last resumable ones while the run is going.
+CHECKPOINTS_TO_KEEP = 2
 
 
 @dataclass(frozen=True)
@@ -15,8 +31,12 @@ class TrainOutcome:
     metrics: dict[str, Any]
 
 
-def fit(cfg: ExperimentConfig, train_ds: Any, model_path: str, frame_budget: int, run_name: str, storage_path: str) -> TrainOutcome:
-    """Train `model_path` on `train_ds`; returns where the consolidated checkpoint is."""
+def fit(cfg: ExperimentConfig, datasets: Mapping[str, Any], model_path: str, frame_budget: int, run_name: str,
+        storage_path: str) -> TrainOutcome:
+    """Train `model_path` on `datasets["train"]` (+ "train_resume"); returns where the consolidated checkpoint is.
+
+    `datasets` values are Ray Datasets or zero-argument factories returning one.
+    """
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -25,6 +45,12 @@ def fit(cfg: ExperimentConfig, train_ds: Any, model_path: str, frame_budget: int
         use_gpu=cfg.train.use_gpu,
         resources_per_worker={"CPU": cfg.train.cpus_per_worker, **({"GPU": 1} if cfg.train.use_gpu else {})},
     )
+    run_config = ray.train.RunConfig(
+        name=run_name,
+        storage_path=str(Path(storage_path).resolve()),
+        failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
+        checkpoint_config=ray.train.CheckpointConfig(num_to_keep=CHECKPOINTS_TO_KEEP),
+    )
     trainer = TorchTrainer(
         _loop,
         train_loop_config={
@@ -32,11 +58,13 @@ def fit(cfg: ExperimentConfig, train_ds: Any, model_path: str, frame_budget: int
             "model_path": model_path,
             "frame_budget": frame_budget,
             "contract_id": cfg.sampling.contract_id(),
+            "fault": os.environ.get(FAULT_ENV) or None,
         },
         scaling_config=scaling,
         torch_config=TorchConfig(backend="nccl" if cfg.train.use_gpu else "gloo"),
-        datasets={"train": train_ds},
-        run_config=ray.train.RunConfig(name=run_name, storage_path=str(Path(storage_path).resolve())),
+        datasets=dict(datasets),
+        dataset_config=ray.train.DataConfig(datasets_to_split=list(datasets)),
+        run_config=run_config,
     )
     result = trainer.fit()
     if result.checkpoint is None:
