@@ -35,7 +35,7 @@ def main() -> None:
     p.add_argument("overrides", nargs="*")
     args = p.parse_args()
     cfg = anchored(load_config(args.config, args.overrides))
-    budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else cfg.sweep.frame_budgets
+    budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else cfg.sweep.fixed_budgets()
     settings = AlignmentSettings(budgets=tuple(budgets), batches=args.batches, batch_size=args.batch_size)
     ensure_ray()
     inputs = prepare_inputs(cfg)

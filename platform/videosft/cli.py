@@ -115,7 +115,7 @@ def cmd_alignment(args: argparse.Namespace) -> int:
     from videosft.analysis.alignment import AlignmentSettings, checkpoint_labels, run_alignment, write_alignment_report
 
     cfg = _config(args)
-    budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else cfg.sweep.frame_budgets
+    budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else cfg.sweep.fixed_budgets()
     try:
         settings = AlignmentSettings(budgets=tuple(budgets), batches=args.batches, batch_size=args.batch_size,
                                      manifest=args.manifest, seed=args.seed)
@@ -131,6 +131,20 @@ def cmd_alignment(args: argparse.Namespace) -> int:
         results.append(res)
     paths = write_alignment_report(results, args.out)
     print(f"[alignment] wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from videosft.study.presets import get_preset
+    from videosft.study.run import run_study
+
+    try:
+        preset = get_preset(args.preset)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = run_study(preset, args.output_dir or f"runs/study-{preset.name}")
+    print(f"study report: {report}")
     return 0
 
 
@@ -177,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/alignment", help="directory for the JSON, alignment.md and .png")
     _add_config_args(p)
     p.set_defaults(fn=cmd_alignment)
+    p = sub.add_parser("study", help="the miniature study: spatial base, Video-SFT sweeps, probe, verdict")
+    p.add_argument("--preset", default="laptop", help="laptop (~20 min on a few cores) or smoke (CI)")
+    p.add_argument("--output-dir", default=None, help="default: runs/study-<preset>")
+    p.set_defaults(fn=cmd_study)
     p = sub.add_parser("make-tiny-model", help="write a random-weight HF checkpoint of a family")
     p.add_argument("family")
     p.add_argument("out")

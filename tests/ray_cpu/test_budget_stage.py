@@ -56,3 +56,34 @@ def test_budget_manifest_is_written_once_and_reused(local_ray, synthetic, tmp_pa
     capsys.readouterr()
     again = budget_manifest(str(synthetic.train), cfg.model_copy(update={"concurrency": 2}), contract)
     assert again == out and out.stat().st_mtime_ns == mtime and "reusing" in capsys.readouterr().out
+
+
+def test_hybrid_trial_inputs_train_and_eval_on_predicted_budgets(local_ray, synthetic, tmp_path):
+    """`sweep.frame_budgets: [..., hybrid]`: the training manifest and the eval items carry each
+    sample's predicted budget (the decode stage honours it), and the summary records the mix."""
+    from videosft.config import from_dict
+    from videosft.eval.benchmarks.synthetic import load_video
+    from videosft.eval.runner import hybrid_budgets
+    from videosft.tune.sweep import hybrid_training
+    from videosft.workspace import Inputs
+
+    cfg = from_dict({"output_dir": str(tmp_path), "data": {"root": str(synthetic.root)},
+                     "sweep": {"frame_budgets": [2, "hybrid"]},
+                     "budget": {"predictor": "oracle", "candidates": CANDS, "cpus_per_actor": 0.5}})
+    assert cfg.sweep.fixed_budgets() == [2] and cfg.sweep.decode_budgets(CANDS) == CANDS
+    train_cfg, default, record = hybrid_training(cfg, Inputs(model_path="unused", data_root=str(synthetic.root)))
+    assert default == 16 and record["budget_predictor"] == "oracle" and record["budget_fell_back"] == 0
+    rows = read_manifest(train_cfg.data.train_manifest)
+    videos = [r for r in rows if r[S.MEDIA_TYPE] == S.MEDIA_VIDEO]
+    assert [r[S.FRAME_BUDGET] for r in videos] == [snap_up(r[S.MIN_FRAMES], CANDS) for r in videos]
+    assert record["mean_frames"] == pytest.approx(sum(r[S.FRAME_BUDGET] for r in videos) / len(videos))
+    items = load_video(str(synthetic.root))
+    got = hybrid_budgets(cfg, items)
+    assert [g[S.FRAME_BUDGET] for g in got] == [snap_up(i["min_frames"], CANDS) for i in items]
+
+
+def test_hybrid_needs_a_usable_predictor_before_any_cluster_work():
+    from videosft.config import ConfigError, from_dict
+
+    with pytest.raises((ConfigError, ValueError), match="budget.model_path"):
+        from_dict({"sweep": {"frame_budgets": [4, "hybrid"]}, "budget": {"predictor": "instruction"}})

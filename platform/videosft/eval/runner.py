@@ -26,6 +26,7 @@ from videosft.eval.benchmarks import get_benchmark
 # predict(items) -> blocks of {id, prediction, error}, yielded as they finish (ids are "bench::id").
 Predictor = Callable[[list[dict[str, Any]]], Iterable[list[dict[str, Any]]]]
 _SEP = "::"
+HYBRID = "hybrid"  # frame_budget value: per-sample budgets from the configured predictor
 
 
 def generate_rows(engine: Any, rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -101,6 +102,21 @@ def stream_predictions(preds: Any) -> Iterable[list[dict[str, Any]]]:
                for i, p, e in zip(block[S.ID], block[S.PREDICTION], block[S.ERROR])]
 
 
+def hybrid_budgets(cfg: ExperimentConfig, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Hybrid-Frame evaluation: each video item gets the budget `cfg.budget`'s predictor gives it.
+
+    The DecodeStage honours a row's own FRAME_BUDGET, so the same pass then decodes each item at its
+    predicted budget; image and text items keep theirs (predictors return 1 for them).
+    """
+    from videosft.data.budget.stage import budget_rows
+
+    videos = [it for it in items if it.get(S.MEDIA_TYPE) == S.MEDIA_VIDEO]
+    if not videos:
+        return items
+    by_id = {str(r[S.ID]): int(r[S.FRAME_BUDGET]) for r in budget_rows(videos, cfg.budget, cfg.sampling)}
+    return [{**it, S.FRAME_BUDGET: by_id[str(it[S.ID])]} if str(it[S.ID]) in by_id else it for it in items]
+
+
 def benchmark_root(cfg: ExperimentConfig, name: str, data_root: str) -> str:
     """Where a benchmark's files live: eval.roots[name], else the experiment's data root."""
     return cfg.eval.roots.get(name, data_root)
@@ -133,6 +149,8 @@ def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | N
                   f"stale/failed and {stats['bad_lines']} unreadable line(s)", flush=True)
     todo = [{**item, S.ID: f"{name}{_SEP}{item[S.ID]}"} for name in names
             for item in items_by_bench[name] if str(item[S.ID]) not in done[name]]
+    if todo and budget == HYBRID:
+        todo, budget = hybrid_budgets(cfg, todo), max(cfg.budget.candidates)
     if todo:
         predict = predictor or ray_predictor(cfg, str(model_path), budget)
         _predict_and_append(predict, todo, items_by_bench, done, key, out)

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from videosft.config import ExperimentConfig, from_dict
+from videosft.config import HYBRID, ExperimentConfig, from_dict
 from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs
 
 
@@ -78,8 +78,12 @@ def finished_trial(cfg: ExperimentConfig, budget: int | str) -> dict[str, Any] |
     return summary if summary.get("config_hash") == config_hash(cfg, with_sweep=False) else None
 
 
-def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, Any]:
-    """Train at `budget` frames and evaluate the result; returns the trial summary (also on disk)."""
+def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int | str) -> dict[str, Any]:
+    """Train at `budget` frames (or "hybrid": per-sample predicted budgets) and evaluate the result.
+
+    Returns the trial summary (also on disk). A hybrid trial is evaluated the same way: each video
+    item at the budget the predictor gives it.
+    """
     from videosft.analysis.compute import model_info
     from videosft.eval.runner import evaluate_model
     from videosft.train.run import train_at_budget
@@ -90,7 +94,8 @@ def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, A
         return cached
     out = trial_dir(cfg, budget)
     t0 = time.perf_counter()
-    outcome, stats = train_at_budget(cfg, inputs, budget, out)
+    train_cfg, train_budget, hybrid = (cfg, budget, None) if budget != HYBRID else hybrid_training(cfg, inputs)
+    outcome, stats = train_at_budget(train_cfg, inputs, train_budget, out)
     t1 = time.perf_counter()
     scores = evaluate_model(cfg, outcome.checkpoint_path, budget, out / "eval", inputs.data_root)
     t2 = time.perf_counter()
@@ -103,6 +108,7 @@ def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, A
         "data": {"rows": stats.total, "rejected": stats.rejected, "rejects_path": stats.rejects_path},
         "compute": _compute(cfg, outcome, train_wall_s=t1 - t0, eval_wall_s=t2 - t1),
         "contract_id": cfg.sampling.contract_id(),
+        **(hybrid or {}),
         "config_hash": config_hash(cfg, with_sweep=False),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -110,6 +116,28 @@ def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int) -> dict[str, A
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.replace(out / "summary.json")
     return summary
+
+
+def hybrid_training(cfg: ExperimentConfig, inputs: Inputs) -> tuple[ExperimentConfig, int, dict[str, Any]]:
+    """A Hybrid-Frame trial's training config: the manifest with each row's predicted budget.
+
+    The budgeted manifest is cached by (predictor, model, prompt, contract, manifest) hash, so every
+    seed and re-run of the sweep reuses one prediction pass. Returns the config pointing at it, the
+    largest candidate (the decode default for rows without a budget) and what the summary records.
+    """
+    from videosft.data.budget.stage import budget_manifest
+
+    manifest = str(Path(inputs.data_root) / cfg.data.train_manifest)
+    path = budget_manifest(manifest, cfg.budget, cfg.sampling, out_dir=output_dir(cfg) / "budgets",
+                           media_root=inputs.data_root)
+    meta = json.loads(path.with_suffix(".meta.json").read_text())
+    hist = {int(k): int(v) for k, v in meta["histogram"].items()}
+    rows = json.loads(path.read_text())
+    video = [int(r["frame_budget"]) for r in rows if "video" in r and r.get("frame_budget")]
+    record = {"budget_predictor": cfg.budget.predictor, "budget_histogram": hist, "budget_fell_back": meta["fell_back"],
+              "mean_frames": sum(video) / len(video) if video else None, "budget_manifest": str(path)}
+    data = cfg.data.model_copy(update={"train_manifest": str(path)})
+    return cfg.model_copy(update={"data": data}), max(cfg.budget.candidates), record
 
 
 def _compute(cfg: ExperimentConfig, outcome: Any, train_wall_s: float, eval_wall_s: float) -> dict[str, Any]:
@@ -130,7 +158,8 @@ def _trainable(params: dict[str, Any]) -> None:
 
     cfg = from_dict(params["experiment"])
     inputs = Inputs(**params["inputs"])
-    summary = run_trial(cfg, inputs, int(params["frame_budget"]))
+    budget = params["frame_budget"]
+    summary = run_trial(cfg, inputs, budget if budget == HYBRID else int(budget))
     flat = {"frame_budget": summary["frame_budget"]}
     for name, scores in summary["scores"].items():
         flat[f"{name}/overall"] = scores.get("overall")

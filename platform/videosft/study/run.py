@@ -1,0 +1,156 @@
+"""`videosft study`: the miniature study end to end (stage 1 base, stage 2 sweeps, probe, verdict).
+
+Stage 1 trains the tiny model on the synthetic *image* split only, so stage 2 starts, like the
+study, from a checkpoint that already understands images. Stage 2 is one Ray Tune sweep per seed
+(fixed budgets + Hybrid-Frame) plus an image-replay sweep, every trial with the same optimizer
+steps, all from that base; every trial is also scored at one fixed evaluation budget. Each step is
+cached on disk, so re-running continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from videosft.config import ExperimentConfig, from_dict
+from videosft.study.presets import StudyPreset
+
+IMAGE_MANIFEST = "train_image.json"
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def study_config(preset: StudyPreset, output_dir: str, **extra: Any) -> ExperimentConfig:
+    """The experiment config of one study stage: defaults + preset + `extra` (nested dicts)."""
+    raw = _merge(ExperimentConfig().model_dump(mode="json"), preset.experiment_overrides())
+    raw = _merge(raw, {"name": f"study-{preset.name}", "output_dir": output_dir})
+    return from_dict(_merge(raw, extra))
+
+
+def write_image_manifest(data_root: str) -> None:
+    """Write the image-only training manifest (stage 1) beside train.json (idempotent).
+
+    Stage 2 needs no manifest of its own: `data.image_replay_ratio` 0.0 keeps train.json's videos only.
+    """
+    root = Path(data_root)
+    rows = json.loads((root / "train.json").read_text())
+    (root / IMAGE_MANIFEST).write_text(json.dumps([r for r in rows if "image" in r], indent=1))
+
+
+def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
+    """Image SFT from random weights; returns {checkpoint, accuracy, chance, ...} (cached)."""
+    from videosft.eval.runner import evaluate_model
+    from videosft.train.run import train_at_budget
+    from videosft.tune.sweep import ensure_ray
+    from videosft.workspace import prepare_inputs
+
+    done = out / "stage1" / "base.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    ensure_ray()
+    cfg = study_config(preset, str(out), data={"train_manifest": IMAGE_MANIFEST, "frame_cache": False},
+                       train={"max_steps": preset.base_steps, "lr": preset.base_lr},
+                       eval={"benchmarks": ["synthetic_image"]})
+    inputs = prepare_inputs(cfg)
+    write_image_manifest(inputs.data_root)
+    t0 = time.perf_counter()
+    outcome, _ = train_at_budget(cfg, inputs, 1, out / "stage1")
+    ckpt = out / "base_checkpoint"
+    shutil.copytree(outcome.checkpoint_path, ckpt, dirs_exist_ok=True)
+    wall = time.perf_counter() - t0
+    scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root)
+    image = scores["synthetic_image"]
+    summary = {"checkpoint": str(ckpt), "data_root": inputs.data_root, "random_init": inputs.model_path,
+               "accuracy": image["overall"], "chance": image.get("chance"), "ci": image.get("ci"),
+               "steps": preset.base_steps, "lr": preset.base_lr, "train_wall_s": wall,
+               "per_task": {k: v for k, v in image.items() if k.startswith("task/")}}
+    done.write_text(json.dumps(summary, indent=2))
+    print(f"[study] stage 1 base: image accuracy {image['overall']:.1f} (chance {image.get('chance'):.1f}) "
+          f"after {preset.base_steps} steps, {wall:.0f} s", flush=True)
+    return summary
+
+
+def stage2_configs(preset: StudyPreset, out: Path, base: dict[str, Any]) -> list[tuple[str, int, ExperimentConfig]]:
+    """(variant, seed, sweep config) for every stage-2 sweep of the preset."""
+    budgets: list[Any] = list(preset.budgets) + (["hybrid"] if preset.hybrid else [])
+    common = {"model": {"path": base["checkpoint"]},
+              "data": {"root": base["data_root"], "train_manifest": "train.json", "image_replay_ratio": 0.0,
+                       "cache_root": str(out / "frame_cache")},  # one decode serves every stage-2 sweep
+              "train": {"max_steps": preset.video_steps, "lr": preset.video_lr},
+              "budget": {"predictor": preset.hybrid_predictor, "candidates": sorted(set(preset.budgets)),
+                         "default": max(preset.budgets)}}
+    runs = []
+    for seed in preset.seeds:
+        cfg = study_config(preset, str(out / "stage2" / f"seed_{seed}"),
+                           **_merge(common, {"train": {"seed": seed}, "sweep": {"frame_budgets": budgets}}))
+        runs.append(("fixed", seed, cfg))
+        if preset.replay_ratio > 0:
+            replay = _merge(common, {"train": {"seed": seed}, "sweep": {"frame_budgets": [max(preset.budgets)]},
+                                     "data": {"image_replay_ratio": preset.replay_ratio}})
+            runs.append(("replay", seed, study_config(preset, str(out / "stage2" / f"replay_seed_{seed}"), **replay)))
+    return runs
+
+
+def _share_base_eval(first: Path, target: Path) -> None:
+    """Greedy evaluation of the same base is deterministic: evaluate it once, copy it to the others."""
+    src, dst = first / "base_eval", target / "base_eval"
+    if src.exists() and not dst.exists():
+        shutil.copytree(src, dst)
+
+
+def score_at_fixed_budget(cfg: ExperimentConfig, trial_dir: Path, checkpoint: str, budget: int) -> dict[str, Any]:
+    """Every trial (and the base) on the video split at one evaluation budget (cached on disk)."""
+    from videosft.eval.runner import evaluate_model
+
+    fixed = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"frame_budget": budget})})
+    return evaluate_model(fixed, checkpoint, budget, trial_dir / f"eval_fixed_{budget}", cfg.data.root)
+
+
+def run_study(preset: StudyPreset, output_dir: str) -> Path:
+    """Run (or continue) the whole study; returns the path of its report."""
+    from videosft.study.report import write_study_report
+    from videosft.tune.sweep import ensure_ray, run_sweep
+
+    out = Path(output_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    ensure_ray()
+    base = stage1_base(preset, out)
+    runs = stage2_configs(preset, out, base)
+    first = Path(runs[0][2].output_dir)
+    for variant, seed, cfg in runs:
+        _share_base_eval(first, Path(cfg.output_dir))
+        print(f"[study] stage 2: {variant} sweep, seed {seed}: {cfg.sweep.frame_budgets}", flush=True)
+        run_sweep(cfg)
+    fixed_scores = {"base": score_at_fixed_budget(runs[0][2], out / "stage1", base["checkpoint"], preset.eval_budget)}
+    for variant, seed, cfg in runs:
+        for summary_path in sorted(Path(cfg.output_dir, "trials").glob("*/summary.json")):
+            summary = json.loads(summary_path.read_text())
+            kind = "hybrid" if summary["frame_budget"] == "hybrid" else variant
+            key = f"{kind}/{summary['frame_budget']}/{seed}"
+            fixed_scores[key] = score_at_fixed_budget(cfg, summary_path.parent, summary["checkpoint"], preset.eval_budget)
+    alignment = _alignment(preset, base, runs[0][2], out)
+    return write_study_report(preset, out, base, runs, fixed_scores, alignment, time.perf_counter() - t0)
+
+
+def _alignment(preset: StudyPreset, base: dict[str, Any], cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
+    """The gradient-alignment probe on the base checkpoint at every training budget (cached)."""
+    from videosft.analysis.alignment import AlignmentSettings, run_alignment
+
+    path = out / "alignment_base.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    settings = AlignmentSettings(budgets=tuple(sorted(set(preset.budgets))), batches=preset.alignment_batches,
+                                 batch_size=4, manifest="train.json")
+    result = run_alignment(base["checkpoint"], base["data_root"], settings, family=cfg.model.family,
+                           contract=cfg.sampling, label="stage-1 base")
+    path.write_text(json.dumps(result, indent=2))
+    return result
