@@ -123,12 +123,21 @@ class EvalConfig(_Strict):
     ci_level: float = Field(0.95, gt=0, lt=1)
 
 
+class AlignmentConfig(_Strict):
+    """The gradient-alignment probe a sweep runs on the base and on every trial's checkpoint."""
+
+    enabled: bool = True
+    batches: int = Field(2, ge=1)  # k image x k video batches per budget (spread over k*k pairs)
+    batch_size: int = Field(2, ge=1)
+    manifest: str = "train.json"  # under data.root: image and video rows are drawn from it
+
+
 HYBRID = "hybrid"  # a sweep "budget": train and evaluate on per-sample budgets from `budget.predictor`
 
 
 class SweepConfig(_Strict):
     # Fixed training frame budgets, and "hybrid" for a Hybrid-Frame trial (per-sample budgets).
-    frame_budgets: list[int | Literal["hybrid"]] = [2, 4, 8]
+    frame_budgets: list[int | Literal["hybrid"]] = [2, 4, 8, "hybrid"]
     # None or 0: as many trials as the cluster's CPUs/GPUs hold at sweep start (see tune/sweep.py).
     max_concurrent_trials: int | None = Field(None, ge=0)
     # Re-running in the same output_dir continues the sweep (Tune restore) and reuses every trial
@@ -163,7 +172,10 @@ class ExperimentConfig(_Strict):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     sweep: SweepConfig = SweepConfig()
-    budget: BudgetConfig = BudgetConfig()  # per-sample frame budgets (Hybrid-Frame); off by default
+    # Per-sample frame budgets for "hybrid" sweep trials. The embedded default uses the oracle (the
+    # synthetic set's known minimal budgets); real data needs a predictor that reads the sample.
+    budget: BudgetConfig = BudgetConfig(predictor="oracle")
+    alignment: AlignmentConfig = AlignmentConfig()
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "ExperimentConfig":

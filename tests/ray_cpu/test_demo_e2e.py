@@ -49,6 +49,13 @@ def test_ci_sweep_end_to_end(local_ray, tmp_path):
             assert scores["contract_id"] == cfg.sampling.contract_id()
             preds = tmp_path / "trials" / f"budget_{trial['frame_budget']}" / "eval" / f"{name}.predictions.jsonl"
             assert len(preds.read_text().splitlines()) == 6
+    # the gradient-alignment probe ran on the base and every trial, and the report draws it
+    assert [a["label"] for a in results["alignment"]] == ["base"] + [f"budget_{b}" for b in cfg.sweep.frame_budgets]
+    for probe in results["alignment"]:
+        assert set(probe["overall"]) == {str(b) for b in cfg.sweep.frame_budgets}
+        assert all(-1.0 <= cell["mean"] <= 1.0 for cell in probe["overall"].values())
+    assert "Gradient alignment" in text and (tmp_path / "alignment.png").stat().st_size > 5_000
+    assert "data:image/png;base64" in (tmp_path / "report.html").read_text()
     # training changed the weights: the tuned checkpoint differs from the base
     base = AutoModelForImageTextToText.from_pretrained(inputs.model_path)
     tuned = AutoModelForImageTextToText.from_pretrained(results["trials"][0]["checkpoint"])

@@ -146,3 +146,21 @@ def to_markdown(table: Table) -> str:
     for note in table.notes:
         lines += ["", note]
     return "\n".join(lines)
+
+
+def alignment_table(results: Sequence[Mapping[str, Any]]) -> Table:
+    """Gradient alignment per checkpoint and frame budget (overall cosine, mean ± std over pairs)."""
+    budgets = sorted({int(t) for r in results for t in r["budgets"]})
+    rows = []
+    for r in results:
+        cells = []
+        for t in budgets:
+            cell = r["overall"].get(str(t))
+            cells.append("–" if not cell or cell.get("mean") is None else f"{cell['mean']:+.3f} ± {cell['std']:.3f}")
+        first = r.get("first_nonpositive_budget")
+        rows.append([str(r.get("label") or r["checkpoint"]), *cells, "never" if first is None else str(first)])
+    groups = sorted({g for r in results for g in r.get("groups", {})})
+    notes = ["Cosine between the image-loss gradient and the video-loss gradient at T frames (same weights); "
+             "negative means a video step undoes image skill. Per module group: " + ", ".join(groups) + " in results.json."]
+    return Table("Gradient alignment (image vs video gradients)", ["checkpoint", *[f"T={t}" for t in budgets],
+                 "first T with cos ≤ 0"], rows, notes)

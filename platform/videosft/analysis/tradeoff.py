@@ -138,8 +138,12 @@ def best_budgets(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
     return out
 
 
-def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequence[Mapping[str, Any]], out_dir: Path) -> Path:
-    """Write report.md, report.html, the figures and results.json; returns the Markdown path."""
+def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequence[Mapping[str, Any]], out_dir: Path,
+                 alignment: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """Write report.md, report.html, the figures and results.json; returns the Markdown path.
+
+    `alignment`: gradient-alignment probe results (base and trials), drawn as a table and a figure.
+    """
     from videosft.analysis.figures import write_figures
     from videosft.analysis.html_report import write_html
     from videosft.analysis.tables import intro_lines, report_tables, to_markdown
@@ -149,9 +153,18 @@ def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequenc
     figures = write_figures(cfg, trials, rows, out_dir)
     (out_dir / "results.json").write_text(json.dumps(
         {"config": cfg.model_dump(mode="json"), "rows": rows, "base": {str(k): v for k, v in base.items()},
-         "trials": list(trials), "best": best_budgets(rows)}, indent=2, default=str))
+         "trials": list(trials), "best": best_budgets(rows), "alignment": list(alignment)}, indent=2, default=str))
     intro = intro_lines(cfg, rows, trials)
     tables = report_tables(cfg, base, trials, rows)
+    if alignment:
+        from videosft.analysis.figures import Figure
+        from videosft.analysis.tables import alignment_table
+        from videosft.analysis.alignment import plot_alignment
+
+        tables.append(alignment_table(alignment))
+        figures.append(Figure("alignment", plot_alignment(alignment, out_dir / "alignment.png"),
+                              "Gradient alignment: cosine of image-loss and video-loss gradients against the "
+                              "frame budget T, base and every trial (error bars: spread over batch pairs)"))
     md = [f"# Video-SFT trade-off report: {cfg.name}", "", *intro, ""]
     for table in tables:
         md += [to_markdown(table), ""]
@@ -174,4 +187,4 @@ def report_from_run_dir(run_dir: str | Path) -> Path:
     results = json.loads((run / "results.json").read_text())
     cfg = ExperimentConfig.model_validate(results["config"])
     base = {_budget_from_json(k): v for k, v in results["base"].items()}
-    return write_report(cfg, base, results["trials"], run)
+    return write_report(cfg, base, results["trials"], run, alignment=results.get("alignment") or ())

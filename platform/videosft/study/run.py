@@ -31,7 +31,8 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 def study_config(preset: StudyPreset, output_dir: str, **extra: Any) -> ExperimentConfig:
     """The experiment config of one study stage: defaults + preset + `extra` (nested dicts)."""
     raw = _merge(ExperimentConfig().model_dump(mode="json"), preset.experiment_overrides())
-    raw = _merge(raw, {"name": f"study-{preset.name}", "output_dir": output_dir})
+    # The study probes alignment once, on its base, per budget (run_study); not per trial.
+    raw = _merge(raw, {"name": f"study-{preset.name}", "output_dir": output_dir, "alignment": {"enabled": False}})
     return from_dict(_merge(raw, extra))
 
 

@@ -267,4 +267,44 @@ def run_sweep(cfg: ExperimentConfig) -> Path:
     if errors:
         raise RuntimeError(f"{len(errors)} sweep trial(s) failed; first: {errors[0]}")
     trials = [json.loads((trial_dir(cfg, b) / "summary.json").read_text()) for b in cfg.sweep.frame_budgets]
-    return write_report(cfg, base, trials, output_dir(cfg))
+    alignment = sweep_alignment(cfg, inputs, trials)
+    return write_report(cfg, base, trials, output_dir(cfg), alignment=alignment)
+
+
+def sweep_alignment(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The gradient-alignment probe on the base and every trial checkpoint (one JSON each, cached).
+
+    Runs in a Ray task sized like one training worker, so on a GPU cluster it gets a GPU and the
+    driver (often a CPU head node) never loads a model.
+    """
+    if not cfg.alignment.enabled or not cfg.sweep.fixed_budgets():
+        return []
+    import ray
+
+    out = output_dir(cfg) / "alignment"
+    todo = [("base", inputs.model_path)] + [(f"budget_{t['frame_budget']}", t["checkpoint"]) for t in trials]
+    resources = {"num_gpus": 1, "num_cpus": cfg.train.cpus_per_worker} if cfg.train.use_gpu else \
+        {"num_cpus": cfg.train.cpus_per_worker}
+    probe = ray.remote(**resources)(_probe_one)
+    pending = {label: probe.remote(cfg.model_dump(mode="json"), inputs.data_root, label, path, str(out))
+               for label, path in todo if not (out / f"alignment-{label}.json").exists()}
+    results = []
+    for label, _ in todo:
+        path = out / f"alignment-{label}.json"
+        if label in pending:
+            ray.get(pending[label])
+        results.append(json.loads(path.read_text()))
+    return results
+
+
+def _probe_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path: str, out_dir: str) -> str:
+    from videosft.analysis.alignment import AlignmentSettings, run_alignment, write_alignment
+
+    cfg = from_dict(raw_cfg)
+    settings = AlignmentSettings(budgets=tuple(cfg.sweep.fixed_budgets()), batches=cfg.alignment.batches,
+                                 batch_size=cfg.alignment.batch_size, manifest=cfg.alignment.manifest,
+                                 seed=cfg.seed, decode_timeout_s=cfg.data.decode_timeout_s)
+    result = run_alignment(model_path, data_root, settings, family=cfg.model.family, contract=cfg.sampling,
+                           device="cuda" if cfg.train.use_gpu else "cpu", label=label)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return str(write_alignment(result, Path(out_dir) / f"alignment-{label}.json"))

@@ -102,7 +102,6 @@ class BudgetConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
-    mode: Literal["off", "hybrid"] = "off"  # hybrid: trials train on per-sample predicted budgets
     predictor: str = "instruction"
     candidates: list[int] = list(DEFAULT_CANDIDATES)
     default: int = 8  # fallback budget (and the `fixed` predictor's budget); must be a candidate
