@@ -132,6 +132,14 @@ class AlignmentConfig(_Strict):
     manifest: str = "train.json"  # under data.root: image and video rows are drawn from it
 
 
+class TrackingConfig(_Strict):
+    """Experiment trackers fed through Ray Tune's logger callbacks (tune/tracking.py)."""
+
+    backends: list[Literal["tensorboard", "mlflow", "wandb"]] = []
+    project: str | None = None  # MLflow experiment / W&B project; None: the experiment's name
+    mlflow_tracking_uri: str | None = None  # None: MLflow's default (./mlruns or MLFLOW_TRACKING_URI)
+
+
 HYBRID = "hybrid"  # a sweep "budget": train and evaluate on per-sample budgets from `budget.predictor`
 
 
@@ -174,8 +182,22 @@ class ExperimentConfig(_Strict):
     sweep: SweepConfig = SweepConfig()
     # Per-sample frame budgets for "hybrid" sweep trials. The embedded default uses the oracle (the
     # synthetic set's known minimal budgets); real data needs a predictor that reads the sample.
-    budget: BudgetConfig = BudgetConfig(predictor="oracle")
+    budget: BudgetConfig = BudgetConfig()
     alignment: AlignmentConfig = AlignmentConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir_is_a_path(cls, v: str) -> str:
+        # The run directory is written with pathlib (trial summaries, predictions, reports, Tune
+        # state), so a URI would silently become a local folder named "s3:"; refuse it up front.
+        if "://" in v:
+            raise ValueError(
+                f"output_dir must be a filesystem path every node can reach, not a URI ({v!r}): a shared "
+                "mount (EFS on AWS, Filestore on GCP, a ReadWriteMany PVC on Kubernetes, e.g. "
+                "/mnt/shared/runs/<name>) or a local path on one machine. Object storage (s3:// or gs://) "
+                "is supported for data.root, model.path and data.cache_root, not for output_dir")
+        return v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "ExperimentConfig":

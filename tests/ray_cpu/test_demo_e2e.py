@@ -56,6 +56,9 @@ def test_ci_sweep_end_to_end(local_ray, tmp_path):
         assert all(-1.0 <= cell["mean"] <= 1.0 for cell in probe["overall"].values())
     assert "Gradient alignment" in text and (tmp_path / "alignment.png").stat().st_size > 5_000
     assert "data:image/png;base64" in (tmp_path / "report.html").read_text()
+    # tracking: Ray's TensorBoard callback wrote each trial's curve and scores
+    events = list((tmp_path / "tune").rglob("events.out.tfevents*"))
+    assert len(events) >= len(cfg.sweep.frame_budgets) and all(e.stat().st_size > 0 for e in events)
     # training changed the weights: the tuned checkpoint differs from the base
     base = AutoModelForImageTextToText.from_pretrained(inputs.model_path)
     tuned = AutoModelForImageTextToText.from_pretrained(results["trials"][0]["checkpoint"])

@@ -75,3 +75,18 @@ def test_count_params_reads_safetensors_headers_only(tmp_path):
     assert count_params(tmp_path) == 12 + 5 + 8
     assert count_params(tmp_path / "missing") is None and count_params("Qwen/Qwen2.5-VL-7B-Instruct") is None
     assert human_params(7_615_616_512) == "7.6B" and human_params(None) == "?"
+
+
+def test_base_eval_key_ignores_scheduling_but_not_what_changes_scores():
+    from videosft.config import from_dict
+    from videosft.tune.sweep import base_eval_key
+    from videosft.workspace import Inputs
+
+    inputs = Inputs(model_path="/m", data_root="/d")
+    key = base_eval_key(from_dict({}), inputs, 4)
+    assert base_eval_key(from_dict({"eval": {"num_actors": 3, "batch_size": 2}}), inputs, 4) == key
+    assert base_eval_key(from_dict({"eval": {"limit": 5}}), inputs, 4) != key
+    assert base_eval_key(from_dict({}), Inputs(model_path="/other", data_root="/d"), 4) != key
+    assert base_eval_key(from_dict({}), inputs, 8) != key
+    assert base_eval_key(from_dict({"budget": {"default": 16}}), inputs, 4) == key  # only hybrid reads it
+    assert base_eval_key(from_dict({"budget": {"default": 16}}), inputs, "hybrid") != base_eval_key(from_dict({}), inputs, "hybrid")

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from videosft.config import HYBRID, ExperimentConfig, from_dict
+from videosft.tune.tracking import check_tracking, tracking_callbacks
 from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs
 
 
@@ -160,12 +161,15 @@ def _trainable(params: dict[str, Any]) -> None:
     inputs = Inputs(**params["inputs"])
     budget = params["frame_budget"]
     summary = run_trial(cfg, inputs, budget if budget == HYBRID else int(budget))
-    flat = {"frame_budget": summary["frame_budget"]}
-    for name, scores in summary["scores"].items():
-        flat[f"{name}/overall"] = scores.get("overall")
+    from videosft.analysis.compute import checkpoint_history
+    from videosft.tune.tracking import trial_metrics
+
+    *curve, final = trial_metrics(summary, checkpoint_history(summary["checkpoint"]))
+    for row in curve:  # the training curve, for trackers (TensorBoard / MLflow / W&B)
+        tune.report(row)
     with tempfile.TemporaryDirectory() as tmp:  # a tiny checkpoint so Result.metrics is populated
         Path(tmp, "summary.json").write_text(json.dumps(summary))
-        tune.report(flat, checkpoint=tune.Checkpoint.from_directory(tmp))
+        tune.report(final, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
 def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict[str, Any]]:
@@ -182,16 +186,33 @@ def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict
     out: dict[int | str, dict[str, Any]] = {}
     shared_image: dict[str, Any] | None = None
     for b in budgets:
+        key = base_eval_key(cfg, inputs, b)
         path = output_dir(cfg) / "base_eval" / f"budget_{b}"
-        done = path / "scores.json"
-        if done.exists():
+        done, stamp = path / "scores.json", path / "key.json"
+        if done.exists() and stamp.exists() and json.loads(stamp.read_text()).get("key") == key:
             out[b] = json.loads(done.read_text())
         else:
             names = None if shared_image is None else video
             out[b] = {**(shared_image or {}), **evaluate_model(cfg, inputs.model_path, b, path, inputs.data_root, names)}
             done.write_text(json.dumps(out[b], indent=2))
+            stamp.write_text(json.dumps({"key": key}))
         shared_image = {k: v for k, v in out[b].items() if k not in video}
     return out
+
+
+def base_eval_key(cfg: ExperimentConfig, inputs: Inputs, budget: int | str) -> str:
+    """What the base's scores depend on: model, data, contract, benchmarks and generation settings.
+
+    Scheduling knobs (actors, CPUs, batch size) are left out; anything else changing (e.g.
+    eval.limit) re-evaluates instead of reusing stale scores. Unchanged samples are still not
+    re-generated: the predictions files keep them under their own per-row key.
+    """
+    ev = cfg.eval.model_dump(mode="json")
+    for k in ("num_actors", "cpus_per_actor", "gpus_per_actor", "batch_size", "tensor_parallel_size"):
+        ev.pop(k, None)
+    raw = {"model": inputs.model_path, "data": inputs.data_root, "contract": cfg.sampling.contract_id(), "eval": ev,
+           "frames": budget, "budget": cfg.budget.model_dump(mode="json") if budget == HYBRID else None}
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def trial_need(cfg: ExperimentConfig) -> dict[str, float]:
@@ -248,7 +269,7 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
         trainable,
         param_space=param_space,
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage), callbacks=tracking_callbacks(cfg)),
     )
 
 
@@ -257,6 +278,7 @@ def run_sweep(cfg: ExperimentConfig) -> Path:
     from videosft.analysis.tradeoff import write_report
     from videosft.train.run import prepare_frame_cache
 
+    check_tracking(cfg)  # a missing tracker package fails before any cluster work
     ensure_ray()
     cfg = anchored(cfg)
     inputs = prepare_inputs(cfg)

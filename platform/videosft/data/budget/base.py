@@ -102,7 +102,8 @@ class BudgetConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
-    predictor: str = "instruction"
+    # oracle: the known minimal budgets (synthetic data); real data: instruction / text_classifier / similarity
+    predictor: str = "oracle"
     candidates: list[int] = list(DEFAULT_CANDIDATES)
     default: int = 8  # fallback budget (and the `fixed` predictor's budget); must be a candidate
     model_path: str | None = None  # VLM (instruction, oracle probe), DINOv2 (similarity), npz (text_classifier)
