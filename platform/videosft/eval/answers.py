@@ -21,6 +21,11 @@ Multiple-choice rules (first that fires wins; letters are limited to the item's 
   7. otherwise "".
 Yes/no rules: the first word is yes/no; else VLMEvalKit ``YOrN_Extraction`` (the word "yes"
 without "no", or "no" without "yes"); else "".
+
+Per-row verdicts: every benchmark's ``judge(row)`` returns ``{"extracted": str | None, "correct":
+bool}`` built with ``verdict``; ``judged`` wraps a rule so an empty or failed prediction (blank
+text, or a row ``error``) is ``{"extracted": None, "correct": False}`` before the rule runs.
+Scorers aggregate those verdicts, so the predictions file and the scores cannot disagree.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import string
 from collections import defaultdict
 from functools import lru_cache
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
+
+from videosft.schema import CORRECT, EXTRACTED
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # The LLaVA / lmms-eval instruction for letter answers, used by the image MCQ benchmarks.
@@ -223,7 +230,57 @@ def group_accuracy(
     return {k: pct(hit[k], tot[k]) for k in tot}
 
 
+# ---- per-row verdicts: what every Benchmark.judge returns ----
+
+Verdict = dict[str, Any]  # {"extracted": str | None, "correct": bool}
+
+
+def verdict(extracted: Any, correct: bool) -> Verdict:
+    """A judge's answer for one row; "" (no rule decided) is recorded as None and is never correct."""
+    got = None if extracted is None or str(extracted) == "" else str(extracted)
+    return {EXTRACTED: got, CORRECT: bool(correct) and got is not None}
+
+
+NO_ANSWER: Verdict = {EXTRACTED: None, CORRECT: False}
+
+
+def unanswered(row: Mapping[str, Any]) -> bool:
+    """An empty or failed prediction: blank text, or the row carries an error (decode, timeout)."""
+    return bool(row.get("error")) or not str(row.get("prediction") or "").strip()
+
+
+def judged(rule: Callable[[Mapping[str, Any]], Verdict]) -> Callable[[Mapping[str, Any]], Verdict]:
+    """Wrap a per-row rule: an unanswered row is {None, False} whatever the rule would say."""
+
+    def judge(row: Mapping[str, Any]) -> Verdict:
+        return dict(NO_ANSWER) if unanswered(row) else rule(row)
+
+    judge.__name__ = getattr(rule, "__name__", "judge")
+    judge.__doc__ = rule.__doc__
+    return judge
+
+
+def _choice_verdict(row: Mapping[str, Any]) -> Verdict:
+    """Multiple-choice: the extracted option letter, right when it equals the reference letter."""
+    got = extract_choice(row.get("prediction", ""), row.get("options") or [])
+    return verdict(got, got == str(row["answer"]).strip().upper())
+
+
+def _yes_no_verdict(row: Mapping[str, Any]) -> Verdict:
+    """Yes/no: the extracted "yes"/"no", right when it equals the (lowercased) reference."""
+    got = extract_yes_no(row.get("prediction", ""))
+    return verdict(got, got == str(row["answer"]).strip().lower())
+
+
+judge_choice = judged(_choice_verdict)
+judge_yes_no = judged(_yes_no_verdict)
+
+
+def corrects(verdicts: Iterable[Verdict]) -> list[bool]:
+    """The correct flags of judged rows, in order: what every scorer aggregates."""
+    return [bool(v[CORRECT]) for v in verdicts]
+
+
 def choice_correct(row: Mapping[str, Any]) -> bool:
     """Multiple-choice row correct: extracted letter equals the reference letter."""
-    got = extract_choice(row.get("prediction", ""), row.get("options") or [])
-    return bool(got) and got == str(row["answer"]).strip().upper()
+    return judge_choice(row)[CORRECT]

@@ -8,7 +8,9 @@ and a fingerprint of its files, sampling-contract id, frame budget, max_new_toke
 changes the model's answer) equals the current run's; rows from another run, rows with errors
 (decode failures and timeouts are retried) and unparseable lines (the truncated last line of a
 killed write) are dropped and recomputed. At the end the file is rewritten in benchmark order, one
-row per sample.
+row per sample, each row then also carrying its benchmark judge's verdict: ``extracted`` (the answer
+the fixed rules read from the raw ``prediction``, null when none) and ``correct``. Appended rows
+have no verdict yet; a resumed row's old verdict is replaced by a fresh one at scoring.
 
 Pure stdlib: no Ray, no torch.
 """
@@ -26,6 +28,7 @@ from videosft import schema as S
 RUN_KEY_FIELDS = ("checkpoint", "checkpoint_fingerprint", "contract_id", "frame_budget", "max_new_tokens")
 _WEIGHT_FILES = (".safetensors", ".bin", ".json")
 ROW_FIELDS = (S.ID, S.ANSWER, S.PREDICTION, S.ERROR) + RUN_KEY_FIELDS
+VERDICT_FIELDS = (S.EXTRACTED, S.CORRECT)  # written only when the row has been judged
 
 
 def predictions_path(out_dir: str | Path, bench: str) -> Path:
@@ -108,10 +111,24 @@ def record(item_id: str, answer: Any, prediction: str, error: str, key: Mapping[
     return {S.ID: str(item_id), S.ANSWER: answer, S.PREDICTION: str(prediction), S.ERROR: str(error), **key}
 
 
+def with_verdict(row: Mapping[str, Any], verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """A predictions-file row plus its judge's verdict (``extracted``: str | None, ``correct``: bool)."""
+    return {**row, S.EXTRACTED: verdict[S.EXTRACTED], S.CORRECT: bool(verdict[S.CORRECT])}
+
+
+def _line(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k in ROW_FIELDS:
+        out[k] = row.get(k)
+        if k == S.PREDICTION:  # the verdict sits beside the raw output it was read from
+            out.update({v: row[v] for v in VERDICT_FIELDS if v in row})
+    return out
+
+
 def append_rows(fh: TextIO, rows: Iterable[Mapping[str, Any]]) -> None:
     """Append rows to an open predictions file and flush: a kill after this loses none of them."""
     for row in rows:
-        fh.write(json.dumps({k: row.get(k) for k in ROW_FIELDS}) + "\n")
+        fh.write(json.dumps(_line(row)) + "\n")
     fh.flush()
 
 

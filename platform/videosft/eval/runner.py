@@ -191,10 +191,15 @@ def _score_and_write(cfg: ExperimentConfig, name: str, items: list[dict[str, Any
     preds = [done.get(str(item[S.ID])) or {**missing, S.ID: str(item[S.ID]), S.ANSWER: item.get(S.ANSWER)}
              for item in items]
     rows = [{**item, S.PREDICTION: p[S.PREDICTION], S.ERROR: p[S.ERROR]} for item, p in zip(items, preds)]
-    P.write_rows(P.predictions_path(out, name), preds)  # compacted: one row per sample, benchmark order
+    # Each row's extracted answer and correctness, by the same judge the scorer aggregates.
+    verdicts = [bench.judge(r) for r in rows]
+    P.write_rows(P.predictions_path(out, name),  # compacted: one row per sample, benchmark order
+                 [P.with_verdict(p, v) for p, v in zip(preds, verdicts)])
     scores = bench.score(rows)
     scores.update({"benchmark": name, "modality": bench.modality, "n_items": len(rows),
                    "decode_errors": sum(1 for r in rows if r[S.ERROR]),
+                   "rows_correct": sum(1 for v in verdicts if v[S.CORRECT]),
+                   "rows_unextracted": sum(1 for v in verdicts if v[S.EXTRACTED] is None),
                    "resumed": resumed, "predicted": sum(1 for i in items if str(i[S.ID]) in done) - resumed,
                    "contract_id": key["contract_id"], "frame_budget": key["frame_budget"],
                    "checkpoint_fingerprint": key["checkpoint_fingerprint"],

@@ -67,3 +67,28 @@ def predict():
         return [dict(i, prediction=by_id.get(i["id"], "")) for i in items]
 
     return attach
+
+
+@pytest.fixture
+def judge_rows():
+    """(extracted, correct) lists from a benchmark's per-row judge, each verdict checked for shape:
+    {"extracted": non-empty str | None, "correct": bool}; correct implies something was extracted;
+    an empty or failed prediction is {None, False}."""
+
+    def run(bench, rows):
+        verdicts = [bench.judge(r) for r in rows]
+        for r, v in zip(rows, verdicts):
+            assert set(v) == {"extracted", "correct"} and isinstance(v["correct"], bool), v
+            assert v["extracted"] is None or (isinstance(v["extracted"], str) and v["extracted"]), v
+            assert not v["correct"] or v["extracted"] is not None, v
+            if r.get("error") or not str(r.get("prediction") or "").strip():
+                assert v == {"extracted": None, "correct": False}, (r.get("id"), v)
+        return [v["extracted"] for v in verdicts], [v["correct"] for v in verdicts]
+
+    return run
+
+
+@pytest.fixture
+def acc():
+    """Accuracy (0..100) of a list of per-row correct flags."""
+    return lambda oks: 100.0 * sum(oks) / len(oks)

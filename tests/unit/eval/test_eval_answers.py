@@ -87,3 +87,30 @@ def test_extract_yes_no_total(text):
        tail=st.text(alphabet="abcdefghijklmopqrstuvwxz ", max_size=30))
 def test_leading_yes_no_wins(word, punct, tail):
     assert extract_yes_no(f"{word}{punct} {tail}") == word.lower()
+
+
+def test_verdicts_of_the_shared_judges():
+    from videosft.eval.answers import judge_choice, judge_yes_no, judged, verdict
+
+    mc = {"options": ["red", "green", "blue"], "answer": "B", "error": ""}
+    assert judge_choice(dict(mc, prediction="(B)")) == {"extracted": "B", "correct": True}
+    assert judge_choice(dict(mc, prediction="I think the ball is blue.")) == {"extracted": "C", "correct": False}
+    assert judge_choice(dict(mc, prediction="no idea")) == {"extracted": None, "correct": False}
+    assert judge_choice(dict(mc, prediction="  ")) == {"extracted": None, "correct": False}
+    # a failed row is wrong even if some text came back with it
+    assert judge_choice(dict(mc, prediction="B", error="decode: timeout")) == {"extracted": None, "correct": False}
+    yn = {"answer": "yes"}
+    assert judge_yes_no(dict(yn, prediction="Yes, there is.")) == {"extracted": "yes", "correct": True}
+    assert judge_yes_no(dict(yn, prediction="No")) == {"extracted": "no", "correct": False}
+    assert judge_yes_no(dict(yn, prediction=None)) == {"extracted": None, "correct": False}
+    # "" from a rule is "nothing extracted", and nothing extracted is never right
+    assert verdict("", True) == {"extracted": None, "correct": False}
+    always = judged(lambda row: verdict("x", True))
+    assert always({"prediction": "x"})["correct"] and not always({"prediction": ""})["correct"]
+
+
+def test_every_registered_benchmark_has_a_judge():
+    from videosft.eval.benchmarks import BENCHMARKS, get_benchmark
+
+    for name in BENCHMARKS:
+        assert callable(get_benchmark(name).judge), name

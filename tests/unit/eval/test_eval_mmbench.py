@@ -77,3 +77,23 @@ def test_mmbench_errors(tmp_path, b64png, write_tsv):
     write_tsv(tmp_path / "bad.tsv", [dict(row, answer="A", image="")])
     with pytest.raises(BenchmarkDataError, match=r"bad\.tsv.*'image'"):
         get_benchmark("mmbench").load(str(tmp_path), cache_dir=str(tmp_path / "c"))
+
+
+def test_mmbench_judged_rows_reproduce_the_scores(mmb_tsv, tmp_path, predict, judge_rows, acc):
+    bench = get_benchmark("mmbench")
+    items = bench.load(str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    rows = predict(items, {"0": "B", "1000000": "A", "2000000": "A", "1": "A", "1000001": "B."})
+    extracted, correct = judge_rows(bench, rows)  # each rotation: its own letter, its own correctness
+    assert extracted == ["B", "A", "A", "A", "B"] and correct == [True, True, False, True, True]
+    s = bench.score(rows)
+    assert s["all_rotations"] == pytest.approx(acc(correct))
+    assert s["vanilla"] == pytest.approx(acc([ok for r, ok in zip(rows, correct) if r["rotation"] == 0]))
+    groups = {}
+    for r, ok in zip(rows, correct):  # CircularEval: a question counts only if every rotation is right
+        groups[r["circular_group"]] = groups.get(r["circular_group"], True) and ok
+    assert s["overall"] == pytest.approx(acc(list(groups.values()))) == 50.0
+    # rotation 1 shows green, blue, red (answer A = green)
+    hand = [dict(items[1], prediction="(A)"), dict(items[1], prediction="The ball is green."),
+            dict(items[1], prediction="It is red, I think"), dict(items[0], prediction="(B)"),
+            dict(items[0], prediction="")]
+    assert judge_rows(bench, hand) == (["A", "A", "C", "B", None], [True, True, False, True, False])

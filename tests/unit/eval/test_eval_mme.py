@@ -100,3 +100,22 @@ def test_mme_malformed(tmp_path, png, write_parquet):
         get_benchmark("mme").load(str(tmp_path), cache_dir=str(tmp_path / "c"))
     with pytest.raises(BenchmarkDataError, match="no MME"):
         get_benchmark("mme").load(str(tmp_path / "empty_dir_that_is_missing"))
+
+
+def test_mme_judged_rows_reproduce_the_scores(mme_items, predict, judge_rows, acc):
+    bench = get_benchmark("mme")
+    preds = ["Yes", "No", "No", "No", "", "no", "Yes, it is.", "Not correct"]
+    rows = predict(mme_items, dict(zip((i["id"] for i in mme_items), preds)))
+    extracted, correct = judge_rows(bench, rows)
+    assert extracted == ["yes", "no", "no", "no", None, "no", "yes", None]
+    assert correct == [True, True, False, True, False, True, True, False]
+    s = bench.score(rows)
+    for cat in ("existence", "count", "code_reasoning"):  # acc per question, acc+ per image, from verdicts
+        oks = [(r["cluster"], ok) for r, ok in zip(rows, correct) if r["category"] == cat]
+        images = {c: all(ok for c2, ok in oks if c2 == c) for c, _ in oks}
+        assert s[f"{cat}/acc"] == pytest.approx(acc([ok for _, ok in oks]))
+        assert s[f"{cat}/acc_plus"] == pytest.approx(acc(list(images.values())))
+    hand = [dict(mme_items[0], prediction="Yes, there is a dog in the image."),
+            dict(mme_items[1], prediction="There is no cat."), dict(mme_items[0], prediction="(B)"),
+            dict(mme_items[0], prediction="")]
+    assert judge_rows(bench, hand) == (["yes", "no", None, None], [True, True, False, False])

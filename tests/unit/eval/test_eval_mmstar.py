@@ -38,3 +38,17 @@ def test_mmstar_macro_micro_by_hand(mmstar_items, predict):
     assert s["category/coarse perception"] == pytest.approx(200 / 3) and s["category/math"] == pytest.approx(50.0)
     assert s["macro_category"] == pytest.approx((200 / 3 + 50) / 2)
     assert s["macro_l2"] == pytest.approx((50 + 100 + 100 + 0) / 4)  # lmms-eval "average"
+
+
+def test_mmstar_judged_rows_reproduce_the_scores(mmstar_items, predict, judge_rows, acc):
+    bench = get_benchmark("mmstar")
+    rows = predict(mmstar_items, {"0": "A", "1": "", "2": "(C)", "3": "4 cm", "4": "A"})
+    extracted, correct = judge_rows(bench, rows)
+    assert extracted == ["A", None, "C", "B", "A"] and correct == [True, False, True, True, False]
+    s = bench.score(rows)
+    assert s["overall"] == pytest.approx(acc(correct))
+    assert s["category/math"] == pytest.approx(acc(correct[3:]))
+    hand = predict(mmstar_items, {"0": "The length is 3 cm.", "1": "(B)", "2": "It must be 6 cm", "3": "",
+                                  "4": "no idea"})
+    assert judge_rows(bench, hand) == (["A", "B", "D", None, None], [True, True, False, False, False])
+    assert bench.judge(dict(hand[1], error="decode: timeout")) == {"extracted": None, "correct": False}

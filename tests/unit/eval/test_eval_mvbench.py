@@ -55,3 +55,18 @@ def test_mvbench_errors(mvb_root, write_json):
         get_benchmark("mvbench").load(str(mvb_root), tasks=("object_shuffle",))
     with pytest.raises(ValueError, match="unknown MVBench task"):
         get_benchmark("mvbench").load(str(mvb_root), tasks=("juggling",))
+
+
+def test_mvbench_judged_rows_reproduce_the_scores(mvb_root, predict, judge_rows, acc):
+    bench = get_benchmark("mvbench")
+    items = bench.load(str(mvb_root), tasks=("action_count", "moving_direction"))
+    rows = predict(items, {"action_count/0": "(B) 3", "action_count/1": "", "action_count/2": "C",
+                           "moving_direction/0": "A", "moving_direction/1": "B"})
+    extracted, correct = judge_rows(bench, rows)
+    assert extracted == ["B", None, "C", "A", "B"] and correct == [True, False, False, True, True]
+    s = bench.score(rows)
+    assert s["micro"] == pytest.approx(acc(correct))
+    assert s["overall"] == pytest.approx((acc(correct[:3]) + acc(correct[3:])) / 2)
+    hand = [dict(items[3], prediction="The cube moves to the left."), dict(items[0], prediction="(B)"),
+            dict(items[4], prediction="up"), dict(items[4], prediction="")]
+    assert judge_rows(bench, hand) == (["A", "B", "A", None], [True, True, False, False])

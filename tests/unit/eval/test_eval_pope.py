@@ -80,3 +80,22 @@ def test_pope_errors(tmp_path):
         get_benchmark("pope").load(str(tmp_path), splits=("random",))
     with pytest.raises(ValueError, match="unknown POPE split"):
         get_benchmark("pope").load(str(tmp_path), splits=("hard",))
+
+
+def test_pope_judged_rows_reproduce_the_scores(pope_items, predict, judge_rows, acc):
+    bench = get_benchmark("pope")
+    preds = {f"random/{i}": "Yes" for i in range(1, 5)}
+    preds.update({"adversarial/1": "No", "adversarial/2": "no", "adversarial/3": "I don't know", "adversarial/4": "Yes"})
+    rows = predict(pope_items, preds)
+    extracted, correct = judge_rows(bench, rows)
+    assert extracted == ["yes"] * 4 + ["no", "no", None, "yes"]
+    assert correct == [True, True, False, False, False, True, False, False]
+    s = bench.score(rows)
+    assert s["accuracy"] == pytest.approx(acc(correct))
+    assert s["random/accuracy"] == pytest.approx(acc(correct[:4]))
+    assert s["yes_ratio"] == pytest.approx(acc([e == "yes" for e in extracted]))  # of the extracted answers
+    assert s["unparsed"] == extracted.count(None)
+    hand = [dict(pope_items[0], prediction="Yes, there is a dog in the image."),
+            dict(pope_items[2], prediction="There is no car."), dict(pope_items[2], prediction="(B)"),
+            dict(pope_items[0], prediction="")]
+    assert judge_rows(bench, hand) == (["yes", "no", None, None], [True, True, False, False])

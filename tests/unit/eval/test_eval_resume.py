@@ -171,3 +171,61 @@ def test_run_key_fingerprints_local_checkpoints(tmp_path):
     assert k1["checkpoint"] == k2["checkpoint"] == str(ckpt) and k1 != k2
     assert P.run_key("s3://bucket/ckpt", "c", 4, 8)["checkpoint_fingerprint"] == ""
     assert P.run_key("Qwen/Qwen2.5-VL-7B-Instruct", "c", None, 8)["checkpoint"] == "Qwen/Qwen2.5-VL-7B-Instruct"
+
+
+def test_predictions_rows_carry_raw_output_extracted_answer_and_correctness(tmp_path, data_root):
+    cfg = _cfg(bootstrap_resamples=0)
+    killed = CountingEngine(die_at=2)  # rows appended mid-run hold the raw output only
+    with pytest.raises(Killed):
+        _run(cfg, tmp_path / "killed", data_root, killed)
+    appended = [json.loads(x) for x in _lines(P.predictions_path(tmp_path / "killed", "synthetic_image"))]
+    assert appended and all("extracted" not in r and "correct" not in r for r in appended)
+
+    engine = CountingEngine()
+    base = local_predictor(engine, 2)
+
+    def predict(items):  # the engine answers in sentences; v4 fails to decode, v5 comes back empty
+        for block in base(items):
+            for p in block:
+                if p["id"].endswith("::v4"):
+                    p.update(prediction="", error="decode: timeout")
+                elif p["id"].endswith("::v5"):
+                    p["prediction"] = ""
+                elif p["id"].endswith("::v7"):
+                    p["prediction"] = "I cannot tell."
+                else:
+                    p["prediction"] = f"{p['prediction'].capitalize()}, I think."
+            yield block
+
+    scores = evaluate_model(cfg, "/ckpt/a", 4, tmp_path / "out", str(data_root), BENCHES, predictor=predict)
+    for name in BENCHES:
+        rows = [json.loads(x) for x in _lines(P.predictions_path(tmp_path / "out", name))]
+        for r in rows:
+            assert {"id", "answer", "prediction", "extracted", "correct", "error"} <= set(r)
+            assert list(r)[:5] == ["id", "answer", "prediction", "extracted", "correct"]  # verdict beside the output
+            assert isinstance(r["correct"], bool)
+            if r["prediction"] and r["id"] != "v7":
+                assert r["prediction"].endswith(", I think.")
+                assert r["extracted"] == r["prediction"].split(",")[0].lower()
+                assert r["correct"] == (r["extracted"] == r["answer"])
+        assert scores[name]["overall"] == pytest.approx(100.0 * sum(r["correct"] for r in rows) / len(rows))
+        assert scores[name]["rows_correct"] == sum(r["correct"] for r in rows)
+    video = {r["id"]: r for r in map(json.loads, _lines(P.predictions_path(tmp_path / "out", "synthetic_video")))}
+    assert video["v4"]["error"] and (video["v4"]["extracted"], video["v4"]["correct"]) == (None, False)
+    assert (video["v5"]["prediction"], video["v5"]["extracted"], video["v5"]["correct"]) == ("", None, False)
+    assert (video["v7"]["extracted"], video["v7"]["correct"]) == ("i", False)
+    assert video["v1"]["correct"] and not video["v3"]["correct"]  # v3's answer is blue, the engine said red
+    assert scores["synthetic_video"]["rows_unextracted"] == 2 and scores["synthetic_video"]["decode_errors"] == 1
+
+
+def test_resumed_rows_are_judged_afresh(tmp_path, data_root):
+    cfg = _cfg(bootstrap_resamples=0)
+    _run(cfg, tmp_path / "out", data_root, CountingEngine())
+    path = P.predictions_path(tmp_path / "out", "synthetic_image")
+    rows = [json.loads(x) for x in _lines(path)]
+    judged = [(r["extracted"], r["correct"]) for r in rows]
+    path.write_text("".join(json.dumps({**r, "extracted": "bogus", "correct": not r["correct"]}) + "\n" for r in rows))
+    again = CountingEngine()
+    _run(cfg, tmp_path / "out", data_root, again)
+    assert again.seen == []  # the rows were kept, not recomputed ...
+    assert [(r["extracted"], r["correct"]) for r in map(json.loads, _lines(path))] == judged  # ... but re-judged

@@ -84,3 +84,18 @@ def test_chance_is_the_mean_inverse_option_count():
     out = score(rows)
     assert out["overall"] == 50.0
     assert out["chance"] == 100.0 * (0.5 + 0.25) / 2
+
+
+def test_synthetic_judged_rows_reproduce_the_scores(tmp_path, judge_rows, acc):
+    recs = [_rec(0, "v/0.mp4", "colour", 1, "red"), _rec(1, "v/1.mp4", "colour", 1, "blue"),
+            _rec(2, "v/2.mp4", "direction", 2, "left"), _rec(3, "v/3.mp4", "flash_order", 16, "Green")]
+    (tmp_path / "eval_video.json").write_text(json.dumps(recs))
+    bench = get_benchmark("synthetic_video")
+    items = bench.load(str(tmp_path))
+    rows = [dict(i, prediction=p) for i, p in zip(items, ["Red.", "red", "Left, then right", ""])]
+    extracted, correct = judge_rows(bench, rows)
+    assert extracted == ["red", "red", "left", None] and correct == [True, False, True, False]
+    assert bench.score(rows)["overall"] == pytest.approx(acc(correct))
+    hand = [dict(items[0], prediction="(B)"), dict(items[3], prediction="Green, then red."),
+            dict(items[1], prediction="The square is blue"), dict(items[1], prediction="...")]
+    assert judge_rows(bench, hand) == (["b", "green", "the", None], [False, True, False, False])

@@ -72,3 +72,31 @@ def test_tempcompass_captioning_needs_judge(tmp_path, write_json):
     with pytest.raises(ValueError, match="judge"):
         get_benchmark("tempcompass").score([dict(items[0], prediction="slowly")])
     assert get_benchmark("tempcompass").score([dict(items[0], prediction="slowly", judge_rating=1)])["overall"] == 100.0
+
+
+def test_tempcompass_judged_rows_reproduce_the_scores(tc_items, predict, judge_rows, acc):
+    bench = get_benchmark("tempcompass")
+    rows = predict(tc_items, {
+        "multi-choice/v1/speed/0": "B", "multi-choice/v1/direction/0": "A. left", "multi-choice/v2_reverse/speed/0": "slow",
+        "yes_no/v1/speed/0": "Yes, it is.", "yes_no/v1/speed/1": "I am unsure",
+        "caption_matching/v1/direction/0": "Caption B", "caption_matching/v1/direction/1": "Option 2",
+    })
+    extracted, correct = judge_rows(bench, rows)
+    assert extracted == ["B", "A", "A", "yes", None, "B", "B"]
+    assert correct == [True, False, True, True, False, True, False]
+    s = bench.score(rows)
+    assert s["overall"] == pytest.approx(acc(correct))
+    assert s["multi-choice/overall"] == pytest.approx(acc(correct[:3]))
+    hand = [dict(tc_items[0], prediction="(B)"), dict(tc_items[0], prediction="The car is moving fast."),
+            dict(tc_items[5], prediction="The second caption, moving up."), dict(tc_items[3], prediction="")]
+    assert judge_rows(bench, hand) == (["B", "B", "B", None], [True, True, True, False])
+
+
+def test_tempcompass_captioning_verdict_is_the_judges(tmp_path, write_json, judge_rows):
+    write_json(tmp_path / "questions" / "captioning.json", {"v1": {"speed": [
+        {"question": "Describe the speed.\nGenerated Caption:", "answer": "x", "mc_question": "Speed?\nA. slow\nB. fast",
+         "mc_answer": "A. slow"}]}})
+    item = get_benchmark("tempcompass").load(str(tmp_path), formats=("captioning",))[0]
+    rows = [dict(item, prediction=" A slow car. ", judge_rating=1), dict(item, prediction="fast", judge_rating=0),
+            dict(item, prediction="", judge_rating=1)]
+    assert judge_rows(get_benchmark("tempcompass"), rows) == (["A slow car.", "fast", None], [True, False, False])

@@ -77,3 +77,20 @@ def test_videomme_bad_answer(tmp_path, write_parquet):
     write_parquet(tmp_path / "t.parquet", [_row("v1", "short", 1, "OCR Problems", "E")])
     with pytest.raises(BenchmarkDataError, match=r"t\.parquet \(question_id v1-1\).*'answer'"):
         get_benchmark("videomme").load(str(tmp_path))
+
+
+def test_videomme_judged_rows_reproduce_the_scores(vmme_root, predict, judge_rows, acc):
+    bench = get_benchmark("videomme")
+    items = bench.load(str(vmme_root))
+    preds = ["A", "Based on the video, C", "", "The best answer is D", "B", "(C) three"]
+    rows = predict(items, dict(zip((i["id"] for i in items), preds)))
+    extracted, correct = judge_rows(bench, rows)
+    assert extracted == ["A", "C", None, "D", "B", "C"] and correct == [True, True, False, True, False, True]
+    s = bench.score(rows)
+    assert s["overall"] == pytest.approx(acc(correct))
+    assert s["duration/short"] == pytest.approx(acc(correct[:3]))
+    assert s["duration/long"] == pytest.approx(acc(correct[3:]))
+    # options: one, two, three, four; answers A, C, B
+    hand = [dict(items[0], prediction="(B)"), dict(items[1], prediction="I count three of them."),
+            dict(items[2], prediction="The answer is (B) two."), dict(items[2], prediction=" ")]
+    assert judge_rows(bench, hand) == (["B", "C", "B", None], [False, True, True, False])

@@ -56,3 +56,20 @@ def test_open_answer_rule():
     assert open_correct("x = 3.14159", "3.14")
     assert not open_correct("", "9.8") and not open_correct("It is 10", "9.8")
     assert open_correct("The answer is photosynthesis.", "Photosynthesis")
+
+
+def test_videommmu_judged_rows_reproduce_the_scores(vm_items, predict, judge_rows, acc):
+    bench = get_benchmark("videommmu")
+    rows = predict(vm_items, {"Perception/validation_Art_Theory_1": "B", "Perception/validation_Physics_2": "",
+                              "Comprehension/validation_Physics_2": "C.",
+                              "Adaptation/validation_Art_Theory_1": "The answer is B",
+                              "Adaptation/validation_Physics_2": "Therefore, g is 9.80 m/s^2"})
+    extracted, correct = judge_rows(bench, rows)
+    assert extracted == ["B", None, "C", "B", "9.8"] and correct == [True, False, True, False, True]
+    s = bench.score(rows)
+    assert s["overall"] == pytest.approx(acc(correct))
+    assert s["track/Adaptation"] == pytest.approx(acc(correct[3:]))
+    # Perception/validation_Art_Theory_1: Monet / Manet, answer B; the open question's answer is 9.8
+    hand = [dict(vm_items[0], prediction="(B)"), dict(vm_items[0], prediction="It was painted by Monet."),
+            dict(vm_items[4], prediction="It is 10"), dict(vm_items[4], prediction="")]
+    assert judge_rows(bench, hand) == (["B", "A", "10", None], [True, False, False, False])

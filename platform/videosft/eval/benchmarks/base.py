@@ -1,8 +1,12 @@
-"""The benchmark seam: every benchmark is a loader plus a scorer over plain dict rows.
+"""The benchmark seam: every benchmark is a loader, a per-row judge and a scorer over plain dict rows.
 
 A loader turns a published benchmark layout into rows the evaluation runner feeds to an engine;
-a scorer turns those rows plus predictions into the benchmark's official numbers. Both are
-pure (no Ray, no torch) so scoring is unit-tested against hand-computed values.
+a judge turns one row plus its prediction into ``{"extracted": str | None, "correct": bool}`` by
+the benchmark's fixed extraction rules (the runner writes it into every predictions-file row); a
+scorer turns those rows into the benchmark's official numbers, aggregating the judge's verdicts so
+the per-row file and the scores can never disagree. Where the official metric is not per-row
+(MMBench CircularEval, MME acc+), the judge still gives each row its own extracted answer and
+correctness and the scorer groups them. All pure (no Ray, no torch): unit-tested by hand.
 """
 
 from __future__ import annotations
@@ -21,17 +25,21 @@ from typing import Any, Callable, Mapping, Sequence
 # plus any benchmark-specific keys (category, duration, task, circular_group, ...).
 EvalItem = dict[str, Any]
 
-# A prediction row is the item plus: prediction (raw model output, str).
+# A prediction row is the item plus: prediction (raw model output, str) and error (str, "" if fine).
 Loader = Callable[..., list[EvalItem]]
 Scorer = Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
+# judge(prediction_row) -> {"extracted": str | None, "correct": bool}; an empty prediction or a row
+# with an error is {"extracted": None, "correct": False} (answers.judged).
+Judge = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Benchmark:
-    """One registered benchmark: how to load it, how to score it, and what kind it is."""
+    """One registered benchmark: how to load it, judge a row, score rows, and what kind it is."""
 
     name: str
     modality: str  # "image" | "video": which side of the trade-off it measures
     load: Loader  # load(root: str, **options) -> list[EvalItem]
-    score: Scorer  # score(prediction_rows) -> {"overall": float in [0, 100], ...}
+    score: Scorer  # score(prediction_rows) -> {"overall": float in [0, 100], ...}, from judge's verdicts
+    judge: Judge  # judge(prediction_row) -> {"extracted": str | None, "correct": bool}
     primary_metric: str = "overall"

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import LETTER_INSTRUCTION, choice_correct, format_options, is_option_letter, pct
+from videosft.eval.answers import LETTER_INSTRUCTION, format_options, is_option_letter, judge_choice, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -133,13 +133,18 @@ def load(root: str, cache_dir: str | None = None, circular: bool = True, **_: An
     return items
 
 
+# Per row (one rotation): its own extracted option letter and whether that rotation is right; the
+# circular "every rotation right" rule is applied by ``score`` over these verdicts.
+judge = judge_choice
+
+
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     groups: dict[str, bool] = {}
     meta: dict[str, tuple[str, str]] = {}
     vanilla: list[bool] = []
     every: list[bool] = []
     for r in rows:
-        ok = choice_correct(r)
+        ok = judge(r)["correct"]
         g = str(r["circular_group"])
         groups[g] = groups.get(g, True) and ok
         meta.setdefault(g, (str(r.get("category", "")), str(r.get("l2_category", ""))))
@@ -165,4 +170,4 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-MMBENCH = Benchmark(name="mmbench", modality="image", load=load, score=score)
+MMBENCH = Benchmark(name="mmbench", modality="image", load=load, score=score, judge=judge)

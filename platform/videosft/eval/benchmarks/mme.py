@@ -13,7 +13,8 @@ acc = % questions right, acc+ = % images with *both* questions right, score = ac
 the 4 cognition categories (0..800). ``overall`` = (perception + cognition) / (2 x #categories
 present), i.e. the same number rescaled to 0..100 so it sits beside the other benchmarks.
 
-Answer extraction: ``answers.extract_yes_no`` (unparseable -> wrong). MME's own prefix rule
+Answer extraction: ``answers.extract_yes_no`` (unparseable -> wrong); ``judge`` gives each question
+its own extracted yes/no and correctness, and acc / acc+ are aggregated from those verdicts. MME's own prefix rule
 (lmms-eval ``parse_pred_ans``: "yes"/"no" within the first 4 characters) is reported alongside
 as ``perception_official_parse`` / ``cognition_official_parse``; the two agree whenever the
 model starts its answer with Yes/No, which the short-answer instruction asks for.
@@ -27,9 +28,9 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import SHORT_INSTRUCTION, extract_yes_no, pct
+from videosft.eval.answers import SHORT_INSTRUCTION, corrects, judge_yes_no, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -142,11 +143,13 @@ def official_parse(prediction: Any) -> str:
     return "yes" if "yes" in head else "no" if "no" in head else "other"
 
 
-def _category_scores(rows: Sequence[Mapping[str, Any]], parse: Callable[[Any], str]) -> dict[str, dict[str, float]]:
+judge = judge_yes_no  # per row: extracted "yes"/"no" (None if unparsed), right or not
+
+
+def _category_scores(rows: Sequence[Mapping[str, Any]], correct: Sequence[bool]) -> dict[str, dict[str, float]]:
     per_q: dict[str, list[bool]] = defaultdict(list)
     per_img: dict[str, dict[str, bool]] = defaultdict(dict)
-    for r in rows:
-        ok = parse(r.get("prediction", "")) == str(r["answer"]).strip().lower()
+    for r, ok in zip(rows, correct):
         cat = str(r["category"])
         per_q[cat].append(ok)
         img = per_img[cat]
@@ -160,8 +163,9 @@ def _category_scores(rows: Sequence[Mapping[str, Any]], parse: Callable[[Any], s
 
 
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    cats = _category_scores(rows, extract_yes_no)
-    official = _category_scores(rows, official_parse)
+    cats = _category_scores(rows, corrects(judge(r) for r in rows))
+    official_ok = [official_parse(r.get("prediction", "")) == str(r["answer"]).strip().lower() for r in rows]
+    official = _category_scores(rows, official_ok)
     out: dict[str, Any] = {"n": len(rows)}
     for name, members in (("perception", PERCEPTION), ("cognition", COGNITION)):
         out[name] = sum(cats[c]["score"] for c in members if c in cats)
@@ -175,4 +179,4 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-MME = Benchmark(name="mme", modality="image", load=load, score=score)
+MME = Benchmark(name="mme", modality="image", load=load, score=score, judge=judge)

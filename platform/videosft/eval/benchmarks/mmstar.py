@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import LETTER_INSTRUCTION, choice_correct, format_options, group_accuracy, is_option_letter, mean, pct
+from videosft.eval.answers import (LETTER_INSTRUCTION, corrects, format_options, group_accuracy, is_option_letter, judge_choice,
+                                  mean, pct)
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -92,8 +93,11 @@ def load(root: str, cache_dir: str | None = None, **_: Any) -> list[EvalItem]:
     return items
 
 
+judge = judge_choice  # per row: the extracted option letter (None if no rule decides), right or not
+
+
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    correct = [choice_correct(r) for r in rows]
+    correct = corrects(judge(r) for r in rows)
     by_cat = group_accuracy(rows, correct, lambda r: str(r.get("category", "")))
     by_l2 = group_accuracy(rows, correct, lambda r: str(r.get("l2_category", "")))
     out: dict[str, Any] = {
@@ -107,4 +111,4 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-MMSTAR = Benchmark(name="mmstar", modality="image", load=load, score=score)
+MMSTAR = Benchmark(name="mmstar", modality="image", load=load, score=score, judge=judge)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import choice_correct, group_accuracy, mean, pct
+from videosft.eval.answers import corrects, group_accuracy, judge_choice, mean, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -115,8 +115,11 @@ def load(
     return items
 
 
+judge = judge_choice  # per row: the extracted option letter (None if no rule decides), right or not
+
+
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    correct = [choice_correct(r) for r in rows]
+    correct = corrects(judge(r) for r in rows)
     per_task = group_accuracy(rows, correct, lambda r: str(r.get("task", "")))
     answered = [(ok, r) for ok, r in zip(correct, rows) if str(r.get("prediction") or "").strip()]
     out: dict[str, Any] = {
@@ -131,4 +134,4 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-MVBENCH = Benchmark(name="mvbench", modality="video", load=load, score=score)
+MVBENCH = Benchmark(name="mvbench", modality="video", load=load, score=score, judge=judge)

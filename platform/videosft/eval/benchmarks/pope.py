@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping, Sequence
 
-from videosft.eval.answers import SHORT_INSTRUCTION, extract_yes_no, mean
+from videosft.eval.answers import EXTRACTED, SHORT_INSTRUCTION, judge_yes_no, mean
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -124,11 +124,21 @@ def pope_rule(prediction: Any) -> str:
     return "no" if ("No" in words or "not" in words or "no" in words) else "yes"
 
 
-def confusion(rows: Sequence[Mapping[str, Any]], parse: Callable[[Any], str] = extract_yes_no) -> dict[str, float]:
-    """accuracy, precision, recall, f1, yes_ratio (0..100) and the raw counts."""
+# Per row: the extracted "yes"/"no" (None if unparsed) and whether it equals the label; the
+# confusion counts below are built from these extracted answers.
+judge = judge_yes_no
+
+
+def confusion(rows: Sequence[Mapping[str, Any]], parse: Callable[[Any], str] | None = None) -> dict[str, float]:
+    """accuracy, precision, recall, f1, yes_ratio (0..100) and the raw counts.
+
+    The predicted label of a row is its ``judge`` verdict's extracted answer, or ``parse(prediction)``
+    when another convention is asked for (``pope_rule``).
+    """
     tp = fp = tn = fn = unparsed = 0
     for r in rows:
-        pred, label = parse(r.get("prediction", "")), str(r["answer"]).lower()
+        pred = judge(r)[EXTRACTED] if parse is None else parse(r.get("prediction", ""))
+        label = str(r["answer"]).lower()
         if pred not in ("yes", "no"):
             unparsed += 1
         if label == "yes":
@@ -165,4 +175,4 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-POPE = Benchmark(name="pope", modality="image", load=load, score=score)
+POPE = Benchmark(name="pope", modality="image", load=load, score=score, judge=judge)

@@ -11,7 +11,7 @@ down per task and per min_frames: that is how the frame-budget trade-off is read
 Scoring: a prediction is right when its first words, lowercased and stripped of punctuation,
 equal the lowercased answer (first word for the usual one-word answers; first k words for a
 k-word answer). The generator's answers are single words by design, so no parser is needed and
-no parse can be lenient.
+no parse can be lenient. ``judge`` records those first words as the row's extracted answer.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 import string
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import group_accuracy, pct
+from videosft.eval.answers import CORRECT, Verdict, corrects, group_accuracy, judged, pct, verdict
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -79,10 +79,18 @@ def _words(s: Any) -> list[str]:
     return str(s or "").lower().translate(table).split()
 
 
+@judged
+def judge(row: Mapping[str, Any]) -> Verdict:
+    """Extracted: the prediction's first k words (k = words in the answer), lowercased, punctuation
+    dropped; right when they equal the answer's words."""
+    ans = _words(row["answer"])
+    got = _words(row.get("prediction", ""))[: len(ans)]
+    return verdict(" ".join(got), bool(ans) and got == ans)
+
+
 def is_correct(row: Mapping[str, Any]) -> bool:
     """First k words of the prediction (k = words in the answer) equal the answer, lowercased."""
-    ans = _words(row["answer"])
-    return bool(ans) and _words(row.get("prediction", ""))[: len(ans)] == ans
+    return judge(row)[CORRECT]
 
 
 def chance(rows: Sequence[Mapping[str, Any]]) -> float | None:
@@ -95,7 +103,7 @@ def chance(rows: Sequence[Mapping[str, Any]]) -> float | None:
 
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """overall accuracy, plus ``task/<task>`` and ``min_frames/<n>`` breakdowns (all 0..100)."""
-    correct = [is_correct(r) for r in rows]
+    correct = corrects(judge(r) for r in rows)
     out: dict[str, Any] = {"overall": pct(sum(correct), len(rows)), "n": len(rows), "chance": chance(rows)}
     for task, acc in group_accuracy(rows, correct, lambda r: str(r.get("task", ""))).items():
         out[f"task/{task}"] = acc
@@ -105,5 +113,5 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-SYNTHETIC_IMAGE = Benchmark(name="synthetic_image", modality="image", load=load_image, score=score)
-SYNTHETIC_VIDEO = Benchmark(name="synthetic_video", modality="video", load=load_video, score=score)
+SYNTHETIC_IMAGE = Benchmark(name="synthetic_image", modality="image", load=load_image, score=score, judge=judge)
+SYNTHETIC_VIDEO = Benchmark(name="synthetic_video", modality="video", load=load_video, score=score, judge=judge)

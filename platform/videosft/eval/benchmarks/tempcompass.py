@@ -28,7 +28,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import choice_correct, extract_yes_no, group_accuracy, is_option_letter, mean, pct, strip_answer_prefixes
+from videosft.eval.answers import (CORRECT, Verdict, corrects, group_accuracy, is_option_letter, judge_choice,
+                                  judge_yes_no, judged, mean, pct, strip_answer_prefixes, verdict)
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -133,24 +134,36 @@ def caption_choice(prediction: Any, sentences: Sequence[str], labels: Sequence[s
     return "ABCDEFGH"[hits[0]] if len(hits) == 1 else ""
 
 
-def is_correct(row: Mapping[str, Any]) -> bool:
+def _captioning_rating(row: Mapping[str, Any]) -> bool:
+    if row.get("judge_rating") not in (0, 1, True, False):
+        raise ValueError(f"TempCompass captioning row {row.get('id')} has no judge_rating: captioning needs an LLM judge")
+    return bool(row["judge_rating"])
+
+
+@judged
+def judge(row: Mapping[str, Any]) -> Verdict:
+    """Per row, by format: multi-choice -> option letter; yes_no -> "yes"/"no"; caption_matching ->
+    the letter (position) of the caption picked; captioning -> the caption itself, right per its
+    external ``judge_rating`` (no rule extracts an answer from a caption)."""
     fmt = row.get("format")
     if fmt == "multi-choice":
-        return choice_correct(row)
+        return judge_choice(row)
     if fmt == "yes_no":
-        return extract_yes_no(row.get("prediction", "")) == row["answer"]
+        return judge_yes_no(row)
     if fmt == "caption_matching":
         got = caption_choice(row.get("prediction", ""), row["options"], row["option_labels"])
-        return bool(got) and got == row["answer"]
+        return verdict(got, got == row["answer"])
     if fmt == "captioning":
-        if row.get("judge_rating") not in (0, 1, True, False):
-            raise ValueError(f"TempCompass captioning row {row.get('id')} has no judge_rating: captioning needs an LLM judge")
-        return bool(row["judge_rating"])
+        return verdict(str(row.get("prediction", "")).strip(), _captioning_rating(row))
     raise ValueError(f"TempCompass row {row.get('id')} has unknown format {fmt!r}")
 
 
+def is_correct(row: Mapping[str, Any]) -> bool:
+    return judge(row)[CORRECT]
+
+
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    correct = [is_correct(r) for r in rows]
+    correct = corrects(judge(r) for r in rows)
     out: dict[str, Any] = {"overall": pct(sum(correct), len(rows)), "n": len(rows)}
     by_fmt = group_accuracy(rows, correct, lambda r: str(r["format"]))
     for fmt in FORMATS:
@@ -166,4 +179,4 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-TEMPCOMPASS = Benchmark(name="tempcompass", modality="video", load=load, score=score)
+TEMPCOMPASS = Benchmark(name="tempcompass", modality="video", load=load, score=score, judge=judge)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import choice_correct, group_accuracy, is_option_letter, pct
+from videosft.eval.answers import corrects, group_accuracy, is_option_letter, judge_choice, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -127,8 +127,11 @@ def official_parse(prediction: Any) -> str:
     return m.group(0) if m else ""
 
 
+judge = judge_choice  # per row: the extracted option letter (None if no rule decides), right or not
+
+
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    correct = [choice_correct(r) for r in rows]
+    correct = corrects(judge(r) for r in rows)
     official = [official_parse(r.get("prediction")) == str(r["answer"]).upper() for r in rows]
     out: dict[str, Any] = {
         "overall": pct(sum(correct), len(rows)),
@@ -143,4 +146,4 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-VIDEOMME = Benchmark(name="videomme", modality="video", load=load, score=score)
+VIDEOMME = Benchmark(name="videomme", modality="video", load=load, score=score, judge=judge)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import choice_correct, format_options, group_accuracy, is_option_letter, mean, pct
+from videosft.eval.answers import (CORRECT, Verdict, corrects, format_options, group_accuracy, is_option_letter,
+                                  judge_choice, judged, mean, pct, verdict)
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 
@@ -148,28 +149,46 @@ def open_candidates(response: str) -> list[Any]:
     return out
 
 
-def open_correct(prediction: Any, answer: str) -> bool:
+def open_answer(prediction: Any, answer: str) -> tuple[str, bool]:
+    """(extracted, correct) by MMMU's open rule: the first candidate matching a gold normalization,
+    else the first candidate (the key response) and False; ("", False) for an empty prediction."""
     text = str(prediction or "")
     if not text.strip():
-        return False
+        return "", False
     golds = _normalize(str(answer))
-    for pred in open_candidates(text):
+    cands = open_candidates(text)
+    for pred in cands:
         if isinstance(pred, str):
             if any(isinstance(g, str) and g in pred for g in golds):
-                return True
+                return pred.strip(), True
         elif pred in golds:
-            return True
-    return False
+            return _fmt(pred), True
+    first = cands[0] if cands else ""
+    return (first.strip() if isinstance(first, str) else _fmt(first)), False
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def open_correct(prediction: Any, answer: str) -> bool:
+    return open_answer(prediction, answer)[1]
+
+
+@judged
+def judge(row: Mapping[str, Any]) -> Verdict:
+    """Per row: the option letter (multiple-choice) or the matched / key open-answer text (open)."""
+    if row.get("question_type") == "open":
+        return verdict(*open_answer(row.get("prediction"), str(row["answer"])))
+    return judge_choice(row)
 
 
 def is_correct(row: Mapping[str, Any]) -> bool:
-    if row.get("question_type") == "open":
-        return open_correct(row.get("prediction"), str(row["answer"]))
-    return choice_correct(row)
+    return judge(row)[CORRECT]
 
 
 def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    correct = [is_correct(r) for r in rows]
+    correct = corrects(judge(r) for r in rows)
     by_track = group_accuracy(rows, correct, lambda r: str(r["track"]))
     out: dict[str, Any] = {"overall": pct(sum(correct), len(rows)), "track_mean": mean(by_track.values()), "n": len(rows)}
     out.update({f"track/{t}": by_track[t] for t in TRACKS if t in by_track})
@@ -178,4 +197,4 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-VIDEOMMMU = Benchmark(name="videommmu", modality="video", load=load, score=score)
+VIDEOMMMU = Benchmark(name="videommmu", modality="video", load=load, score=score, judge=judge)
