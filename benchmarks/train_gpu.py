@@ -16,7 +16,6 @@ import argparse
 import gc
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from videosft.train.collate import collate, to_device  # noqa: E402
 from videosft.train.ds_config import ZeroSettings, build_ds_config  # noqa: E402
 from videosft.train.flops import peak_flops_for, step_mfu  # noqa: E402
 from videosft.train.param_groups import FreezePolicy, apply_policy, install_visual_keepalive  # noqa: E402
+from videosft.train.single_rank import init_single_rank  # noqa: E402
 
 TURNS = [{"from": "human", "value": "In which order did the two shapes flash?"},
          {"from": "gpt", "value": "first red then blue"}]
@@ -45,18 +45,6 @@ QWEN_3B = {
     "vision": dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
                    window_size=112, fullatt_block_indexes=[7, 15, 23, 31]),
 }
-
-
-def _dist() -> None:
-    import torch.distributed as dist
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-                       "MASTER_PORT": str(port)})
-    torch.cuda.set_device(0)
-    dist.init_process_group("nccl", rank=0, world_size=1, device_id=torch.device("cuda", 0))
 
 
 def _model(tiny_path: Path):
@@ -180,7 +168,7 @@ def main() -> None:
     ap.add_argument("--compare-at", type=int, default=16)
     ap.add_argument("--out", default="train_gpu.json")
     args = ap.parse_args()
-    _dist()
+    init_single_rank("nccl")
     fam = get_family("qwen2_5_vl")
     tiny = fam.build_tiny(Path(tempfile.mkdtemp()) / "tiny")
     processor = AutoProcessor.from_pretrained(tiny)

@@ -6,7 +6,6 @@ this tier re-pins "cuda" before any test imports deepspeed. Run it on its own:
 """
 
 import os
-import socket
 
 import pytest
 import torch
@@ -26,14 +25,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def single_rank_nccl():
     """A one-rank NCCL process group, as Ray Train would make for one GPU worker."""
-    import torch.distributed as dist
+    from videosft.train.single_rank import init_single_rank
 
-    if not dist.is_initialized():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-                           "MASTER_PORT": str(port)})
-        torch.cuda.set_device(0)
-        dist.init_process_group("nccl", rank=0, world_size=1, device_id=torch.device("cuda", 0))
+    init_single_rank("nccl")
     yield
