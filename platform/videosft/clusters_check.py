@@ -4,7 +4,13 @@ Owns: validating Ray autoscaler YAMLs (`ray up` files) against the JSON schema s
 installed Ray package, KubeRay RayCluster/RayJob manifests against the fields the operator needs,
 and `clusters/runtime_env.yaml` against Ray's RuntimeEnv; plus the project-level rules that tie them
 together: one Ray version everywhere (the pin in pyproject.toml), entrypoints that name real job
-scripts, no plaintext credentials, no publicly exposed dashboard, GPU groups that scale from zero.
+scripts, no plaintext credentials, no publicly exposed dashboard, GPU groups that scale from zero,
+and an `output_dir` that is a shared filesystem mounted at the same path on every node / pod.
+
+Why the last rule: the run directory (trial summaries, predictions, reports, Ray Tune/Train state)
+is written with pathlib, so it must be a path every node can reach: a network filesystem (EFS,
+Filestore, a ReadWriteMany PVC) mounted identically everywhere. Object storage is for data.root,
+model.path and data.cache_root only; `videosft.config` rejects a URI output_dir at load time.
 
 Every check is pure file inspection: nothing here contacts a cloud, a Kubernetes API server or a
 Ray cluster. `ray up --dry-run`-style checks (AMI/quota/VPC lookups) need cloud credentials and
@@ -19,8 +25,8 @@ import json
 import re
 import shlex
 import tomllib
-from pathlib import Path
-from typing import Any, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator, Sequence
 
 import yaml
 
@@ -43,6 +49,12 @@ _AWS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
 _PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 _RAY_PIN = re.compile(r"^\s*ray\s*(\[[^\]]*\])?\s*==\s*([0-9][^\s,;]*)\s*(;.*)?$")
 _JOB_SCRIPT = re.compile(r"^jobs/[A-Za-z0-9_]+\.py$")
+# `output_dir=VALUE` in a job command line, in an entrypoint or in a file's comments.
+_OUTPUT_DIR = re.compile(r"(?<![\w.])output_dir=([^\s'\"`,;)]+)")
+# Filesystems that are the same tree on every node (a `mount -t <type>` in the setup commands).
+NETWORK_FS_TYPES = frozenset({"nfs", "nfs4", "efs", "lustre"})
+# Pod volume kinds that are the same storage in every pod; emptyDir / hostPath are per node.
+SHARED_VOLUME_KINDS = ("persistentVolumeClaim", "nfs", "csi")
 
 
 class ClusterConfigError(ValueError):
@@ -139,6 +151,80 @@ def find_plaintext_secrets(obj: Any, where: str = "") -> list[str]:
     return problems
 
 
+# ---------------------------------------------------------------------------------- shared storage
+def documented_output_dirs(text: str) -> list[str]:
+    """Every distinct `output_dir=VALUE` in a file's text, comments included: the output_dir of the
+    job command lines it runs (a RayJob entrypoint) or documents (a `ray job submit` comment)."""
+    return list(dict.fromkeys(_OUTPUT_DIR.findall(text)))
+
+
+def output_dir_problem(value: str, where: str) -> str | None:
+    """A cluster output_dir must be an absolute path (then checked against the mounts)."""
+    if "://" in value:
+        return (f"{where}: output_dir={value} is a URI; the run directory is written as files, so it "
+                "must be a shared filesystem path (object storage is for data.root, model.path, data.cache_root)")
+    if not value.startswith("/"):
+        return (f"{where}: output_dir={value} is node-local on a cluster; use an absolute path on the "
+                "shared mount (e.g. /mnt/shared/runs/<name>)")
+    return None
+
+
+def _under(path: str, mount: str) -> bool:
+    p, m = PurePosixPath(path), PurePosixPath(mount)
+    return p == m or m in p.parents
+
+
+def network_mounts(commands: Sequence[Any]) -> dict[str, str]:
+    """Mount point -> filesystem type for every `mount -t <type> SOURCE DIR` in shell commands
+    (`sudo`, `&&`, `||`, `;` chains included; `mountpoint` and option values are skipped)."""
+    found: dict[str, str] = {}
+    for command in commands:
+        for part in re.split(r"&&|\|\||;|\n", str(command)):
+            try:
+                tokens = shlex.split(part)
+            except ValueError:
+                continue
+            if "mount" not in tokens:
+                continue
+            args = iter(tokens[tokens.index("mount") + 1:])
+            fstype, positional = "", []
+            for tok in args:
+                if tok in ("-t", "--types"):
+                    fstype = next(args, "")
+                elif tok.startswith("--types="):
+                    fstype = tok.split("=", 1)[1]
+                elif tok in ("-o", "-O", "--options"):
+                    next(args, None)
+                elif not tok.startswith("-"):
+                    positional.append(tok)
+            if len(positional) == 2:
+                found[str(PurePosixPath(positional[1]))] = fstype
+    return found
+
+
+def docker_binds(run_options: Sequence[Any]) -> dict[str, str]:
+    """Container path -> host path for every bind mount in docker run options
+    (`-v H:C[:opts]`, `--volume[=]H:C`, `--mount type=bind,source=H,target=C`)."""
+    try:
+        tokens = shlex.split(" ".join(map(str, run_options)))
+    except ValueError:
+        return {}
+    binds: dict[str, str] = {}
+    for tok, nxt in zip(tokens, [*tokens[1:], ""]):
+        spec = nxt if tok in ("-v", "--volume") else tok.split("=", 1)[1] if tok.startswith("--volume=") else ""
+        if spec.count(":") >= 1 and spec.startswith("/"):
+            host, container = spec.split(":")[:2]
+            binds[str(PurePosixPath(container))] = host
+        mount = nxt if tok == "--mount" else tok.split("=", 1)[1] if tok.startswith("--mount=") else ""
+        fields = dict(f.split("=", 1) for f in mount.split(",") if "=" in f)
+        if fields.get("type") == "bind":
+            source = fields.get("source") or fields.get("src")
+            target = fields.get("target") or fields.get("destination") or fields.get("dst")
+            if source and target:
+                binds[str(PurePosixPath(target))] = source
+    return binds
+
+
 # ------------------------------------------------------------------------------ autoscaler (ray up)
 def ray_schema_path() -> Path:
     """Where the installed Ray keeps the autoscaler config schema (ray/autoscaler/ray-schema.json)."""
@@ -203,14 +289,75 @@ def _autoscaler_node_problems(cfg: dict) -> list[str]:
     return problems
 
 
-def check_autoscaler_yaml(path: str | Path, ray_version: str | None = None) -> list[str]:
+def autoscaler_node_views(cfg: dict) -> dict[str, tuple[list, list | None]]:
+    """Per node type, what `ray up` / the autoscaler runs there: the host's initialization_commands
+    (the head always runs the global list; a worker type's own list replaces it) and the docker run
+    options its Ray container starts with (run_options + head_/worker_run_options, a node type's
+    docker section overriding the global one), or None when the cluster runs without docker."""
+    docker = cfg.get("docker") or {}
+    in_docker = bool(docker.get("image") or docker.get("head_image") or docker.get("worker_image"))
+    views: dict[str, tuple[list, list | None]] = {}
+    for name, node_type in (cfg.get("available_node_types") or {}).items():
+        node_type = node_type or {}
+        if name == cfg.get("head_node_type"):
+            init = cfg.get("initialization_commands") or []
+            options = [*(docker.get("run_options") or []), *(docker.get("head_run_options") or [])]
+        else:
+            init = node_type.get("initialization_commands", cfg.get("initialization_commands")) or []
+            merged = {**docker, **(node_type.get("docker") or {})}
+            options = [*(merged.get("run_options") or []), *(merged.get("worker_run_options") or [])]
+        views[name] = (list(init), options if in_docker else None)
+    return views
+
+
+def _shared_path_on_node(path: str, init: list, options: list | None) -> str | None:
+    """Why `path` (as the Ray process sees it) is not on a network filesystem on one node, or None."""
+    mounts = {m: t for m, t in network_mounts(init).items() if t.split(".")[-1] in NETWORK_FS_TYPES}
+    host_path = path
+    if options is not None:  # inside the Ray container: the path must be bind-mounted from the host
+        binds = [c for c in docker_binds(options) if _under(path, c)]
+        if not binds:
+            return (f"{path} is not bind-mounted into the Ray container "
+                    "(add `-v <mount>:<mount>` to docker.run_options)")
+        container = max(binds, key=len)
+        host_path = str(PurePosixPath(docker_binds(options)[container]) / PurePosixPath(path).relative_to(container))
+    if not any(_under(host_path, m) for m in mounts):
+        return (f"{host_path} is not on a network filesystem mounted by initialization_commands "
+                f"(`mount -t {{{'|'.join(sorted(NETWORK_FS_TYPES))}}} SOURCE DIR`)")
+    return None
+
+
+def _autoscaler_storage_problems(cfg: dict, output_dirs: Sequence[str]) -> list[str]:
+    if not output_dirs:
+        return ["no documented `output_dir=` in the job command line (comments included): say where "
+                "results go, on the shared mount"]
+    problems = []
+    for value in output_dirs:
+        problem = output_dir_problem(value, "job command")
+        if problem:
+            problems.append(problem)
+            continue
+        for name, (init, options) in autoscaler_node_views(cfg).items():
+            why = _shared_path_on_node(value, init, options)
+            if why:
+                problems.append(f"available_node_types.{name}: output_dir={value}: {why}")
+    return problems
+
+
+def check_autoscaler_yaml(path: str | Path, ray_version: str | None = None,
+                          output_dirs: Sequence[str] | None = None) -> list[str]:
     """Project rules for a `ray up` YAML beyond the schema: pinned image, a head that takes no
     trial/GPU work, GPU groups that scale from zero, the project installed, no world-open ingress
-    rules, no credentials."""
+    rules, no credentials, and the output_dir of its job command lines (by default those documented
+    in the file, comments included) on a network filesystem that every node type mounts and binds
+    into its Ray container at that same path."""
     path = Path(path)
-    cfg = yaml.safe_load(path.read_text()) or {}
+    text = path.read_text()
+    cfg = yaml.safe_load(text) or {}
     ray_version = ray_version or pinned_ray_version(find_repo_root(path) / "pyproject.toml")
     problems = _autoscaler_image_problems(cfg, ray_version) + _autoscaler_node_problems(cfg)
+    output_dirs = documented_output_dirs(text) if output_dirs is None else list(output_dirs)
+    problems += _autoscaler_storage_problems(cfg, output_dirs)
     setup = " ".join(map(str, cfg.get("setup_commands") or []))
     if "pip install" not in setup or "videosft" not in setup:
         problems.append("setup_commands: must pip install the project (videosft) on every node")
@@ -366,19 +513,121 @@ def _check_document(doc: Any, where: str, root: Path, ray_version: str) -> list[
     return problems + [f"{where}.kind: {kind!r}, expected RayCluster or RayJob"]
 
 
+def _cluster_spec_of(doc: Any) -> tuple[str, dict] | None:
+    """(location, Ray cluster spec) of a RayCluster, or of a RayJob that creates its own cluster."""
+    if not isinstance(doc, dict) or not str(doc.get("apiVersion", "")).startswith("ray.io"):
+        return None
+    spec = doc.get("spec") or {}
+    if doc.get("kind") == "RayCluster" and isinstance(spec, dict):
+        return "spec", spec
+    if doc.get("kind") == "RayJob" and isinstance(spec.get("rayClusterSpec"), dict):
+        return "spec.rayClusterSpec", spec["rayClusterSpec"]
+    return None
+
+
+def _pod_groups(spec: dict, where: str) -> Iterator[tuple[str, dict]]:
+    if isinstance(spec.get("headGroupSpec"), dict):
+        yield f"{where}.headGroupSpec", spec["headGroupSpec"]
+    for i, group in enumerate(spec.get("workerGroupSpecs") or []):
+        if isinstance(group, dict):
+            yield f"{where}.workerGroupSpecs[{i}]", group
+
+
+def shared_volume_for(group: dict, path: str) -> tuple[str, dict] | str:
+    """(mountPath, volume source) of the shared volume holding `path` in a group's Ray container
+    (the first container), or a string saying why there is none."""
+    pod = (group.get("template") or {}).get("spec") or {}
+    containers = pod.get("containers") or [{}]
+    mounts = [m for m in (containers[0] or {}).get("volumeMounts") or []
+              if isinstance(m, dict) and m.get("mountPath") and _under(path, m["mountPath"])]
+    if not mounts:
+        return f"{path} is not under any volumeMount of the Ray container"
+    mount = max(mounts, key=lambda m: len(str(m["mountPath"])))
+    volume = next((v for v in pod.get("volumes") or [] if isinstance(v, dict) and v.get("name") == mount.get("name")),
+                  None)
+    if volume is None:
+        return f"volumeMount {mount.get('name')!r} ({mount['mountPath']}) has no matching volume"
+    source = {k: v for k, v in volume.items() if k != "name"}
+    if not any(k in source for k in SHARED_VOLUME_KINDS):
+        return (f"{path} is on volume {mount.get('name')!r} ({', '.join(source) or 'no source'}), which is "
+                f"per pod/node; use a ReadWriteMany persistentVolumeClaim")
+    return str(mount["mountPath"]), source
+
+
+def _kuberay_storage_problems(spec: dict, where: str, output_dirs: Sequence[str]) -> list[str]:
+    """Every output_dir must be on one shared volume, mounted at the same path in every pod group."""
+    if not output_dirs:
+        return [f"{where}: no `output_dir=` in the entrypoint or the documented job command line; "
+                "say where results go, on the shared volume"]
+    problems = []
+    for value in output_dirs:
+        problem = output_dir_problem(value, where)
+        if problem:
+            problems.append(problem)
+            continue
+        seen: dict[str, tuple[str, dict]] = {}
+        for gwhere, group in _pod_groups(spec, where):
+            found = shared_volume_for(group, value)
+            if isinstance(found, str):
+                problems.append(f"{gwhere}: output_dir={value}: {found}")
+            else:
+                seen[gwhere] = found
+        if len({json.dumps(v, sort_keys=True) for v in seen.values()}) > 1:
+            problems.append(f"{where}: output_dir={value} is on different volumes/paths across groups: {seen}")
+    return problems
+
+
+def claim_names(docs: Sequence[Any]) -> set[str]:
+    """persistentVolumeClaim names the Ray pods of these documents mount."""
+    names = set()
+    for doc in docs:
+        found = _cluster_spec_of(doc)
+        for _, group in _pod_groups(found[1], "") if found else ():
+            for volume in ((group.get("template") or {}).get("spec") or {}).get("volumes") or []:
+                claim = (volume or {}).get("persistentVolumeClaim") or {}
+                if claim.get("claimName"):
+                    names.add(claim["claimName"])
+    return names
+
+
+def check_shared_pvc_manifest(path: str | Path) -> list[str]:
+    """Problems in the shared-volume manifest: each PersistentVolumeClaim must be ReadWriteMany
+    (every pod of a multi-node cluster mounts it) with a storage request; no credentials."""
+    docs = load_yaml_documents(path)
+    pvcs = [d for d in docs if isinstance(d, dict) and d.get("kind") == "PersistentVolumeClaim"]
+    problems = [] if pvcs else [f"{Path(path).name}: no PersistentVolumeClaim"]
+    for i, doc in enumerate(docs):
+        problems += find_plaintext_secrets(doc, f"doc[{i}]")
+        if doc in pvcs:
+            spec = doc.get("spec") or {}
+            if "ReadWriteMany" not in (spec.get("accessModes") or []):
+                problems.append(f"doc[{i}].spec.accessModes: must include ReadWriteMany (mounted by every pod)")
+            if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
+                problems.append(f"doc[{i}].spec.resources.requests.storage: missing")
+            if not (doc.get("metadata") or {}).get("name"):
+                problems.append(f"doc[{i}].metadata.name: missing")
+    return problems
+
+
 def check_kuberay_manifest(path: str | Path, repo_root: str | Path | None = None,
                            ray_version: str | None = None) -> list[str]:
     """Problems in a KubeRay manifest (every document in the file): RayCluster/RayJob required
     fields, Ray version and image tags equal to the pin, existing jobs/*.py entrypoints, a valid
-    runtimeEnvYAML, cleanup settings on RayJobs, no plaintext secrets, no exposed dashboard."""
+    runtimeEnvYAML, cleanup settings on RayJobs, no plaintext secrets, no exposed dashboard, and
+    the output_dir of its job command lines (RayJob entrypoints and those documented in comments)
+    on a shared volume that the head and every worker group mount at that same path."""
     path = Path(path)
     root = Path(repo_root) if repo_root else find_repo_root(path)
     ray_version = ray_version or pinned_ray_version(root / "pyproject.toml")
     docs = load_yaml_documents(path)
     has_ray = any(isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("ray.io") for d in docs)
     problems = [] if has_ray else [f"{path.name}: no ray.io resource"]
+    output_dirs = documented_output_dirs(path.read_text())
     for i, doc in enumerate(docs):
         problems += _check_document(doc, f"doc[{i}]", root, ray_version)
+        found = _cluster_spec_of(doc)
+        if found:
+            problems += _kuberay_storage_problems(found[1], f"doc[{i}].{found[0]}", output_dirs)
     return problems
 
 

@@ -75,6 +75,12 @@ class DataConfig(_Strict):
     # Stream decode -> encode straight into training instead of materializing the encoded set first
     # (needed when it does not fit the object store); rejects are then counted after training.
     stream_train: bool = False
+    # Cost-grouped micro-batches: each Train worker orders every window of `bucket_window` rows it
+    # reads by padded length (visual + text tokens), cuts it into micro-batches and shuffles their
+    # order (train.seed, epoch), so an image is not padded to a 16-frame video's length. Costs a
+    # window of encoded rows of host memory per worker; rows never leave their window.
+    bucket_by_cost: bool = True
+    bucket_window: int = Field(64, ge=1)
 
 
 class TrainConfig(_Strict):

@@ -21,14 +21,20 @@ from videosft import clusters_check as cc
 REPO = Path(__file__).resolve().parents[2]
 CLUSTERS = REPO / "clusters"
 PYPROJECT = REPO / "pyproject.toml"
-KUBERAY = sorted((CLUSTERS / "kuberay").glob("*.yaml"))
+SHARED_PVC = CLUSTERS / "kuberay" / "shared-pvc.yaml"
+SHARED_MOUNT = "/mnt/shared"  # where every node / pod mounts the shared filesystem for output_dir
 
 
 def _is_autoscaler(path: Path) -> bool:
     return isinstance(doc := yaml.safe_load(path.read_text()), dict) and "provider" in doc
 
 
+def _is_ray_manifest(path: Path) -> bool:
+    return any(str(d.get("apiVersion", "")).startswith("ray.io") for d in cc.load_yaml_documents(path))
+
+
 AUTOSCALER = sorted(p for p in CLUSTERS.glob("*.yaml") if _is_autoscaler(p))
+KUBERAY = sorted(p for p in (CLUSTERS / "kuberay").glob("*.yaml") if _is_ray_manifest(p))
 
 
 # ------------------------------------------------------------------------------ shipped files
@@ -37,6 +43,8 @@ def test_expected_cluster_files_exist():
     assert {p.name for p in KUBERAY} >= {"raycluster.yaml", "rayjob-sweep.yaml", "rayjob-evaluate.yaml"}
     # every clusters/*.yaml is either a `ray up` file or the job runtime env, and is checked below
     assert {p.name for p in CLUSTERS.glob("*.yaml")} == {p.name for p in AUTOSCALER} | {"runtime_env.yaml"}
+    # every kuberay/*.yaml is a Ray manifest or the shared volume they mount
+    assert {p.name for p in (CLUSTERS / "kuberay").glob("*.yaml")} == {p.name for p in KUBERAY} | {SHARED_PVC.name}
 
 
 def test_ray_schema_is_the_one_bundled_with_ray():
@@ -98,6 +106,136 @@ def test_no_cluster_file_forces_cpu_deepspeed():
             assert not (isinstance(value, str) and "DS_ACCELERATOR=" in value), where
 
 
+# ----------------------------------------------------------------------- shared output_dir mount
+def _documented_output_dirs() -> dict[str, list[str]]:
+    files = [*AUTOSCALER, *KUBERAY, SHARED_PVC, CLUSTERS / "runtime_env.yaml", CLUSTERS / "README.md"]
+    # "output_dir=..." and the README's "rejects `output_dir=s3://...`" are prose, not examples
+    return {p.name: [v for v in cc.documented_output_dirs(p.read_text()) if not v.endswith("...")] for p in files}
+
+
+def test_every_documented_output_dir_is_on_the_shared_mount_and_loads():
+    # output_dir is written with pathlib; an s3:// / gs:// one would become a local "s3:" folder.
+    from videosft.config import load_config
+
+    found = _documented_output_dirs()
+    for name in ("aws.yaml", "gcp.yaml", "raycluster.yaml", "rayjob-sweep.yaml", "rayjob-evaluate.yaml",
+                 "README.md"):
+        assert found[name], f"{name}: documents no output_dir="
+    for name, values in found.items():
+        for value in values:
+            assert "://" not in value and value.startswith(SHARED_MOUNT + "/"), f"{name}: output_dir={value}"
+            assert load_config(None, [f"output_dir={value}"]).output_dir == value
+    text = "\n".join(p.read_text() for p in CLUSTERS.rglob("*") if p.is_file())
+    assert not re.search(r"output_dir=(s3|gs)://[A-Za-z]", text)
+
+
+@pytest.mark.parametrize("path", AUTOSCALER, ids=lambda p: p.name)
+def test_autoscaler_output_dir_is_mounted_on_every_node_type(path):
+    cfg = yaml.safe_load(path.read_text())
+    views = cc.autoscaler_node_views(cfg)
+    assert set(views) == set(cfg["available_node_types"]) and cfg["head_node_type"] in views
+    output_dirs = cc.documented_output_dirs(path.read_text())
+    assert output_dirs
+    for name, (init, options) in views.items():
+        mounts = cc.network_mounts(init)
+        assert mounts.get(SHARED_MOUNT) in cc.NETWORK_FS_TYPES, name  # on the host, a network filesystem
+        assert options is not None and cc.docker_binds(options).get(SHARED_MOUNT) == SHARED_MOUNT, name
+        for value in output_dirs:
+            assert value.startswith(SHARED_MOUNT + "/")
+    assert cc.check_autoscaler_yaml(path) == []
+
+
+@pytest.mark.parametrize("path", KUBERAY, ids=lambda p: p.name)
+def test_kuberay_output_dir_is_on_the_shared_pvc_in_every_pod_group(path):
+    output_dirs = cc.documented_output_dirs(path.read_text())
+    assert output_dirs and all(v.startswith(SHARED_MOUNT + "/") for v in output_dirs)
+    specs = [s for s in map(cc._cluster_spec_of, cc.load_yaml_documents(path)) if s]
+    assert specs
+    for _, spec in specs:
+        groups = list(cc._pod_groups(spec, ""))
+        assert len(groups) == 1 + len(spec["workerGroupSpecs"])
+        for where, group in groups:
+            for value in output_dirs:
+                assert cc.shared_volume_for(group, value) == (
+                    SHARED_MOUNT, {"persistentVolumeClaim": {"claimName": "videosft-shared"}}), where
+
+
+def test_shared_pvc_defines_every_claim_the_ray_pods_mount():
+    assert cc.check_shared_pvc_manifest(SHARED_PVC) == []
+    pvcs = {d["metadata"]["name"]: d for d in cc.load_yaml_documents(SHARED_PVC)
+            if d["kind"] == "PersistentVolumeClaim"}
+    claims = cc.claim_names([d for p in KUBERAY for d in cc.load_yaml_documents(p)])
+    assert claims == {"videosft-shared"} <= set(pvcs)
+    assert "ReadWriteMany" in pvcs["videosft-shared"]["spec"]["accessModes"]
+
+
+def test_shared_pvc_check_catches_single_node_access_mode(tmp_path):
+    docs = cc.load_yaml_documents(SHARED_PVC)
+    next(d for d in docs if d["kind"] == "PersistentVolumeClaim")["spec"]["accessModes"] = ["ReadWriteOnce"]
+    path = tmp_path / "pvc.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    assert any("ReadWriteMany" in p for p in cc.check_shared_pvc_manifest(path))
+
+
+@pytest.mark.parametrize(
+    "commands, expected",
+    [(["mountpoint -q /mnt/shared || sudo mount -t nfs4 -o nfsvers=4.1,hard fs-1.efs.x.amazonaws.com:/ /mnt/shared"],
+      {"/mnt/shared": "nfs4"}),
+     (["sudo mkdir -p /data && sudo mount -t efs -o tls fs-1:/ /data/"], {"/data": "efs"}),
+     (["mount 10.0.0.2:/share /mnt/x; echo ok"], {"/mnt/x": ""}),
+     (["mountpoint -q /mnt/shared", "sudo mount -a"], {})],
+)
+def test_network_mounts_parses_mount_commands(commands, expected):
+    assert cc.network_mounts(commands) == expected
+
+
+def test_docker_binds_parses_run_options():
+    options = ["--ulimit nofile=65536:65536", "-v /mnt/shared:/mnt/shared", "--volume=/a:/b:ro",
+               "--mount type=bind,source=/c,target=/d", "-v named:/e"]
+    assert cc.docker_binds(options) == {"/mnt/shared": "/mnt/shared", "/b": "/a", "/d": "/c"}
+
+
+def _autoscaler_storage(tmp_path, cfg, output_dirs=("/mnt/shared/runs/x",)) -> list[str]:
+    return [p for p in cc.check_autoscaler_yaml(_write(tmp_path, cfg), output_dirs=output_dirs)
+            if "output_dir" in p]
+
+
+def test_autoscaler_storage_catches_missing_bind_mount_and_nfs_mount(tmp_path):
+    cfg = yaml.safe_load((CLUSTERS / "aws.yaml").read_text())
+    assert _autoscaler_storage(tmp_path, cfg) == []
+    no_bind = copy.deepcopy(cfg)
+    no_bind["docker"]["run_options"] = [o for o in cfg["docker"]["run_options"] if "/mnt/shared" not in o]
+    problems = _autoscaler_storage(tmp_path, no_bind)
+    assert {p.split(":")[0] for p in problems} == {f"available_node_types.{n}" for n in cfg["available_node_types"]}
+    assert all("bind-mounted" in p for p in problems)
+    no_mount = copy.deepcopy(cfg)
+    no_mount["initialization_commands"] = []
+    problems = _autoscaler_storage(tmp_path, no_mount)
+    assert len(problems) == len(cfg["available_node_types"])
+    assert all("network filesystem" in p for p in problems)
+
+
+def test_autoscaler_storage_catches_node_type_that_overrides_the_mount(tmp_path):
+    cfg = yaml.safe_load((CLUSTERS / "gcp.yaml").read_text())
+    cfg["available_node_types"]["gpu_h100"]["initialization_commands"] = ["echo no mount here"]
+    problems = _autoscaler_storage(tmp_path, cfg)
+    assert len(problems) == 1 and problems[0].startswith("available_node_types.gpu_h100:")
+
+
+@pytest.mark.parametrize("value, needle", [("s3://bucket/runs/x", "is a URI"), ("gs://b/r", "is a URI"),
+                                           ("runs/x", "node-local"), ("/tmp/runs/x", "not bind-mounted")])
+def test_autoscaler_storage_catches_unshared_output_dir(tmp_path, value, needle):
+    cfg = yaml.safe_load((CLUSTERS / "aws.yaml").read_text())
+    problems = _autoscaler_storage(tmp_path, cfg, output_dirs=[value])
+    assert problems and all(needle in p for p in problems)
+
+
+def test_autoscaler_storage_requires_a_documented_output_dir(tmp_path):
+    cfg = yaml.safe_load((CLUSTERS / "aws.yaml").read_text())
+    problems = cc.check_autoscaler_yaml(_write(tmp_path, cfg))  # safe_dump drops the comments
+    assert any("no documented `output_dir=`" in p for p in problems)
+
+
 # ------------------------------------------------------------------------------------ versions
 @pytest.mark.parametrize(
     "dep, expected",
@@ -130,7 +268,7 @@ def fake_repo(tmp_path):
 def _sweep_docs() -> list[dict]:
     docs = list(yaml.safe_load_all((CLUSTERS / "kuberay" / "rayjob-sweep.yaml").read_text()))
     job = next(d for d in docs if d["kind"] == "RayJob")
-    job["spec"]["entrypoint"] = "python jobs/sweep.py --config jobs/configs/demo.yaml output_dir=s3://b/r"
+    job["spec"]["entrypoint"] = "python jobs/sweep.py --config jobs/configs/demo.yaml output_dir=/mnt/shared/runs/r"
     return docs
 
 
@@ -234,6 +372,42 @@ def test_catches_wrong_api_version_and_missing_name(fake_repo):
     del job["metadata"]["name"]
     problems = _check(fake_repo, docs)
     assert any("apiVersion" in p for p in problems) and any("metadata.name" in p for p in problems)
+
+
+def _groups(docs: list[dict]) -> list[dict]:
+    spec = _job_spec(docs)["rayClusterSpec"]
+    return [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+
+
+def test_catches_worker_group_without_the_shared_mount(fake_repo):
+    docs = _sweep_docs()
+    container = _groups(docs)[2]["template"]["spec"]["containers"][0]
+    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != "shared"]
+    problems = _check(fake_repo, docs)
+    assert len(problems) == 1 and "workerGroupSpecs[1]: output_dir=/mnt/shared/runs/r" in problems[0]
+
+
+def test_catches_shared_path_on_a_per_node_volume(fake_repo):
+    docs = _sweep_docs()
+    head = _groups(docs)[0]["template"]["spec"]
+    head["volumes"] = [v if v["name"] != "shared" else {"name": "shared", "emptyDir": {}} for v in head["volumes"]]
+    problems = _check(fake_repo, docs)
+    assert any("headGroupSpec" in p and "ReadWriteMany" in p for p in problems)
+
+
+def test_catches_groups_on_different_claims(fake_repo):
+    docs = _sweep_docs()
+    worker = _groups(docs)[1]["template"]["spec"]
+    next(v for v in worker["volumes"] if v["name"] == "shared")["persistentVolumeClaim"]["claimName"] = "other"
+    assert any("different volumes" in p for p in _check(fake_repo, docs))
+
+
+@pytest.mark.parametrize("override, needle", [("output_dir=s3://b/r", "is a URI"), ("output_dir=runs/r", "node-local"),
+                                              ("", "no `output_dir=`")])
+def test_catches_entrypoint_output_dir_off_the_shared_volume(fake_repo, override, needle):
+    docs = _sweep_docs()
+    _job_spec(docs)["entrypoint"] = f"python jobs/sweep.py --config jobs/configs/demo.yaml {override}".strip()
+    assert any(needle in p for p in _check(fake_repo, docs))
 
 
 # ----------------------------------------------------------------- negative: autoscaler / runtime

@@ -70,3 +70,19 @@ def test_frozen_and_round_trips_through_plain_dict():
         cfg.train.max_steps = 9  # type: ignore[misc]
     raw = yaml.safe_load(yaml.safe_dump(cfg.model_dump(mode="json")))  # what crosses Ray
     assert from_dict(raw) == cfg
+
+
+@pytest.mark.parametrize("uri", ["s3://bucket/runs/x", "gs://bucket/runs/x", "file:///tmp/runs/x"])
+def test_output_dir_uri_rejected_with_shared_mount_advice(uri):
+    # The run directory is written with pathlib; a URI would become a local "s3:" folder.
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [f"output_dir={uri}"])
+    msg = str(info.value)
+    assert "output_dir" in msg and uri in msg
+    for needle in ("filesystem path every node can reach", "EFS", "Filestore", "ReadWriteMany",
+                   "data.root", "model.path", "data.cache_root"):
+        assert needle in msg, needle
+    # object storage stays fine where it is supported, and shared-mount paths are fine for output_dir
+    cfg = load_config(None, ["output_dir=/mnt/shared/runs/x", "data.root=s3://bucket/data",
+                             "model.path=gs://bucket/model", "data.cache_root=s3://bucket/cache"])
+    assert cfg.output_dir == "/mnt/shared/runs/x"
