@@ -2,12 +2,14 @@
 
 The config arrives as a plain dict and is rebuilt here (no module globals cross Ray). Every rank
 iterates its shard of the streamed dataset with drop_last so all ranks take the same number of
-steps (ZeRO collectives hang otherwise). Every `train.checkpoint_every` optimizer steps all ranks
-save their ZeRO shard plus the data cursor and report it (train/checkpoint.py); a restarted worker
-group loads the latest such checkpoint and reads the rest of the interrupted epoch from the
-"train_resume" dataset, which holds only the samples the cursor has not consumed. The last report
-carries a consolidated Hugging Face checkpoint (safetensors + processor + videosft_meta.json)
-written by rank 0. Metric rows (loss, throughput per token kind, MFU) come from train/metrics.py.
+steps (ZeRO collectives hang otherwise), in micro-batches grouped by cost (`data.bucket_by_cost`:
+a permutation within windows of the shard, data/streaming.py, so the step count is unchanged).
+Every `train.checkpoint_every` optimizer steps all ranks save their ZeRO shard plus the data
+cursor and report it (train/checkpoint.py); a restarted worker group loads the latest such
+checkpoint and reads the rest of the interrupted epoch from the "train_resume" dataset, which
+holds only the samples the cursor has not consumed. The last report carries a consolidated
+Hugging Face checkpoint (safetensors + processor + videosft_meta.json) written by rank 0.
+Metric rows (loss, throughput per token kind, MFU) come from train/metrics.py.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
     window, prev_step = StepWindow(), engine.global_steps
     while engine.global_steps < cfg.train.max_steps:
         shard, batches = ray.train.get_dataset_shard(progress.stream_name()), 0
-        for batch in shard.iter_batches(batch_size=cfg.train.micro_batch_size, batch_format="numpy", drop_last=True):
+        for batch in micro_batches(shard, cfg, progress.epoch):
             batches += 1
             progress.take(batch[SAMPLE_INDEX])
             inputs = collate([load_features(b) for b in batch[FEATURES]], pad_id)
@@ -199,6 +201,21 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
             )
         progress.end_epoch()
     return history
+
+
+def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
+    """This rank's micro-batches for one epoch, cost-grouped when `data.bucket_by_cost` (drop_last).
+
+    Every rank uses the same seed, so ranks holding similar windows step through groups of
+    similar rank in the cost order together: the step waits less on its slowest rank.
+    """
+    micro = cfg.train.micro_batch_size
+    if not cfg.data.bucket_by_cost:
+        return shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True)
+    from videosft.data.streaming import iter_cost_grouped, window_rows
+
+    windows = shard.iter_batches(batch_size=window_rows(cfg.data.bucket_window, micro), batch_format="numpy")
+    return iter_cost_grouped(windows, micro, window=cfg.data.bucket_window, seed=[cfg.train.seed, epoch])
 
 
 def _at_step(engine: Any, cfg: Any, step: int, window: Any, peak: float | None, history: list[dict[str, Any]],
