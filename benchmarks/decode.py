@@ -1,18 +1,24 @@
-# Run: python benchmarks/decode.py [--quick] [--budgets 8,32] [--json out.json]
+# Run: python benchmarks/decode.py [--quick] [--budgets 8,32] [--no-before] [--json out.json]
 """Sampled frames per second of every decode path, side by side on the same clips in one run.
 
-Clips are realistic web video: 640x360, 30 fps, 20-60 s (10-20 s with --quick), H.264 with a
-keyframe every 250 frames, so reaching a sampled frame means decoding from the keyframe before it
-(the cost that dominates sparse sampling). Every path returns uint8-equivalent frames at the same
-output size (the contract's smart_resize for 448*448 max pixels), so the work compared is equal:
+Clips are realistic web video: 640x360, 30 fps, 20-60 s (10-20 s with --quick), H.264 with
+B-frames and a keyframe every 250 frames, so reaching a sampled frame means decoding from the
+keyframe before it (the cost that dominates sparse sampling). Every path returns uint8-equivalent
+frames at the same output size (the contract's smart_resize for 448*448 max pixels):
 
-  (a) decord loop    one process, one decoder thread (decord num_threads=1): the per-core baseline
-  (b) ray pipeline   decoded_dataset: probe + isolated decode on an actor pool over all cores
+  (a) decord loop    one process, one decoder thread (decord num_threads=1), the contract's
+                     indices: the per-core baseline of the pipeline
+  (b) ray pipeline   decoded_dataset: probe + isolated decode on an actor pool over all cores;
+                     "before" is the same stage with the earlier probe (decodes the tail GOP) and
+                     decode (decord first, PyAV by a gap rule): `--no-before` skips it
   (c) qwen-vl-utils  fetch_video({"video", "nframes", "resized_height/width"}), its defaults:
                      decord with automatic threads, torchvision bicubic resize to float32
-  (d) pyav planned   decode.decode_video(backend="pyav"): one seek per run of nearby frames
+  (d) ours           decode.decode_video in-process at qwen's own indices (linspace), so (d)/(c)
+                     compares equal work; (d0) the same with legacy=True (the earlier strategy)
   (e) frame cache    prepare_cache once at the largest budget, then read_cached per budget
 
+In-process paths are also timed in CPU seconds (all threads): on a shared machine wall time
+swings with the neighbours' load, CPU time much less, so per-core ratios are given both ways.
 The Ray pipeline streams more decoded bytes than its deliberately small object store holds; peak
 memory (RSS, and PSS, which counts shared pages once) is sampled over the whole process tree.
 """
@@ -20,6 +26,7 @@ memory (RSS, and PSS, which counts shared pages once) is sampled over the whole 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -97,12 +104,13 @@ def decord_loop(clips: list[Clip], budget: int) -> int:
     return total
 
 
-def pyav_loop(clips: list[Clip], budget: int) -> int:
-    """(d) our PyAV planned reads, in-process (PyAV's own frame threads included)."""
+def ours_loop(clips: list[Clip], budget: int, legacy: bool = False) -> int:
+    """(d) decode.decode_video in-process at qwen's indices (legacy=True: the earlier strategy)."""
     from videosft.data.decode import decode_video
+    from videosft.data.sampling import linspace_indices
 
-    return sum(len(decode_video(c.path, CONTRACT.frame_indices(c.frames, FPS, budget), out_hw(),
-                                backend="pyav")) for c in clips)
+    return sum(len(decode_video(c.path, linspace_indices(c.frames, budget), out_hw(), legacy=legacy))
+               for c in clips)
 
 
 def qwen_loop(clips: list[Clip], budget: int) -> int:
@@ -118,35 +126,48 @@ def qwen_loop(clips: list[Clip], budget: int) -> int:
     return total
 
 
-def timed(fn, *args) -> tuple[int, float]:
-    start = time.perf_counter()
+def timed(fn, *args) -> dict:
+    """Frames, wall seconds and CPU seconds (this process, all threads)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     frames = fn(*args)
-    return frames, time.perf_counter() - start
+    return {"frames": frames, "seconds": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
 
 # --------------------------------------------------------------------------- Ray paths
 class MemorySampler(threading.Thread):
-    """Peak RSS and PSS summed over this process and all its descendants (raylet, workers, decoders)."""
+    """Peak RSS and PSS summed over this process and all its descendants (raylet, workers, decoders),
+    and the CPU seconds they spent while sampled (a process's last 0.3 s before it exits is lost)."""
 
     def __init__(self, period_s: float = 0.3) -> None:
         super().__init__(daemon=True)
         self.period_s, self.peak_rss, self.peak_pss = period_s, 0, 0
+        self._cpu_start: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
         self._done = threading.Event()
 
     def run(self) -> None:
         import psutil
 
         me = psutil.Process()
+        first = True
         while not self._done.is_set():
             rss = pss = 0
             for proc in [me, *me.children(recursive=True)]:
                 try:
-                    info = proc.memory_full_info()
+                    info, times = proc.memory_full_info(), proc.cpu_times()
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
+                cpu = times.user + times.system
+                self._cpu_start.setdefault(proc.pid, cpu if first else 0.0)
+                self._cpu_last[proc.pid] = cpu
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            first = False
             self._done.wait(self.period_s)
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(last - self._cpu_start[pid] for pid, last in self._cpu_last.items())
 
     def stop(self) -> None:
         self._done.set()
@@ -172,10 +193,39 @@ def consume(ds) -> dict:
     return {"frames": frames, "bytes": nbytes, "steady_fps": steady}
 
 
-def ray_pipeline(rows: list[dict], budget: int, cores: int) -> dict:
-    """(b) decoded_dataset on `cores` actors, consumed as a stream."""
-    from videosft.data.pipeline import decoded_dataset
+def _legacy_stage() -> type:
+    """DecodeStage as it was before keyframe-planned reads: built here so one run shows both."""
+    from videosft.data.pipeline import DecodeStage
 
+    class LegacyDecodeStage(DecodeStage):
+        def __init__(self, contract: dict, budget: int | None, timeout_s: float) -> None:
+            from videosft.data import probe
+            from videosft.data.decode import IsolatedDecoder, decode_video
+
+            super().__init__(contract, budget, timeout_s)
+            self.decoder = IsolatedDecoder(timeout_s=timeout_s,
+                                           decode_fn=functools.partial(decode_video, legacy=True))
+            # This actor's own process only: its stage probes by decoding the tail GOP, as before.
+            probe.probe_video = functools.partial(probe.probe_video, decode_tail=True)
+
+    return LegacyDecodeStage
+
+
+def stage_dataset(rows: list[dict], budget: int, cores: int, before: bool):
+    from videosft.data.pipeline import actor_pool, decoded_dataset
+
+    if not before:
+        return decoded_dataset(rows, CONTRACT, budget, timeout_s=300, concurrency=cores, cpus=1)
+    import ray.data
+
+    return ray.data.from_items(rows).map(
+        _legacy_stage(), fn_constructor_kwargs={"contract": CONTRACT.model_dump(), "budget": budget,
+                                                "timeout_s": 300},
+        compute=actor_pool(cores), num_cpus=1)
+
+
+def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False) -> dict:
+    """(b) the decode stage on `cores` actors, consumed as a stream."""
     idle = MemorySampler()
     idle.start()
     time.sleep(1.0)
@@ -183,13 +233,13 @@ def ray_pipeline(rows: list[dict], budget: int, cores: int) -> dict:
     sampler = MemorySampler()
     sampler.start()
     start = time.perf_counter()
-    ds = decoded_dataset(rows, CONTRACT, budget, timeout_s=300, concurrency=cores, cpus=1)
-    seen = consume(ds)
+    seen = consume(stage_dataset(rows, budget, cores, before))
     seconds = time.perf_counter() - start
     sampler.stop()
     return {"frames": seen["frames"], "seconds": seconds, "steady_fps": seen["steady_fps"],
-            "streamed_mb": seen["bytes"] / 2**20, "peak_rss_mb": sampler.peak_rss / 2**20,
-            "peak_pss_mb": sampler.peak_pss / 2**20, "idle_pss_mb": idle.peak_pss / 2**20}
+            "cpu_s": sampler.cpu_s, "streamed_mb": seen["bytes"] / 2**20,
+            "peak_rss_mb": sampler.peak_rss / 2**20, "peak_pss_mb": sampler.peak_pss / 2**20,
+            "idle_pss_mb": idle.peak_pss / 2**20}
 
 
 def cache_paths(rows: list[dict], budgets: list[int], cores: int, root: str) -> dict:
@@ -200,35 +250,54 @@ def cache_paths(rows: list[dict], budgets: list[int], cores: int, root: str) -> 
     info = prepare_cache(rows, CONTRACT, budgets, root, concurrency=cores, cpus=1, timeout_s=300)
     out = {"prepare_s": time.perf_counter() - start, "rows": info.total}
     for budget in budgets:
-        frames, seconds = timed(lambda: consume(read_cached(root, CONTRACT, budget))["frames"])
-        out[f"read_{budget}"] = {"frames": frames, "seconds": seconds}
+        out[f"read_{budget}"] = timed(lambda: consume(read_cached(root, CONTRACT, budget))["frames"])
     return out
 
 
 # --------------------------------------------------------------------------- report
-def fps(result: tuple[int, float] | dict) -> float:
-    frames, seconds = (result["frames"], result["seconds"]) if isinstance(result, dict) else result
-    return frames / seconds if seconds > 0 else 0.0
+def fps(result: dict, clock: str = "seconds") -> float:
+    return result["frames"] / result[clock] if result.get(clock, 0) > 0 else 0.0
 
 
 def report(table: dict, cores: int) -> None:
     print(f"\nsampled frames/s ({cores} cores, output {out_hw()[0]}x{out_hw()[1]}, "
-          f"load avg {os.getloadavg()[0]:.1f})")
-    print(f"{'budget':>6} {'(a) decord 1t':>14} {'(b) ray':>8} {'(b) steady':>10} {'(c) qwen':>9} "
-          f"{'(d) pyav':>9} {'b/a':>5} {'bs/a':>5} {'b/core/c':>8} {'bs/core/c':>9} {'a/c':>5} {'d/c':>5}")
+          f"load avg {os.getloadavg()[0]:.1f}; wall clock unless marked cpu)")
+    print(f"{'budget':>6} {'(a) decord 1t':>13} {'(b) ray':>8} {'(b) before':>10} {'(c) qwen':>9} "
+          f"{'(d) ours':>9} {'(d0) before':>11}")
     for budget, row in table["budgets"].items():
-        a, b, c, d = (fps(row[k]) for k in ("decord", "ray", "qwen", "pyav"))
-        bs = row["ray"]["steady_fps"]
-        print(f"{budget:>6} {a:14.1f} {b:8.1f} {bs:10.1f} {c:9.1f} {d:9.1f} {b / a:5.2f} {bs / a:5.2f} "
-              f"{b / cores / c:8.2f} {bs / cores / c:9.2f} {a / c:5.2f} {d / c:5.2f}")
-    print(f"targets: b/a >= {0.8 * cores:.1f} (0.8 x cores); ours per core / qwen >= 1.5")
+        b0 = fps(row["ray_before"]) if "ray_before" in row else float("nan")
+        print(f"{budget:>6} {fps(row['decord']):13.1f} {fps(row['ray']):8.1f} {b0:10.1f} "
+              f"{fps(row['qwen']):9.1f} {fps(row['ours']):9.1f} {fps(row['ours_before']):11.1f}")
+    print(f"\n{'budget':>6} {'b/a':>5} {'b/a before':>10} {'bs/a':>5} {'b/core/c':>8} "
+          f"{'before':>6} {'d/c':>5} {'d0/c':>5} {'d/c cpu':>7} {'d0/c cpu':>8} {'a/c cpu':>7}")
+    for budget, row in table["budgets"].items():
+        a, c = fps(row["decord"]), fps(row["qwen"])
+        b, bs = fps(row["ray"]), row["ray"]["steady_fps"]
+        b0 = fps(row["ray_before"]) if "ray_before" in row else float("nan")
+        d_cpu, d0_cpu, c_cpu = (fps(row[k], "cpu_s") for k in ("ours", "ours_before", "qwen"))
+        print(f"{budget:>6} {b / a:5.2f} {b0 / a:10.2f} {bs / a:5.2f} {b / cores / c:8.2f} "
+              f"{b0 / cores / c:6.2f} {fps(row['ours']) / c:5.2f} {fps(row['ours_before']) / c:5.2f} "
+              f"{d_cpu / c_cpu:7.2f} {d0_cpu / c_cpu:8.2f} {fps(row['decord'], 'cpu_s') / c_cpu:7.2f}")
+    print(f"targets: b/a >= {0.8 * cores:.1f} (0.8 x cores); ours per core / qwen >= 1.5 "
+          f"(d/c: same indices, one process; cpu: frames per CPU-second)")
+    print("per CPU-second, whole process tree for (b) (load-independent; cores x this = the b/a an "
+          "idle machine would show if the pipeline got every core):")
+    for budget, row in table["budgets"].items():
+        a_cpu, b_cpu = fps(row["decord"], "cpu_s"), fps(row["ray"], "cpu_s")
+        line = f"  budget {budget}: (a) {a_cpu:.1f}, (b) {b_cpu:.1f}"
+        if "ray_before" in row:
+            b0_cpu = fps(row["ray_before"], "cpu_s")
+            line += f", (b) before {b0_cpu:.1f}; b/a {b_cpu / a_cpu:.2f} (before {b0_cpu / a_cpu:.2f})"
+        print(line)
     for budget, row in table["budgets"].items():
         r = row["ray"]
         print(f"ray pipeline, budget {budget}: streamed {r['streamed_mb']:.0f} MB of frames "
               f"({table['repeat']} rows per clip) through a {OBJECT_STORE_MB} MB object store; peak "
               f"process-tree PSS {r['peak_pss_mb']:.0f} MB (idle cluster {r['idle_pss_mb']:.0f} MB), "
-              f"RSS {r['peak_rss_mb']:.0f} MB")
-    print(f"driver max RSS (in-process paths too) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+              f"RSS {r['peak_rss_mb']:.0f} MB" + (f" (before: PSS {row['ray_before']['peak_pss_mb']:.0f} MB)"
+                                                  if "ray_before" in row else ""))
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"driver max RSS (in-process paths too) {max_rss:.0f} MB")
     cache = table["cache"]
     reads = ", ".join(f"{b}: {fps(cache[f'read_{b}']):.0f}" for b in table["budgets"])
     print(f"frame cache: prepare {cache['prepare_s']:.1f} s for {cache['rows']} rows once; "
@@ -240,6 +309,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 clips of 10-20 s instead of 6 of 20-60 s")
     parser.add_argument("--budgets", default="8,32", help="comma-separated frame budgets")
     parser.add_argument("--repeat", type=int, default=0, help="rows per clip in the Ray run (0: auto)")
+    parser.add_argument("--no-before", dest="before", action="store_false",
+                        help="skip the Ray pipeline run with the earlier probe and decode")
     parser.add_argument("--json", help="also write the raw numbers here")
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
@@ -254,17 +325,21 @@ def main() -> None:
         qwen_loop(clips[:1], 2)  # imports and backend choice outside the timings
         frame_mb = out_hw()[0] * out_hw()[1] * 3 / 2**20
         # Enough rows that the largest budget streams twice what the object store can hold.
-        repeat = args.repeat or max(1, int(np.ceil(2 * OBJECT_STORE_MB / (frame_mb * max(budgets) * len(clips)))))
+        largest = frame_mb * max(budgets) * len(clips)
+        repeat = args.repeat or max(1, int(np.ceil(2 * OBJECT_STORE_MB / largest)))
         ray.data.DataContext.get_current().enable_progress_bars = False
         ray.init(num_cpus=cores, object_store_memory=OBJECT_STORE_MB * 2**20, include_dashboard=False,
                  log_to_driver=False)
         try:
             table = {"budgets": {}, "repeat": repeat}
             for budget in budgets:
-                table["budgets"][budget] = {
-                    "decord": timed(decord_loop, clips, budget), "pyav": timed(pyav_loop, clips, budget),
-                    "qwen": timed(qwen_loop, clips, budget),
+                row = table["budgets"][budget] = {
+                    "decord": timed(decord_loop, clips, budget), "qwen": timed(qwen_loop, clips, budget),
+                    "ours": timed(ours_loop, clips, budget),
+                    "ours_before": timed(ours_loop, clips, budget, True),
                     "ray": ray_pipeline(rows_for(clips, repeat), budget, cores)}
+                if args.before:
+                    row["ray_before"] = ray_pipeline(rows_for(clips, repeat), budget, cores, True)
                 print(f"budget {budget}: done ({time.perf_counter() - start:.0f} s)")
             table["cache"] = cache_paths(rows_for(clips, repeat), budgets, cores, os.path.join(tmp, "cache"))
         finally:

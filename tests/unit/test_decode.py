@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pickle
 import time
+from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from videosft import schema as S
 from videosft.data import decode as D
 from videosft.data import media_fixtures as mf
+from videosft.data import probe
 from videosft.data.decode import DecodeError, IsolatedDecoder, decode_sample, decode_video
 
 GOOD = ("good", "one_frame", "mkv", "odd_size", "webm")
@@ -58,22 +61,6 @@ def test_backends_agree_on_pixels(media):
     a = decode_video(media["good"], wanted, (24, 32), backend="decord").astype(np.int16)
     b = decode_video(media["good"], wanted, (24, 32), backend="pyav").astype(np.int16)
     assert np.abs(a - b).mean() < 2.0
-
-
-def test_pyav_sparse_reads_seek_between_runs(media, monkeypatch):
-    seeks = []
-    real = D.probe.seek_to_index
-    monkeypatch.setattr(D.probe, "seek_to_index",
-                        lambda c, s, i, fps: (seeks.append(i), real(c, s, i, fps)))
-    wanted = np.array([149, 0, 3, 70, 72, 140, 2])
-    assert _indices(decode_video(media["long"], wanted, None, backend="pyav")) == wanted.tolist()
-    assert seeks == [70, 140]  # the first run decodes from the start; one seek per later run
-
-
-def test_plan_runs_is_gap_based():
-    runs = D._plan_runs(np.array([0, 1, 40, 200, 210, 500]))
-    assert [r.tolist() for r in runs] == [[0, 1, 40], [200, 210], [500]]
-    assert D._plan_runs(np.array([], np.int64)) == []
 
 
 @settings(max_examples=15, deadline=None)
@@ -181,3 +168,132 @@ def test_decoder_pickles_lazily(media):
         clone.close()
     with pytest.raises(ValueError, match="backend must be one of"):
         IsolatedDecoder(backend="nope")
+
+
+# --- keyframe-planned reads against a brute-force sequential decode, on long-GOP clips ---
+LONG_GOP, LONG_FRAMES, LONG_FPS = 60, 240, 24  # keyframes exactly at 0, 60, 120, 180
+
+
+def _write_long_gop(path: str, *, vfr: bool = False) -> str:
+    """H.264 with B-frames and a keyframe every LONG_GOP frames only (no scene-cut keyframes)."""
+    rng = np.random.default_rng(3)
+    with av.open(path, "w") as out:
+        stream = out.add_stream("libx264", rate=LONG_FPS)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size = LONG_GOP
+        stream.options = {"crf": "18", "preset": "veryfast", "bframes": "3",
+                          "keyint_min": str(LONG_GOP), "sc_threshold": "0"}
+        if vfr:  # irregular frame durations, as phone recordings have
+            stream.codec_context.time_base = Fraction(1, 1000)
+        pts = 0
+        for index in range(LONG_FRAMES):
+            frame = av.VideoFrame.from_ndarray(mf.frame_pattern(index, 64, 48), format="rgb24")
+            if vfr:
+                frame.pts, frame.time_base = pts, Fraction(1, 1000)
+                pts += int(rng.choice([20, 33, 50, 66]))
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_gop(tmp_path_factory) -> dict[str, str]:
+    directory = tmp_path_factory.mktemp("long_gop")
+    return {"mp4": _write_long_gop(str(directory / "gop.mp4")),
+            "mkv": _write_long_gop(str(directory / "gop.mkv")),
+            "vfr": _write_long_gop(str(directory / "vfr.mp4"), vfr=True)}
+
+
+def _brute_force(path: str) -> np.ndarray:
+    """Every frame, decoded in one sequential pass with no seek: the reference."""
+    with av.open(path) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def _index_sets() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    sets = [np.linspace(0, LONG_FRAMES - 1, n).round().astype(np.int64) for n in (1, 4, 8, 32)]
+    sets += [np.array([59, 60, 61, 119, 120, 239]),  # either side of each keyframe
+             np.array([200, 5, 5, 130, 64]),  # unsorted, repeated
+             np.arange(0, LONG_FRAMES, 3)]  # dense
+    sets += [rng.integers(0, LONG_FRAMES, int(rng.integers(1, 25))) for _ in range(6)]
+    return sets
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv"])
+def test_every_path_matches_brute_force(long_gop, kind):
+    path = long_gop[kind]
+    reference = _brute_force(path)
+    assert len(reference) == LONG_FRAMES
+    paths = {"auto": {}, "pyav planned": {"backend": "pyav"}, "decord": {"backend": "decord"},
+             "pyav legacy": {"backend": "pyav", "legacy": True}}
+    for wanted in _index_sets():
+        for name, how in paths.items():
+            frames = decode_video(path, wanted, None, **how)
+            assert np.array_equal(frames, reference[wanted]), (name, wanted.tolist())
+    wanted = np.array([3, 150, 90])
+    assert np.array_equal(decode_video(path, wanted, (24, 40)),
+                          D.resize_frames(reference[wanted], (24, 40)))
+
+
+def _seeks(monkeypatch) -> list[float]:
+    seconds: list[float] = []
+    real = probe.seek_to_time
+    monkeypatch.setattr(probe, "seek_to_time",
+                        lambda c, s, t: (seconds.append(t), real(c, s, t))[1])
+    return seconds
+
+
+def test_planned_reads_seek_once_per_gop(long_gop, monkeypatch):
+    seeks = _seeks(monkeypatch)
+    wanted = np.array([200, 5, 30, 70, 100, 130, 205])
+    assert _indices(decode_video(long_gop["mp4"], wanted, None, backend="pyav")) == wanted.tolist()
+    # the packet scan rewinds to 0; then one seek onto each later keyframe touched
+    assert [round(t * LONG_FPS - 0.5) for t in seeks] == [0, 60, 120, 180]
+
+
+def _decoded_frames(monkeypatch) -> list[int]:
+    count = [0]
+    real = probe.iter_frames
+
+    def counting(*args, **kwargs):
+        for frame in real(*args, **kwargs):
+            count[0] += 1
+            yield frame
+
+    monkeypatch.setattr(probe, "iter_frames", counting)
+    return count
+
+
+def test_planned_reads_skip_unreferenced_frames(long_gop, monkeypatch):
+    count = _decoded_frames(monkeypatch)
+    wanted = np.array([59, 119, 179, 239])  # the worst case: the last frame of each GOP
+    decode_video(long_gop["mp4"], wanted, None, backend="pyav", legacy=True)
+    legacy, count[0] = count[0], 0
+    decode_video(long_gop["mp4"], wanted, None, backend="pyav")
+    assert legacy == LONG_FRAMES and count[0] < 0.75 * legacy  # B-frames nobody references
+
+
+def test_variable_frame_rate_keeps_each_backends_numbering(long_gop):
+    path, wanted = long_gop["vfr"], np.arange(0, LONG_FRAMES, 7)
+    # auto keeps decord's frame numbers on irregular timestamps (what it always returned)
+    assert np.array_equal(decode_video(path, wanted, None),
+                          decode_video(path, wanted, None, backend="decord"))
+    assert np.array_equal(decode_video(path, wanted, None, backend="decord"),
+                          _brute_force(path)[wanted])
+    # PyAV numbers frames by timestamp, planned or not
+    assert np.array_equal(decode_video(path, wanted, None, backend="pyav"),
+                          decode_video(path, wanted, None, backend="pyav", legacy=True))
+
+
+def test_stream_index_from_packets_or_sample_table(long_gop):
+    for kind, table in (("mp4", ([0, 60, 120, 180], True)), ("mkv", (None, False)),
+                        ("vfr", ([0, 60, 120, 180], False))):
+        with av.open(long_gop[kind]) as container:
+            stream = container.streams.video[0]
+            fps = probe.stream_fps(stream)
+            scanned = probe.stream_index(container, stream, fps)
+            assert scanned.constant_rate == (kind != "vfr")
+            assert kind == "vfr" or scanned.keyframes == [0, 60, 120, 180]
+            indexed = probe.stream_index(container, stream, fps, scan=False)
+            assert (indexed.keyframes, indexed.constant_rate) == table, kind

@@ -76,19 +76,46 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
     assert probe_video(path)[S.ERROR] == "probe: no video stream"
 
 
-def test_probe_decodes_only_the_tail(tmp_path, monkeypatch):
-    path = mf.write_video(str(tmp_path / "long.mp4"), 120, gop=12)
+def _count_decoded(monkeypatch) -> list:
     decoded = []
     real = probe.iter_frames
 
-    def counting(container, stream):
-        for frame in real(container, stream):
+    def counting(*args, **kwargs):
+        for frame in real(*args, **kwargs):
             decoded.append(frame)
             yield frame
 
     monkeypatch.setattr(probe, "iter_frames", counting)
+    return decoded
+
+
+def test_healthy_file_is_probed_without_decoding(tmp_path, monkeypatch):
+    path = mf.write_video(str(tmp_path / "long.mp4"), 120, gop=12)
+    decoded = _count_decoded(monkeypatch)
     assert probe_video(path)[S.NUM_FRAMES] == 120
-    assert 0 < len(decoded) <= 24  # about one GOP, not 120 frames
+    assert decoded == []  # the tail's packets are read, not decoded
+    assert probe_video(path, decode_tail=True)[S.NUM_FRAMES] == 120
+    assert 0 < len(decoded) <= 24  # the earlier rule: about one GOP, not 120 frames
+
+
+def test_damaged_tail_is_decoded_to_find_the_last_frame(media, monkeypatch):
+    decoded = _count_decoded(monkeypatch)
+    out = probe_video(media["overreported"])
+    assert out[S.NUM_FRAMES] == 16 and decoded  # the packets say "cut short": decode to know
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 0.97])
+def test_packet_rule_agrees_with_decoding_on_cut_files(tmp_path, keep):
+    path = mf.write_overreported_mp4(str(tmp_path / "cut.mp4"), num_frames=60, keep_fraction=keep)
+    assert probe_video(path) == probe_video(path, decode_tail=True)
+
+
+def test_packet_rule_agrees_with_decoding_on_good_files(media, tmp_path):
+    extra = {"ntsc": mf.write_video(str(tmp_path / "ntsc.mp4"), 30, fps=30000 / 1001),
+             "long_mkv": mf.write_video(str(tmp_path / "long.mkv"), 90, gop=10)}
+    for kind, path in {**media, **extra}.items():
+        if kind != "image":
+            assert probe_video(path) == probe_video(path, decode_tail=True), kind
 
 
 def test_images(media):

@@ -6,6 +6,11 @@ cap, because native decoders hang (decord's `get_batch` is known to spin on brok
 while holding the GIL, so no thread can interrupt it) and balloon (tens of GB on long clips); only
 a process can be killed. `decode_sample` is what a Ray Data stage calls: it never raises for bad media.
 
+PyAV reads by a seek plan (`pyav_read.py`, `seek_plan.py`): each GOP decoded at most once, and
+frames nothing references decoded only when wanted. decord decodes every frame from the keyframe,
+so "auto" reads with PyAV wherever the two number frames alike (constant frame rate: the same
+frames, pixel for pixel) and keeps decord, whose numbering it always used, elsewhere.
+
 Resizing is done by one function (PIL bicubic on RGB) for every backend, so a frame looks the
 same whichever decoder produced it: training and evaluation must see identical pixels.
 """
@@ -27,12 +32,11 @@ import av
 import numpy as np
 from PIL import Image
 
-from videosft.data import probe
+from videosft.data import probe, pyav_read
 from videosft.schema import ERROR, FRAME_INDICES, FRAMES, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TEXT
 from videosft.schema import MEDIA_TYPE, MEDIA_VIDEO, NUM_FRAMES
 
 BACKENDS = ("auto", "decord", "pyav")
-SEEK_GAP = 48  # wanted frames further apart than this are reached by seeking, not decoding through
 _DECORD_CHUNK = 16  # frames per get_batch: bounds full-resolution memory before resizing
 
 
@@ -75,31 +79,17 @@ def _decode_decord(path: str, indices: np.ndarray, out_hw: tuple[int, int] | Non
     return np.concatenate(chunks)[np.searchsorted(wanted, indices)]
 
 
-def _plan_runs(wanted: np.ndarray) -> list[np.ndarray]:
-    """Split sorted unique indices into runs that are cheaper to decode through than to seek."""
-    if wanted.size == 0:
-        return []
-    breaks = np.nonzero(np.diff(wanted) > SEEK_GAP)[0] + 1
-    return np.split(wanted, breaks)
-
-
-def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None) -> np.ndarray:
-    """PyAV: one seek per run of nearby wanted frames, then sequential decode through the run."""
+def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *,
+                 planned: bool = True, constant_rate_only: bool = False) -> np.ndarray:
+    """PyAV reading by a seek plan (see pyav_read.py); raises pyav_read.VariableRate before any
+    decoding when `constant_rate_only` and the stream's timestamps are irregular."""
     wanted = np.unique(indices)
-    got: dict[int, np.ndarray] = {}
-    last = -1
     with probe.media_source(path) as src, av.open(src) as container:
         if not container.streams.video:
             raise DecodeError("no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        fps = probe.stream_fps(stream) or 1.0
-        for run in _plan_runs(wanted):
-            # Runs are cut where frames lie more than SEEK_GAP apart, so every run but a first
-            # one that starts near frame 0 is reached by seeking.
-            if last >= 0 or run[0] > SEEK_GAP:
-                probe.seek_to_index(container, stream, int(run[0]), fps)
-            last = max(last, _take_run(container, stream, fps, run, got))
+        got, last = pyav_read.read_frames(container, container.streams.video[0], wanted,
+                                          planned=planned, constant_rate_only=constant_rate_only,
+                                          scan=not probe.is_uri(path))
     missing = [int(i) for i in wanted if int(i) not in got]
     if missing and missing[-1] > last:
         raise _beyond(missing[-1], last)
@@ -111,30 +101,16 @@ def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None)
     return frames[np.searchsorted(wanted, indices)]
 
 
-def _take_run(container: Any, stream: Any, fps: float, run: np.ndarray,
-              got: dict[int, np.ndarray]) -> int:
-    """Decode forward until past the run's last index; returns the last index decoded."""
-    pending = [int(i) for i in run if int(i) not in got]
-    index = -1
-    for frame in probe.iter_frames(container, stream):
-        index = probe.frame_index(frame, stream, fps)
-        # A frame stands in for a wanted index it reaches at most one frame late (timestamp
-        # jitter in variable-rate files); larger gaps are corrupt data and stay missing.
-        while pending and pending[0] <= index:
-            if index - pending[0] <= 1:
-                got[pending[0]] = frame.to_ndarray(format="rgb24")
-            pending.pop(0)
-        if not pending:
-            break
-    return index
-
-
 def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *,
-                 backend: str = "auto") -> np.ndarray:
+                 backend: str = "auto", legacy: bool = False) -> np.ndarray:
     """uint8 (len(indices), H, W, 3) frames in the order asked (repeats allowed).
 
-    backend "auto" tries decord and falls back to PyAV, whose error is the one reported (it
-    says why: decord mostly says "Error reading"). Raises DecodeError on bad media.
+    backend "auto" reads with planned PyAV when the stream's frame rate is constant (there its
+    frames are decord's, pixel for pixel, at a fraction of the decoding); otherwise it tries
+    decord, whose frame numbering it always used, and falls back to PyAV. PyAV's error is the
+    one reported (it says why: decord mostly says "Error reading"). Raises DecodeError on bad media.
+    legacy=True is the earlier strategy (decord first, PyAV by the gap rule), kept so benchmarks
+    can compare the two side by side; it returns the same frames.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -144,6 +120,9 @@ def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     if indices.size and indices.min() < 0:
         raise DecodeError(f"negative frame index {int(indices.min())}")
+    if backend == "auto" and not legacy:
+        with contextlib.suppress(pyav_read.VariableRate):
+            return _pyav_or_reason(path, indices, out_hw, planned=True, constant_rate_only=True)
     if backend in ("auto", "decord"):
         try:
             return _decode_decord(path, indices, out_hw)
@@ -152,8 +131,13 @@ def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
         except Exception as exc:  # decord raises DECORDError, IndexError, RuntimeError
             if backend == "decord":
                 raise DecodeError(probe.diagnose(path) or f"decord: {_first_line(exc)}") from exc
+    return _pyav_or_reason(path, indices, out_hw, planned=not legacy)
+
+
+def _pyav_or_reason(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
+                    **how: bool) -> np.ndarray:
     try:
-        return _decode_pyav(path, indices, out_hw)
+        return _decode_pyav(path, indices, out_hw, **how)
     except av.FFmpegError as exc:
         raise DecodeError(probe.describe_open_error(path, exc)) from exc
 

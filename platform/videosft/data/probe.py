@@ -1,13 +1,16 @@
-"""Container facts about a media file (frames, fps, duration, size) without decoding it all.
+"""Container facts about a media file (frames, fps, duration, size) without decoding it.
 
 Probing runs before budgeting so that frame indices are chosen against what the file can really
-deliver. The one decode it does is cheap and deliberate: seek to the last frame the container
-promises and decode to the end. A header that promises more frames than exist (a truncated
-download, a muxer bug) is what makes decord's `get_batch` spin forever, so the count is corrected
-here and the row says why, rather than a decode worker finding out the hard way.
+deliver. A header that promises more frames than exist (a truncated download, a muxer bug) is what
+makes decord's `get_batch` spin forever, so the count is checked here and the row says why, rather
+than a decode worker finding out the hard way. The check reads packets, not pixels: seek to the
+keyframe before the last promised frame and demux to the end. Only when those packets are missing,
+damaged or fewer than promised does it decode (from the same keyframe, else from the start), so
+the corrected count and the reason are what really decodes; a healthy file costs no decode at all.
 
 Also owns the low-level PyAV helpers `decode.py` shares: opening local paths and object-store
-URIs, cheap file pre-checks, error wording, and a packet loop that survives corrupt packets.
+URIs, cheap file pre-checks, error wording, a packet loop that survives corrupt packets (and can
+skip decoding frames nobody asked for), and the keyframe list a read plan needs.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import os
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import av
@@ -119,23 +123,50 @@ def stream_fps(stream: av.video.stream.VideoStream) -> float:
     return float(rate) if rate else 0.0
 
 
+def packet_indexer(stream: av.video.stream.VideoStream,
+                   fps: float) -> Callable[[av.Packet], int | None]:
+    """packet -> presentation index of the frame it carries, by `frame_index`'s rule (None: no
+    pts). Built once per stream: it runs on every packet of a scan."""
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    num, den = stream.time_base.numerator, stream.time_base.denominator
+
+    def index(packet: av.Packet) -> int | None:
+        pts = packet.pts  # float steps as PyAV's `frame.time` takes them, so ties round alike
+        return None if pts is None else int(round((float(pts) * num / den - start) * fps))
+
+    return index
+
+
+PacketFilter = Callable[[av.Packet], bool]
+
+
 def iter_frames(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+    keep: PacketFilter | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Decode from the current position to the end, skipping corrupt packets.
 
     A demux error (data cut off) ends the stream, but frames still buffered in the decoder are
-    flushed out: plain `container.decode()` raises and loses them.
+    flushed out: plain `container.decode()` raises and loses them. With `keep`, a packet it
+    rejects is decoded only if other frames reference it (FFmpeg's skip_frame=NONREF): a frame
+    nothing refers to cannot change any other frame's pixels, so skipping it is exact. On H.264
+    with B-frames that is about half the frames of a sparse read.
     """
     packets = container.demux(stream)
+    context, skipping = stream.codec_context, False
+    context.skip_frame = "DEFAULT"  # an abandoned earlier loop may have left it skipping
     bad = 0
     while bad < _MAX_BAD_PACKETS:
         try:
             packet = next(packets)
-        except StopIteration:
+        except StopIteration:  # demux's last, empty packet has already flushed the decoder
             return
         except av.FFmpegError:
             break
+        skip = keep is not None and not keep(packet)
+        if skip != skipping:  # set on change only; FFmpeg copies it to each packet's frame thread
+            skipping = skip
+            context.skip_frame = "NONREF" if skip else "DEFAULT"
         try:
             frames = packet.decode()
             bad = 0
@@ -144,7 +175,14 @@ def iter_frames(
             continue
         yield from (f for f in frames if f.time is not None)
     with contextlib.suppress(av.FFmpegError):
-        yield from (f for f in stream.codec_context.decode(None) if f.time is not None)
+        yield from (f for f in context.decode(None) if f.time is not None)
+
+
+def seek_to_time(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                 seconds: float) -> None:
+    """Seek to the keyframe at or before `seconds` after the stream start (decoders flushed)."""
+    start = stream.start_time or 0
+    container.seek(start + int(max(0.0, seconds) / stream.time_base), stream=stream, backward=True)
 
 
 def seek_to_index(
@@ -152,9 +190,85 @@ def seek_to_index(
     fps: float,
 ) -> None:
     """Seek to the keyframe at or before frame `index` (half a frame early, against rounding)."""
-    start = stream.start_time or 0
-    seconds = max(0.0, (index - 0.5) / fps) if fps > 0 else 0.0
-    container.seek(start + int(seconds / stream.time_base), stream=stream, backward=True)
+    seek_to_time(container, stream, (index - 0.5) / fps if fps > 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class StreamIndex:
+    """What a read plan needs to know about a stream, learnt without decoding.
+
+    keyframes: presentation indices of the keyframes (None: unknown). constant_rate: frame k's
+    timestamp rounds to k for every k, so a timestamp-based index (PyAV's) names the same frame as
+    a frame-number-based one (decord's); False also when it cannot be told.
+    """
+
+    keyframes: list[int] | None
+    constant_rate: bool
+
+
+def stream_index(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+                 fps: float, *, scan: bool = True) -> StreamIndex:
+    """Keyframes and frame-rate regularity from the packets (`scan`, then rewound) or the index.
+
+    A scan demuxes every packet without decoding (decord does the same when it opens a file);
+    without one, only mp4/mov's full sample table answers: its keyframe positions in decode order
+    (a few frames early for open GOPs, which costs a little decoding, never a wrong frame) and its
+    decode timestamps.
+    """
+    if scan:
+        return _scan_packets(container, stream, fps)
+    entries = [e for e in stream.index_entries if not e.is_discard]
+    if len(entries) < 2 or len(entries) < stream.frames or all(e.is_keyframe for e in entries):
+        return StreamIndex(None, False)  # no full sample table (Matroska keeps a few cues)
+    first = entries[0].timestamp
+    steps = [int(round(float((e.timestamp - first) * stream.time_base) * fps)) for e in entries]
+    return StreamIndex([at for at, e in enumerate(entries) if e.is_keyframe],
+                       steps == list(range(len(entries))))
+
+
+def _scan_packets(container: Any, stream: Any, fps: float) -> StreamIndex:
+    indices: list[int] = []
+    keyframes: list[int] = []
+    stamped = True
+    packet_index = packet_indexer(stream, fps)
+    with contextlib.suppress(av.FFmpegError):  # data cut off: what was read is what exists
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            index = packet_index(packet)
+            if index is None:
+                stamped = False
+                continue
+            indices.append(index)
+            if packet.is_keyframe:
+                keyframes.append(index)
+    seek_to_time(container, stream, 0.0)
+    regular = stamped and sorted(indices) == list(range(len(indices)))
+    return StreamIndex(keyframes or None, regular)
+
+
+def _last_packet(container: Any, stream: Any, reported: int, fps: float) -> int | None:
+    """Index of the last frame the tail's packets carry, read without decoding.
+
+    None when the packets cannot be trusted to decode (missing, cut short, unstamped): then only
+    a decode can say where the frames stop.
+    """
+    if reported <= 0 or fps <= 0:
+        return None
+    last, seen = -1, 0
+    packet_index = packet_indexer(stream, fps)
+    try:
+        seek_to_index(container, stream, reported - 1, fps)
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:  # the empty flush packet; edit-list cuts
+                continue
+            index = packet_index(packet)
+            if packet.is_corrupt or index is None:
+                return None
+            last, seen = max(last, index), seen + 1
+    except av.FFmpegError:
+        return None
+    return last if seen else None
 
 
 def _last_decodable(container: Any, stream: Any, reported: int, fps: float) -> int:
@@ -176,11 +290,13 @@ def _empty_probe(error: str = "") -> dict[str, Any]:
     return {NUM_FRAMES: 0, FPS: 0.0, DURATION: 0.0, WIDTH: 0, HEIGHT: 0, ERROR: error}
 
 
-def probe_video(path: str) -> dict[str, Any]:
+def probe_video(path: str, *, decode_tail: bool = False) -> dict[str, Any]:
     """NUM_FRAMES, FPS, DURATION, WIDTH, HEIGHT and ERROR ("" when fine) of a video file.
 
     Never raises for bad media: the reason goes in ERROR as "probe: <reason>". An over-reported
     frame count is corrected (NUM_FRAMES is what decodes) and still recorded in ERROR.
+    decode_tail=True always decodes the tail GOP to check the count (the earlier, slower rule;
+    it also catches a tail whose packets are intact but whose bitstream is not).
     """
     reason = precheck(path)
     if reason:
@@ -189,14 +305,14 @@ def probe_video(path: str) -> dict[str, Any]:
         with media_source(path) as src, av.open(src) as container:
             if not container.streams.video:
                 return _empty_probe("probe: no video stream")
-            return _probe_stream(container, container.streams.video[0])
+            return _probe_stream(container, container.streams.video[0], decode_tail)
     except av.FFmpegError as exc:
         return _empty_probe(f"probe: {describe_open_error(path, exc)}")
     except OSError as exc:
         return _empty_probe(f"probe: cannot read ({exc})")
 
 
-def _probe_stream(container: Any, stream: Any) -> dict[str, Any]:
+def _probe_stream(container: Any, stream: Any, decode_tail: bool) -> dict[str, Any]:
     fps = stream_fps(stream)
     if stream.duration is not None:
         duration = float(stream.duration * stream.time_base)
@@ -207,14 +323,17 @@ def _probe_stream(container: Any, stream: Any) -> dict[str, Any]:
     out = _empty_probe()
     out.update({FPS: fps, DURATION: duration, WIDTH: stream.codec_context.width,
                 HEIGHT: stream.codec_context.height, NUM_FRAMES: reported})
-    stream.thread_type = "AUTO"
-    last = _last_decodable(container, stream, reported, fps)
+    tolerance = 0 if exact else 1  # estimates may be a frame off, no more
+    last = None if decode_tail else _last_packet(container, stream, reported, fps)
+    if last is None or last + 1 < reported - tolerance:  # damage, or fewer frames: decode to know
+        stream.thread_type = "AUTO"
+        last = _last_decodable(container, stream, reported, fps)
     if last < 0:
         out.update({NUM_FRAMES: 0, ERROR: "probe: no decodable frames"})
     elif last + 1 != reported:
         out[NUM_FRAMES] = last + 1
         out[DURATION] = (last + 1) / fps if fps > 0 else duration
-        if last + 1 < reported - (0 if exact else 1):  # estimates may be a frame off, no more
+        if last + 1 < reported - tolerance:
             out[ERROR] = (f"probe: {OVER_REPORTED} (container says {reported}, "
                           f"last decodable {last})")
     return out
