@@ -81,6 +81,9 @@ class DataConfig(_Strict):
     # window of encoded rows of host memory per worker; rows never leave their window.
     bucket_by_cost: bool = True
     bucket_window: int = Field(64, ge=1)
+    # Rows shuffled through a buffer of this many before batching, seeded by (train.seed, epoch), so
+    # seeds differ in data order (0: stream order). The resume cursor is a set of rows: order-free.
+    shuffle_buffer: int = Field(256, ge=0)
 
 
 class TrainConfig(_Strict):

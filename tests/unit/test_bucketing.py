@@ -210,8 +210,10 @@ class _Shard:
     def __init__(self, columns: dict[str, np.ndarray]) -> None:
         self.columns, self.calls = columns, []
 
-    def iter_batches(self, *, batch_size: int, batch_format: str, drop_last: bool = False):
+    def iter_batches(self, *, batch_size: int, batch_format: str, drop_last: bool = False,
+                     local_shuffle_buffer_size: int | None = None, local_shuffle_seed: int | None = None):
         self.calls.append(batch_size)
+        self.shuffles = getattr(self, "shuffles", []) + [(local_shuffle_buffer_size, local_shuffle_seed)]
         n = len(next(iter(self.columns.values())))
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
@@ -231,3 +233,16 @@ def test_loop_micro_batches(bucketed):
     assert shard.calls == [32 if bucketed else cfg.train.micro_batch_size]  # windows of whole micro-batches
     padded = padding_stats(np.concatenate([b[N_VISUAL_TOKENS] + 20 for b in out]), cfg.train.micro_batch_size)
     assert (padded["padded_fraction"] < 0.5 * padding_stats(visual + 20, 4)["padded_fraction"]) == bucketed
+
+
+def test_train_seed_reaches_the_data_order():
+    """Weights come from a checkpoint and nothing else is random: the seed must shuffle the stream."""
+    from videosft.train.loop import micro_batches
+
+    seeds = []
+    for overrides in (["train.seed=0"], ["train.seed=1"], ["train.seed=0", "data.shuffle_buffer=0"]):
+        shard = _Shard({SAMPLE_INDEX: np.arange(40), N_VISUAL_TOKENS: np.ones(40, int), N_TEXT_TOKENS: np.ones(40, int)})
+        list(micro_batches(shard, load_config(None, overrides), epoch=0))
+        seeds.append(shard.shuffles[0])
+    assert seeds[0][0] == 256 and seeds[0][1] != seeds[1][1]
+    assert seeds[2] == (None, None)

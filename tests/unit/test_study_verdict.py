@@ -56,3 +56,9 @@ def test_not_significant_with_spread_or_one_seed():
 def test_needs_fixed_trials():
     with pytest.raises(ValueError, match="fixed"):
         verdict([Point("hybrid", "hybrid", 0, 1, 1)])
+
+
+def test_identical_seeds_give_no_interval():
+    s = summarize([-20.8, -20.8])
+    assert s.low is None and not s.significant_negative
+    assert verdict(_fixed(2, [-5, -5], [5, 5]) + _fixed(8, [-9, -9], [9, 9]))["label"] == "not significant"

@@ -10,8 +10,8 @@ and a verdict whose every word is chosen by a rule below, never written in advan
 - *trade-off absent*: Δ image is not significantly < 0 at any budget and its mean is >= 0 at every
   budget (no spatial cost, not merely an unproven one);
 - *not significant*: anything else (e.g. a negative Δ image whose interval spans 0).
-With one seed per point there is no spread to build an interval from: the interval is then
-undefined (None) and nothing is called significant.
+With one seed per point, or seeds that agree exactly, there is no spread to build an interval
+from: the interval is then undefined (None) and nothing is called significant.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def summarize(values: Sequence[float]) -> Summary:
     if not values:
         raise ValueError("summarize: no values")
     mean = statistics.fmean(values)
-    if len(values) < 2:
+    if len(values) < 2 or statistics.pstdev(values) == 0.0:
+        # No spread, no interval: identical seeds usually mean the seed never reached training
+        # (a bug to fix, not certainty), so nothing built on them may be called significant.
         return Summary(mean, None, None, len(values))
     half = t_quantile(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
     return Summary(mean, mean - half, mean + half, len(values))

@@ -210,11 +210,16 @@ def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
     similar rank in the cost order together: the step waits less on its slowest rank.
     """
     micro = cfg.train.micro_batch_size
+    # The seed must reach the data order: weights come from a checkpoint and nothing else is random,
+    # so without this every train.seed trains the same model (seen in the study: zero spread).
+    shuffle = ({"local_shuffle_buffer_size": cfg.data.shuffle_buffer,
+                "local_shuffle_seed": int(cfg.train.seed) * 1_000_003 + epoch} if cfg.data.shuffle_buffer else {})
     if not cfg.data.bucket_by_cost:
-        return shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True)
+        return shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True, **shuffle)
     from videosft.data.streaming import iter_cost_grouped, window_rows
 
-    windows = shard.iter_batches(batch_size=window_rows(cfg.data.bucket_window, micro), batch_format="numpy")
+    windows = shard.iter_batches(batch_size=window_rows(cfg.data.bucket_window, micro), batch_format="numpy",
+                                 **shuffle)
     return iter_cost_grouped(windows, micro, window=cfg.data.bucket_window, seed=[cfg.train.seed, epoch])
 
 
