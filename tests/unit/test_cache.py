@@ -185,3 +185,26 @@ def test_row_sampling_is_deterministic_and_repeats_for_rates_above_one():
     assert abs(half.num_rows - 1000) < 100 and half.column(T.MIX_SOURCE)[0].as_py() == "video"
     assert again[S.ID].to_pylist() == [i for i in half[S.ID].to_pylist() if int(i[1:]) < 1000]
     assert T._sample_rows(table, "v", 2.0, seed=1, id_column=S.ID).num_rows == 4000
+
+
+def test_rows_take_the_callers_budget_over_the_cache_default():
+    """Hybrid-Frame: the cache was filled from train.json (no budgets); the trial's manifest gives
+    each row its own, and a cached row must come back with that many frames, not the trial default."""
+    import numpy as np
+
+    from videosft import schema as S
+    from videosft.data.cache import FRAMES_SHAPE, _from_cache_row
+    from videosft.data.sampling import SamplingContract
+
+    contract = SamplingContract()
+    cached = contract.frame_indices(64, 8.0, 16)
+    frames = np.arange(len(cached), dtype=np.uint8).repeat(2 * 2 * 3).reshape(len(cached), 2, 2, 3)
+    row = {S.ID: "v1", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.ERROR: "", S.NUM_FRAMES: 64, S.FPS: 8.0,
+           S.FRAMES: frames.tobytes(), FRAMES_SHAPE: list(frames.shape), S.FRAME_INDICES: list(cached),
+           S.TIMESTAMPS: [0.0] * len(cached), S.FRAME_BUDGET: None}
+    plain = _from_cache_row(row, contract.model_dump(mode="json"), 16)
+    own = _from_cache_row(row, contract.model_dump(mode="json"), 16, {"v1": 4})
+    assert len(plain[S.FRAMES]) == 16 and plain[S.FRAME_BUDGET] == 16
+    assert len(own[S.FRAMES]) == 4 and own[S.FRAME_BUDGET] == 4
+    assert list(own[S.FRAME_INDICES]) == list(contract.frame_indices(64, 8.0, 4))
+    assert set(own[S.FRAME_INDICES]) <= set(cached)  # nested: served from the one decode

@@ -27,7 +27,7 @@ import posixpath
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -208,8 +208,13 @@ def _positions(cached: np.ndarray, wanted: np.ndarray, row_id: str, budget: int)
     return pos
 
 
-def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int) -> dict[str, Any]:
-    """A cached row -> the row `decoded_dataset` yields at `budget` (frames subset, fps redone)."""
+def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int,
+                    budget_of: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """A cached row -> the row `decoded_dataset` yields at `budget` (frames subset, fps redone).
+
+    The row's budget is, in order: `budget_of[id]` (the caller's manifest), the cached row's own
+    FRAME_BUDGET, then `budget`.
+    """
     out = {k: v for k, v in row.items() if k != FRAMES_SHAPE}
     frames = np.frombuffer(row[S.FRAMES], np.uint8).reshape(row[FRAMES_SHAPE])
     cached = np.asarray(row[S.FRAME_INDICES], np.int64)
@@ -218,13 +223,13 @@ def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int) 
                     S.TIMESTAMPS: np.asarray(row[S.TIMESTAMPS], np.float64)})
         return out
     spec = SamplingContract.model_validate(contract)
-    want_budget = int(row.get(S.FRAME_BUDGET) or 0) or budget
+    want_budget = int((budget_of or {}).get(str(row[S.ID])) or row.get(S.FRAME_BUDGET) or 0) or budget
     fps = float(row[S.FPS])
     wanted = spec.frame_indices(int(row[S.NUM_FRAMES]), fps, want_budget)
     out.update({
         S.FRAMES: frames[_positions(cached, wanted, str(row[S.ID]), want_budget)],
         S.FRAME_INDICES: wanted, S.TIMESTAMPS: spec.timestamps(wanted, fps),
-        S.SAMPLED_FPS: float(spec.sampled_fps(wanted, fps)),
+        S.SAMPLED_FPS: float(spec.sampled_fps(wanted, fps)), S.FRAME_BUDGET: want_budget,
     })
     return out
 
@@ -368,12 +373,14 @@ def _select(ds: Any, path: str, state: dict[str, Any], ids: Iterable[Any] | None
 
 
 def read_cached(cache_root: str, contract: SamplingContract, budget: int,
-                ids: Iterable[Any] | None = None) -> Any:
+                ids: Iterable[Any] | None = None, budget_of: Mapping[str, int] | None = None) -> Any:
     """Ray Dataset of rows exactly as `decoded_dataset(rows, contract, budget, ...)` yields them.
 
     Frames are the cached subset at the indices the contract picks for `budget` (fixed mode nests
     them); SAMPLED_FPS and TIMESTAMPS are recomputed for that subset. `ids` (the manifest's ids)
-    restricts the rows to one manifest. Streams from parquet: nothing is materialized. Raises
+    restricts the rows to one manifest. `budget_of` (id -> frames) gives rows their own budgets, as
+    the caller's manifest sets them (Hybrid-Frame): the cache was filled from another manifest, so
+    its rows do not carry them. Streams from parquet: nothing is materialized. Raises
     CacheMismatch when the cache cannot serve `budget` or lacks some of `ids`.
     """
     import ray.data
@@ -390,5 +397,5 @@ def read_cached(cache_root: str, contract: SamplingContract, budget: int,
         raise CacheMismatch(f"read_cached: the cache at {path} has no committed rows")
     with _parquet_reader_v1():
         ds = _select(ray.data.read_parquet(files, filesystem=filesystem), path, state, ids)
-    return ds.map(_from_cache_row, fn_kwargs={"contract": contract.model_dump(mode="json"),
-                                              "budget": int(budget)})
+    return ds.map(_from_cache_row, fn_kwargs={"contract": contract.model_dump(mode="json"), "budget": int(budget),
+                                              "budget_of": dict(budget_of or {})})

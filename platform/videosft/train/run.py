@@ -160,8 +160,9 @@ class TrainData:
             index_of: dict[str, list[int]] = {}
             for r in rows:
                 index_of.setdefault(str(r[S.ID]), []).append(int(r[SAMPLE_INDEX]))
+            own = {str(r[S.ID]): int(r[S.FRAME_BUDGET]) for r in rows if r.get(S.FRAME_BUDGET)}  # hybrid
             ds = read_cached(self.cache_root, SamplingContract.model_validate(self.contract), self.budget,
-                             ids=list(index_of))
+                             ids=list(index_of), budget_of=own)
             return ds.flat_map(_attach_indices, fn_kwargs={"index_of": index_of, "log_path": self.log_path,
                                                            "tag": tag}, num_cpus=self.cpus)
         ds = ray.data.from_items([_clean_row(r) for r in rows])
