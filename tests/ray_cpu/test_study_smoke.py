@@ -23,6 +23,10 @@ def test_smoke_study_runs_end_to_end_and_continues(local_ray, tmp_path):
     assert got == want
     hybrid = json.loads(next((tmp_path / "study" / "stage2").glob("seed_0/trials/budget_hybrid/summary.json")).read_text())
     assert hybrid["budget_predictor"] == "oracle" and hybrid["mean_frames"] >= 1
+    largest = json.loads(next((tmp_path / "study" / "stage2").glob(
+        f"seed_0/trials/budget_{max(preset.budgets)}/summary.json")).read_text())
+    if hybrid["mean_frames"] < max(preset.budgets):  # trained at its per-sample budgets, not the largest
+        assert hybrid["compute"]["visual_tokens_per_sample"] < largest["compute"]["visual_tokens_per_sample"]
     assert set(data["alignment"]["overall"]) == {str(b) for b in preset.budgets}
     assert "base" in data["fixed_budget"] and len(data["fixed_budget"]) == len(want) + 1
     mtime = report.stat().st_mtime_ns
