@@ -204,7 +204,7 @@ def test_rows_take_the_callers_budget_over_the_cache_default():
            S.TIMESTAMPS: [0.0] * len(cached), S.FRAME_BUDGET: None}
     plain = _from_cache_row(row, contract.model_dump(mode="json"), 16)
     own = _from_cache_row(row, contract.model_dump(mode="json"), 16, {"v1": 4})
-    assert len(plain[S.FRAMES]) == 16 and plain[S.FRAME_BUDGET] == 16
+    assert len(plain[S.FRAMES]) == 16 and plain[S.FRAME_BUDGET] is None
     assert len(own[S.FRAMES]) == 4 and own[S.FRAME_BUDGET] == 4
     assert list(own[S.FRAME_INDICES]) == list(contract.frame_indices(64, 8.0, 4))
     assert set(own[S.FRAME_INDICES]) <= set(cached)  # nested: served from the one decode
