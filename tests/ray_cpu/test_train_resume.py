@@ -54,7 +54,7 @@ def test_killed_worker_resumes_from_checkpoint_without_redecoding(local_ray, tmp
 
     # the resumable checkpoint Ray kept (num_to_keep=2: it and the final one) holds every rank's
     # ZeRO shard and the cursor the restart resumed from
-    run_root = tmp_path / "train" / "train_budget_2"
+    run_root = tmp_path / "train" / "train_run"  # train_<run_dir name>
     cursors = [DataCursor.from_json(p.read_text()) for p in run_root.glob(f"checkpoint_*/{CURSOR_FILE}")]
     assert [c.step for c in cursors] == [resumed]
     cursor = cursors[0]

@@ -224,7 +224,9 @@ def train_at_budget(cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir:
                      cache_root=cache_root(cfg) if uses_frame_cache(cfg) else None, keep=keep,
                      log_path=str(run_dir / DECODE_LOG) if cfg.data.stream_train else None,
                      rejects_path=str(rejects) if cfg.data.stream_train else None)
-    run_name, storage = f"train_budget_{budget}", output_dir(cfg) / "train"
+    # One Ray Train run per run_dir: a hybrid trial decodes at the largest candidate, so a name made
+    # from the budget collided with that fixed trial and checkpoint retention deleted its checkpoint.
+    run_name, storage = f"train_{Path(run_dir).name}", output_dir(cfg) / "train"
     if cfg.data.stream_train:
         rejects.unlink(missing_ok=True)
         build: Any = data.stream
