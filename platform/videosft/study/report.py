@@ -51,18 +51,20 @@ def _fixed_budget_rows(fixed_scores: dict[str, Any]) -> list[str]:
         if key == "base":
             continue
         variant, budget, _seed = key.split("/")
-        groups.setdefault(f"{variant} {budget}", []).append(_overall(scores, VID) - _overall(base, VID))
-    return [f"| {name} | {summarize(v).text()} |" for name, v in groups.items()]
+        groups.setdefault(f"{variant}/{budget}", []).append(_overall(scores, VID) - _overall(base, VID))
+    return [f"| {_label(*key.split('/', 1))} | {summarize(groups[key]).text()} |" for key in sorted(groups, key=_order)]
 
 
 def _breakdown(rows: list[dict[str, Any]]) -> list[str]:
     """Mean video accuracy per question kind / minimal budget, per (variant, budget), over seeds."""
-    keys = sorted({k for r in rows for k in r["video_breakdown"]})
+    keys = sorted({k for r in rows for k in r["video_breakdown"]},
+                  key=lambda k: (k.split("/")[0], int(k.split("/")[1]) if k.split("/")[1].isdigit() else 0, k))
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault(f"{r['variant']} {r['budget']}", []).append(r)
+        groups.setdefault(f"{r['variant']}/{r['budget']}", []).append(r)
     lines = ["| trial | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    for name, rs in groups.items():
+    for key in sorted(groups, key=_order):
+        name, rs = _label(*key.split("/", 1)), groups[key]
         cells = [f"{statistics.fmean(r['video_breakdown'].get(k, float('nan')) for r in rs):.1f}" for k in keys]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
@@ -84,9 +86,11 @@ def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], run
              + ", ".join(f"{k[5:]} {v:.1f}" for k, v in base["per_task"].items()) + ".", "",
              "## Stage 2: Δ against the base (points; mean [95% t-interval over seeds])", "",
              "| variant | training frames | Δ image | Δ video |", "|---|---|---|---|"]
-    for key, stats in table.items():
+    frames = {r["variant"]: r["mean_frames"] for r in rows if r.get("mean_frames") is not None}
+    for key in sorted(table, key=_order):
         variant, budget = key.split("/", 1)
-        lines.append(f"| {variant} | {budget} | {_fmt(stats['image'])} | {_fmt(stats['video'])} |")
+        shown = f"{budget} ({frames[variant]:.1f} per video)" if variant in frames else budget
+        lines.append(f"| {variant} | {shown} | {_fmt(table[key]['image'])} | {_fmt(table[key]['video'])} |")
     lines += ["", "### Verdict", ""] + [f"- {s}" for s in result["sentences"]]
     lines += ["", f"## Δ video at the fixed evaluation budget ({preset.eval_budget} frames)", "",
               "| trial | Δ video |", "|---|---|"] + _fixed_budget_rows(fixed_scores)
@@ -101,6 +105,16 @@ def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], run
          "fixed_budget": fixed_scores, "alignment": alignment, "wall_s": wall_s}, indent=2, default=str))
     print("\n".join(lines), flush=True)
     return md
+
+
+def _order(key: str) -> tuple[int, int, str]:
+    """fixed budgets ascending, then the other variants (hybrid, replay, ...)."""
+    variant, budget = key.split("/", 1)
+    return (0 if variant == "fixed" else 1, int(budget) if budget.isdigit() else 10**9, variant)
+
+
+def _label(variant: str, budget: Any) -> str:
+    return variant if variant == "hybrid" else f"{variant} {budget}"
 
 
 def _fmt(stats: dict[str, Any]) -> str:
