@@ -332,12 +332,9 @@ def _label(result: Mapping[str, Any]) -> str:
 
 def plot_alignment(results: Sequence[Mapping[str, Any]], out_png: str | Path, group: str = OVERALL) -> Path:
     """Cosine against frame budget T, one line per checkpoint, error bars = std, a zero line."""
-    import matplotlib
+    from videosft.analysis.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = pyplot().subplots(figsize=(6, 4))
     for res in results:
         series = res["overall"] if group == OVERALL else res["groups"].get(group, {})
         ts = [int(t) for t in sorted(series, key=int) if series[t]["mean"] is not None]
@@ -354,12 +351,7 @@ def plot_alignment(results: Sequence[Mapping[str, Any]], out_png: str | Path, gr
     ax.set_title("Gradient alignment: image vs video loss")
     if results:
         ax.legend(fontsize="small")
-    fig.tight_layout()
-    out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out_png)
 
 
 def _cell(stats: Mapping[str, Any] | None) -> str:

@@ -30,10 +30,11 @@ class Figure:
     caption: str
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the headless Agg backend (clusters and CI have no display)."""
     import matplotlib
 
-    matplotlib.use("Agg")  # headless: clusters and CI have no display
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     return plt
@@ -80,16 +81,19 @@ def _by_model(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, 
     return out
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Lay out, write (creating the folder) and close a figure; returns its path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    _plt().close(fig)
-    return path
+    fig.savefig(out, dpi=dpi)
+    pyplot().close(fig)
+    return out
 
 
 def plot_tradeoff(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Accuracy (tuned solid, base dashed) and Δ vs base, image and video, against frames."""
-    plt = _plt()
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     groups = _by_model(rows)
     for model, mine in groups.items():
@@ -104,12 +108,12 @@ def plot_tradeoff(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
         ax.set_title(title)
         if rows:
             ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_delta_per_benchmark(rows: Sequence[Mapping[str, Any]], benches: Sequence[str], path: Path) -> Path:
     """Grouped bars: one group per benchmark, one bar per trial (the study's Fig. 2)."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(benches) + 0.4 * len(rows)), 4))
     width = 0.8 / max(len(rows), 1)
     cmap = plt.get_cmap("viridis")
@@ -123,12 +127,12 @@ def plot_delta_per_benchmark(rows: Sequence[Mapping[str, Any]], benches: Sequenc
     ax.set_title("Δ per benchmark, one bar per trial")
     if rows:
         ax.legend(title="trial (train frames)", fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_delta_by_scale(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Δ image avg and Δ video avg per model, models ordered by size (the study's Fig. 4)."""
-    plt = _plt()
+    plt = pyplot()
     groups = _by_model(rows)
     order = sorted(groups, key=lambda m: (groups[m][0].get("params") or 0, m))
     fig, ax = plt.subplots(figsize=(max(5.0, 2.0 * len(order)), 4))
@@ -149,7 +153,7 @@ def plot_delta_by_scale(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
     ax.set_ylabel("Δ vs base (points)")
     ax.set_title("Δ by model scale (labels: training frames)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_score_vs_frames(rows: Sequence[Mapping[str, Any]], benches: Sequence[str], path: Path) -> Path:
@@ -158,7 +162,7 @@ def plot_score_vs_frames(rows: Sequence[Mapping[str, Any]], benches: Sequence[st
     The base line follows the base the trial is compared with (the trial's evaluation budget), so
     with `eval.frame_budget` unset it moves with the budget, as it should.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     cmap = plt.get_cmap("tab10")
     groups = _by_model(rows)
@@ -172,7 +176,7 @@ def plot_score_vs_frames(rows: Sequence[Mapping[str, Any]], benches: Sequence[st
     ax.set_title("Score against training frames (base dashed)")
     if rows:
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_figures(cfg: ExperimentConfig, trials: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],

@@ -48,6 +48,10 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
+def _short_hash(raw: Any) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def config_hash(cfg: ExperimentConfig, *, with_sweep: bool) -> str:
     """Short hash of what determines results: a trial's (with_sweep=False) or the grid's.
 
@@ -60,7 +64,7 @@ def config_hash(cfg: ExperimentConfig, *, with_sweep: bool) -> str:
     sweep = raw.pop("sweep", {})
     if with_sweep:
         raw["sweep"] = {k: v for k, v in sweep.items() if k not in ("max_concurrent_trials", "resume")}
-    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:12]
+    return _short_hash(raw)
 
 
 def trial_dir(cfg: ExperimentConfig, budget: int | str) -> Path:
@@ -212,7 +216,7 @@ def base_eval_key(cfg: ExperimentConfig, inputs: Inputs, budget: int | str) -> s
         ev.pop(k, None)
     raw = {"model": inputs.model_path, "data": inputs.data_root, "contract": cfg.sampling.contract_id(), "eval": ev,
            "frames": budget, "budget": cfg.budget.model_dump(mode="json") if budget == HYBRID else None}
-    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:12]
+    return _short_hash(raw)
 
 
 def trial_need(cfg: ExperimentConfig) -> dict[str, float]:
