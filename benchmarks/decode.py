@@ -19,8 +19,13 @@ frames at the same output size (the contract's smart_resize for 448*448 max pixe
 
 In-process paths are also timed in CPU seconds (all threads): on a shared machine wall time
 swings with the neighbours' load, CPU time much less, so per-core ratios are given both ways.
-The Ray pipeline streams more decoded bytes than its deliberately small object store holds; peak
-memory (RSS, and PSS, which counts shared pages once) is sampled over the whole process tree.
+The Ray pipeline streams twice the decoded bytes its object store holds, at every budget (so the
+row count grows as the budget shrinks); peak memory (RSS, and PSS, which counts shared pages once)
+is sampled over the whole process tree. (b)'s wall time includes actor start-up; "start" is the
+time to the first row and "steady" the rate after it, so a short run's ratio can be read fairly.
+The store is small (a node's default is 30% of its RAM) but holds a few decoded rows per decode
+actor: with less, Ray Data's backpressure lets one actor run at a time (measured: 100 MB at 32
+frames ran 11 of 12 rows on one actor), which `pipeline.check_object_store` warns about.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from videosft.data.sampling import SamplingContract
 
 SIZE, FPS, GOP = (640, 360), 30, 250
 CONTRACT = SamplingContract(video_max_pixels=448 * 448)
-OBJECT_STORE_MB = 100  # Ray's floor is ~75 MB; small on purpose, to prove the pipeline streams
+OBJECT_STORE_MB = 400  # small on purpose (streams 2x this), yet a few rows per actor
 
 
 @dataclass
@@ -105,12 +110,13 @@ def decord_loop(clips: list[Clip], budget: int) -> int:
 
 
 def ours_loop(clips: list[Clip], budget: int, legacy: bool = False) -> int:
-    """(d) decode.decode_video in-process at qwen's indices (legacy=True: the earlier strategy)."""
+    """(d) decode.decode_video in-process at qwen's indices, one decoder thread as in a pipeline
+    actor (legacy=True: the earlier strategy, with its automatic threads)."""
     from videosft.data.decode import decode_video
     from videosft.data.sampling import linspace_indices
 
-    return sum(len(decode_video(c.path, linspace_indices(c.frames, budget), out_hw(), legacy=legacy))
-               for c in clips)
+    return sum(len(decode_video(c.path, linspace_indices(c.frames, budget), out_hw(), legacy=legacy,
+                                threads=0 if legacy else 1)) for c in clips)
 
 
 def qwen_loop(clips: list[Clip], budget: int) -> int:
@@ -190,7 +196,7 @@ def consume(ds) -> dict:
             if not first:
                 first, first_frames = last, len(f)
     steady = (frames - first_frames) / (last - first) if last > first else 0.0
-    return {"frames": frames, "bytes": nbytes, "steady_fps": steady}
+    return {"frames": frames, "bytes": nbytes, "steady_fps": steady, "first_at": first}
 
 
 def _legacy_stage() -> type:
@@ -237,6 +243,7 @@ def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False
     seconds = time.perf_counter() - start
     sampler.stop()
     return {"frames": seen["frames"], "seconds": seconds, "steady_fps": seen["steady_fps"],
+            "rows": len(rows), "start_s": seen["first_at"] - start,
             "cpu_s": sampler.cpu_s, "streamed_mb": seen["bytes"] / 2**20,
             "peak_rss_mb": sampler.peak_rss / 2**20, "peak_pss_mb": sampler.peak_pss / 2**20,
             "idle_pss_mb": idle.peak_pss / 2**20}
@@ -291,8 +298,9 @@ def report(table: dict, cores: int) -> None:
         print(line)
     for budget, row in table["budgets"].items():
         r = row["ray"]
-        print(f"ray pipeline, budget {budget}: streamed {r['streamed_mb']:.0f} MB of frames "
-              f"({table['repeat']} rows per clip) through a {OBJECT_STORE_MB} MB object store; peak "
+        print(f"ray pipeline, budget {budget}: {r['rows']} rows, first after {r['start_s']:.1f} s "
+              f"(actor start-up), then {r['steady_fps']:.1f} frames/s; streamed {r['streamed_mb']:.0f} MB "
+              f"of frames through a {OBJECT_STORE_MB} MB object store; peak "
               f"process-tree PSS {r['peak_pss_mb']:.0f} MB (idle cluster {r['idle_pss_mb']:.0f} MB), "
               f"RSS {r['peak_rss_mb']:.0f} MB" + (f" (before: PSS {row['ray_before']['peak_pss_mb']:.0f} MB)"
                                                   if "ray_before" in row else ""))
@@ -324,24 +332,27 @@ def main() -> None:
               f"{time.perf_counter() - start:.0f} s")
         qwen_loop(clips[:1], 2)  # imports and backend choice outside the timings
         frame_mb = out_hw()[0] * out_hw()[1] * 3 / 2**20
-        # Enough rows that the largest budget streams twice what the object store can hold.
-        largest = frame_mb * max(budgets) * len(clips)
-        repeat = args.repeat or max(1, int(np.ceil(2 * OBJECT_STORE_MB / largest)))
+
+        def repeat_for(budget: int) -> int:  # rows per clip: stream twice what the store holds
+            return args.repeat or max(1, int(np.ceil(2 * OBJECT_STORE_MB / (frame_mb * budget * len(clips)))))
+
         ray.data.DataContext.get_current().enable_progress_bars = False
         ray.init(num_cpus=cores, object_store_memory=OBJECT_STORE_MB * 2**20, include_dashboard=False,
                  log_to_driver=False)
         try:
-            table = {"budgets": {}, "repeat": repeat}
+            table = {"budgets": {}}
             for budget in budgets:
+                rows = rows_for(clips, repeat_for(budget))
                 row = table["budgets"][budget] = {
                     "decord": timed(decord_loop, clips, budget), "qwen": timed(qwen_loop, clips, budget),
                     "ours": timed(ours_loop, clips, budget),
                     "ours_before": timed(ours_loop, clips, budget, True),
-                    "ray": ray_pipeline(rows_for(clips, repeat), budget, cores)}
+                    "ray": ray_pipeline(rows, budget, cores)}
                 if args.before:
-                    row["ray_before"] = ray_pipeline(rows_for(clips, repeat), budget, cores, True)
+                    row["ray_before"] = ray_pipeline(rows, budget, cores, True)
                 print(f"budget {budget}: done ({time.perf_counter() - start:.0f} s)")
-            table["cache"] = cache_paths(rows_for(clips, repeat), budgets, cores, os.path.join(tmp, "cache"))
+            table["cache"] = cache_paths(rows_for(clips, repeat_for(max(budgets))), budgets, cores,
+                                         os.path.join(tmp, "cache"))
         finally:
             ray.shutdown()
     report(table, cores)

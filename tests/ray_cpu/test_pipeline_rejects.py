@@ -37,3 +37,11 @@ def test_failure_ratio_stops_the_run(local_ray, tmp_path):
     ds = decoded_dataset(rows, SamplingContract(), 2, timeout_s=30, concurrency=1, cpus=0.5)
     with pytest.raises(TooManyRejects, match="1 of 2 rows failed"):
         split_rejects(ds, tmp_path / "rejects.jsonl", 0.1, "decode")
+
+
+def test_object_store_check_reads_the_running_cluster(local_ray):
+    from videosft.data.pipeline import check_object_store
+
+    store = local_ray.cluster_resources()["object_store_memory"]
+    assert check_object_store(int(store // 16), actors=2) == ""  # 4 rows fit in Ray Data's half
+    assert f"of {store / 2**20:.0f})" in check_object_store(int(store), actors=2)

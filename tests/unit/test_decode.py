@@ -63,6 +63,16 @@ def test_backends_agree_on_pixels(media):
     assert np.abs(a - b).mean() < 2.0
 
 
+@pytest.mark.parametrize("backend", ["auto", "decord", "pyav"])
+def test_thread_count_changes_no_pixel(media, backend):
+    wanted = np.array([149, 3, 77, 77, 120])
+    one = decode_video(media["long"], wanted, (16, 32), backend=backend, threads=1)
+    auto = decode_video(media["long"], wanted, (16, 32), backend=backend, threads=0)
+    assert np.array_equal(one, auto) and _indices(one) == wanted.tolist()
+    with IsolatedDecoder(timeout_s=10, threads=1) as isolated:  # the pipeline's setting
+        assert np.array_equal(isolated.decode(media["long"], wanted, (16, 32)).frames, one)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.integers(0, 149), min_size=1, max_size=12))
 def test_any_index_set_decodes_exactly_with_pyav(media, wanted):

@@ -25,16 +25,18 @@ class VariableRate(Exception):
 
 
 def read_frames(container: Any, stream: Any, wanted: np.ndarray, *, planned: bool = True,
-                constant_rate_only: bool = False,
-                scan: bool = True) -> tuple[dict[int, np.ndarray], int]:
+                constant_rate_only: bool = False, scan: bool = True,
+                threads: int = 0) -> tuple[dict[int, np.ndarray], int]:
     """RGB frames at the sorted unique `wanted` indices that decode, and the last index decoded.
 
     planned=False is the earlier strategy, kept for side-by-side benchmarks: the gap rule with no
     keyframe list, every frame decoded. constant_rate_only raises VariableRate (before decoding)
     for a stream whose timestamps are irregular. scan: learn keyframes by demuxing every packet
-    (False: from the container's index only, for object-store URIs).
+    (False: from the container's index only, for object-store URIs). threads: decoder threads
+    (0: FFmpeg's choice, one per core).
     """
     stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = threads
     fps = probe.stream_fps(stream) or 1.0
     index = probe.StreamIndex(None, False)
     if planned or constant_rate_only:

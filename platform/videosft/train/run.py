@@ -82,8 +82,8 @@ class LoggedDecodeStage(DecodeStage):
     """DecodeStage that appends (id, sample_index, stream tag) of each decoded row to a log."""
 
     def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float,
-                 log_path: str | None, tag: dict[str, Any]) -> None:
-        super().__init__(contract, budget, timeout_s)
+                 log_path: str | None, tag: dict[str, Any], threads: int = 1) -> None:
+        super().__init__(contract, budget, timeout_s, threads)
         self.log_path, self.tag = log_path, tag
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +149,8 @@ class TrainData:
         """Decoded rows of the epoch's unconsumed samples: the cursor filters plain rows, pre-decode."""
         import ray.data
 
-        from videosft.data.pipeline import _clean_row, actor_pool
+        from videosft.data.pipeline import _clean_row, actor_pool, check_object_store, decoder_threads
+        from videosft.data.pipeline import largest_row_bytes
         from videosft.data.sampling import SamplingContract
 
         rows = remaining_rows(self.rows, cursor)
@@ -165,10 +166,13 @@ class TrainData:
                              ids=list(index_of), budget_of=own)
             return ds.flat_map(_attach_indices, fn_kwargs={"index_of": index_of, "log_path": self.log_path,
                                                            "tag": tag}, num_cpus=self.cpus)
+        contract = SamplingContract.model_validate(self.contract)
+        check_object_store(largest_row_bytes(rows, contract, self.budget), self.concurrency)
         ds = ray.data.from_items([_clean_row(r) for r in rows])
         return ds.map(LoggedDecodeStage, compute=actor_pool(self.concurrency), num_cpus=self.cpus,
                       fn_constructor_kwargs={"contract": self.contract, "budget": self.budget,
-                                             "timeout_s": self.timeout_s, "log_path": self.log_path, "tag": tag})
+                                             "timeout_s": self.timeout_s, "log_path": self.log_path, "tag": tag,
+                                             "threads": decoder_threads(self.cpus)})
 
     def stream(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         """The lazy decode -> encode stream (failed rows dropped and appended to rejects_path)."""
