@@ -1,14 +1,12 @@
 # ray job submit --working-dir . --runtime-env clusters/runtime_env.yaml -- python jobs/predict_budgets.py --config jobs/configs/demo.yaml budget.predictor=similarity
 """Annotate the training manifest with a per-sample frame_budget (Hybrid-Frame); prints the new manifest."""
 
-from pathlib import Path
-
 import _args  # noqa: F401  (puts platform/ on sys.path when run from a checkout)
 
 from videosft.config import load_config
 from videosft.data.budget.stage import budget_manifest
 from videosft.tune.sweep import ensure_ray
-from videosft.workspace import anchored, output_dir, prepare_inputs
+from videosft.workspace import anchored, output_dir, prepare_inputs, train_manifest
 
 
 def main() -> None:
@@ -16,7 +14,7 @@ def main() -> None:
     cfg = anchored(load_config(args.config, args.overrides))
     ensure_ray()
     inputs = prepare_inputs(cfg)
-    manifest = str(Path(inputs.data_root) / cfg.data.train_manifest)
+    manifest = train_manifest(cfg, inputs)
     budget_cfg = cfg.budget
     if budget_cfg.model_path is None and budget_cfg.needs_model_path():
         # the instruction predictor defaults to the experiment's own model (the study used a small VLM)

@@ -54,9 +54,20 @@ class SyntheticConfig(_Strict):
     seed: int = 0
 
 
+class ManifestSource(_Strict):
+    """One source of a multi-source training set (LLaVA-Video-178K ships ten, each a JSON of rows
+    plus a folder of videos): the manifest and the dir/URI its relative media paths resolve against."""
+
+    manifest: str  # local path or URI (s3://, gs://); JSON, JSONL or parquet
+    media_root: str | None = None  # None: the manifest's own directory
+
+
 class DataConfig(_Strict):
     root: str | None = None  # None: generate the synthetic set at <output_dir>/data
-    train_manifest: str = "train.json"
+    train_manifest: str = "train.json"  # under root, unless train_sources is set
+    # Several manifests, each with its own media root, trained on as one set (ids must be unique
+    # across them). Replaces root/train_manifest for training; evaluation manifests stay under root.
+    train_sources: list[ManifestSource] = []
     eval_image_manifest: str = "eval_image.json"
     eval_video_manifest: str = "eval_video.json"
     synthetic: SyntheticConfig = SyntheticConfig()

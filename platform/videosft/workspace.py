@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from videosft.config import ExperimentConfig
+from videosft.data.manifest import combined_manifest, join_path
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ def anchored(cfg: ExperimentConfig) -> ExperimentConfig:
     def fix(p: str | None) -> str | None:
         return p if p is None or "://" in p else str(Path(p).expanduser().resolve())
 
-    data = cfg.data.model_copy(update={"root": fix(cfg.data.root)})
+    sources = [s.model_copy(update={"manifest": fix(s.manifest), "media_root": fix(s.media_root)})
+               for s in cfg.data.train_sources]
+    data = cfg.data.model_copy(update={"root": fix(cfg.data.root), "train_sources": sources})
     model = cfg.model.model_copy(update={"path": fix(cfg.model.path)})
     return cfg.model_copy(update={"output_dir": fix(cfg.output_dir), "data": data, "model": model})
 
@@ -44,6 +47,15 @@ def prepare_inputs(cfg: ExperimentConfig) -> Inputs:
     data_root = cfg.data.root or str(_ensure_synthetic(cfg, out / "data"))
     model_path = cfg.model.path or str(_ensure_tiny_model(cfg, out / "base_model", Path(data_root)))
     return Inputs(model_path=model_path, data_root=data_root)
+
+
+def train_manifest(cfg: ExperimentConfig, inputs: Inputs) -> str:
+    """The training manifest: data.root/data.train_manifest, or with data.train_sources the one
+    manifest combining them (written under <output_dir>/manifests, reused while they are unchanged)."""
+    if cfg.data.train_sources:
+        sources = [(s.manifest, s.media_root) for s in cfg.data.train_sources]
+        return str(combined_manifest(sources, output_dir(cfg) / "manifests"))
+    return join_path(inputs.data_root, cfg.data.train_manifest)
 
 
 def _ensure_synthetic(cfg: ExperimentConfig, root: Path) -> Path:

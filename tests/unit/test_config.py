@@ -86,3 +86,25 @@ def test_output_dir_uri_rejected_with_shared_mount_advice(uri):
     cfg = load_config(None, ["output_dir=/mnt/shared/runs/x", "data.root=s3://bucket/data",
                              "model.path=gs://bucket/model", "data.cache_root=s3://bucket/cache"])
     assert cfg.output_dir == "/mnt/shared/runs/x"
+
+
+def test_train_sources_are_typed_anchored_and_combined(tmp_path, monkeypatch):
+    import json
+
+    from videosft.workspace import Inputs, anchored, train_manifest
+
+    with pytest.raises(ConfigError, match=r"data\.train_sources\.0\.root: unknown key"):
+        load_config(None, ["data.train_sources=[{manifest: a.json, root: /x}]"])
+    (tmp_path / "src").mkdir()
+    turns = [{"from": "human", "value": "<video>\nq"}, {"from": "gpt", "value": "a"}]
+    (tmp_path / "src" / "a.json").write_text(json.dumps([{"id": "1", "video": "v/1.mp4", "conversations": turns}]))
+    monkeypatch.chdir(tmp_path)
+    cfg = anchored(from_dict({"output_dir": "out", "data": {"root": "s3://bucket/data", "train_sources": [
+        {"manifest": "src/a.json", "media_root": "s3://bucket/videos"}]}}))
+    source = cfg.data.train_sources[0]
+    assert source.manifest == str(tmp_path / "src" / "a.json") and source.media_root == "s3://bucket/videos"
+    path = train_manifest(cfg, Inputs(model_path="m", data_root=cfg.data.root))
+    assert path.startswith(str(tmp_path / "out" / "manifests"))
+    assert json.loads(Path(path).read_text())[0]["video"] == "s3://bucket/videos/v/1.mp4"
+    plain = cfg.model_copy(update={"data": cfg.data.model_copy(update={"train_sources": []})})
+    assert train_manifest(plain, Inputs(model_path="m", data_root="s3://bucket/data")) == "s3://bucket/data/train.json"

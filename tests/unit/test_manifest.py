@@ -168,3 +168,52 @@ def test_manifest_paths_are_not_resolved_twice(tmp_path):
     os.makedirs(tmp_path / "sub")
     path = _write(str(tmp_path / "sub" / "m.jsonl"), [ROWS[0]], "jsonl")
     assert read_manifest(path)[0][S.MEDIA_PATH] == str(tmp_path / "sub" / "clips" / "a.mp4")
+
+
+def test_join_path_keeps_uris_intact():
+    from videosft.data.manifest import join_path
+
+    assert join_path("s3://bucket/llava", "train.json") == "s3://bucket/llava/train.json"
+    assert join_path("gs://b/root/", "sub/t.jsonl") == "gs://b/root/sub/t.jsonl"
+    assert join_path("/data", "train.json") == "/data/train.json"
+    assert join_path("/data", "s3://other/t.json") == "s3://other/t.json"
+    assert join_path("s3://b", "/abs/t.json") == "/abs/t.json"
+
+
+def test_ids_must_be_unique_across_sources(manifests, tmp_path):
+    other = _write(str(tmp_path / "other.json"), [ROWS[2]], "json")  # t1 again
+    with pytest.raises(ManifestError, match=r"other\.json: field 'id'.*'t1', already in .*train\.json"):
+        read_manifests([manifests["json"], other])
+
+
+def test_llava_rows_round_trip(manifests, tmp_path):
+    from videosft.data.manifest import to_llava_row, write_manifest
+
+    rows = read_manifest(manifests["json"])
+    out = write_manifest([to_llava_row(r) for r in rows], tmp_path / "again" / "copy.json")
+    again = read_manifest(str(out))
+    for a, b in zip(rows, again, strict=True):
+        assert a.pop(S.SOURCE) != b.pop(S.SOURCE)
+        assert a == b  # media paths were written resolved, so they read back unchanged
+
+
+def test_combined_manifest_resolves_each_source_and_tracks_changes(tmp_path):
+    from videosft.data.manifest import combined_manifest
+
+    os.makedirs(tmp_path / "academic")
+    a = _write(str(tmp_path / "academic" / "qa.json"), [ROWS[0]], "json")
+    b = _write(str(tmp_path / "youtube.jsonl"), [dict(ROWS[0], id="v2"), ROWS[2]], "jsonl")
+    sources = [(a, None), (b, "s3://bucket/youtube")]
+    out = combined_manifest(sources, tmp_path / "manifests")
+    rows = read_manifest(str(out))
+    assert [r[S.ID] for r in rows] == ["v1", "v2", "t1"]
+    assert rows[0][S.MEDIA_PATH] == str(tmp_path / "academic" / "clips" / "a.mp4")  # its own dir
+    assert rows[1][S.MEDIA_PATH] == "s3://bucket/youtube/clips/a.mp4"  # its media_root
+    assert rows[0]["options"] == ["A. red", "B. blue"] and rows[0][S.MIN_FRAMES] == 1
+    stamp = out.stat().st_mtime_ns
+    assert combined_manifest(sources, tmp_path / "manifests") == out and out.stat().st_mtime_ns == stamp
+    _write(b, [dict(ROWS[0], id="v3")], "jsonl")  # a source changed: a new combined file
+    changed = combined_manifest(sources, tmp_path / "manifests")
+    assert changed != out and [r[S.ID] for r in read_manifest(str(changed))] == ["v1", "v3"]
+    with pytest.raises(ManifestError, match=r"nope\.json: expected a manifest file, found notfound"):
+        combined_manifest([(str(tmp_path / "nope.json"), None)], tmp_path / "manifests")

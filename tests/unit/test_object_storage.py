@@ -111,3 +111,14 @@ def test_probe_and_decode_video_on_s3(s3):
         gone = decode_sample({**row, S.MEDIA_PATH: "s3://bucket/gone.mp4"}, np.array([0]), None,
                              decoder)
         assert gone[S.ERROR] == "decode: file not found (s3://bucket/gone.mp4)"
+
+
+def test_combined_manifest_from_s3_sources(s3, tmp_path):
+    from videosft.data.manifest import combined_manifest
+
+    out = combined_manifest([("s3://bucket/train.jsonl", "s3://bucket/")], tmp_path)
+    video, text = read_manifest(str(out))
+    assert video[S.MEDIA_PATH] == "s3://bucket/videos/a.mp4" and text[S.MEDIA_TYPE] == S.MEDIA_TEXT
+    assert combined_manifest([("s3://bucket/train.jsonl", "s3://bucket/")], tmp_path) == out  # unchanged: reused
+    with pytest.raises(ManifestError, match="s3://bucket/gone.json: expected a manifest file"):
+        combined_manifest([("s3://bucket/gone.json", None)], tmp_path)

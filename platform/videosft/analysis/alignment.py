@@ -237,9 +237,9 @@ def load_probe_batches(data_root: str | Path, family: Any, processor: Any, contr
     Rows are taken in manifest order, skipping any that fail to probe or decode.
     """
     from videosft.data.decode import IsolatedDecoder
-    from videosft.data.manifest import read_manifest
+    from videosft.data.manifest import join_path, read_manifest
 
-    rows = read_manifest(str(Path(data_root) / settings.manifest))
+    rows = read_manifest(join_path(str(data_root), settings.manifest))
     n = settings.batches * settings.batch_size
     with IsolatedDecoder(timeout_s=settings.decode_timeout_s) as decoder:
         images, bad_i = _decoded_images([r for r in rows if r[S.MEDIA_TYPE] == S.MEDIA_IMAGE], contract, n, decoder)

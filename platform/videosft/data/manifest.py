@@ -17,9 +17,11 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
+from videosft import schema as S
 from videosft.schema import ANSWER, CONVERSATIONS, ID, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TEXT
 from videosft.schema import MEDIA_TYPE, MEDIA_VIDEO, MIN_FRAMES, QUESTION, SOURCE, TASK
 
@@ -27,6 +29,10 @@ HUMAN, GPT = "human", "gpt"
 _ROLE_ALIASES = {"human": HUMAN, "user": HUMAN, "gpt": GPT, "assistant": GPT}
 _PLACEHOLDER = re.compile(r"<(?:video|image)>\n?")
 _CONSUMED = {"id", "video", "image", "conversations", "task", "min_frames"}
+# Columns the platform computes (read_manifest, probe, decode): never written back as annotations.
+_COMPUTED = {ID, MEDIA_TYPE, MEDIA_PATH, QUESTION, ANSWER, CONVERSATIONS, TASK, MIN_FRAMES, SOURCE,
+             S.ERROR, S.FRAMES, S.FRAME_INDICES, S.TIMESTAMPS, S.SAMPLED_FPS, S.CONTRACT_ID, S.NUM_FRAMES,
+             S.FPS, S.DURATION, S.WIDTH, S.HEIGHT}
 
 
 class ManifestError(ValueError):
@@ -91,6 +97,16 @@ def _dirname(path: str) -> str:
     if _is_uri(path):
         return path.rsplit("/", 1)[0]
     return os.path.dirname(os.path.abspath(path))
+
+
+def join_path(root: str, name: str) -> str:
+    """`name` under `root`, for local dirs and URIs alike (pathlib would turn s3://b into s3:/b);
+    an absolute or URI `name` is returned as is."""
+    if _is_uri(name) or os.path.isabs(name):
+        return name
+    if _is_uri(root):
+        return root.rstrip("/") + "/" + name
+    return os.path.join(root, name)
 
 
 def resolve_media_path(media: str, base: str) -> str:
@@ -207,9 +223,81 @@ def read_manifest(path: str, media_root: str | None = None) -> list[dict[str, An
 
 
 def read_manifests(sources: Iterable[str | tuple[str, str | None]]) -> list[dict[str, Any]]:
-    """Concatenate several manifests, each a path or (path, media_root); SOURCE tells them apart."""
+    """Concatenate several manifests, each a path or (path, media_root); SOURCE tells them apart.
+
+    Ids must be unique across sources too (they key rejects, caches and the resume cursor): a
+    repeat fails naming both files.
+    """
     rows: list[dict[str, Any]] = []
+    seen: dict[str, str] = {}
     for source in sources:
         path, root = (source, None) if isinstance(source, str) else source
-        rows.extend(read_manifest(path, root))
+        for row in read_manifest(path, root):
+            if row[ID] in seen:
+                raise ManifestError(f"{path}: field 'id': expected ids unique across manifests, got "
+                                    f"{row[ID]!r}, already in {seen[row[ID]]}")
+            seen[row[ID]] = path
+            rows.append(row)
     return rows
+
+
+def to_llava_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A flat row (read_manifest's layout) -> the LLaVA-Video-178K annotation it came from, with
+    its media path as resolved (absolute or a URI) and its extra keys; computed columns dropped."""
+    kind = str(row.get(MEDIA_TYPE, MEDIA_TEXT))
+    turns = row.get(CONVERSATIONS)
+    turns = json.loads(turns) if isinstance(turns, str) else list(turns or [])
+    if not turns:
+        turns = [{"from": HUMAN, "value": str(row[QUESTION])}, {"from": GPT, "value": str(row[ANSWER])}]
+    if kind in (MEDIA_VIDEO, MEDIA_IMAGE):  # read_manifest stripped the placeholder; put it back
+        turns[0] = {**turns[0], "value": f"<{kind}>\n{turns[0]['value']}"}
+    out: dict[str, Any] = {"id": str(row[ID])}
+    if kind in (MEDIA_VIDEO, MEDIA_IMAGE):
+        out[kind] = str(row[MEDIA_PATH])
+    out["conversations"] = turns
+    if row.get(TASK):
+        out["task"] = str(row[TASK])
+    if int(row.get(MIN_FRAMES, -1) or -1) >= 1:
+        out["min_frames"] = int(row[MIN_FRAMES])
+    out.update({k: _plain(v) for k, v in row.items() if k not in _COMPUTED})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars/arrays -> JSON-native values."""
+    if hasattr(value, "tolist"):  # numpy arrays and scalars alike
+        return value.tolist()
+    return value
+
+
+def combined_manifest(sources: Sequence[tuple[str, str | None]], out_dir: str | Path) -> Path:
+    """One local manifest holding every source's rows, media paths resolved (absolute or URIs).
+
+    Everything downstream (frame cache, Hybrid-Frame budgets, trials on other nodes) then reads
+    one file. It is named by the sources and each file's size and mtime, so it is rebuilt when a
+    source changes and reused (not rewritten) otherwise; a bad source fails here, naming the file.
+    """
+    import hashlib
+
+    stamps = []
+    for path, root in sources:
+        filesystem, inner = _open_fs(path)
+        info = filesystem.get_file_info(inner)
+        if info.type.name != "File":
+            raise ManifestError(f"{path}: expected a manifest file, found {info.type.name.lower()}")
+        stamps.append([path, root, info.size, info.mtime_ns])
+    key = hashlib.sha256(json.dumps(stamps).encode()).hexdigest()[:12]
+    out = Path(out_dir) / f"train-{key}.json"
+    if not out.exists():
+        write_manifest([to_llava_row(r) for r in read_manifests(sources)], out)
+    return out
+
+
+def write_manifest(records: Sequence[dict[str, Any]], out_path: str | Path) -> Path:
+    """Write LLaVA annotations (e.g. `to_llava_row` output) as a JSON manifest, atomically."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(list(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    return out

@@ -30,7 +30,7 @@ from videosft.data.pipeline import DecodeStage, StageStats
 from videosft.data.preprocess import EncodeStage
 from videosft.train.checkpoint import SAMPLE_INDEX, DataCursor, ResumableStream, remaining_rows, with_sample_index
 from videosft.train.trainer import TrainOutcome
-from videosft.workspace import Inputs, output_dir
+from videosft.workspace import Inputs, output_dir, train_manifest
 
 DECODE_LOG = "decode_log.jsonl"
 
@@ -51,7 +51,7 @@ def prepare_frame_cache(cfg: ExperimentConfig, inputs: Inputs, rows: list[dict] 
     from videosft.data.manifest import read_manifest
 
     if rows is None:
-        rows = read_manifest(str(Path(inputs.data_root) / cfg.data.train_manifest))
+        rows = read_manifest(train_manifest(cfg, inputs))
     return prepare_cache(rows, cfg.sampling, cfg.sweep.decode_budgets(cfg.budget.candidates), cache_root(cfg),
                          concurrency=cfg.data.decode_concurrency, cpus=cfg.data.cpus_per_decoder,
                          timeout_s=cfg.data.decode_timeout_s, max_failure_ratio=cfg.data.max_failure_ratio)
@@ -215,7 +215,7 @@ def train_at_budget(cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir:
     from videosft.data.preprocess import FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS
     from videosft.train.trainer import fit
 
-    manifest = read_manifest(str(Path(inputs.data_root) / cfg.data.train_manifest))
+    manifest = read_manifest(train_manifest(cfg, inputs))
     if uses_frame_cache(cfg):
         prepare_frame_cache(cfg, inputs, manifest)  # a no-op once the sweep's cache is complete
     rows = training_rows(cfg, manifest)

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 from videosft.config import HYBRID, ExperimentConfig, from_dict
 from videosft.tune.tracking import check_tracking, tracking_callbacks
-from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs
+from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs, train_manifest
 
 
 TRIAL_DRIVER_CPU = 0.01
@@ -132,7 +132,7 @@ def hybrid_training(cfg: ExperimentConfig, inputs: Inputs) -> tuple[ExperimentCo
     """
     from videosft.data.budget.stage import budget_manifest
 
-    manifest = str(Path(inputs.data_root) / cfg.data.train_manifest)
+    manifest = train_manifest(cfg, inputs)
     path = budget_manifest(manifest, cfg.budget, cfg.sampling, out_dir=output_dir(cfg) / "budgets",
                            media_root=inputs.data_root)
     meta = json.loads(path.with_suffix(".meta.json").read_text())
@@ -141,7 +141,7 @@ def hybrid_training(cfg: ExperimentConfig, inputs: Inputs) -> tuple[ExperimentCo
     video = [int(r["frame_budget"]) for r in rows if "video" in r and r.get("frame_budget")]
     record = {"budget_predictor": cfg.budget.predictor, "budget_histogram": hist, "budget_fell_back": meta["fell_back"],
               "mean_frames": sum(video) / len(video) if video else None, "budget_manifest": str(path)}
-    data = cfg.data.model_copy(update={"train_manifest": str(path)})
+    data = cfg.data.model_copy(update={"train_manifest": str(path), "train_sources": []})
     return cfg.model_copy(update={"data": data}), max(cfg.budget.candidates), record
 
 

@@ -28,15 +28,12 @@ import numpy as np
 from videosft import schema as S
 from videosft.data.budget.base import BUDGET_FELL_BACK, BudgetConfig, BudgetPrediction, BudgetPredictor
 from videosft.data.budget.base import budget_question, fallback, predictor_from_config
+from videosft.data.manifest import to_llava_row, write_manifest
 from videosft.data.sampling import SamplingContract
 
 CACHE_VERSION = "budget-cache-v1"  # bump when predictors change what they answer for the same key
 _STAGE_COLUMNS = (S.ID, S.MEDIA_TYPE, S.MEDIA_PATH, S.QUESTION, S.ANSWER, S.TASK, S.MIN_FRAMES,
                   S.NUM_FRAMES, S.FPS)
-_NOT_EXTRAS = {S.ID, S.MEDIA_TYPE, S.MEDIA_PATH, S.QUESTION, S.ANSWER, S.CONVERSATIONS, S.TASK,
-               S.MIN_FRAMES, S.SOURCE, S.ERROR, S.FRAMES, S.FRAME_INDICES, S.TIMESTAMPS, S.SAMPLED_FPS,
-               S.CONTRACT_ID, S.NUM_FRAMES, S.FPS, S.DURATION, S.WIDTH, S.HEIGHT,
-               S.FRAME_BUDGET, S.BUDGET_RAW, BUDGET_FELL_BACK}
 
 
 def thumbnail_contract(cfg: BudgetConfig) -> SamplingContract:
@@ -133,42 +130,13 @@ def predict_budgets_dataset(ds: Any, cfg: BudgetConfig, contract: SamplingContra
 # --------------------------------------------------------------------------- manifest + cache
 def _llava_row(row: dict[str, Any]) -> dict[str, Any]:
     """A flat row (read_manifest layout + budget columns) -> a LLaVA-Video-178K annotation."""
-    kind = str(row.get(S.MEDIA_TYPE, S.MEDIA_TEXT))
-    turns = row.get(S.CONVERSATIONS)
-    turns = json.loads(turns) if isinstance(turns, str) else list(turns or [])
-    if not turns:
-        turns = [{"from": "human", "value": str(row[S.QUESTION])}, {"from": "gpt", "value": str(row[S.ANSWER])}]
-    if kind in (S.MEDIA_VIDEO, S.MEDIA_IMAGE):  # read_manifest stripped the placeholder; put it back
-        turns[0] = {**turns[0], "value": f"<{kind}>\n{turns[0]['value']}"}
-    out: dict[str, Any] = {"id": str(row[S.ID])}
-    if kind in (S.MEDIA_VIDEO, S.MEDIA_IMAGE):
-        out[kind] = str(row[S.MEDIA_PATH])
-    out["conversations"] = turns
-    if row.get(S.TASK):
-        out["task"] = str(row[S.TASK])
-    if int(row.get(S.MIN_FRAMES, -1) or -1) >= 1:
-        out["min_frames"] = int(row[S.MIN_FRAMES])
-    out.update({k: _plain(v) for k, v in row.items() if k not in _NOT_EXTRAS})
-    out.update({S.FRAME_BUDGET: int(row[S.FRAME_BUDGET]), S.BUDGET_RAW: str(row[S.BUDGET_RAW]),
-                BUDGET_FELL_BACK: bool(row.get(BUDGET_FELL_BACK, False))})
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars/arrays -> JSON-native values."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value.item() if isinstance(value, np.generic) else value
+    return {**to_llava_row(row), S.FRAME_BUDGET: int(row[S.FRAME_BUDGET]), S.BUDGET_RAW: str(row[S.BUDGET_RAW]),
+            BUDGET_FELL_BACK: bool(row.get(BUDGET_FELL_BACK, False))}
 
 
 def write_budget_manifest(rows: Sequence[dict[str, Any]], out_path: str | Path) -> Path:
     """Write rows as a LLaVA JSON manifest with "frame_budget"/"budget_raw" (atomic: tmp + rename)."""
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps([_llava_row(dict(r)) for r in rows], indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    return write_manifest([_llava_row(dict(r)) for r in rows], out_path)
 
 
 def write_predictor_sft_manifest(rows: Sequence[dict[str, Any]], labels: Sequence[int], cfg: BudgetConfig,
