@@ -23,6 +23,14 @@ def test_ci_sweep_end_to_end(local_ray, tmp_path):
     train = json.loads((Path(inputs.data_root) / "train.json").read_text())
     victim = next(r for r in train if "video" in r)
     (Path(inputs.data_root) / victim["video"]).write_bytes(b"")
+    # train from two sources, as LLaVA-Video-178K ships: videos next to their manifest, images
+    # in a manifest elsewhere whose media_root points back at the data
+    (Path(inputs.data_root) / "videos.json").write_text(json.dumps([r for r in train if "image" not in r]))
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "images.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train if "image" in r))
+    sources = [{"manifest": str(Path(inputs.data_root) / "videos.json")},
+               {"manifest": str(tmp_path / "src" / "images.jsonl"), "media_root": inputs.data_root}]
+    cfg = cfg.with_overrides([f"data.train_sources={json.dumps(sources)}"])
 
     report = run_sweep(cfg)
 
