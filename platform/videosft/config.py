@@ -73,6 +73,9 @@ class DataConfig(_Strict):
     synthetic: SyntheticConfig = SyntheticConfig()
     max_failure_ratio: float = Field(0.05, ge=0.0, le=1.0)
     decode_timeout_s: float = Field(60.0, gt=0)
+    # auto: planned PyAV reads on constant-frame-rate video, else decord then PyAV. torchcodec is
+    # optional: it must be installed with an FFmpeg it can load (checked here, before any Ray work).
+    decode_backend: Literal["auto", "decord", "pyav", "torchcodec"] = "auto"
     decode_concurrency: int = Field(1, ge=1)
     cpus_per_decoder: float = Field(0.5, gt=0)
     # Decode each training video once per sweep at its largest budget; smaller budgets read subsets
@@ -95,6 +98,17 @@ class DataConfig(_Strict):
     # Rows shuffled through a buffer of this many before batching, seeded by (train.seed, epoch), so
     # seeds differ in data order (0: stream order). The resume cursor is a set of rows: order-free.
     shuffle_buffer: int = Field(256, ge=0)
+
+
+    @field_validator("decode_backend")
+    @classmethod
+    def _backend_runs_here(cls, v: str) -> str:
+        if v == "torchcodec":
+            from videosft.data.decode import torchcodec_missing
+
+            if reason := torchcodec_missing():
+                raise ValueError(f"decode_backend 'torchcodec': {reason}")
+        return v
 
 
 class TrainConfig(_Strict):

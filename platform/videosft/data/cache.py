@@ -267,7 +267,7 @@ def _write_part(rows: Sequence[dict[str, Any]], contract: SamplingContract, max_
                 target: str, opts: dict[str, Any]) -> None:
     """Decode `rows` on the actor pool and stream them into parquet shards under `target`."""
     ds = decoded_dataset([_pin_budget(r, max_budget) for r in rows], contract, max_budget,
-                         opts["timeout_s"], opts["concurrency"], opts["cpus"])
+                         opts["timeout_s"], opts["concurrency"], opts["cpus"], opts["backend"])
     ds = ds.map(_to_cache_row).map_batches(_cast_cache_block, batch_format="pyarrow", batch_size=None)
     ds.write_parquet(target, min_rows_per_file=opts["rows_per_file"])
 
@@ -284,7 +284,7 @@ def _write_rejects(path: str, index: Any) -> tuple[str, int]:
 def prepare_cache(rows: Sequence[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int],
                   cache_root: str, *, concurrency: int = 1, cpus: float = 0.5, timeout_s: float = 60.0,
                   max_failure_ratio: float = 0.05, commit_every: int = 2048,
-                  rows_per_file: int = 64) -> CacheInfo:
+                  rows_per_file: int = 64, backend: str = "auto") -> CacheInfo:
     """Decode every row not yet cached, once, at max(budgets); safe to re-run (resumes).
 
     Work is committed every `commit_every` rows, so a killed run loses at most one chunk.
@@ -297,7 +297,7 @@ def prepare_cache(rows: Sequence[dict[str, Any]], contract: SamplingContract, bu
     _drop_uncommitted(path, state)
     done = set(_index(path, state)[S.ID].to_pylist())
     todo = [r for r in rows if str(r[S.ID]) not in done]
-    opts = {"timeout_s": timeout_s, "concurrency": concurrency, "cpus": cpus,
+    opts = {"timeout_s": timeout_s, "concurrency": concurrency, "cpus": cpus, "backend": backend,
             "rows_per_file": rows_per_file}
     for chunk in _chunks(todo, commit_every):
         name = f"part-{len(state['parts']):05d}"

@@ -36,7 +36,7 @@ from videosft.data import probe, pyav_read
 from videosft.schema import ERROR, FRAME_INDICES, FRAMES, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TEXT
 from videosft.schema import MEDIA_TYPE, MEDIA_VIDEO, NUM_FRAMES
 
-BACKENDS = ("auto", "decord", "pyav")
+BACKENDS = ("auto", "decord", "pyav", "torchcodec")
 _DECORD_CHUNK = 16  # frames per get_batch: bounds full-resolution memory before resizing
 
 
@@ -80,6 +80,37 @@ def _decode_decord(path: str, indices: np.ndarray, out_hw: tuple[int, int] | Non
     return np.concatenate(chunks)[np.searchsorted(wanted, indices)]
 
 
+def torchcodec_missing() -> str:
+    """Why the optional torchcodec backend cannot run here ("" when it can).
+
+    torchcodec links against a system FFmpeg (4-8) that it loads at import, so being installed
+    is not enough: this imports it, which is what fails when those libraries are absent.
+    """
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except ImportError:
+        return "torchcodec is not installed (pip install torchcodec)"
+    except Exception as exc:  # torchcodec raises RuntimeError when no FFmpeg library loads
+        return f"torchcodec cannot load FFmpeg ({_first_line(exc)})"
+    return ""
+
+
+def _decode_torchcodec(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
+                       threads: int = 0) -> np.ndarray:
+    """torchcodec in exact seek mode: it scans the file once, so frame numbers are real."""
+    from torchcodec.decoders import VideoDecoder
+
+    wanted = np.unique(indices)
+    with probe.media_source(path) as src:
+        reader = VideoDecoder(src, seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=threads)
+        if wanted.size and wanted[-1] >= len(reader):
+            raise _beyond(int(wanted[-1]), len(reader) - 1)
+        if not wanted.size:
+            return _empty_frames(out_hw)
+        frames = resize_frames(reader.get_frames_at(wanted.tolist()).data.numpy(), out_hw)
+    return frames[np.searchsorted(wanted, indices)]
+
+
 def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *,
                  planned: bool = True, constant_rate_only: bool = False, threads: int = 0) -> np.ndarray:
     """PyAV reading by a seek plan (see pyav_read.py); raises pyav_read.VariableRate before any
@@ -114,6 +145,8 @@ def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
     can compare the two side by side; it returns the same frames. threads: decoder threads (0:
     the decoder's choice, about one per core; a pipeline actor holding one CPU passes 1, which
     costs ~10% less CPU per frame than letting two actors' decoders each spread over every core).
+    backend "torchcodec" (optional, when installed with an FFmpeg it can load) decodes with
+    torchcodec only; its errors are explained by PyAV's diagnosis of the file.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -123,6 +156,13 @@ def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     if indices.size and indices.min() < 0:
         raise DecodeError(f"negative frame index {int(indices.min())}")
+    if backend == "torchcodec":
+        try:
+            return _decode_torchcodec(path, indices, out_hw, threads)
+        except DecodeError:
+            raise
+        except Exception as exc:  # torchcodec raises RuntimeError/ValueError on bad media
+            raise DecodeError(probe.diagnose(path) or f"torchcodec: {_first_line(exc)}") from exc
     if backend == "auto" and not legacy:
         with contextlib.suppress(pyav_read.VariableRate):
             return _pyav_or_reason(path, indices, out_hw, planned=True, constant_rate_only=True,

@@ -41,12 +41,13 @@ class DecodeStage:
     oversubscribe the cores they share.
     """
 
-    def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float, threads: int = 1) -> None:
+    def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float, threads: int = 1,
+                 backend: str = "auto") -> None:
         from videosft.data.decode import IsolatedDecoder
 
         self.contract = SamplingContract.model_validate(contract)
         self.budget = budget
-        self.decoder = IsolatedDecoder(timeout_s=timeout_s, threads=threads)
+        self.decoder = IsolatedDecoder(timeout_s=timeout_s, threads=threads, backend=backend)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         out = dict(row)
@@ -150,7 +151,7 @@ def decoder_threads(cpus: float) -> int:
 
 
 def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, budget: int | None,
-                    timeout_s: float, concurrency: int, cpus: float) -> Any:
+                    timeout_s: float, concurrency: int, cpus: float, backend: str = "auto") -> Any:
     """Manifest rows -> Ray Dataset of decoded rows (errors kept as data)."""
     import ray.data
 
@@ -159,7 +160,7 @@ def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, 
     return ds.map(
         DecodeStage,
         fn_constructor_kwargs={"contract": contract.model_dump(), "budget": budget, "timeout_s": timeout_s,
-                               "threads": decoder_threads(cpus)},
+                               "threads": decoder_threads(cpus), "backend": backend},
         compute=actor_pool(concurrency),
         num_cpus=cpus,
     )

@@ -72,7 +72,8 @@ def ray_predictor(cfg: ExperimentConfig, model_path: str, budget: int | None) ->
 
     def predict(items: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
         decoded = decoded_dataset(items, cfg.sampling, budget, cfg.data.decode_timeout_s,
-                                  cfg.data.decode_concurrency, cfg.data.cpus_per_decoder)
+                                  cfg.data.decode_concurrency, cfg.data.cpus_per_decoder,
+                                  cfg.data.decode_backend)
         yield from stream_predictions(engine_dataset(cfg, model_path, decoded))
 
     return predict

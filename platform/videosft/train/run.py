@@ -54,7 +54,8 @@ def prepare_frame_cache(cfg: ExperimentConfig, inputs: Inputs, rows: list[dict] 
         rows = read_manifest(train_manifest(cfg, inputs))
     return prepare_cache(rows, cfg.sampling, cfg.sweep.decode_budgets(cfg.budget.candidates), cache_root(cfg),
                          concurrency=cfg.data.decode_concurrency, cpus=cfg.data.cpus_per_decoder,
-                         timeout_s=cfg.data.decode_timeout_s, max_failure_ratio=cfg.data.max_failure_ratio)
+                         timeout_s=cfg.data.decode_timeout_s, max_failure_ratio=cfg.data.max_failure_ratio,
+                         backend=cfg.data.decode_backend)
 
 
 def training_rows(cfg: ExperimentConfig, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,8 +83,8 @@ class LoggedDecodeStage(DecodeStage):
     """DecodeStage that appends (id, sample_index, stream tag) of each decoded row to a log."""
 
     def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float,
-                 log_path: str | None, tag: dict[str, Any], threads: int = 1) -> None:
-        super().__init__(contract, budget, timeout_s, threads)
+                 log_path: str | None, tag: dict[str, Any], threads: int = 1, backend: str = "auto") -> None:
+        super().__init__(contract, budget, timeout_s, threads, backend)
         self.log_path, self.tag = log_path, tag
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +145,7 @@ class TrainData:
     keep: tuple[str, ...]
     log_path: str | None = None
     rejects_path: str | None = None
+    backend: str = "auto"  # data.decode_backend
 
     def decoded(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         """Decoded rows of the epoch's unconsumed samples: the cursor filters plain rows, pre-decode."""
@@ -172,7 +174,7 @@ class TrainData:
         return ds.map(LoggedDecodeStage, compute=actor_pool(self.concurrency), num_cpus=self.cpus,
                       fn_constructor_kwargs={"contract": self.contract, "budget": self.budget,
                                              "timeout_s": self.timeout_s, "log_path": self.log_path, "tag": tag,
-                                             "threads": decoder_threads(self.cpus)})
+                                             "threads": decoder_threads(self.cpus), "backend": self.backend})
 
     def stream(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         """The lazy decode -> encode stream (failed rows dropped and appended to rejects_path)."""
@@ -227,7 +229,8 @@ def train_at_budget(cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir:
                      concurrency=cfg.data.decode_concurrency, cpus=cfg.data.cpus_per_decoder,
                      cache_root=cache_root(cfg) if uses_frame_cache(cfg) else None, keep=keep,
                      log_path=str(run_dir / DECODE_LOG) if cfg.data.stream_train else None,
-                     rejects_path=str(rejects) if cfg.data.stream_train else None)
+                     rejects_path=str(rejects) if cfg.data.stream_train else None,
+                     backend=cfg.data.decode_backend)
     # One Ray Train run per run_dir: a hybrid trial decodes at the largest candidate, so a name made
     # from the budget collided with that fixed trial and checkpoint retention deleted its checkpoint.
     run_name, storage = f"train_{Path(run_dir).name}", output_dir(cfg) / "train"
