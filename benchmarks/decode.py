@@ -12,10 +12,14 @@ frames at the same output size (the contract's smart_resize for 448*448 max pixe
                      "before" is the same stage with the earlier probe (decodes the tail GOP) and
                      decode (decord first, PyAV by a gap rule): `--no-before` skips it
   (c) qwen-vl-utils  fetch_video({"video", "nframes", "resized_height/width"}), its defaults:
-                     decord with automatic threads, torchvision bicubic resize to float32
+                     decord with automatic threads, torchvision bicubic resize to float32 (decord
+                     is pinned: qwen-vl-utils would pick torchcodec whenever it is installed, even
+                     where it cannot load an FFmpeg)
   (d) ours           decode.decode_video in-process at qwen's own indices (linspace), so (d)/(c)
                      compares equal work; (d0) the same with legacy=True (the earlier strategy)
   (e) frame cache    prepare_cache once at the largest budget, then read_cached per budget
+  (f) torchcodec     decode_video(backend="torchcodec") like (d), when torchcodec can load an
+                     FFmpeg (else skipped, saying why)
 
 In-process paths are also timed in CPU seconds (all threads): on a shared machine wall time
 swings with the neighbours' load, CPU time much less, so per-core ratios are given both ways.
@@ -46,6 +50,8 @@ import numpy as np
 
 from videosft import schema as S
 from videosft.data.sampling import SamplingContract
+
+os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")  # read when qwen_vl_utils is imported
 
 SIZE, FPS, GOP = (640, 360), 30, 250
 CONTRACT = SamplingContract(video_max_pixels=448 * 448)
@@ -117,6 +123,15 @@ def ours_loop(clips: list[Clip], budget: int, legacy: bool = False) -> int:
 
     return sum(len(decode_video(c.path, linspace_indices(c.frames, budget), out_hw(), legacy=legacy,
                                 threads=0 if legacy else 1)) for c in clips)
+
+
+def torchcodec_loop(clips: list[Clip], budget: int) -> int:
+    """(f) the optional torchcodec backend, in-process at qwen's indices, one thread."""
+    from videosft.data.decode import decode_video
+    from videosft.data.sampling import linspace_indices
+
+    return sum(len(decode_video(c.path, linspace_indices(c.frames, budget), out_hw(), backend="torchcodec",
+                                threads=1)) for c in clips)
 
 
 def qwen_loop(clips: list[Clip], budget: int) -> int:
@@ -306,6 +321,13 @@ def report(table: dict, cores: int) -> None:
                                                   if "ray_before" in row else ""))
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"driver max RSS (in-process paths too) {max_rss:.0f} MB")
+    for budget, row in table["budgets"].items():
+        if "torchcodec" in row:
+            f, d, c = (fps(row[k], "cpu_s") for k in ("torchcodec", "ours", "qwen"))
+            print(f"(f) torchcodec, budget {budget}: {fps(row['torchcodec']):.1f} frames/s; per CPU-second "
+                  f"{f:.1f} (f/c {f / c:.2f}, f/d {f / d:.2f})")
+    if table.get("torchcodec_missing"):
+        print(f"(f) torchcodec skipped: {table['torchcodec_missing']}")
     cache = table["cache"]
     reads = ", ".join(f"{b}: {fps(cache[f'read_{b}']):.0f}" for b in table["budgets"])
     print(f"frame cache: prepare {cache['prepare_s']:.1f} s for {cache['rows']} rows once; "
@@ -340,7 +362,9 @@ def main() -> None:
         ray.init(num_cpus=cores, object_store_memory=OBJECT_STORE_MB * 2**20, include_dashboard=False,
                  log_to_driver=False)
         try:
-            table = {"budgets": {}}
+            from videosft.data.decode import torchcodec_missing
+
+            table = {"budgets": {}, "torchcodec_missing": torchcodec_missing()}
             for budget in budgets:
                 rows = rows_for(clips, repeat_for(budget))
                 row = table["budgets"][budget] = {
@@ -348,6 +372,8 @@ def main() -> None:
                     "ours": timed(ours_loop, clips, budget),
                     "ours_before": timed(ours_loop, clips, budget, True),
                     "ray": ray_pipeline(rows, budget, cores)}
+                if not table["torchcodec_missing"]:
+                    row["torchcodec"] = timed(torchcodec_loop, clips, budget)
                 if args.before:
                     row["ray_before"] = ray_pipeline(rows, budget, cores, True)
                 print(f"budget {budget}: done ({time.perf_counter() - start:.0f} s)")
