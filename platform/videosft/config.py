@@ -99,7 +99,6 @@ class DataConfig(_Strict):
     # seeds differ in data order (0: stream order). The resume cursor is a set of rows: order-free.
     shuffle_buffer: int = Field(256, ge=0)
 
-
     @field_validator("decode_backend")
     @classmethod
     def _backend_runs_here(cls, v: str) -> str:

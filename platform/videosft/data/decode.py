@@ -162,7 +162,7 @@ def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
         except DecodeError:
             raise
         except Exception as exc:  # torchcodec raises RuntimeError/ValueError on bad media
-            raise DecodeError(probe.diagnose(path) or f"torchcodec: {_first_line(exc)}") from exc
+            raise _explained(path, backend, exc) from exc
     if backend == "auto" and not legacy:
         with contextlib.suppress(pyav_read.VariableRate):
             return _pyav_or_reason(path, indices, out_hw, planned=True, constant_rate_only=True,
@@ -174,8 +174,14 @@ def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
             raise
         except Exception as exc:  # decord raises DECORDError, IndexError, RuntimeError
             if backend == "decord":
-                raise DecodeError(probe.diagnose(path) or f"decord: {_first_line(exc)}") from exc
+                raise _explained(path, backend, exc) from exc
     return _pyav_or_reason(path, indices, out_hw, planned=not legacy, threads=threads)
+
+
+def _explained(path: str, backend: str, exc: BaseException) -> DecodeError:
+    """A decord/torchcodec failure, worded by PyAV's diagnosis of the file when it has one (they
+    rarely say why themselves)."""
+    return DecodeError(probe.diagnose(path) or f"{backend}: {_first_line(exc)}")
 
 
 def _pyav_or_reason(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,

@@ -22,6 +22,14 @@ log = logging.getLogger(__name__)
 _DATA_STORE_FRACTION = 0.5  # Ray Data's default share of the object store (its ResourceManager)
 
 
+def _data_store_fraction() -> float:
+    """Ray Data's share of the object store: the DataContext override, else its default."""
+    from ray.data.context import DataContext
+
+    override = DataContext.get_current().override_object_store_memory_limit_fraction
+    return override if override is not None else _DATA_STORE_FRACTION
+
+
 class TooManyRejects(RuntimeError):
     """More rows failed than the configured ratio allows."""
 
@@ -121,7 +129,8 @@ def largest_row_bytes(rows: Sequence[dict[str, Any]], contract: SamplingContract
     return frames * contract.video_max_pixels * 3
 
 
-def check_object_store(row_bytes: int, actors: int, store_bytes: float | None = None) -> str:
+def check_object_store(row_bytes: int, actors: int, store_bytes: float | None = None,
+                       fraction: float | None = None) -> str:
     """Warn ("" when fine) if Ray Data's share of the object store holds under 2 rows per actor.
 
     Below that, backpressure admits one decode task at a time and the other actors idle: measured
@@ -133,7 +142,7 @@ def check_object_store(row_bytes: int, actors: int, store_bytes: float | None = 
         import ray
 
         store_bytes = ray.cluster_resources().get("object_store_memory", 0.0) if ray.is_initialized() else 0.0
-    share = store_bytes * _DATA_STORE_FRACTION
+    share = store_bytes * (_data_store_fraction() if fraction is None else fraction)
     if not store_bytes or share >= 2 * actors * row_bytes:
         return ""
     message = (f"Ray Data's share of the object store ({share / 2**20:.0f} MiB of {store_bytes / 2**20:.0f}) "
@@ -151,16 +160,20 @@ def decoder_threads(cpus: float) -> int:
 
 
 def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, budget: int | None,
-                    timeout_s: float, concurrency: int, cpus: float, backend: str = "auto") -> Any:
-    """Manifest rows -> Ray Dataset of decoded rows (errors kept as data)."""
+                    timeout_s: float, concurrency: int, cpus: float, backend: str = "auto", *,
+                    stage: type[DecodeStage] = DecodeStage, stage_kwargs: dict[str, Any] | None = None) -> Any:
+    """Manifest rows -> Ray Dataset of decoded rows (errors kept as data).
+
+    `stage` may be a DecodeStage subclass taking extra constructor arguments (`stage_kwargs`).
+    """
     import ray.data
 
     check_object_store(largest_row_bytes(rows, contract, budget), concurrency)
     ds = ray.data.from_items([_clean_row(r) for r in rows])
     return ds.map(
-        DecodeStage,
+        stage,
         fn_constructor_kwargs={"contract": contract.model_dump(), "budget": budget, "timeout_s": timeout_s,
-                               "threads": decoder_threads(cpus), "backend": backend},
+                               "threads": decoder_threads(cpus), "backend": backend, **(stage_kwargs or {})},
         compute=actor_pool(concurrency),
         num_cpus=cpus,
     )

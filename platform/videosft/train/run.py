@@ -82,8 +82,8 @@ def _append_jsonl(path: str | None, records: Sequence[dict[str, Any]]) -> None:
 class LoggedDecodeStage(DecodeStage):
     """DecodeStage that appends (id, sample_index, stream tag) of each decoded row to a log."""
 
-    def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float,
-                 log_path: str | None, tag: dict[str, Any], threads: int = 1, backend: str = "auto") -> None:
+    def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float, threads: int = 1,
+                 backend: str = "auto", *, log_path: str | None, tag: dict[str, Any]) -> None:
         super().__init__(contract, budget, timeout_s, threads, backend)
         self.log_path, self.tag = log_path, tag
 
@@ -149,10 +149,7 @@ class TrainData:
 
     def decoded(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         """Decoded rows of the epoch's unconsumed samples: the cursor filters plain rows, pre-decode."""
-        import ray.data
-
-        from videosft.data.pipeline import _clean_row, actor_pool, check_object_store, decoder_threads
-        from videosft.data.pipeline import largest_row_bytes
+        from videosft.data.pipeline import decoded_dataset
         from videosft.data.sampling import SamplingContract
 
         rows = remaining_rows(self.rows, cursor)
@@ -168,13 +165,9 @@ class TrainData:
                              ids=list(index_of), budget_of=own)
             return ds.flat_map(_attach_indices, fn_kwargs={"index_of": index_of, "log_path": self.log_path,
                                                            "tag": tag}, num_cpus=self.cpus)
-        contract = SamplingContract.model_validate(self.contract)
-        check_object_store(largest_row_bytes(rows, contract, self.budget), self.concurrency)
-        ds = ray.data.from_items([_clean_row(r) for r in rows])
-        return ds.map(LoggedDecodeStage, compute=actor_pool(self.concurrency), num_cpus=self.cpus,
-                      fn_constructor_kwargs={"contract": self.contract, "budget": self.budget,
-                                             "timeout_s": self.timeout_s, "log_path": self.log_path, "tag": tag,
-                                             "threads": decoder_threads(self.cpus), "backend": self.backend})
+        return decoded_dataset(rows, SamplingContract.model_validate(self.contract), self.budget, self.timeout_s,
+                               self.concurrency, self.cpus, self.backend, stage=LoggedDecodeStage,
+                               stage_kwargs={"log_path": self.log_path, "tag": tag})
 
     def stream(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         """The lazy decode -> encode stream (failed rows dropped and appended to rejects_path)."""
