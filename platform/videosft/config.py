@@ -10,7 +10,7 @@ and field-named error messages for free.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -148,7 +148,12 @@ class EvalConfig(_Strict):
     cpus_per_actor: float = Field(1.0, gt=0)
     gpus_per_actor: float = Field(0.0, ge=0)
     batch_size: int = Field(8, ge=1)
-    max_new_tokens: int = Field(4, ge=1)
+    # Whose rules the scores reproduce (eval/protocols.py): prompts, generation length, parsing, aggregation.
+    protocol: Literal["lmms_eval", "vlmevalkit"] = "lmms_eval"
+    # None: each benchmark's protocol length (lmms-eval: 16..1024 tokens); an int overrides every benchmark.
+    max_new_tokens: int | None = Field(None, ge=1)
+    # Loader options per benchmark, e.g. {videomme: {subtitles: true}, mvbench: {layout: hf_main}}.
+    benchmark_options: dict[str, dict[str, Any]] = {}
     limit: int | None = Field(None, ge=1)  # cap items per benchmark (smoke runs)
     tensor_parallel_size: int = Field(1, ge=1)  # vLLM only
     roots: dict[str, str] = {}  # benchmark name -> its data root (synthetic_* default to data.root)
@@ -239,6 +244,7 @@ class ExperimentConfig(_Strict):
         unknown = [b for b in self.eval.benchmarks if b not in BENCHMARKS]
         if unknown:
             raise ValueError(f"eval.benchmarks: unknown {unknown}; expected names from {sorted(BENCHMARKS)}")
+        _check_benchmark_options(self.eval.benchmark_options, self.eval.protocol)
         if self.train.use_gpu and self.train.precision == "fp32":
             pass  # allowed (debugging), just slower
         if HYBRID in self.sweep.frame_budgets and self.budget.needs_model_path() and not self.budget.model_path:
@@ -250,6 +256,21 @@ class ExperimentConfig(_Strict):
 
     def with_overrides(self, overrides: Sequence[str]) -> "ExperimentConfig":
         return _validate(apply_overrides(self.model_dump(), overrides), source="overrides")
+
+
+def _check_benchmark_options(options: Mapping[str, Mapping[str, Any]], protocol: str) -> None:
+    """eval.benchmark_options names known benchmarks and only the options their loaders take."""
+    from videosft.eval.benchmarks import BENCHMARKS, get_benchmark
+
+    for name, opts in options.items():
+        if name not in BENCHMARKS:
+            raise ValueError(f"eval.benchmark_options: unknown benchmark {name!r}; expected names from "
+                             f"{sorted(BENCHMARKS)}")
+        allowed = get_benchmark(name, protocol).options
+        bad = sorted(set(opts) - set(allowed))
+        if bad:
+            raise ValueError(f"eval.benchmark_options.{name}: unknown option(s) {bad}; {name} takes "
+                             f"{sorted(allowed) or 'no options'}")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

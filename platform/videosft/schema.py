@@ -45,6 +45,7 @@ ERROR = "error"  # str, "" when the row is fine; else "stage: reason"
 PREDICTION = "prediction"  # str, raw model output
 EXTRACTED = "extracted"  # str, answer extracted by fixed rules
 CORRECT = "correct"  # bool
+MAX_NEW_TOKENS = "max_new_tokens"  # int, generation length for this row (its benchmark's protocol)
 
 # --- conversations (multi-turn LLaVA rows) ---
 CONVERSATIONS = "conversations"  # str, JSON list of {"from": "human"|"gpt", "value": str}, placeholders stripped

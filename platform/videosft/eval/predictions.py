@@ -25,10 +25,12 @@ from typing import Any, Iterable, Mapping, TextIO
 
 from videosft import schema as S
 
-RUN_KEY_FIELDS = ("checkpoint", "checkpoint_fingerprint", "contract_id", "frame_budget", "max_new_tokens")
+RUN_KEY_FIELDS = ("checkpoint", "checkpoint_fingerprint", "contract_id", "frame_budget", "max_new_tokens",
+                  "protocol", "protocol_version")
 _WEIGHT_FILES = (".safetensors", ".bin", ".json")
 ROW_FIELDS = (S.ID, S.ANSWER, S.PREDICTION, S.ERROR) + RUN_KEY_FIELDS
-VERDICT_FIELDS = (S.EXTRACTED, S.CORRECT)  # written only when the row has been judged
+# Written only when the row has been judged; the last two only when the benchmark's judge gives them.
+VERDICT_FIELDS = (S.EXTRACTED, S.CORRECT, "needs_judge", "lenient")
 
 
 def predictions_path(out_dir: str | Path, bench: str) -> Path:
@@ -51,13 +53,18 @@ def checkpoint_fingerprint(checkpoint: str) -> str:
     return h.hexdigest()[:16]
 
 
-def run_key(checkpoint: str, contract_id: str, frame_budget: int | None, max_new_tokens: int) -> dict[str, Any]:
-    """What identifies one evaluation run's predictions; an existing local path is made absolute."""
+def run_key(checkpoint: str, contract_id: str, frame_budget: int | None, max_new_tokens: int,
+            protocol: str = "videosft", protocol_version: str = "1") -> dict[str, Any]:
+    """What identifies one benchmark's evaluation run; an existing local path is made absolute.
+
+    The protocol is part of it: another protocol means other prompts, hence other predictions.
+    """
     path = str(checkpoint)
     if "://" not in path and os.path.exists(path):
         path = os.path.abspath(path)
     return {"checkpoint": path, "checkpoint_fingerprint": checkpoint_fingerprint(path),
-            "contract_id": str(contract_id), "frame_budget": frame_budget, "max_new_tokens": int(max_new_tokens)}
+            "contract_id": str(contract_id), "frame_budget": frame_budget, "max_new_tokens": int(max_new_tokens),
+            "protocol": str(protocol), "protocol_version": str(protocol_version)}
 
 
 def read_rows(path: str | Path) -> tuple[list[dict[str, Any]], int]:
@@ -112,8 +119,11 @@ def record(item_id: str, answer: Any, prediction: str, error: str, key: Mapping[
 
 
 def with_verdict(row: Mapping[str, Any], verdict: Mapping[str, Any]) -> dict[str, Any]:
-    """A predictions-file row plus its judge's verdict (``extracted``: str | None, ``correct``: bool)."""
-    return {**row, S.EXTRACTED: verdict[S.EXTRACTED], S.CORRECT: bool(verdict[S.CORRECT])}
+    """A predictions-file row plus its judge's verdict (``extracted``: str | None, ``correct``: bool,
+    and ``needs_judge`` / ``lenient`` where the benchmark's judge gives them)."""
+    out = {**row, S.EXTRACTED: verdict[S.EXTRACTED], S.CORRECT: bool(verdict[S.CORRECT])}
+    out.update({k: verdict[k] for k in VERDICT_FIELDS[2:] if k in verdict})
+    return out
 
 
 def _line(row: Mapping[str, Any]) -> dict[str, Any]:

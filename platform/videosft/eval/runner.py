@@ -26,6 +26,7 @@ from videosft.eval.benchmarks import get_benchmark
 # predict(items) -> blocks of {id, prediction, error}, yielded as they finish (ids are "bench::id").
 Predictor = Callable[[list[dict[str, Any]]], Iterable[list[dict[str, Any]]]]
 _SEP = "::"
+DEFAULT_MAX_NEW_TOKENS = 16  # an engine's length for a row that carries none (rows from evaluate_model do)
 HYBRID = "hybrid"  # frame_budget value: per-sample budgets from the configured predictor
 
 
@@ -86,7 +87,7 @@ def engine_dataset(cfg: ExperimentConfig, model_path: str, decoded: Any) -> Any:
     return decoded.map_batches(
         EvalActor,
         fn_constructor_kwargs={"engine": cfg.eval.engine, "model_path": str(model_path),
-                               "family": cfg.model.family, "max_new_tokens": cfg.eval.max_new_tokens,
+                               "family": cfg.model.family, "max_new_tokens": cfg.eval.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
                                "tensor_parallel_size": cfg.eval.tensor_parallel_size,
                                "batch_size": cfg.eval.batch_size},
         batch_size=cfg.eval.batch_size,
@@ -128,45 +129,59 @@ def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | N
                    predictor: Predictor | None = None) -> dict[str, dict[str, Any]]:
     """Run the configured benchmarks (or `benchmarks`) on `model_path`; returns {benchmark: scores}.
 
+    Every benchmark follows `cfg.eval.protocol` (prompts, generation length, parsing, aggregation).
     All missing samples of every benchmark go through one prediction pass (one decode pool, one
-    engine pool), so actors start once per checkpoint. Samples already in `out_dir`'s predictions
-    files for this run are not re-sent. `predictor` replaces the Ray Data pass (tests, debugging).
+    engine pool), so actors start once per checkpoint; each row carries its benchmark's generation
+    length. Samples already in `out_dir`'s predictions files for this run are not re-sent.
+    `predictor` replaces the Ray Data pass (tests, debugging).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = list(benchmarks if benchmarks is not None else cfg.eval.benchmarks)
     budget = cfg.eval.frame_budget or frame_budget
-    key = P.run_key(str(model_path), cfg.sampling.contract_id(), budget, cfg.eval.max_new_tokens)
+    keys = {name: benchmark_key(cfg, name, str(model_path), budget) for name in names}
     items_by_bench = {name: _load_items(cfg, name, data_root) for name in names}
     done: dict[str, dict[str, dict[str, Any]]] = {}
     resumed: dict[str, int] = {}
     for name in names:
-        kept, stats = P.resume(P.predictions_path(out, name), key)
+        kept, stats = P.resume(P.predictions_path(out, name), keys[name])
         ids = {str(it[S.ID]) for it in items_by_bench[name]}
         done[name] = {i: r for i, r in kept.items() if i in ids}
         resumed[name] = len(done[name])
         if stats["bad_lines"] or stats["dropped"]:
             print(f"[eval] {name}: resuming with {resumed[name]} finished rows; dropped {stats['dropped']} "
                   f"stale/failed and {stats['bad_lines']} unreadable line(s)", flush=True)
-    todo = [{**item, S.ID: f"{name}{_SEP}{item[S.ID]}"} for name in names
-            for item in items_by_bench[name] if str(item[S.ID]) not in done[name]]
+    todo = [{**item, S.ID: f"{name}{_SEP}{item[S.ID]}", S.MAX_NEW_TOKENS: keys[name]["max_new_tokens"]}
+            for name in names for item in items_by_bench[name] if str(item[S.ID]) not in done[name]]
     if todo and budget == HYBRID:
         todo, budget = hybrid_budgets(cfg, todo), max(cfg.budget.candidates)
     if todo:
         predict = predictor or ray_predictor(cfg, str(model_path), budget)
-        _predict_and_append(predict, todo, items_by_bench, done, key, out)
-    return {name: _score_and_write(cfg, name, items_by_bench[name], done[name], key, resumed[name],
+        _predict_and_append(predict, todo, items_by_bench, done, keys, out)
+    return {name: _score_and_write(cfg, name, items_by_bench[name], done[name], keys[name], resumed[name],
                                    str(model_path), out)
             for name in names}
 
 
+def benchmark_key(cfg: ExperimentConfig, name: str, model_path: str, budget: int | str | None) -> dict[str, Any]:
+    """The run key of one benchmark's predictions: checkpoint, contract, budget, length, protocol."""
+    from videosft.eval.protocols import get_protocol
+
+    bench = get_benchmark(name, cfg.eval.protocol)
+    protocol = get_protocol(bench.protocol)
+    length = cfg.eval.max_new_tokens or bench.max_new_tokens
+    return P.run_key(model_path, cfg.sampling.contract_id(), budget, length, protocol.name, protocol.version)
+
+
 def _load_items(cfg: ExperimentConfig, name: str, data_root: str) -> list[dict[str, Any]]:
-    items = get_benchmark(name).load(benchmark_root(cfg, name, data_root))
+    options = cfg.eval.benchmark_options.get(name, {})
+    items = get_benchmark(name, cfg.eval.protocol).load(benchmark_root(cfg, name, data_root), **options)
     return items[: cfg.eval.limit] if cfg.eval.limit else items
 
 
 def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by_bench: Mapping[str, list[dict]],
-                        done: dict[str, dict[str, dict[str, Any]]], key: Mapping[str, Any], out: Path) -> None:
+                        done: dict[str, dict[str, dict[str, Any]]], keys: Mapping[str, Mapping[str, Any]],
+                        out: Path) -> None:
     """Stream predictions, appending each block to its benchmark's file as it arrives."""
     answers = {name: {str(i[S.ID]): i.get(S.ANSWER) for i in items} for name, items in items_by_bench.items()}
     with ExitStack() as stack:
@@ -176,7 +191,7 @@ def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by
             by_bench: dict[str, list[dict[str, Any]]] = {}
             for p in block:
                 name, item_id = str(p[S.ID]).split(_SEP, 1)
-                row = P.record(item_id, answers[name].get(item_id), p[S.PREDICTION], p[S.ERROR], key)
+                row = P.record(item_id, answers[name].get(item_id), p[S.PREDICTION], p[S.ERROR], keys[name])
                 by_bench.setdefault(name, []).append(row)
                 done[name][item_id] = row
             for name, rows in by_bench.items():
@@ -187,7 +202,7 @@ def _score_and_write(cfg: ExperimentConfig, name: str, items: list[dict[str, Any
                      key: Mapping[str, Any], resumed: int, model_path: str, out: Path) -> dict[str, Any]:
     from videosft.eval.bootstrap import headline_ci
 
-    bench = get_benchmark(name)
+    bench = get_benchmark(name, cfg.eval.protocol)
     missing = P.record("", None, "", "missing: no prediction came back", key)
     preds = [done.get(str(item[S.ID])) or {**missing, S.ID: str(item[S.ID]), S.ANSWER: item.get(S.ANSWER)}
              for item in items]
@@ -201,6 +216,8 @@ def _score_and_write(cfg: ExperimentConfig, name: str, items: list[dict[str, Any
                    "decode_errors": sum(1 for r in rows if r[S.ERROR]),
                    "rows_correct": sum(1 for v in verdicts if v[S.CORRECT]),
                    "rows_unextracted": sum(1 for v in verdicts if v[S.EXTRACTED] is None),
+                   "rows_needing_judge": sum(1 for v in verdicts if v.get("needs_judge")),
+                   "protocol": key["protocol"], "protocol_version": key["protocol_version"],
                    "resumed": resumed, "predicted": sum(1 for i in items if str(i[S.ID]) in done) - resumed,
                    "contract_id": key["contract_id"], "frame_budget": key["frame_budget"],
                    "checkpoint_fingerprint": key["checkpoint_fingerprint"],

@@ -186,7 +186,7 @@ def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict
     from videosft.eval.runner import evaluate_model
 
     budgets = [cfg.eval.frame_budget] if cfg.eval.frame_budget else list(cfg.sweep.frame_budgets)
-    video = [b for b in cfg.eval.benchmarks if get_benchmark(b).modality == "video"]
+    video = [b for b in cfg.eval.benchmarks if get_benchmark(b, cfg.eval.protocol).modality == "video"]
     out: dict[int | str, dict[str, Any]] = {}
     shared_image: dict[str, Any] | None = None
     for b in budgets:

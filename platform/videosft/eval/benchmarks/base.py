@@ -11,7 +11,7 @@ correctness and the scorer groups them. All pure (no Ray, no torch): unit-tested
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 # An evaluation item is a plain dict (it crosses Ray Data) with at least these keys:
@@ -29,7 +29,10 @@ EvalItem = dict[str, Any]
 Loader = Callable[..., list[EvalItem]]
 Scorer = Callable[[Sequence[Mapping[str, Any]]], dict[str, Any]]
 # judge(prediction_row) -> {"extracted": str | None, "correct": bool}; an empty prediction or a row
-# with an error is {"extracted": None, "correct": False} (answers.judged).
+# with an error is {"extracted": None, "correct": False} (answers.judged). A judge may add
+# ``needs_judge`` (bool: the official tool would ask an LLM judge for this row; the rule-based
+# outcome stands) and ``lenient`` (str | None: our lenient extractor's reading, an extra column,
+# never the headline). Both are written to the predictions file when present.
 Judge = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
@@ -43,3 +46,7 @@ class Benchmark:
     score: Scorer  # score(prediction_rows) -> {"overall": float in [0, 100], ...}, from judge's verdicts
     judge: Judge  # judge(prediction_row) -> {"extracted": str | None, "correct": bool}
     primary_metric: str = "overall"
+    protocol: str = "videosft"  # eval.protocols name whose rules this variant implements
+    max_new_tokens: int = 16  # the protocol's generation length (eval.max_new_tokens overrides)
+    # Loader keyword options a user may set under eval.benchmark_options.<name> (checked at config load).
+    options: tuple[str, ...] = field(default_factory=tuple)
