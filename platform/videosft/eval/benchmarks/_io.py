@@ -223,3 +223,16 @@ def media_ref(root: str, rel: str) -> str:
     if is_uri(rel) or os.path.isabs(rel):
         return rel
     return join(root, rel)
+
+
+def check_media_exist(benchmark: str, items: Iterable[Mapping[str, Any]], show: int = 5) -> None:
+    """Fail at load, once, naming the benchmark, the missing count and the first few files.
+
+    A missing video would otherwise reach the decoder, be scored wrong and silently lower the score.
+    """
+    paths = sorted({str(it["media_path"]) for it in items if it.get("media_path")})
+    missing = [p for p in paths if not exists(p)]
+    if missing:
+        listed = "\n  ".join(missing[:show]) + (f"\n  ... and {len(missing) - show} more" if len(missing) > show else "")
+        raise BenchmarkDataError(f"{benchmark}: {len(missing)} of {len(paths)} referenced media file(s) are "
+                                 f"missing:\n  {listed}")
