@@ -30,7 +30,7 @@ class Protocol:
 
 PROTOCOLS: dict[str, Protocol] = {
     "lmms_eval": Protocol("lmms_eval", "lmms-eval", "0.7.3", "process_results (rule-based)"),
-    "vlmevalkit": Protocol("vlmevalkit", "VLMEvalKit", "v0.2 (main, 2025-12)", "exact_matching (no LLM judge)"),
+    "vlmevalkit": Protocol("vlmevalkit", "VLMEvalKit", "0.2rc1@e8e78f0", "exact_matching (no LLM judge)"),
 }
 DEFAULT_PROTOCOL = "lmms_eval"
 # The synthetic benchmarks are this project's own: one rule set, whatever protocol is chosen.

@@ -70,7 +70,8 @@ def _tiny_configs(tok: Any, image_size: int) -> tuple[dict[str, Any], dict[str, 
     """(text_config, vision_config) dicts: a 2-layer Llama and a 2-layer CLIP tower."""
     text = dict(
         model_type="llama", vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
+        # head_dim 32 (64 / 2 heads): vLLM's CPU attention rejects head_dim 16.
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=8192,
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         tie_word_embeddings=False,
     )

@@ -30,6 +30,9 @@ SPECIAL_TOKENS = (
 # Tiny processors must not upscale: frames arrive already sized by the sampling contract.
 TINY_MIN_PIXELS = 28 * 28
 TINY_MAX_PIXELS = 28 * 28 * 256
+# Tiny text model: hidden 64 over 2 heads = head_dim 32, the smallest head size vLLM's CPU attention
+# backend accepts (it rejects 16), so the same tiny checkpoint runs on both engines.
+TINY_HEADS = 2
 
 
 def build_tiny(out_dir: str | Path, seed: int = 0, extra_corpus: Sequence[str] = (), vocab_size: int = 600) -> Path:
@@ -54,8 +57,9 @@ def build_tiny(out_dir: str | Path, seed: int = 0, extra_corpus: Sequence[str] =
     config = Qwen2_5_VLConfig(
         text_config=dict(
             vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=8192,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+            # head_dim 32 (64 / 2 heads): vLLM's CPU attention rejects 16; mrope_section sums to 32 / 2.
+            num_attention_heads=TINY_HEADS, num_key_value_heads=1, max_position_embeddings=8192,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
             bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
