@@ -48,7 +48,7 @@ def test_any_divisor_budget_is_served_exactly_from_the_max_decode(total, small, 
     pixels = row[S.FRAMES][:, 0, 0, :2].astype(np.int64)
     got = pixels[:, 0] + 256 * pixels[:, 1]
     assert got.tolist() == want.tolist() == row[S.FRAME_INDICES].tolist()
-    assert row[S.SAMPLED_FPS] == FIXED.sampled_fps(want, fps)
+    assert row[S.SAMPLED_FPS] == FIXED.sampled_fps(want, fps, total)
     assert np.array_equal(row[S.TIMESTAMPS], want / fps)
     assert C.FRAMES_SHAPE not in row
 

@@ -214,15 +214,76 @@ def test_frame_indices_rejects_bad_args(bad):
         SamplingContract().frame_indices(**bad)
 
 
-def test_sampled_fps_is_real_float_rate():
-    c = SamplingContract()
-    idx = uniform_indices(300, 30)  # every 10th frame of a 30 fps clip -> 3 fps
-    rate = c.sampled_fps(idx, 30.0)
-    assert isinstance(rate, float) and rate == pytest.approx(3.0)
+def test_sampled_fps_rules():
+    qwen_rule, span = SamplingContract(), SamplingContract(fps_rule="span")
+    idx = uniform_indices(300, 30)  # every 10th frame of a 30 fps clip
+    assert qwen_rule.sampled_fps(idx, 30.0, 300) == 30 / 300 * 30.0  # qwen-vl-utils: n / total * fps
+    rate = span.sampled_fps(idx, 30.0, 300)
+    assert isinstance(rate, float) and rate == pytest.approx(3.0)  # span: the real spacing
     assert 2 / rate == pytest.approx(2 / 3)  # second_per_grid_ts stays fractional
-    assert c.sampled_fps(np.array([0, 3]), 25.0) == pytest.approx(25.0 / 3)
-    assert c.sampled_fps(np.array([7]), 24.0) == 24.0  # no spacing: the source rate
-    np.testing.assert_allclose(c.timestamps(np.array([0, 15, 30]), 30.0), [0.0, 0.5, 1.0])
+    assert span.sampled_fps(np.array([0, 3]), 25.0, 4) == pytest.approx(25.0 / 3)
+    assert qwen_rule.sampled_fps(np.array([0, 3]), 25.0, 4) == pytest.approx(12.5)
+    assert span.sampled_fps(np.array([7]), 24.0, 8) == 24.0  # no spacing: the source rate
+    assert qwen_rule.sampled_fps(np.array([7]), 24.0, 8) == 3.0
+    assert qwen_rule.contract_id() != span.contract_id()  # the rule is part of the contract
+    np.testing.assert_allclose(qwen_rule.timestamps(np.array([0, 15, 30]), 30.0), [0.0, 0.5, 1.0])
+
+
+class _FakeVideoReader:
+    """Stands in for decord.VideoReader so qwen-vl-utils' own reader runs without a file."""
+
+    total, fps = 1, 1.0
+
+    def __init__(self, path, *args, **kwargs):
+        pass
+
+    def __len__(self):
+        return self.total
+
+    def get_avg_fps(self):
+        return self.fps
+
+    def get_batch(self, idx):
+        class _Batch:
+            def asnumpy(inner):
+                return np.zeros((len(idx), 2, 2, 3), np.uint8)
+
+        return _Batch()
+
+
+@PARITY
+@given(
+    total=st.integers(2, 50_000),
+    video_fps=st.floats(1.0, 60.0),
+    fps=st.floats(0.25, 8.0),
+    min_frames=st.integers(1, 32),
+    max_frames=st.integers(32, 768),
+)
+def test_fps_mode_matches_qwen_reader_count_indices_fps_and_grid_seconds(qwen, total, video_fps, fps,
+                                                                          min_frames, max_frames):
+    """qwen-vl-utils' own decord reader (on a stand-in VideoReader) vs the contract: frame count,
+    indices, sampled fps (bit-equal float) and second_per_grid_ts = temporal_patch_size / fps."""
+    import decord
+
+    contract = SamplingContract(mode="fps", fps=fps, min_frames=min_frames, max_frames=max_frames)
+    ele = {"video": "clip.mp4", "fps": fps, "min_frames": min_frames, "max_frames": max_frames}
+    _FakeVideoReader.total, _FakeVideoReader.fps = total, video_fps
+    real = decord.VideoReader
+    decord.VideoReader = _FakeVideoReader
+    try:
+        video, meta, ref_fps = qwen._read_video_decord(ele)
+    except ValueError:
+        with pytest.raises(ValueError):
+            contract.frame_indices(total, video_fps)
+        return
+    finally:
+        decord.VideoReader = real
+    idx = contract.frame_indices(total, video_fps)
+    assert len(idx) == video.shape[0]
+    assert idx.tolist() == list(meta["frames_indices"])
+    ours = contract.sampled_fps(idx, video_fps, total)
+    assert ours == ref_fps
+    assert 2 / ours == 2 / ref_fps  # Qwen2.5-VL's processor: temporal_patch_size / fps
 
 
 def test_output_size_video_and_image_bounds():
@@ -240,13 +301,13 @@ def test_contract_id_stable_and_equal_for_equal_contracts():
     assert len(a.contract_id()) == 12 and int(a.contract_id(), 16) >= 0
     assert SamplingContract(fps=2).contract_id() == a.contract_id()  # int vs float spelling
     # Pinned: changing this changes every recorded checkpoint's contract id (bump deliberately).
-    assert a.contract_id() == "84d8ff962cb5"
+    assert a.contract_id() == "44a5c8ba01b5"  # sampling-v2 (qwen-vl-utils sampled fps)
 
 
 CHANGES = {
     "mode": "fps", "num_frames": 16, "fps": 1.0, "min_frames": 2, "max_frames": 64, "frame_factor": 4,
     "image_factor": 32, "min_pixels": 784, "max_pixels": 3136 * 32, "video_min_pixels": 784,
-    "video_max_pixels": 3136 * 8,
+    "video_max_pixels": 3136 * 8, "fps_rule": "span",
 }
 
 

@@ -218,7 +218,7 @@ def _decoded_videos(rows: Sequence[dict[str, Any]], contract: SamplingContract, 
             rejected.append(f"{row[S.ID]}: {res.error}")
             continue
         out.append({t: {**row, S.FRAMES: res.frames[np.searchsorted(union, idx)], S.FRAME_INDICES: idx,
-                        S.SAMPLED_FPS: contract.sampled_fps(idx, fps)} for t, idx in per.items()})
+                        S.SAMPLED_FPS: contract.sampled_fps(idx, fps, total)} for t, idx in per.items()})
     return out, rejected
 
 

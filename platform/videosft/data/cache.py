@@ -229,7 +229,7 @@ def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int,
     out.update({
         S.FRAMES: frames[_positions(cached, wanted, str(row[S.ID]), want_budget)],
         S.FRAME_INDICES: wanted, S.TIMESTAMPS: spec.timestamps(wanted, fps),
-        S.SAMPLED_FPS: float(spec.sampled_fps(wanted, fps)),
+        S.SAMPLED_FPS: float(spec.sampled_fps(wanted, fps, int(row[S.NUM_FRAMES]))),
     })
     if str(row[S.ID]) in (budget_of or {}):  # as decoding the caller's row would carry it
         out[S.FRAME_BUDGET] = want_budget

@@ -95,7 +95,7 @@ class DecodeStage:
         out[S.FRAMES] = res.frames
         out[S.FRAME_INDICES] = np.asarray(indices, np.int64)
         out[S.TIMESTAMPS] = np.asarray(indices, np.float64) / float(meta[S.FPS])
-        out[S.SAMPLED_FPS] = float(self.contract.sampled_fps(indices, float(meta[S.FPS])))
+        out[S.SAMPLED_FPS] = self.contract.sampled_fps(indices, float(meta[S.FPS]), int(meta[S.NUM_FRAMES]))
 
     def _image(self, row: dict[str, Any], out: dict[str, Any]) -> None:
         from videosft.data.decode import decode_image

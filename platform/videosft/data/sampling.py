@@ -11,6 +11,10 @@ Two modes:
 - ``fps``: qwen-vl-utils 0.0.14 reproduced bit for bit (`smart_nframes` + torch's float32
   ``linspace(...).round()``), so a Qwen model sees what its own tooling would feed it.
 
+The sampled fps a clip is labelled with (Qwen2.5-VL's ``second_per_grid_ts`` comes from it)
+follows qwen-vl-utils too (``fps_rule="qwen_vl_utils"``, nframes / total * fps); the frames' real
+spacing is the separately named ``fps_rule="span"``.
+
 Both modes resize with `smart_resize` (also qwen-vl-utils 0.0.14) so pixels match across stages.
 Frame-count padding to an even number (Qwen's ``temporal_patch_size`` = 2) is NOT done here in
 fixed mode: the model processor repeats the last frame (transformers' Qwen2-VL processors do), or a
@@ -28,7 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 # Bump when the index/resize rules change: every contract hash changes with it.
-CONTRACT_VERSION = "sampling-v1"
+CONTRACT_VERSION = "sampling-v2"  # v2: sampled fps follows qwen-vl-utils (fps_rule) by default
 
 # qwen-vl-utils 0.0.14 constants (vision_process.py).
 QWEN_MAX_RATIO = 200
@@ -186,6 +190,11 @@ class SamplingContract(BaseModel):
     max_pixels: int = 3136 * 16
     video_min_pixels: int = 3136  # each video frame
     video_max_pixels: int = 3136 * 4
+    # The sampled fps a clip is labelled with (it becomes Qwen2.5-VL's second_per_grid_ts =
+    # temporal_patch_size / fps): "qwen_vl_utils" = nframes / total_frames * video_fps, exactly as
+    # qwen-vl-utils 0.0.14 reports it (what published Qwen2.5-VL numbers were made with); "span" =
+    # the frames' real spacing, (n - 1) * video_fps / (last - first). Part of the contract hash.
+    fps_rule: Literal["qwen_vl_utils", "span"] = "qwen_vl_utils"
 
     @field_validator(*_POSITIVE_INTS)
     @classmethod
@@ -230,18 +239,21 @@ class SamplingContract(BaseModel):
             n = min(n, max(self.frame_factor, _floor_by_factor(budget, self.frame_factor)))
         return linspace_indices(total_frames, n)
 
-    @staticmethod
-    def sampled_fps(indices: np.ndarray, video_fps: float) -> float:
-        """Real sampled frame rate: intervals / span seconds = (n-1) * video_fps / (last - first).
+    def sampled_fps(self, indices: np.ndarray, video_fps: float, total_frames: int) -> float:
+        """The sampled frame rate of ``indices`` out of a ``total_frames`` clip, by ``fps_rule``.
 
-        This is the true spacing Qwen2.5-VL's ``second_per_grid_ts = temporal_patch_size / fps``
-        encodes (always a float). A single distinct frame has no spacing: return video_fps.
-        (qwen-vl-utils reports n / total * video_fps, a slight underestimate of the spacing.)
+        qwen_vl_utils: ``nframes / max(total_frames, 1e-6) * video_fps`` in qwen-vl-utils' own
+        operation order (bit-identical floats). span: intervals / span seconds; a single distinct
+        frame has no spacing, so the source rate. Always a float: truncated to int it collapses
+        Qwen2.5-VL's temporal positions.
         """
-        idx = np.unique(np.asarray(indices, dtype=np.int64))
-        if len(idx) < 2:
+        idx = np.asarray(indices, dtype=np.int64)
+        if self.fps_rule == "qwen_vl_utils":
+            return float(len(idx) / max(int(total_frames), 1e-6) * float(video_fps))
+        distinct = np.unique(idx)
+        if len(distinct) < 2:
             return float(video_fps)
-        return float((len(idx) - 1) * float(video_fps) / float(idx[-1] - idx[0]))
+        return float((len(distinct) - 1) * float(video_fps) / float(distinct[-1] - distinct[0]))
 
     @staticmethod
     def timestamps(indices: np.ndarray, video_fps: float) -> np.ndarray:

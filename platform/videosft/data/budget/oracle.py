@@ -99,4 +99,4 @@ class OraclePredictor:
         if not (np.all(pos < len(idx_all)) and np.array_equal(idx_all[np.minimum(pos, len(idx_all) - 1)], want)):
             return self.decoder({**base, S.FRAME_BUDGET: budget})
         return {**decoded, S.FRAMES: np.asarray(decoded[S.FRAMES])[pos], S.FRAME_INDICES: want,
-                S.SAMPLED_FPS: self.contract.sampled_fps(want, fps)}
+                S.SAMPLED_FPS: self.contract.sampled_fps(want, fps, int(decoded[S.NUM_FRAMES]))}
