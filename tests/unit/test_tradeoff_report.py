@@ -111,6 +111,7 @@ def test_report_writes_markdown_and_self_contained_html(tmp_path):
     assert "| hybrid | 63.0 | -2.0 | 37.5 | +10.5 | 2.0 | 0 |" in md  # compared with the 4-frame base
     assert "Best budget for `tiny-qwen2_5_vl`: video 8, image 2" in md
     assert "`84d8ff962cb5`" in md and "Hybrid-Frame vs fixed budgets" in md
+    assert "evaluation protocol `lmms_eval` (lmms-eval 0.7.3" in md
     html = (tmp_path / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(images) == 4

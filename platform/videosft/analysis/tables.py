@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 from videosft.analysis.compute import human_params
 from videosft.analysis.tradeoff import best_budgets, budget_key, model_name, score_ci, sorted_trials
 from videosft.config import ExperimentConfig
+from videosft.eval.protocols import get_protocol
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,14 @@ def intro_lines(cfg: ExperimentConfig, rows: Sequence[Mapping[str, Any]], trials
     models = ", ".join(f"`{m}`" for m in dict.fromkeys(r["model"] for r in rows)) or f"`{cfg.model.family}`"
     return [f"Model family `{cfg.model.family}` ({models}), sampling contract `{cfg.sampling.contract_id()}` "
             f"({cfg.sampling.mode}), {cfg.train.max_steps} optimizer steps per trial, "
-            f"evaluation budget: {cfg.eval.frame_budget or 'the training budget'}; {len(trials)} trial(s)."]
+            f"evaluation budget: {cfg.eval.frame_budget or 'the training budget'}; {protocol_line(cfg)}; "
+            f"{len(trials)} trial(s)."]
+
+
+def protocol_line(cfg: ExperimentConfig) -> str:
+    """Whose evaluation rules the real benchmarks' scores reproduce (the synthetic ones are ours)."""
+    p = get_protocol(cfg.eval.protocol)
+    return f"evaluation protocol `{p.name}` ({p.tool} {p.version}, {p.judge})"
 
 
 def main_table(cfg: ExperimentConfig, rows: Sequence[Mapping[str, Any]], trials: Sequence[Mapping[str, Any]]) -> Table:
