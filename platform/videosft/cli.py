@@ -64,11 +64,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.benchmarks:
         overrides.append(f"eval.benchmarks={json.dumps(args.benchmarks.split(','))}")
+    if args.protocol:
+        overrides.append(f"eval.protocol={args.protocol}")
     cfg = load_config(args.config, overrides)
     ensure_ray()
     out = args.out or str(Path(cfg.output_dir) / "evaluate")
     scores = evaluate_model(cfg, args.model, args.frame_budget, out, args.data_root)
-    print(json.dumps({k: v.get("overall") for k, v in scores.items()}, indent=2))
+    print(json.dumps({k: {"overall": v.get("overall"), "protocol": f"{v['protocol']} {v['protocol_version']}"}
+                      for k, v in scores.items()}, indent=2))
     return 0
 
 
@@ -211,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmarks", help="comma-separated names (default: from config)")
     p.add_argument("--data-root", required=True)
     p.add_argument("--frame-budget", type=int, default=None)
+    p.add_argument("--protocol", choices=["lmms_eval", "vlmevalkit"], default=None,
+                   help="whose rules score the real benchmarks (default: eval.protocol, lmms_eval)")
     p.add_argument("--out", default=None)
     _add_config_args(p)
     p.set_defaults(fn=cmd_evaluate)
