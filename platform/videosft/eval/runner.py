@@ -40,13 +40,23 @@ def generate_rows(engine: Any, rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 class EvalActor:
-    """Ray Data callable class holding one generation engine for its lifetime."""
+    """Ray Data callable class holding one generation engine for its lifetime.
+
+    `vllm` (the `eval.vllm` dict) is applied inside the actor: the engine sets vLLM's environment
+    before importing it, and sizes torch's threads to the actor's CPU reservation (`threads`).
+    """
 
     def __init__(self, engine: str, model_path: str, family: str, max_new_tokens: int,
-                 tensor_parallel_size: int = 1, batch_size: int = 1) -> None:
+                 tensor_parallel_size: int = 1, batch_size: int = 1, vllm: dict[str, Any] | None = None,
+                 threads: int | None = None) -> None:
         from videosft.eval.engines import make_engine
 
-        self.engine = make_engine(engine, model_path, family, max_new_tokens, tensor_parallel_size, batch_size)
+        if threads and engine == "transformers":
+            import torch
+
+            torch.set_num_threads(threads)
+        self.engine = make_engine(engine, model_path, family, max_new_tokens, tensor_parallel_size, batch_size,
+                                  vllm=vllm, threads=threads)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch[S.ID])
@@ -89,7 +99,8 @@ def engine_dataset(cfg: ExperimentConfig, model_path: str, decoded: Any) -> Any:
         fn_constructor_kwargs={"engine": cfg.eval.engine, "model_path": str(model_path),
                                "family": cfg.model.family, "max_new_tokens": cfg.eval.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
                                "tensor_parallel_size": cfg.eval.tensor_parallel_size,
-                               "batch_size": cfg.eval.batch_size},
+                               "batch_size": cfg.eval.batch_size, "vllm": cfg.eval.vllm.model_dump(),
+                               "threads": max(1, int(cfg.eval.cpus_per_actor))},
         batch_size=cfg.eval.batch_size,
         compute=actor_pool(cfg.eval.num_actors),
         num_cpus=cfg.eval.cpus_per_actor,

@@ -87,7 +87,26 @@ def _save(model: Any, processor: Any, tok: Any, out: Path) -> Path:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out)  # safetensors by default
     processor.save_pretrained(out)
+    released_clip_layout(out)
     return out
+
+
+def released_clip_layout(out: Path) -> None:
+    """Rename saved CLIP-tower weights to the released llava-hf layout (`vision_tower.vision_model.*`).
+
+    transformers >= 5 flattens CLIPVisionModel (it drops `vision_model` on load) but does not put
+    the prefix back on save, so its checkpoints read `vision_tower.embeddings.*`. Released
+    checkpoints, and vLLM's loader, expect `vision_tower.vision_model.*`; transformers loads either.
+    """
+    from safetensors.torch import load_file, save_file
+
+    for path in sorted(out.glob("*.safetensors")):
+        tensors = load_file(str(path))
+        renamed = {(f"vision_tower.vision_model.{k[len('vision_tower.'):]}"
+                    if k.startswith("vision_tower.") and not k.startswith("vision_tower.vision_model.") else k): v
+                   for k, v in tensors.items()}
+        if renamed.keys() != tensors.keys():
+            save_file(renamed, str(path), metadata={"format": "pt"})
 
 
 def build_tiny_next_video(

@@ -112,6 +112,9 @@ def encode(
 
 @register("qwen2_5_vl")
 def _family() -> ModelFamily:
+    from videosft.models.positions import install_released_rope_index
+
+    install_released_rope_index()  # every user of the family (train, engines) gets the released rule
     return ModelFamily(
         name="qwen2_5_vl",
         native_video=True,

@@ -139,3 +139,43 @@ def test_vllm_engine_has_the_transformers_seam():
         assert list(inspect.signature(cls.generate).parameters) == ["self", "rows"]
     with pytest.raises(ValueError, match="eval.engine"):
         E.make_engine("nope", "/x", "qwen2_5_vl", 4)
+
+
+def test_a_row_max_new_tokens_overrides_the_engine_default(engine):
+    """Greedy: a row cut at its own length equals that row generated alone to that length."""
+    rows = _rows()[:6]
+    engine.batch_size, engine.max_new_tokens = 4, 5
+    full = engine.greedy(rows)
+    assert any(len(c["token_ids"]) > 2 for c in full)  # some rows run past the shorter limits below
+    limits = [1, 3, None, 2, 5, 1]
+    mixed = engine.greedy([{**r, "max_new_tokens": n} if n else r for r, n in zip(rows, limits)])
+    for c, f, n in zip(mixed, full, limits):
+        assert c["token_ids"] == cut_at_eos(f["token_ids"][: n or 5], engine.eos_ids)
+    engine.max_new_tokens = 2
+    alone = engine.greedy([{**rows[4], "max_new_tokens": 5}])  # the row's 5 wins over the default 2
+    assert alone[0]["token_ids"] == full[4]["token_ids"]
+
+
+def test_row_max_new_tokens_validation():
+    assert E.row_max_new_tokens({}, 7) == 7
+    assert E.row_max_new_tokens({"max_new_tokens": np.int64(3)}, 7) == 3
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="max_new_tokens"):
+            E.row_max_new_tokens({"max_new_tokens": bad}, 7)
+
+
+def test_vllm_settings_resolve_per_device_and_set_the_environment():
+    cpu = E.VLLMConfig(device="cpu").resolve()
+    assert cpu == {"device": "cpu", "dtype": "float32", "max_model_len": 4096, "enforce_eager": True,
+                   "in_process": True}
+    gpu = E.VLLMConfig(device="cuda").resolve()
+    assert gpu["dtype"] == "auto" and gpu["max_model_len"] is None and not gpu["enforce_eager"]
+    assert E.VLLMConfig(device="cpu", kv_cache_gib=3).environment(cpu) == {
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "3"}
+    assert E.VLLMConfig().environment(gpu) == {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
+    assert E.vllm_limits("llava_next_video", True, 8) == {"video": 1}
+    assert E.vllm_limits("llava_1_5", False, 8) == {"image": 8, "video": 0}
+    from videosft.config import ExperimentConfig
+
+    cfg = ExperimentConfig().with_overrides(["eval.vllm.kv_cache_gib=2", "budget.vllm.max_model_len=1024"])
+    assert cfg.eval.vllm.kv_cache_gib == 2 and cfg.budget.vllm.max_model_len == 1024

@@ -20,6 +20,7 @@ from typing import Any, Callable, Literal, Protocol, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videosft import schema as S
+from videosft.eval.engines import VLLMConfig
 
 BUDGET_FELL_BACK = "budget_fell_back"  # bool column: the predictor's answer was unusable
 DEFAULT_CANDIDATES = (1, 2, 4, 8, 16)
@@ -109,6 +110,7 @@ class BudgetConfig(BaseModel):
     model_path: str | None = None  # VLM (instruction, oracle probe), DINOv2 (similarity), npz (text_classifier)
     family: str = "qwen2_5_vl"  # model family of the VLM at model_path
     engine: Literal["transformers", "vllm"] = "transformers"
+    vllm: VLLMConfig = VLLMConfig()  # settings when engine=vllm (the same keys as eval.vllm)
     prompt: str = DEFAULT_PROMPT
     max_new_tokens: int = Field(4, ge=1)
     num_thumbnails: int = Field(8, ge=1)

@@ -3,7 +3,7 @@
 The study being reproduced found this the reliable predictor: whether a question needs one frame
 ("what colour is it?") or many ("which flashed first?") is written in the question, and a small
 VLM can read it. We ask through the same engine seam evaluation uses (`eval.engines`: transformers
-on CPU/GPU, vLLM on GPU), so any registered model family can be the predictor and the thumbnails
+on CPU/GPU, vLLM on GPU or CPU with `budget.engine: vllm`, settings in `budget.vllm`), so any registered model family can be the predictor and the thumbnails
 reach it exactly as video reaches an evaluated model.
 
 The answer is parsed strictly (`parse_budget_answer`): only a candidate can come out; anything
@@ -23,13 +23,17 @@ from videosft.data.budget.base import format_prompt, non_video_prediction, parse
 _ENGINE_KEYS = (S.MEDIA_TYPE, S.FRAMES, S.SAMPLED_FPS, S.FPS, S.NUM_FRAMES, S.FRAME_INDICES)
 
 
-def make_budget_engine(kind: str, model_path: str | None, family: str, max_new_tokens: int) -> Any:
-    """An eval engine for a predictor; fails naming the config key when no model is given."""
+def make_budget_engine(kind: str, model_path: str | None, family: str, max_new_tokens: int,
+                       vllm: Any = None, threads: int | None = None) -> Any:
+    """An eval engine for a predictor; fails naming the config key when no model is given.
+
+    `vllm` is `budget.vllm` (same keys as `eval.vllm`); the engine applies it inside the actor.
+    """
     if not model_path:
         raise ValueError("budget.model_path: the instruction/oracle-probe predictors need a VLM checkpoint path")
     from videosft.eval.engines import make_engine
 
-    return make_engine(kind, str(model_path), family, max_new_tokens)
+    return make_engine(kind, str(model_path), family, max_new_tokens, vllm=vllm, threads=threads)
 
 
 def engine_row(row: dict[str, Any], question: str) -> dict[str, Any]:
@@ -60,16 +64,17 @@ class InstructionPredictor:
 
     def __init__(self, candidates: Sequence[int], default: int, model_path: str | None = None,
                  family: str = "qwen2_5_vl", prompt: str = DEFAULT_PROMPT, max_new_tokens: int = 4,
-                 engine_kind: str = "transformers", engine: Any = None) -> None:
+                 engine_kind: str = "transformers", engine: Any = None, vllm: Any = None,
+                 threads: int | None = None) -> None:
         self.candidates, self.default = list(candidates), int(default)
         self.prompt = format_prompt(prompt, self.candidates)
         # `engine` lets a caller share one loaded model between predictors (same seam as eval).
-        self.engine = engine or make_budget_engine(engine_kind, model_path, family, max_new_tokens)
+        self.engine = engine or make_budget_engine(engine_kind, model_path, family, max_new_tokens, vllm, threads)
 
     @classmethod
     def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> "InstructionPredictor":
         return cls(cfg.candidates, cfg.default, cfg.model_path, cfg.family, cfg.prompt, cfg.max_new_tokens,
-                   cfg.engine)
+                   cfg.engine, vllm=cfg.vllm.model_dump(), threads=max(1, int(cfg.cpus_per_actor)))
 
     def question(self, row: dict[str, Any]) -> str:
         return budget_question(str(row.get(S.QUESTION, "")), self.prompt)

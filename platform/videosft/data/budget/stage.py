@@ -177,7 +177,7 @@ def budget_cache_key(cfg: BudgetConfig, contract: SamplingContract, manifest_pat
     clear the cache (or bump CACHE_VERSION); the manifest is keyed by its content.
     """
     decisive = cfg.model_dump(exclude={"mode", "concurrency", "cpus_per_actor", "gpus_per_actor",
-                                       "batch_size", "decode_timeout_s", "cache_dir", "prompt"})
+                                       "batch_size", "decode_timeout_s", "cache_dir", "prompt", "vllm"})
     payload = {"version": CACHE_VERSION, **decisive, "prompt": cfg.prompt_text(),
                "contract_id": contract.contract_id(), "manifest": _file_digest(manifest_path)}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
