@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from videosft.data.budget.base import BudgetConfig
 from videosft.data.sampling import SamplingContract
+from videosft.eval.engines import VLLMConfig  # defined beside the engine; budget.vllm reuses it
 from videosft.train.param_groups import FreezePolicy
 
 
@@ -156,6 +157,7 @@ class EvalConfig(_Strict):
     benchmark_options: dict[str, dict[str, Any]] = {}
     limit: int | None = Field(None, ge=1)  # cap items per benchmark (smoke runs)
     tensor_parallel_size: int = Field(1, ge=1)  # vLLM only
+    vllm: VLLMConfig = VLLMConfig()  # vLLM engine settings, per-device defaults (eval.engine=vllm)
     roots: dict[str, str] = {}  # benchmark name -> its data root (synthetic_* default to data.root)
     bootstrap_resamples: int = Field(1000, ge=0)  # clustered bootstrap CI of each headline score; 0: none
     ci_level: float = Field(0.95, gt=0, lt=1)
