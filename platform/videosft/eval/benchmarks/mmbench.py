@@ -1,63 +1,389 @@
-"""MMBench: single-choice questions scored with CircularEval.
+"""MMBench: single-choice questions scored with CircularEval, as lmms-eval or VLMEvalKit score them.
 
-Layout: the OpenCompass / VLMEvalKit TSV (``MMBench_DEV_EN.tsv`` ...) or the HF
-``lmms-lab/MMBench`` parquet, with columns index, question, hint, A, B, C, D (E), answer,
-category, l2-category (HF: L2-category), image (base64). VLMEvalKit TSVs store a repeated image
-once and put the index of the row holding it in later rows' ``image`` cell; that is resolved.
+Layouts read (``eval.benchmark_options.mmbench``: ``lang`` en|cn|cc, ``split`` dev|test,
+``version`` v10|v11 (TSV only), ``layout`` auto|hf|tsv):
+  ``hf``   the ``lmms-lab/MMBench`` repo lmms-eval reads: ``<lang>/<split>-0000N-of-0000M.parquet``
+           shards (``en/dev-00000-of-00001.parquet``, ``en/test-...``, ``cn/...``, ``cc/test-...``)
+           with columns index, question, hint, answer, A-D, category, image {bytes, path},
+           source, L2-category, comment, split. ``root`` may be the repo or the ``<lang>`` folder.
+  ``tsv``  VLMEvalKit's ``MMBench_DEV_EN.tsv``, ``MMBench_DEV_EN_V11.tsv``, ``MMBench_TEST_EN.tsv``
+           (``..._CN...``, ``MMBench_CC.tsv`` likewise): base64 ``image``; a short image cell names
+           another row's ``index`` whose image it reuses.
+  ``auto`` the protocol's own layout when present (lmms_eval: hf, vlmevalkit: tsv), else the other.
+  ``root`` may also name one .parquet/.tsv file.
+The published dev files already hold every CircularEval rotation (``index`` + k * 1e6, group =
+``index % 1e6``); rows are used as published (neither tool generates rotations). A test split
+carries no answers: it loads, and scores as "no ground truth" with a message.
 
-CircularEval: every question with n options is asked n times with its options rotated
-(rotation k shows options k, k+1, ... in positions A, B, ...), and counts as right only if every
-rotation is right. Published files that already hold the rotations (``index`` >= 1e6, the
-group being ``index % 1e6``) are used as they are; otherwise rotations are generated here.
-Each item carries ``circular_group`` (the original index) and ``rotation``.
-
-Scores: ``overall`` = CircularEval accuracy over question groups (the official MMBench metric;
-lmms-eval's and VLMEvalKit's MMBench numbers are both circular); ``vanilla`` = plain accuracy on
-the unrotated questions (VLMEvalKit's non-circular MCQ eval); ``all_rotations`` = accuracy over
-every asked item. Breakdowns ``category/<c>`` and ``l2_category/<c>`` are circular. Answers go
-through ``answers.extract_choice``; where both tools fall back to a GPT judge and then to a
-*random* option, an unparseable answer here is simply wrong.
+Protocols (each a ``Benchmark`` in ``MMBENCH``):
+  ``lmms_eval`` (0.7.3, ``tasks/mmbench`` en_utils / mmbench_evals, task ``mmbench_en_dev``):
+      prompt = ``mmbench_doc_to_text``: "{hint} {question} There are several options:\\nA. ..\\nB. .."
+      + "\\n" + post_prompt ("\\nAnswer with the option's letter ..."; hint dropped when None/"nan");
+      ``max_new_tokens`` 1024 (YAML ``generation_kwargs``); parsing = ``MMBench_Evaluator.can_infer``
+      (``can_infer_option`` over A-E whatever the option count, then ``can_infer_text`` over the A-D
+      cells that are not NA: a missing option stored as the string "nan" is a choice text "nan",
+      as upstream); the prediction is stripped first (``mmbench_process_results``). Where no rule
+      fires upstream asks GPT (``extract_answer_from_item``); here the rule outcome stands (wrong)
+      and the row is flagged ``needs_judge``. Headline ``overall`` = ``eval_result``'s
+      overall_acc: a question (``index`` < 1e6) is right iff every row of its group is.
+  ``vlmevalkit`` (0.2rc1@e8e78f0, ``ImageMCQDataset``, ``mcq_circular_eval``, ``exact_matching``):
+      prompt = ``ImageMCQDataset.build_prompt`` ("Hint: ..\\nQuestion: ..\\nOptions:\\nA. ..\\n"
+      "Please select the correct answer from the options above. \\n"; pandas' default NA strings
+      drop a hint/option); parsing = ``matching_util.can_infer``; unresolved -> wrong, flagged
+      ``needs_judge``; headline ``overall`` = ``report_acc`` Overall (circular).
+Both also report ``vanilla`` (rotation-0 rows), ``all_rotations``, ``category/<c>``,
+``l2_category/<c>`` (circular) and ``questions_needing_judge`` (groups whose outcome upstream
+would hand to the LLM judge: no rule-read row wrong, at least one row unread).
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import string
 from collections import defaultdict
+from functools import partial
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import LETTER_INSTRUCTION, format_options, is_option_letter, judge_choice, pct
+from videosft.eval.answers import NO_ANSWER, extract_choice, is_option_letter, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
+from videosft.schema import CORRECT, EXTRACTED
 
 _ROT = 1_000_000
+LAYOUTS = ("auto", "hf", "tsv")
+LANGS = ("en", "cn", "cc")
+SPLITS = ("dev", "test")
+
+# lmms-eval tasks/mmbench: mmbench.yaml metadata.sys_prompt and the en template's default kwargs
+LMMS_SYS_PROMPT = "There are several options:"
+LMMS_POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
+LMMS_POST_PROMPT_CN = "\n请直接使用所提供的选项字母作为答案回答。"
+# pandas.read_csv's default NA strings (VLMEvalKit loads its TSVs with pandas defaults)
+_PANDAS_NA = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN',
+                        '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null'])
 
 
-def _cell(row: Mapping[str, Any], *names: str) -> str:
-    """A text cell by any of its spellings; NaN / "nan" / None are empty (VLMEvalKit convention)."""
-    lower = {str(k).lower(): v for k, v in row.items()}
-    for n in names:
-        v = lower.get(n.lower())
-        if v is None or (isinstance(v, float) and v != v):
-            continue
-        s = str(v).strip()
-        if s and s.lower() != "nan":
-            return s
-    return ""
+def _isna(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _options(row: Mapping[str, Any]) -> list[str]:
-    opts = []
-    for letter in "ABCDEFGHI":
-        text = _cell(row, letter)
-        if not text:
-            break  # options are contiguous from A
-        opts.append(text)
-    return opts
+def vlmeval_is_na(v: Any) -> bool:
+    """A cell VLMEvalKit sees as NaN: None/NaN, or a string pandas' read_csv turns into NaN."""
+    return _isna(v) or (isinstance(v, str) and v in _PANDAS_NA)
 
 
-def build_prompt(question: str, hint: str, options: Sequence[str]) -> str:
-    """LLaVA's MMBench prompt: hint, question, lettered options, letter instruction."""
-    head = f"{hint}\n{question}" if hint else question
-    return f"{head}\n{format_options(options)}\n{LETTER_INSTRUCTION}"
+# ---- VLMEvalKit 0.2rc1@e8e78f0 rules (vlmeval/utils/matching_util.py, image_mcq.py) ----
+
+_VLM_REJECT = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
+               "I'm sorry, but without the image provided", "Cannot determine the answer")
+_VLM_VERBOSE_RE = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
+
+
+def vlmeval_can_infer_option(answer: str, choices: Mapping[str, Any]) -> str | bool:
+    """``can_infer_option`` (the 'A is a quantifier' check runs only with env VERBOSE set; unset here)."""
+    if "Failed to obtain answer via API" in answer:
+        return False
+    if any(err in answer for err in _VLM_REJECT):
+        return "Z"
+    mod = answer
+    for c in ".()[],:;!*#{}":
+        mod = mod.replace(c, " ")
+    splits = [x.strip() for x in mod.split()]
+    count = sum(1 for c in choices if c in splits)
+    if count == 1:
+        for ch in choices:
+            if ch in splits and splits.index(ch) > len(splits) - 5:
+                return ch
+    elif count == 0 and "Z" in splits:
+        return "Z"
+    m = _VLM_VERBOSE_RE.search(answer or "")
+    if m and m.group(1).upper() in choices:
+        return m.group(1).upper()
+    return False
+
+
+def vlmeval_can_infer_text(answer: str, choices: Mapping[str, Any]) -> str | bool:
+    answer = answer.lower()
+    if len(answer) > 2 * sum(len(str(v)) for v in choices.values()):
+        return False
+    cands = [k for k, v in choices.items() if str(v).lower() in answer]
+    return cands[0] if len(cands) == 1 else False
+
+
+def vlmeval_can_infer(answer: Any, choices: Mapping[str, Any]) -> str | bool:
+    """``matching_util.can_infer``: an option letter, 'Z' (refusal), or False (LLM judge needed)."""
+    answer = str(answer)
+    return vlmeval_can_infer_option(answer, choices) or vlmeval_can_infer_text(answer, choices)
+
+
+def vlmeval_prompt(question: str, choices: Mapping[str, Any], hint: str | None) -> str:
+    """``ImageMCQDataset.build_prompt``'s text (``choices``: letter -> text, NA already dropped)."""
+    prompt = f"Hint: {hint}\n" if hint is not None else ""
+    prompt += f"Question: {question}\n"
+    if choices:
+        prompt += "Options:\n" + "".join(f"{k}. {v}\n" for k, v in choices.items())
+        prompt += "Please select the correct answer from the options above. \n"
+    return prompt
+
+
+# ---- lmms-eval 0.7.3 rules (tasks/mmbench/en_utils.py, mmbench_evals.py) ----
+
+
+def lmms_doc_to_text(doc: Mapping[str, Any], post_prompt: str | None = LMMS_POST_PROMPT,
+                     sys_prompt: str = LMMS_SYS_PROMPT) -> str:
+    """``mmbench_doc_to_text`` with ``MMBench_Evaluator.create_options_prompt``."""
+    opts = {c: doc[c] for c in sorted(set(doc) & set("ABCDE")) if doc[c]}
+    options_prompt = f"{sys_prompt}\n" + "".join(f"{k}. {v}\n" for k, v in opts.items()
+                                                 if not _isna(v) and v != "nan")
+    options_prompt = options_prompt.rstrip("\n")
+    hint = doc.get("hint")
+    if not _isna(hint) and hint != "nan":
+        query = f"{hint} {doc['question']} {options_prompt}"
+    else:
+        query = f"{doc['question']} {options_prompt}"
+    return f"{query}\n{post_prompt}" if post_prompt else query
+
+
+_LMMS_TUPS = (("", "."), ("", ","), ("", ":"), ("", ")"), ("", ")."), ("(", ")"), ("(", ")."), (":", ""), (":", ","),
+              (":", "."), (":", ")"), (":", ")."))
+
+
+def lmms_can_infer_option(answer: str) -> str | bool:
+    """``MMBench_Evaluator.can_infer_option`` (num_choice=5: letters A-E for every question)."""
+    choices = "ABCDE"
+    if "Failed to obtain answer via API" in answer:
+        return False
+    splits = [x.strip() for x in answer.split()]
+
+    def count(prefix: str = "", suffix: str = "") -> int:
+        return sum(1 for c in choices if prefix + c + suffix in splits)
+
+    if count() == 1 and not ("A" in splits and len(splits) > 3):
+        for ch in choices:
+            if ch in splits:
+                return ch
+    for pre, suf in _LMMS_TUPS:
+        if count(pre, suf) == 1:
+            for ch in choices:
+                if pre + ch + suf in splits:
+                    return ch
+    return False
+
+
+def lmms_can_infer_text(answer: str, choices: Mapping[str, Any]) -> str | bool:
+    answer = answer.lower()
+    cands = [k for k, v in choices.items() if str(v).lower() in answer]
+    return cands[0] if len(cands) == 1 else False
+
+
+def lmms_choices(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``MMBench_Evaluator.build_choices`` over the row ``mmbench_process_results`` made from doc."""
+    out = {}
+    for ch in "ABCD":
+        v = doc.get(ch, "nan")  # process_results: doc.get(c, "nan")
+        if not _isna(v):
+            out[ch] = v
+    return out
+
+
+def lmms_can_infer(answer: str, choices: Mapping[str, Any]) -> str | bool:
+    return lmms_can_infer_option(answer) or lmms_can_infer_text(answer, choices)
+
+
+# ---- per-row judges ----
+
+
+def _lenient(row: Mapping[str, Any]) -> str | None:
+    return extract_choice(str(row.get("prediction") or ""), row.get("options") or []) or None
+
+
+def _verdict(got: str | bool, row: Mapping[str, Any]) -> dict[str, Any]:
+    extracted = None if got is False else str(got)
+    answer = str(row.get("answer") or "")
+    return {EXTRACTED: extracted, CORRECT: extracted is not None and answer != "" and extracted == answer,
+            "needs_judge": got is False, "lenient": _lenient(row)}
+
+
+def judge_lmms(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One row (one rotation) by lmms-eval's rules: ``can_infer`` on the stripped prediction."""
+    if row.get("error"):
+        return {**NO_ANSWER, "needs_judge": False, "lenient": None}
+    pred = str(str(row.get("prediction") or "").strip())
+    return _verdict(lmms_can_infer(pred, lmms_choices(row.get("doc") or {})), row)
+
+
+def judge_vlmeval(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One row by VLMEvalKit's rules: ``can_infer`` on ``str(prediction)``, choices A-Z not NA."""
+    if row.get("error"):
+        return {**NO_ANSWER, "needs_judge": False, "lenient": None}
+    pred = row.get("prediction")
+    return _verdict(vlmeval_can_infer("" if pred is None else pred, dict(row.get("choices") or {})), row)
+
+
+# ---- CircularEval aggregation (identical under both tools' rule paths) ----
+
+
+def _circular(rows: Sequence[Mapping[str, Any]], judge) -> dict[str, Any]:
+    if rows and all(not str(r.get("answer") or "") for r in rows):
+        return {"overall": float("nan"), "n_items": len(rows), "no_ground_truth": True,
+                "message": "mmbench: this split carries no answers (test split: submit the predictions to "
+                           "the MMBench server); nothing can be scored here"}
+    verdicts = [judge(r) for r in rows]
+    by_group: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r, v in zip(rows, verdicts):
+        by_group[int(r["index"]) % _ROT].append(v)
+    mains = [r for r in rows if int(r["index"]) < _ROT]
+    hits, needs_q = [], 0
+    for r in mains:
+        vs = by_group[int(r["index"])]
+        wrong_read = any(v[EXTRACTED] is not None and not v[CORRECT] for v in vs)
+        hits.append(all(v[CORRECT] for v in vs))
+        needs_q += int(not wrong_read and any(v["needs_judge"] for v in vs))
+    out: dict[str, Any] = {
+        "overall": pct(sum(hits), len(hits)),
+        "vanilla": pct(sum(v[CORRECT] for r, v in zip(rows, verdicts) if int(r["index"]) < _ROT), len(mains)),
+        "all_rotations": pct(sum(v[CORRECT] for v in verdicts), len(verdicts)),
+        "n_questions": len(mains), "n_items": len(rows), "questions_needing_judge": needs_q,
+    }
+    for level in ("category", "l2_category"):
+        hit: dict[str, list[bool]] = defaultdict(list)
+        for r, h in zip(mains, hits):
+            hit[str(r.get(level, ""))].append(h)
+        for key in sorted(hit):
+            out[f"{level}/{key}"] = pct(sum(hit[key]), len(hit[key]))
+    return out
+
+
+def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``MMBench_Evaluator.eval_result`` (rules only): overall, category and l2-category hit rates."""
+    return _circular(rows, judge_lmms)
+
+
+def score_vlmeval(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``mcq_circular_eval`` + ``report_acc`` under ``exact_matching``."""
+    return _circular(rows, judge_vlmeval)
+
+
+# ---- loading ----
+
+
+def _hf_shards(d: str, split: str) -> list[str]:
+    if not _io.is_dir(d):
+        return []
+    return [f for f in _io.list_files(d, ".parquet") if re.fullmatch(rf"{split}-\d+-of-\d+(-[0-9a-f]+)?\.parquet",
+                                                                    os.path.basename(f.rstrip("/")))]
+
+
+def tsv_name(lang: str, split: str, version: str) -> str:
+    if lang == "cc":
+        return "MMBench_CC.tsv"
+    return f"MMBench_{split.upper()}_{lang.upper()}{'_V11' if version == 'v11' else ''}.tsv"
+
+
+def find_files(root: str, lang: str = "en", split: str = "dev", layout: str = "auto", version: str = "v10",
+               prefer: str = "hf") -> tuple[str, list[str]]:
+    """(layout, files) of one published MMBench split under ``root`` (a folder or one file)."""
+    for name, value, allowed in (("lang", lang, LANGS), ("split", split, SPLITS), ("layout", layout, LAYOUTS),
+                                 ("version", version, ("v10", "v11"))):
+        if value not in allowed:
+            raise _io.BenchmarkDataError(f"mmbench: {name} {value!r} unknown; expected one of {allowed}")
+    if root.endswith(".parquet"):
+        return "hf", [root]
+    if root.endswith(".tsv"):
+        return "tsv", [root]
+    if lang == "cc" and split != "test":
+        raise _io.BenchmarkDataError("mmbench: lang 'cc' has only the test split (CCBench)")
+    order = [layout] if layout != "auto" else [prefer, "tsv" if prefer == "hf" else "hf"]
+    for lay in order:
+        if lay == "hf":
+            shards = _hf_shards(_io.join(root, lang), split) or _hf_shards(root, split)
+            if shards:
+                return "hf", shards
+        else:
+            for sub in ("", "data"):
+                path = _io.join(root, sub, tsv_name(lang, split, version)) if sub else _io.join(
+                    root, tsv_name(lang, split, version))
+                if _io.exists(path):
+                    return "tsv", [path]
+    raise _io.BenchmarkDataError(
+        f"{root}: no MMBench {lang}/{split} found (looked for {lang}/{split}-0000N-of-0000M.parquet and "
+        f"{tsv_name(lang, split, version)})")
+
+
+def _tsv_doc_cell(v: Any) -> Any:
+    # A TSV cell pandas reads as NaN is a null in the HF layout lmms-eval reads.
+    return None if vlmeval_is_na(v) else v
+
+
+def load(root: str, cache_dir: str | None = None, lang: str = "en", split: str = "dev", layout: str = "auto",
+         version: str = "v10", *, protocol: str = "lmms_eval", **_: Any) -> list[EvalItem]:
+    """MMBench items for one published split, with ``protocol``'s prompt text."""
+    lay, files = find_files(root, lang, split, layout, version, "hf" if protocol == "lmms_eval" else "tsv")
+    cache_dir = cache_dir or _io.default_cache_dir("mmbench")
+    post = LMMS_POST_PROMPT if lang == "en" else LMMS_POST_PROMPT_CN
+    rows: list[dict[str, Any]] = []
+    sources: list[str] = []
+    for f in files:
+        got = _io.read_table(f)
+        rows += got
+        sources += [f] * len(got)
+    images = {}
+    for i, (r, f) in enumerate(zip(rows, sources)):
+        images[int(float(_io.require(r, "index", f, f"row {i}")))] = r.get("image")
+    items: list[EvalItem] = []
+    for row, f in zip(rows, sources):
+        idx = int(float(row["index"]))
+        where = f"index {idx}"
+        letters = [c for c in string.ascii_uppercase if c in row]
+        if lay == "tsv":
+            doc = {k: _tsv_doc_cell(v) for k, v in row.items() if k != "image"}
+        else:
+            doc = {k: v for k, v in row.items() if k != "image"}
+        doc.setdefault("hint", None)
+        question = doc.get("question")
+        if _isna(question) or not str(question).strip():
+            raise _io.BenchmarkDataError(f"{f} ({where}): missing required field 'question'")
+        vlm_choices = {c: row[c] for c in letters if not vlmeval_is_na(row[c])}
+        options = [str(v) for c, v in vlm_choices.items()]
+        if len(options) < 2:
+            raise _io.BenchmarkDataError(f"{f} ({where}): fewer than two options in columns A, B, ...")
+        ans = row.get("answer")
+        answer = "" if vlmeval_is_na(ans) else str(ans).strip()
+        if answer and answer not in vlm_choices and not is_option_letter(answer.upper(), len(options)):
+            raise _io.BenchmarkDataError(f"{f} ({where}): field 'answer' {answer!r} is not an option letter")
+        cell, seen = images.get(idx), set()
+        # VLMEvalKit dedup: a short cell names the row whose image this question shares.
+        while isinstance(cell, str) and 0 < len(cell) <= 64 and cell.strip().isdigit() and cell not in seen:
+            seen.add(cell)
+            if int(cell) not in images:
+                raise _io.BenchmarkDataError(f"{f} ({where}): image refers to a missing row {cell}")
+            cell = images[int(cell)]
+        if cell in (None, "") and idx >= _ROT:
+            cell = images.get(idx % _ROT)  # a rotation row may leave its image to the original
+        group = idx % _ROT
+        path = _io.cache_image_cell(cell, cache_dir, f"mmbench_{group}", f)
+        if protocol == "lmms_eval":
+            prompt = lmms_doc_to_text(doc, post)
+        else:
+            hint = row.get("hint")
+            prompt = vlmeval_prompt(str(question), vlm_choices, None if vlmeval_is_na(hint) else str(hint))
+        items.append({
+            "id": str(idx), "index": idx, "media_type": "image", "media_path": path, "cluster": str(group),
+            "circular_group": str(group), "rotation": idx // _ROT, "question": prompt, "answer": answer,
+            "options": options, "choices": {c: str(v) for c, v in vlm_choices.items()},
+            "category": "" if vlmeval_is_na(row.get("category")) else str(row.get("category")),
+            "l2_category": next((str(row[k]) for k in ("L2-category", "l2-category", "l2_category")
+                                 if k in row and not vlmeval_is_na(row[k])), ""),
+            "split": "" if vlmeval_is_na(row.get("split")) else str(row.get("split")),
+            "doc": doc,  # the row as lmms-eval's task functions see it (HF layout, no image)
+        })
+    missing = sum(1 for it in items if not it["answer"])
+    if 0 < missing < len(items):
+        raise _io.BenchmarkDataError(f"{files[0]}: {missing} of {len(items)} rows have no 'answer' (a dev split has "
+                                     "every answer, a test split none)")
+    return items
 
 
 def rotate(options: Sequence[str], answer: str) -> list[tuple[int, list[str], str]]:
@@ -66,108 +392,14 @@ def rotate(options: Sequence[str], answer: str) -> list[tuple[int, list[str], st
     return [(k, list(options[k:]) + list(options[:k]), "ABCDEFGHI"[(a - k) % n]) for k in range(n)]
 
 
-def _resolve_images(rows: list[dict[str, Any]], source: str) -> dict[int, Any]:
-    by_index = {}
-    for i, r in enumerate(rows):
-        by_index[int(float(_io.require(r, "index", source, f"row {i}")))] = r.get("image")
-    return by_index
-
-
-def _image_cell(idx: int, images: dict[int, Any], source: str) -> Any:
-    cell = images.get(idx)
-    # VLMEvalKit dedup: a short numeric cell names the row whose image this question shares.
-    seen = set()
-    while isinstance(cell, str) and len(cell) <= 64 and cell.strip().isdigit() and idx not in seen:
-        seen.add(idx)
-        idx = int(cell)
-        if idx not in images:
-            raise _io.BenchmarkDataError(f"{source} (index {idx}): image refers to a missing row")
-        cell = images[idx]
-    return cell
-
-
-def load(root: str, cache_dir: str | None = None, circular: bool = True, **_: Any) -> list[EvalItem]:
-    """MMBench items; ``root`` is a .tsv/.parquet file or a folder holding one."""
-    files = [root] if root.endswith((".tsv", ".parquet")) else _io.find_tables(root, suffixes=(".tsv", ".parquet"))
-    if not files:
-        raise _io.BenchmarkDataError(f"{root}: no MMBench .tsv or .parquet file found")
-    cache_dir = cache_dir or _io.default_cache_dir("mmbench")
-    items: list[EvalItem] = []
-    for f in files:
-        rows = _io.read_table(f)
-        images = _resolve_images(rows, f)
-        has_rotations = any(idx >= _ROT for idx in images)
-        for i, row in enumerate(rows):
-            idx = int(float(row["index"]))
-            if not circular and idx >= _ROT:
-                continue
-            where = f"index {idx}"
-            opts = _options(row)
-            if len(opts) < 2:
-                raise _io.BenchmarkDataError(f"{f} ({where}): fewer than two options in columns A, B, ...")
-            answer = _cell(row, "answer").upper()
-            if not is_option_letter(answer, len(opts)):
-                raise _io.BenchmarkDataError(f"{f} ({where}): field 'answer' {answer!r} is not an option letter")
-            group = idx % _ROT
-            cell = _image_cell(idx, images, f)
-            if cell in (None, "") and idx >= _ROT:
-                cell = _image_cell(group, images, f)  # a rotation row may leave its image to the original
-            path = _io.cache_image_cell(cell, cache_dir, f"mmbench_{group}", f)
-            base = {
-                "media_type": "image",
-                "media_path": path,
-                "cluster": str(group),
-                "circular_group": str(group),
-                "category": _cell(row, "category"),
-                "l2_category": _cell(row, "l2-category", "l2_category"),
-            }
-            question, hint = _cell(row, "question"), _cell(row, "hint")
-            if not question:
-                raise _io.BenchmarkDataError(f"{f} ({where}): missing required field 'question'")
-            rotations = [(idx // _ROT, opts, answer)] if has_rotations or not circular else rotate(opts, answer)
-            for k, rot_opts, rot_answer in rotations:
-                items.append(
-                    dict(base, id=str(group + k * _ROT), rotation=k, options=list(rot_opts), answer=rot_answer,
-                         question=build_prompt(question, hint, rot_opts))
-                )
-    return items
-
-
-# Per row (one rotation): its own extracted option letter and whether that rotation is right; the
-# circular "every rotation right" rule is applied by ``score`` over these verdicts.
-judge = judge_choice
-
-
-def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    groups: dict[str, bool] = {}
-    meta: dict[str, tuple[str, str]] = {}
-    vanilla: list[bool] = []
-    every: list[bool] = []
-    for r in rows:
-        ok = judge(r)["correct"]
-        g = str(r["circular_group"])
-        groups[g] = groups.get(g, True) and ok
-        meta.setdefault(g, (str(r.get("category", "")), str(r.get("l2_category", ""))))
-        every.append(ok)
-        if int(r.get("rotation", 0)) == 0:
-            vanilla.append(ok)
-    out: dict[str, Any] = {
-        "overall": pct(sum(groups.values()), len(groups)),
-        "vanilla": pct(sum(vanilla), len(vanilla)),
-        "all_rotations": pct(sum(every), len(every)),
-        "n_questions": len(groups),
-        "n_items": len(rows),
-    }
-    for level, pos in (("category", 0), ("l2_category", 1)):
-        hit: dict[str, int] = defaultdict(int)
-        tot: dict[str, int] = defaultdict(int)
-        for g, ok in groups.items():
-            key = meta[g][pos]
-            tot[key] += 1
-            hit[key] += ok
-        for key in sorted(tot):
-            out[f"{level}/{key}"] = pct(hit[key], tot[key])
-    return out
-
-
-MMBENCH = Benchmark(name="mmbench", modality="image", load=load, score=score, judge=judge)
+_OPTIONS = ("lang", "split", "layout", "version")
+MMBENCH = {
+    # lmms-eval: _default_template_mmbench_en_yaml generation_kwargs.max_new_tokens = 1024 (cn/cc: 256)
+    "lmms_eval": Benchmark(name="mmbench", modality="image", load=partial(load, protocol="lmms_eval"),
+                           score=score_lmms, judge=judge_lmms, protocol="lmms_eval", max_new_tokens=1024,
+                           options=_OPTIONS),
+    # VLMEvalKit sets no per-benchmark length; its model wrappers default to 2048 (vlm/llava/llava.py).
+    "vlmevalkit": Benchmark(name="mmbench", modality="image", load=partial(load, protocol="vlmevalkit"),
+                            score=score_vlmeval, judge=judge_vlmeval, protocol="vlmevalkit", max_new_tokens=2048,
+                            options=_OPTIONS),
+}
