@@ -8,12 +8,12 @@ import _args  # noqa: F401  (puts platform/ on sys.path when run from a checkout
 from videosft.config import load_config
 from videosft.eval.runner import evaluate_model
 from videosft.tune.sweep import ensure_ray
-from videosft.workspace import anchored, prepare_inputs
+from videosft.workspace import anchored, prepare_inputs, resolve_models
 
 
 def main() -> None:
     args = _args.parse(__doc__)
-    cfg = anchored(load_config(args.config, args.overrides))
+    cfg = resolve_models(anchored(load_config(args.config, args.overrides)))  # fails before any cluster work
     ensure_ray()
     inputs = prepare_inputs(cfg)
     out = Path(cfg.output_dir) / "evaluate"

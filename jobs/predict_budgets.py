@@ -6,12 +6,12 @@ import _args  # noqa: F401  (puts platform/ on sys.path when run from a checkout
 from videosft.config import load_config
 from videosft.data.budget.stage import budget_manifest
 from videosft.tune.sweep import ensure_ray
-from videosft.workspace import anchored, output_dir, prepare_inputs, train_manifest
+from videosft.workspace import resolve_models, anchored, output_dir, prepare_inputs, train_manifest
 
 
 def main() -> None:
     args = _args.parse(__doc__)
-    cfg = anchored(load_config(args.config, args.overrides))
+    cfg = resolve_models(anchored(load_config(args.config, args.overrides)), budget=True)  # fails before any cluster work
     ensure_ray()
     inputs = prepare_inputs(cfg)
     manifest = train_manifest(cfg, inputs)

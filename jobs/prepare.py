@@ -4,12 +4,12 @@
 import _args  # noqa: F401  (puts platform/ on sys.path when run from a checkout)
 
 from videosft.config import load_config
-from videosft.workspace import anchored, prepare_inputs
+from videosft.workspace import anchored, prepare_inputs, resolve_models
 
 
 def main() -> None:
     args = _args.parse(__doc__)
-    inputs = prepare_inputs(anchored(load_config(args.config, args.overrides)))
+    inputs = prepare_inputs(resolve_models(anchored(load_config(args.config, args.overrides))))
     print(f"model: {inputs.model_path}\ndata: {inputs.data_root}")
 
 

@@ -8,7 +8,7 @@ import _args  # noqa: F401  (puts platform/ on sys.path when run from a checkout
 from videosft.config import load_config
 from videosft.train.run import train_at_budget
 from videosft.tune.sweep import ensure_ray
-from videosft.workspace import anchored, output_dir, prepare_inputs
+from videosft.workspace import resolve_models, anchored, output_dir, prepare_inputs
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
     p.add_argument("--frame-budget", type=int, required=True)
     p.add_argument("overrides", nargs="*")
     args = p.parse_args()
-    cfg = anchored(load_config(args.config, args.overrides))
+    cfg = resolve_models(anchored(load_config(args.config, args.overrides)))  # fails before any cluster work
     ensure_ray()
     inputs = prepare_inputs(cfg)
     run_dir = output_dir(cfg) / "runs" / f"budget_{args.frame_budget}"

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 from videosft.config import HYBRID, ExperimentConfig, from_dict
 from videosft.tune.tracking import check_tracking, tracking_callbacks
-from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs, train_manifest
+from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs, resolve_models, train_manifest
 
 
 TRIAL_DRIVER_CPU = 0.01
@@ -283,8 +283,8 @@ def run_sweep(cfg: ExperimentConfig) -> Path:
     from videosft.train.run import prepare_frame_cache
 
     check_tracking(cfg)  # a missing tracker package fails before any cluster work
+    cfg = resolve_models(anchored(cfg))  # so does a model id that cannot be resolved (workspace.py)
     ensure_ray()
-    cfg = anchored(cfg)
     inputs = prepare_inputs(cfg)
     prepare_frame_cache(cfg, inputs)  # decode once, before trials share it
     base = evaluate_base(cfg, inputs)
