@@ -46,7 +46,7 @@ from collections import defaultdict
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import NO_ANSWER, extract_choice, is_option_letter, pct
+from videosft.eval.answers import NO_ANSWER, extract_choice, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
 from videosft.schema import CORRECT, EXTRACTED
@@ -346,12 +346,13 @@ def load(root: str, cache_dir: str | None = None, lang: str = "en", split: str =
         if _isna(question) or not str(question).strip():
             raise _io.BenchmarkDataError(f"{f} ({where}): missing required field 'question'")
         vlm_choices = {c: row[c] for c in letters if not vlmeval_is_na(row[c])}
-        options = [str(v) for c, v in vlm_choices.items()]
+        # Option texts as shown (for the lenient column): non-null cells, "nan" and "" being absent.
+        options = [str(row[c]) for c in letters if not _isna(row[c]) and str(row[c]) not in ("", "nan")]
         if len(options) < 2:
             raise _io.BenchmarkDataError(f"{f} ({where}): fewer than two options in columns A, B, ...")
         ans = row.get("answer")
         answer = "" if vlmeval_is_na(ans) else str(ans).strip()
-        if answer and answer not in vlm_choices and not is_option_letter(answer.upper(), len(options)):
+        if answer and (answer not in letters or _isna(row[answer])):
             raise _io.BenchmarkDataError(f"{f} ({where}): field 'answer' {answer!r} is not an option letter")
         cell, seen = images.get(idx), set()
         # VLMEvalKit dedup: a short cell names the row whose image this question shares.
