@@ -180,3 +180,33 @@ def test_partial_categories_sum_like_lmms_eval(loaded):
     assert s["mme_perception_score"] == m.mme_aggregate_results(per)
     assert s["mme_cognition_score"] == m.mme_aggregate_results(cog)
     assert s["overall"] == pytest.approx(s["total"] / 6)
+
+
+def test_vlmevalkit_tsv_layout_under_lmms_eval_agrees_too(tmp_path, b64png, write_tsv):
+    """MME.tsv read under lmms_eval: lmms-eval's docs (question_id = the image) give the same prompts,
+    rows and totals as ours on the items loaded from the TSV (second questions reuse the image by index)."""
+    m = task_module("mme")
+    rng = random.Random(11)
+    rows, docs = [], []
+    for cat in CATEGORIES:
+        for i in range(4):
+            path = f"{cat}/{i}.png"
+            first = str(len(rows))
+            for q, a in zip(_questions(rng, cat, i), rng.choice([("Yes", "No"), ("No", "Yes")])):
+                img = b64png(path * 8) if str(len(rows)) == first else first
+                rows.append({"index": str(len(rows)), "image": img, "question": q, "answer": a, "category": cat,
+                             "image_path": path})
+                docs.append({"question_id": path, "question": q, "answer": a, "category": cat})
+    write_tsv(tmp_path / "MME.tsv", rows)
+    bench = get_benchmark("mme", "lmms_eval")
+    items = bench.load(str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    kwargs = lmms_yaml("mme", "mme.yaml")["lmms_eval_specific_kwargs"]["default"]
+    assert [it["question"] for it in items] == [m.mme_doc_to_text(d, kwargs) for d in docs]
+    for rnd in range(5):
+        preds = awkward_predictions(len(items), seed=500 + rnd)
+        res = [next(iter(m.mme_process_results(d, [p]).items())) for d, p in zip(docs, preds)]
+        ours = bench.score([dict(it, prediction=p) for it, p in zip(items, preds)])
+        assert [bench.judge(dict(it, prediction=p))["correct"] for it, p in zip(items, preds)] == \
+            [v["score"] == 1.0 for _, v in res]
+        for key in ("mme_perception_score", "mme_cognition_score"):
+            assert ours[key] == m.mme_aggregate_results([v for k, v in res if k == key])

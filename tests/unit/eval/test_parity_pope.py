@@ -140,3 +140,35 @@ def test_one_split_loaded_is_that_task(layouts):
     s = bench.score([dict(it, prediction=p) for it, p in zip(items, preds)])
     assert {k: s[k] for k in agg} == agg and {k: s[f"popular/{k}"] for k in agg} == agg
     assert "random/pope_f1_score" not in s
+
+
+def test_vlmevalkit_tsv_layout_under_lmms_eval_agrees_too(tmp_path, b64png, write_tsv):
+    """POPE.tsv under lmms_eval: a row shared by splits ("popular,random") is asked once and stands for
+    one lmms-eval doc per split, as in the default config; pooled and per-split aggregates agree."""
+    m = task_module("pope")
+    rng = random.Random(13)
+    rows, docs, owner = [], [], []
+    for i in range(240):
+        cats = rng.choice(["adversarial", "popular", "random", "popular,random", "adversarial,popular,random"])
+        q = f"Is there a {rng.choice(OBJECTS)} in the image?"
+        a = rng.choice(["Yes", "No"])
+        img = b64png(f"img{i}" * 20) if i % 3 == 0 else str(i - i % 3)
+        rows.append({"index": str(i), "image": img, "question": q, "answer": a, "category": cats})
+        for c in cats.split(","):
+            docs.append({"question_id": str(i), "question": q, "answer": a, "category": c})
+            owner.append(i)
+    write_tsv(tmp_path / "POPE.tsv", rows)
+    bench = get_benchmark("pope", "lmms_eval")
+    items = bench.load(str(tmp_path), cache_dir=str(tmp_path / "cache"))
+    kwargs = lmms_yaml("pope", "pope.yaml")["lmms_eval_specific_kwargs"]["default"]
+    assert [items[i]["question"] for i in owner] == [m.pope_doc_to_text(d, kwargs) for d in docs]
+    for rnd in range(10):
+        preds = awkward_predictions(len(items), seed=300 + rnd)
+        res, agg = _reference(m, docs, [preds[i] for i in owner])
+        _check_rows(bench, [items[i] for i in owner], docs, [preds[i] for i in owner], res)
+        s = bench.score([dict(it, prediction=p) for it, p in zip(items, preds)])
+        assert {k: s[k] for k in agg} == agg
+        for split in ("adversarial", "popular", "random"):
+            idx = [j for j, d in enumerate(docs) if d["category"] == split]
+            _, sub = _reference(m, [docs[j] for j in idx], [preds[owner[j]] for j in idx])
+            assert {k: s[f"{split}/{k}"] for k in sub} == sub
