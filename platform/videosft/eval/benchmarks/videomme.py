@@ -435,9 +435,9 @@ def judge_lmms(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def judge_vlm(row: Mapping[str, Any]) -> dict[str, Any]:
     """VLMEvalKit per row: ``extract_characters_regex``; where it finds nothing, the exact-matching
-    ``extract_option`` outcome ("Z": wrong) and ``needs_judge``."""
+    ``extract_option`` outcome (its "Z", no answer, is recorded as None: wrong) and ``needs_judge``."""
     got, ok, needs = _vlm_verdict(_pred(row), str(row["answer"]), str(row.get("raw_question", "")))
-    return {"extracted": got or None, "correct": ok, "needs_judge": needs, "lenient": _lenient(row)}
+    return {"extracted": None if got in ("", "Z") else got, "correct": ok, "needs_judge": needs, "lenient": _lenient(row)}
 
 
 # ---------------------------------------------------------------- scores
