@@ -1,9 +1,15 @@
-"""MMStar: parquet with inline options; micro vs macro-category vs macro-l2 by hand."""
+"""MMStar: the Lin-Chen/MMStar repo (mmstar.parquet + MMStar.tsv, read once), both protocols by hand.
+Parity with lmms-eval's own code: test_parity_mmstar.py."""
 
 import pytest
 
 from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks.mmstar import parse_options
+from videosft.eval.benchmarks._io import BenchmarkDataError
+from videosft.eval.benchmarks.mmstar import lmms_extract_mcq_answer, parse_options
+
+LMMS_POST = "\nAnswer with the option's letter from the given choices directly"
+VLM_POST = "Please select the correct answer from the options above. \n"
+OPTS = ["3 cm", "4 cm", "5 cm", "6 cm"]
 
 
 def test_parse_inline_options():
@@ -12,43 +18,96 @@ def test_parse_inline_options():
     assert parse_options("No options here") == []
 
 
+SPEC = [(0, "coarse perception", "image emotion", "A"), (1, "coarse perception", "image emotion", "B"),
+        (2, "coarse perception", "image scene and topic", "C"), (3, "math", "geometry", "B"),
+        (4, "math", "statistical reasoning", "D")]
+
+
 @pytest.fixture
-def mmstar_items(tmp_path, png, write_parquet):
-    def row(i, cat, l2, ans):
-        return {"index": i, "question": f"Q{i}?\nOptions: A: 3 cm, B: 4 cm, C: 5 cm, D: 6 cm", "answer": ans,
-                "category": cat, "l2_category": l2, "image": {"bytes": png(str(i)), "path": None}, "meta_info": None}
+def mmstar_repo(tmp_path, png, b64png, write_parquet, write_tsv):
+    """The downloaded Lin-Chen/MMStar repo: mmstar.parquet and MMStar.tsv, the same questions."""
+    def q(i):
+        return f"Q{i}?\nOptions: A: 3 cm, B: 4 cm, C: 5 cm, D: 6 cm"
 
-    rows = [row(0, "coarse perception", "image emotion", "A"), row(1, "coarse perception", "image emotion", "B"),
-            row(2, "coarse perception", "image scene and topic", "C"), row(3, "math", "geometry", "B"),
-            row(4, "math", "statistical reasoning", "D")]
-    write_parquet(tmp_path / "mmstar.parquet", rows)
-    return get_benchmark("mmstar").load(str(tmp_path), cache_dir=str(tmp_path / "cache"))
-
-
-def test_mmstar_items(mmstar_items):
-    it = mmstar_items[0]
-    assert it["question"].endswith("D: 6 cm\nAnswer with the option's letter from the given choices directly.")
-    assert it["options"] == ["3 cm", "4 cm", "5 cm", "6 cm"] and it["answer"] == "A" and it["cluster"] == "0"
+    write_parquet(tmp_path / "mmstar.parquet", [
+        {"index": i, "question": q(i), "image": {"bytes": png(str(i)), "path": None}, "answer": a, "category": c,
+         "l2_category": l2, "meta_info": {"source": "MathVista", "split": "val", "image_path": f"{i}.jpg"}}
+        for i, c, l2, a in SPEC])
+    write_tsv(tmp_path / "MMStar.tsv", [
+        {"index": i, "question": q(i), "A": "3 cm", "B": "4 cm", "C": "5 cm", "D": "6 cm", "answer": a, "category": c,
+         "l2-category": l2, "image": b64png(str(i)) if i != 1 else "0"}  # row 1 reuses row 0's image
+        for i, c, l2, a in SPEC])
+    return tmp_path
 
 
-def test_mmstar_macro_micro_by_hand(mmstar_items, predict):
-    preds = {"0": "A", "1": "", "2": "(C)", "3": "4 cm", "4": "A"}  # right, empty, right, text match, wrong
-    s = get_benchmark("mmstar").score(predict(mmstar_items, preds))
-    assert s["overall"] == pytest.approx(60.0)  # micro 3/5
-    assert s["category/coarse perception"] == pytest.approx(200 / 3) and s["category/math"] == pytest.approx(50.0)
-    assert s["macro_category"] == pytest.approx((200 / 3 + 50) / 2)
-    assert s["macro_l2"] == pytest.approx((50 + 100 + 100 + 0) / 4)  # lmms-eval "average"
+def test_one_file_of_two_and_prompts(mmstar_repo):
+    lm = get_benchmark("mmstar", "lmms_eval").load(str(mmstar_repo), cache_dir=str(mmstar_repo / "c"))
+    vk = get_benchmark("mmstar", "vlmevalkit").load(str(mmstar_repo), cache_dir=str(mmstar_repo / "c"))
+    assert [i["id"] for i in lm] == [i["id"] for i in vk] == ["0", "1", "2", "3", "4"]  # never read twice
+    assert lm[0]["question"] == f"Q0?\nOptions: A: 3 cm, B: 4 cm, C: 5 cm, D: 6 cm{LMMS_POST}"
+    assert vk[0]["question"] == ("Question: Q0?\nOptions: A: 3 cm, B: 4 cm, C: 5 cm, D: 6 cm\nOptions:\nA. 3 cm\n"
+                                 f"B. 4 cm\nC. 5 cm\nD. 6 cm\n{VLM_POST}")
+    assert lm[0]["options"] == OPTS and vk[0]["l2_category"] == "image emotion"
+    assert vk[1]["media_path"] == vk[0]["media_path"]
+    forced = get_benchmark("mmstar", "lmms_eval").load(str(mmstar_repo), cache_dir=str(mmstar_repo / "c"),
+                                                       layout="vlmevalkit")
+    assert [i["question"] for i in forced] == [i["question"] for i in lm]
+    assert get_benchmark("mmstar", "lmms_eval").max_new_tokens == 1024
+    assert get_benchmark("mmstar", "vlmevalkit").options == ("layout",)
+    with pytest.raises(BenchmarkDataError, match="layout 'x' unknown"):
+        get_benchmark("mmstar").load(str(mmstar_repo), layout="x")
 
 
-def test_mmstar_judged_rows_reproduce_the_scores(mmstar_items, predict, judge_rows, acc):
-    bench = get_benchmark("mmstar")
-    rows = predict(mmstar_items, {"0": "A", "1": "", "2": "(C)", "3": "4 cm", "4": "A"})
-    extracted, correct = judge_rows(bench, rows)
-    assert extracted == ["A", None, "C", "B", "A"] and correct == [True, False, True, True, False]
+def test_lmms_headline_is_the_l2_average(mmstar_repo):
+    bench = get_benchmark("mmstar", "lmms_eval")
+    items = bench.load(str(mmstar_repo), cache_dir=str(mmstar_repo / "c"))
+    preds = ["A", "", "(C)", "4 cm", "A"]  # right, empty, right, no letter (-> wrong), wrong
+    rows = [dict(i, prediction=p, error="") for i, p in zip(items, preds)]
+    assert [bench.judge(r)["extracted"] for r in rows] == ["A", None, "C", None, "A"]
+    assert [bench.judge(r)["lenient"] for r in rows] == ["A", None, "C", "B", "A"]  # extra column only
     s = bench.score(rows)
-    assert s["overall"] == pytest.approx(acc(correct))
-    assert s["category/math"] == pytest.approx(acc(correct[3:]))
-    hand = predict(mmstar_items, {"0": "The length is 3 cm.", "1": "(B)", "2": "It must be 6 cm", "3": "",
-                                  "4": "no idea"})
-    assert judge_rows(bench, hand) == (["A", "B", "D", None, None], [True, True, False, False, False])
-    assert bench.judge(dict(hand[1], error="decode: timeout")) == {"extracted": None, "correct": False}
+    assert s["micro"] == pytest.approx(40.0)
+    assert s["l2_category/image emotion"] == 50.0 and s["l2_category/geometry"] == 0.0
+    assert s["overall"] == pytest.approx((50 + 100 + 0 + 0) / 4)  # lmms-eval "average" over l2 categories
+    assert s["category/coarse perception"] == pytest.approx(75.0)  # its l2 means (50, 100) averaged
+    assert bench.judge(dict(rows[0], error="decode: timeout"))["correct"] is False
+
+
+def test_lmms_extract_mcq_answer_by_hand():
+    """lmms_eval/tasks/_task_utils/mcq_extract.py extract_mcq_answer, worked by hand."""
+    assert lmms_extract_mcq_answer("A") == "A" and lmms_extract_mcq_answer("(B) dog") == "B"
+    assert lmms_extract_mcq_answer("The answer is C") == "C"  # trailing standalone letter ("end")
+    assert lmms_extract_mcq_answer("A man is walking") == "A"  # leading letter + space ("start")
+    assert lmms_extract_mcq_answer("b") == "" and lmms_extract_mcq_answer("Not sure.") == ""
+    assert lmms_extract_mcq_answer("B or C") == "B"  # start (10) beats end (9)
+    # every choice letter found after "i pick" is a phrase candidate (7); the later one wins: upstream quirk
+    assert lmms_extract_mcq_answer("I pick (D), not (A), hmm") == "A"
+    assert lmms_extract_mcq_answer("Dogs") == "D"  # fallback: any capital letter of the choices
+    assert lmms_extract_mcq_answer("") == "" and lmms_extract_mcq_answer(" \n") == ""
+
+
+def test_vlmevalkit_plain_accuracy_and_judge_flags(mmstar_repo):
+    bench = get_benchmark("mmstar", "vlmevalkit")
+    items = bench.load(str(mmstar_repo), cache_dir=str(mmstar_repo / "c"))
+    preds = ["A", "", "5 cm", "I cannot tell which one it is from this picture at all", "Z"]
+    rows = [dict(i, prediction=p, error="") for i, p in zip(items, preds)]
+    vs = [bench.judge(r) for r in rows]
+    assert [v["extracted"] for v in vs] == ["A", None, "C", None, "Z"]
+    assert [v["needs_judge"] for v in vs] == [False, True, False, True, False]  # exact_matching: wrong
+    s = bench.score(rows)
+    assert s["overall"] == pytest.approx(40.0) and s["category/math"] == 0.0
+    assert s["l2_category/image emotion"] == 50.0 and bench.max_new_tokens == 2048
+
+
+def test_mmstar_errors_and_no_ground_truth(tmp_path, png, write_parquet):
+    row = {"index": 0, "question": "Q?\nOptions: A: x, B: y", "image": {"bytes": png("0"), "path": None},
+           "answer": "C", "category": "math", "l2_category": "geometry", "meta_info": None}
+    write_parquet(tmp_path / "mmstar.parquet", [row])
+    with pytest.raises(BenchmarkDataError, match=r"mmstar\.parquet \(index 0\).*'answer'"):
+        get_benchmark("mmstar").load(str(tmp_path), cache_dir=str(tmp_path / "c"))
+    write_parquet(tmp_path / "mmstar.parquet", [dict(row, answer="")])
+    items = get_benchmark("mmstar").load(str(tmp_path), cache_dir=str(tmp_path / "c"))
+    s = get_benchmark("mmstar").score([dict(items[0], prediction="A", error="")])
+    assert s["no_ground_truth"] is True and "no reference answers" in s["message"]
+    with pytest.raises(BenchmarkDataError, match="no MMStar"):
+        get_benchmark("mmstar").load(str(tmp_path / "c"))
