@@ -213,3 +213,30 @@ def test_error_rows_are_unanswered(hf_root):
         it = _load(hf_root, protocol)[0]
         v = bench.judge(dict(it, prediction="Yes", error="decode failed"))
         assert v["extracted"] is None and v["correct"] is False
+
+
+@pytest.mark.parametrize("protocol,length", [("lmms_eval", 16), ("vlmevalkit", 2048)])
+def test_runner_scores_name_the_protocol_and_count_judge_rows(hf_root, tmp_path, protocol, length):
+    import json
+
+    from videosft.config import ExperimentConfig
+    from videosft.eval.runner import evaluate_model, local_predictor
+
+    class Engine:
+        lengths = []
+
+        def generate(self, rows):
+            self.lengths += [r.get("max_new_tokens") for r in rows]
+            return ["Not correct" if r["question"].startswith(("Is there a cat", "Is there a bus", "Are there three",
+                                                               "Does the code print 4")) else "Yes" for r in rows]
+
+    engine = Engine()
+    cfg = ExperimentConfig().with_overrides(["eval.bootstrap_resamples=20", f"eval.protocol={protocol}",
+                                             f"eval.benchmark_options={{mme: {{cache_dir: {tmp_path / 'c'}}}}}"])
+    out = tmp_path / "out"
+    s = evaluate_model(cfg, "/ckpt/a", 4, out, str(hf_root), ["mme"], local_predictor(engine, 3))["mme"]
+    assert engine.lengths == [length] * 8 and s["protocol"] == protocol and s["max_new_tokens"] == length
+    # "Not correct": lmms-eval reads "no" (prefix rule); VLMEvalKit finds no yes/no word -> LLM judge
+    assert s["rows_needing_judge"] == (0 if protocol == "lmms_eval" else 4)
+    row = json.loads((out / "mme.predictions.jsonl").read_text().splitlines()[1])
+    assert "lenient" in row and json.loads((out / "mme.scores.json").read_text())["n_items"] == 8

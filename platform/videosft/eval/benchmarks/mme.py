@@ -41,6 +41,7 @@ import math
 import os
 import re
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 from videosft.eval.answers import extract_yes_no, pct
@@ -103,7 +104,12 @@ def vlmeval_process_punctuation(text: str) -> str:
 
 def yorn_extraction(output: Any) -> str:
     """VLMEvalKit ``YOrN_Extraction``: "Yes", "No" or "Unknown"."""
-    words = vlmeval_process_punctuation(str(output).lower()).split()
+    return _yorn(str(output))  # VLMEvalKit str()s every prediction first
+
+
+@lru_cache(maxsize=1 << 16)  # bootstrap resamples re-judge the same texts
+def _yorn(output: str) -> str:
+    words = vlmeval_process_punctuation(output.lower()).split()
     if "yes" in words and "no" not in words:
         return "Yes"
     if "yes" not in words and "no" in words:
