@@ -7,7 +7,7 @@ import pytest
 from videosft.eval.benchmarks import get_benchmark
 from videosft.eval.benchmarks._io import BenchmarkDataError
 from videosft.eval.benchmarks.videomme import (OPTIONS, mcq_extract, subtitles_at_frames, vlm_extract_option,
-                                               vlm_regex)
+                                               vlm_regex, vlm_subtitles)
 
 SRT = """1
 00:00:01,000 --> 00:00:02,500
@@ -186,3 +186,21 @@ def test_bad_rows_fail_at_load(tmp_path, write_parquet):
         get_benchmark("videomme").load(str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="layout"):
         get_benchmark("videomme").load(str(tmp_path), layout="zip")
+
+
+def test_vlmevalkit_subtitles_by_hand(vmme_root):
+    """VideoMME.build_prompt with use_subtitle: frames int(i * n / (nframe + 1)), i = 1..nframe; the first cue
+    with start < t < end (strict both ways)."""
+    # n=50, nframe=4: step 10 -> frames 10, 20, 30, 40 -> 1000, 2000, 3000, 4000 ms; cues 1000-2500, 3000-4000
+    assert vlm_subtitles(SRT, 10.0, 50, 4) == "Hello there"  # 1000 and 3000 are cue starts, 4000 an end
+    assert vlm_subtitles(SRT, 10.0, 50, 9) == "Hello there\nHello there\nGeneral Kenobi"  # frames 5,10,..,45
+    import cv2
+
+    w = cv2.VideoWriter(str(vmme_root / "data" / "vidA001.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (16, 16))
+    for _ in range(50):
+        w.write(np.zeros((16, 16, 3), np.uint8))
+    w.release()
+    items = get_benchmark("videomme", "vlmevalkit").load(str(vmme_root), subtitles=True, frame_num=4)
+    assert items[0]["question"].startswith("\nThese are the frames of a video. This video's subtitles are listed "
+                                           "below:\nHello there\nSelect the best answer")
+    assert "listed below:\n\nSelect" in items[3]["question"]  # no subtitle file: empty

@@ -151,8 +151,15 @@ def vlm_subtitles(srt: str, fps: float, n_frames: int, nframe: int) -> str:
     """VLMEvalKit's subtitle lines (``build_prompt`` with ``use_subtitle``): at frame indices
     int(i * n/(nframe+1)), i = 1..nframe, the first cue with start < t < end (t = the frame's time in whole
     ms, as pysubs2.make_time), its text with newlines as spaces. pysubs2's SRT markup conversion is
-    approximated by dropping HTML tags."""
-    cues = [(round(s * 1000), round(e * 1000), t) for (s, e), t in srt_cues(srt).items()]
+    approximated by dropping HTML tags (Video-MME's files carry only <font> tags; pysubs2 is not installed
+    here, so this path is checked by hand, not against pysubs2)."""
+    cues = []  # every cue in file order (pysubs2 keeps repeated time ranges)
+    for section in srt.replace("\r\n", "\n").replace("\r", "\n").split("\n\n"):
+        lines = section.strip("\n").split("\n")
+        if len(lines) >= 3 and " --> " in lines[1]:
+            start, end = lines[1].split(" --> ")
+            cues.append((round(_parse_srt_time(start.strip()) * 1000), round(_parse_srt_time(end.strip()) * 1000),
+                         " ".join(lines[2:])))
     step = n_frames / (nframe + 1)
     out = []
     for i in range(1, nframe + 1):
@@ -447,28 +454,34 @@ def _acc(c: int, n: int) -> float:
     return 100 * c / n if n > 0 else 0
 
 
+_GROUPS = (tuple(("duration", d) for d in DURATIONS) + tuple(("domain", c) for c in CATEGORIES)
+           + tuple(("sub_category", x) for x in SUB_CATEGORIES) + tuple(("task_type", t) for t in TASK_CATEGORIES))
+
+
+@functools.lru_cache(maxsize=None)
+def _groups_of(key: str) -> tuple[tuple[str, str], ...]:
+    """The logged groups whose name is a substring of the aggregation key (upstream's ``if name in k``)."""
+    return tuple(g for g in _GROUPS if g[1] in key)
+
+
 def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``videomme_aggregate_results``: ``overall`` (= ``videomme_perception_score``, 0..100) plus every number
     it logs, grouped as it does: a group sums the duration_domain_sub-category_task keys that *contain* its
     name (substring match, reproduced); empty groups are 0."""
-    cells: dict[str, list[int]] = {f"{d}_{c}_{s}_{t}": [0, 0] for d in DURATIONS for c in CATEGORIES
-                                   for s in SUB_CATEGORIES for t in TASK_CATEGORIES}
+    hit: dict[tuple[str, str], int] = dict.fromkeys(_GROUPS, 0)
+    tot: dict[tuple[str, str], int] = dict.fromkeys(_GROUPS, 0)
+    correct = 0
     for r in rows:
-        cell = cells[f"{r['duration']}_{r['domain']}_{r['sub_category']}_{r['task_type']}"]
-        cell[0] += int(_lmms_verdict(_pred(r), str(r["answer"]))[1])
-        cell[1] += 1
-    live = [(k, v) for k, v in cells.items() if v[1]]
-
-    def group(name: str) -> float:
-        return _acc(sum(v[0] for k, v in live if name in k), sum(v[1] for k, v in live if name in k))
-
-    correct, answered = sum(v[0] for _, v in live), sum(v[1] for _, v in live)
+        key = f"{r['duration']}_{r['domain']}_{r['sub_category']}_{r['task_type']}"
+        ok = int(_lmms_verdict(_pred(r), str(r["answer"]))[1])
+        correct += ok
+        for g in _groups_of(key):
+            hit[g] += ok
+            tot[g] += 1
+    answered = len(rows)
     out: dict[str, Any] = {"overall": _acc(correct, answered), "videomme_perception_score": _acc(correct, answered),
                            "n": answered, "correct": correct}
-    out.update({f"duration/{d}": group(d) for d in DURATIONS})
-    out.update({f"domain/{c}": group(c) for c in CATEGORIES})
-    out.update({f"sub_category/{s}": group(s) for s in SUB_CATEGORIES})
-    out.update({f"task_type/{t}": group(t) for t in TASK_CATEGORIES})
+    out.update({f"{kind}/{name}": _acc(hit[(kind, name)], tot[(kind, name)]) for kind, name in _GROUPS})
     return out
 
 
