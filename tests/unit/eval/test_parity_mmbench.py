@@ -168,3 +168,23 @@ def test_random_fallback_only_touches_judge_rows(lmms, mmb_root, monkeypatch, tm
     ours = bench.score(rows)
     # a random letter can only turn a judge-needing question right
     assert ours["overall"] <= 100 * ref <= ours["overall"] + 100 * ours["questions_needing_judge"] / 330
+
+
+@pytest.mark.parametrize("lang,split,utils,fn,yaml_name", [
+    ("cn", "dev", "cn_utils", "mmbench_doc_to_text", "mmbench_cn_dev.yaml"),
+    ("cc", "test", "cc_utils", "mmbench_cn_cc_doc_to_text", "mmbench_cc.yaml"),
+])
+def test_cn_and_cc_prompts_equal_lmms_doc_to_text(tmp_path, lang, split, utils, fn, yaml_name):
+    mod = task_module("mmbench", utils)
+    kwargs = _resolve_yaml(Path(mod.__file__).parent / yaml_name)["lmms_eval_specific_kwargs"]["default"]
+    rows = _dev_rows(40, seed=9)
+    if lang == "cc":
+        rows = [{k: v for k, v in r.items() if k not in ("hint", "L2-category", "split", "comment")} for r in rows]
+    (tmp_path / lang).mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / lang / f"{split}-00000-of-00001.parquet")
+    items = get_benchmark("mmbench", "lmms_eval").load(str(tmp_path), cache_dir=str(tmp_path / "c"), lang=lang,
+                                                       split=split)
+    docs = [{k: v for k, v in r.items() if k != "image"} for r in rows]
+    assert len(items) == len(docs)
+    for it, doc in zip(items, docs):
+        assert it["question"] == getattr(mod, fn)(doc, kwargs)

@@ -132,14 +132,19 @@ def vlmeval_prompt(question: str, choices: Mapping[str, Any], hint: str | None) 
 
 
 def lmms_doc_to_text(doc: Mapping[str, Any], post_prompt: str | None = LMMS_POST_PROMPT,
-                     sys_prompt: str = LMMS_SYS_PROMPT) -> str:
-    """``mmbench_doc_to_text`` with ``MMBench_Evaluator.create_options_prompt``."""
+                     sys_prompt: str = LMMS_SYS_PROMPT, lang: str = "en") -> str:
+    """``mmbench_doc_to_text`` with ``MMBench_Evaluator.create_options_prompt``.
+
+    en_utils drops a None/"nan" hint; cn_utils drops only a None hint (a "nan" string stays);
+    cc_utils (``mmbench_cn_cc_doc_to_text``) has no hint. All three read ``mmbench.yaml``'s
+    English sys_prompt, the Chinese tasks included (upstream quirk, reproduced).
+    """
     opts = {c: doc[c] for c in sorted(set(doc) & set("ABCDE")) if doc[c]}
     options_prompt = f"{sys_prompt}\n" + "".join(f"{k}. {v}\n" for k, v in opts.items()
                                                  if not _isna(v) and v != "nan")
     options_prompt = options_prompt.rstrip("\n")
-    hint = doc.get("hint")
-    if not _isna(hint) and hint != "nan":
+    hint = doc.get("hint") if lang != "cc" else None
+    if not _isna(hint) and (hint != "nan" or lang == "cn"):
         query = f"{hint} {doc['question']} {options_prompt}"
     else:
         query = f"{doc['question']} {options_prompt}"
@@ -219,7 +224,8 @@ def judge_vlmeval(row: Mapping[str, Any]) -> dict[str, Any]:
     if row.get("error"):
         return {**NO_ANSWER, "needs_judge": False, "lenient": None}
     pred = row.get("prediction")
-    return _verdict(vlmeval_can_infer("" if pred is None else pred, dict(row.get("choices") or {})), row)
+    choices = {k: v for k, v in (row.get("choices") or {}).items() if v is not None}  # Arrow may pad keys
+    return _verdict(vlmeval_can_infer("" if pred is None else pred, choices), row)
 
 
 # ---- CircularEval aggregation (identical under both tools' rule paths) ----
@@ -337,10 +343,9 @@ def load(root: str, cache_dir: str | None = None, lang: str = "en", split: str =
         idx = int(float(row["index"]))
         where = f"index {idx}"
         letters = [c for c in string.ascii_uppercase if c in row]
-        if lay == "tsv":
-            doc = {k: _tsv_doc_cell(v) for k, v in row.items() if k != "image"}
-        else:
-            doc = {k: v for k, v in row.items() if k != "image"}
+        # The fields lmms-eval's doc_to_text / process_results read (TSV NA cells become nulls).
+        keep = ("index", "question", "hint", "A", "B", "C", "D", "E")
+        doc = {k: (_tsv_doc_cell(row[k]) if lay == "tsv" else row[k]) for k in keep if k in row}
         doc.setdefault("hint", None)
         question = doc.get("question")
         if _isna(question) or not str(question).strip():
@@ -366,7 +371,7 @@ def load(root: str, cache_dir: str | None = None, lang: str = "en", split: str =
         group = idx % _ROT
         path = _io.cache_image_cell(cell, cache_dir, f"mmbench_{group}", f)
         if protocol == "lmms_eval":
-            prompt = lmms_doc_to_text(doc, post)
+            prompt = lmms_doc_to_text(doc, post, lang=lang)
         else:
             hint = row.get("hint")
             prompt = vlmeval_prompt(str(question), vlm_choices, None if vlmeval_is_na(hint) else str(hint))

@@ -196,7 +196,7 @@ def judge_vlmeval(row: Mapping[str, Any]) -> dict[str, Any]:
     """VLMEvalKit ``extract_answer_from_item`` under ``exact_matching``: ``can_infer`` or 'Z'."""
     if row.get("error"):
         return {**NO_ANSWER, "needs_judge": False, "lenient": None}
-    choices = {k: v for k, v in (row.get("choices") or {}).items()}
+    choices = {k: v for k, v in (row.get("choices") or {}).items() if v is not None}  # Arrow may pad keys
     got = vlmeval_can_infer(str(row.get("prediction") if row.get("prediction") is not None else ""), choices)
     needs = got is False
     got = None if got is False else str(got)
