@@ -42,8 +42,8 @@ OPEN_ANSWERS = ["12", "3.14", "1,000", "0.5", "-2", "mitochondria", "a", "x", "1
 def _doc(rng, track, i):
     subject = rng.choice(SUBJECTS)
     kind = rng.random()
-    if track != "Adaptation" or kind < 0.6:
-        qtype = "multiple-choice" if kind < 0.97 else "perception"  # "perception" rows: an upstream quirk
+    if (track != "Adaptation" and kind < 0.85) or kind < 0.6:
+        qtype = "multiple-choice" if kind < 0.55 or 0.6 <= kind < 0.83 else "perception"  # "perception": a quirk
         n = rng.choice([4, 4, 5, 6, 8, 10])
         texts = [rng.choice(["12", "mitochondria", "a cell", "None", "B only", "3.5 m/s", "Ünïcødé", "x = 2"]) + f" {k}"
                  for k in range(n)]
