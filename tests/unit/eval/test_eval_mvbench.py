@@ -82,7 +82,7 @@ def test_main_layout_bounds_data0613_and_auto(hf_main, write_json):
     moved = hf_main / "video" / "data0613" / "clevrer" / "video_validation" / "video_10001.mp4"
     moved.parent.mkdir(parents=True)
     (hf_main / "video" / "clevrer" / "video_validation" / "video_10001.mp4").rename(moved)
-    md = bench.load(str(hf_main), tasks=("moving_direction",), layout="main")
+    md = bench.load(str(hf_main), tasks=("moving_direction",), layout="hf_main")  # alias of main
     assert md[1]["media_path"] == str(moved)
     # the same directory forced to the video revision's table: its folders are not there
     with pytest.raises(BenchmarkDataError, match=r"mvbench: 1 of 1 referenced media file\(s\) are missing"):
@@ -207,3 +207,13 @@ def test_vlmevalkit_rule_by_hand(hf_main):
     assert s["overall"] == pytest.approx(60.0)  # correct / all rows, as its 'overall' row
     assert s["task_count/action_count"] == [2, 3] and s["n_nan_counted_correct"] == 1
     assert s["rows_needing_judge"] == 1  # "I think it is up": can_infer_text too long -> LLM upstream
+
+
+def test_config_passes_loader_options():
+    from videosft.config import _check_benchmark_options
+
+    for protocol in ("lmms_eval", "vlmevalkit"):
+        _check_benchmark_options({"mvbench": {"layout": "main", "tasks": ["action_count"], "video_dir": "/v",
+                                              "prefixes": {"action_count": "perception/videos"}}}, protocol)
+        with pytest.raises(ValueError, match="check_media"):
+            _check_benchmark_options({"mvbench": {"check_media": False}}, protocol)

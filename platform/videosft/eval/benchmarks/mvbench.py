@@ -117,11 +117,16 @@ def vlmevalkit_prompt(question: str, candidates: Sequence[str]) -> str:
 # ---------------------------------------------------------------- loading
 
 
+LAYOUT_ALIASES = {"hf_main": "main", "hf_video": "video"}
+
+
 def _pick_layout(layout: str, video_dir: str, tasks: Sequence[str], protocol: str) -> str:
+    layout = LAYOUT_ALIASES.get(layout, layout)
     if layout in LAYOUTS:
         return layout
     if layout != "auto":
-        raise ValueError(f"MVBench layout must be 'auto', 'video' or 'main', got {layout!r}")
+        raise ValueError(f"MVBench layout must be 'auto', 'video' (alias hf_video) or 'main' (alias hf_main), "
+                         f"got {layout!r}")
     differing = [t for t in tasks if VIDEO_PREFIXES[t] != MAIN_PREFIXES[t]]
     found = {name: sum(_io.is_dir(_io.join(video_dir, table[t])) for t in differing) for name, table in LAYOUTS.items()}
     if found["video"] != found["main"]:
@@ -413,11 +418,13 @@ def score_vlmevalkit(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# check_media (a keyword for tests) is deliberately not a config option: a run always checks its videos.
+_OPTIONS = ("tasks", "layout", "prefixes", "video_dir")
 MVBENCH = {
     "lmms_eval": Benchmark(name="mvbench", modality="video", load=_loader("lmms_eval"), score=score_lmms_eval,
                            judge=judge_lmms_eval, protocol="lmms_eval", max_new_tokens=16,
-                           options=("tasks", "layout", "prefixes", "video_dir", "check_media")),
+                           options=_OPTIONS),
     "vlmevalkit": Benchmark(name="mvbench", modality="video", load=_loader("vlmevalkit"), score=score_vlmevalkit,
                             judge=judge_vlmevalkit, protocol="vlmevalkit", max_new_tokens=2048,
-                            options=("tasks", "layout", "prefixes", "video_dir", "check_media")),
+                            options=_OPTIONS),
 }

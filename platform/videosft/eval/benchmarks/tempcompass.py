@@ -331,7 +331,7 @@ def score_vlmevalkit(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-_OPTIONS = ("task_types", "formats", "video_dir", "check_media")
+_OPTIONS = ("task_types", "formats", "video_dir")  # check_media: a keyword for tests, never off in a run
 TEMPCOMPASS = {
     "lmms_eval": Benchmark(name="tempcompass", modality="video", load=_loader("lmms_eval"), score=score_lmms_eval,
                            judge=judge_lmms_eval, protocol="lmms_eval", max_new_tokens=LMMS_EVAL_MAX_NEW_TOKENS,
