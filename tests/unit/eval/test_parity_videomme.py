@@ -195,3 +195,21 @@ def test_subtitle_prompt_equals_doc_to_text_subtitle(tmp_path, monkeypatch, writ
         assert [it["question"] for it in items] == \
             [m.videomme_doc_to_text_subtitle(d, dict(kwargs, frame_num=n)) for d in docs]
     assert re.search("This video's subtitles are listed below: \n", items[0]["question"])
+
+
+@pytest.mark.parametrize("plain", [0.0, 0.5, 0.95])
+def test_aggregates_agree_from_low_to_high_scores(generated, monkeypatch, plain):
+    """Mostly-plain mixes (the right letter in a usual form) push the score up; every logged number agrees."""
+    docs, items, _ = generated
+    rng = random.Random(int(plain * 100))
+    preds = [rng.choice([d["answer"], f"The answer is {d['answer']}.", f"({d['answer']})", d["options"][ord(d["answer"]) - 65]])
+             if rng.random() < plain else _pred(rng, d) for d in docs]
+    logged = []
+    monkeypatch.setattr(m, "eval_logger", type("L", (), {"info": staticmethod(logged.append)}))
+    upstream = m.videomme_aggregate_results([m.videomme_process_results(d, [p])["videomme_perception_score"]
+                                             for d, p in zip(docs, preds)])
+    ours = get_benchmark("videomme").score([dict(it, prediction=p, error="") for it, p in zip(items, preds)])
+    assert ours["overall"] == upstream
+    assert logged[-1] == f"Overall Performance: {upstream: .1f}%"
+    assert [line.rsplit(": ", 1)[1] for line in logged[:3]] == [f"{ours[f'duration/{d}']: .1f}%" for d in V.DURATIONS]
+    assert (plain < 0.5) == (upstream < 50)

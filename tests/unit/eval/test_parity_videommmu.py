@@ -172,3 +172,21 @@ def test_open_parser_agrees_on_more_strings():
         if isinstance(theirs, list):
             for gold in ("12", "1,000", "a", "is", "-2", "0.5"):
                 assert M.eval_open(gold, ours) == m.eval_open(gold, theirs), (s, gold)
+
+
+@pytest.mark.parametrize("plain", [0.0, 0.5, 0.95])
+def test_aggregates_agree_from_low_to_high_scores(generated, monkeypatch, plain):
+    """Mostly-plain mixes (the right answer in a usual form) push the score up; every track's number and
+    printed table agree."""
+    _, docs, items, _ = generated
+    rng = random.Random(int(plain * 100))
+    preds = [rng.choice([d["answer"], f"The answer is {d['answer']}.", f"Answer: {d['answer']}"])
+             if rng.random() < plain else _pred(rng, d) for d in docs]
+    printed = []
+    monkeypatch.setattr(m, "print", printed.append, raising=False)
+    ours = get_benchmark("videommmu").score([dict(it, prediction=p, error="") for it, p in zip(items, preds)])
+    for t in M.TRACKS:
+        idx = [i for i, it in enumerate(items) if it["track"] == t]
+        up = m.videommmu_aggregate_results([m.videommmu_process_results(docs[i], [preds[i]])["mmmu_acc"] for i in idx])
+        assert ours[f"mmmu_acc/{t}"] == up and ours[f"table/{t}"] == printed[-1]
+    assert (plain < 0.5) == (ours["overall"] < 50)
