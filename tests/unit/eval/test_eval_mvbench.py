@@ -31,14 +31,14 @@ RECORDS = {
 }
 
 
-def _build(root, write_json, layout, skip=()):
+def _build(root, write_json, layout, skip=(), sub="video"):
     table = VIDEO_PREFIXES if layout == "video" else MAIN_PREFIXES
     for task, recs in RECORDS.items():
         write_json(root / "json" / f"{task}.json", recs)
         for r in recs:
             if r["video"] in skip:
                 continue
-            p = root / "video" / table[task] / r["video"]
+            p = root / sub / table[task] / r["video"] if sub else root / table[task] / r["video"]
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"")
     return root
@@ -217,3 +217,14 @@ def test_config_passes_loader_options():
                                               "prefixes": {"action_count": "perception/videos"}}}, protocol)
         with pytest.raises(ValueError, match="check_media"):
             _check_benchmark_options({"mvbench": {"check_media": False}}, protocol)
+
+
+def test_lmms_eval_cache_dir_layout_without_video_folder(tmp_path, write_json):
+    """lmms-eval unzips the ``video`` revision into its cache dir: prefix folders at the top."""
+    root = _build(tmp_path / "mvbench_video", write_json, "video", sub="")
+    items = get_benchmark("mvbench").load(str(root), tasks=("action_sequence",))
+    assert items[0]["media_path"] == str(root / "star" / "Charades_segment" / "ZS9XR.mp4")
+    other = tmp_path / "elsewhere"
+    _build(other, write_json, "video")
+    items = get_benchmark("mvbench").load(str(root), tasks=("action_sequence",), video_dir=str(other / "video"))
+    assert items[0]["media_path"] == str(other / "video" / "star" / "Charades_segment" / "ZS9XR.mp4")
