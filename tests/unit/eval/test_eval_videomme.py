@@ -87,6 +87,10 @@ def test_lmms_subtitle_prompt_picks_cues_at_sampled_frames(vmme_root):
     assert items[0]["question"] == ("This video's subtitles are listed below: \nHello there\nGeneral Kenobi\n" + INSTR +
                                     "\nQuestion 1 about vidA001?\nA. one\nB. two\nC. three\nD. four\nThe best answer is:")
     assert items[3]["question"].startswith("This video's subtitles are listed below: \nNo subtitles available\n")
+    assert items[0]["task"] == "videomme_w_subtitle"
+    assert get_benchmark("videomme").score(_rows(items, ["A"] * 6))["task"] == "videomme_w_subtitle"
+    with pytest.raises(ValueError, match="URI"):
+        get_benchmark("videomme").load(str(vmme_root), subtitles=True, video_dir="s3://bucket/videomme/data")
 
 
 def test_lmms_judge_by_hand(vmme_root):
@@ -109,7 +113,7 @@ def test_lmms_judge_by_hand(vmme_root):
     assert s["overall"] == pytest.approx(400 / 6) == s["videomme_perception_score"]
     assert s["n"] == 6  # the empty answer stays in the denominator
     assert s["duration/short"] == pytest.approx(200 / 3) and s["duration/long"] == pytest.approx(200 / 3)
-    assert s["duration/medium"] == 0
+    assert s["duration/medium"] == 0 and s["task"] == "videomme"
     assert s["task_type/Counting Problem"] == pytest.approx(75.0) and s["task_type/OCR Problems"] == pytest.approx(50.0)
     # a failed row is an empty answer
     assert bench.judge(dict(items[0], prediction="A", error="decode: boom")) == \

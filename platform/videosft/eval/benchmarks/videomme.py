@@ -224,6 +224,11 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
         pairs = [(tsv, r) for r in _io.read_table(tsv)]
         video_dir = video_dir or _io.join(root, "video")
     subtitle_dir = subtitle_dir or _io.join(root, "subtitle")
+    if subtitles and _io.is_uri(video_dir):
+        raise ValueError("videomme: subtitles pick cues by the videos' frame rate and length, read locally with "
+                         f"OpenCV; video_dir {video_dir!r} is a URI (copy the videos locally)")
+    task = ("videomme_w_subtitle" if subtitles else "videomme") if protocol == "lmms_eval" else \
+        ("Video-MME (use_subtitle)" if subtitles else "Video-MME")
     items: list[EvalItem] = []
     for i, (f, row) in enumerate(pairs):
         if layout == "hf":
@@ -274,7 +279,7 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
             "options": [_LETTER_PREFIX.sub("", o, count=1).strip() for o in raw_opts], "raw_options": raw_opts,
             "raw_question": question, "cluster": vid, "videoID": vid, "question_id": qid, "duration": duration,
             "domain": str(row["domain"]), "sub_category": str(row["sub_category"]), "task_type": str(row["task_type"]),
-            "subtitle_path": sub_path if subtitles else "",
+            "subtitle_path": sub_path if subtitles else "", "task": task,
         })
     _io.check_media_exist("videomme", items)
     return items
@@ -450,6 +455,12 @@ def judge_vlm(row: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- scores
 
 
+def _task(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The official task the rows reproduce (with or without subtitles), "mixed" if both are present."""
+    tasks = sorted({str(r.get("task", "")) for r in rows})
+    return tasks[0] if len(tasks) == 1 else "mixed"
+
+
 def _acc(c: int, n: int) -> float:
     return 100 * c / n if n > 0 else 0
 
@@ -480,7 +491,7 @@ def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             tot[g] += 1
     answered = len(rows)
     out: dict[str, Any] = {"overall": _acc(correct, answered), "videomme_perception_score": _acc(correct, answered),
-                           "n": answered, "correct": correct}
+                           "n": answered, "correct": correct, "task": _task(rows)}
     out.update({f"{kind}/{name}": _acc(hit[(kind, name)], tot[(kind, name)]) for kind, name in _GROUPS})
     return out
 
@@ -508,6 +519,7 @@ def score_vlm(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                   **{kind: {k: _fmt3(v) for k, v in g.items()} for kind, g in groups[d].items()}}
               for d in groups}
     out: dict[str, Any] = {"overall": _acc(sum(per_dur["overall"]), len(per_dur["overall"])), "n": len(rows),
+                           "task": _task(rows),
                            "correct": sum(per_dur["overall"]), "rating": rating}
     out.update({f"duration/{d}": _acc(sum(per_dur[d]), len(per_dur[d])) for d in DURATIONS})
     out.update({f"domain/{c}": _acc(sum(v), len(v)) for c, v in groups["overall"]["domain"].items()})
