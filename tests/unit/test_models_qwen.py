@@ -72,3 +72,38 @@ def test_forward_and_backward_on_a_mixed_batch(tiny):
     loss.backward()
     assert torch.isfinite(loss)
     assert model.model.visual.patch_embed.proj.weight.grad is not None
+
+
+def test_released_rope_rule_text_after_a_video_follows_its_last_moment(tiny):
+    """Our rope index (installed in transformers) = the released rule; transformers 5.x differs after video."""
+    from transformers.models.qwen2_5_vl import modeling_qwen2_5_vl as M
+
+    from videosft.data.preprocess import build_messages
+    from videosft.models.positions import install_released_rope_index, rope_index
+
+    _, processor, model = tiny
+    install_released_rope_index()
+    fam = get_family("qwen2_5_vl")
+    frames = np.random.default_rng(0).integers(0, 255, (8, 56, 56, 3), dtype=np.uint8)
+    msgs = build_messages([{"from": "human", "value": "Which way?"}], "video", for_generation=True)
+    feats = fam.encode(processor, msgs, frames, "video", sampled_fps=1.0, add_generation_prompt=True)
+    args = [torch.from_numpy(feats["input_ids"])[None], torch.from_numpy(feats["mm_token_type_ids"])[None],
+            None, torch.from_numpy(feats["video_grid_thw"]), torch.from_numpy(feats["second_per_grid_ts"]),
+            torch.from_numpy(feats["attention_mask"])[None]]
+    pos, delta = rope_index(*args, spatial_merge_size=2, tokens_per_second=2)
+    video = feats["mm_token_type_ids"] == 2
+    first_after = int(np.flatnonzero(video)[-1]) + 1
+    # 4 temporal steps 4 positions apart (2 tokens/s x 2 s per step): last moment start + 12
+    start = int(pos[0, 0, np.flatnonzero(video)[0]])
+    assert int(pos[0, 0, video].max()) == start + 12
+    assert pos[:, 0, first_after].tolist() == [start + 13] * 3  # largest earlier position + 1
+    assert int(delta) == int(pos.max()) + 1 - len(feats["input_ids"])
+    assert model.model.get_rope_index(*args)[0].tolist() == pos.tolist()  # installed in transformers
+    theirs = M.Qwen2_5_VLModel.get_rope_index.transformers_rule(model.model, *args)[0]
+    assert theirs[:, 0, first_after].tolist() == [start + 2] * 3  # transformers 5.x: start + max(h, w) / 2
+    # stills and text: the two rules agree
+    img = fam.encode(processor, build_messages([{"from": "human", "value": "Colour?"}], "image", True),
+                     frames[:1], "image", add_generation_prompt=True)
+    iargs = [torch.from_numpy(img["input_ids"])[None], torch.from_numpy(img["mm_token_type_ids"])[None],
+             torch.from_numpy(img["image_grid_thw"]), None, None, torch.from_numpy(img["attention_mask"])[None]]
+    assert (rope_index(*iargs)[0] == M.Qwen2_5_VLModel.get_rope_index.transformers_rule(model.model, *iargs)[0]).all()

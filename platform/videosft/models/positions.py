@@ -91,6 +91,7 @@ def install_released_rope_index() -> None:
                           attention_mask, int(vision.spatial_merge_size), float(vision.tokens_per_second))
 
     get_rope_index._videosft = True  # type: ignore[attr-defined]
+    get_rope_index.transformers_rule = M.Qwen2_5_VLModel.get_rope_index  # type: ignore[attr-defined]
     M.Qwen2_5_VLModel.get_rope_index = get_rope_index
 
 
