@@ -265,6 +265,44 @@ def validate_autoscaler_yaml(path: str | Path) -> dict[str, Any]:
     return prepared
 
 
+PROJECT_IMAGE_NAME = "videosft"  # the Dockerfile's image: YOUR_REGISTRY/videosft:ray<ray>-py311-cu128
+BASE_IMAGE_FLAVOUR = "py311-cu128"  # rayproject/ray:<ray>-py311-cu128, the Dockerfile's FROM
+_INSTALLERS = re.compile(r"\b(pip3?|uv|conda|mamba|apt-get|apt)\s+(install|sync|add)\b")
+_SETUP_KEYS = ("setup_commands", "head_setup_commands", "worker_setup_commands")
+
+
+def project_image(ray_version: str, registry: str = "YOUR_REGISTRY") -> str:
+    """The one image every cluster file names (built from the Dockerfile)."""
+    return f"{registry}/{PROJECT_IMAGE_NAME}:ray{ray_version}-{BASE_IMAGE_FLAVOUR}"
+
+
+def project_image_problem(image: str, ray_version: str, where: str) -> str | None:
+    """Ray containers run the project image (any registry), tagged for the pinned Ray and CUDA."""
+    name = image.split("@", 1)[0]
+    repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
+    want = project_image(ray_version).rsplit(":", 1)[1]
+    if repo.rsplit("/", 1)[-1] != PROJECT_IMAGE_NAME or tag != want:
+        return (f"{where}: image {image!r} is not the project image <registry>/{PROJECT_IMAGE_NAME}:{want} "
+                "(Dockerfile): every node must run the one pinned environment")
+    return None
+
+
+def per_node_install_problems(cfg: dict) -> list[str]:
+    """`ray up` YAMLs install nothing per node at start-up: the image carries everything (the host's
+    initialization_commands may still install the NFS client, outside the Ray container)."""
+    problems = []
+    for key in _SETUP_KEYS:
+        for i, cmd in enumerate(cfg.get(key) or []):
+            if _INSTALLERS.search(str(cmd)):
+                problems.append(f"{key}[{i}]: installs at node start-up ({cmd!r}); bake it into the image")
+    for name, node in (cfg.get("available_node_types") or {}).items():
+        for key in ("worker_setup_commands",):
+            for i, cmd in enumerate(node.get(key) or []):
+                if _INSTALLERS.search(str(cmd)):
+                    problems.append(f"available_node_types.{name}.{key}[{i}]: installs at node start-up")
+    return problems
+
+
 def _autoscaler_image_problems(cfg: dict, ray_version: str) -> list[str]:
     docker = cfg.get("docker") or {}
     if not docker.get("image") and not docker.get("head_image"):
@@ -272,7 +310,8 @@ def _autoscaler_image_problems(cfg: dict, ray_version: str) -> list[str]:
     images = [(f"docker.{k}", docker.get(k)) for k in ("image", "head_image", "worker_image")]
     images += [(f"available_node_types.{n}.docker.worker_image", (t.get("docker") or {}).get("worker_image"))
                for n, t in (cfg.get("available_node_types") or {}).items()]
-    found = [image_tag_problem(image, ray_version, where) for where, image in images if image]
+    found = [image_tag_problem(image, ray_version, where) or project_image_problem(image, ray_version, where)
+             for where, image in images if image]
     return [p for p in found if p]
 
 
@@ -347,7 +386,7 @@ def _autoscaler_storage_problems(cfg: dict, output_dirs: Sequence[str]) -> list[
 def check_autoscaler_yaml(path: str | Path, ray_version: str | None = None,
                           output_dirs: Sequence[str] | None = None) -> list[str]:
     """Project rules for a `ray up` YAML beyond the schema: pinned image, a head that takes no
-    trial/GPU work, GPU groups that scale from zero, the project installed, no world-open ingress
+    trial/GPU work, GPU groups that scale from zero, the project image and no per-node installs, no world-open ingress
     rules, no credentials, and the output_dir of its job command lines (by default those documented
     in the file, comments included) on a network filesystem that every node type mounts and binds
     into its Ray container at that same path."""
@@ -358,9 +397,7 @@ def check_autoscaler_yaml(path: str | Path, ray_version: str | None = None,
     problems = _autoscaler_image_problems(cfg, ray_version) + _autoscaler_node_problems(cfg)
     output_dirs = documented_output_dirs(text) if output_dirs is None else list(output_dirs)
     problems += _autoscaler_storage_problems(cfg, output_dirs)
-    setup = " ".join(map(str, cfg.get("setup_commands") or []))
-    if "pip install" not in setup or "videosft" not in setup:
-        problems.append("setup_commands: must pip install the project (videosft) on every node")
+    problems += per_node_install_problems(cfg)
     rules = ((cfg.get("provider") or {}).get("security_group") or {}).get("IpPermissions", [])
     problems += [f"provider.security_group.IpPermissions[{i}]: open to 0.0.0.0/0" for i, rule in enumerate(rules)
                  if any(r.get("CidrIp") == "0.0.0.0/0" for r in rule.get("IpRanges", []))]
@@ -379,7 +416,8 @@ def _check_group(group: Any, where: str, ray_version: str) -> list[str]:
     if not containers or not isinstance(containers[0], dict) or not containers[0].get("image"):
         return problems + [f"{where}.template.spec.containers[0]: missing Ray container or image"]
     # KubeRay treats the first container as the Ray container; sidecars keep their own tags.
-    problem = image_tag_problem(containers[0]["image"], ray_version, f"{where}.containers[0]")
+    problem = (image_tag_problem(containers[0]["image"], ray_version, f"{where}.containers[0]")
+               or project_image_problem(containers[0]["image"], ray_version, f"{where}.containers[0]"))
     return problems + ([problem] if problem else [])
 
 
@@ -488,6 +526,8 @@ def _check_rayjob(spec: dict, where: str, root: Path, ray_version: str) -> list[
         except yaml.YAMLError as exc:
             return problems + [f"{where}.runtimeEnvYAML: not YAML: {exc}"]
         problems += _check_runtime_env_dict(env, f"{where}.runtimeEnvYAML")
+        problems += [f"{where}.runtimeEnvYAML.{k}: installs per job on every node; the image has it"
+                     for k in ("pip", "conda", "uv") if isinstance(env, dict) and k in env]
         problems += find_plaintext_secrets(env, f"{where}.runtimeEnvYAML")
     return problems
 
@@ -644,7 +684,7 @@ def check_runtime_env_yaml(path: str | Path, repo_root: str | Path | None = None
         return problems
     for field in ("pip", "conda", "uv"):
         if field in env:
-            problems.append(f"{path.name}.{field}: per-job installs break offline submission; install per node")
+            problems.append(f"{path.name}.{field}: per-job installs break offline submission; the image has them")
     for module in env.get("py_modules") or []:
         if "://" not in str(module) and not (root / str(module)).exists():
             problems.append(f"{path.name}.py_modules: {module} does not exist under {root}")
