@@ -24,7 +24,7 @@ from videosft.eval.benchmarks.mvbench import lmms_eval_output  # noqa: E402
 from videosft.eval.benchmarks.tempcompass import DIMENSIONS, TASK_TYPES  # noqa: E402
 
 N_PER_TYPE = 400
-ROUNDS = 3  # 4 task types * 400 * 3 = 4800 rows compared
+ROUNDS = (0.0, 0.6, 0.95)  # share of task-type-shaped answers per round: 4 * 400 * 3 = 4800 rows compared
 YAML_OF = {"multi-choice": "tempcompass_mc.yaml", "yes_no": "tempcompass_yes_no.yaml",
            "caption_matching": "tempcompass_caption_matching.yaml", "captioning": "tempcompass_captioning.yaml"}
 
@@ -80,7 +80,7 @@ def make_rows(rng: random.Random, tt: str, n: int) -> list[dict]:
     return out
 
 
-def awkward(rng: random.Random, row: dict) -> str:
+def awkward(rng: random.Random, row: dict, p_focus: float = 0.6) -> str:
     q, a = row["raw_question"], row["answer"]
     lines = q.split("\n")[1:]
     line = rng.choice(lines) if lines else a
@@ -96,17 +96,19 @@ def awkward(rng: random.Random, row: dict) -> str:
         "ramble " * 50, f"{letter} " + "long " * 30, "fast", "slow", "The car moves left", rng.choice(SENTS),
     ]
     tt = row["task_type"]
-    if rng.random() < 0.6 and tt != "captioning":  # aim at the task type's own rules most of the time
+    if rng.random() < p_focus and tt != "captioning":  # shaped for the task type's own rules
         right = a[0] if tt == "multi-choice" else a
-        focused = {
-            "multi-choice": lambda: [a, right, f"{right}.", f"{right})", f"{right}. x", f"{letter}", f"{letter}.", f"{letter})",
-                             f"{right}:", f"({right})", a.split(". ", 1)[-1]],
-            "yes_no": lambda: [a, a.capitalize(), f"{a}.", f"{a}, because", "yes", "no", "Yes", "No", "nope", "yeah", "Not sure"],
-            "caption_matching": lambda: [a, line, a.split(": ")[1], line.split(": ")[1], a.split(": ")[0],
-                                 a.split(": ")[0].split()[1], f"{a.split(': ')[0]}.", f"(x) {a.split(': ')[1]}",
-                                 f"{a.split(': ')[0].split()[1]}.", f"{line.split(': ')[0].split()[1]}"],
-        }[tt]()
-        pool = focused
+        if tt == "multi-choice":
+            hits = [a, right, f"{right}.", f"{right})", f"{right}. x"]
+            near = [letter, f"{letter}.", f"{letter})", f"{right}:", f"({right})", a.split(". ", 1)[-1]]
+        elif tt == "yes_no":
+            hits = [a, a.capitalize(), f"{a}.", f"{a}, because"]
+            near = ["yes", "no", "Yes", "No", "nope", "yeah", "Not sure"]
+        else:
+            lab, sent = a.split(": ")
+            hits = [a, sent, lab, lab.split()[1], f"{lab}.", f"(x) {sent}", f"{lab.split()[1]}."]
+            near = [line, line.split(": ")[1], line.split(": ")[0].split()[1]]
+        pool = hits if rng.random() < p_focus else near
     s = rng.choice(pool)
     if rng.random() < 0.1:
         s = rng.choice([" ", "\n", "  "]) + s + rng.choice(["", " ", "\n"])
@@ -193,38 +195,40 @@ def test_every_row_and_aggregate_agrees_with_lmms_eval(lmms, dataset, offline_ju
     bench = get_benchmark("tempcompass", "lmms_eval")
     items = bench.load(str(dataset), task_types=TASK_TYPES)
     rng = random.Random(1414)
-    rows = [dict(it, prediction=awkward(rng, it), error="") for _ in range(ROUNDS) for it in items]
-    theirs, asked = [], []
-    for r in rows:
-        before = offline_judge["n"]
-        theirs.append(getattr(lmms, PROCESS[r["task_type"]])(doc_of(r), [lmms_eval_output(r["prediction"])]))
-        asked.append(offline_judge["n"] > before)
-    ours = [bench.judge(r) for r in rows]
-    bad = [(r["task_type"], r["prediction"], r["answer"], t["avg_accuracy"]["rating"], o)
-           for r, t, o, a in zip(rows, theirs, ours, asked)
-           if (t["avg_accuracy"]["rating"] == 1) != o["correct"] or a != bool(o.get("needs_judge"))]
-    assert not bad, f"{len(bad)} of {len(rows)} rows disagree, e.g. {bad[:5]}"
-    for tt in TASK_TYPES[:3]:
-        sub = [o["correct"] for r, o in zip(rows, ours) if r["task_type"] == tt]
-        assert 0.1 < sum(sub) / len(sub) < 0.9, tt
-    assert sum(asked) > 500
+    n_rows, mc = 0, []
+    for p_focus in ROUNDS:
+        rows = [dict(it, prediction=awkward(rng, it, p_focus), error="") for it in items]
+        theirs, asked = [], []
+        for r in rows:
+            before = offline_judge["n"]
+            theirs.append(getattr(lmms, PROCESS[r["task_type"]])(doc_of(r), [lmms_eval_output(r["prediction"])]))
+            asked.append(offline_judge["n"] > before)
+        ours = [bench.judge(r) for r in rows]
+        bad = [(r["task_type"], r["prediction"], r["answer"], t["avg_accuracy"]["rating"], o)
+               for r, t, o, a in zip(rows, theirs, ours, asked)
+               if (t["avg_accuracy"]["rating"] == 1) != o["correct"] or a != bool(o.get("needs_judge"))]
+        assert not bad, f"{len(bad)} of {len(rows)} rows disagree, e.g. {bad[:5]}"
 
-    scores = bench.score(rows)
-    assert scores["rows_needing_judge"] == sum(asked)
-    for tt in TASK_TYPES:
-        sub = [t for r, t in zip(rows, theirs) if r["task_type"] == tt]
-        metrics = {}
-        for res in sub:
-            for key, value in res.items():
-                metrics.setdefault(key, []).append(value)
-        declared = [m["metric"] for m in task_yaml(YAML_OF[tt])["metric_list"]]
-        assert set(metrics) <= set(declared)
-        ours_keys = {k.split("/", 1)[1] for k in scores if k.startswith(tt + "/")}
-        assert ours_keys == set(metrics), tt  # every field lmms-eval reports, no more
-        for key, values in metrics.items():
-            assert scores[f"{tt}/{key}"] == pytest.approx(lmms.tempcompass_aggregate_rating(values, None), abs=1e-12)
-    assert scores["overall"] == pytest.approx(sum(scores[f"{t}/avg_accuracy"] for t in TASK_TYPES) / 4)
-    assert scores["captioning/avg_accuracy"] == 0  # judge-only upstream: -1 with no key
+        scores = bench.score(rows)
+        assert scores["rows_needing_judge"] == sum(asked) > 100
+        for tt in TASK_TYPES:
+            sub = [t for r, t in zip(rows, theirs) if r["task_type"] == tt]
+            metrics = {}
+            for res in sub:
+                for key, value in res.items():
+                    metrics.setdefault(key, []).append(value)
+            declared = [m["metric"] for m in task_yaml(YAML_OF[tt])["metric_list"]]
+            assert set(metrics) <= set(declared)
+            ours_keys = {k.split("/", 1)[1] for k in scores if k.startswith(tt + "/")}
+            assert ours_keys == set(metrics), tt  # every field lmms-eval reports, no more
+            for key, values in metrics.items():
+                assert scores[f"{tt}/{key}"] == pytest.approx(lmms.tempcompass_aggregate_rating(values, None), abs=1e-12)
+        assert scores["overall"] == pytest.approx(sum(scores[f"{t}/avg_accuracy"] for t in TASK_TYPES) / 4)
+        assert scores["captioning/avg_accuracy"] == 0  # judge-only upstream: -1 with no key
+        n_rows += len(rows)
+        mc.append(scores["multi-choice/avg_accuracy"])
+    assert n_rows == 4800
+    assert mc[0] < 20 < 60 < mc[-1], mc  # aggregates compared from low to high scores
 
 
 def test_upstream_quirks_reproduced(lmms, dataset, offline_judge):
