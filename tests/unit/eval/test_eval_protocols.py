@@ -1,0 +1,82 @@
+"""The protocol seam in the runner: per-benchmark generation length, run keys, scores naming the protocol."""
+
+import json
+
+import pytest
+
+from videosft.config import ConfigError, ExperimentConfig
+from videosft.eval import predictions as P
+from videosft.eval.benchmarks import BENCHMARKS, get_benchmark
+from videosft.eval.protocols import PROTOCOLS, get_protocol
+from videosft.eval.runner import evaluate_model, local_predictor
+
+BENCHES = ["synthetic_image", "synthetic_video"]
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    for media, n in (("image", 5), ("video", 4)):
+        tag = "<video>" if media == "video" else "<image>"
+        rows = [{"id": f"{media[0]}{i}", media: f"{media}s/clip{i}.mp4",
+                 "conversations": [{"from": "human", "value": f"{tag}\nWhich colour?"},
+                                   {"from": "gpt", "value": "red"}],
+                 "task": "colour", "min_frames": 1, "options": ["red", "blue"]} for i in range(n)]
+        (root / f"eval_{media}.json").write_text(json.dumps(rows))
+    return root
+
+
+class LengthEngine:
+    """Records the generation length each row asks for; answers "red"."""
+
+    def __init__(self):
+        self.lengths = []
+
+    def generate(self, rows):
+        self.lengths += [r.get("max_new_tokens") for r in rows]
+        return ["red"] * len(rows)
+
+
+def _cfg(*overrides):
+    return ExperimentConfig().with_overrides(["eval.bootstrap_resamples=0", *overrides])
+
+
+def test_rows_carry_their_benchmarks_length_and_scores_name_the_protocol(tmp_path, data_root):
+    engine = LengthEngine()
+    scores = evaluate_model(_cfg(), "/ckpt/a", 4, tmp_path, str(data_root), BENCHES, local_predictor(engine, 3))
+    assert engine.lengths == [4] * 9  # the synthetic benchmarks' own length (no eval.max_new_tokens)
+    for name in BENCHES:
+        s = scores[name]
+        assert (s["protocol"], s["protocol_version"], s["max_new_tokens"]) == ("videosft", "1", 4)
+        assert s["rows_needing_judge"] == 0
+        row = json.loads(P.predictions_path(tmp_path, name).read_text().splitlines()[0])
+        assert (row["protocol"], row["protocol_version"]) == ("videosft", "1")
+
+
+def test_explicit_max_new_tokens_overrides_and_invalidates_old_predictions(tmp_path, data_root):
+    first, second = LengthEngine(), LengthEngine()
+    evaluate_model(_cfg(), "/ckpt/a", 4, tmp_path, str(data_root), BENCHES, local_predictor(first, 3))
+    evaluate_model(_cfg("eval.max_new_tokens=32"), "/ckpt/a", 4, tmp_path, str(data_root), BENCHES,
+                   local_predictor(second, 3))
+    assert second.lengths == [32] * 9  # another length is another run: nothing reused
+
+
+def test_every_real_benchmark_has_both_protocols_with_their_versions():
+    for name in BENCHMARKS:
+        for protocol in PROTOCOLS:
+            bench = get_benchmark(name, protocol)
+            assert bench.name == name and bench.max_new_tokens >= 1
+            assert bench.protocol == ("videosft" if name.startswith("synthetic_") else protocol)
+            get_protocol(bench.protocol)
+    with pytest.raises(ValueError, match="eval.protocol: unknown protocol 'helm'"):
+        get_benchmark("mme", "helm")
+
+
+def test_benchmark_options_are_checked_at_config_load():
+    with pytest.raises(ConfigError, match="eval.benchmark_options: unknown benchmark 'nope'"):
+        _cfg("eval.benchmark_options={nope: {x: 1}}")
+    with pytest.raises(ConfigError, match=r"eval.benchmark_options.synthetic_image: unknown option\(s\) \['layout'\]"):
+        _cfg("eval.benchmark_options={synthetic_image: {layout: hf}}")
+    with pytest.raises(ConfigError, match="eval.protocol"):
+        _cfg("eval.protocol=helm")
