@@ -162,7 +162,8 @@ def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | N
         if stats["bad_lines"] or stats["dropped"]:
             print(f"[eval] {name}: resuming with {resumed[name]} finished rows; dropped {stats['dropped']} "
                   f"stale/failed and {stats['bad_lines']} unreadable line(s)", flush=True)
-    todo = [{**item, S.ID: f"{name}{_SEP}{item[S.ID]}", S.MAX_NEW_TOKENS: keys[name]["max_new_tokens"]}
+    todo = [{**item, S.ID: f"{name}{_SEP}{item[S.ID]}",
+             S.MAX_NEW_TOKENS: cfg.eval.max_new_tokens or item.get(S.MAX_NEW_TOKENS) or keys[name]["max_new_tokens"]}
             for name in names for item in items_by_bench[name] if str(item[S.ID]) not in done[name]]
     if todo and budget == HYBRID:
         todo, budget = hybrid_budgets(cfg, todo), max(cfg.budget.candidates)
@@ -175,13 +176,15 @@ def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | N
 
 
 def benchmark_key(cfg: ExperimentConfig, name: str, model_path: str, budget: int | str | None) -> dict[str, Any]:
-    """The run key of one benchmark's predictions: checkpoint, contract, budget, length, protocol."""
+    """The run key of one benchmark's predictions: checkpoint, contract, budget, length, protocol and
+    loader options (another language, split or subtitle setting is another set of prompts)."""
     from videosft.eval.protocols import get_protocol
 
     bench = get_benchmark(name, cfg.eval.protocol)
     protocol = get_protocol(bench.protocol)
     length = cfg.eval.max_new_tokens or bench.max_new_tokens
-    return P.run_key(model_path, cfg.sampling.contract_id(), budget, length, protocol.name, protocol.version)
+    return P.run_key(model_path, cfg.sampling.contract_id(), budget, length, protocol.name, protocol.version,
+                     cfg.eval.benchmark_options.get(name, {}))
 
 
 def _load_items(cfg: ExperimentConfig, name: str, data_root: str) -> list[dict[str, Any]]:

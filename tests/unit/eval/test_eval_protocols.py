@@ -80,3 +80,28 @@ def test_benchmark_options_are_checked_at_config_load():
         _cfg("eval.benchmark_options={synthetic_image: {layout: hf}}")
     with pytest.raises(ConfigError, match="eval.protocol"):
         _cfg("eval.protocol=helm")
+
+
+def test_loader_options_are_part_of_the_run_key():
+    from videosft.eval.runner import benchmark_key
+
+    cfg = _cfg()
+    other = _cfg("eval.benchmark_options={mmbench: {lang: cn}}")
+    plain, cn = benchmark_key(cfg, "mmbench", "/ckpt/a", 4), benchmark_key(other, "mmbench", "/ckpt/a", 4)
+    assert plain["options_id"] == "" and cn["options_id"] != ""
+    assert {k: v for k, v in plain.items() if k != "options_id"} == {k: v for k, v in cn.items() if k != "options_id"}
+    assert (plain["protocol"], plain["protocol_version"], plain["max_new_tokens"]) == ("lmms_eval", "0.7.3", 1024)
+
+
+def test_an_items_own_length_reaches_the_engine(tmp_path, data_root, monkeypatch):
+    """A loader may give an item its own length (MMBench cn/cc: 256 where en is 1024)."""
+    import dataclasses
+
+    from videosft.eval.benchmarks import synthetic
+
+    items = [{**it, "max_new_tokens": 7} for it in synthetic.SYNTHETIC_IMAGE.load(str(data_root))]
+    monkeypatch.setattr(synthetic, "SYNTHETIC_IMAGE",
+                        dataclasses.replace(synthetic.SYNTHETIC_IMAGE, load=lambda root, **_: items))
+    engine = LengthEngine()
+    evaluate_model(_cfg(), "/ckpt/a", 4, tmp_path, str(data_root), ["synthetic_image"], local_predictor(engine, 3))
+    assert engine.lengths == [7] * 5

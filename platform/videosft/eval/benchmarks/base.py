@@ -22,6 +22,8 @@ from typing import Any, Callable, Mapping, Sequence
 #   answer: str              reference answer in the benchmark's own form (e.g. "A", "yes")
 #   options: list[str]       option letters/strings when multiple choice, else []
 #   cluster: str             id of the image/video, for clustered bootstrap intervals
+#   max_new_tokens: int      optional: this item's generation length where the protocol's differs
+#                            within one benchmark (MMBench cn/cc); else the Benchmark's
 # plus any benchmark-specific keys (category, duration, task, circular_group, ...).
 EvalItem = dict[str, Any]
 

@@ -376,6 +376,8 @@ def load(root: str, cache_dir: str | None = None, lang: str = "en", split: str =
             hint = row.get("hint")
             prompt = vlmeval_prompt(str(question), vlm_choices, None if vlmeval_is_na(hint) else str(hint))
         items.append({
+            # lmms-eval's cn/cc task YAMLs generate 256 tokens, en 1024 (the Benchmark's default).
+            **({"max_new_tokens": 256} if protocol == "lmms_eval" and lang != "en" else {}),
             "id": str(idx), "index": idx, "media_type": "image", "media_path": path, "cluster": str(group),
             "circular_group": str(group), "rotation": idx // _ROT, "question": prompt, "answer": answer,
             "options": options, "choices": {c: str(v) for c, v in vlm_choices.items()},
