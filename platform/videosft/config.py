@@ -137,6 +137,15 @@ class TrainConfig(_Strict):
     # final consolidated one. A failed worker restarts the run from the latest, max_failures times.
     checkpoint_every: int = Field(0, ge=0)
     max_failures: int = Field(2, ge=-1)  # -1: retry forever (Ray's convention)
+    # Keep the ZeRO shards of the last resumable checkpoint after the run consolidated its
+    # safetensors checkpoint. Off: they are deleted (14 bytes/param: a 32B trial's 469 GB).
+    keep_zero_checkpoints: bool = False
+    # Where Ray Train writes checkpoints and results; None: <output_dir>/train. May be s3:// or
+    # gs://: the final consolidated checkpoint is then copied back under the trial's directory.
+    storage_path: str | None = None
+    # How long a Train worker group may wait for its resources (Ray's default, 60 s, is shorter
+    # than a GPU node's boot + image pull on an autoscaling cluster).
+    worker_start_timeout_s: float = Field(1800.0, gt=0)
     # Peak FLOP/s of one device for the MFU metric; None: the GPU's datasheet peak, no MFU on CPU.
     peak_flops: float | None = Field(None, gt=0)
 

@@ -129,3 +129,107 @@ def test_materialized_filter_drops_consumed_rows():
     cur = merge_cursor(2, 0, [[0, 1, 2], [7, 8]])
     kept = _drop_consumed(table, [list(r) for r in cur.consumed])
     assert kept[SAMPLE_INDEX].to_pylist() == [3, 4, 5, 6, 9] and kept["x"].to_pylist() == list("defgj")
+
+
+# --------------------------------------------------------------------------- storage that fits
+def _fake_run(root) -> tuple[str, str]:
+    """A Ray Train run dir: a resumable checkpoint (ZeRO shards + cursor) and the final HF one."""
+    resumable = root / "checkpoint_2026-01-01_00-00-00.000001"
+    (resumable / DS_DIR / "step_00000002").mkdir(parents=True)
+    for rank in range(2):
+        (resumable / DS_DIR / "step_00000002" / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt").write_bytes(b"x" * 64)
+    (resumable / CURSOR_FILE).write_text(DataCursor(step=2, epoch=0, world_size=2).to_json())
+    final = root / "checkpoint_2026-01-01_00-00-01.000002"
+    final.mkdir()
+    (final / "model.safetensors").write_bytes(b"w" * 16)
+    return str(resumable), str(final)
+
+
+def test_drop_zero_shards_keeps_cursor_and_final_checkpoint(tmp_path):
+    resumable, final = _fake_run(tmp_path)
+    dropped = C.drop_zero_shards(str(tmp_path), keep=final)
+    assert dropped == [os.path.join(resumable, DS_DIR)]
+    assert not os.path.exists(os.path.join(resumable, DS_DIR))
+    assert read_cursor(resumable).step == 2  # the checkpoint record still reads
+    assert os.path.exists(os.path.join(final, "model.safetensors"))
+    assert C.drop_zero_shards(str(tmp_path), keep=final) == []  # idempotent
+    assert C.drop_zero_shards(str(tmp_path / "never-ran"), keep=final) == []
+
+
+def test_storage_numbers_per_preset():
+    """What the docs' storage table says: 14 bytes/param per resumable ZeRO checkpoint, 2 per
+    consolidated one; deleting the shards leaves only the latter."""
+    from videosft.train.ds_config import get_preset
+
+    p32 = get_preset("qwen2_5_vl_32b").params
+    assert C.zero_checkpoint_bytes(p32) == 14 * p32 and round(14 * p32 / 1e9) == 469
+    kept = C.trial_storage_bytes(p32, keep_zero=True, resumable=True)
+    dropped = C.trial_storage_bytes(p32, keep_zero=False, resumable=True)
+    assert (round(kept["final"] / 1e9), round(dropped["final"] / 1e9), round(dropped["peak"] / 1e9)) == (536, 67, 938)
+    assert C.trial_storage_bytes(p32, keep_zero=True, resumable=False) == {"final": 2 * p32, "peak": 2 * p32}
+
+
+moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
+
+
+@pytest.fixture
+def s3_bucket(tmp_path, monkeypatch):
+    import socket
+
+    import boto3
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    boto3.client("s3").create_bucket(Bucket="ckpt")
+    try:
+        yield "s3://ckpt"
+    finally:
+        server.stop()
+
+
+def test_drop_zero_shards_and_local_copy_on_s3(s3_bucket, tmp_path):
+    from pyarrow import fs
+
+    import boto3
+
+    resumable, final = _fake_run(tmp_path / "src")
+    s3, _ = fs.FileSystem.from_uri(s3_bucket)
+    client = boto3.client("s3")  # (pyarrow's multipart uploads retry for ~25 s against moto)
+    for path in (tmp_path / "src").rglob("*"):
+        if path.is_file():
+            client.upload_file(str(path), "ckpt", f"train/run/{path.relative_to(tmp_path / 'src')}")
+    run = f"{s3_bucket}/train/run"
+    final_uri = f"{run}/{os.path.basename(final)}"
+    dropped = C.drop_zero_shards(run, keep=final_uri)
+    assert dropped == [f"ckpt/train/run/{os.path.basename(resumable)}/{DS_DIR}"]
+    left = {i.path for i in s3.get_file_info(fs.FileSelector("ckpt/train/run", recursive=True)) if i.type == fs.FileType.File}
+    assert not any(f"/{DS_DIR}/" in p for p in left) and any(p.endswith(CURSOR_FILE) for p in left)
+    local = C.local_checkpoint(final_uri, str(tmp_path / "trial" / "checkpoint"))
+    assert open(os.path.join(local, "model.safetensors"), "rb").read() == b"w" * 16
+    assert C.local_checkpoint(final_uri, local) == local  # copied once
+    assert C.local_checkpoint(str(tmp_path), "unused") == str(tmp_path)  # local paths stay
+
+
+def test_docs_storage_table_follows_from_the_numbers():
+    import re
+    from pathlib import Path
+
+    from videosft.train.ds_config import get_preset
+
+    text = (Path(__file__).resolve().parents[2] / "clusters" / "README.md").read_text()
+    rows = re.findall(r"^\| Qwen2\.5-VL-(\d+)B \| (\d+) GB \| (\d+) GB \| (\d+) GB \| (\d+) GB \| (\d+) GB \|", text, flags=re.M)
+    assert [r[0] for r in rows] == ["3", "7", "32", "72"]
+    for size, *numbers in rows:
+        p = get_preset(f"qwen2_5_vl_{size}b").params
+        kept = C.trial_storage_bytes(p, keep_zero=True, resumable=True)
+        dropped = C.trial_storage_bytes(p, keep_zero=False, resumable=True)
+        want = [kept["final"], dropped["final"], dropped["peak"], 5 * kept["final"], 4 * dropped["final"] + dropped["peak"]]
+        assert [int(n) for n in numbers] == [round(w / 1e9) for w in want], size

@@ -238,3 +238,78 @@ class ResumableStream:
             print(f"[train] resume stream: leaving out {cursor.n_consumed()} samples consumed before "
                   f"step {cursor.step} (epoch {cursor.epoch})", flush=True)
         return self.build(cursor, tag)
+
+
+# --------------------------------------------------------------------------- storage
+def _fs_and_path(location: str) -> tuple[Any, str]:
+    """(pyarrow filesystem, path in it) for a local path or a URI (s3://, gs://)."""
+    from pyarrow import fs
+
+    if "://" in location:
+        return fs.FileSystem.from_uri(location)
+    return fs.LocalFileSystem(), os.path.abspath(location)
+
+
+def drop_zero_shards(run_path: str, keep: str) -> list[str]:
+    """Delete the ZeRO shards (`deepspeed/`) of every checkpoint of the run at `run_path` but `keep`.
+
+    Called once the run consolidated its Hugging Face checkpoint (`keep`, which has no shards):
+    the shards only serve a resume, and they are most of a trial's bytes (14 bytes per parameter
+    against the consolidated checkpoint's 2). The cursor files stay (a few KB), so the run's
+    checkpoint records still read. Works on local paths and object storage alike; returns what
+    it deleted.
+    """
+    from pyarrow import fs
+
+    filesystem, root = _fs_and_path(run_path)
+    _, keep_path = _fs_and_path(keep)
+    dropped = []
+    for info in filesystem.get_file_info(fs.FileSelector(root, allow_not_found=True)):
+        if info.type != fs.FileType.Directory or posixpath.normpath(info.path) == posixpath.normpath(keep_path):
+            continue
+        shards = posixpath.join(info.path, DS_DIR)
+        if filesystem.get_file_info(shards).type == fs.FileType.Directory:
+            filesystem.delete_dir(shards)
+            dropped.append(shards)
+    return dropped
+
+
+def local_checkpoint(path: str, dest: str) -> str:
+    """`path` itself when local, else a copy of the object-store checkpoint under `dest` (once)."""
+    from pyarrow import fs
+
+    if "://" not in path:
+        return path
+    stamp = os.path.join(dest, ".videosft-copied-from")
+    if os.path.exists(stamp):
+        with open(stamp) as fh:
+            if fh.read() == path:
+                return dest
+    filesystem, src = _fs_and_path(path)
+    os.makedirs(dest, exist_ok=True)
+    fs.copy_files(src, dest, source_filesystem=filesystem, destination_filesystem=fs.LocalFileSystem())
+    with open(stamp, "w") as fh:
+        fh.write(path)
+    return dest
+
+
+def zero_checkpoint_bytes(params: int) -> int:
+    """Bytes of one resumable ZeRO checkpoint of a `params` model trained in bf16 with Adam: the 16-bit
+    module (2/param) plus the fp32 master weights and both Adam moments (12/param), over all ranks."""
+    return 14 * params
+
+
+def trial_storage_bytes(params: int, *, keep_zero: bool, resumable: bool) -> dict[str, int]:
+    """What one trial leaves on storage, and its peak while running.
+
+    The consolidated safetensors checkpoint is 2 bytes/param (bf16). With resumable checkpoints on
+    (`train.checkpoint_every` > 0) Ray Train keeps the newest two while the run goes (a new one is
+    written before the old one is deleted); at the end, the final checkpoint and, only when
+    `keep_zero`, the last resumable one.
+    """
+    hf = 2 * params
+    if not resumable:
+        return {"final": hf, "peak": hf}
+    zero = zero_checkpoint_bytes(params)
+    # Peak: two resumable checkpoints (or the last one plus the final one, which is smaller).
+    return {"final": hf + (zero if keep_zero else 0), "peak": max(2 * zero, zero + hf)}

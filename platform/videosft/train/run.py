@@ -226,7 +226,8 @@ def train_at_budget(cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir:
                      backend=cfg.data.decode_backend)
     # One Ray Train run per run_dir: a hybrid trial decodes at the largest candidate, so a name made
     # from the budget collided with that fixed trial and checkpoint retention deleted its checkpoint.
-    run_name, storage = f"train_{Path(run_dir).name}", output_dir(cfg) / "train"
+    run_name = f"train_{Path(run_dir).name}"
+    storage = cfg.train.storage_path.rstrip("/") if cfg.train.storage_path else str((output_dir(cfg) / "train").resolve())
     if cfg.data.stream_train:
         rejects.unlink(missing_ok=True)
         build: Any = data.stream
@@ -236,10 +237,25 @@ def train_at_budget(cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir:
         train_ds, stats = split_rejects(encoded, rejects, cfg.data.max_failure_ratio, "train-data",
                                         keep_columns=list(keep))
         build = MaterializedData(train_ds)
-    run_path = str(storage.resolve() / run_name)
+    run_path = f"{storage}/{run_name}"
     datasets = {"train": ResumableStream(build, run_path, resume=False),
                 "train_resume": ResumableStream(build, run_path, resume=True)}
-    outcome = fit(cfg, datasets, inputs.model_path, budget, run_name=run_name, storage_path=str(storage))
+    outcome = fit(cfg, datasets, inputs.model_path, budget, run_name=run_name, storage_path=storage)
+    outcome = _after_fit(cfg, outcome, run_path, run_dir)
     if cfg.data.stream_train:
         stats = _stream_stats(len(rows), rejects, cfg.data.max_failure_ratio)
     return outcome, stats
+
+
+def _after_fit(cfg: ExperimentConfig, outcome: TrainOutcome, run_path: str, run_dir: Path) -> TrainOutcome:
+    """Storage that fits: drop the ZeRO shards once the safetensors checkpoint exists (unless
+    train.keep_zero_checkpoints), and bring an object-store checkpoint next to the trial."""
+    import dataclasses
+
+    from videosft.train.checkpoint import drop_zero_shards, local_checkpoint
+
+    if not cfg.train.keep_zero_checkpoints:
+        for path in drop_zero_shards(run_path, keep=outcome.checkpoint_path):
+            print(f"[train] deleted ZeRO shards {path} (train.keep_zero_checkpoints=false)", flush=True)
+    local = local_checkpoint(outcome.checkpoint_path, str(Path(run_dir) / "checkpoint"))
+    return dataclasses.replace(outcome, checkpoint_path=local)

@@ -23,6 +23,7 @@ FAULT_ENV = "VIDEOSFT_FAULT_INJECT"
 # Keep the two newest checkpoints: the final consolidated one (always the latest) and the last
 # resumable one, or the two last resumable ones while the run is going.
 CHECKPOINTS_TO_KEEP = 2
+WORKER_START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"  # Ray Train v2's knob
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ def fit(cfg: ExperimentConfig, datasets: Mapping[str, Any], model_path: str, fra
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
+    # Read by Ray Train's controller (propagated from this process): on an autoscaling cluster the
+    # worker group waits for GPU nodes to boot, far longer than Ray's 60 s default.
+    os.environ[WORKER_START_TIMEOUT_ENV] = str(cfg.train.worker_start_timeout_s)
     scaling = ray.train.ScalingConfig(
         num_workers=cfg.train.num_workers,
         use_gpu=cfg.train.use_gpu,
@@ -47,7 +51,7 @@ def fit(cfg: ExperimentConfig, datasets: Mapping[str, Any], model_path: str, fra
     )
     run_config = ray.train.RunConfig(
         name=run_name,
-        storage_path=str(Path(storage_path).resolve()),
+        storage_path=storage_path if "://" in storage_path else str(Path(storage_path).resolve()),
         failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=CHECKPOINTS_TO_KEEP),
     )
@@ -69,7 +73,10 @@ def fit(cfg: ExperimentConfig, datasets: Mapping[str, Any], model_path: str, fra
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"training run {run_name} finished without a checkpoint")
-    return TrainOutcome(checkpoint_path=result.checkpoint.path, metrics=dict(result.metrics or {}))
+    path = result.checkpoint.path  # on object storage: "bucket/key" of the storage's filesystem
+    if "://" in storage_path and "://" not in path:
+        path = f"{storage_path.split('://', 1)[0]}://{path}"
+    return TrainOutcome(checkpoint_path=path, metrics=dict(result.metrics or {}))
 
 
 def _loop(loop_config: dict[str, Any]) -> None:
