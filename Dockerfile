@@ -18,7 +18,7 @@ RUN pip install --no-cache-dir -r /home/ray/videosft/requirements/image-lock.txt
 COPY --chown=ray:users pyproject.toml README.md /home/ray/videosft/
 COPY --chown=ray:users platform /home/ray/videosft/platform
 COPY --chown=ray:users jobs /home/ray/videosft/jobs
-COPY --chown=ray:users clusters/runtime_env.yaml /home/ray/videosft/clusters/runtime_env.yaml
+COPY --chown=ray:users clusters /home/ray/videosft/clusters
 RUN pip install --no-cache-dir -c /home/ray/videosft/requirements/image-lock.txt "/home/ray/videosft[vllm]" \
     && python -m videosft.image_lock /home/ray/videosft/requirements/image-lock.txt
 

@@ -195,8 +195,15 @@ HYBRID = "hybrid"  # a sweep "budget": train and evaluate on per-sample budgets 
 class SweepConfig(_Strict):
     # Fixed training frame budgets, and "hybrid" for a Hybrid-Frame trial (per-sample budgets).
     frame_budgets: list[int | Literal["hybrid"]] = [2, 4, 8, "hybrid"]
-    # None or 0: as many trials as the cluster's CPUs/GPUs hold at sweep start (see tune/sweep.py).
+    # None or 0: as many trials as the cluster holds at its *maximum*: the node-type maxima of
+    # `cluster_file`, else of the autoscaler's config, else (no autoscaler) what is up now (tune/sweep.py).
     max_concurrent_trials: int | None = Field(None, ge=0)
+    # A cluster file (clusters/aws.yaml, gcp.yaml, kuberay/*.yaml, or any `ray up` YAML) whose node
+    # types and max_workers bound concurrency; relative paths resolve against the driver's cwd.
+    cluster_file: str | None = None
+    # On an autoscaling cluster, ask the autoscaler up front (ray.autoscaler.sdk.request_resources)
+    # for every concurrent trial's training bundles, so nodes boot in parallel; cleared at the end.
+    request_resources: bool = True
     # Re-running in the same output_dir continues the sweep (Tune restore) and reuses every trial
     # whose summary.json was written under the same config; false starts a fresh Tune experiment.
     resume: bool = True

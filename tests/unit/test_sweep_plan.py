@@ -90,3 +90,35 @@ def test_base_eval_key_ignores_scheduling_but_not_what_changes_scores():
     assert base_eval_key(from_dict({}), inputs, 8) != key
     assert base_eval_key(from_dict({"budget": {"default": 16}}), inputs, 4) == key  # only hybrid reads it
     assert base_eval_key(from_dict({"budget": {"default": 16}}), inputs, "hybrid") != base_eval_key(from_dict({}), inputs, "hybrid")
+
+
+def test_concurrency_comes_from_the_cluster_files_maxima_not_its_current_size():
+    """An autoscaling cluster starts with no worker nodes; the sweep plans for its node-type maxima."""
+    from pathlib import Path
+
+    from videosft.tune.sweep import cluster_file_node_types, plan_concurrency, trials_that_fit
+
+    root = Path(__file__).resolve().parents[2]
+    expected = {"qwen2_5_vl_3b": 5, "qwen2_5_vl_7b": 5, "qwen2_5_vl_32b": 4, "qwen2_5_vl_72b": 1,
+                "llava_1_5_7b": 5, "llava_next_video_7b": 5}
+    for name, want in expected.items():
+        cfg = load_config(root / f"jobs/configs/{name}.yaml")
+        assert cfg.sweep.cluster_file == "clusters/aws.yaml" and not cfg.sweep.max_concurrent_trials
+        for f in ("clusters/aws.yaml", "clusters/gcp.yaml", "clusters/kuberay/raycluster.yaml",
+                  "clusters/kuberay/rayjob-sweep.yaml"):
+            assert trials_that_fit(cfg, cluster_file_node_types(str(root / f))) == want, (name, f)
+    cfg = load_config(root / "jobs/configs/qwen2_5_vl_7b.yaml", [f"sweep.cluster_file={root / 'clusters/aws.yaml'}"])
+    assert plan_concurrency(cfg) == (5, f"node-type maxima of {root / 'clusters/aws.yaml'}", True)
+    fixed = cfg.with_overrides(["sweep.max_concurrent_trials=2"])
+    assert plan_concurrency(fixed) == (2, "sweep.max_concurrent_trials", False)  # an explicit value wins
+
+
+def test_trials_that_fit_packs_whole_trials_per_node():
+    from videosft.clusters_fit import NodeType
+    from videosft.tune.sweep import trials_that_fit
+
+    cfg = load_config(None, ["sweep.frame_budgets=[1, 2, 3, 4]", "train.num_workers=1", "train.cpus_per_worker=1",
+                             "data.decode_concurrency=1", "data.cpus_per_decoder=0.25", "eval.cpus_per_actor=1"])
+    nodes = [NodeType("cpu", cpus=1.5, gpus=0, memory_gib=0, max_workers=3)]
+    assert trials_that_fit(cfg, nodes) == 3  # one trial's worker (1) + decoder (0.25) + driver per 1.5-CPU node
+    assert trials_that_fit(cfg, [NodeType("cpu", 1.5, 0, 0, 0)]) == 1  # nothing fits: still one pending trial

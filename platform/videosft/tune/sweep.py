@@ -3,7 +3,9 @@
 Under Ray 2.60 Train v2, Tune runs a *function trainable* that builds and fits a TorchTrainer.
 The trial itself reserves a token CPU fraction (Tune refuses an empty bundle; its Train workers
 and Ray Data stages hold the real resources), so a small machine is not starved; how many trials
-run at once is therefore set by `max_concurrent_trials`, derived from the cluster when unset. The
+run at once is therefore set by `max_concurrent_trials`, derived when unset from the cluster at its
+maximum (a cluster file's node-type maxima, or the autoscaler's), never from the nodes up at sweep
+start: the pending Train worker groups of those trials are what makes the autoscaler scale out. The
 base model is evaluated once per evaluation budget and shared.
 
 Resuming: the Tune experiment is named by a hash of the config, so re-running the same config in
@@ -235,11 +237,11 @@ def trial_need(cfg: ExperimentConfig) -> dict[str, float]:
 
 
 def derive_max_concurrent(cfg: ExperimentConfig, cluster: Mapping[str, float]) -> int:
-    """`sweep.max_concurrent_trials` when set (> 0), else how many trials the cluster holds now.
+    """`sweep.max_concurrent_trials` when set (> 0), else how many trials `cluster` holds.
 
-    Bounded by every resource a trial needs (GPUs on a GPU sweep, CPUs always), at least 1 so an
-    autoscaling cluster that starts empty still gets a pending trial to scale up for, and at most
-    the number of trials.
+    `cluster` is the cluster at its *maximum* (see `plan_concurrency`), never only what is up when
+    the sweep starts: an autoscaling cluster starts empty. Bounded by every resource a trial needs
+    (GPUs on a GPU sweep, CPUs always), at least 1, at most the number of trials.
     """
     n_trials = len(cfg.sweep.frame_budgets)
     if cfg.sweep.max_concurrent_trials:
@@ -248,9 +250,79 @@ def derive_max_concurrent(cfg: ExperimentConfig, cluster: Mapping[str, float]) -
     return max(1, min([n_trials, *fits]))
 
 
+def trials_that_fit(cfg: ExperimentConfig, node_types: Any) -> int:
+    """How many trials run at once on `node_types` at their maxima: k copies of every phase's bundles
+    (plus each trial's driver bundle) placed together (clusters_fit), at least 1, at most the trials."""
+    from videosft.clusters_fit import Bundle, phases, place
+
+    n_trials = len(cfg.sweep.frame_budgets)
+    if cfg.sweep.max_concurrent_trials:
+        return min(cfg.sweep.max_concurrent_trials, n_trials)
+    driver = [Bundle("trial driver", TRIAL_DRIVER_CPU)]
+    k = 0
+    while k < n_trials and all(not place((bundles + driver) * (k + 1), node_types) for bundles in phases(cfg).values()):
+        k += 1
+    return max(1, k)
+
+
+def cluster_file_node_types(path: str) -> Any:
+    """Worker node types of a `ray up` YAML or a KubeRay RayCluster/RayJob manifest."""
+    import yaml
+
+    from videosft.clusters_check import _cluster_spec_of
+    from videosft.clusters_fit import kuberay_node_types, launcher_node_types
+
+    docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if isinstance(d, dict)]
+    for doc in docs:
+        if found := _cluster_spec_of(doc):
+            return kuberay_node_types(found[1])
+    if docs and "available_node_types" in docs[0]:
+        return launcher_node_types(docs[0])
+    raise ValueError(f"sweep.cluster_file={path!r}: neither a `ray up` YAML nor a KubeRay manifest")
+
+
+def plan_concurrency(cfg: ExperimentConfig) -> tuple[int, str, bool]:
+    """(trials at once, where that number came from, whether the cluster autoscales).
+
+    In order: `sweep.max_concurrent_trials`; the node-type maxima of `sweep.cluster_file`; the
+    maxima of the autoscaler's own config (Ray's `get_max_resources_from_cluster_config`, None on
+    some clusters, e.g. the local simulation); else the resources up now (no autoscaler).
+    """
+    import ray
+
+    if cfg.sweep.max_concurrent_trials:
+        return derive_max_concurrent(cfg, {}), "sweep.max_concurrent_trials", False
+    if cfg.sweep.cluster_file:
+        types = cluster_file_node_types(cfg.sweep.cluster_file)
+        return trials_that_fit(cfg, types), f"node-type maxima of {cfg.sweep.cluster_file}", True
+    try:
+        from ray._private.state import state
+
+        maxima = state.get_max_resources_from_cluster_config()
+    except Exception:  # noqa: BLE001 - private API; its absence just means "no autoscaler config"
+        maxima = None
+    if maxima:
+        return derive_max_concurrent(cfg, maxima), "the autoscaler config's maxima", True
+    return derive_max_concurrent(cfg, ray.cluster_resources()), "the resources up now (no autoscaler config)", False
+
+
+def request_trial_resources(cfg: ExperimentConfig, concurrent: int) -> list[dict[str, float]]:
+    """Ask the autoscaler for `concurrent` trials' training bundles at once; returns what was asked."""
+    from ray.autoscaler.sdk import request_resources
+
+    from videosft.clusters_fit import phases
+
+    bundles = []
+    for b in phases(cfg)["train"]:
+        bundle = {"CPU": b.cpus, **({"GPU": b.gpus} if b.gpus else {})}
+        bundles.append({k: v for k, v in bundle.items() if v > 0})
+    bundles = [b for b in bundles if b] * concurrent
+    request_resources(bundles=bundles)
+    return bundles
+
+
 def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
     """A new Tuner, or the restored one when this config's experiment exists in output_dir."""
-    import ray
     from ray import tune
 
     trainable = tune.with_resources(_trainable, {"CPU": TRIAL_DRIVER_CPU})
@@ -267,8 +339,11 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
                                   resume_errored=True)
     if not cfg.sweep.resume:
         name += time.strftime("_%Y%m%d-%H%M%S")
-    concurrent = derive_max_concurrent(cfg, ray.cluster_resources())
-    print(f"[sweep] {len(cfg.sweep.frame_budgets)} trials, at most {concurrent} at once -> {storage / name}", flush=True)
+    concurrent, source, autoscaling = plan_concurrency(cfg)
+    print(f"[sweep] {len(cfg.sweep.frame_budgets)} trials, at most {concurrent} at once ({source}) -> "
+          f"{storage / name}", flush=True)
+    if autoscaling and cfg.sweep.request_resources:
+        request_trial_resources(cfg, concurrent)
     return tune.Tuner(
         trainable,
         param_space=param_space,
@@ -288,13 +363,26 @@ def run_sweep(cfg: ExperimentConfig) -> Path:
     inputs = prepare_inputs(cfg)
     prepare_frame_cache(cfg, inputs)  # decode once, before trials share it
     base = evaluate_base(cfg, inputs)
-    results = _tuner(cfg, inputs).fit()
+    try:
+        results = _tuner(cfg, inputs).fit()
+    finally:
+        _clear_resource_request()
     errors = [str(r.error) for r in results if r.error]
     if errors:
         raise RuntimeError(f"{len(errors)} sweep trial(s) failed; first: {errors[0]}")
     trials = [json.loads((trial_dir(cfg, b) / "summary.json").read_text()) for b in cfg.sweep.frame_budgets]
     alignment = sweep_alignment(cfg, inputs, trials)
     return write_report(cfg, base, trials, output_dir(cfg), alignment=alignment)
+
+
+def _clear_resource_request() -> None:
+    """Drop the up-front request so idle nodes scale back down (a no-op when none was made)."""
+    try:
+        from ray.autoscaler.sdk import request_resources
+
+        request_resources(bundles=[])
+    except Exception:  # noqa: BLE001 - no autoscaler (local Ray): nothing to clear
+        pass
 
 
 def sweep_alignment(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
