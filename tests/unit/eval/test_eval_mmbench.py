@@ -5,7 +5,8 @@ import pytest
 
 from videosft.eval.benchmarks import get_benchmark
 from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.mmbench import lmms_can_infer, vlmeval_can_infer
+from videosft.eval.benchmarks.mmbench import lmms_can_infer
+from videosft.eval.vlmevalkit_rules import can_infer as vlmeval_can_infer
 
 POST = "\nAnswer with the option's letter from the given choices directly."
 

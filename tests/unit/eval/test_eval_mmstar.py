@@ -5,7 +5,12 @@ import pytest
 
 from videosft.eval.benchmarks import get_benchmark
 from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.mmstar import lmms_extract_mcq_answer, parse_options
+from videosft.eval.benchmarks.mmstar import parse_options
+from videosft.eval.lmms_eval_rules import extract_mcq_answer
+
+
+def lmms_extract_mcq_answer(s):
+    return extract_mcq_answer(s, ("A", "B", "C", "D"))  # MMStar's choices
 
 LMMS_POST = "\nAnswer with the option's letter from the given choices directly"
 VLM_POST = "Please select the correct answer from the options above. \n"

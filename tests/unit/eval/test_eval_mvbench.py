@@ -9,7 +9,8 @@ import pytest
 
 from videosft.eval.benchmarks import get_benchmark
 from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.mvbench import MAIN_PREFIXES, PANDAS_NA, TASKS, VIDEO_PREFIXES
+from videosft.eval.benchmarks.mvbench import MAIN_PREFIXES, TASKS, VIDEO_PREFIXES
+from videosft.eval.vlmevalkit_rules import PANDAS_NA
 
 RECORDS = {
     "action_count": [

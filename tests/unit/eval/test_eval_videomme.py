@@ -6,7 +6,8 @@ import pytest
 
 from videosft.eval.benchmarks import get_benchmark
 from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.videomme import (OPTIONS, mcq_extract, subtitles_at_frames, vlm_extract_option,
+from videosft.eval.lmms_eval_rules import extract_mcq_answer as mcq_extract
+from videosft.eval.benchmarks.videomme import (OPTIONS, subtitles_at_frames, vlm_extract_option,
                                                vlm_regex, vlm_subtitles)
 
 SRT = """1

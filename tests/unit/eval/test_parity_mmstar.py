@@ -138,9 +138,9 @@ def test_rows_and_aggregates_agree_with_lmms_eval(lmms, mmstar_dir):
 def test_extractor_matches_lmms_mcq_extract_on_many_strings():
     from lmms_eval.tasks._task_utils.mcq_extract import extract_mcq_answer  # noqa: F401  (harness registered it)
 
-    from videosft.eval.benchmarks.mmstar import lmms_extract_mcq_answer
+    from videosft.eval.lmms_eval_rules import extract_mcq_answer as ours
 
     rng = random.Random(11)
     for _ in range(5000):
         s = awkward(rng, TEXTS)
-        assert lmms_extract_mcq_answer(s) == extract_mcq_answer(s, choices=["A", "B", "C", "D"]), s
+        assert ours(s, ("A", "B", "C", "D")) == extract_mcq_answer(s, choices=["A", "B", "C", "D"]), s

@@ -49,6 +49,8 @@ from typing import Any, Mapping, Sequence
 from videosft.eval.answers import NO_ANSWER, extract_choice, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
+from videosft.eval.vlmevalkit_rules import PANDAS_NA
+from videosft.eval.vlmevalkit_rules import can_infer as vlmeval_can_infer
 from videosft.schema import CORRECT, EXTRACTED
 
 _ROT = 1_000_000
@@ -60,9 +62,7 @@ SPLITS = ("dev", "test")
 LMMS_SYS_PROMPT = "There are several options:"
 LMMS_POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."
 LMMS_POST_PROMPT_CN = "\n请直接使用所提供的选项字母作为答案回答。"
-# pandas.read_csv's default NA strings (VLMEvalKit loads its TSVs with pandas defaults)
-_PANDAS_NA = frozenset(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN',
-                        '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null'])
+
 
 
 def _isna(v: Any) -> bool:
@@ -71,52 +71,10 @@ def _isna(v: Any) -> bool:
 
 def vlmeval_is_na(v: Any) -> bool:
     """A cell VLMEvalKit sees as NaN: None/NaN, or a string pandas' read_csv turns into NaN."""
-    return _isna(v) or (isinstance(v, str) and v in _PANDAS_NA)
+    return _isna(v) or (isinstance(v, str) and v in PANDAS_NA)
 
 
-# ---- VLMEvalKit 0.2rc1@e8e78f0 rules (vlmeval/utils/matching_util.py, image_mcq.py) ----
-
-_VLM_REJECT = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
-               "I'm sorry, but without the image provided", "Cannot determine the answer")
-_VLM_VERBOSE_RE = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
-
-
-def vlmeval_can_infer_option(answer: str, choices: Mapping[str, Any]) -> str | bool:
-    """``can_infer_option`` (the 'A is a quantifier' check runs only with env VERBOSE set; unset here)."""
-    if "Failed to obtain answer via API" in answer:
-        return False
-    if any(err in answer for err in _VLM_REJECT):
-        return "Z"
-    mod = answer
-    for c in ".()[],:;!*#{}":
-        mod = mod.replace(c, " ")
-    splits = [x.strip() for x in mod.split()]
-    count = sum(1 for c in choices if c in splits)
-    if count == 1:
-        for ch in choices:
-            if ch in splits and splits.index(ch) > len(splits) - 5:
-                return ch
-    elif count == 0 and "Z" in splits:
-        return "Z"
-    m = _VLM_VERBOSE_RE.search(answer or "")
-    if m and m.group(1).upper() in choices:
-        return m.group(1).upper()
-    return False
-
-
-def vlmeval_can_infer_text(answer: str, choices: Mapping[str, Any]) -> str | bool:
-    answer = answer.lower()
-    if len(answer) > 2 * sum(len(str(v)) for v in choices.values()):
-        return False
-    cands = [k for k, v in choices.items() if str(v).lower() in answer]
-    return cands[0] if len(cands) == 1 else False
-
-
-def vlmeval_can_infer(answer: Any, choices: Mapping[str, Any]) -> str | bool:
-    """``matching_util.can_infer``: an option letter, 'Z' (refusal), or False (LLM judge needed)."""
-    answer = str(answer)
-    return vlmeval_can_infer_option(answer, choices) or vlmeval_can_infer_text(answer, choices)
-
+# ---- VLMEvalKit 0.2rc1@e8e78f0 rules (image_mcq.py; matching in eval/vlmevalkit_rules.py) ----
 
 def vlmeval_prompt(question: str, choices: Mapping[str, Any], hint: str | None) -> str:
     """``ImageMCQDataset.build_prompt``'s text (``choices``: letter -> text, NA already dropped)."""

@@ -37,7 +37,9 @@ from typing import Any, Mapping, Sequence
 from videosft.eval.answers import NO_ANSWER, extract_choice, is_option_letter, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.benchmarks.mmbench import vlmeval_can_infer, vlmeval_is_na, vlmeval_prompt
+from videosft.eval.benchmarks.mmbench import vlmeval_is_na, vlmeval_prompt
+from videosft.eval.lmms_eval_rules import extract_mcq_answer
+from videosft.eval.vlmevalkit_rules import can_infer as vlmeval_can_infer
 from videosft.schema import CORRECT, EXTRACTED
 
 _OPTION_SPLIT = re.compile(r"(?:^|,\s+|\n)([A-F])[:.]\s+")
@@ -88,61 +90,6 @@ def lmms_doc_to_text(question: str, pre_prompt: str = LMMS_PRE_PROMPT, post_prom
     return q
 
 
-_MCQ_PHRASES = (
-    "the answer is", "answer is", "the correct answer is", "correct answer is", "the best answer is",
-    "best answer is", "the correct option is", "correct option is", "the best option is", "best option is",
-    "the choice is", "choice is", "the correct choice is", "correct choice is", "i choose", "i select", "i pick",
-    "my answer is", "my choice is", "옵션", "정답은", "답은", "답:", "答案是", "答案为", "选", "答えは",
-)
-_MCQ_PRIORITY = {"start": 10, "end": 9, "phrase": 7, "parentheses": 6, "period": 5, "colon": 4,
-                 "right_paren": 3, "space": 2, "fallback": 0}
-
-
-def lmms_extract_mcq_answer(response: str, choices: Sequence[str] = ("A", "B", "C", "D")) -> str:
-    """lmms-eval ``_task_utils.mcq_extract.extract_mcq_answer`` (0.7.3), rule for rule.
-
-    Candidates in several formats ("(B)", "B.", "B:", "B)", "B ", answer phrases, a leading or a
-    trailing standalone letter; any occurrence only when nothing else matched), ranked by format
-    priority then by the later position; "" when no letter occurs at all.
-    """
-    if not response or not response.strip():
-        return ""
-    text = response.strip()
-    for ch in ",.!?;:'\"":  # one character class at a time, as upstream does
-        text = text.strip(ch)
-    text = f" {text} "
-    cands: list[tuple[str, int, str]] = []
-    for fmt, pattern in (("parentheses", "({})"), ("period", "{}."), ("colon", "{}:"), ("right_paren", "{})"),
-                         ("space", "{} ")):
-        for ch in choices:
-            tok = pattern.format(ch)
-            if tok in text:
-                cands.append((ch, text.rfind(tok), fmt))
-    low = text.lower()
-    for phrase in _MCQ_PHRASES:
-        at = low.find(phrase)
-        if at != -1:
-            for ch in choices:
-                pos = text.find(ch, at + len(phrase))
-                if pos != -1:
-                    cands.append((ch, pos, "phrase"))
-    stripped = text.strip()
-    for ch in choices:
-        if stripped.startswith(ch) and (len(stripped) == 1 or not stripped[1].isalpha()):
-            cands.append((ch, 0, "start"))
-    for ch in choices:
-        if stripped.endswith(ch) and (len(stripped) == 1 or not stripped[-2].isalpha()):
-            cands.append((ch, len(text) - 1, "end"))
-    if not cands:
-        for ch in choices:
-            if ch in text:
-                cands.append((ch, text.rfind(ch), "fallback"))
-    if not cands:
-        return ""
-    cands.sort(key=lambda c: (_MCQ_PRIORITY.get(c[2], 0), c[1]), reverse=True)  # stable, as upstream
-    return cands[0][0]
-
-
 def _lenient(row: Mapping[str, Any]) -> str | None:
     return extract_choice(str(row.get("prediction") or ""), row.get("options") or []) or None
 
@@ -151,7 +98,7 @@ def judge_lmms(row: Mapping[str, Any]) -> dict[str, Any]:
     """lmms-eval ``mmstar_process_results``' score for one row, plus the lenient reading."""
     if row.get("error"):
         return {**NO_ANSWER, "lenient": None}
-    got = lmms_extract_mcq_answer(str(row.get("prediction") or ""), ("A", "B", "C", "D"))
+    got = extract_mcq_answer(str(row.get("prediction") or ""), ("A", "B", "C", "D"))
     ok = got != "" and got == str(row.get("answer") or "").strip().upper()
     return {EXTRACTED: got or None, CORRECT: ok, "lenient": _lenient(row)}
 

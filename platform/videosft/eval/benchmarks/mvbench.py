@@ -59,6 +59,7 @@ from typing import Any, Mapping, Sequence
 from videosft.eval.answers import extract_choice, mean, pct
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
+from videosft.eval.vlmevalkit_rules import PANDAS_NA, can_infer
 
 TASKS = (
     "action_sequence", "action_prediction", "action_antonym", "fine_grained_action", "unexpected_action",
@@ -320,51 +321,7 @@ def score_lmms_eval(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- VLMEvalKit 0.2rc1 rule
 
-# pandas' default NA strings: these predictions come back from VLMEvalKit's xlsx as NaN.
-PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
-_VLM_FAIL = "Failed to obtain answer via API"
-_VLM_REJECT = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
-               "I'm sorry, but without the image provided", "Cannot determine the answer")
-_VLM_VERBOSE = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
-_VLM_SPLIT_CHARS = ".()[],:;!*#{}"
-
-
-def vlmevalkit_infer_option(answer: str, letters: Sequence[str]) -> str | None:
-    """``matching_util.can_infer_option`` (VERBOSE unset): a letter, "Z", or None."""
-    if _VLM_FAIL in answer:
-        return None
-    if any(r in answer for r in _VLM_REJECT):
-        return "Z"
-    mod = answer
-    for c in _VLM_SPLIT_CHARS:
-        mod = mod.replace(c, " ")
-    splits = [x.strip() for x in mod.split()]
-    present = [c for c in letters if c in splits]
-    if len(present) == 1:
-        for ch in letters:
-            if ch in splits and splits.index(ch) > len(splits) - 5:
-                return ch
-    elif not present and "Z" in splits:
-        return "Z"
-    m = _VLM_VERBOSE.search(answer)
-    if m and m.group(1).upper() in letters:
-        return m.group(1).upper()
-    return None
-
-
-def vlmevalkit_infer_text(answer: str, choices: Mapping[str, str]) -> str | None:
-    """``matching_util.can_infer_text``: the one option whose text occurs in the answer."""
-    answer = answer.lower()
-    if len(answer) > 2 * sum(len(str(v)) for v in choices.values()):
-        return None
-    hits = [k for k, v in choices.items() if str(v).lower() in answer]
-    return hits[0] if len(hits) == 1 else None
-
-
-def vlmevalkit_can_infer(answer: Any, choices: Mapping[str, str]) -> str | None:
-    answer = str(answer)
-    return vlmevalkit_infer_option(answer, list(choices)) or vlmevalkit_infer_text(answer, choices)
+# Predictions pandas reads back as NaN from VLMEvalKit's xlsx: `PANDAS_NA` (eval/vlmevalkit_rules.py).
 
 
 @lru_cache(maxsize=1 << 16)
@@ -380,7 +337,7 @@ def _vlm_check(pred: str, answer_text: str, candidates: tuple[str, ...]) -> tupl
     if pred_option.replace(".", "") in gt_option or gt_option in pred_option:
         return True, chr(ord("A") + last), False
     choices = {string.ascii_uppercase[i]: c for i, c in enumerate(candidates)}
-    got = vlmevalkit_can_infer(pred, choices)
+    got = can_infer(pred, choices) or None
     # extract_answer_from_item: no rule decides -> the LLM would be asked ('Z' under exact_matching)
     return got == gt_letter, got, got is None
 

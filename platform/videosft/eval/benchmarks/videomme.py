@@ -40,6 +40,8 @@ import numpy as np
 from videosft.eval.answers import extract_choice, unanswered
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
+from videosft.eval.lmms_eval_rules import extract_mcq_answer
+from videosft.eval.vlmevalkit_rules import can_infer
 
 DURATIONS = ("short", "medium", "long")
 CATEGORIES = ("Knowledge", "Film & Television", "Sports Competition", "Artistic Performance", "Life Record",
@@ -285,71 +287,13 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
     return items
 
 
-# ---------------------------------------------------------------- parsing: lmms-eval
-
-
-_MCQ_PHRASES = (
-    "the answer is", "answer is", "the correct answer is", "correct answer is", "the best answer is",
-    "best answer is", "the correct option is", "correct option is", "the best option is", "best option is",
-    "the choice is", "choice is", "the correct choice is", "correct choice is", "i choose", "i select", "i pick",
-    "my answer is", "my choice is", "옵션", "정답은", "답은", "답:", "答案是", "答案为", "选", "答えは")
-_MCQ_PRIORITY = {"start": 10, "end": 9, "phrase": 7, "parentheses": 6, "period": 5, "colon": 4, "right_paren": 3,
-                 "space": 2, "fallback": 0}
-
-
-def mcq_extract(response: str, choices: Sequence[str] | None = None) -> str:
-    """lmms-eval 0.7.3 ``extract_mcq_answer``: every letter in each format ((X), X., X:, X), "X ", after an
-    answer phrase, at the start, at the end; highest-priority format wins, then the latest position; a bare
-    occurrence anywhere only when nothing else matched; "" when no letter. An empty ``choices`` means A-H."""
-    if not response or not response.strip():
-        return ""
-    letters = list(choices) if choices else ["A", "B", "C", "D", "E", "F", "G", "H"]
-    text = response.strip()
-    for ch in ",.!?;:'\"":
-        text = text.strip(ch)
-    text = f" {text} "
-    cands: list[tuple[str, int, str]] = []
-    for fmt, pattern in (("parentheses", "({})"), ("period", "{}."), ("colon", "{}:"), ("right_paren", "{})"),
-                         ("space", "{} ")):
-        for ch in letters:
-            p = pattern.format(ch)
-            pos = text.rfind(p)
-            if pos != -1:
-                cands.append((ch, pos, fmt))
-    low = text.lower()
-    for phrase in _MCQ_PHRASES:
-        idx = low.find(phrase)
-        if idx != -1:
-            for ch in letters:
-                pos = text.find(ch, idx + len(phrase))
-                if pos != -1:
-                    cands.append((ch, pos, "phrase"))
-    stripped = text.strip()
-    for ch in letters:
-        if stripped.startswith(ch) and (len(stripped) == 1 or not stripped[1].isalpha()):
-            cands.append((ch, 0, "start"))
-    for ch in letters:
-        if stripped.endswith(ch) and (len(stripped) == 1 or not stripped[-2].isalpha()):
-            cands.append((ch, len(text) - 1, "end"))
-    if not cands:
-        for ch in letters:
-            if ch in text:
-                cands.append((ch, text.rfind(ch), "fallback"))
-    if not cands:
-        return ""
-    cands.sort(key=lambda c: (_MCQ_PRIORITY[c[2]], c[1]), reverse=True)  # stable, as upstream's sort
-    return cands[0][0]
-
-
 # ---------------------------------------------------------------- parsing: VLMEvalKit
+# (lmms-eval's extract_mcq_answer is eval/lmms_eval_rules.py; can_infer is eval/vlmevalkit_rules.py)
 
 
 # Two commas are missing upstream, so two pairs of prefixes are single (rarely matching) strings.
 _VLM_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
                  "The best option isThe correct option is", "Best answer:Best option:", "Answer:", "Option:")
-_VLM_REJECT = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
-               "I'm sorry, but without the image provided", "Cannot determine the answer")
-_VLM_VERBOSE = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
 
 
 def vlm_regex(s: str) -> str:
@@ -364,39 +308,6 @@ def vlm_regex(s: str) -> str:
     return m[0] if m else ""
 
 
-def _vlm_can_infer_option(answer: str, choices: Mapping[str, str]) -> str | bool:
-    # matching_util.can_infer_option (VERBOSE off)
-    if "Failed to obtain answer via API" in answer:
-        return False
-    if any(err in answer for err in _VLM_REJECT):
-        return "Z"
-    mod = answer
-    for c in ".()[],:;!*#{}":
-        mod = mod.replace(c, " ")
-    splits = [x.strip() for x in mod.split()]
-    count = sum(1 for c in choices if c in splits)
-    if count == 1:
-        for ch in choices:
-            if ch in splits and splits.index(ch) > (len(splits) - 5):
-                return ch
-    elif count == 0 and sum(1 for c in ("Z", "") if c in splits) == 1:
-        return "Z"
-    m = _VLM_VERBOSE.search(answer or "")
-    if m and m.group(1).upper() in choices:
-        return m.group(1).upper()
-    return False
-
-
-def _vlm_can_infer_text(answer: str, choices: Mapping[str, str]) -> str | bool:
-    # matching_util.can_infer_text
-    answer = answer.lower()
-    if len(answer) > 2 * sum(len(str(v)) for v in choices.values()):
-        return False
-    low = {k: str(v).lower() for k, v in choices.items()}
-    cands = [k for k in low if low[k] in answer]
-    return cands[0] if len(cands) == 1 else False
-
-
 def vlm_extract_option(question: str, prediction: str) -> str:
     """VLMEvalKit ``utils/videomme.extract_option`` under ``exact_matching`` (no judge model): options come
     from the *question*'s lines after the first ("A. ..." etc.; Video-MME questions have none), then
@@ -407,7 +318,7 @@ def vlm_extract_option(question: str, prediction: str) -> str:
         if line.find(oid) >= 0:
             choices[chr(ord("A") + k)] = line[line.find(oid) + len(oid):].strip(". \n")
     pred = str(prediction)
-    ret = _vlm_can_infer_option(pred, choices) or _vlm_can_infer_text(pred, choices)
+    ret = can_infer(pred, choices)
     return ret if ret else "Z"
 
 
@@ -421,7 +332,7 @@ def _lenient(row: Mapping[str, Any]) -> str | None:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _lmms_verdict(pred: str, answer: str) -> tuple[str, bool]:
-    got = mcq_extract(pred, LETTERS)
+    got = extract_mcq_answer(pred, LETTERS)
     return got, got == answer  # the aggregation's exact comparison (process_results' lower() agrees on A-D)
 
 

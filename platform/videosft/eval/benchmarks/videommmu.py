@@ -49,7 +49,7 @@ import numpy as np
 from videosft.eval.answers import extract_choice, mean, unanswered
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.benchmarks.videomme import mcq_extract
+from videosft.eval.lmms_eval_rules import extract_mcq_answer
 
 TRACKS = ("Perception", "Comprehension", "Adaptation")
 # lmms-eval get_cache_dir: the video folder (zip name) of each subject.
@@ -361,7 +361,7 @@ def _letters(n: int) -> list[str]:
 def _lmms(pred: str, answer: str, qtype: str, options: tuple[str, ...]) -> tuple[Any, bool, bool]:
     """(parsed_pred, correct, counted) by lmms-eval's process_results + evaluate_videommmu."""
     if qtype == "multiple-choice":
-        got = mcq_extract(pred, _letters(len(options))) or "No Answer Found."
+        got = extract_mcq_answer(pred, _letters(len(options))) or "No Answer Found."
         return got, got == answer, True
     parsed = parse_open_response(pred)
     if parsed == API_ERROR:
