@@ -1,4 +1,4 @@
-# ray job submit --working-dir . -- python jobs/report.py --run-dir /mnt/shared/videosft/runs/qwen2_5_vl_7b
+# ray job submit --working-dir . -- python jobs/report.py --run-dir /mnt/shared/runs/qwen2_5_vl_7b
 """Re-render a finished run's trade-off report (Markdown + PNG) from its results.json."""
 
 import argparse

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 CLUSTERS = REPO / "clusters"
 PYPROJECT = REPO / "pyproject.toml"
 SHARED_PVC = CLUSTERS / "kuberay" / "shared-pvc.yaml"
+SERVICE_ACCOUNT = CLUSTERS / "kuberay" / "serviceaccount.yaml"
 SHARED_MOUNT = "/mnt/shared"  # where every node / pod mounts the shared filesystem for output_dir
 
 
@@ -43,8 +44,41 @@ def test_expected_cluster_files_exist():
     assert {p.name for p in KUBERAY} >= {"raycluster.yaml", "rayjob-sweep.yaml", "rayjob-evaluate.yaml"}
     # every clusters/*.yaml is either a `ray up` file or the job runtime env, and is checked below
     assert {p.name for p in CLUSTERS.glob("*.yaml")} == {p.name for p in AUTOSCALER} | {"runtime_env.yaml"}
-    # every kuberay/*.yaml is a Ray manifest or the shared volume they mount
-    assert {p.name for p in (CLUSTERS / "kuberay").glob("*.yaml")} == {p.name for p in KUBERAY} | {SHARED_PVC.name}
+    # every kuberay/*.yaml is a Ray manifest, the shared volume they mount, or the service account they run as
+    assert {p.name for p in (CLUSTERS / "kuberay").glob("*.yaml")} == {p.name for p in KUBERAY} | {
+        SHARED_PVC.name, SERVICE_ACCOUNT.name}
+
+
+def test_service_account_lives_in_its_own_manifest_only():
+    """`kubectl delete -f raycluster.yaml` must not delete the account under running RayJobs, and
+    re-applying a manifest must not drop the cloud-identity annotation bound to it."""
+    docs = cc.load_yaml_documents(SERVICE_ACCOUNT)
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [("ServiceAccount", "videosft-ray")]
+    for path in [*KUBERAY, SHARED_PVC]:
+        kinds = [d.get("kind") for d in cc.load_yaml_documents(path) if isinstance(d, dict)]
+        assert "ServiceAccount" not in kinds, path.name
+    for path in KUBERAY:
+        for doc in cc.load_yaml_documents(path):
+            found = cc._cluster_spec_of(doc)
+            for where, group in cc._pod_groups(found[1], path.name) if found else []:
+                assert group["template"]["spec"]["serviceAccountName"] == "videosft-ray", where
+
+
+def test_decode_pods_stay_off_gpu_nodes_and_gpu_pods_on_h100():
+    for path in KUBERAY:
+        for doc in cc.load_yaml_documents(path):
+            found = cc._cluster_spec_of(doc)
+            for group in (found[1]["workerGroupSpecs"] if found else []):
+                pod = group["template"]["spec"]
+                terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+                if group["groupName"] == "cpu-decode":
+                    assert not pod.get("tolerations")  # GPU pools' nvidia.com/gpu taint keeps them out
+                    assert terms == [{"matchExpressions": [
+                        {"key": "cloud.google.com/gke-accelerator", "operator": "DoesNotExist"},
+                        {"key": "nvidia.com/gpu.present", "operator": "DoesNotExist"}]}]
+                else:
+                    assert {e["key"] for t in terms for e in t["matchExpressions"]} == {
+                        "cloud.google.com/gke-accelerator", "node.kubernetes.io/instance-type"}
 
 
 def test_ray_schema_is_the_one_bundled_with_ray():

@@ -92,3 +92,14 @@ def test_docs_name_the_gpu_nodes_each_config_needs():
     assert set(table) == {c.stem for c in CONFIGS}
     for config in CONFIGS:
         assert table[config.stem] == trial_nodes(load_config(config), node_types("clusters/aws.yaml")), config.stem
+
+
+def test_one_default_shared_path_everywhere():
+    """Configs, jobs, docs and the PVC init Job agree on /mnt/shared/runs for output_dir."""
+    for config in CONFIGS:
+        out = load_config(config).output_dir
+        assert not out.startswith("/mnt/shared") or out.startswith("/mnt/shared/runs/"), config.name
+    texts = [p.read_text() for p in [*ROOT.glob("jobs/*.py"), *ROOT.glob("jobs/configs/*.yaml"), ROOT / "clusters/README.md",
+                                     *ROOT.glob("clusters/kuberay/*.yaml"), ROOT / "clusters/aws.yaml", ROOT / "clusters/gcp.yaml"]]
+    assert not any("/mnt/shared/videosft/" in t for t in texts)
+    assert "/mnt/shared/runs" in (ROOT / "clusters/kuberay/shared-pvc.yaml").read_text()
