@@ -33,6 +33,7 @@ import numpy as np
 
 from videosft import schema as S
 from videosft.data.pipeline import TooManyRejects, decoded_dataset
+from videosft.data.probe import PROBE_NOTE
 from videosft.data.sampling import SamplingContract
 
 CACHE_VERSION = "frame-cache-v1"
@@ -174,6 +175,7 @@ def _to_cache_row(row: dict[str, Any]) -> dict[str, Any]:
     })
     for column in _PROBE_COLUMNS:
         out.setdefault(column, None)
+    out[PROBE_NOTE] = out.get(PROBE_NOTE) or ""
     return out
 
 
@@ -186,6 +188,7 @@ def _cache_types() -> dict[str, Any]:
         S.SAMPLED_FPS: pa.float64(), S.NUM_FRAMES: pa.int64(), S.FPS: pa.float64(),
         S.DURATION: pa.float64(), S.WIDTH: pa.int64(), S.HEIGHT: pa.int64(),
         S.FRAME_BUDGET: pa.int64(), S.ERROR: pa.string(), S.CONTRACT_ID: pa.string(),
+        PROBE_NOTE: pa.string(),
     }
 
 
@@ -226,9 +229,11 @@ def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int,
     want_budget = int((budget_of or {}).get(str(row[S.ID])) or row.get(S.FRAME_BUDGET) or 0) or budget
     fps = float(row[S.FPS])
     wanted = spec.frame_indices(int(row[S.NUM_FRAMES]), fps, want_budget)
+    pos = _positions(cached, wanted, str(row[S.ID]), want_budget)
+    stored = np.asarray(row[S.TIMESTAMPS], np.float64)  # real timestamps on variable-rate video
     out.update({
-        S.FRAMES: frames[_positions(cached, wanted, str(row[S.ID]), want_budget)],
-        S.FRAME_INDICES: wanted, S.TIMESTAMPS: spec.timestamps(wanted, fps),
+        S.FRAMES: frames[pos], S.FRAME_INDICES: wanted,
+        S.TIMESTAMPS: stored[pos] if len(stored) == len(cached) else spec.timestamps(wanted, fps),
         S.SAMPLED_FPS: float(spec.sampled_fps(wanted, fps, int(row[S.NUM_FRAMES]))),
     })
     if str(row[S.ID]) in (budget_of or {}):  # as decoding the caller's row would carry it

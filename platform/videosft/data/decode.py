@@ -13,6 +13,14 @@ frames, pixel for pixel) and keeps decord, whose numbering it always used, elsew
 
 Resizing is done by one function (PIL bicubic on RGB) for every backend, so a frame looks the
 same whichever decoder produced it: training and evaluation must see identical pixels.
+
+Odd-but-valid media come out the same from every backend: frames are upright (the display matrix
+applied: PyAV turns each frame, torchcodec turns them itself, and decord, which turns 180 degrees
+in mp4, fails on quarter turns and ignores Matroska's, never reads a rotated stream: PyAV does),
+10-bit and 4:2:2/4:4:4 streams are converted to 8-bit RGB by each decoder's FFmpeg (within a grey
+level or so of each other), and with no output size a non-square sample aspect ratio is resized to
+the display size. Variable-frame-rate streams are read by plan too, numbered by presentation
+order like decord; their frame times (`with_times`) are the real timestamps.
 """
 
 from __future__ import annotations
@@ -63,21 +71,52 @@ def _beyond(index: int, last: int) -> DecodeError:
     return DecodeError(f"index {index} beyond last decodable frame {last}")
 
 
+class _Rotated(Exception):
+    """decord cannot be trusted with this stream's display matrix: read it with PyAV."""
+
+
+def _display_hw(frames: np.ndarray, sar: Any) -> tuple[int, int] | None:
+    """The display size of frames with a non-square sample aspect ratio (None: square)."""
+    if not sar or float(sar) <= 0 or float(sar) == 1.0 or not frames.size:
+        return None
+    width, height = probe.display_size(frames.shape[2], frames.shape[1], 0, sar)
+    return height, width
+
+
+def _constant_or_times(times: np.ndarray) -> np.ndarray | None:
+    """None when frame times are evenly spaced (index / fps is then exact), else the times."""
+    steps = np.diff(times)
+    if steps.size == 0 or np.ptp(steps) <= 1e-4 + 1e-3 * float(np.mean(steps)):
+        return None
+    return times
+
+
 def _decode_decord(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
-                   threads: int = 0) -> np.ndarray:
-    """decord: fast random access; counts frames from packets, so it sees what really decodes."""
+                   threads: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """decord: fast random access; counts frames from packets, so it sees what really decodes.
+
+    Raises _Rotated for a stream with a display rotation (see the module docstring).
+    """
     import decord
 
+    rotation, sar = probe.orientation(path)
+    if rotation:
+        raise _Rotated
     with probe.media_source(path) as src:
         reader = decord.VideoReader(src, ctx=decord.cpu(0), num_threads=threads)
         if indices.size and indices.max() >= len(reader):
             raise _beyond(int(indices.max()), len(reader) - 1)
         wanted = np.unique(indices)
-        chunks = [resize_frames(reader.get_batch(wanted[i : i + _DECORD_CHUNK]).asnumpy(), out_hw)
-                  for i in range(0, len(wanted), _DECORD_CHUNK)]
+        starts = reader.get_frame_timestamp(np.arange(len(reader)))[:, 0]
+        chunks = []
+        for i in range(0, len(wanted), _DECORD_CHUNK):
+            raw = reader.get_batch(wanted[i : i + _DECORD_CHUNK]).asnumpy()
+            chunks.append(resize_frames(raw, out_hw or _display_hw(raw, sar)))
+    times = _constant_or_times(starts - starts[0]) if len(starts) else None
     if not chunks:
-        return _empty_frames(out_hw)
-    return np.concatenate(chunks)[np.searchsorted(wanted, indices)]
+        return _empty_frames(out_hw), None
+    at = np.searchsorted(wanted, indices)
+    return np.concatenate(chunks)[at], None if times is None else times[indices]
 
 
 def torchcodec_missing() -> str:
@@ -96,8 +135,9 @@ def torchcodec_missing() -> str:
 
 
 def _decode_torchcodec(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
-                       threads: int = 0) -> np.ndarray:
-    """torchcodec in exact seek mode: it scans the file once, so frame numbers are real."""
+                       threads: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """torchcodec in exact seek mode: it scans the file once, so frame numbers are real; it
+    applies the display rotation itself."""
     from torchcodec.decoders import VideoDecoder
 
     wanted = np.unique(indices)
@@ -106,48 +146,71 @@ def _decode_torchcodec(path: str, indices: np.ndarray, out_hw: tuple[int, int] |
         if wanted.size and wanted[-1] >= len(reader):
             raise _beyond(int(wanted[-1]), len(reader) - 1)
         if not wanted.size:
-            return _empty_frames(out_hw)
-        frames = resize_frames(reader.get_frames_at(wanted.tolist()).data.numpy(), out_hw)
-    return frames[np.searchsorted(wanted, indices)]
+            return _empty_frames(out_hw), None
+        batch = reader.get_frames_at(wanted.tolist())
+        raw = batch.data.numpy()
+        sar = None if out_hw else probe.orientation(path)[1]
+        frames = resize_frames(raw, out_hw or _display_hw(raw, sar))
+        begin = reader.metadata.begin_stream_seconds or 0.0
+        times = batch.pts_seconds.numpy().astype(np.float64) - float(begin)
+    at = np.searchsorted(wanted, indices)
+    fps = float(reader.metadata.average_fps or 0.0)
+    regular = fps > 0 and np.allclose(times, wanted / fps, atol=0.5 / fps)
+    return frames[at], None if regular else times[at]
 
 
 def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *,
-                 planned: bool = True, constant_rate_only: bool = False, threads: int = 0) -> np.ndarray:
+                 planned: bool = True, constant_rate_only: bool = False,
+                 threads: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
     """PyAV reading by a seek plan (see pyav_read.py); raises pyav_read.VariableRate before any
-    decoding when `constant_rate_only` and the stream's timestamps are irregular."""
+    decoding when `constant_rate_only` and the stream's timestamps are irregular and unscanned."""
     wanted = np.unique(indices)
     with probe.media_source(path) as src, av.open(src) as container:
         if not container.streams.video:
             raise DecodeError("no video stream")
-        got, last = pyav_read.read_frames(container, container.streams.video[0], wanted,
-                                          planned=planned, constant_rate_only=constant_rate_only,
-                                          scan=not probe.is_uri(path), threads=threads)
+        stream = container.streams.video[0]
+        got, last, numbering = pyav_read.read_frames(
+            container, stream, wanted, planned=planned, constant_rate_only=constant_rate_only,
+            scan=not probe.is_uri(path), threads=threads)
+        sar = stream.sample_aspect_ratio
+        times = None if numbering.pts is None else numbering.seconds(indices)
     missing = [int(i) for i in wanted if int(i) not in got]
     if missing and missing[-1] > last:
         raise _beyond(missing[-1], last)
     if missing:
         raise DecodeError(f"frame {missing[0]} could not be decoded")
     if not got:
-        return _empty_frames(out_hw)
-    frames = resize_frames(np.stack([got[int(i)] for i in wanted]), out_hw)
-    return frames[np.searchsorted(wanted, indices)]
+        return _empty_frames(out_hw), None
+    raw = np.stack([got[int(i)] for i in wanted])
+    frames = resize_frames(raw, out_hw or _display_hw(raw, sar))
+    return frames[np.searchsorted(wanted, indices)], times
 
 
 def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *,
-                 backend: str = "auto", legacy: bool = False, threads: int = 0) -> np.ndarray:
-    """uint8 (len(indices), H, W, 3) frames in the order asked (repeats allowed).
+                 backend: str = "auto", legacy: bool = False, threads: int = 0,
+                 with_times: bool = False) -> Any:
+    """uint8 (len(indices), H, W, 3) upright frames in the order asked (repeats allowed).
 
-    backend "auto" reads with planned PyAV when the stream's frame rate is constant (there its
-    frames are decord's, pixel for pixel, at a fraction of the decoding); otherwise it tries
-    decord, whose frame numbering it always used, and falls back to PyAV. PyAV's error is the
-    one reported (it says why: decord mostly says "Error reading"). Raises DecodeError on bad media.
+    backend "auto" reads with planned PyAV wherever it can number frames as decord does (constant
+    frame rate, or any rate once the packets are scanned: local files), at a fraction of the
+    decoding; otherwise it tries decord and falls back to PyAV. PyAV's error is the one reported
+    (it says why: decord mostly says "Error reading"). Raises DecodeError on bad media.
     legacy=True is the earlier strategy (decord first, PyAV by the gap rule), kept so benchmarks
     can compare the two side by side; it returns the same frames. threads: decoder threads (0:
     the decoder's choice, about one per core; a pipeline actor holding one CPU passes 1, which
     costs ~10% less CPU per frame than letting two actors' decoders each spread over every core).
     backend "torchcodec" (optional, when installed with an FFmpeg it can load) decodes with
-    torchcodec only; its errors are explained by PyAV's diagnosis of the file.
+    torchcodec only; its errors are explained by PyAV's diagnosis of the file. A rotated stream is
+    read by PyAV under backend "decord" (module docstring). with_times=True returns (frames,
+    times): seconds of each frame from the first one, or None where that is index / fps (a
+    constant frame rate).
     """
+    frames, times = _decode_video(path, indices, out_hw, backend, legacy, threads)
+    return (frames, times) if with_times else frames
+
+
+def _decode_video(path: str, indices: Any, out_hw: tuple[int, int] | None, backend: str,
+                  legacy: bool, threads: int) -> tuple[np.ndarray, np.ndarray | None]:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     reason = probe.precheck(path)
@@ -172,6 +235,8 @@ def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
             return _decode_decord(path, indices, out_hw, threads)
         except DecodeError:
             raise
+        except _Rotated:
+            pass
         except Exception as exc:  # decord raises DECORDError, IndexError, RuntimeError
             if backend == "decord":
                 raise _explained(path, backend, exc) from exc
@@ -185,7 +250,7 @@ def _explained(path: str, backend: str, exc: BaseException) -> DecodeError:
 
 
 def _pyav_or_reason(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
-                    **how: Any) -> np.ndarray:
+                    **how: Any) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         return _decode_pyav(path, indices, out_hw, **how)
     except av.FFmpegError as exc:
@@ -218,6 +283,7 @@ class DecodeResult:
 
     frames: np.ndarray | None
     error: str = ""
+    times: np.ndarray | None = None  # seconds from the first frame; None: index / fps
 
 
 DecodeFn = Callable[..., np.ndarray]
@@ -239,12 +305,16 @@ def _child_main(conn: Any, decode_fn: DecodeFn, memory_mb: int | None, alarm_s: 
             return
         signal.alarm(alarm_s)  # orphan guard: dies even if the parent is gone
         try:
+            times = None
             if kind == MEDIA_IMAGE:
                 frames = decode_image(path, out_hw)
             else:
-                frames = decode_fn(path, np.asarray(indices), out_hw, backend=backend, threads=threads)
+                frames = decode_fn(path, np.asarray(indices), out_hw, backend=backend, threads=threads,
+                                   with_times=True)
+                if isinstance(frames, tuple):
+                    frames, times = frames
             frames = np.ascontiguousarray(frames, dtype=np.uint8)
-            reply: tuple = ("ok", frames.shape)
+            reply: tuple = ("ok", frames.shape, None if times is None else np.asarray(times).tolist())
         except DecodeError as exc:
             reply, frames = ("err", str(exc)), None
         except MemoryError:
@@ -377,7 +447,8 @@ class IsolatedDecoder:
         frames = np.empty(reply[1], np.uint8)
         if frames.nbytes:  # the child sends no bytes message for an empty array
             self._conn.recv_bytes_into(memoryview(frames).cast("B"))
-        return DecodeResult(frames, "")
+        times = reply[2] if len(reply) > 2 else None
+        return DecodeResult(frames, "", None if times is None else np.asarray(times, np.float64))
 
 
 def _refusal(row: dict[str, Any], kind: str, path: str, indices: np.ndarray) -> str:
@@ -428,7 +499,8 @@ def _run(decoder: IsolatedDecoder | None, kind: str, path: str, indices: np.ndar
     try:
         if kind == MEDIA_IMAGE:
             return DecodeResult(decode_image(path, out_hw))
-        return DecodeResult(decode_video(path, indices, out_hw))
+        frames, times = decode_video(path, indices, out_hw, with_times=True)
+        return DecodeResult(frames, "", times)
     except DecodeError as exc:
         return DecodeResult(None, f"decode: {exc}")
     except Exception as exc:  # in-process has no child to absorb decoder bugs: keep them as data

@@ -168,7 +168,7 @@ SPIN_PREFIX = "spin://"  # busy-loops in Python forever (holds the GIL between s
 
 def faulty_decode(
     path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *, backend: str = "auto",
-    threads: int = 0,
+    threads: int = 0, with_times: bool = False,
 ) -> np.ndarray:
     """Misbehave on the special prefixes above, else decode normally."""
     if path.startswith(SLEEP_PREFIX):
@@ -183,4 +183,4 @@ def faulty_decode(
             pass
     from videosft.data.decode import decode_video  # late: decode imports nothing from here
 
-    return decode_video(path, indices, out_hw, backend=backend, threads=threads)
+    return decode_video(path, indices, out_hw, backend=backend, threads=threads, with_times=with_times)

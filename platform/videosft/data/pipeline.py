@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from videosft import schema as S
+from videosft.data.probe import PROBE_NOTE
 from videosft.data.sampling import SamplingContract
 
 
@@ -62,6 +63,7 @@ class DecodeStage:
         out.setdefault(S.ERROR, "")
         out.update({S.FRAME_INDICES: np.zeros(0, np.int64), S.TIMESTAMPS: np.zeros(0, np.float64), S.SAMPLED_FPS: 0.0})
         out[S.CONTRACT_ID] = self.contract.contract_id()
+        out.setdefault(PROBE_NOTE, "")
         media_type = row[S.MEDIA_TYPE]
         if media_type == S.MEDIA_TEXT:
             out[S.FRAMES] = np.zeros((0, 1, 1, 3), np.uint8)
@@ -81,8 +83,8 @@ class DecodeStage:
         from videosft.data.probe import probe_video
 
         meta = probe_video(row[S.MEDIA_PATH])
-        out.update({k: meta[k] for k in (S.NUM_FRAMES, S.FPS, S.DURATION, S.WIDTH, S.HEIGHT)})
-        if meta.get(S.ERROR):
+        out.update({k: meta[k] for k in (S.NUM_FRAMES, S.FPS, S.DURATION, S.WIDTH, S.HEIGHT, PROBE_NOTE)})
+        if meta.get(S.ERROR):  # only media that cannot yield frames; corrected metadata is a note
             out[S.ERROR] = meta[S.ERROR]
             return
         budget = int(row.get(S.FRAME_BUDGET) or 0) or self.budget
@@ -94,7 +96,8 @@ class DecodeStage:
             return
         out[S.FRAMES] = res.frames
         out[S.FRAME_INDICES] = np.asarray(indices, np.int64)
-        out[S.TIMESTAMPS] = np.asarray(indices, np.float64) / float(meta[S.FPS])
+        out[S.TIMESTAMPS] = (np.asarray(indices, np.float64) / float(meta[S.FPS]) if res.times is None
+                             else np.asarray(res.times, np.float64))  # variable rate: real timestamps
         out[S.SAMPLED_FPS] = self.contract.sampled_fps(indices, float(meta[S.FPS]), int(meta[S.NUM_FRAMES]))
 
     def _image(self, row: dict[str, Any], out: dict[str, Any]) -> None:

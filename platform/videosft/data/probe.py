@@ -8,6 +8,14 @@ keyframe before the last promised frame and demux to the end. Only when those pa
 damaged or fewer than promised does it decode (from the same keyframe, else from the start), so
 the corrected count and the reason are what really decodes; a healthy file costs no decode at all.
 
+Odd-but-valid media (one rule): metadata that disagrees with the stream (a frame count, duration
+or frame rate the packets contradict) is corrected from the stream and recorded in PROBE_NOTE,
+never put in ERROR; ERROR is only for media that cannot yield frames. WIDTH/HEIGHT are the size
+a player shows: after the display matrix's rotation and the sample aspect ratio (read from the
+first frame, the one decode every probe pays), so every backend resizes to the same upright shape.
+Variable-frame-rate and Matroska/WebM streams (no stored count) are counted by demuxing every
+packet: a frame number is a position in presentation order, as decord and torchcodec count.
+
 Also owns the low-level PyAV helpers `decode.py` shares: opening local paths and object-store
 URIs, cheap file pre-checks, error wording, a packet loop that survives corrupt packets (and can
 skip decoding frames nobody asked for), and the keyframe list a read plan needs.
@@ -18,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import string
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +37,9 @@ from PIL import Image
 from videosft.schema import DURATION, ERROR, FPS, HEIGHT, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TYPE
 from videosft.schema import MEDIA_VIDEO, NUM_FRAMES, WIDTH
 
-OVER_REPORTED = "frame count over-reported"  # stable substring for pipelines that tolerate it
+OVER_REPORTED = "frame count over-reported"  # stable substring of PROBE_NOTE
+PROBE_NOTE = "probe_note"  # str column: metadata the probe corrected from the stream ("" when none)
+ROTATION = "rotation"  # int: counter-clockwise degrees (0/90/180/270) the display matrix asks for
 _MAX_BAD_PACKETS = 64  # give up on a stream after this many undecodable packets in a row
 _TEXT_BYTES = set(string.printable.encode())
 
@@ -199,11 +210,14 @@ class StreamIndex:
 
     keyframes: presentation indices of the keyframes (None: unknown). constant_rate: frame k's
     timestamp rounds to k for every k, so a timestamp-based index (PyAV's) names the same frame as
-    a frame-number-based one (decord's); False also when it cannot be told.
+    a frame-number-based one (decord's); False also when it cannot be told. pts: every frame's
+    timestamp in presentation order (from a scan; None without one), so a variable-rate stream's
+    frame k is the k-th timestamp, as decord and torchcodec number it.
     """
 
     keyframes: list[int] | None
     constant_rate: bool
+    pts: list[int] | None = None
 
 
 def stream_index(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
@@ -228,7 +242,8 @@ def stream_index(container: av.container.InputContainer, stream: av.video.stream
 
 def _scan_packets(container: Any, stream: Any, fps: float) -> StreamIndex:
     indices: list[int] = []
-    keyframes: list[int] = []
+    stamps: list[int] = []
+    key_stamps: list[int] = []
     stamped = True
     packet_index = packet_indexer(stream, fps)
     with contextlib.suppress(av.FFmpegError):  # data cut off: what was read is what exists
@@ -240,11 +255,16 @@ def _scan_packets(container: Any, stream: Any, fps: float) -> StreamIndex:
                 stamped = False
                 continue
             indices.append(index)
+            stamps.append(packet.pts)
             if packet.is_keyframe:
-                keyframes.append(index)
+                key_stamps.append(packet.pts)
     seek_to_time(container, stream, 0.0)
     regular = stamped and sorted(indices) == list(range(len(indices)))
-    return StreamIndex(keyframes or None, regular)
+    stamps.sort()
+    ordinal = {pts: at for at, pts in enumerate(stamps)}  # constant rate: the same numbers
+    keyframes = sorted(ordinal[pts] for pts in key_stamps)
+    return StreamIndex(keyframes or None, regular, stamps if stamped and len(ordinal) == len(stamps)
+                       else None)
 
 
 def _last_packet(container: Any, stream: Any, reported: int, fps: float) -> int | None:
@@ -286,15 +306,63 @@ def _last_decodable(container: Any, stream: Any, reported: int, fps: float) -> i
     return last
 
 
+def _decoded_count(container: Any, stream: Any) -> int:
+    """Frames that decode from the start (variable rate: a timestamp does not give a position)."""
+    container.seek(stream.start_time or 0, stream=stream, backward=True)
+    return sum(1 for _ in iter_frames(container, stream))
+
+
+@dataclass(frozen=True)
+class PacketCount:
+    """What demuxing every packet says: frames (stamped packets), damage, and the rate."""
+
+    frames: int
+    damaged: bool
+    rate: float  # 1 / the common frame interval when every interval agrees, else 0.0
+    span: float  # seconds from the first frame's timestamp to the last one's
+
+
+def count_packets(container: Any, stream: Any) -> PacketCount:
+    """Demux the whole stream (no decoding; decord does the same on open), then rewind."""
+    stamps: list[int] = []
+    damaged = False
+    seek_to_time(container, stream, 0.0)
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:
+                continue
+            if packet.pts is None or packet.is_corrupt:
+                damaged = True
+                continue
+            stamps.append(packet.pts)
+    except av.FFmpegError:
+        damaged = True
+    with contextlib.suppress(av.FFmpegError):
+        seek_to_time(container, stream, 0.0)
+    stamps.sort()
+    base = float(stream.time_base)
+    steps = Counter(b - a for a, b in zip(stamps, stamps[1:]))
+    rate = 0.0
+    if steps and max(steps) - min(steps) <= 1 and min(steps) > 0:  # one tick of rounding
+        rate = 1.0 / (((max(steps) + min(steps)) / 2) * base)
+    elif damaged and steps:  # a lost packet leaves a gap; the rest still keep one rate
+        step, seen = steps.most_common(1)[0]
+        rate = 1.0 / (step * base) if step > 0 and seen >= 0.9 * sum(steps.values()) else 0.0
+    span = (stamps[-1] - stamps[0]) * base if stamps else 0.0
+    return PacketCount(len(stamps), damaged, rate, span)
+
+
 def _empty_probe(error: str = "") -> dict[str, Any]:
-    return {NUM_FRAMES: 0, FPS: 0.0, DURATION: 0.0, WIDTH: 0, HEIGHT: 0, ERROR: error}
+    return {NUM_FRAMES: 0, FPS: 0.0, DURATION: 0.0, WIDTH: 0, HEIGHT: 0, ERROR: error,
+            PROBE_NOTE: ""}
 
 
 def probe_video(path: str, *, decode_tail: bool = False) -> dict[str, Any]:
-    """NUM_FRAMES, FPS, DURATION, WIDTH, HEIGHT and ERROR ("" when fine) of a video file.
+    """NUM_FRAMES, FPS, DURATION, WIDTH, HEIGHT, ERROR ("" when fine) and PROBE_NOTE of a video.
 
-    Never raises for bad media: the reason goes in ERROR as "probe: <reason>". An over-reported
-    frame count is corrected (NUM_FRAMES is what decodes) and still recorded in ERROR.
+    Never raises for bad media: the reason goes in ERROR as "probe: <reason>". Metadata the
+    stream contradicts (an over-reported frame count or duration, a wrong frame rate) is
+    corrected (NUM_FRAMES is what decodes) and described in PROBE_NOTE; the row stays usable.
     decode_tail=True always decodes the tail GOP to check the count (the earlier, slower rule;
     it also catches a tail whose packets are intact but whose bitstream is not).
     """
@@ -312,6 +380,39 @@ def probe_video(path: str, *, decode_tail: bool = False) -> dict[str, Any]:
         return _empty_probe(f"probe: cannot read ({exc})")
 
 
+def frame_rotation(frame: av.VideoFrame) -> int:
+    """Counter-clockwise degrees (0, 90, 180, 270) the frame's display matrix asks for."""
+    return int(round((frame.rotation or 0) / 90.0)) % 4 * 90
+
+
+def display_size(width: int, height: int, rotation: int, sar: Any) -> tuple[int, int]:
+    """(width, height) a player shows: the sample aspect ratio stretches the width, then a
+    quarter turn swaps the two."""
+    if sar and float(sar) > 0 and float(sar) != 1.0:
+        width = max(1, int(round(width * float(sar))))
+    return (height, width) if rotation % 180 else (width, height)
+
+
+def orientation(path: str) -> tuple[int, Any]:
+    """(rotation, sample aspect ratio or None) of a video's first frame, for decoders that do not
+    say; (0, None) when it cannot be read (the decode then reports why)."""
+    try:
+        with media_source(path) as src, av.open(src) as container:
+            stream = container.streams.video[0]
+            first = next(iter_frames(container, stream), None)
+            return (frame_rotation(first) if first is not None else 0), stream.sample_aspect_ratio
+    except (av.FFmpegError, OSError, IndexError):
+        return 0, None
+
+
+def _first_frame(container: Any, stream: Any) -> av.VideoFrame | None:
+    with contextlib.suppress(av.FFmpegError):
+        frame = next(iter_frames(container, stream), None)
+        seek_to_time(container, stream, 0.0)
+        return frame
+    return None
+
+
 def _probe_stream(container: Any, stream: Any, decode_tail: bool) -> dict[str, Any]:
     fps = stream_fps(stream)
     if stream.duration is not None:
@@ -320,23 +421,65 @@ def _probe_stream(container: Any, stream: Any, decode_tail: bool) -> dict[str, A
         duration = container.duration / av.time_base if container.duration else 0.0
     exact = stream.frames > 0  # mp4 stores the count; elsewhere it is estimated from duration
     reported = stream.frames if exact else int(round(duration * fps))
+    stream.thread_type = "AUTO"  # before the first decode opens the codec
+    first = _first_frame(container, stream)
+    rotation = frame_rotation(first) if first is not None else 0
+    width, height = display_size(stream.codec_context.width, stream.codec_context.height, rotation,
+                                 stream.sample_aspect_ratio)
     out = _empty_probe()
-    out.update({FPS: fps, DURATION: duration, WIDTH: stream.codec_context.width,
-                HEIGHT: stream.codec_context.height, NUM_FRAMES: reported})
-    tolerance = 0 if exact else 1  # estimates may be a frame off, no more
-    last = None if decode_tail else _last_packet(container, stream, reported, fps)
-    if last is None or last + 1 < reported - tolerance:  # damage, or fewer frames: decode to know
-        stream.thread_type = "AUTO"
-        last = _last_decodable(container, stream, reported, fps)
-    if last < 0:
+    out.update({FPS: fps, DURATION: duration, WIDTH: width, HEIGHT: height, NUM_FRAMES: reported})
+    last = None if decode_tail or not exact else _last_packet(container, stream, reported, fps)
+    if last is not None and last + 1 == reported:
+        return out  # the tail's packets keep the promise: the common case, nothing decoded
+    count, notes = _count_frames(container, stream, reported, fps, exact, decode_tail)
+    fps = out[FPS] = notes.pop("fps", fps)
+    if count <= 0:
         out.update({NUM_FRAMES: 0, ERROR: "probe: no decodable frames"})
-    elif last + 1 != reported:
-        out[NUM_FRAMES] = last + 1
-        out[DURATION] = (last + 1) / fps if fps > 0 else duration
-        if last + 1 < reported - tolerance:
-            out[ERROR] = (f"probe: {OVER_REPORTED} (container says {reported}, "
-                          f"last decodable {last})")
+        return out
+    out[NUM_FRAMES] = count
+    if notes.pop("variable", False):
+        if exact and count < reported:  # the stored count is a count, whatever the rate
+            notes["count"] = f"{OVER_REPORTED} (container says {reported}, stream has {count})"
+        out[PROBE_NOTE] = "; ".join(notes[k] for k in ("count", "rate") if k in notes)
+        return out  # the container's duration stands: frames are not evenly spaced in it
+    if count != reported:
+        out[DURATION] = count / fps if fps > 0 else duration
+    tolerance = 0 if exact else 1  # an estimate from the duration may be a frame off
+    if count < reported - tolerance:
+        what = OVER_REPORTED if exact else "duration over-reported"
+        said = f"{reported}" if exact else f"{duration:.3g} s = {reported} frames"
+        notes["count"] = f"{what} (container says {said}, stream has {count})"
+    elif count > reported + tolerance:
+        notes["count"] = (f"frame count under-reported (container says {reported}, "
+                          f"stream has {count})")
+    out[PROBE_NOTE] = "; ".join(notes[k] for k in ("count", "rate") if k in notes)
     return out
+
+
+def _count_frames(container: Any, stream: Any, reported: int, fps: float, exact: bool,
+                  decode_tail: bool) -> tuple[int, dict[str, Any]]:
+    """Frames the stream really has, and notes on metadata it contradicts ("fps": a corrected
+    rate, "duration": the stream's, "rate": a note). Decodes only when packets are damaged or
+    fewer than promised, or decode_tail asks."""
+    notes: dict[str, Any] = {}
+    packets = count_packets(container, stream)
+    if packets.rate and fps > 0 and abs(packets.rate - fps) > 0.01 * fps:
+        notes["rate"] = f"frame rate {fps:.4g} corrected to {packets.rate:.4g} (timestamps)"
+        notes["fps"] = fps = packets.rate
+    elif fps <= 0 and packets.frames > 1 and packets.span > 0:
+        fps = (packets.frames - 1) / packets.span
+        notes["rate"] = f"frame rate missing, {fps:.4g} from timestamps"
+        notes["fps"] = fps
+    if not packets.rate and packets.frames > 1:  # variable rate: a count is not duration x fps
+        notes["variable"] = True
+    count = packets.frames
+    if packets.damaged or decode_tail or (exact and count < reported) \
+            or (not exact and count < reported - 1):
+        if packets.rate or decode_tail and not packets.frames:
+            count = _last_decodable(container, stream, max(reported, count), fps) + 1
+        else:
+            count = _decoded_count(container, stream)
+    return count, notes
 
 
 def probe_image(path: str) -> dict[str, Any]:
