@@ -1,14 +1,16 @@
 """`videosft study --preset smoke`: the whole miniature study on local Ray, checking the pipeline
-(stage-1 base, fixed + hybrid + replay sweeps, fixed-budget scoring, probe, report), not the verdict."""
+(stage-1 base, fixed + hybrid + replay sweeps, fixed-budget scoring, probe, report), that the same
+command gives the same numbers, and that every trial kind takes its training stream from the seed."""
 
 import json
+import shutil
 
 import pytest
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def test_smoke_study_runs_end_to_end_and_continues(local_ray, tmp_path):
+def test_smoke_study_is_deterministic_and_continues(local_ray, tmp_path):
     from videosft.study.presets import get_preset
     from videosft.study.run import run_study
 
@@ -16,11 +18,12 @@ def test_smoke_study_runs_end_to_end_and_continues(local_ray, tmp_path):
     report = run_study(preset, str(tmp_path / "study"))
     text = report.read_text()
     data = json.loads((tmp_path / "study" / "study_report.json").read_text())
-    assert "Stage 1: the spatial base" in text and "### Verdict" in text
+    assert "Stage 1: the spatial base" in text and "### Verdict" in text and "paired" in text
     assert data["verdict"]["label"] in ("trade-off present", "trade-off absent", "not significant")
     got = {(t["variant"], str(t["budget"])) for t in data["trials"]}
     want = {("fixed", str(b)) for b in preset.budgets} | {("hybrid", "hybrid"), ("replay", str(max(preset.budgets)))}
     assert got == want
+    assert all(isinstance(t["data_order_digest"], int) for t in data["trials"])  # the loop recorded its stream
     hybrid = json.loads(next((tmp_path / "study" / "stage2").glob("seed_0/trials/budget_hybrid/summary.json")).read_text())
     assert hybrid["budget_predictor"] == "oracle" and hybrid["mean_frames"] >= 1
     largest = json.loads(next((tmp_path / "study" / "stage2").glob(
@@ -28,9 +31,62 @@ def test_smoke_study_runs_end_to_end_and_continues(local_ray, tmp_path):
     if hybrid["mean_frames"] < max(preset.budgets):  # trained at its per-sample budgets, not the largest
         assert hybrid["compute"]["visual_tokens_per_sample"] < largest["compute"]["visual_tokens_per_sample"]
     assert set(data["alignment"]["overall"]) == {str(b) for b in preset.budgets}
-    assert "base" in data["fixed_budget"] and len(data["fixed_budget"]) == len(want) + 1
+    assert "base" not in data["fixed_budget"] and len(data["fixed_budget"]) == len(want)
+
+    # Same command, same seeds, a fresh directory: every number identical, the losses included.
+    run_study(preset, str(tmp_path / "again"))
+    first = (tmp_path / "study" / "study_numbers.json").read_text()
+    assert (tmp_path / "again" / "study_numbers.json").read_text() == first
+    assert json.loads(first)["trials"][0]["final_loss"] is not None
+    shutil.rmtree(tmp_path / "again")
+
     mtime = report.stat().st_mtime_ns
     stamp = (tmp_path / "study" / "stage1" / "base.json").stat().st_mtime_ns
     run_study(preset, str(tmp_path / "study"))  # continues: nothing retrains, the report is rewritten
     assert (tmp_path / "study" / "stage1" / "base.json").stat().st_mtime_ns == stamp
     assert report.stat().st_mtime_ns >= mtime
+
+
+def _stream(cfg, rows):
+    """The micro-batch order a Train worker would draw from these rows (train/loop.micro_batches)."""
+    import ray.data
+
+    from videosft.data.preprocess import N_TEXT_TOKENS, N_VISUAL_TOKENS
+    from videosft.train.checkpoint import SAMPLE_INDEX
+    from videosft.train.loop import micro_batches
+
+    items = [{"id": r["id"], SAMPLE_INDEX: r[SAMPLE_INDEX], N_TEXT_TOKENS: 12,
+              N_VISUAL_TOKENS: 4 * int(r.get("frame_budget") or 4)} for r in rows]
+    ds = ray.data.from_items(items)
+    return [tuple(str(i) for i in b["id"]) for epoch in (0, 1) for b in micro_batches(ds, cfg, epoch)]
+
+
+def test_every_trial_kind_takes_its_stream_from_the_seed(local_ray, tmp_path):
+    """fixed, hybrid and replay trials: two seeds give different streams, one seed the same twice."""
+    from videosft.data.manifest import read_manifest
+    from videosft.data.synthetic import make_synthetic
+    from videosft.study.presets import get_preset
+    from videosft.study.run import stage2_configs
+    from videosft.train.run import training_rows
+    from videosft.tune.sweep import hybrid_training
+    from videosft.workspace import Inputs, train_manifest
+
+    root = tmp_path / "data"
+    make_synthetic(root, n_train_video=24, n_train_image=48, n_eval_video=2, n_eval_image=2)
+    preset = get_preset("smoke").model_copy(update={"seeds": [0, 1]})
+    runs = stage2_configs(preset, tmp_path, {"checkpoint": str(tmp_path / "ckpt"), "data_root": str(root)})
+    inputs = Inputs(model_path=str(tmp_path / "ckpt"), data_root=str(root))
+    streams: dict[tuple[str, int], list] = {}
+    for variant, seed, cfg in runs:
+        budgets = cfg.sweep.frame_budgets if variant == "fixed" else [max(preset.budgets)]
+        for budget in (max(preset.budgets), "hybrid") if "hybrid" in budgets else budgets:
+            kind = "hybrid" if budget == "hybrid" else variant
+            trial_cfg = hybrid_training(cfg, inputs)[0] if budget == "hybrid" else cfg
+            rows = training_rows(trial_cfg, read_manifest(train_manifest(trial_cfg, inputs)))
+            streams[kind, seed] = _stream(trial_cfg, rows)
+            assert _stream(trial_cfg, rows) == streams[kind, seed]  # same seed: same stream
+    for kind in ("fixed", "hybrid", "replay"):
+        a, b = streams[kind, 0], streams[kind, 1]
+        assert a != b, f"{kind}: seeds 0 and 1 train on the same stream"
+    replay_ids = {s: {x for batch in streams["replay", s] for x in batch if "image" in x} for s in (0, 1)}
+    assert replay_ids[0] != replay_ids[1]  # the seed also picks which images are replayed

@@ -33,6 +33,7 @@ class StudyPreset(BaseModel):
     hybrid_predictor: str = "oracle"  # oracle: the known minimal budgets (the study's upper bound)
     replay_ratio: float = Field(0.0, ge=0.0, lt=1.0)  # >0: an image-replay trial at the largest budget
     seeds: list[int] = [0]
+    replicate_seeds: list[int] = []  # `study --replicate`: a disjoint seed set that must agree
     eval_budget: int = Field(8, ge=1)  # the fixed evaluation budget (trials are also scored at their own)
     eval_limit: int | None = None
     alignment_batches: int = Field(2, ge=1)

@@ -13,10 +13,11 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from videosft.config import ExperimentConfig, from_dict
 from videosft.study.presets import StudyPreset
+from videosft.study.report import trial_kind
 
 IMAGE_MANIFEST = "train_image.json"
 
@@ -79,8 +80,13 @@ def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
     return summary
 
 
-def stage2_configs(preset: StudyPreset, out: Path, base: dict[str, Any]) -> list[tuple[str, int, ExperimentConfig]]:
-    """(variant, seed, sweep config) for every stage-2 sweep of the preset."""
+def stage2_configs(preset: StudyPreset, out: Path, base: dict[str, Any],
+                   seeds: Sequence[int] | None = None) -> list[tuple[str, int, ExperimentConfig]]:
+    """(variant, seed, sweep config) for every stage-2 sweep of the preset (`seeds`: its own by default).
+
+    The seed is both `train.seed` (data order, RNGs) and the experiment seed (which image rows a
+    replay trial mixes in, bootstrap resampling): every trial kind derives its stream from it.
+    """
     budgets: list[Any] = list(preset.budgets) + (["hybrid"] if preset.hybrid else [])
     common = {"model": {"path": base["checkpoint"]},
               "data": {"root": base["data_root"], "train_manifest": "train.json", "image_replay_ratio": 0.0,
@@ -89,12 +95,13 @@ def stage2_configs(preset: StudyPreset, out: Path, base: dict[str, Any]) -> list
               "budget": {"predictor": preset.hybrid_predictor, "candidates": sorted(set(preset.budgets)),
                          "default": max(preset.budgets)}}
     runs = []
-    for seed in preset.seeds:
+    for seed in (preset.seeds if seeds is None else seeds):
+        seeded = _merge(common, {"seed": seed, "train": {"seed": seed}})
         cfg = study_config(preset, str(out / "stage2" / f"seed_{seed}"),
-                           **_merge(common, {"train": {"seed": seed}, "sweep": {"frame_budgets": budgets}}))
+                           **_merge(seeded, {"sweep": {"frame_budgets": budgets}}))
         runs.append(("fixed", seed, cfg))
         if preset.replay_ratio > 0:
-            replay = _merge(common, {"train": {"seed": seed}, "sweep": {"frame_budgets": [max(preset.budgets)]},
+            replay = _merge(seeded, {"sweep": {"frame_budgets": [max(preset.budgets)]},
                                      "data": {"image_replay_ratio": preset.replay_ratio}})
             runs.append(("replay", seed, study_config(preset, str(out / "stage2" / f"replay_seed_{seed}"), **replay)))
     return runs
@@ -107,39 +114,62 @@ def _share_base_eval(first: Path, target: Path) -> None:
         shutil.copytree(src, dst)
 
 
-def score_at_fixed_budget(cfg: ExperimentConfig, trial_dir: Path, checkpoint: str, budget: int) -> dict[str, Any]:
-    """Every trial (and the base) on the video split at one evaluation budget (cached on disk)."""
+def score_at_fixed_budget(cfg: ExperimentConfig, trial_dir: Path, checkpoint: str, budget: int) -> Path:
+    """Score a trial (or the base) on the video split at one evaluation budget (cached); its eval dir."""
     from videosft.eval.runner import evaluate_model
 
-    fixed = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"frame_budget": budget})})
-    return evaluate_model(fixed, checkpoint, budget, trial_dir / f"eval_fixed_{budget}", cfg.data.root)
+    fixed = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"frame_budget": budget,
+                                                                       "benchmarks": ["synthetic_video"]})})
+    out = trial_dir / f"eval_fixed_{budget}"
+    evaluate_model(fixed, checkpoint, budget, out, cfg.data.root)
+    return out
 
 
-def run_study(preset: StudyPreset, output_dir: str) -> Path:
-    """Run (or continue) the whole study; returns the path of its report."""
-    from videosft.study.report import write_study_report
-    from videosft.tune.sweep import ensure_ray, run_sweep
+def run_stage2(preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequence[int]
+               ) -> tuple[list[tuple[str, int, ExperimentConfig]], dict[str, Path]]:
+    """Every stage-2 sweep of `seeds`, then every trial at the fixed evaluation budget."""
+    from videosft.tune.sweep import run_sweep
+
+    runs = stage2_configs(preset, out, base, seeds)
+    first = out / "stage2" / f"seed_{preset.seeds[0]}"
+    for variant, seed, cfg in runs:
+        _share_base_eval(first, Path(cfg.output_dir))
+        print(f"[study] stage 2: {variant} sweep, seed {seed}: {cfg.sweep.frame_budgets}", flush=True)
+        run_sweep(cfg)
+    fixed = {"base": score_at_fixed_budget(runs[0][2], out / "stage1", base["checkpoint"], preset.eval_budget)}
+    for variant, seed, cfg in runs:
+        for summary_path in sorted(Path(cfg.output_dir, "trials").glob("*/summary.json")):
+            summary = json.loads(summary_path.read_text())
+            key = f"{trial_kind(variant, summary)}/{summary['frame_budget']}/{seed}"
+            fixed[key] = score_at_fixed_budget(cfg, summary_path.parent, summary["checkpoint"], preset.eval_budget)
+    return runs, fixed
+
+
+def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> Path:
+    """Run (or continue) the whole study; returns the path of its report.
+
+    `replicate`: also run the preset's `replicate_seeds` (disjoint from its seeds) on the same base
+    and frame cache, and report whether the two seed sets give the same verdict ("inconclusive"
+    when they do not).
+    """
+    from videosft.study.report import replication_section, write_study_report
+    from videosft.tune.sweep import ensure_ray
 
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     ensure_ray()
     base = stage1_base(preset, out)
-    runs = stage2_configs(preset, out, base)
-    first = Path(runs[0][2].output_dir)
-    for variant, seed, cfg in runs:
-        _share_base_eval(first, Path(cfg.output_dir))
-        print(f"[study] stage 2: {variant} sweep, seed {seed}: {cfg.sweep.frame_budgets}", flush=True)
-        run_sweep(cfg)
-    fixed_scores = {"base": score_at_fixed_budget(runs[0][2], out / "stage1", base["checkpoint"], preset.eval_budget)}
-    for variant, seed, cfg in runs:
-        for summary_path in sorted(Path(cfg.output_dir, "trials").glob("*/summary.json")):
-            summary = json.loads(summary_path.read_text())
-            kind = "hybrid" if summary["frame_budget"] == "hybrid" else variant
-            key = f"{kind}/{summary['frame_budget']}/{seed}"
-            fixed_scores[key] = score_at_fixed_budget(cfg, summary_path.parent, summary["checkpoint"], preset.eval_budget)
+    runs, fixed = run_stage2(preset, out, base, preset.seeds)
+    sections, extra = [], {}
+    if replicate:
+        if not preset.replicate_seeds:
+            raise ValueError(f"study --replicate: preset {preset.name!r} has no replicate_seeds")
+        runs_b, fixed_b = run_stage2(preset, out, base, preset.replicate_seeds)
+        sections, extra = replication_section(runs, fixed, runs_b, fixed_b, preset)
     alignment = _alignment(preset, base, runs[0][2], out)
-    return write_study_report(preset, out, base, runs, fixed_scores, alignment, time.perf_counter() - t0)
+    return write_study_report(preset, out, base, runs, fixed, alignment, time.perf_counter() - t0,
+                              extra_sections=sections, extra_json=extra)
 
 
 def _alignment(preset: StudyPreset, base: dict[str, Any], cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
