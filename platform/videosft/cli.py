@@ -146,7 +146,7 @@ def cmd_study(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = run_study(preset, args.output_dir or f"runs/study-{preset.name}")
+    report = run_study(preset, args.output_dir or f"runs/study-{preset.name}", replicate=args.replicate)
     print(f"study report: {report}")
     return 0
 
@@ -195,8 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(fn=cmd_alignment)
     p = sub.add_parser("study", help="the miniature study: spatial base, Video-SFT sweeps, probe, verdict")
-    p.add_argument("--preset", default="laptop", help="laptop (~20 min on a few cores) or smoke (CI)")
+    p.add_argument("--preset", default="laptop", help="laptop, table1 or smoke (CI)")
     p.add_argument("--output-dir", default=None, help="default: runs/study-<preset>")
+    p.add_argument("--replicate", action="store_true",
+                   help="also run the preset's disjoint replicate_seeds on the same base; verdict 'inconclusive' "
+                        "unless both seed sets agree")
     p.set_defaults(fn=cmd_study)
     p = sub.add_parser("make-tiny-model", help="write a random-weight HF checkpoint of a family")
     p.add_argument("family")

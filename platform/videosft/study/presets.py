@@ -1,7 +1,12 @@
 """Study presets: how big the miniature study is (data, steps, budgets, seeds), chosen by name.
 
-`laptop` is sized so the whole study runs in about twenty minutes on a few CPU cores; `smoke` runs in
-CI in a few minutes and checks the pipeline, not the verdict. The learning rates are not arbitrary:
+`laptop` is sized by power, not by habit: 5 seeds and 384 held-out items per split, so the paired
+intervals (study/paired.py) of a fixed-budget Δ come to about ±10 points and the minimum
+detectable effect to ~12 points, below the 13-31-point image costs earlier runs measured. Two
+seeds (a t quantile of 12.7) and 96 items (±10 points from the items alone) could not decide.
+`replicate_seeds` is a disjoint set for `study --replicate`. Trials reserve half a core each
+(one torch thread), so a sweep runs two trials at once on two cores. `smoke` runs in CI in a few
+minutes and checks the pipeline and determinism, not the verdict. The learning rates are not arbitrary:
 on the tiny Qwen2.5-VL the spatial tasks are learnt at 3e-4 (image accuracy ~2x chance after 2500
 steps) while 1e-3 and the demo's 3e-3 only learn the answer prior (accuracy stays at chance).
 """
@@ -37,28 +42,46 @@ class StudyPreset(BaseModel):
     eval_budget: int = Field(8, ge=1)  # the fixed evaluation budget (trials are also scored at their own)
     eval_limit: int | None = None
     alignment_batches: int = Field(2, ge=1)
+    # CPUs one Train worker / eval actor reserves (torch gets int(max(1, cpus)) threads): 0.5 lets a
+    # sweep run two trials side by side on two cores, each on one thread.
+    worker_cpus: float = Field(0.5, gt=0)
+    # Table 1 in miniature (study/table1.py): Hybrid-Frame trials with these learned predictors
+    # (similarity, text_classifier, instruction) beside the oracle and the fixed budgets.
+    table1_predictors: list[str] = []
+    predictor_steps: int = Field(200, ge=1)  # SFT steps that teach the base to be the instruction predictor
+    predictor_thumbnails: int = Field(4, ge=1)
+    report_name: str = "study_report"  # <output_dir>/<report_name>.md / .json
 
     def experiment_overrides(self) -> dict[str, Any]:
         """The experiment-config values every stage of this preset shares."""
         return {
             "data": {"synthetic": {"n_train_image": self.n_train_image, "n_train_video": self.n_train_video,
                                    "n_eval_image": self.n_eval_image, "n_eval_video": self.n_eval_video}},
-            "train": {"num_workers": 1, "cpus_per_worker": 1.0, "micro_batch_size": self.micro_batch_size,
-                      "log_every": 50},
-            "eval": {"limit": self.eval_limit, "batch_size": 16},
+            "train": {"num_workers": 1, "cpus_per_worker": self.worker_cpus,
+                      "micro_batch_size": self.micro_batch_size, "log_every": 50},
+            "eval": {"limit": self.eval_limit, "batch_size": 16, "cpus_per_actor": self.worker_cpus},
         }
 
 
 PRESETS: dict[str, StudyPreset] = {
     "laptop": StudyPreset(
-        name="laptop", n_train_image=512, n_train_video=256, n_eval_image=96, n_eval_video=96,
+        name="laptop", n_train_image=512, n_train_video=256, n_eval_image=384, n_eval_video=384,
         base_steps=2500, base_lr=3e-4, video_steps=300, video_lr=3e-4,
-        budgets=[1, 4, 16], replay_ratio=0.5, seeds=[0, 1], eval_budget=8,
+        budgets=[1, 4, 16], replay_ratio=0.5, seeds=[0, 1, 2, 3, 4], replicate_seeds=[5, 6, 7, 8, 9],
+        eval_budget=8,
+    ),
+    # Table 1 in miniature; run it in the laptop preset's output dir to reuse its base and sweeps.
+    "table1": StudyPreset(
+        name="table1", n_train_image=512, n_train_video=256, n_eval_image=384, n_eval_video=384,
+        base_steps=2500, base_lr=3e-4, video_steps=300, video_lr=3e-4,
+        budgets=[1, 4, 16], replay_ratio=0.5, seeds=[0, 1, 2], eval_budget=8,
+        table1_predictors=["similarity", "text_classifier", "instruction"], report_name="table1_report",
     ),
     "smoke": StudyPreset(
         name="smoke", n_train_image=16, n_train_video=16, n_eval_image=8, n_eval_video=8,
         base_steps=8, base_lr=3e-4, video_steps=4, video_lr=3e-4, micro_batch_size=4,
-        budgets=[1, 4], replay_ratio=0.5, seeds=[0], eval_budget=4, eval_limit=8, alignment_batches=1,
+        budgets=[1, 4], replay_ratio=0.5, seeds=[0], replicate_seeds=[1], eval_budget=4, eval_limit=8,
+        alignment_batches=1,
     ),
 }
 

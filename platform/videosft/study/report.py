@@ -188,11 +188,11 @@ def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], run
     lines += _breakdown(rows)
     lines += ["", "## Gradient alignment (image vs video loss gradients) on the stage-1 base", "",
               alignment_markdown([alignment])]
-    md = out / "study_report.md"
+    md = out / f"{preset.report_name}.md"
     md.write_text("\n".join(lines) + "\n")
     numbers = study_numbers(base, trials, rows, result, fixed, extra_json)
-    (out / "study_numbers.json").write_text(json.dumps(numbers, indent=1, sort_keys=True, default=str) + "\n")
-    (out / "study_report.json").write_text(json.dumps(
+    (out / f"{preset.report_name.replace('report', 'numbers')}.json").write_text(json.dumps(numbers, indent=1, sort_keys=True, default=str) + "\n")
+    (out / f"{preset.report_name}.json").write_text(json.dumps(
         {"preset": preset.model_dump(), "base": base, "verdict": result, "trials": rows, "fixed_budget": fixed,
          "alignment": alignment, "wall_s": wall_s, **(extra_json or {})}, indent=2, default=str))
     print("\n".join(lines), flush=True)

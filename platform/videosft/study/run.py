@@ -145,6 +145,26 @@ def run_stage2(preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequ
     return runs, fixed
 
 
+def run_table1(preset: StudyPreset, out: Path, base: dict[str, Any], runs: list[tuple[str, int, ExperimentConfig]]
+               ) -> tuple[list[str], dict[str, Any]]:
+    """Table 1 in miniature: a Hybrid-Frame sweep per learned predictor and seed, then the table."""
+    from videosft.study.report import collect_trials
+    from videosft.study.table1 import score_predictors, table1, table1_configs
+    from videosft.tune.sweep import run_sweep
+
+    # Not sharing base_eval here: the base's hybrid evaluation depends on the predictor.
+    for _variant, seed, cfg in table1_configs(preset, out, base, preset.seeds):
+        print(f"[study] table 1: {cfg.budget.predictor} hybrid sweep, seed {seed}", flush=True)
+        run_sweep(cfg)
+        runs = runs + [("fixed", seed, cfg)]
+    scores = score_predictors(preset, out, base)
+    trials, rows = collect_trials(runs)
+    lines, data = table1(trials, rows, scores, max(preset.budgets))
+    return ["", "## Table 1 in miniature: budget predictors vs known minimal budgets and downstream", "",
+            "Held-out clips scored against their known minimal budgets (candidates "
+            f"{sorted(set(preset.budgets))}); Δ paired against the base as above."] + [""] + lines, data
+
+
 def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> Path:
     """Run (or continue) the whole study; returns the path of its report.
 
@@ -167,6 +187,9 @@ def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> 
             raise ValueError(f"study --replicate: preset {preset.name!r} has no replicate_seeds")
         runs_b, fixed_b = run_stage2(preset, out, base, preset.replicate_seeds)
         sections, extra = replication_section(runs, fixed, runs_b, fixed_b, preset)
+    if preset.table1_predictors:
+        more, table = run_table1(preset, out, base, runs)
+        sections, extra = sections + more, {**extra, "table1": table}
     alignment = _alignment(preset, base, runs[0][2], out)
     return write_study_report(preset, out, base, runs, fixed, alignment, time.perf_counter() - t0,
                               extra_sections=sections, extra_json=extra)
