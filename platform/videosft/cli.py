@@ -159,6 +159,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videosft", description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks (e.g. for too many rejected rows) instead of a summary")
     sub = parser.add_subparsers(dest="verb", required=True)
     for name, fn, text in (("demo", cmd_demo, "run the embedded laptop demo end to end"),
                            ("sweep", cmd_sweep, "run a frame-budget sweep from a config"),
@@ -225,13 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_REJECTS = 3  # too many rows failed (data.max_failure_ratio): a data problem, not a bug
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from videosft.data.pipeline import TooManyRejects
+
     try:
         return args.fn(args)
     except ConfigError as exc:
         print(f"videosft: {exc}", file=sys.stderr)
         return 2
+    except TooManyRejects as exc:  # one readable paragraph; the traceback only with --debug
+        if args.debug:
+            raise
+        print(f"videosft {args.verb}: {exc.summary()}", file=sys.stderr)
+        return EXIT_REJECTS
 
 
 if __name__ == "__main__":

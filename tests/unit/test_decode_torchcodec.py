@@ -42,6 +42,13 @@ for kind, wanted in (("good", [0, 40]), ("empty", [0]), ("text", [0]), ("truncat
         out["errors"][kind] = "no error"
     except DecodeError as exc:
         out["errors"][kind] = str(exc)
+odd, wanted = json.loads(sys.argv[2]), np.array(json.loads(sys.argv[3]))
+out["odd_gap"], out["odd_times"] = {}, {}
+for kind, path in odd.items():  # test_media_odd.py's clips: upright frames, real VFR timestamps
+    tc, times = decode_video(path, wanted, None, backend="torchcodec", threads=1, with_times=True)
+    ref = decode_video(path, wanted, None, backend="pyav")
+    out["odd_gap"][kind] = float(np.abs(tc.astype(int) - ref.astype(int)).mean()) if tc.shape == ref.shape else -1.0
+    out["odd_times"][kind] = None if times is None else [float(t) for t in times]
 print("RESULT " + json.dumps(out))
 """
 
@@ -64,8 +71,9 @@ def result(tmp_path_factory) -> dict:
     shim = _ffmpeg_shim(tmp_path_factory.mktemp("ffmpeg"))
     env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(
         p for p in (str(shim), os.environ.get("LD_LIBRARY_PATH", "")) if p))
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(media)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    odd = mf.write_odd_set(str(tmp_path_factory.mktemp("odd")))
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(media), json.dumps(odd),
+                           json.dumps(ODD_WANTED)], env=env, capture_output=True, text=True, timeout=300)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     return json.loads(lines[-1].removeprefix("RESULT "))
@@ -85,6 +93,25 @@ def test_exact_frames_in_the_order_asked(result):
 
 def test_pixels_match_pyav(result):
     assert all(gap < 2.0 for gap in result["pixel_gap"].values()), result["pixel_gap"]
+
+
+ODD_WANTED = [15, 0, 3, 7, 7, 12]
+
+
+def test_odd_media_give_the_same_upright_frames_as_pyav(result):
+    """Rotations (torchcodec turns frames itself), SAR, 10-bit, 4:2:2/4:4:4, VFR, a long header."""
+    assert len(result["odd_gap"]) == 12
+    for kind, gap in result["odd_gap"].items():
+        assert 0.0 <= gap <= (1.5 if kind == "yuv420p10" else 0.0), (kind, gap)
+
+
+def test_variable_rate_timestamps_match_the_other_backends(result):
+    import numpy as np
+
+    for kind in ("vfr_mp4", "vfr_mkv"):
+        want = np.array(mf.VFR_PTS_MS)[ODD_WANTED] / 1000
+        assert np.allclose(result["odd_times"][kind], want, atol=1e-3), kind
+    assert result["odd_times"]["yuv444p"] is None  # constant rate: index / fps
 
 
 def test_bad_media_get_the_same_reasons(result):

@@ -32,7 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from videosft import schema as S
-from videosft.data.pipeline import TooManyRejects, decoded_dataset
+from videosft.data.pipeline import TooManyRejects, check_failure_ratio, decoded_dataset  # noqa: F401
 from videosft.data.probe import PROBE_NOTE
 from videosft.data.sampling import SamplingContract
 
@@ -62,6 +62,7 @@ class CacheInfo:
     rejected: int
     rejects_path: str
     parts: tuple[str, ...]
+    noted: int = 0  # rows kept whose metadata the probe corrected (PROBE_NOTE says how)
 
 
 # --------------------------------------------------------------------------- storage helpers
@@ -149,8 +150,11 @@ def _index(path: str, state: dict[str, Any]) -> Any:
     columns = [S.ID, S.MEDIA_PATH, S.ERROR]
     filesystem, files = _part_files(path, state)
     if not files:
-        return pa.table({c: pa.array([], pa.string()) for c in columns})
-    return pds.dataset(files, filesystem=filesystem, format="parquet").to_table(columns=columns)
+        return pa.table({c: pa.array([], pa.string()) for c in columns + [PROBE_NOTE]})
+    dataset = pds.dataset(files, filesystem=filesystem, format="parquet")
+    if PROBE_NOTE in dataset.schema.names:  # caches written before the column lack it
+        columns.append(PROBE_NOTE)
+    return dataset.to_table(columns=columns)
 
 
 # --------------------------------------------------------------------------- rows in and out
@@ -277,6 +281,12 @@ def _write_part(rows: Sequence[dict[str, Any]], contract: SamplingContract, max_
     ds.write_parquet(target, min_rows_per_file=opts["rows_per_file"])
 
 
+def _noted(index: Any) -> int:
+    if PROBE_NOTE not in index.column_names:
+        return 0
+    return sum(1 for note in index[PROBE_NOTE].to_pylist() if note)
+
+
 def _write_rejects(path: str, index: Any) -> tuple[str, int]:
     bad = [r for r in index.to_pylist() if r[S.ERROR]]
     lines = [json.dumps({"id": r[S.ID], "path": r[S.MEDIA_PATH], "stage": "prepare-cache",
@@ -313,10 +323,10 @@ def prepare_cache(rows: Sequence[dict[str, Any]], contract: SamplingContract, bu
     rejects_path, rejected = _write_rejects(path, index)
     info = CacheInfo(path=path, contract_id=contract.contract_id(), max_budget=max_budget,
                      total=index.num_rows, decoded=len(todo), rejected=rejected,
-                     rejects_path=rejects_path, parts=tuple(p["name"] for p in state["parts"]))
-    if info.total and rejected / info.total > max_failure_ratio:
-        raise TooManyRejects(f"prepare-cache: {rejected} of {info.total} rows failed "
-                             f"(> data.max_failure_ratio={max_failure_ratio}); reasons in {rejects_path}")
+                     rejects_path=rejects_path, parts=tuple(p["name"] for p in state["parts"]),
+                     noted=_noted(index))
+    bad = [(r[S.MEDIA_PATH] or r[S.ID], r[S.ERROR]) for r in index.to_pylist() if r[S.ERROR]]
+    check_failure_ratio("prepare-cache", bad, info.total, max_failure_ratio, rejects_path)
     return info
 
 

@@ -63,11 +63,17 @@ def write_video(
     pix_fmt: str | None = None,
     gop: int = 12,
     container_options: dict[str, str] | None = None,
+    rotation: int = 0,
+    sar: Fraction | None = None,
+    pts_ms: list[int] | None = None,
 ) -> str:
     """Write a video of `frame_pattern` frames; `size` is (width, height) as encoders spell it.
 
     Odd sizes get yuv444p (yuv420p needs even dimensions); `gop` keeps several keyframes in short
-    clips so seek paths are exercised.
+    clips so seek paths are exercised. Odd-but-valid variants: `rotation` (counter-clockwise
+    degrees, written as the stream's display matrix), `sar` (sample aspect ratio), `pix_fmt`
+    (e.g. yuv420p10le, yuv422p, yuv444p), `pts_ms` (each frame's timestamp in milliseconds: a
+    variable frame rate).
     """
     width, height = size
     if pix_fmt is None:
@@ -76,12 +82,67 @@ def write_video(
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.codec_context.gop_size = gop
+        if sar is not None:
+            stream.codec_context.sample_aspect_ratio = sar
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if pts_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
         if codec == "libx264":
             stream.options = {"crf": "18", "preset": "veryfast"}
         for index in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_pattern(index, width, height), format="rgb24")
+            if pts_ms is not None:
+                frame.pts, frame.time_base = pts_ms[index], Fraction(1, 1000)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
+    return path
+
+
+VFR_PTS_MS = [0, 100, 150, 400, 420, 440, 700, 1000, 1050, 1100, 1500, 1600, 1700, 2000, 2100, 2500]
+
+
+def write_odd_set(directory: str) -> dict[str, str]:
+    """Awkward but valid videos, 16 frames each: {kind: path}. Rotations in mp4, mov and mkv
+    (decord treats each differently), a non-square sample aspect ratio, 10-bit and 4:2:2/4:4:4
+    chroma, variable frame rate in mp4 and mkv, and a Matroska header whose duration promises
+    far more frames than the stream has."""
+    os.makedirs(directory, exist_ok=True)
+    join = lambda name: os.path.join(directory, name)  # noqa: E731
+    paths = {
+        "rot90_mp4": write_video(join("rot90.mp4"), rotation=90, gop=6),
+        "rot270_mp4": write_video(join("rot270.mp4"), rotation=270, gop=6),
+        "rot180_mp4": write_video(join("rot180.mp4"), rotation=180, gop=6),
+        "rot90_mov": write_video(join("rot90.mov"), rotation=90, gop=6),
+        "rot90_mkv": write_video(join("rot90.mkv"), rotation=90, gop=6),
+        "sar_4_3": write_video(join("sar.mp4"), sar=Fraction(4, 3), gop=6),
+        "yuv420p10": write_video(join("p10.mp4"), pix_fmt="yuv420p10le", gop=6),
+        "yuv422p": write_video(join("p422.mp4"), pix_fmt="yuv422p", gop=6),
+        "yuv444p": write_video(join("p444.mp4"), pix_fmt="yuv444p", gop=6),
+        "vfr_mp4": write_video(join("vfr.mp4"), pts_ms=VFR_PTS_MS, gop=6),
+        "vfr_mkv": write_video(join("vfr.mkv"), pts_ms=VFR_PTS_MS, gop=6),
+        "long_header_mkv": write_long_header_mkv(join("long_header.mkv")),
+    }
+    return paths
+
+
+def write_long_header_mkv(path: str, num_frames: int = 16, claimed_s: float = 75.0) -> str:
+    """Matroska whose Segment Duration claims `claimed_s` seconds (600 frames at 8 fps) while the
+    stream holds `num_frames`: the header is patched after writing, as some muxers leave it."""
+    import struct
+
+    write_video(path, num_frames, gop=6)
+    with open(path, "rb") as handle:
+        data = bytearray(handle.read())
+    at = data.find(b"\x44\x89")  # the Duration element id, in the Segment Info
+    if at < 0:
+        raise RuntimeError("no Matroska Duration element to patch")
+    size = data[at + 2] & 0x7F  # a one-byte EBML size: 4 or 8 (float or double)
+    scale = 1_000_000  # TimecodeScale default: durations in milliseconds
+    value = claimed_s * 1e9 / scale
+    data[at + 3 : at + 3 + size] = struct.pack(">f" if size == 4 else ">d", value)
+    with open(path, "wb") as handle:
+        handle.write(bytes(data))
     return path
 
 

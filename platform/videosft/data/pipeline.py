@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,7 +34,58 @@ def _data_store_fraction() -> float:
 
 
 class TooManyRejects(RuntimeError):
-    """More rows failed than the configured ratio allows."""
+    """More rows failed than the configured ratio allows.
+
+    `summary()` is the one paragraph a person reads (the CLI prints it instead of a traceback):
+    counts per reason, the first few files of each, the rejects file and the key to raise.
+    """
+
+    def __init__(self, message: str, *, summary: str = "") -> None:
+        super().__init__(message)
+        self._summary = summary
+
+    def summary(self) -> str:
+        return self._summary or str(self)
+
+
+_SHOWN_FILES = 3  # files named per reason in a summary
+_DETAIL = re.compile(r"\s*\([^()]*\)")  # "(container says 40, ...)", "(/path/x.mp4)"
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def reason_kind(reason: str) -> str:
+    """A reject reason without its per-file details, so equal failures count together:
+    "probe: file not found (/a.mp4)" -> "probe: file not found", numbers become N."""
+    return _NUMBER.sub("N", _DETAIL.sub("", reason)).strip() or reason
+
+
+def rejects_summary(stage: str, rejects: Sequence[tuple[str, str]], total: int, max_failure_ratio: float,
+                    rejects_path: str) -> str:
+    """One paragraph: `rejects` are (path or id, reason); reasons most frequent first."""
+    groups: dict[str, list[str]] = {}
+    for where, reason in rejects:
+        groups.setdefault(reason_kind(reason), []).append(where)
+    parts = []
+    for kind, files in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        shown = ", ".join(files[:_SHOWN_FILES]) + (f", +{len(files) - _SHOWN_FILES} more"
+                                                   if len(files) > _SHOWN_FILES else "")
+        parts.append(f"{len(files)} x {kind} (e.g. {shown})")
+    ratio = len(rejects) / total if total else 0.0
+    needed = math.ceil(ratio * 100) / 100
+    return (f"{stage}: {len(rejects)} of {total} rows failed ({100 * ratio:.1f}%), more than "
+            f"data.max_failure_ratio={max_failure_ratio:g} allows. By reason: {'; '.join(parts)}. "
+            f"Every reject, with its reason: {rejects_path}. Fix or drop those files, or accept "
+            f"this share with data.max_failure_ratio={needed:g}.")
+
+
+def check_failure_ratio(stage: str, rejects: Sequence[tuple[str, str]], total: int, max_failure_ratio: float,
+                        rejects_path: str) -> None:
+    """Raise TooManyRejects (with its summary) when len(rejects) / total > max_failure_ratio."""
+    if total and len(rejects) / total > max_failure_ratio:
+        raise TooManyRejects(
+            f"{stage}: {len(rejects)} of {total} rows failed (> data.max_failure_ratio={max_failure_ratio}); "
+            f"reasons in {rejects_path}",
+            summary=rejects_summary(stage, rejects, total, max_failure_ratio, rejects_path))
 
 
 @dataclass(frozen=True)
@@ -40,6 +93,7 @@ class StageStats:
     total: int
     rejected: int
     rejects_path: str
+    noted: int = 0  # rows kept whose metadata the probe corrected (PROBE_NOTE)
 
 
 class DecodeStage:
@@ -210,12 +264,10 @@ def split_rejects(ds: Any, rejects_path: str | Path, max_failure_ratio: float, s
         for r in bad:
             fh.write(json.dumps({"id": r[S.ID], "path": r[S.MEDIA_PATH], "stage": stage,
                                  "reason": r[S.ERROR]}) + "\n")
-    stats = StageStats(total=total, rejected=len(bad), rejects_path=str(path))
-    if total and len(bad) / total > max_failure_ratio:
-        raise TooManyRejects(
-            f"{stage}: {len(bad)} of {total} rows failed (> data.max_failure_ratio={max_failure_ratio}); "
-            f"reasons in {path}"
-        )
+    noted = ds.filter(lambda r: bool(r.get(PROBE_NOTE))).count() if PROBE_NOTE in ds.columns() else 0
+    stats = StageStats(total=total, rejected=len(bad), rejects_path=str(path), noted=noted)
+    check_failure_ratio(stage, [(r[S.MEDIA_PATH] or r[S.ID], r[S.ERROR]) for r in bad], total,
+                        max_failure_ratio, str(path))
     good = ds.filter(lambda r: not r[S.ERROR]) if bad else ds
     if keep_columns is not None:
         good = good.select_columns(list(keep_columns))
