@@ -143,6 +143,35 @@ def study_numbers(base: Mapping[str, Any], trials: Sequence[TrialOutcomes], rows
             "fixed_budget": fixed, **(extra or {})}
 
 
+def environment() -> dict[str, Any]:
+    """What decides the numbers beyond code and seeds: library versions and the CPU's kernel path."""
+    import platform
+
+    import torch
+    import transformers
+
+    cpu = ""
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
+            "cpu": cpu or platform.processor(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_threads_per_worker": 1}
+
+
+REPRODUCIBILITY = (
+    "Same command, same seeds, same machine: identical numbers (`study_numbers.json`; every RNG seeded, "
+    "the data order drawn from the seed and recorded as a digest per trial, torch pinned to one thread "
+    "per worker, deterministic kernels requested). Across machines the numbers still vary: torch's CPU "
+    "kernels (oneDNN/MKL GEMMs, reductions) take a code path per instruction set ({cap} here) and per "
+    "library version, and a different path rounds differently; over thousands of optimizer steps the "
+    "difference grows into another trajectory, so a stage-1 base retrained elsewhere lands a few points "
+    "away. The environment is recorded in the report JSON; compare runs across machines by their paired "
+    "intervals, not their digits.")
+
+
 def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], runs: Sequence[tuple[str, int, Any]],
                        fixed_dirs: Mapping[str, Path], alignment: dict[str, Any], wall_s: float,
                        extra_sections: Sequence[str] = (), extra_json: Mapping[str, Any] | None = None) -> Path:
@@ -188,13 +217,16 @@ def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], run
     lines += _breakdown(rows)
     lines += ["", "## Gradient alignment (image vs video loss gradients) on the stage-1 base", "",
               alignment_markdown([alignment])]
+    env = environment()
+    lines += ["", "## Reproducibility", "", REPRODUCIBILITY.format(cap=env["cpu_capability"]), "",
+              f"Environment: {env}."]
     md = out / f"{preset.report_name}.md"
     md.write_text("\n".join(lines) + "\n")
     numbers = study_numbers(base, trials, rows, result, fixed, extra_json)
     (out / f"{preset.report_name.replace('report', 'numbers')}.json").write_text(json.dumps(numbers, indent=1, sort_keys=True, default=str) + "\n")
     (out / f"{preset.report_name}.json").write_text(json.dumps(
         {"preset": preset.model_dump(), "base": base, "verdict": result, "trials": rows, "fixed_budget": fixed,
-         "alignment": alignment, "wall_s": wall_s, **(extra_json or {})}, indent=2, default=str))
+         "alignment": alignment, "wall_s": wall_s, "environment": env, **(extra_json or {})}, indent=2, default=str))
     print("\n".join(lines), flush=True)
     return md
 
