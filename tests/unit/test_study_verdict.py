@@ -131,3 +131,14 @@ def test_replication_agrees_or_is_inconclusive():
     assert rep["label"] == "inconclusive" and "not powered" in rep["sentence"]
     with pytest.raises(ValueError, match="disjoint"):
         replication(a, {"label": "trade-off present", "seeds": [2, 3]})
+
+
+def test_planned_mde_sizes_the_laptop_preset():
+    """The issue's numbers: seeds spread by ~7.4 points (28.1 vs 38.5 at 16 frames), a third of the
+    items flip. 2 seeds x 96 items detect only costs above ~28 points; 5 x 384 detect ~14."""
+    from videosft.study.paired import planned_mde
+
+    old_half, old_mde = planned_mde(2, 96, 7.4, 100 * math.sqrt(0.35))
+    new_half, new_mde = planned_mde(5, 384, 7.4, 100 * math.sqrt(0.35))
+    assert old_mde > 27.0 and old_half > 20.0
+    assert new_mde < 14.0 and new_half < 10.0

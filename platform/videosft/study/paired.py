@@ -156,3 +156,17 @@ def slope_matrix(by_budget: Mapping[int, Sequence[Sequence[float]]]) -> list[lis
     first = by_budget[budgets[0]]
     return [[sum(w * by_budget[b][s][i] for w, b in zip(weights, budgets)) for i in range(len(first[0]))]
             for s in range(len(first))]
+
+
+def planned_mde(seeds: int, items: int, seed_sd: float, item_sd: float) -> tuple[float, float]:
+    """(half-width of the 95% interval, minimum detectable effect) a design would give, in points.
+
+    `seed_sd`: sd of a seed's mean Δ around the truth (what reruns with other seeds spread by);
+    `item_sd`: sd of an item's seed-averaged Δ (at most 100·sqrt(P(the item flips))). The same
+    crossed variance and Satterthwaite t as `crossed`, so a preset can be sized before it runs.
+    """
+    v_seed, v_item = seed_sd ** 2 / seeds, item_sd ** 2 / items
+    var = v_seed + v_item
+    df = var ** 2 / (v_seed ** 2 / (seeds - 1) + v_item ** 2 / (items - 1))
+    se = math.sqrt(var)
+    return t_quantile(df) * se, (t_quantile(df) + t80_quantile(df)) * se

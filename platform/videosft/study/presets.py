@@ -1,9 +1,10 @@
 """Study presets: how big the miniature study is (data, steps, budgets, seeds), chosen by name.
 
-`laptop` is sized by power, not by habit: 5 seeds and 384 held-out items per split, so the paired
-intervals (study/paired.py) of a fixed-budget Δ come to about ±10 points and the minimum
-detectable effect to ~12 points, below the 13-31-point image costs earlier runs measured. Two
-seeds (a t quantile of 12.7) and 96 items (±10 points from the items alone) could not decide.
+`laptop` is sized by power, not by habit: 5 seeds and 384 held-out items per split. With the seed
+spread earlier runs showed (sd ~7.4 points: 28.1 vs 38.5 at 16 frames) and a third of the items
+flipping, `paired.planned_mde` gives a paired interval of about ±10 points and a minimum
+detectable effect of ~14 points, against ±20 and ~28 for the old 2 seeds x 96 items, whose
+intervals could not separate a 13-point cost from none.
 `replicate_seeds` is a disjoint set for `study --replicate`. Trials reserve half a core each
 (one torch thread), so a sweep runs two trials at once on two cores. `smoke` runs in CI in a few
 minutes and checks the pipeline and determinism, not the verdict. The learning rates are not arbitrary:
