@@ -13,11 +13,12 @@ probe/decode and kept as data.)
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,41 +52,120 @@ def _open_fs(path: str) -> tuple[Any, str]:
     return fs.LocalFileSystem(), os.path.abspath(path)
 
 
+_READ_BYTES = 1 << 20  # streamed manifests are read a MiB at a time
+_PARQUET_BATCH = 4096
+
+
 def _load_raw(path: str) -> list[Any]:
     """Raw row objects of a JSON list, JSONL, or parquet file (format by suffix and content)."""
+    return list(iter_raw(path))
+
+
+def iter_raw(path: str) -> Iterator[Any]:
+    """Raw row objects one at a time, never the whole file in memory: JSONL line by line, a JSON
+    list object by object, parquet batch by batch. Malformed JSON raises ManifestError."""
     import pyarrow.parquet as pq
 
     try:
         filesystem, inner = _open_fs(path)
         if path.endswith(".parquet"):
-            return pq.read_table(inner, filesystem=filesystem).to_pylist()
+            with filesystem.open_input_file(inner) as handle:
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=_PARQUET_BATCH):
+                    yield from batch.to_pylist()
+            return
         with filesystem.open_input_stream(inner) as handle:
-            text = handle.read().decode("utf-8")
+            yield from _iter_text_rows(path, handle)
     except FileNotFoundError as exc:
         raise ManifestError(f"{path}: manifest not found") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read manifest ({exc})") from exc
-    if text.lstrip().startswith("["):  # a JSON list, whatever the suffix says
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from exc
-    return _parse_jsonl(path, text)
 
 
-def _parse_jsonl(path: str, text: str) -> list[Any]:
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+class _Text:
+    """A UTF-8 stream as a sliding text buffer, counting the lines it has let go of."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle, self.decoder = handle, codecs.getincrementaldecoder("utf-8")()
+        self.buf, self.pos, self.eof, self.lines_before = "", 0, False, 0
+
+    def more(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.handle.read(_READ_BYTES)
+        self.eof = not chunk
+        self.lines_before += self.buf.count("\n", 0, self.pos)
+        self.buf = self.buf[self.pos:] + self.decoder.decode(chunk, final=self.eof)
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        """The next non-blank character ("" at the end), consuming the blanks."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in " \t\r\n":
+                self.pos += 1
+            if self.pos < len(self.buf) or not self.more():
+                return self.buf[self.pos] if self.pos < len(self.buf) else ""
+
+
+def _iter_text_rows(path: str, handle: Any) -> Iterator[Any]:
+    text = _Text(handle)
+    if text.peek() != "[":  # JSONL, whatever the suffix says
+        yield from _parse_jsonl(path, text)
+        return
+    text.pos += 1
+    decoder, first = json.JSONDecoder(), True
+    while True:
+        char = text.peek()
+        if char == "]":
+            return
+        if not first:
+            if char != ",":
+                raise _json_error(path, text, "expected ',' or ']'")
+            text.pos += 1
+            text.peek()
+        first = False
+        while True:
+            try:
+                obj, end = decoder.raw_decode(text.buf, text.pos)
+                if end < len(text.buf) or text.eof or isinstance(obj, (dict, list, str)):
+                    break  # a bare number at the buffer's end may continue in the next read
+            except json.JSONDecodeError as exc:
+                if not text.more():
+                    raise _json_error(path, text, exc.msg, exc.lineno) from exc
+                continue
+            if not text.more():
+                break
+        text.pos = end
+        yield obj
+
+
+def _json_error(path: str, text: _Text, msg: str, lineno: int | None = None) -> ManifestError:
+    line = text.lines_before + (lineno if lineno is not None else text.buf.count("\n", 0, text.pos) + 1)
+    return ManifestError(f"{path}: invalid JSON at line {line} ({msg})")
+
+
+def _parse_jsonl(path: str, text: _Text) -> Iterator[Any]:
+    lineno, rows = 0, 0
+    while True:
+        newline = text.buf.find("\n", text.pos)
+        if newline < 0 and text.more():
             continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ManifestError(
-                f"{path}: line {lineno} (row {len(rows)}): invalid JSON ({exc.msg}); expected a "
-                "JSON list or one JSON object per line"
-            ) from exc
-    return rows
+        line = text.buf[text.pos:] if newline < 0 else text.buf[text.pos:newline]
+        if newline < 0 and not line:
+            return
+        lineno += 1
+        text.pos = len(text.buf) if newline < 0 else newline + 1
+        if line.strip():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ManifestError(
+                    f"{path}: line {lineno} (row {rows}): invalid JSON ({exc.msg}); expected a "
+                    "JSON list or one JSON object per line"
+                ) from exc
+            rows += 1
+        if newline < 0:
+            return
 
 
 def strip_placeholders(text: str) -> str:
@@ -205,21 +285,31 @@ def read_manifest(path: str, media_root: str | None = None) -> list[dict[str, An
     """Rows of one manifest; media paths resolve against media_root, else the manifest's dir.
 
     Raises ManifestError (naming file, row, id, field) on the first malformed row, and on ids
-    repeated within the file (ids key rejects files and evaluation results).
+    repeated within the file (ids key rejects files and evaluation results). The whole file is
+    parsed before any row is checked; `iter_manifest` streams instead.
     """
     raw_rows = _load_raw(path)
-    if not isinstance(raw_rows, list):
+    if raw_rows and not isinstance(raw_rows, list):
         raise ManifestError(f"{path}: expected a JSON list of rows, got {type(raw_rows).__name__}")
+    return list(_parsed(iter(raw_rows), path, media_root))
+
+
+def iter_manifest(path: str, media_root: str | None = None) -> Iterator[dict[str, Any]]:
+    """`read_manifest`'s rows one at a time, reading the file as they are consumed: a 178k-row
+    manifest never sits in memory whole (only its ids do, to refuse repeats)."""
+    return _parsed(iter_raw(path), path, media_root)
+
+
+def _parsed(raw_rows: Iterator[Any], path: str, media_root: str | None) -> Iterator[dict[str, Any]]:
     base = media_root if media_root is not None else _dirname(path)
-    rows, seen = [], {}
+    seen: dict[str, int] = {}
     for index, raw in enumerate(raw_rows):
         row = parse_row(raw, index, path, base)
         if row[ID] in seen:
             raise ManifestError(f"{path}: row {index} (id={row[ID]!r}): field 'id': expected a "
                                 f"unique id, got a repeat of row {seen[row[ID]]}")
         seen[row[ID]] = index
-        rows.append(row)
-    return rows
+        yield row
 
 
 def read_manifests(sources: Iterable[str | tuple[str, str | None]]) -> list[dict[str, Any]]:
@@ -228,17 +318,20 @@ def read_manifests(sources: Iterable[str | tuple[str, str | None]]) -> list[dict
     Ids must be unique across sources too (they key rejects, caches and the resume cursor): a
     repeat fails naming both files.
     """
-    rows: list[dict[str, Any]] = []
+    return list(iter_manifests(sources))
+
+
+def iter_manifests(sources: Iterable[str | tuple[str, str | None]]) -> Iterator[dict[str, Any]]:
+    """`read_manifests`, streamed (see `iter_manifest`)."""
     seen: dict[str, str] = {}
     for source in sources:
         path, root = (source, None) if isinstance(source, str) else source
-        for row in read_manifest(path, root):
+        for row in iter_manifest(path, root):
             if row[ID] in seen:
                 raise ManifestError(f"{path}: field 'id': expected ids unique across manifests, got "
                                     f"{row[ID]!r}, already in {seen[row[ID]]}")
             seen[row[ID]] = path
-            rows.append(row)
-    return rows
+            yield row
 
 
 def to_llava_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -289,15 +382,23 @@ def combined_manifest(sources: Sequence[tuple[str, str | None]], out_dir: str | 
     key = hashlib.sha256(json.dumps(stamps).encode()).hexdigest()[:12]
     out = Path(out_dir) / f"train-{key}.json"
     if not out.exists():
-        write_manifest([to_llava_row(r) for r in read_manifests(sources)], out)
+        write_manifest((to_llava_row(r) for r in iter_manifests(sources)), out)
     return out
 
 
-def write_manifest(records: Sequence[dict[str, Any]], out_path: str | Path) -> Path:
-    """Write LLaVA annotations (e.g. `to_llava_row` output) as a JSON manifest, atomically."""
+def write_manifest(records: Iterable[dict[str, Any]], out_path: str | Path) -> Path:
+    """Write LLaVA annotations (e.g. `to_llava_row` output) as a JSON list manifest, atomically,
+    one record at a time (a generator is never held whole)."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(list(records), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write("[")
+            for n, record in enumerate(records):
+                handle.write(("," if n else "") + "\n" + json.dumps(record, ensure_ascii=False))
+            handle.write("\n]\n")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
