@@ -87,13 +87,16 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     """Resolve inputs and decode the training set once into the frame cache (resumable)."""
     import dataclasses
 
+    from videosft.data.manifest import iter_manifest
     from videosft.train.run import prepare_frame_cache
     from videosft.tune.sweep import ensure_ray
-    from videosft.workspace import anchored, prepare_inputs
+    from videosft.workspace import anchored, prepare_inputs, train_manifest
 
     cfg = anchored(_config(args))
     ensure_ray()
-    info = prepare_frame_cache(cfg, prepare_inputs(cfg))
+    inputs = prepare_inputs(cfg)
+    # Streamed: the driver holds one chunk of rows (and the ids), never the whole manifest.
+    info = prepare_frame_cache(cfg, inputs, rows=iter_manifest(train_manifest(cfg, inputs)))
     print(json.dumps(dataclasses.asdict(info), indent=2, default=str) if info else
           "frame cache off (data.frame_cache=false or sampling.mode=fps)")
     return 0

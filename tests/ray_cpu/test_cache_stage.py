@@ -132,3 +132,42 @@ def test_mix_by_ratio_follows_the_configured_proportions(local_ray):
     assert abs(counts["video"] / len(rows) - 0.5) < 0.05 and abs(counts["image"] / len(rows) - 0.3) < 0.05
     again = mix_by_ratio(sources, ratios, seed=3, sizes=sizes).select_columns([S.ID]).take_all()
     assert sorted(r[S.ID] for r in again) == sorted(r[S.ID] for r in rows)  # same seed, same mix
+
+
+def test_interrupted_prepare_redoes_only_unfinished_parts(local_ray, tmp_path, monkeypatch):
+    """A run killed after writing a part but before committing it: the re-run keeps the committed
+    part untouched, drops the orphan, and decodes only the rows no committed part holds."""
+    from videosft.data import cache as cache_module
+    from videosft.data.cache import MANIFEST, plan_cache
+
+    clips = [mf.write_video(str(tmp_path / f"c{i}.mp4"), 8, gop=4) for i in range(2)]
+    rows = [_row(f"r{i}", clips[i // 4]) if i % 4 == 0 else _row(f"r{i}", "", S.MEDIA_TEXT) for i in range(6)]
+    root, opts = str(tmp_path / "cache"), {"concurrency": 1, "cpus": 0.5, "timeout_s": 30, "commit_every": 3}
+    real, written = cache_module._write_part, []
+
+    def dies_before_the_second_commit(chunk, *args, **kwargs):
+        written.append([r[S.ID] for r in chunk])
+        real(chunk, *args, **kwargs)  # the part's parquet files exist ...
+        if len(written) == 2:
+            raise KeyboardInterrupt  # ... but the run is killed before listing it
+
+    monkeypatch.setattr(cache_module, "_write_part", dies_before_the_second_commit)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_cache(iter(rows), CONTRACT, [4], root, **opts)  # streamed, as `videosft prepare` does
+    path = cache_module.cache_dir(root, CONTRACT, 4)
+    assert [p["name"] for p in json.load(open(os.path.join(path, MANIFEST)))["parts"]] == ["part-00000"]
+    assert os.path.isdir(os.path.join(path, "part-00001"))  # the orphan
+    kept = {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(os.path.join(path, "part-00000"))
+            for f in fs}
+    plan = plan_cache(iter(rows), CONTRACT, [4], root, commit_every=3)
+    assert (plan.total, plan.cached, plan.parts) == (6, 3, (3,))
+
+    monkeypatch.setattr(cache_module, "_write_part", lambda chunk, *a, **k: (written.append([r[S.ID] for r in chunk]),
+                                                                           real(chunk, *a, **k)))
+    info = prepare_cache(iter(rows), CONTRACT, [4], root, **opts)
+    assert written[2:] == [["r3", "r4", "r5"]]  # only the unfinished rows
+    assert (info.total, info.decoded, info.parts) == (6, 3, ("part-00000", "part-00001"))
+    assert {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(os.path.join(path, "part-00000"))
+            for f in fs} == kept
+    ids = sorted(r[S.ID] for r in read_cached(root, CONTRACT, 4).select_columns([S.ID]).take_all())
+    assert ids == sorted(r[S.ID] for r in rows)  # every row once: the orphan's rows were not doubled

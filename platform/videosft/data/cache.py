@@ -246,13 +246,7 @@ def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int,
 
 
 # --------------------------------------------------------------------------- prepare
-def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _check_request(rows: Sequence[dict[str, Any]], contract: SamplingContract,
-                   budgets: Sequence[int]) -> int:
+def _check_budgets(contract: SamplingContract, budgets: Sequence[int]) -> int:
     """The budget to decode at; refuses requests one decode cannot serve."""
     if not budgets or any(int(b) < 1 for b in budgets):
         raise ValueError(f"prepare_cache: budgets must be a non-empty list of ints >= 1, got {budgets}")
@@ -266,10 +260,74 @@ def _check_request(rows: Sequence[dict[str, Any]], contract: SamplingContract,
         raise CacheMismatch(f"prepare_cache: budgets {odd} do not divide the largest budget {top}, "
                             f"so their frames are not nested in its frames; use divisors of {top} "
                             f"or add {lcm} (the lcm) as the largest budget")
-    repeats = [i for i, n in Counter(str(r[S.ID]) for r in rows).items() if n > 1]
-    if repeats:
-        raise ValueError(f"prepare_cache: ids key the cache and must be unique; {repeats[0]!r} repeats")
     return top
+
+
+def _repeat_error(ident: str) -> ValueError:
+    return ValueError(f"prepare_cache: ids key the cache and must be unique; {ident!r} repeats")
+
+
+def _check_request(rows: Iterable[dict[str, Any]], contract: SamplingContract,
+                   budgets: Sequence[int]) -> int:
+    """`_check_budgets`, plus unique ids up front when the rows are a list (a stream is checked
+    as it is read: `_todo_chunks`)."""
+    top = _check_budgets(contract, budgets)
+    if isinstance(rows, Sequence):
+        repeats = [i for i, n in Counter(str(r[S.ID]) for r in rows).items() if n > 1]
+        if repeats:
+            raise _repeat_error(repeats[0])
+    return top
+
+
+def _todo_chunks(rows: Iterable[dict[str, Any]], done: set[str], size: int,
+                 counts: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+    """Rows not yet cached, `size` at a time, read lazily: only one chunk (and the ids) is ever
+    held, so a 178k-row manifest streams through. `counts` gets "total" and "cached"."""
+    seen: set[str] = set()
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        ident = str(row[S.ID])
+        if ident in seen:
+            raise _repeat_error(ident)
+        seen.add(ident)
+        counts["total"] = counts.get("total", 0) + 1
+        if ident in done:
+            counts["cached"] = counts.get("cached", 0) + 1
+            continue
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+@dataclass(frozen=True)
+class CachePlan:
+    """What `prepare_cache` would do now: rows seen, already cached, and the parts to write."""
+
+    path: str
+    max_budget: int
+    total: int
+    cached: int
+    parts: tuple[int, ...]  # rows per part still to decode, in order
+
+    @property
+    def todo(self) -> int:
+        return sum(self.parts)
+
+
+def plan_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int],
+               cache_root: str, *, commit_every: int = 2048) -> CachePlan:
+    """Frame-cache planning without decoding: which rows are cached, how the rest splits into
+    parts. Streams `rows` like `prepare_cache` (constant memory but for the ids)."""
+    max_budget = _check_request(rows, contract, budgets)
+    path = cache_dir(cache_root, contract, max_budget)
+    state = _load_state(path, contract, max_budget)
+    done = set(_index(path, state)[S.ID].to_pylist())
+    counts: dict[str, int] = {}
+    parts = tuple(len(chunk) for chunk in _todo_chunks(rows, done, commit_every, counts))
+    return CachePlan(path, max_budget, counts.get("total", 0), counts.get("cached", 0), parts)
 
 
 def _write_part(rows: Sequence[dict[str, Any]], contract: SamplingContract, max_budget: int,
@@ -287,8 +345,18 @@ def _noted(index: Any) -> int:
     return sum(1 for note in index[PROBE_NOTE].to_pylist() if note)
 
 
+def _failed(index: Any) -> list[dict[str, Any]]:
+    """The index's error rows as dicts (filtered in Arrow: the good rows never become objects)."""
+    import pyarrow.compute as pc
+
+    if not index.num_rows:
+        return []
+    mask = pc.fill_null(pc.not_equal(index[S.ERROR], ""), False)
+    return index.filter(mask).select([S.ID, S.MEDIA_PATH, S.ERROR]).to_pylist()
+
+
 def _write_rejects(path: str, index: Any) -> tuple[str, int]:
-    bad = [r for r in index.to_pylist() if r[S.ERROR]]
+    bad = _failed(index)
     lines = [json.dumps({"id": r[S.ID], "path": r[S.MEDIA_PATH], "stage": "prepare-cache",
                          "reason": r[S.ERROR]}) for r in bad]
     target = _join(path, REJECTS)
@@ -296,36 +364,39 @@ def _write_rejects(path: str, index: Any) -> tuple[str, int]:
     return target, len(bad)
 
 
-def prepare_cache(rows: Sequence[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int],
+def prepare_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int],
                   cache_root: str, *, concurrency: int = 1, cpus: float = 0.5, timeout_s: float = 60.0,
                   max_failure_ratio: float = 0.05, commit_every: int = 2048,
                   rows_per_file: int = 64, backend: str = "auto") -> CacheInfo:
     """Decode every row not yet cached, once, at max(budgets); safe to re-run (resumes).
 
-    Work is committed every `commit_every` rows, so a killed run loses at most one chunk.
-    Raises TooManyRejects (after writing everything) when the cache's failure ratio passes
-    `max_failure_ratio`; the reasons are in the returned cache dir's rejects.jsonl.
+    Work is committed every `commit_every` rows, so a killed run loses at most one chunk and a
+    re-run decodes only the rows no committed part holds. `rows` may be a lazy iterable (e.g.
+    `manifest.iter_manifest`): it is read one chunk at a time, so the driver never holds the
+    whole manifest. Raises TooManyRejects (after writing everything) when the cache's failure
+    ratio passes `max_failure_ratio`; the reasons are in the returned cache dir's rejects.jsonl.
     """
     max_budget = _check_request(rows, contract, budgets)
     path = cache_dir(cache_root, contract, max_budget)
     state = _load_state(path, contract, max_budget)
     _drop_uncommitted(path, state)
     done = set(_index(path, state)[S.ID].to_pylist())
-    todo = [r for r in rows if str(r[S.ID]) not in done]
     opts = {"timeout_s": timeout_s, "concurrency": concurrency, "cpus": cpus, "backend": backend,
             "rows_per_file": rows_per_file}
-    for chunk in _chunks(todo, commit_every):
+    decoded = 0
+    for chunk in _todo_chunks(rows, done, commit_every, {}):
         name = f"part-{len(state['parts']):05d}"
         _write_part(chunk, contract, max_budget, _join(path, name), opts)
         state["parts"].append({"name": name, "rows": len(chunk)})
         _write_text(_join(path, MANIFEST), json.dumps(state, indent=1))
+        decoded += len(chunk)
     index = _index(path, state)
     rejects_path, rejected = _write_rejects(path, index)
     info = CacheInfo(path=path, contract_id=contract.contract_id(), max_budget=max_budget,
-                     total=index.num_rows, decoded=len(todo), rejected=rejected,
+                     total=index.num_rows, decoded=decoded, rejected=rejected,
                      rejects_path=rejects_path, parts=tuple(p["name"] for p in state["parts"]),
                      noted=_noted(index))
-    bad = [(r[S.MEDIA_PATH] or r[S.ID], r[S.ERROR]) for r in index.to_pylist() if r[S.ERROR]]
+    bad = [(r[S.MEDIA_PATH] or r[S.ID], r[S.ERROR]) for r in _failed(index)]
     check_failure_ratio("prepare-cache", bad, info.total, max_failure_ratio, rejects_path)
     return info
 
