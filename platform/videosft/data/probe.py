@@ -421,7 +421,7 @@ def _probe_stream(container: Any, stream: Any, decode_tail: bool) -> dict[str, A
         duration = container.duration / av.time_base if container.duration else 0.0
     exact = stream.frames > 0  # mp4 stores the count; elsewhere it is estimated from duration
     reported = stream.frames if exact else int(round(duration * fps))
-    stream.thread_type = "AUTO"  # before the first decode opens the codec
+    stream.codec_context.thread_count = 1  # one keyframe: decoder threads would cost more than it
     first = _first_frame(container, stream)
     rotation = frame_rotation(first) if first is not None else 0
     width, height = display_size(stream.codec_context.width, stream.codec_context.height, rotation,
