@@ -56,8 +56,11 @@ class StudyPreset(BaseModel):
     def experiment_overrides(self) -> dict[str, Any]:
         """The experiment-config values every stage of this preset shares."""
         return {
+            # Decoders at half a worker: two trials' actor pools (0.25 each) always leave the one CPU a
+            # Ray Data read/filter task asks for; at 0.5 each, two trials waiting on their reads deadlocked.
             "data": {"synthetic": {"n_train_image": self.n_train_image, "n_train_video": self.n_train_video,
-                                   "n_eval_image": self.n_eval_image, "n_eval_video": self.n_eval_video}},
+                                   "n_eval_image": self.n_eval_image, "n_eval_video": self.n_eval_video},
+                     "cpus_per_decoder": self.worker_cpus / 2},
             "train": {"num_workers": 1, "cpus_per_worker": self.worker_cpus,
                       "micro_batch_size": self.micro_batch_size, "log_every": 50},
             "eval": {"limit": self.eval_limit, "batch_size": 16, "cpus_per_actor": self.worker_cpus},
@@ -85,6 +88,12 @@ PRESETS: dict[str, StudyPreset] = {
         alignment_batches=1,
     ),
 }
+
+
+# Table 1's pipeline at smoke size (every predictor, a 4-step instruction predictor): checks code, not science.
+PRESETS["smoke-table1"] = PRESETS["smoke"].model_copy(update={
+    "name": "smoke-table1", "table1_predictors": ["similarity", "text_classifier", "instruction"],
+    "predictor_steps": 4, "report_name": "table1_report"})
 
 
 def get_preset(name: str) -> StudyPreset:
