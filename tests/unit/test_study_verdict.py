@@ -106,13 +106,18 @@ def test_present_when_both_significant_and_the_cost_grows():
 
 
 def test_absent_when_images_do_not_drop():
-    ts = _fixed(2, [0, 0, 0], [20, 25, 30]) + _fixed(8, [0, 0, 0], [30, 35, 40])
-    v = verdict(ts)
+    def gains(budget, seed, n):  # image items 0..n-1 were wrong in the base and are right now
+        t = _trial("fixed", budget, seed, 0, 30 + seed, base_img={f"im{k}": float(k >= 10) for k in range(200)})
+        return TrialOutcomes(t.variant, t.budget, t.seed, {k: 1.0 if int(k[2:]) < n else v for k, v in t.image.items()},
+                             t.video, t.base_image, t.base_video)
+
+    v = verdict([gains(b, s, s) for b in (2, 8) for s in range(3)])
     assert v["label"] == "trade-off absent" and v["cost_budgets"] == []
 
 
 def test_not_significant_with_one_seed_or_identical_seeds():
     assert verdict(_fixed(2, [20], [20]) + _fixed(8, [60], [40]))["label"] == "not significant"
+    assert verdict(_fixed(2, [0], [20]) + _fixed(8, [0], [40]))["label"] == "not significant"  # not "absent"
     same = verdict(_fixed(2, [20, 20], [20, 20]) + _fixed(8, [60, 60], [40, 40]))
     assert same["label"] == "not significant" and same["table"]["fixed/8"]["image"]["note"] == "seeds identical"
 

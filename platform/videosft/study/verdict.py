@@ -9,7 +9,7 @@ whose every word is chosen by a rule below, never written in advance:
 - *trade-off present*: at some fixed budget Δ video is significantly > 0 and at some fixed budget
   Δ image is significantly < 0 (interval excludes 0);
 - *trade-off absent*: Δ image is not significantly < 0 at any budget and its mean is >= 0 at every
-  budget (no spatial cost, not merely an unproven one);
+  budget, each with an interval (no spatial cost, not merely an unproven one);
 - *not significant*: anything else (e.g. a negative Δ image whose interval spans 0).
 With one seed per point, or seeds that answered every item identically, there is no interval
 (None) and nothing is called significant. `replication` compares two runs with disjoint seeds:
@@ -90,7 +90,7 @@ def verdict(trials: Sequence[TrialOutcomes]) -> dict[str, Any]:
     gain = [b for b in fixed if vid[b].significant_positive]
     if cost and gain:
         label = LABELS[0]
-    elif not cost and all(img[b].mean >= 0 for b in fixed):
+    elif not cost and all(img[b].mean >= 0 and img[b].low is not None for b in fixed):
         label = LABELS[1]
     else:
         label = LABELS[2]
