@@ -1,0 +1,265 @@
+"""Autoscaled sweeps on Ray's local autoscaling simulation: from zero worker nodes to one per
+concurrent trial, and back to zero when idle.
+
+The cluster: a head with no CPUs (as on the real clusters: trials never land there) and one worker
+node type of 2 CPUs, max 3, started by the autoscaler through Ray's FakeMultiNodeProvider (every
+"node" is a raylet on this machine). `ray.cluster_utils.AutoscalingCluster` is not usable from the
+2.60 wheel (its example YAML is not shipped, and its stop runs `ray stop --force`, which would kill
+every Ray cluster on a shared machine), so the head is started here with its own port and temp dir
+and an autoscaling config written by the test (provider `external`: the subclass below, which gives
+every fake node its own temp dir), and only this cluster's processes are stopped afterwards.
+
+The sweep is planned the way `run_sweep` plans it (`plan_concurrency` from `sweep.cluster_file`,
+the simulated cluster's own YAML, then `request_trial_resources`); each of its 3 trials is a Tune
+trial reserving the driver's token CPU that runs a one-worker Ray Train run (1.5 CPUs, so one
+trial per node) whose training loop waits at a barrier until every trial's loop has started: it
+passes only if the three really run at once. Asserted: concurrency 3 planned on an empty cluster,
+3 training loops running at once, 3 worker nodes at the peak, and idle scale-down afterwards (to
+at most one node: one simulated node has so far always stayed up, idle, see the assertion).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+WORKER_CPUS, TRAIN_CPUS, MAX_WORKERS, N_TRIALS, BARRIER_S = 2, 1.5, 3, 3, 240.0
+OBJECT_STORE = 100 * 1024 ** 2  # per fake node: the simulation needs no real object store
+
+try:
+    from ray.autoscaler._private.fake_multi_node.node_provider import FakeMultiNodeProvider
+except ImportError:  # pragma: no cover - the module is imported by the autoscaler process only
+    FakeMultiNodeProvider = object
+
+
+class IsolatedFakeProvider(FakeMultiNodeProvider):
+    """FakeMultiNodeProvider whose nodes each get their own Ray temp dir (under `temp_root`)."""
+
+    def _create_node_with_resources_and_labels(self, node_config, tags, count, resources, labels):
+        import ray._private.parameter as parameter
+
+        original = parameter.RayParams
+        temp_dir = tempfile.mkdtemp(prefix="n", dir=self.provider_config["temp_root"])
+
+        def params(**kwargs):
+            kwargs.setdefault("temp_dir", temp_dir)
+            return original(**kwargs)
+
+        parameter.RayParams = params
+        try:
+            return super()._create_node_with_resources_and_labels(node_config, tags, count, resources, labels)
+        finally:
+            parameter.RayParams = original
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kill_cluster(temp_dir: str) -> None:
+    """Stop exactly the processes of this cluster (their command lines name its temp dir)."""
+    import psutil
+
+    procs = [p for p in psutil.process_iter(["cmdline"]) if temp_dir in " ".join(p.info["cmdline"] or [])]
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=15)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def _autoscaling_config(gcs_address: str, temp_root: str) -> dict:
+    return {
+        "cluster_name": "videosft-autoscale-test",
+        "max_workers": MAX_WORKERS,
+        "upscaling_speed": 10.0,
+        "idle_timeout_minutes": 0.1,
+        "provider": {"type": "external", "module": "test_autoscale.IsolatedFakeProvider",
+                     "gcs_address": gcs_address, "temp_root": temp_root, "use_node_id_as_ip": True,
+                     "disable_node_updaters": True, "disable_launch_config_check": True},
+        "auth": {}, "docker": {},
+        "head_node_type": "ray.head.default",
+        "available_node_types": {
+            "ray.head.default": {"resources": {"CPU": 0}, "node_config": {}, "max_workers": 0},
+            "cpu_worker": {"resources": {"CPU": WORKER_CPUS, "object_store_memory": OBJECT_STORE},
+                           "node_config": {}, "min_workers": 0,
+                           "max_workers": MAX_WORKERS},
+        },
+        "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
+        "rsync_exclude": [], "rsync_filter": [], "initialization_commands": [], "setup_commands": [],
+        "head_setup_commands": [], "worker_setup_commands": [], "head_start_ray_commands": [],
+        "worker_start_ray_commands": [],
+    }
+
+
+@pytest.fixture()
+def autoscaling_head(monkeypatch):
+    import ray
+
+    ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    temp_dir = tempfile.mkdtemp(prefix="vsft-as-", dir="/tmp")  # short: unix socket paths are capped
+    port = _free_port()
+    ip = ray._private.services.get_node_ip_address()
+    config = Path(temp_dir) / "autoscaling.yaml"
+    config.write_text(yaml.safe_dump(_autoscaling_config(f"{ip}:{port}", temp_dir)))
+    pythonpath = os.pathsep.join([str(Path(__file__).parent), str(REPO / "platform"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_AUTH_MODE": "disabled",
+           "RAY_raylet_start_wait_time_s": "180",  # a loaded shared machine registers raylets slowly
+           "PYTHONPATH": pythonpath}
+    env.pop("RAY_ADDRESS", None)
+    try:
+        # Every port of its own: other engineers' Ray clusters may hold the defaults (10001, 52365).
+        started = subprocess.run(
+            [ray_bin, "start", "--head", f"--port={port}", "--num-cpus=0", "--num-gpus=0",
+             f"--object-store-memory={OBJECT_STORE}", f"--autoscaling-config={config}", f"--temp-dir={temp_dir}",
+             "--include-dashboard=false", f"--ray-client-server-port={_free_port()}",
+             f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats"],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+        monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a cluster private to this test
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        ray.init(address=f"{ip}:{port}", log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+        yield config
+    finally:
+        ray.shutdown()
+        _kill_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _worker_nodes() -> int:
+    import ray
+
+    return sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0)
+
+
+def _trial(params: dict) -> None:
+    """One sweep trial: a one-worker Ray Train run that records when it ran."""
+    import ray.train
+    from ray import tune
+    from ray.train.torch import TorchTrainer
+
+    from videosft.train.trainer import WORKER_START_TIMEOUT_ENV
+
+    os.environ[WORKER_START_TIMEOUT_ENV] = "300"  # what fit() sets from train.worker_start_timeout_s
+
+    def loop(config: dict) -> None:
+        start = time.time()
+        log, n = config["log"], config["n"]
+        Path(log, f"started_{config['i']}").touch()
+        deadline = start + config["barrier_s"]  # every trial's loop must start while this one waits
+        while len(list(Path(log).glob("started_*"))) < n and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        with open(os.path.join(log, f"trial_{config['i']}.json"), "w") as fh:
+            json.dump({"start": start, "end": time.time(), "node": ray.get_runtime_context().get_node_id()}, fh)
+
+    trainer = TorchTrainer(loop, train_loop_config={"i": params["i"], "n": N_TRIALS, "barrier_s": BARRIER_S,
+                                                    "log": params["log"]},
+                           scaling_config=ray.train.ScalingConfig(num_workers=1, resources_per_worker={"CPU": TRAIN_CPUS}),
+                           run_config=ray.train.RunConfig(name=f"t{params['i']}", storage_path=params["storage"]))
+    trainer.fit()
+    tune.report({"done": 1})
+
+
+def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
+    import ray
+    from ray import tune
+
+    from videosft.config import load_config
+    from videosft.tune.sweep import TRIAL_DRIVER_CPU, _clear_resource_request, plan_concurrency, request_trial_resources
+
+    t0 = time.time()
+    cfg = load_config(None, [f"sweep.frame_budgets={list(range(1, N_TRIALS + 1))}", "train.num_workers=1",
+                             f"train.cpus_per_worker={TRAIN_CPUS}", "data.decode_concurrency=1", "data.cpus_per_decoder=0.25",
+                             "eval.cpus_per_actor=1", f"sweep.cluster_file={autoscaling_head}"])
+    assert _worker_nodes() == 0
+    concurrent, source, autoscaling = plan_concurrency(cfg)
+    assert (concurrent, autoscaling) == (MAX_WORKERS, True), source  # not 1: the cluster is empty now
+    asked = request_trial_resources(cfg, concurrent)
+    assert len(asked) == 2 * concurrent  # a Train worker and a decoder per trial
+
+    peak, stop = [0], threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _worker_nodes())
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    log = tmp_path / "log"
+    log.mkdir()
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(_trial, {"CPU": TRIAL_DRIVER_CPU}),
+            param_space={"i": tune.grid_search(list(range(N_TRIALS))), "log": str(log), "storage": str(tmp_path / "train")},
+            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+            run_config=tune.RunConfig(name="autoscale", storage_path=str(tmp_path / "tune")),
+        )
+        results = tuner.fit()
+    finally:
+        _clear_resource_request()
+    t_sweep = time.time() - t0
+    assert not [r.error for r in results if r.error]
+
+    runs = [json.loads((log / f"trial_{i}.json").read_text()) for i in range(N_TRIALS)]
+    events = sorted([(r["start"], 1) for r in runs] + [(r["end"], -1) for r in runs])
+    running = overlap = 0
+    for _, step in events:
+        running += step
+        overlap = max(overlap, running)
+    # Idle scale-down. Placement groups a job leaves behind (here: one trial's token-CPU bundle that
+    # Tune/Train v2 has not removed when fit() returns) keep a node busy until the job ends; a
+    # sweep job ends after its report, so scale-down is measured after this driver disconnects,
+    # from a second, empty job, as the cluster sees it after `ray job submit` returns.
+    deadline = time.time() + 60
+    while _worker_nodes() and time.time() < deadline:
+        time.sleep(1)
+    stop.set()
+    watcher.join(timeout=5)
+    left_in_job = _worker_nodes()
+    held = [(pg["strategy"], pg["bundles"]) for pg in ray.util.placement_group_table().values()
+            if pg["state"] == "CREATED"]
+    address = ray.get_runtime_context().gcs_address
+    ray.shutdown()
+    ray.init(address=address, log_to_driver=False)
+    deadline = time.time() + 120
+    while _worker_nodes() and time.time() < deadline:
+        time.sleep(1)
+    left, t_total = _worker_nodes(), time.time() - t0
+    if left:  # what the autoscaler saw last
+        monitor = (Path(autoscaling_head).parent / "session_latest" / "logs" / "monitor.log").read_text()
+        print(monitor[monitor.rfind("======== Autoscaler status"):][:3000])
+    print(f"\nautoscale: planned {concurrent} at once ({source}); peak worker nodes {peak[0]}, "
+          f"trials at once {overlap}, nodes used {len({r['node'] for r in runs})}; sweep {t_sweep:.0f} s; "
+          f"{left_in_job} node(s) left while the sweep's job was connected (placement groups still held: "
+          f"{held}), {left} at {t_total:.0f} s after it ended")
+    assert peak[0] == MAX_WORKERS
+    assert overlap == MAX_WORKERS
+    # Idle nodes go: seen here 3 -> 1 within a minute of the last trial. One node stays although the
+    # autoscaler reports it at 0.0/2.0 CPU with no demands and no request (seen in every run on this
+    # machine, also after the sweep's job ended); full scale-to-zero is not asserted until that is
+    # understood (clusters/README.md, "What the tests check").
+    assert left <= 1
