@@ -1,4 +1,4 @@
-# Run: python benchmarks/decode.py [--quick] [--budgets 8,32] [--no-before] [--json out.json]
+# Run: python benchmarks/decode.py [--quick] [--budgets 8,32] [--no-before] [--compare-sampler] [--json out.json]
 """Sampled frames per second of every decode path, side by side on the same clips in one run.
 
 Clips are realistic web video: 640x360, 30 fps, 20-60 s (10-20 s with --quick), H.264 with
@@ -155,13 +155,27 @@ def timed(fn, *args) -> dict:
 
 
 # --------------------------------------------------------------------------- Ray paths
+PSS_PERIOD_S = 3.0  # --pss-period: seconds between PSS samples (0.3: the earlier sampler)
+
+
 class MemorySampler(threading.Thread):
     """Peak RSS and PSS summed over this process and all its descendants (raylet, workers, decoders),
-    and the CPU seconds they spent while sampled (a process's last 0.3 s before it exits is lost)."""
+    and the CPU seconds they spent while sampled (a process's last 0.3 s before it exits is lost).
 
-    def __init__(self, period_s: float = 0.3) -> None:
+    PSS is expensive to read: the kernel walks every mapped page of each process (~4 ms of CPU per
+    Ray worker, more once the object store is full), and that CPU is this driver's, taken from
+    the cores the pipeline decodes on. Read every 0.3 s over a dozen processes it cost the
+    pipeline about a tenth of its CPU, and more as rows grew denser: the "Ray Data costs ~15% more
+    CPU per frame at 32 frames". So RSS and CPU times (cheap) are read every `period_s`, PSS every
+    `pss_period_s`, and the sampler's own CPU is measured and left out of `cpu_s`
+    (`count_self=True` keeps it in, as the earlier sampler did).
+    """
+
+    def __init__(self, period_s: float = 0.3, pss_period_s: float | None = None, count_self: bool = False) -> None:
         super().__init__(daemon=True)
         self.period_s, self.peak_rss, self.peak_pss = period_s, 0, 0
+        self.pss_period_s = PSS_PERIOD_S if pss_period_s is None else pss_period_s
+        self.count_self, self.own_cpu_s = count_self, 0.0
         self._cpu_start: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
         self._done = threading.Event()
@@ -170,25 +184,32 @@ class MemorySampler(threading.Thread):
         import psutil
 
         me = psutil.Process()
-        first = True
+        first, last_pss = True, -float("inf")
+        own = time.thread_time()
         while not self._done.is_set():
+            with_pss = time.perf_counter() - last_pss >= self.pss_period_s
             rss = pss = 0
             for proc in [me, *me.children(recursive=True)]:
                 try:
-                    info, times = proc.memory_full_info(), proc.cpu_times()
+                    info = proc.memory_full_info() if with_pss else proc.memory_info()
+                    times = proc.cpu_times()
                 except (psutil.NoSuchProcess, psutil.AccessDenied):
                     continue
                 rss, pss = rss + info.rss, pss + getattr(info, "pss", info.rss)
                 cpu = times.user + times.system
                 self._cpu_start.setdefault(proc.pid, cpu if first else 0.0)
                 self._cpu_last[proc.pid] = cpu
-            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            self.peak_rss = max(self.peak_rss, rss)
+            if with_pss:
+                self.peak_pss, last_pss = max(self.peak_pss, pss), time.perf_counter()
             first = False
+            self.own_cpu_s = time.thread_time() - own
             self._done.wait(self.period_s)
 
     @property
     def cpu_s(self) -> float:
-        return sum(last - self._cpu_start[pid] for pid, last in self._cpu_last.items())
+        tree = sum(last - self._cpu_start[pid] for pid, last in self._cpu_last.items())
+        return tree if self.count_self else tree - self.own_cpu_s
 
     def stop(self) -> None:
         self._done.set()
@@ -245,13 +266,16 @@ def stage_dataset(rows: list[dict], budget: int, cores: int, before: bool):
         compute=actor_pool(cores), num_cpus=1)
 
 
-def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False) -> dict:
-    """(b) the decode stage on `cores` actors, consumed as a stream."""
-    idle = MemorySampler()
+def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False,
+                 old_sampler: bool = False) -> dict:
+    """(b) the decode stage on `cores` actors, consumed as a stream (old_sampler: measured by the
+    earlier sampler, PSS every 0.3 s with its CPU counted, for the side-by-side)."""
+    how = {"pss_period_s": 0.3, "count_self": True} if old_sampler else {}
+    idle = MemorySampler(pss_period_s=0.0)
     idle.start()
     time.sleep(1.0)
     idle.stop()  # the idle cluster, so the report can show what streaming itself costs
-    sampler = MemorySampler()
+    sampler = MemorySampler(**how)
     sampler.start()
     start = time.perf_counter()
     seen = consume(stage_dataset(rows, budget, cores, before))
@@ -259,7 +283,7 @@ def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False
     sampler.stop()
     return {"frames": seen["frames"], "seconds": seconds, "steady_fps": seen["steady_fps"],
             "rows": len(rows), "start_s": seen["first_at"] - start,
-            "cpu_s": sampler.cpu_s, "streamed_mb": seen["bytes"] / 2**20,
+            "cpu_s": sampler.cpu_s, "sampler_cpu_s": sampler.own_cpu_s, "streamed_mb": seen["bytes"] / 2**20,
             "peak_rss_mb": sampler.peak_rss / 2**20, "peak_pss_mb": sampler.peak_pss / 2**20,
             "idle_pss_mb": idle.peak_pss / 2**20}
 
@@ -319,6 +343,13 @@ def report(table: dict, cores: int) -> None:
               f"process-tree PSS {r['peak_pss_mb']:.0f} MB (idle cluster {r['idle_pss_mb']:.0f} MB), "
               f"RSS {r['peak_rss_mb']:.0f} MB" + (f" (before: PSS {row['ray_before']['peak_pss_mb']:.0f} MB)"
                                                   if "ray_before" in row else ""))
+    for budget, row in table["budgets"].items():
+        if "ray_old_sampler" in row:
+            old, a = row["ray_old_sampler"], fps(row["decord"])
+            print(f"(b) measured by the earlier sampler (PSS every 0.3 s), budget {budget}: "
+                  f"{fps(old):.1f} frames/s, b/a {fps(old) / a:.2f} (now {fps(row['ray']) / a:.2f}); the "
+                  f"sampler's own CPU {old['sampler_cpu_s']:.1f} s of {old['cpu_s']:.1f} s (now "
+                  f"{row['ray']['sampler_cpu_s']:.1f} s)")
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"driver max RSS (in-process paths too) {max_rss:.0f} MB")
     for budget, row in table["budgets"].items():
@@ -342,7 +373,13 @@ def main() -> None:
     parser.add_argument("--no-before", dest="before", action="store_false",
                         help="skip the Ray pipeline run with the earlier probe and decode")
     parser.add_argument("--json", help="also write the raw numbers here")
+    parser.add_argument("--pss-period", type=float, default=3.0,
+                        help="seconds between PSS samples of the process tree (0.3: the earlier sampler)")
+    parser.add_argument("--compare-sampler", action="store_true",
+                        help="also run (b) under the earlier sampler (PSS every 0.3 s, its CPU counted)")
     args = parser.parse_args()
+    global PSS_PERIOD_S
+    PSS_PERIOD_S = args.pss_period
     budgets = [int(b) for b in args.budgets.split(",")]
     cores = os.cpu_count() or 1
     import ray
@@ -376,6 +413,8 @@ def main() -> None:
                     row["torchcodec"] = timed(torchcodec_loop, clips, budget)
                 if args.before:
                     row["ray_before"] = ray_pipeline(rows, budget, cores, True)
+                if args.compare_sampler:
+                    row["ray_old_sampler"] = ray_pipeline(rows, budget, cores, old_sampler=True)
                 print(f"budget {budget}: done ({time.perf_counter() - start:.0f} s)")
             table["cache"] = cache_paths(rows_for(clips, repeat_for(max(budgets))), budgets, cores,
                                          os.path.join(tmp, "cache"))
