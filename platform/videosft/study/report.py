@@ -137,10 +137,23 @@ def study_numbers(base: Mapping[str, Any], trials: Sequence[TrialOutcomes], rows
                                     "mean_frames", "visual_tokens_per_sample")}
                  | {"image_items": _digest(t.image), "video_items": _digest(t.video)}
                  for r, t in zip(rows, trials)]
-    return {"base": {k: base[k] for k in ("accuracy", "chance", "per_task", "steps", "lr")},
+    return _rounded({"base": {k: base[k] for k in ("accuracy", "chance", "per_task", "steps", "lr")},
             "trials": sorted(per_trial, key=lambda r: (r["variant"], str(r["budget"]), r["seed"])),
             "verdict": {k: result[k] for k in ("label", "table", "slope_image_per_doubling")},
-            "fixed_budget": fixed, **(extra or {})}
+            "fixed_budget": fixed, **(extra or {})})
+
+
+def _rounded(obj: Any, digits: int = 6) -> Any:
+    """Floats to `digits` significant digits. Accuracies and Δs are exact fractions of the items; a
+    training loss is not: two identical runs (same data order, one thread) were seen to differ in its
+    7th digit (5.7217718 vs 5.7217720), float noise of MKL's alignment-dependent kernels."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}")
+    if isinstance(obj, dict):
+        return {k: _rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_rounded(v, digits) for v in obj]
+    return obj
 
 
 def environment() -> dict[str, Any]:
