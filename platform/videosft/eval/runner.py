@@ -183,8 +183,10 @@ def benchmark_key(cfg: ExperimentConfig, name: str, model_path: str, budget: int
     bench = get_benchmark(name, cfg.eval.protocol)
     protocol = get_protocol(bench.protocol)
     length = cfg.eval.max_new_tokens or bench.max_new_tokens
-    return P.run_key(model_path, cfg.sampling.contract_id(), budget, length, protocol.name, protocol.version,
-                     cfg.eval.benchmark_options.get(name, {}))
+    options = dict(cfg.eval.benchmark_options.get(name, {}))
+    if budget == HYBRID:  # per-sample budgets: which predictor chose them decides the frames seen
+        options["hybrid_predictor"] = cfg.budget.predictor
+    return P.run_key(model_path, cfg.sampling.contract_id(), budget, length, protocol.name, protocol.version, options)
 
 
 def _load_items(cfg: ExperimentConfig, name: str, data_root: str) -> list[dict[str, Any]]:

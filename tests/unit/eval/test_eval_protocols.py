@@ -105,3 +105,13 @@ def test_an_items_own_length_reaches_the_engine(tmp_path, data_root, monkeypatch
     engine = LengthEngine()
     evaluate_model(_cfg(), "/ckpt/a", 4, tmp_path, str(data_root), ["synthetic_image"], local_predictor(engine, 3))
     assert engine.lengths == [7] * 5
+
+
+def test_hybrid_predictions_are_keyed_by_their_predictor():
+    """Two Hybrid-Frame evaluations with different predictors must not reuse each other's rows."""
+    from videosft.eval.runner import benchmark_key
+
+    oracle = benchmark_key(_cfg("budget.predictor=oracle"), "synthetic_video", "/ckpt/a", "hybrid")
+    similar = benchmark_key(_cfg("budget.predictor=similarity"), "synthetic_video", "/ckpt/a", "hybrid")
+    fixed = benchmark_key(_cfg("budget.predictor=similarity"), "synthetic_video", "/ckpt/a", 4)
+    assert oracle["options_id"] != similar["options_id"] and fixed["options_id"] == ""
