@@ -37,7 +37,21 @@ def vllm_version() -> str:
         return ""
     import vllm
 
+    _bind_flask_proxies()
     return vllm.__version__
+
+
+def _bind_flask_proxies() -> None:
+    """vLLM's CPU kernel rebinding (``triton_utils.dispatcher._rebind_kernels``) calls hasattr on
+    every module global; Flask's unbound proxies (``current_app``, ``request``; imported here by
+    the moto S3 server tests in the same pytest process) raise RuntimeError instead of
+    AttributeError. A pushed test request context binds them, so the scan passes."""
+    import sys
+
+    if "flask" in sys.modules:
+        import flask
+
+        flask.Flask("videosft-tests").test_request_context().push()
 
 
 @pytest.fixture(scope="session")
