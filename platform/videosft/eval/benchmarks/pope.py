@@ -44,13 +44,14 @@ Every verdict also carries ``lenient`` (our ``answers.extract_yes_no``), never u
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Callable, Mapping, Sequence
 
 from videosft.eval.benchmarks import _io
 from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.benchmarks.mme import (NO_GROUND_TRUTH, _lenient, _unanswered, tsv_images, yes_no_cap,
-                                          yorn_extraction)
+from videosft.eval.benchmarks.mme import (_lenient, _no_truth, _no_truth_scores, _unanswered,
+                                          tsv_images, yes_no_cap)
+# The VLMEvalKit yes/no verdict (YOrN_Extraction; Unknown -> wrong, needs_judge) is MME's, unchanged.
+from videosft.eval.benchmarks.mme import judge_vlmevalkit
 
 SPLITS = ("random", "popular", "adversarial")
 LMMS_POST_PROMPT = "\nAnswer the question using a single word or phrase."  # pope*.yaml default post_prompt
@@ -263,10 +264,6 @@ def _loader(protocol: str):
 # ---------------------------------------------------------------- judges
 
 
-def _no_truth(row: Mapping[str, Any]) -> bool:
-    return row.get("answer") in (None, "")
-
-
 def judge_lmms(row: Mapping[str, Any]) -> dict[str, Any]:
     """lmms-eval ``pope_process_results``: lowered, stripped prediction == answer, nothing else."""
     if _unanswered(row):
@@ -274,19 +271,6 @@ def judge_lmms(row: Mapping[str, Any]) -> dict[str, Any]:
     got = str(row.get("prediction") or "").lower().strip()
     ok = not _no_truth(row) and got == str(row["answer"]).lower().strip()
     return {"extracted": got or None, "correct": ok, "lenient": _lenient(row)}
-
-
-def judge_vlmevalkit(row: Mapping[str, Any]) -> dict[str, Any]:
-    """VLMEvalKit ``YOrN_Extraction``; "Unknown" -> None, wrong, ``needs_judge``."""
-    pred = "" if row.get("error") else str(row.get("prediction") or "")
-    got = yorn_extraction(pred)
-    if got == "Unknown":
-        return {"extracted": None, "correct": False, "needs_judge": True, "lenient": _lenient(row) if pred.strip() else None}
-    ok = not _no_truth(row) and got == yes_no_cap(str(row["answer"]))
-    return {"extracted": got, "correct": ok, "needs_judge": False, "lenient": _lenient(row)}
-
-
-# ---------------------------------------------------------------- scoring
 
 
 def _exploded(rows: Sequence[Mapping[str, Any]], verdicts: Sequence[Mapping[str, Any]]):
@@ -320,10 +304,6 @@ def lmms_metrics(pairs: Sequence[tuple[str, str, bool]]) -> dict[str, float]:
         "unparsed": sum(1 for p, _, _ in pairs if p not in ("yes", "no")),
         "n": n,
     }
-
-
-def _no_truth_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    return {"overall": math.nan, "n": len(rows), "no_ground_truth": True, "message": NO_GROUND_TRUTH}
 
 
 def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
