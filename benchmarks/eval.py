@@ -26,7 +26,7 @@ from pathlib import Path
 
 def build(tmp: Path, n_items: int) -> tuple[str, str, list[dict]]:
     from videosft.data.synthetic import corpus, make_synthetic
-    from videosft.eval.benchmarks import get_benchmark
+    from videosft.benchmarks import get_benchmark
     from videosft.models.registry import get_family
 
     half = n_items // 2

@@ -158,7 +158,7 @@ class EvalConfig(_Strict):
     cpus_per_actor: float = Field(1.0, gt=0)
     gpus_per_actor: float = Field(0.0, ge=0)
     batch_size: int = Field(8, ge=1)
-    # Whose rules the scores reproduce (eval/protocols.py): prompts, generation length, parsing, aggregation.
+    # Whose rules the scores reproduce (videosft/benchmarks/protocols.py): prompts, generation length, parsing, aggregation.
     protocol: Literal["lmms_eval", "vlmevalkit"] = "lmms_eval"
     # None: each benchmark's protocol length (lmms-eval: 16..1024 tokens); an int overrides every benchmark.
     max_new_tokens: int | None = Field(None, ge=1)
@@ -257,7 +257,7 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "ExperimentConfig":
-        from videosft.eval.benchmarks import BENCHMARKS
+        from videosft.benchmarks import BENCHMARKS
 
         unknown = [b for b in self.eval.benchmarks if b not in BENCHMARKS]
         if unknown:
@@ -278,7 +278,7 @@ class ExperimentConfig(_Strict):
 
 def _check_benchmark_options(options: Mapping[str, Mapping[str, Any]], protocol: str) -> None:
     """eval.benchmark_options names known benchmarks and only the options their loaders take."""
-    from videosft.eval.benchmarks import BENCHMARKS, get_benchmark
+    from videosft.benchmarks import BENCHMARKS, get_benchmark
 
     for name, opts in options.items():
         if name not in BENCHMARKS:

@@ -71,7 +71,7 @@ def test_vllm_evaluation_end_to_end_matches_transformers(ray_cluster, trained_qw
 def test_image_video_and_text_rows_through_the_vllm_actor_pool(ray_cluster, trained_qwen, synthetic, tmp_path):
     import ray.data
 
-    from videosft.eval.benchmarks import get_benchmark
+    from videosft.benchmarks import get_benchmark
     from videosft.eval.engines import TransformersEngine
 
     items = get_benchmark("synthetic_image").load(str(synthetic.root))[:3] \

@@ -100,7 +100,7 @@ def train_answering_qwen(out: Path, data_root: Path, steps: int = 60, seed: int 
 
 def parity_rows(data_root: Path) -> list[dict[str, Any]]:
     """Image, video (2-16 frames, 0.5-6.4 fps) and text rows from the synthetic evaluation splits."""
-    from videosft.eval.benchmarks import get_benchmark
+    from videosft.benchmarks import get_benchmark
 
     rows = decode_rows(get_benchmark("synthetic_image").load(str(data_root))[:4], 4)
     clips = get_benchmark("synthetic_video").load(str(data_root))[:2]

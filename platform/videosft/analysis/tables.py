@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 from videosft.analysis.compute import human_params
 from videosft.analysis.tradeoff import best_budgets, budget_key, model_name, score_ci, sorted_trials
 from videosft.config import ExperimentConfig
-from videosft.eval.protocols import get_protocol
+from videosft.benchmarks.protocols import get_protocol
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 from videosft import schema as S
 from videosft.config import ExperimentConfig
 from videosft.eval import predictions as P
-from videosft.eval.benchmarks import get_benchmark
+from videosft.benchmarks import get_benchmark
 
 # predict(items) -> blocks of {id, prediction, error}, yielded as they finish (ids are "bench::id").
 Predictor = Callable[[list[dict[str, Any]]], Iterable[list[dict[str, Any]]]]
@@ -178,7 +178,7 @@ def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | N
 def benchmark_key(cfg: ExperimentConfig, name: str, model_path: str, budget: int | str | None) -> dict[str, Any]:
     """The run key of one benchmark's predictions: checkpoint, contract, budget, length, protocol and
     loader options (another language, split or subtitle setting is another set of prompts)."""
-    from videosft.eval.protocols import get_protocol
+    from videosft.benchmarks.protocols import get_protocol
 
     bench = get_benchmark(name, cfg.eval.protocol)
     protocol = get_protocol(bench.protocol)

@@ -184,7 +184,7 @@ def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict
     Image benchmarks do not depend on the frame budget: they run once and are shared by every
     budget; only video benchmarks are re-run per budget.
     """
-    from videosft.eval.benchmarks import get_benchmark
+    from videosft.benchmarks import get_benchmark
     from videosft.eval.runner import evaluate_model
 
     budgets = [cfg.eval.frame_budget] if cfg.eval.frame_budget else list(cfg.sweep.frame_budgets)

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from videosft.eval.answers import extract_choice, extract_yes_no, format_options, is_option_letter, option_letters
+from videosft.benchmarks.answers import extract_choice, extract_yes_no, format_options, is_option_letter, option_letters
 
 OPTS = ["red", "dark red", "blue", "green"]
 
@@ -90,7 +90,7 @@ def test_leading_yes_no_wins(word, punct, tail):
 
 
 def test_verdicts_of_the_shared_judges():
-    from videosft.eval.answers import judge_choice, judge_yes_no, judged, verdict
+    from videosft.benchmarks.answers import judge_choice, judge_yes_no, judged, verdict
 
     mc = {"options": ["red", "green", "blue"], "answer": "B", "error": ""}
     assert judge_choice(dict(mc, prediction="(B)")) == {"extracted": "B", "correct": True}
@@ -110,7 +110,7 @@ def test_verdicts_of_the_shared_judges():
 
 
 def test_every_registered_benchmark_has_a_judge():
-    from videosft.eval.benchmarks import BENCHMARKS, get_benchmark
+    from videosft.benchmarks import BENCHMARKS, get_benchmark
 
     for name in BENCHMARKS:
         assert callable(get_benchmark(name).judge), name

@@ -2,7 +2,7 @@
 
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
+from videosft.benchmarks import get_benchmark
 from videosft.eval.bootstrap import clustered_bootstrap_ci
 
 

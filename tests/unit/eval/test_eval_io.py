@@ -2,8 +2,8 @@
 
 import pytest
 
-from videosft.eval.benchmarks import _io, get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks import _io, get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
 
 
 def test_file_uri_root_loads(tmp_path, write_json):

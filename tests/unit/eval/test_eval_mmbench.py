@@ -3,10 +3,10 @@ rules and CircularEval worked out by hand. Parity with lmms-eval's own code: tes
 
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.mmbench import lmms_can_infer
-from videosft.eval.vlmevalkit_rules import can_infer as vlmeval_can_infer
+from videosft.benchmarks import get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks.mmbench import lmms_can_infer
+from videosft.benchmarks.vlmevalkit_rules import can_infer as vlmeval_can_infer
 
 POST = "\nAnswer with the option's letter from the given choices directly."
 

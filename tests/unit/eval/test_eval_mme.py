@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.mme import parse_pred_ans, vlmeval_process_punctuation, yorn_extraction
+from videosft.benchmarks import get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks.mme import parse_pred_ans, vlmeval_process_punctuation, yorn_extraction
 
 SUFFIX = " Please answer yes or no."
 

@@ -3,10 +3,10 @@ Parity with lmms-eval's own code: test_parity_mmstar.py."""
 
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.mmstar import parse_options
-from videosft.eval.lmms_eval_rules import extract_mcq_answer
+from videosft.benchmarks import get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks.mmstar import parse_options
+from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
 
 
 def lmms_extract_mcq_answer(s):

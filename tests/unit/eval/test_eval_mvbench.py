@@ -7,10 +7,10 @@ VLMEvalKit cases are worked out by hand from its source at e8e78f0 (vlmeval/data
 
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.mvbench import MAIN_PREFIXES, TASKS, VIDEO_PREFIXES
-from videosft.eval.vlmevalkit_rules import PANDAS_NA
+from videosft.benchmarks import get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks.mvbench import MAIN_PREFIXES, TASKS, VIDEO_PREFIXES
+from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA
 
 RECORDS = {
     "action_count": [

@@ -28,7 +28,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2]))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
 
 MIRROR = Path("/work/.mirror/open-compass+VLMEvalKit/repo")
 COMMIT = "e8e78f0"

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks import get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
 
 INSTR = "\nAnswer the question using a single word or phrase."
 

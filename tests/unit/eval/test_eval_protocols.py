@@ -6,8 +6,8 @@ import pytest
 
 from videosft.config import ConfigError, ExperimentConfig
 from videosft.eval import predictions as P
-from videosft.eval.benchmarks import BENCHMARKS, get_benchmark
-from videosft.eval.protocols import PROTOCOLS, get_protocol
+from videosft.benchmarks import BENCHMARKS, get_benchmark
+from videosft.benchmarks.protocols import PROTOCOLS, get_protocol
 from videosft.eval.runner import evaluate_model, local_predictor
 
 BENCHES = ["synthetic_image", "synthetic_video"]
@@ -97,7 +97,7 @@ def test_an_items_own_length_reaches_the_engine(tmp_path, data_root, monkeypatch
     """A loader may give an item its own length (MMBench cn/cc: 256 where en is 1024)."""
     import dataclasses
 
-    from videosft.eval.benchmarks import synthetic
+    from videosft.benchmarks import synthetic
 
     items = [{**it, "max_new_tokens": 7} for it in synthetic.SYNTHETIC_IMAGE.load(str(data_root))]
     monkeypatch.setattr(synthetic, "SYNTHETIC_IMAGE",

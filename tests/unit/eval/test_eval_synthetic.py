@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from videosft.eval.benchmarks import BENCHMARKS, get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks import BENCHMARKS, get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
 
 
 def _rec(i, media, task, mf, answer, key="video"):
@@ -77,7 +77,7 @@ def test_synthetic_malformed_names_file_and_field(tmp_path):
 
 
 def test_chance_is_the_mean_inverse_option_count():
-    from videosft.eval.benchmarks.synthetic import score
+    from videosft.benchmarks.synthetic import score
 
     rows = [{"answer": "red", "prediction": "red", "options": ["red", "blue"], "task": "c", "min_frames": 1},
             {"answer": "left", "prediction": "", "options": ["left", "right", "up", "down"], "task": "d", "min_frames": 2}]

@@ -9,9 +9,9 @@ vlmeval/dataset/tempcompass.py ``TempCompass.evaluate``, ``qa_template``, ``buil
 
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.tempcompass import caption_choice, rule_caption_matching
+from videosft.benchmarks import get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks.tempcompass import caption_choice, rule_caption_matching
 
 MC = [{"video_id": "1001", "question": "What is the speed of the car?\nA. slow\nB. fast", "answer": "B. fast", "dim": "speed"},
       {"video_id": "1001", "question": "Where does it go?\nA. left\nB. right\nC. up", "answer": "C. up", "dim": "direction"},

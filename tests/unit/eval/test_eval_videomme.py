@@ -4,10 +4,10 @@ parsing and aggregation worked out by hand (lmms-eval 0.7.3 parity at scale: tes
 import numpy as np
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.lmms_eval_rules import extract_mcq_answer as mcq_extract
-from videosft.eval.benchmarks.videomme import (OPTIONS, subtitles_at_frames, vlm_extract_option,
+from videosft.benchmarks import get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer as mcq_extract
+from videosft.benchmarks.videomme import (OPTIONS, subtitles_at_frames, vlm_extract_option,
                                                vlm_regex, vlm_subtitles)
 
 SRT = """1

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from videosft.eval.benchmarks import get_benchmark
-from videosft.eval.benchmarks._io import BenchmarkDataError
-from videosft.eval.benchmarks.videommmu import (OPTIONS, eval_open, parse_open_response, subject_of,
+from videosft.benchmarks import get_benchmark
+from videosft.benchmarks._io import BenchmarkDataError
+from videosft.benchmarks.videommmu import (OPTIONS, eval_open, parse_open_response, subject_of,
                                                 vlm_parse_multi_choice)
 
 PERCEPTION = [

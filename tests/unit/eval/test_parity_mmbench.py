@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import task_module  # noqa: E402
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_parity_mmstar import _resolve_yaml, awkward  # noqa: E402

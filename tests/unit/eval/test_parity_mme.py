@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from reference.lmms_eval_ref import _tasks_dir, task_module  # noqa: E402
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
-from videosft.eval.benchmarks.mme import CATEGORIES, PERCEPTION  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks.mme import CATEGORIES, PERCEPTION  # noqa: E402
 
 ROUNDS = 24  # x 280 items = 6720 rows per protocol check
 

@@ -17,7 +17,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import task_module  # noqa: E402
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
 
 L2 = {
     "coarse perception": ["image scene and topic", "image style & quality", "image emotion"],
@@ -138,7 +138,7 @@ def test_rows_and_aggregates_agree_with_lmms_eval(lmms, mmstar_dir):
 def test_extractor_matches_lmms_mcq_extract_on_many_strings():
     from lmms_eval.tasks._task_utils.mcq_extract import extract_mcq_answer  # noqa: F401  (harness registered it)
 
-    from videosft.eval.lmms_eval_rules import extract_mcq_answer as ours
+    from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer as ours
 
     rng = random.Random(11)
     for _ in range(5000):

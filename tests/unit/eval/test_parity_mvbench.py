@@ -19,8 +19,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import _tasks_dir, task_module  # noqa: E402
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
-from videosft.eval.benchmarks.mvbench import TASKS, VIDEO_PREFIXES, lmms_eval_output  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks.mvbench import TASKS, VIDEO_PREFIXES, lmms_eval_output  # noqa: E402
 
 N_PER_TASK = 60
 ROUNDS = (0.05, 0.5, 0.95)  # one prediction mix per round, awkward to mostly plain: 20 * 60 * 3 = 3600 rows

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from reference.lmms_eval_ref import task_module  # noqa: E402
 from test_parity_mme import awkward_predictions, lmms_yaml  # noqa: E402
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
 
 ROUNDS = 20  # x 360 items = 7200 rows per layout
 AGGS = {"pope_accuracy": "pope_aggregate_accuracy", "pope_precision": "pope_aggregate_precision",

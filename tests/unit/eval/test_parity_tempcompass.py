@@ -19,9 +19,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import _tasks_dir, task_module  # noqa: E402
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
-from videosft.eval.benchmarks.mvbench import lmms_eval_output  # noqa: E402
-from videosft.eval.benchmarks.tempcompass import DIMENSIONS, TASK_TYPES  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks.mvbench import lmms_eval_output  # noqa: E402
+from videosft.benchmarks.tempcompass import DIMENSIONS, TASK_TYPES  # noqa: E402
 
 N_PER_TYPE = 400
 ROUNDS = (0.0, 0.6, 0.95)  # share of task-type-shaped answers per round: 4 * 400 * 3 = 4800 rows compared

@@ -18,8 +18,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import task_module  # noqa: E402
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
-from videosft.eval.benchmarks import videomme as V  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks import videomme as V  # noqa: E402
 
 m = task_module("videomme")
 TASK_DIR = Path(m.__file__).parent
@@ -131,7 +131,7 @@ def test_subsets_of_rows_aggregate_identically(generated):
 
 
 def test_extractor_agrees_on_more_strings():
-    from videosft.eval.lmms_eval_rules import extract_mcq_answer
+    from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
 
     rng = random.Random(3)
     alphabet = "ABCDEFGHabcd .():;,!?'\"\n*-答案是选 the answer is option"

@@ -17,8 +17,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import task_module  # noqa: E402
 
-from videosft.eval.benchmarks import get_benchmark  # noqa: E402
-from videosft.eval.benchmarks import videommmu as M  # noqa: E402
+from videosft.benchmarks import get_benchmark  # noqa: E402
+from videosft.benchmarks import videommmu as M  # noqa: E402
 
 m = task_module("videommmu")
 TASK_DIR = Path(m.__file__).parent

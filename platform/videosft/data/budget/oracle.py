@@ -28,7 +28,7 @@ CorrectFn = Callable[[Mapping[str, Any]], bool]
 
 
 def _default_correct(row: Mapping[str, Any]) -> bool:
-    from videosft.eval.benchmarks.synthetic import is_correct  # first words == answer, lowercased
+    from videosft.benchmarks.synthetic import is_correct  # first words == answer, lowercased
 
     return is_correct(row)
 

@@ -56,10 +56,10 @@ import string
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import extract_choice, mean, pct
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.vlmevalkit_rules import PANDAS_NA, can_infer
+from videosft.benchmarks.answers import extract_choice, mean, pct
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA, can_infer
 
 TASKS = (
     "action_sequence", "action_prediction", "action_antonym", "fine_grained_action", "unexpected_action",
@@ -321,7 +321,7 @@ def score_lmms_eval(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- VLMEvalKit 0.2rc1 rule
 
-# Predictions pandas reads back as NaN from VLMEvalKit's xlsx: `PANDAS_NA` (eval/vlmevalkit_rules.py).
+# Predictions pandas reads back as NaN from VLMEvalKit's xlsx: `PANDAS_NA` (videosft/benchmarks/vlmevalkit_rules.py).
 
 
 @lru_cache(maxsize=1 << 16)

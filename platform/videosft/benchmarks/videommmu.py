@@ -46,10 +46,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from videosft.eval.answers import extract_choice, mean, unanswered
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.lmms_eval_rules import extract_mcq_answer
+from videosft.benchmarks.answers import extract_choice, mean, unanswered
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
 
 TRACKS = ("Perception", "Comprehension", "Adaptation")
 # lmms-eval get_cache_dir: the video folder (zip name) of each subject.

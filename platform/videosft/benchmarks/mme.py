@@ -44,9 +44,9 @@ from collections import defaultdict
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
-from videosft.eval.answers import extract_yes_no, pct
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.answers import extract_yes_no, pct
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
 
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")

@@ -20,9 +20,9 @@ import re
 import string
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import CORRECT, Verdict, corrects, group_accuracy, judged, pct, verdict
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.answers import CORRECT, Verdict, corrects, group_accuracy, judged, pct, verdict
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
 
 _PLACEHOLDER = re.compile(r"<(?:image|video)>\s*")
 

@@ -45,11 +45,11 @@ import re
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import extract_choice, extract_yes_no, is_option_letter, mean, pct, strip_answer_prefixes
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.benchmarks.mvbench import lmms_eval_output
-from videosft.eval.vlmevalkit_rules import PANDAS_NA
+from videosft.benchmarks.answers import extract_choice, extract_yes_no, is_option_letter, mean, pct, strip_answer_prefixes
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.mvbench import lmms_eval_output
+from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA
 
 TASK_TYPES = ("multi-choice", "yes_no", "caption_matching", "captioning")
 FORMATS = TASK_TYPES  # the old name

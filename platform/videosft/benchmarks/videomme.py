@@ -37,11 +37,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from videosft.eval.answers import extract_choice, unanswered
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.lmms_eval_rules import extract_mcq_answer
-from videosft.eval.vlmevalkit_rules import can_infer
+from videosft.benchmarks.answers import extract_choice, unanswered
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
+from videosft.benchmarks.vlmevalkit_rules import can_infer
 
 DURATIONS = ("short", "medium", "long")
 CATEGORIES = ("Knowledge", "Film & Television", "Sports Competition", "Artistic Performance", "Life Record",
@@ -288,7 +288,7 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
 
 
 # ---------------------------------------------------------------- parsing: VLMEvalKit
-# (lmms-eval's extract_mcq_answer is eval/lmms_eval_rules.py; can_infer is eval/vlmevalkit_rules.py)
+# (lmms-eval's extract_mcq_answer is videosft/benchmarks/lmms_eval_rules.py; can_infer is videosft/benchmarks/vlmevalkit_rules.py)
 
 
 # Two commas are missing upstream, so two pairs of prefixes are single (rarely matching) strings.

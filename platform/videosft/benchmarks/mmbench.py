@@ -46,11 +46,11 @@ from collections import defaultdict
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import NO_ANSWER, extract_choice, pct
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.vlmevalkit_rules import PANDAS_NA
-from videosft.eval.vlmevalkit_rules import can_infer as vlmeval_can_infer
+from videosft.benchmarks.answers import NO_ANSWER, extract_choice, pct
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA
+from videosft.benchmarks.vlmevalkit_rules import can_infer as vlmeval_can_infer
 from videosft.schema import CORRECT, EXTRACTED
 
 _ROT = 1_000_000
@@ -74,7 +74,7 @@ def vlmeval_is_na(v: Any) -> bool:
     return _isna(v) or (isinstance(v, str) and v in PANDAS_NA)
 
 
-# ---- VLMEvalKit 0.2rc1@e8e78f0 rules (image_mcq.py; matching in eval/vlmevalkit_rules.py) ----
+# ---- VLMEvalKit 0.2rc1@e8e78f0 rules (image_mcq.py; matching in videosft/benchmarks/vlmevalkit_rules.py) ----
 
 def vlmeval_prompt(question: str, choices: Mapping[str, Any], hint: str | None) -> str:
     """``ImageMCQDataset.build_prompt``'s text (``choices``: letter -> text, NA already dropped)."""

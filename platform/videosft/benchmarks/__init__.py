@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.protocols import DEFAULT_PROTOCOL, get_protocol
+from videosft.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.protocols import DEFAULT_PROTOCOL, get_protocol
 
 _REGISTRY: dict[str, tuple[str, str]] = {
     "mme": ("mme", "MME"),

@@ -34,12 +34,12 @@ from collections import defaultdict
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-from videosft.eval.answers import NO_ANSWER, extract_choice, is_option_letter, pct
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.benchmarks.mmbench import vlmeval_is_na, vlmeval_prompt
-from videosft.eval.lmms_eval_rules import extract_mcq_answer
-from videosft.eval.vlmevalkit_rules import can_infer as vlmeval_can_infer
+from videosft.benchmarks.answers import NO_ANSWER, extract_choice, is_option_letter, pct
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.mmbench import vlmeval_is_na, vlmeval_prompt
+from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
+from videosft.benchmarks.vlmevalkit_rules import can_infer as vlmeval_can_infer
 from videosft.schema import CORRECT, EXTRACTED
 
 _OPTION_SPLIT = re.compile(r"(?:^|,\s+|\n)([A-F])[:.]\s+")

@@ -46,12 +46,12 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Mapping, Sequence
 
-from videosft.eval.benchmarks import _io
-from videosft.eval.benchmarks.base import Benchmark, EvalItem
-from videosft.eval.benchmarks.mme import (_lenient, _no_truth, _no_truth_scores, _unanswered,
+from videosft.benchmarks import _io
+from videosft.benchmarks.base import Benchmark, EvalItem
+from videosft.benchmarks.mme import (_lenient, _no_truth, _no_truth_scores, _unanswered,
                                           tsv_images, yes_no_cap)
 # The VLMEvalKit yes/no verdict (YOrN_Extraction; Unknown -> wrong, needs_judge) is MME's, unchanged.
-from videosft.eval.benchmarks.mme import judge_vlmevalkit
+from videosft.benchmarks.mme import judge_vlmevalkit
 
 SPLITS = ("random", "popular", "adversarial")
 LMMS_POST_PROMPT = "\nAnswer the question using a single word or phrase."  # pope*.yaml default post_prompt
