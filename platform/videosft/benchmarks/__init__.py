@@ -2,7 +2,7 @@
 
 Each name maps to (module, attribute) inside this package; modules are imported on first use so
 that loading one benchmark never pays for (or breaks on) another. The attribute is either a dict
-{protocol name: Benchmark} (one variant per evaluation protocol, `eval.protocols`) or a single
+{protocol name: Benchmark} (one variant per evaluation protocol, `benchmarks.protocols`) or a single
 Benchmark that follows the same rules under every protocol (the synthetic benchmarks, ours).
 """
 
