@@ -108,9 +108,8 @@ def smart_nframes(
         lo = _ceil_by_factor(min_frames, frame_factor)
         hi_raw = max_frames if max_frames is not None else min(QWEN_FPS_MAX_FRAMES, total_frames)
         hi = _floor_by_factor(hi_raw, frame_factor)
-        n = total_frames / video_fps * fps
-        n = min(min(max(n, lo), hi), total_frames)
-        n = _floor_by_factor(n, frame_factor)
+        wanted = total_frames / video_fps * fps
+        n = _floor_by_factor(min(min(max(wanted, lo), hi), total_frames), frame_factor)
     if not frame_factor <= n <= total_frames:
         raise ValueError(f"smart_nframes: nframes should be in [{frame_factor}, {total_frames}], got {n}")
     return n

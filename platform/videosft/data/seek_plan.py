@@ -90,9 +90,10 @@ def _plan_by_gap(indices: list[int], gap: int) -> list[Read]:
 
 def frames_decoded(plan: Sequence[Read]) -> int | None:
     """Frames the plan decodes (None when a read's start is unknown): the cost it minimises."""
-    if any(read.start is None for read in plan):
+    starts = [read.start for read in plan]
+    if any(start is None for start in starts):
         return None
-    return sum(read.indices[-1] - read.start + 1 for read in plan)  # type: ignore[operator]
+    return sum(read.indices[-1] - start + 1 for read, start in zip(plan, starts) if start is not None)
 
 
 def earlier_start(keyframes: Sequence[int] | None, start: int) -> int:
