@@ -33,7 +33,7 @@ import yaml
 RAY_IMAGE_REPOS = {"ray", "ray-ml", "ray-llm"}
 KUBERAY_API_VERSION = "ray.io/v1"
 EXPOSED_SERVICE_TYPES = {"LoadBalancer", "NodePort"}
-# Env vars the job driver passes to its own ray.init(runtime_env=...) (videosft.tune.sweep's
+# Env vars the job driver passes to its own ray.init(runtime_env=...) (videosft.ray_runtime's
 # ensure_ray). A job runtime env that sets any of them makes Ray refuse to start the driver
 # ("Failed to merge the Job's runtime env ... because of a conflict").
 DRIVER_ENV_VARS = frozenset({"TOKENIZERS_PARALLELISM", "DS_ACCELERATOR"})

@@ -124,10 +124,10 @@ def test_versions_agree_with_pyproject_and_installed_ray():
 
 def test_driver_env_vars_list_matches_what_the_driver_sets(monkeypatch):
     # The job runtime env must not repeat what ensure_ray passes to ray.init: Ray refuses to merge.
-    from videosft.tune import sweep
+    from videosft import ray_runtime
 
     monkeypatch.setenv("DS_ACCELERATOR", "cpu")
-    assert set(sweep._worker_env()) <= cc.DRIVER_ENV_VARS
+    assert set(ray_runtime.worker_env()) <= cc.DRIVER_ENV_VARS
 
 
 def test_no_cluster_file_forces_cpu_deepspeed():

@@ -25,7 +25,7 @@ import math
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -367,7 +367,8 @@ def _write_rejects(path: str, index: Any) -> tuple[str, int]:
 def prepare_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int],
                   cache_root: str, *, concurrency: int = 1, cpus: float = 0.5, timeout_s: float = 60.0,
                   max_failure_ratio: float = 0.05, commit_every: int = 2048,
-                  rows_per_file: int = 64, backend: str = "auto") -> CacheInfo:
+                  rows_per_file: int = 64, backend: str = "auto",
+                  on_progress: Callable[[int, int | None], None] | None = None) -> CacheInfo:
     """Decode every row not yet cached, once, at max(budgets); safe to re-run (resumes).
 
     Work is committed every `commit_every` rows, so a killed run loses at most one chunk and a
@@ -384,12 +385,17 @@ def prepare_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, bu
     opts = {"timeout_s": timeout_s, "concurrency": concurrency, "cpus": cpus, "backend": backend,
             "rows_per_file": rows_per_file}
     decoded = 0
+    total = len(rows) if isinstance(rows, Sized) else None  # a lazy manifest: the total is unknown
+    if on_progress is not None:
+        on_progress(len(done), total)
     for chunk in _todo_chunks(rows, done, commit_every, {}):
         name = f"part-{len(state['parts']):05d}"
         _write_part(chunk, contract, max_budget, _join(path, name), opts)
         state["parts"].append({"name": name, "rows": len(chunk)})
         _write_text(_join(path, MANIFEST), json.dumps(state, indent=1))
         decoded += len(chunk)
+        if on_progress is not None:  # rows committed so far (cached before + decoded now)
+            on_progress(len(done) + decoded, total)
     index = _index(path, state)
     rejects_path, rejected = _write_rejects(path, index)
     info = CacheInfo(path=path, contract_id=contract.contract_id(), max_budget=max_budget,

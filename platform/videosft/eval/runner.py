@@ -12,6 +12,7 @@ contract id and the frame budget. A decode failure is scored wrong and stays in 
 from __future__ import annotations
 
 import json
+import os
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -169,7 +170,7 @@ def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | N
         todo, budget = hybrid_budgets(cfg, todo), max(cfg.budget.candidates)
     if todo:
         predict = predictor or ray_predictor(cfg, str(model_path), budget)
-        _predict_and_append(predict, todo, items_by_bench, done, keys, out)
+        _predict_and_append(predict, todo, items_by_bench, done, keys, out, report=_progress(cfg, out, items_by_bench))
     return {name: _score_and_write(cfg, name, items_by_bench[name], done[name], keys[name], resumed[name],
                                    str(model_path), out)
             for name in names}
@@ -195,9 +196,19 @@ def _load_items(cfg: ExperimentConfig, name: str, data_root: str) -> list[dict[s
     return items[: cfg.eval.limit] if cfg.eval.limit else items
 
 
+def _progress(cfg: ExperimentConfig, out: Path, items_by_bench: Mapping[str, list[dict]]) -> Callable[[int], None]:
+    """Rows scored so far -> <output_dir>/progress (the console's "eval <where>" bar)."""
+    from videosft.progress import write_progress
+
+    where = Path(os.path.relpath(out, cfg.output_dir)).as_posix()
+    stage = "eval " + where.removeprefix("trials/").removesuffix("/eval")
+    total = sum(len(items) for items in items_by_bench.values())
+    return lambda done: write_progress(cfg.output_dir, stage, done, total, "rows")
+
+
 def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by_bench: Mapping[str, list[dict]],
                         done: dict[str, dict[str, dict[str, Any]]], keys: Mapping[str, Mapping[str, Any]],
-                        out: Path) -> None:
+                        out: Path, report: Callable[[int], None] | None = None) -> None:
     """Stream predictions, appending each block to its benchmark's file as it arrives."""
     answers = {name: {str(i[S.ID]): i.get(S.ANSWER) for i in items} for name, items in items_by_bench.items()}
     with ExitStack() as stack:
@@ -212,6 +223,8 @@ def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by
                 done[name][item_id] = row
             for name, rows in by_bench.items():
                 P.append_rows(files[name], rows)
+            if report is not None:
+                report(sum(len(d) for d in done.values()))
 
 
 def _score_and_write(cfg: ExperimentConfig, name: str, items: list[dict[str, Any]], done: Mapping[str, dict[str, Any]],

@@ -51,7 +51,7 @@ def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
     """Image SFT from random weights; returns {checkpoint, accuracy, chance, ...} (cached)."""
     from videosft.eval.runner import evaluate_model
     from videosft.train.run import train_at_budget
-    from videosft.tune.sweep import ensure_ray
+    from videosft.ray_runtime import ensure_ray
     from videosft.workspace import prepare_inputs
 
     done = out / "stage1" / "base.json"
@@ -173,7 +173,7 @@ def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> 
     when they do not).
     """
     from videosft.study.report import replication_section, write_study_report
-    from videosft.tune.sweep import ensure_ray
+    from videosft.ray_runtime import ensure_ray
 
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)

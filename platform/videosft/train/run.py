@@ -55,7 +55,14 @@ def prepare_frame_cache(cfg: ExperimentConfig, inputs: Inputs, rows: list[dict] 
     return prepare_cache(rows, cfg.sampling, cfg.sweep.decode_budgets(cfg.budget.candidates), cache_root(cfg),
                          concurrency=cfg.data.decode_concurrency, cpus=cfg.data.cpus_per_decoder,
                          timeout_s=cfg.data.decode_timeout_s, max_failure_ratio=cfg.data.max_failure_ratio,
-                         backend=cfg.data.decode_backend)
+                         backend=cfg.data.decode_backend, on_progress=_cache_progress(cfg))
+
+
+def _cache_progress(cfg: ExperimentConfig) -> Any:
+    """Rows in the frame cache so far -> <output_dir>/progress (the console's "prepare" bar)."""
+    from videosft.progress import write_progress
+
+    return lambda done, total: write_progress(cfg.output_dir, "prepare frame cache", done, total, "rows")
 
 
 def training_rows(cfg: ExperimentConfig, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

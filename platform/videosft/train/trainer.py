@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from videosft.config import ExperimentConfig
+from videosft.progress import train_progress_callback
 
 # Test hook: "RANK:STEP:MARKER" makes that rank exit hard at that step unless MARKER exists
 # (it creates MARKER first), so a test can kill a worker mid-run exactly once.
@@ -54,6 +55,9 @@ def fit(cfg: ExperimentConfig, datasets: Mapping[str, Any], model_path: str, fra
         storage_path=storage_path if "://" in storage_path else str(Path(storage_path).resolve()),
         failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=CHECKPOINTS_TO_KEEP),
+        # the step the workers reported -> <output_dir>/progress (the console's "train <run>" bar)
+        callbacks=[train_progress_callback(cfg.output_dir, f"train {run_name.removeprefix('train_')}",
+                                           cfg.train.max_steps)],
     )
     trainer = TorchTrainer(
         _loop,

@@ -21,33 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 from videosft.config import HYBRID, ExperimentConfig, from_dict
+from videosft.ray_runtime import ensure_ray
 from videosft.tune.tracking import check_tracking, tracking_callbacks
 from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs, resolve_models, train_manifest
 
 
 TRIAL_DRIVER_CPU = 0.01
-
-
-def ensure_ray() -> None:
-    """Same code locally, under `ray job submit`, and in a RayJob."""
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(runtime_env={"env_vars": _worker_env()}, log_to_driver=True)
-
-
-def _worker_env() -> dict[str, str]:
-    env = {"TOKENIZERS_PARALLELISM": "false"}
-    if "DS_ACCELERATOR" in os.environ:
-        env["DS_ACCELERATOR"] = os.environ["DS_ACCELERATOR"]
-    return env
 
 
 def _short_hash(raw: Any) -> str:

@@ -215,9 +215,10 @@ def budget_rows(rows: Sequence[dict[str, Any]], cfg: BudgetConfig, contract: Sam
     import ray
     import ray.data
 
+    from videosft.ray_runtime import ensure_ray
+
     check_model_path(cfg)
-    if not ray.is_initialized():
-        ray.init()
+    ensure_ray()
     columns = [k for k in _STAGE_COLUMNS if any(k in r for r in rows)]  # one schema for every row
     items = [{k: r.get(k) for k in columns} for r in rows]
     ds = predict_budgets_dataset(ray.data.from_items(items), cfg, contract)
