@@ -33,7 +33,7 @@ from videosft.models.registry import get_family  # noqa: E402
 from videosft.train.collate import collate, to_device  # noqa: E402
 from videosft.train.ds_config import ZeroSettings, build_ds_config  # noqa: E402
 from videosft.train.flops import peak_flops_for, step_mfu  # noqa: E402
-from videosft.train.param_groups import FreezePolicy, apply_policy, install_visual_keepalive  # noqa: E402
+from videosft.models.param_groups import FreezePolicy, apply_policy, install_visual_keepalive  # noqa: E402
 from videosft.train.single_rank import init_single_rank  # noqa: E402
 
 TURNS = [{"from": "human", "value": "In which order did the two shapes flash?"},

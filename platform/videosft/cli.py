@@ -160,6 +160,63 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_curate_args(p: argparse.ArgumentParser) -> None:
+    """`videosft curate` / jobs/curate.py flags: CurateConfig's fields (a --settings YAML, flags win)."""
+    p.add_argument("--settings", help="YAML of curation settings (CurateConfig fields); flags override it")
+    p.add_argument("--data-root", help="LLaVA-Video-178K root holding the subset folders (path or s3://, gs://)")
+    p.add_argument("--out", dest="out_dir", help="output dir: curated.json, curation_stats.{json,md}")
+    p.add_argument("--num-videos", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--source-weights", type=json.loads, help='JSON, e.g. \'{"0_30_s_academic_v0_1": 2}\'')
+    p.add_argument("--format-weights", type=json.loads, help='JSON, e.g. \'{"caption": 1, "open_ended": 2}\'')
+    p.add_argument("--duration", dest="duration_s", type=lambda v: [float(x) for x in v.split(",")],
+                   help="lo,hi seconds (probes every drawn video)")
+    p.add_argument("--decodable", action="store_const", const=True, help="drop videos the probe cannot decode")
+    p.add_argument("--probe-engine", choices=["ray", "local"])
+    p.add_argument("--videos-root", help="where the archives were extracted ({subset} is substituted)")
+    p.add_argument("--extract-dir", help="where drawn archive members go (default: <out>/videos)")
+    p.add_argument("--merge-formats", action="store_const", const=True,
+                   help="append a video's other formats' turns to its row")
+
+
+def curate_settings(args: argparse.Namespace) -> object:
+    """A validated CurateConfig from --settings and the flags; ConfigError names the field."""
+    import yaml
+    from pydantic import ValidationError
+
+    from videosft.data.curate import CurateConfig
+
+    raw = yaml.safe_load(Path(args.settings).read_text()) if args.settings else {}
+    fields = ("data_root", "out_dir", "num_videos", "seed", "source_weights", "format_weights", "duration_s",
+              "decodable", "probe_engine", "videos_root", "extract_dir", "merge_formats")
+    raw = {**(raw or {}), **{k: getattr(args, k) for k in fields if getattr(args, k, None) is not None}}
+    try:
+        return CurateConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"curation settings: {exc}") from None
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    """Draw the seeded, stratified LLaVA-Video-178K subset; print its statistics table."""
+    from videosft.data.curate import CurateError, curate
+    from videosft.data.manifest import ManifestError
+
+    settings = curate_settings(args)
+    if settings.needs_probe() and settings.probe_engine == "ray":
+        from videosft.ray_runtime import ensure_ray
+
+        ensure_ray()
+    try:
+        result = curate(settings)
+    except (CurateError, ManifestError) as exc:
+        print(f"videosft curate: {exc}", file=sys.stderr)
+        return 2
+    print(Path(result["stats_md"]).read_text())
+    print(f"[curate] manifest: {result['manifest']} (train on it: data.train_sources="
+          f"'[{{\"manifest\": \"{result['manifest']}\"}}]'); statistics: {result['stats_json']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videosft", description=__doc__)
     parser.add_argument("--debug", action="store_true",
@@ -227,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None)
     _add_config_args(p)
     p.set_defaults(fn=cmd_evaluate)
+    p = sub.add_parser("curate", help="draw a seeded, stratified LLaVA-Video-178K subset + its statistics table")
+    add_curate_args(p)
+    p.set_defaults(fn=cmd_curate)
     return parser
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from videosft.data.budget.base import BudgetConfig
 from videosft.data.sampling import SamplingContract
 from videosft.eval.engines import VLLMConfig  # defined beside the engine; budget.vllm reuses it
-from videosft.train.param_groups import FreezePolicy
+from videosft.models.param_groups import FreezePolicy
 
 
 class ConfigError(ValueError):

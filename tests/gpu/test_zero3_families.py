@@ -16,7 +16,7 @@ from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.registry import get_family
 from videosft.train.collate import collate, to_device
 from videosft.train.ds_config import ZeroSettings, build_ds_config
-from videosft.train.param_groups import FreezePolicy, apply_policy, install_visual_keepalive
+from videosft.models.param_groups import FreezePolicy, apply_policy, install_visual_keepalive
 
 pytestmark = pytest.mark.gpu
 FAMILIES = ("qwen2_5_vl", "llava_next_video", "llava_1_5")

@@ -13,7 +13,7 @@ from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.registry import get_family
 from videosft.train.collate import collate
-from videosft.train.param_groups import (
+from videosft.models.param_groups import (
     FreezePolicy, apply_policy, group_of, install_visual_keepalive, module_groups, named_module_groups,
 )
 
@@ -134,7 +134,7 @@ def test_freeze_policy_imports_without_torch():
     import subprocess
     import sys
 
-    code = "import sys, videosft.train.param_groups as pg; pg.FreezePolicy(); assert 'torch' not in sys.modules"
+    code = "import sys, videosft.models.param_groups as pg; pg.FreezePolicy(); assert 'torch' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": str(SOURCE_ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
@@ -256,7 +256,7 @@ from videosft.models.registry import get_family
 from videosft.train.collate import collate
 from videosft.train.ds_config import ZeroSettings, build_ds_config
 from videosft.train.engine import init_engine
-from videosft.train.param_groups import FreezePolicy, apply_policy, install_visual_keepalive
+from videosft.models.param_groups import FreezePolicy, apply_policy, install_visual_keepalive
 
 rank, family, path, stage = int(os.environ["RANK"]), sys.argv[1], sys.argv[2], int(sys.argv[3])
 plan = {0: [("video", "text"), ("image", "image"), ("text", "text"), ("image", "video")],

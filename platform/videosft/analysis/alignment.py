@@ -90,7 +90,7 @@ class GroupLayout:
 
 def group_layout(model: nn.Module, family: Any) -> GroupLayout:
     """Partition the model's unique parameters by module group; split the decoder blocks in halves."""
-    from videosft.train.param_groups import LLM, named_module_groups
+    from videosft.models.param_groups import LLM, named_module_groups
 
     named = named_module_groups(model, family)
     blocks = {n: int(m.group(1)) for n, _ in named[LLM] if (m := _BLOCK.search(n))}

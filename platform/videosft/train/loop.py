@@ -39,7 +39,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
 
     from videosft.models.registry import get_family
     from videosft.train.engine import consolidated_state_dict, init_engine
-    from videosft.train.param_groups import install_visual_keepalive
+    from videosft.models.param_groups import install_visual_keepalive
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -80,7 +80,7 @@ def seed_everything(seed: int, cpus: float, use_gpu: bool) -> None:
 def prepare_model(model: Any, family: Any, train_cfg: Any) -> tuple[list[dict[str, Any]], Any]:
     """Freeze policy + optimizer groups, FLOP shape (before ZeRO-3 partitions), gradient checkpointing."""
     from videosft.train.metrics import model_shape
-    from videosft.train.param_groups import apply_policy
+    from videosft.models.param_groups import apply_policy
 
     groups = apply_policy(model, family, train_cfg.freeze, train_cfg.lr, train_cfg.weight_decay)
     shape = model_shape(model, family, train_vit=train_cfg.freeze.train_vision)

@@ -41,7 +41,7 @@ class ModelShape:
 
 def model_shape(model: Any, family: Any, train_vit: bool) -> ModelShape:
     """Count parameters per module group; call before the engine (ZeRO-3 empties `numel()` later)."""
-    from videosft.train.param_groups import LLM, PROJECTOR, VISION, module_groups
+    from videosft.models.param_groups import LLM, PROJECTOR, VISION, module_groups
 
     groups = module_groups(model, family)
     count = {g: sum(int(p.numel()) for p in params) for g, params in groups.items()}
