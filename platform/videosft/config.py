@@ -140,6 +140,9 @@ class TrainConfig(_Strict):
     # Keep the ZeRO shards of the last resumable checkpoint after the run consolidated its
     # safetensors checkpoint. Off: they are deleted (14 bytes/param: a 32B trial's 469 GB).
     keep_zero_checkpoints: bool = False
+    # Largest safetensors file of the consolidated checkpoint (HF's units: decimal KB/MB/GB/TB).
+    # Rank 0 streams the shards unit by unit (train/consolidate.py), so this bounds file size only.
+    max_shard_size: str = Field("5GB", pattern=r"^[1-9][0-9]*(KB|MB|GB|TB)$")
     # Where Ray Train writes checkpoints and results; None: <output_dir>/train. May be s3:// or
     # gs://: the final consolidated checkpoint is then copied back under the trial's directory.
     storage_path: str | None = None
