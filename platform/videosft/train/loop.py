@@ -38,7 +38,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from videosft.models.registry import get_family
-    from videosft.train.engine import consolidated_state_dict, init_engine
+    from videosft.train.engine import init_engine
     from videosft.models.param_groups import install_visual_keepalive
 
     ctx = ray.train.get_context()
@@ -59,8 +59,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     cursor = _restore(engine, world)
     history = _run_steps(engine, cfg, processor.tokenizer.pad_token_id, rank, shape, cursor, loop_config.get("fault"))
     keepalive.remove()
-    state = consolidated_state_dict(engine, rank)
-    _report_final(engine, processor, state, history, loop_config, rank, cursor)
+    _report_final(engine, processor, cfg.train.max_shard_size, history, loop_config, rank, cursor)
 
 
 def seed_everything(seed: int, cpus: float, use_gpu: bool) -> None:
@@ -300,29 +299,45 @@ def _float_dtype(engine: Any) -> Any:
     return torch.float16 if engine.fp16_enabled() else torch.float32
 
 
-def _report_final(engine: Any, processor: Any, state: Any, history: list, loop_config: dict, rank: int,
+def _report_final(engine: Any, processor: Any, max_shard_size: str, history: list, loop_config: dict, rank: int,
                   cursor: DataCursor | None) -> None:
-    """Every rank reports; rank 0 attaches the consolidated HF checkpoint."""
+    """Every rank gathers, unit by unit, while rank 0 writes the HF checkpoint straight into this
+    run's checkpoint directory on Ray's storage (train/consolidate.py); then every rank reports,
+    rank 0 with that directory (NO_UPLOAD: it is already where Ray keeps checkpoints)."""
     import ray.train
+
+    from videosft.train.consolidate import consolidate, write_side_files
 
     resumed = cursor.step if cursor is not None else None  # the step this attempt restarted from
     final = {**(history[-1] if history else {}), "final": 1, "step": engine.global_steps}
     if resumed is not None:
         final["resumed_from_step"] = resumed
+    t0 = time.perf_counter()
     if rank != 0:
+        consolidate(engine.module, None, rank, max_shard_size=max_shard_size)
         ray.train.report(final)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        engine.module.save_pretrained(tmp, state_dict=state)
+    storage = ray.train.get_context().get_storage()
+    name = storage.make_default_checkpoint_dir_name()
+    path = storage.build_checkpoint_path_from_name(name)
+    filesystem = storage.storage_filesystem
+    plan = consolidate(engine.module, path, rank, max_shard_size=max_shard_size, filesystem=filesystem)
+    meta = {
+        "frame_budget": loop_config["frame_budget"],
+        "contract_id": loop_config["contract_id"],
+        "steps": engine.global_steps,
+        "base_model": loop_config["model_path"],
+        "history": history,
+        "resumed_from_step": resumed,
+    }
+
+    def _extra(tmp: str) -> None:
         processor.save_pretrained(tmp)
-        meta = {
-            "frame_budget": loop_config["frame_budget"],
-            "contract_id": loop_config["contract_id"],
-            "steps": engine.global_steps,
-            "base_model": loop_config["model_path"],
-            "history": history,
-            "resumed_from_step": resumed,
-        }
         with open(os.path.join(tmp, "videosft_meta.json"), "w") as fh:
             json.dump(meta, fh, indent=2)
-        ray.train.report(final, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+
+    write_side_files(engine.module, path, filesystem, extra=_extra)
+    print(f"[train] consolidated {plan.total_size / 1e9:.3f} GB in {len(plan.shards)} shard(s) into {path} "
+          f"in {time.perf_counter() - t0:.1f}s", flush=True)
+    ray.train.report(final, checkpoint=ray.train.Checkpoint(path, filesystem=filesystem), checkpoint_dir_name=name,
+                     checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD)
