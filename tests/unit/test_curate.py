@@ -212,3 +212,15 @@ def test_curate_from_s3(fixture, tmp_path, monkeypatch):
     assert len(rows) == 8 and {r["data_source"] for r in rows} == {"0_30_s_academic_v0_1", "1_2_m_nextqa"}
     assert all(os.path.isfile(r["video"]) for r in rows)
     assert result["stats"]["draw"]["rejected"] in ({}, {"probe: no moov atom / not a video container": 1})
+
+
+def test_cli_verb_and_job_share_settings(fixture, tmp_path, capsys):
+    from videosft.cli import main
+
+    root, _ = fixture
+    assert main(["curate", "--data-root", root, "--out", str(tmp_path), "--num-videos", "10",
+                 "--source-weights", '{"0_30_s_nextqa": 1}', "--probe-engine", "local"]) == 0
+    out = capsys.readouterr().out
+    assert "| 0_30_s_nextqa | 0-30 |" in out and "curated.json" in out
+    assert main(["curate", "--data-root", root, "--out", str(tmp_path), "--duration", "9,3"]) == 2
+    assert "duration_s" in capsys.readouterr().err
