@@ -37,7 +37,8 @@ def _batch(fam, processor, media_types, seed):
 def _train(family_name, tmp_path, gradient_checkpointing):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videosft.train.engine import consolidated_state_dict, init_engine
+    from videosft.train.consolidate import consolidate
+    from videosft.train.engine import init_engine
 
     fam = get_family(family_name)
     path = fam.build_tiny(tmp_path / "model", seed=0)
@@ -62,28 +63,35 @@ def _train(family_name, tmp_path, gradient_checkpointing):
         engine.backward(loss)
         engine.step()
         losses.append(float(loss.detach()))
-    state = consolidated_state_dict(engine, 0)
+    # The final checkpoint's path: unit-by-unit gather, streamed shards (train/consolidate.py).
+    consolidate(engine.module, str(tmp_path / "ckpt"), 0, max_shard_size="2MB")
     keepalive.remove()
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
     print(f"[gpu] {family_name} gc={gradient_checkpointing} losses {losses[0]:.3f}->{losses[-3]:.3f} "
           f"dummy_passes={keepalive.dummy_passes} peak_mem={peak:.0f}MiB")
-    return fam, engine, processor, state, shapes, losses, keepalive
+    return fam, engine, processor, tmp_path / "ckpt", shapes, losses, keepalive
 
 
 @pytest.mark.parametrize("family_name", FAMILIES)
 def test_zero3_bf16_trains_and_consolidates(family_name, tmp_path, single_rank_nccl):
+    import deepspeed
     from transformers import AutoModelForImageTextToText
 
-    fam, engine, processor, state, shapes, losses, keepalive = _train(family_name, tmp_path, False)
+    fam, engine, processor, ckpt, shapes, losses, keepalive = _train(family_name, tmp_path, False)
     assert engine.zero_optimization_stage() == 3 and engine.bfloat16_enabled()
     assert all(np.isfinite(losses)), losses
     assert losses[12] < losses[0], f"the mixed batch did not get easier: {losses}"
     assert keepalive.dummy_passes > 0  # the text-only batch ran dummy vision passes
-    assert {k: tuple(v.shape) for k, v in state.items()} == shapes  # gathered, not ZeRO-3 partitions
-    engine.module.save_pretrained(tmp_path / "ckpt", state_dict=state)
-    reloaded = AutoModelForImageTextToText.from_pretrained(tmp_path / "ckpt", dtype=torch.bfloat16)
-    name = next(k for k in state if k.endswith("lm_head.weight") or "embed_tokens" in k)
-    assert torch.equal(reloaded.state_dict()[name].cpu(), state[name].cpu())
+    engine.module.config.save_pretrained(ckpt)
+    reloaded, info = AutoModelForImageTextToText.from_pretrained(ckpt, dtype=torch.bfloat16,
+                                                                  output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"], info
+    assert {k: tuple(v.shape) for k, v in reloaded.state_dict().items()} == shapes  # gathered, not partitions
+    name = next(k for k in reloaded.state_dict() if "embed_tokens" in k)
+    param = engine.module.get_parameter(name)
+    with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
+        expected = param.data.detach().cpu().clone()
+    assert torch.equal(reloaded.state_dict()[name].cpu(), expected)
     engine.destroy()
 
 

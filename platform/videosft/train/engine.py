@@ -20,18 +20,3 @@ def init_engine(model: torch.nn.Module, ds_config: dict[str, Any], param_groups:
     params = list(param_groups) if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=params, config=ds_config)
     return engine
-
-
-def consolidated_state_dict(engine: Any, rank: int) -> dict[str, torch.Tensor] | None:
-    """Gather full (unpartitioned) weights; every rank must call this, rank 0 gets the state dict.
-
-    Under ZeRO-3 parameters are partitioned across ranks; GatheredParameters materializes them
-    collectively. Under ZeRO-2 it is a no-op and the module already holds full weights.
-    """
-    import deepspeed
-
-    module = engine.module
-    with deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None):
-        if rank != 0:
-            return None
-        return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
