@@ -47,6 +47,13 @@ def write_image_manifest(data_root: str) -> None:
     (root / IMAGE_MANIFEST).write_text(json.dumps([r for r in rows if "image" in r], indent=1))
 
 
+def stage1_config(preset: StudyPreset, out: Path) -> ExperimentConfig:
+    """Stage 1's experiment config: image-only SFT of the random tiny model (its hash keys a built base)."""
+    return study_config(preset, str(out), data={"train_manifest": IMAGE_MANIFEST, "frame_cache": False},
+                        train={"max_steps": preset.base_steps, "lr": preset.base_lr},
+                        eval={"benchmarks": ["synthetic_image"]})
+
+
 def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
     """Image SFT from random weights; returns {checkpoint, accuracy, chance, ...} (cached)."""
     from videosft.eval.runner import evaluate_model
@@ -58,9 +65,7 @@ def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
     if done.exists():
         return json.loads(done.read_text())
     ensure_ray()
-    cfg = study_config(preset, str(out), data={"train_manifest": IMAGE_MANIFEST, "frame_cache": False},
-                       train={"max_steps": preset.base_steps, "lr": preset.base_lr},
-                       eval={"benchmarks": ["synthetic_image"]})
+    cfg = stage1_config(preset, out)
     inputs = prepare_inputs(cfg)
     write_image_manifest(inputs.data_root)
     t0 = time.perf_counter()
