@@ -41,7 +41,7 @@ from videosft import schema as S
 # unchanged (checked by tests/unit/eval/test_eval_engines.py): Qwen2.5-VL computes mRoPE positions
 # per row from its own tokens and grids; LLaVA scatters each row's features into its own
 # placeholders. A family not listed here is batched one media type at a time.
-MIXED_MEDIA_FAMILIES = frozenset({"qwen2_5_vl", "llava_next_video", "llava_1_5"})
+MIXED_MEDIA_FAMILIES = frozenset({"qwen2_5_vl", "qwen3_vl", "llava_next_video", "llava_1_5"})
 
 
 ROW_MAX_NEW_TOKENS = "max_new_tokens"  # optional per-row generation length (int), over the engine's
@@ -237,22 +237,23 @@ class TransformersEngine:
         return results
 
 
-def clip_metadata(num_frames: int, sampled_fps: float) -> dict[str, Any]:
+def clip_metadata(num_frames: int, sampled_fps: float, frames_indices: Sequence[int] | None = None) -> dict[str, Any]:
     """vLLM video metadata describing the decoded clip itself (frames already chosen by the contract).
 
     Frames are indexed 0..T-1 at the contract's real sampled fps, so every consumer derives the same
     rate: transformers >= 5 takes ``len(frames_indices) / total_num_frames * fps`` (= sampled fps),
     Qwen3-style timestamps are ``i / fps`` from the first sampled frame. ``do_sample_frames`` False:
-    the processor must not re-sample frames the contract picked.
+    the processor must not re-sample frames the contract picked. `frames_indices`: a padded clip's
+    frames (`models.registry.pad_video_frames`).
     """
     fps = float(sampled_fps)
+    indices = list(range(int(num_frames))) if frames_indices is None else [int(i) for i in frames_indices]
     return {"fps": fps, "duration": num_frames / fps, "total_num_frames": int(num_frames),
-            "frames_indices": list(range(int(num_frames))), "video_backend": "videosft",
-            "do_sample_frames": False}
+            "frames_indices": indices, "video_backend": "videosft", "do_sample_frames": False}
 
 
 def vllm_request(row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]], str],
-                 native_video: bool) -> dict[str, Any]:
+                 native_video: bool, min_video_frames: int = 1) -> dict[str, Any]:
     """One decoded row -> a vLLM ``LLM.generate`` prompt dict (vLLM >= 0.11 input format).
 
     - image: ``multi_modal_data={"image": HxWx3 uint8}``;
@@ -278,7 +279,10 @@ def vllm_request(row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]]
         fps = float(row.get(S.SAMPLED_FPS) or 0.0)
         if fps <= 0:
             raise ValueError("vllm_request: a video row needs sampled_fps > 0 (from the sampling contract)")
-        request["multi_modal_data"] = {"video": (frames, clip_metadata(len(frames), fps))}
+        from videosft.models.registry import pad_video_frames
+
+        padded, indices = pad_video_frames(frames, min_video_frames)  # as the family's encode pads
+        request["multi_modal_data"] = {"video": (padded, clip_metadata(len(frames), fps, indices))}
         request["mm_processor_kwargs"] = {"fps": fps, "do_sample_frames": False}
     elif media_type == S.MEDIA_VIDEO:
         from videosft.models.llava import frames_as_images
@@ -331,7 +335,8 @@ class VLLMEngine:
                        limit_mm_per_prompt=vllm_limits(family, self.family.native_video, max_frames), **kwargs)
 
     def _render(self, messages: list[dict[str, Any]]) -> str:
-        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.family.prompt_text(
+            self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         return [c["text"] for c in self.greedy(rows)]
@@ -341,7 +346,8 @@ class VLLMEngine:
         if self.family.name == "llava_next_video" and any(r[S.MEDIA_TYPE] == S.MEDIA_IMAGE for r in rows):
             raise ValueError("eval.engine vllm: vLLM serves LLaVA-NeXT-Video for video and text rows only "
                              "(no image path); evaluate image benchmarks with eval.engine=transformers")
-        prompts = [vllm_request(r, self._render, self.family.native_video) for r in rows]
+        prompts = [vllm_request(r, self._render, self.family.native_video, self.family.min_video_frames)
+                   for r in rows]
         params = [self.SamplingParams(temperature=0.0, max_tokens=row_max_new_tokens(r, self.max_new_tokens),
                                       logprobs=top_logprobs or None) for r in rows]
         results = self.llm.generate(prompts, params, use_tqdm=False)

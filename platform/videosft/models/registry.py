@@ -24,6 +24,12 @@ class ModelFamily:
     turn_end: str  # token text that closes a turn; it is part of the loss (the model must learn to stop)
     build_tiny: Callable[..., Path]  # build_tiny(out_dir, seed=0, extra_corpus=()) -> out_dir
     encode: Callable[..., dict[str, np.ndarray]]  # encode(processor, messages, media, media_type, sampled_fps)
+    # Rendered chat text -> the text the processor (or vLLM) expands; identity for most families.
+    # Qwen3-VL: the released video layout (`qwen3_vl.released_video_layout`).
+    prompt_text: Callable[[str], str] = lambda text: text
+    # Fewest frames the video processor takes (Qwen3-VL: temporal_patch_size); shorter clips are
+    # padded by repeating their last frame (`pad_video_frames`), as the processor pads odd counts.
+    min_video_frames: int = 1
 
 
 _FAMILIES: dict[str, Callable[[], ModelFamily]] = {}
@@ -54,12 +60,21 @@ def get_family(name: str) -> ModelFamily:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
-    from videosft.models import qwen2_5_vl  # noqa: F401
+    from videosft.models import qwen2_5_vl, qwen3_vl  # noqa: F401
 
     try:  # families added by later work register themselves the same way
         from videosft.models import llava  # noqa: F401
     except ImportError:
         pass
+
+
+def pad_video_frames(frames: np.ndarray, min_frames: int) -> tuple[np.ndarray, list[int]]:
+    """(frames, frames_indices) with at least `min_frames` frames: the last frame repeated, its index too."""
+    n = len(frames)
+    if n == 0:
+        raise ValueError("a video row has no frames")
+    indices = list(range(n)) + [n - 1] * max(0, min_frames - n)
+    return (frames if len(indices) == n else frames[indices]), indices
 
 
 def to_numpy_features(features: Mapping[str, Any]) -> dict[str, np.ndarray]:
