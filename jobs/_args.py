@@ -1,11 +1,17 @@
-"""Shared argument parsing for the job entry points: --config PATH plus dotted overrides."""
+"""What every job shares: `platform/` on sys.path, and the CLI's own arguments for its verb.
+
+A job is `videosft <verb>` submitted to a cluster: `parse(verb)` parses the job's command line
+with that verb's CLI subparser (same flags, same defaults) and `kwargs(args)` builds the keyword
+arguments exactly as the CLI does (cli.verb_kwargs), so both call videosft.verbs' function the
+same way. Jobs print plainly: Ray's job logs are where their output is read.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 # Jobs run from a checkout (`ray job submit --working-dir .`): make `platform/` importable without
 # requiring an install, while an installed videosft still wins if present.
@@ -13,9 +19,14 @@ _SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 if _SRC not in sys.path:
     sys.path.append(_SRC)
 
+from videosft.cli import build_parser, verb_kwargs  # noqa: E402  (after the sys.path fix above)
 
-def parse(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--config", required=True, help="experiment YAML, e.g. jobs/configs/demo.yaml")
-    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.max_steps=50")
-    return p.parse_args(argv)
+
+def parse(verb: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The job's command line, parsed as `videosft <verb> ...` would parse it."""
+    return build_parser().parse_args([verb, *(sys.argv[1:] if argv is None else argv)])
+
+
+def kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The verb function's keyword arguments (a bad config fails here, before any cluster work)."""
+    return verb_kwargs(args)

@@ -1,23 +1,14 @@
-# ray job submit --working-dir . --runtime-env clusters/runtime_env.yaml -- python jobs/evaluate.py --config jobs/configs/demo.yaml model.path=/path/to/checkpoint
-"""Evaluate one checkpoint (model.path) on the configured benchmarks; writes predictions + scores."""
+# ray job submit --working-dir . --runtime-env clusters/runtime_env.yaml -- python jobs/evaluate.py --config jobs/configs/demo.yaml --model /path/to/checkpoint
+"""`videosft evaluate` as a job: one checkpoint (default: model.path) on the configured benchmarks."""
 
-from pathlib import Path
+import _args
 
-import _args  # noqa: F401  (puts platform/ on sys.path when run from a checkout)
-
-from videosft.config import load_config
-from videosft.eval.runner import evaluate_model
-from videosft.tune.sweep import ensure_ray
-from videosft.workspace import anchored, prepare_inputs, resolve_models
+from videosft.verbs import evaluate
 
 
 def main() -> None:
-    args = _args.parse(__doc__)
-    cfg = resolve_models(anchored(load_config(args.config, args.overrides)))  # fails before any cluster work
-    ensure_ray()
-    inputs = prepare_inputs(cfg)
-    out = Path(cfg.output_dir) / "evaluate"
-    scores = evaluate_model(cfg, inputs.model_path, cfg.eval.frame_budget, out, inputs.data_root)
+    args = _args.parse("evaluate")
+    scores = evaluate(**_args.kwargs(args))
     print({name: s.get("overall") for name, s in scores.items()})
 
 

@@ -1,16 +1,16 @@
 # ray job submit --working-dir . --runtime-env clusters/runtime_env.yaml -- python jobs/prepare.py --config jobs/configs/demo.yaml
-"""Resolve an experiment's inputs: build the synthetic set / tiny model when the config asks for them."""
+"""`videosft prepare` as a job: resolve inputs (building the synthetic set / tiny model when the
+config asks for them) and decode the training set once into the frame cache (resumable)."""
 
-import _args  # noqa: F401  (puts platform/ on sys.path when run from a checkout)
+import _args
 
-from videosft.config import load_config
-from videosft.workspace import anchored, prepare_inputs, resolve_models
+from videosft.verbs import prepare
 
 
 def main() -> None:
-    args = _args.parse(__doc__)
-    inputs = prepare_inputs(resolve_models(anchored(load_config(args.config, args.overrides))))
-    print(f"model: {inputs.model_path}\ndata: {inputs.data_root}")
+    args = _args.parse("prepare")
+    prepared = prepare(**_args.kwargs(args))
+    print(f"model: {prepared.inputs.model_path}\ndata: {prepared.inputs.data_root}\nframe cache: {prepared.cache}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,14 @@
 # ray job submit --working-dir . --runtime-env clusters/runtime_env.yaml -- python jobs/sweep.py --config jobs/configs/demo.yaml
-"""Frame-budget sweep: train -> consolidate -> evaluate per budget, then the trade-off report."""
+"""`videosft sweep` as a job: train -> consolidate -> evaluate per budget, then the trade-off report."""
 
-import _args  # noqa: F401  (puts platform/ on sys.path when run from a checkout)
+import _args
 
-from videosft.config import load_config
-from videosft.tune.sweep import run_sweep
+from videosft.verbs import sweep
 
 
 def main() -> None:
-    args = _args.parse(__doc__)
-    cfg = load_config(args.config, args.overrides)  # fails here, before any cluster work
-    report = run_sweep(cfg)
-    print(f"report: {report}")
+    args = _args.parse("sweep")
+    print(f"report: {sweep(**_args.kwargs(args))}")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,23 @@
-"""`videosft <verb>`: the same library functions the jobs call, one verb each.
+"""`videosft <verb>`: the same library functions the jobs call, one verb each (videosft/verbs.py).
 
-Configs are validated before any Ray work starts: a bad key fails here, in milliseconds.
+Configs are validated before any Ray work starts: a bad key fails here, in milliseconds. Each verb
+runs under the console (videosft/console.py): one progress display per stage, a short summary,
+and Ray's, Tune's and Train's output in a log file under the run dir; `--verbose` shows it here.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import sys
-import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from videosft.config import ConfigError, ExperimentConfig, load_config
+from videosft.console import Console
+from videosft.verbs import VERBS
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -24,20 +29,118 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
     return load_config(args.config, args.overrides)
 
 
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+BUILT = ("cfg", "settings")  # verb parameters built from several flags (see verb_kwargs)
+
+
+def verb_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of the verb's library function, from its parsed command line.
+
+    Argument names are the function's parameter names; `cfg` is the validated --config + overrides.
+    jobs/_args.py builds a job's call with this same function.
+    """
+    params = inspect.signature(VERBS[args.verb]).parameters
+    kwargs = {name: getattr(args, name) for name in params if name not in BUILT}
+    if "cfg" in params:
+        kwargs["cfg"] = _config(args)
+    if "settings" in params:  # `videosft curate`: a CurateConfig from --settings and its flags
+        kwargs["settings"] = curate_settings(args)
+    return kwargs
+
+
+def _run(args: argparse.Namespace, show: Callable[[Any], list[str]],
+         run_dir: Callable[[dict[str, Any]], str | Path | None] | None = None, depth: int = 0) -> int:
+    """Call the verb's function under the console; `show` turns its result into the summary lines."""
+    kwargs = verb_kwargs(args)  # a bad config or argument fails here, before the console or Ray
+    where = run_dir(kwargs) if run_dir else (kwargs["cfg"].output_dir if "cfg" in kwargs else None)
+    with Console(args.verb, where, verbose=args.verbose) as con:
+        if where is not None:
+            con.watch(where, depth=depth)
+        result = VERBS[args.verb](**kwargs)
+        con.summary(show(result))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Tiny model + synthetic data + a frame-budget sweep + report, on local Ray."""
-    from videosft.tune.sweep import run_sweep
+    def show(report: Path) -> list[str]:
+        return [Path(report).read_text().rstrip(), f"report: {report} (plot: {Path(report).with_name('tradeoff.png')})"]
 
-    cfg = _config(args)
-    t0 = time.perf_counter()
-    report = run_sweep(cfg)
-    print(Path(report).read_text())
-    print(f"[demo] done in {time.perf_counter() - t0:.0f} s; report: {report} (plot: {Path(report).with_name('tradeoff.png')})")
-    return 0
+    return _run(args, show)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     return cmd_demo(args)
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """Resolve inputs and decode the training set once into the frame cache (resumable)."""
+    def show(res: Any) -> list[str]:
+        lines = [f"model: {res.inputs.model_path}", f"data: {res.inputs.data_root}"]
+        if res.cache is None:
+            return lines + ["frame cache off (data.frame_cache=false or sampling.mode=fps)"]
+        info = dataclasses.asdict(res.cache)
+        return lines + [f"frame cache: {info.pop('path')}", json.dumps({k: v for k, v in info.items() if k != "parts"},
+                                                                     default=str)]
+
+    return _run(args, show)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """One Video-SFT run at one frame budget."""
+    return _run(args, lambda t: [f"checkpoint: {t.checkpoint} (rows {t.rows}, rejected {t.rejected})",
+                                 json.dumps(t.metrics)])
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    def show(scores: dict[str, Any]) -> list[str]:
+        return [json.dumps({k: {"overall": v.get("overall"), "protocol": f"{v['protocol']} {v['protocol_version']}"}
+                            for k, v in scores.items()}, indent=2)]
+
+    return _run(args, show)
+
+
+def cmd_predict_budgets(args: argparse.Namespace) -> int:
+    return _run(args, lambda path: [f"budget manifest: {path}"])
+
+
+def cmd_alignment(args: argparse.Namespace) -> int:
+    """Gradient-alignment probe: cos(image-loss grad, video-loss grad at T frames) per checkpoint."""
+    def show(res: Any) -> list[str]:
+        lines = []
+        for r in res.results:
+            means = {t: None if s["mean"] is None else round(s["mean"], 4) for t, s in r["overall"].items()}
+            lines.append(f"[alignment] {r['label']}: overall cosine by T {means}; first T with cos <= 0: "
+                         f"{r['first_nonpositive_budget']}")
+        return lines + [f"[alignment] wrote {', '.join(str(p) for p in res.paths.values())}"]
+
+    return _run(args, show, run_dir=lambda kw: kw["out"] or kw["cfg"].output_dir)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return _run(args, lambda path: [f"report: {path} (self-contained page: {path.with_name('report.html')})"],
+                run_dir=lambda kw: None)  # no Ray, nothing to redirect
+
+
+def cmd_predictors_eval(args: argparse.Namespace) -> int:
+    """Score frame-budget predictors against the synthetic set's known minimal budgets."""
+    return _run(args, lambda report: [Path(report).read_text().rstrip(), f"predictor report: {report}"],
+                run_dir=lambda kw: kw["out"])
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    return _run(args, lambda report: [f"study report: {report}"],
+                run_dir=lambda kw: kw["output_dir"] or f"runs/study-{kw['preset']}", depth=3)
 
 
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
@@ -54,103 +157,6 @@ def cmd_make_synthetic(args: argparse.Namespace) -> int:
     made = make_synthetic(args.out, seed=args.seed, n_train_video=args.n_train_video, n_train_image=args.n_train_image,
                           n_eval_video=args.n_eval_video, n_eval_image=args.n_eval_image)
     print(f"wrote synthetic study set to {args.out}: {made}")
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from videosft.eval.runner import evaluate_model
-    from videosft.tune.sweep import ensure_ray
-
-    overrides = list(args.overrides)
-    if args.benchmarks:
-        overrides.append(f"eval.benchmarks={json.dumps(args.benchmarks.split(','))}")
-    if args.protocol:
-        overrides.append(f"eval.protocol={args.protocol}")
-    cfg = load_config(args.config, overrides)
-    ensure_ray()
-    out = args.out or str(Path(cfg.output_dir) / "evaluate")
-    scores = evaluate_model(cfg, args.model, args.frame_budget, out, args.data_root)
-    print(json.dumps({k: {"overall": v.get("overall"), "protocol": f"{v['protocol']} {v['protocol_version']}"}
-                      for k, v in scores.items()}, indent=2))
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from videosft.analysis.tradeoff import report_from_run_dir
-
-    path = report_from_run_dir(args.run_dir)
-    print(f"report: {path} (self-contained page: {path.with_name('report.html')})")
-    return 0
-
-
-def cmd_prepare(args: argparse.Namespace) -> int:
-    """Resolve inputs and decode the training set once into the frame cache (resumable)."""
-    import dataclasses
-
-    from videosft.data.manifest import iter_manifest
-    from videosft.train.run import prepare_frame_cache
-    from videosft.tune.sweep import ensure_ray
-    from videosft.workspace import anchored, prepare_inputs, train_manifest
-
-    cfg = anchored(_config(args))
-    ensure_ray()
-    inputs = prepare_inputs(cfg)
-    # Streamed: the driver holds one chunk of rows (and the ids), never the whole manifest.
-    info = prepare_frame_cache(cfg, inputs, rows=iter_manifest(train_manifest(cfg, inputs)))
-    print(json.dumps(dataclasses.asdict(info), indent=2, default=str) if info else
-          "frame cache off (data.frame_cache=false or sampling.mode=fps)")
-    return 0
-
-
-def cmd_predictors_eval(args: argparse.Namespace) -> int:
-    """Score frame-budget predictors against the synthetic set's known minimal budgets."""
-    from videosft.data.budget_eval import run_predictors_eval
-    from videosft.tune.sweep import ensure_ray
-
-    ensure_ray()
-    report = run_predictors_eval(args.data_root, args.predictors.split(","),
-                                 [int(c) for c in args.candidates.split(",")], args.out,
-                                 model_path=args.model_path, family=args.family, limit=args.limit)
-    print(Path(report).read_text())
-    print(f"predictor report: {report}")
-    return 0
-
-
-def cmd_alignment(args: argparse.Namespace) -> int:
-    """Gradient-alignment probe: cos(image-loss grad, video-loss grad at T frames) per checkpoint."""
-    from videosft.analysis.alignment import AlignmentSettings, checkpoint_labels, run_alignment, write_alignment_report
-
-    cfg = _config(args)
-    budgets = [int(b) for b in args.budgets.split(",")] if args.budgets else cfg.sweep.fixed_budgets()
-    try:
-        settings = AlignmentSettings(budgets=tuple(budgets), batches=args.batches, batch_size=args.batch_size,
-                                     manifest=args.manifest, seed=args.seed)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    results = []
-    for path, label in zip(args.model, checkpoint_labels(args.model)):
-        res = run_alignment(path, args.data_root, settings, family=args.family, contract=cfg.sampling,
-                            device=args.device, label=label)
-        means = {t: None if s["mean"] is None else round(s["mean"], 4) for t, s in res["overall"].items()}
-        print(f"[alignment] {label}: overall cosine by T {means}; first T with cos <= 0: "
-              f"{res['first_nonpositive_budget']}")
-        results.append(res)
-    paths = write_alignment_report(results, args.out)
-    print(f"[alignment] wrote {', '.join(str(p) for p in paths.values())}")
-    return 0
-
-
-def cmd_study(args: argparse.Namespace) -> int:
-    from videosft.study.presets import get_preset
-    from videosft.study.run import run_study
-
-    try:
-        preset = get_preset(args.preset)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    report = run_study(preset, args.output_dir or f"runs/study-{preset.name}", replicate=args.replicate)
-    print(f"study report: {report}")
     return 0
 
 
@@ -198,95 +204,89 @@ def curate_settings(args: argparse.Namespace) -> object:
 
 def cmd_curate(args: argparse.Namespace) -> int:
     """Draw the seeded, stratified LLaVA-Video-178K subset; print its statistics table."""
-    from videosft.data.curate import CurateError, curate
-    from videosft.data.manifest import ManifestError
+    def show(result: dict[str, Any]) -> list[str]:
+        return [Path(result["stats_md"]).read_text().rstrip(),
+                f"[curate] manifest: {result['manifest']} (train on it: data.train_sources="
+                f"'[{{\"manifest\": \"{result['manifest']}\"}}]'); statistics: {result['stats_json']}"]
 
-    settings = curate_settings(args)
-    if settings.needs_probe() and settings.probe_engine == "ray":
-        from videosft.ray_runtime import ensure_ray
-
-        ensure_ray()
-    try:
-        result = curate(settings)
-    except (CurateError, ManifestError) as exc:
-        print(f"videosft curate: {exc}", file=sys.stderr)
-        return 2
-    print(Path(result["stats_md"]).read_text())
-    print(f"[curate] manifest: {result['manifest']} (train on it: data.train_sources="
-          f"'[{{\"manifest\": \"{result['manifest']}\"}}]'); statistics: {result['stats_json']}")
-    return 0
+    return _run(args, show, run_dir=lambda kw: None if "://" in kw["settings"].out_dir else kw["settings"].out_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videosft", description=__doc__)
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks (e.g. for too many rejected rows) instead of a summary")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Ray's, Ray Data's, Tune's and Train's output here instead of in the run's log file")
+    common = argparse.ArgumentParser(add_help=False)  # `videosft <verb> --verbose` works too
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="verb", required=True)
-    for name, fn, text in (("demo", cmd_demo, "run the embedded laptop demo end to end"),
-                           ("sweep", cmd_sweep, "run a frame-budget sweep from a config"),
-                           ("validate-config", cmd_validate, "validate a config and exit")):
-        p = sub.add_parser(name, help=text)
-        _add_config_args(p)
+
+    def verb(name: str, fn: Callable[[argparse.Namespace], int], text: str, config: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, parents=[common])
+        if config:
+            _add_config_args(p)
         p.set_defaults(fn=fn)
-    p = sub.add_parser("prepare", help="build inputs and decode the training set once into the frame cache")
-    _add_config_args(p)
-    p.set_defaults(fn=cmd_prepare)
-    p = sub.add_parser("predictors-eval", help="score frame-budget predictors on the synthetic set")
+        return p
+
+    verb("demo", cmd_demo, "run the embedded laptop demo end to end")
+    verb("sweep", cmd_sweep, "run a frame-budget sweep from a config")
+    verb("validate-config", cmd_validate, "validate a config and exit")
+    verb("prepare", cmd_prepare, "build inputs and decode the training set once into the frame cache")
+    p = verb("train", cmd_train, "one Video-SFT run at one frame budget (checkpoint under <output_dir>/runs)")
+    p.add_argument("--frame-budget", type=int, required=True)
+    p = verb("evaluate", cmd_evaluate, "evaluate one checkpoint on benchmarks")
+    p.add_argument("--model", default=None, help="checkpoint dir (default: the experiment's model)")
+    p.add_argument("--data-root", default=None, help="default: the experiment's data root")
+    p.add_argument("--benchmarks", type=_names, default=None, help="comma-separated names (default: from config)")
+    p.add_argument("--frame-budget", type=int, default=None)
+    p.add_argument("--protocol", choices=["lmms_eval", "vlmevalkit"], default=None,
+                   help="whose rules score the real benchmarks (default: eval.protocol, lmms_eval)")
+    p.add_argument("--out", default=None, help="default: <output_dir>/evaluate")
+    verb("predict-budgets", cmd_predict_budgets,
+         "annotate the training manifest with per-sample frame budgets (budget.predictor)")
+    p = verb("alignment", cmd_alignment, "gradient-alignment probe: image vs video gradients per frame budget")
+    p.add_argument("--model", action="append", default=[],
+                   help="HF checkpoint dir (repeat for several; default: the experiment's base model)")
+    p.add_argument("--data-root", default=None, help="manifest dir holding image and video rows (default: the "
+                                                     "experiment's data root)")
+    p.add_argument("--manifest", default="train.json")
+    p.add_argument("--family", default=None, help="default: from the checkpoint's config.json")
+    p.add_argument("--budgets", type=_ints, default=None, help="comma-separated T (default: sweep.frame_budgets)")
+    p.add_argument("--batches", type=int, default=2, help="k image and k video batches (k x k pairs)")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None, help="default: cuda when train.use_gpu, else cpu")
+    p.add_argument("--out", default=None, help="directory for the JSON, alignment.md and .png "
+                                               "(default: <output_dir>/alignment)")
+    p = verb("report", cmd_report, "re-render a finished run's report from its results.json", config=False)
+    p.add_argument("run_dir")
+    p = verb("predictors-eval", cmd_predictors_eval, "score frame-budget predictors on the synthetic set", config=False)
     p.add_argument("--data-root", required=True)
-    p.add_argument("--predictors", default="fixed,fps,similarity,text_classifier,oracle")
-    p.add_argument("--candidates", default="1,2,4,8,16")
+    p.add_argument("--predictors", type=_names, default="fixed,fps,similarity,text_classifier,oracle")
+    p.add_argument("--candidates", type=_ints, default="1,2,4,8,16")
     p.add_argument("--model-path", default=None, help="VLM for the instruction / oracle-probe predictors")
     p.add_argument("--family", default="qwen2_5_vl")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--out", default="runs/predictors")
-    p.set_defaults(fn=cmd_predictors_eval)
-    p = sub.add_parser("report", help="re-render a finished run's report from its results.json")
-    p.add_argument("run_dir")
-    p.set_defaults(fn=cmd_report)
-    p = sub.add_parser("alignment", help="gradient-alignment probe: image vs video gradients per frame budget")
-    p.add_argument("--model", required=True, action="append", help="HF checkpoint dir (repeat for several)")
-    p.add_argument("--data-root", required=True, help="manifest dir holding image and video rows")
-    p.add_argument("--manifest", default="train.json")
-    p.add_argument("--family", default=None, help="default: from the checkpoint's config.json")
-    p.add_argument("--budgets", default=None, help="comma-separated T (default: sweep.frame_budgets)")
-    p.add_argument("--batches", type=int, default=2, help="k image and k video batches (k x k pairs)")
-    p.add_argument("--batch-size", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default="runs/alignment", help="directory for the JSON, alignment.md and .png")
-    _add_config_args(p)
-    p.set_defaults(fn=cmd_alignment)
-    p = sub.add_parser("study", help="the miniature study: spatial base, Video-SFT sweeps, probe, verdict")
+    p = verb("study", cmd_study, "the miniature study: spatial base, Video-SFT sweeps, probe, verdict", config=False)
     p.add_argument("--preset", default="laptop", help="laptop, table1 or smoke (CI)")
     p.add_argument("--output-dir", default=None, help="default: runs/study-<preset>")
     p.add_argument("--replicate", action="store_true",
                    help="also run the preset's disjoint replicate_seeds on the same base; verdict 'inconclusive' "
                         "unless both seed sets agree")
-    p.set_defaults(fn=cmd_study)
-    p = sub.add_parser("make-tiny-model", help="write a random-weight HF checkpoint of a family")
+    p = verb("make-tiny-model", cmd_make_tiny_model, "write a random-weight HF checkpoint of a family", config=False)
     p.add_argument("family")
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(fn=cmd_make_tiny_model)
-    p = sub.add_parser("make-synthetic", help="write the synthetic spatial/temporal study set")
+    p = verb("make-synthetic", cmd_make_synthetic, "write the synthetic spatial/temporal study set", config=False)
     p.add_argument("out")
     p.add_argument("--seed", type=int, default=0)
     for flag, default in (("--n-train-video", 48), ("--n-train-image", 32), ("--n-eval-video", 32), ("--n-eval-image", 32)):
         p.add_argument(flag, type=int, default=default)
-    p.set_defaults(fn=cmd_make_synthetic)
-    p = sub.add_parser("evaluate", help="evaluate one checkpoint on benchmarks")
-    p.add_argument("--model", required=True)
-    p.add_argument("--benchmarks", help="comma-separated names (default: from config)")
-    p.add_argument("--data-root", required=True)
-    p.add_argument("--frame-budget", type=int, default=None)
-    p.add_argument("--protocol", choices=["lmms_eval", "vlmevalkit"], default=None,
-                   help="whose rules score the real benchmarks (default: eval.protocol, lmms_eval)")
-    p.add_argument("--out", default=None)
-    _add_config_args(p)
-    p.set_defaults(fn=cmd_evaluate)
-    p = sub.add_parser("curate", help="draw a seeded, stratified LLaVA-Video-178K subset + its statistics table")
+    p = verb("curate", cmd_curate, "draw a seeded, stratified LLaVA-Video-178K subset + its statistics table",
+             config=False)
     add_curate_args(p)
-    p.set_defaults(fn=cmd_curate)
     return parser
 
 

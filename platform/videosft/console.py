@@ -1,0 +1,198 @@
+"""The console a person sees: one progress bar per stage, a short summary, Ray's output in a log file.
+
+Quiet (the default for `videosft <verb>`): for the verb's duration the process's stdout and stderr
+*file descriptors* point at `<run dir>/logs/<verb>-<time>.log`, so everything Ray, Ray Data, Tune,
+Train, DeepSpeed and the library print lands there, including the lines Ray streams from its
+workers to the driver and the C++ core worker's own messages (which no Python logging switch
+reaches). The console writes to the terminal through duplicates of the original descriptors.
+Ray's own switches do the rest (videosft/ray_runtime.py: Ray Data's progress bars off, driver
+logging at WARNING). `--verbose` leaves the descriptors alone: Ray's output as before, plus bars.
+
+Progress comes from where a stage knows done/total (videosft/progress.py: the frame-cache loop,
+the Train controller's reported steps, the evaluation loop's scored rows), polled from files, so
+stages running in Tune trials show up too. On a terminal each stage is a tqdm bar (done/total,
+rate, ETA); written to a file or pipe, each stage prints one line when it ends.
+
+An error leaves the block before anything prints it: the descriptors are restored first, so
+tracebacks and the failure paragraph (cli.py) reach the terminal in full, with the log's path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from videosft import ray_runtime
+from videosft.progress import PROGRESS_DIR, clear_progress, read_progress
+
+POLL_S = 0.5
+
+
+class StageBars:
+    """Polls `<output_dir>/progress/` and keeps one display per stage (a tqdm bar on a terminal)."""
+
+    def __init__(self, output_dir: str | os.PathLike[str], stream: TextIO, since: float, depth: int = 0) -> None:
+        self.output_dir, self.stream, self.since, self.depth = Path(output_dir), stream, since, depth
+        self.roots = [self.output_dir]
+        self._polls = 0
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.bars: dict[str, Any] = {}
+        self.finished: dict[str, dict[str, Any]] = {}
+        self.started: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="videosft-progress", daemon=True)
+
+    def start(self) -> StageBars:
+        clear_progress(self.output_dir)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            self.poll()
+
+    def _find_roots(self) -> list[Path]:
+        """The output_dir and, `depth` levels down, every run dir with a progress/ (a study's sweeps)."""
+        found = [self.output_dir]
+        for level in range(1, self.depth + 1):
+            found += [p.parent for p in self.output_dir.glob("/".join(["*"] * level + [PROGRESS_DIR]))]
+        return found
+
+    def poll(self) -> None:
+        if self.depth and self._polls % 10 == 0:
+            self.roots = self._find_roots()
+        self._polls += 1
+        records = []
+        for root in self.roots:
+            where = "" if root == self.output_dir else f"{root.relative_to(self.output_dir).as_posix()}: "
+            records += [{**r, "stage": where + r["stage"]} for r in read_progress(root)]
+        for rec in sorted(records, key=lambda r: r["t"]):
+            if rec["t"] >= self.since and rec["stage"] not in self.finished:
+                self._update(rec)
+
+    def _update(self, rec: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
+        stage, done, total = rec["stage"], rec["done"], rec["total"]
+        self.started.setdefault(stage, time.time())
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=rec["unit"], file=self.stream,
+                                          disable=not self.tty, dynamic_ncols=True, leave=True,
+                                          position=len(self.bars), mininterval=POLL_S)
+        if total is not None and bar.total != total:
+            bar.total = total
+        if done != bar.n:
+            bar.update(done - bar.n)
+        if total is not None and done >= total:
+            self._finish(stage, rec)
+
+    def _finish(self, stage: str, rec: dict[str, Any]) -> None:
+        bar = self.bars.pop(stage)
+        bar.close()
+        seconds = max(time.time() - self.started[stage], 1e-6)
+        self.finished[stage] = {**rec, "seconds": seconds}
+        if not self.tty:  # a file or a pipe: one line per stage, when it ends
+            print(f"  {stage}: {rec['done']}/{rec['total']} {rec['unit']} in {seconds:.0f} s "
+                  f"({rec['done'] / seconds:.2f} {rec['unit']}/s)", file=self.stream, flush=True)
+
+    def stop(self) -> None:
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.poll()
+        for bar in list(self.bars.values()):  # stages that did not end (an error): leave them as they are
+            bar.close()
+        self.bars.clear()
+
+
+class Console:
+    """Owns a verb's console: where output goes, the stage bars, the summary."""
+
+    def __init__(self, verb: str, run_dir: str | os.PathLike[str] | None, *, verbose: bool = False) -> None:
+        self.verb, self.verbose = verb, verbose
+        self.run_dir = None if run_dir is None else Path(run_dir).expanduser().resolve()
+        self.log_path: Path | None = None
+        self.t0 = time.time()
+        self._saved: tuple[int, int] | None = None
+        self._bars: list[StageBars] = []
+        self.out: TextIO = sys.stdout
+        self.err: TextIO = sys.stderr
+
+    # ------------------------------------------------------------------ output redirection
+    def _redirectable(self) -> bool:
+        """Only a real process console: under pytest's capture (or embedded) sys.stdout is no fd 1."""
+        try:
+            return sys.stdout.fileno() == 1 and sys.stderr.fileno() == 2
+        except (AttributeError, OSError, ValueError):
+            return False
+
+    def __enter__(self) -> Console:
+        quiet = not self.verbose and self.run_dir is not None
+        ray_runtime.set_quiet(quiet)
+        if not quiet or not self._redirectable():
+            return self
+        assert self.run_dir is not None
+        self.log_path = self.run_dir / "logs" / f"{self.verb}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._saved = (os.dup(1), os.dup(2))
+        self.out = open(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+        self.err = open(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace", closefd=True)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        print(f"videosft {self.verb}: Ray, Tune and Train output -> {self.log_path} (--verbose shows it here)",
+              file=self.err, flush=True)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        for bars in self._bars:
+            bars.stop()
+        if exc_type is None:
+            ray_runtime.shutdown_if_started()  # its exit messages stay in the log too
+        self._restore()
+        if exc_type is not None and self.log_path is not None:
+            print(f"videosft {self.verb}: failed; Ray, Tune and Train output in {self.log_path}", file=sys.stderr,
+                  flush=True)
+        ray_runtime.set_quiet(False)
+
+    def _restore(self) -> None:
+        if self._saved is None:
+            return
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        for fd in self._saved:
+            os.close(fd)
+        self._saved = None
+        for stream in (self.out, self.err):
+            stream.close()
+        self.out, self.err = sys.stdout, sys.stderr
+
+    # ------------------------------------------------------------------ what the person sees
+    def watch(self, output_dir: str | os.PathLike[str], depth: int = 0) -> None:
+        """Show the stages that report under `output_dir` (a run's output_dir; with `depth`, also the
+        run dirs that many levels below it, e.g. a study's sweeps) until the verb ends."""
+        self._bars.append(StageBars(output_dir, self.err, since=self.t0, depth=depth).start())
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def summary(self, lines: list[str]) -> None:
+        """The closing lines: what each stage did, the wall time, where the log is."""
+        for bars in self._bars:
+            bars.stop()
+        stages = sum(len(bars.finished) for bars in self._bars)
+        head = f"videosft {self.verb}: done in {time.time() - self.t0:.0f} s" + (f" ({stages} stages)" if stages else "")
+        for line in [head, *lines, *([f"log: {self.log_path}"] if self.log_path else [])]:
+            self.print(line)
