@@ -28,6 +28,8 @@ FPS = "fps"  # float
 DURATION = "duration"  # float seconds
 WIDTH = "width"  # int
 HEIGHT = "height"  # int
+PROBE_NOTE = "probe_note"  # str: metadata the probe corrected from the stream ("" when none)
+ROTATION = "rotation"  # int: counter-clockwise degrees (0/90/180/270) the display matrix asks for
 
 # --- budget ---
 FRAME_BUDGET = "frame_budget"  # int, frames this sample gets

@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videosft import schema as S
+from videosft.data import av_stream, probe
 from videosft.data import decode as D
 from videosft.data import media_fixtures as mf
-from videosft.data import probe
 from videosft.data.decode import DecodeError, IsolatedDecoder, decode_sample, decode_video
 
 GOOD = ("good", "one_frame", "mkv", "odd_size", "webm")
@@ -248,8 +248,8 @@ def test_every_path_matches_brute_force(long_gop, kind):
 
 def _seeks(monkeypatch) -> list[float]:
     seconds: list[float] = []
-    real = probe.seek_to_time
-    monkeypatch.setattr(probe, "seek_to_time",
+    real = av_stream.seek_to_time
+    monkeypatch.setattr(av_stream, "seek_to_time",
                         lambda c, s, t: (seconds.append(t), real(c, s, t))[1])
     return seconds
 
@@ -264,14 +264,14 @@ def test_planned_reads_seek_once_per_gop(long_gop, monkeypatch):
 
 def _decoded_frames(monkeypatch) -> list[int]:
     count = [0]
-    real = probe.iter_frames
+    real = av_stream.iter_frames
 
     def counting(*args, **kwargs):
         for frame in real(*args, **kwargs):
             count[0] += 1
             yield frame
 
-    monkeypatch.setattr(probe, "iter_frames", counting)
+    monkeypatch.setattr(av_stream, "iter_frames", counting)
     return count
 
 
@@ -301,9 +301,9 @@ def test_stream_index_from_packets_or_sample_table(long_gop):
                         ("vfr", ([0, 60, 120, 180], False))):
         with av.open(long_gop[kind]) as container:
             stream = container.streams.video[0]
-            fps = probe.stream_fps(stream)
-            scanned = probe.stream_index(container, stream, fps)
+            fps = av_stream.stream_fps(stream)
+            scanned = av_stream.stream_index(container, stream, fps)
             assert scanned.constant_rate == (kind != "vfr")
             assert kind == "vfr" or scanned.keyframes == [0, 60, 120, 180]
-            indexed = probe.stream_index(container, stream, fps, scan=False)
+            indexed = av_stream.stream_index(container, stream, fps, scan=False)
             assert (indexed.keyframes, indexed.constant_rate) == table, kind

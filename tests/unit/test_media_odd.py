@@ -16,8 +16,10 @@ import pytest
 
 from videosft import schema as S
 from videosft.data import media_fixtures as mf
+from videosft.data.av_stream import frame_rotation
 from videosft.data.decode import decode_video, resize_frames
-from videosft.data.probe import PROBE_NOTE, frame_rotation, probe_video
+from videosft.data.probe import probe_video
+from videosft.schema import PROBE_NOTE
 
 ODD = ("rot90_mp4", "rot270_mp4", "rot180_mp4", "rot90_mov", "rot90_mkv", "sar_4_3", "yuv420p10",
        "yuv422p", "yuv444p", "vfr_mp4", "vfr_mkv", "long_header_mkv")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from videosft import schema as S
+from videosft.data import av_stream, probe
 from videosft.data import media_fixtures as mf
-from videosft.data import probe
 from videosft.data.probe import probe_image, probe_sample, probe_video
 
 
@@ -27,7 +27,7 @@ def test_good_videos(media, kind, frames, fps, size):
         pytest.skip("PyAV build has no VP9 encoder")
     out = probe_video(media[kind])
     assert out == {S.NUM_FRAMES: frames, S.FPS: fps, S.DURATION: pytest.approx(frames / fps),
-                   S.WIDTH: size[0], S.HEIGHT: size[1], S.ERROR: "", probe.PROBE_NOTE: ""}
+                   S.WIDTH: size[0], S.HEIGHT: size[1], S.ERROR: "", S.PROBE_NOTE: ""}
 
 
 def test_ntsc_rate(tmp_path):
@@ -41,7 +41,7 @@ def test_over_reported_count_is_corrected_and_noted_not_rejected(media):
     out = probe_video(media["overreported"])
     assert out[S.NUM_FRAMES] == 16 and out[S.DURATION] == pytest.approx(2.0)
     assert out[S.ERROR] == ""
-    assert out[probe.PROBE_NOTE] == "frame count over-reported (container says 40, stream has 16)"
+    assert out[S.PROBE_NOTE] == "frame count over-reported (container says 40, stream has 16)"
 
 
 @pytest.mark.parametrize(("kind", "reason"), [
@@ -78,14 +78,14 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
 
 def _count_decoded(monkeypatch) -> list:
     decoded = []
-    real = probe.iter_frames
+    real = av_stream.iter_frames
 
     def counting(*args, **kwargs):
         for frame in real(*args, **kwargs):
             decoded.append(frame)
             yield frame
 
-    monkeypatch.setattr(probe, "iter_frames", counting)
+    monkeypatch.setattr(av_stream, "iter_frames", counting)
     return decoded
 
 
@@ -121,7 +121,7 @@ def test_packet_rule_agrees_with_decoding_on_good_files(media, tmp_path):
 def test_images(media):
     assert probe_image(media["image"]) == {S.NUM_FRAMES: 1, S.FPS: 0.0, S.DURATION: 0.0,
                                            S.WIDTH: 64, S.HEIGHT: 48, S.ERROR: "",
-                                           probe.PROBE_NOTE: ""}
+                                           S.PROBE_NOTE: ""}
     assert probe_image(media["text"])[S.ERROR].startswith("probe: not an image (")
     assert probe_image(media["empty"])[S.ERROR] == "probe: file is empty (0 bytes)"
 

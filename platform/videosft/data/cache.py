@@ -33,8 +33,8 @@ import numpy as np
 
 from videosft import schema as S
 from videosft.data.pipeline import TooManyRejects, check_failure_ratio, decoded_dataset  # noqa: F401
-from videosft.data.probe import PROBE_NOTE
 from videosft.data.sampling import SamplingContract
+from videosft.schema import PROBE_NOTE
 
 CACHE_VERSION = "frame-cache-v1"
 MANIFEST = "_manifest.json"

@@ -40,9 +40,18 @@ import av
 import numpy as np
 from PIL import Image
 
-from videosft.data import probe, pyav_read
-from videosft.schema import ERROR, FRAME_INDICES, FRAMES, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TEXT
-from videosft.schema import MEDIA_TYPE, MEDIA_VIDEO, NUM_FRAMES
+from videosft.data import av_stream, probe, pyav_read
+from videosft.schema import (
+    ERROR,
+    FRAME_INDICES,
+    FRAMES,
+    MEDIA_IMAGE,
+    MEDIA_PATH,
+    MEDIA_TEXT,
+    MEDIA_TYPE,
+    MEDIA_VIDEO,
+    NUM_FRAMES,
+)
 
 BACKENDS = ("auto", "decord", "pyav", "torchcodec")
 _DECORD_CHUNK = 16  # frames per get_batch: bounds full-resolution memory before resizing
@@ -79,7 +88,7 @@ def _display_hw(frames: np.ndarray, sar: Any) -> tuple[int, int] | None:
     """The display size of frames with a non-square sample aspect ratio (None: square)."""
     if not sar or float(sar) <= 0 or float(sar) == 1.0 or not frames.size:
         return None
-    width, height = probe.display_size(frames.shape[2], frames.shape[1], 0, sar)
+    width, height = av_stream.display_size(frames.shape[2], frames.shape[1], 0, sar)
     return height, width
 
 
@@ -99,10 +108,10 @@ def _decode_decord(path: str, indices: np.ndarray, out_hw: tuple[int, int] | Non
     """
     import decord
 
-    rotation, sar = probe.orientation(path)
+    rotation, sar = av_stream.orientation(path)
     if rotation:
         raise _Rotated
-    with probe.media_source(path) as src:
+    with av_stream.media_source(path) as src:
         reader = decord.VideoReader(src, ctx=decord.cpu(0), num_threads=threads)
         if indices.size and indices.max() >= len(reader):
             raise _beyond(int(indices.max()), len(reader) - 1)
@@ -141,7 +150,7 @@ def _decode_torchcodec(path: str, indices: np.ndarray, out_hw: tuple[int, int] |
     from torchcodec.decoders import VideoDecoder
 
     wanted = np.unique(indices)
-    with probe.media_source(path) as src:
+    with av_stream.media_source(path) as src:
         reader = VideoDecoder(src, seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=threads)
         if wanted.size and wanted[-1] >= len(reader):
             raise _beyond(int(wanted[-1]), len(reader) - 1)
@@ -149,7 +158,7 @@ def _decode_torchcodec(path: str, indices: np.ndarray, out_hw: tuple[int, int] |
             return _empty_frames(out_hw), None
         batch = reader.get_frames_at(wanted.tolist())
         raw = batch.data.numpy()
-        sar = None if out_hw else probe.orientation(path)[1]
+        sar = None if out_hw else av_stream.orientation(path)[1]
         frames = resize_frames(raw, out_hw or _display_hw(raw, sar))
         begin = reader.metadata.begin_stream_seconds or 0.0
         times = batch.pts_seconds.numpy().astype(np.float64) - float(begin)
@@ -165,13 +174,13 @@ def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
     """PyAV reading by a seek plan (see pyav_read.py); raises pyav_read.VariableRate before any
     decoding when `constant_rate_only` and the stream's timestamps are irregular and unscanned."""
     wanted = np.unique(indices)
-    with probe.media_source(path) as src, av.open(src) as container:
+    with av_stream.media_source(path) as src, av.open(src) as container:
         if not container.streams.video:
             raise DecodeError("no video stream")
         stream = container.streams.video[0]
         got, last, numbering = pyav_read.read_frames(
             container, stream, wanted, planned=planned, constant_rate_only=constant_rate_only,
-            scan=not probe.is_uri(path), threads=threads)
+            scan=not av_stream.is_uri(path), threads=threads)
         sar = stream.sample_aspect_ratio
         times = None if numbering.pts is None else numbering.seconds(indices)
     missing = [int(i) for i in wanted if int(i) not in got]
@@ -270,7 +279,7 @@ def decode_image(path: str, out_hw: tuple[int, int] | None) -> np.ndarray:
     if reason:
         raise DecodeError(reason)
     try:
-        with probe.media_source(path) as src, Image.open(src) as image:
+        with av_stream.media_source(path) as src, Image.open(src) as image:
             rgb = np.asarray(image.convert("RGB"))
     except (OSError, Image.DecompressionBombError) as exc:
         raise DecodeError(f"not an image ({_first_line(exc)})") from exc

@@ -17,9 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from videosft import schema as S
-from videosft.data.probe import PROBE_NOTE
 from videosft.data.sampling import SamplingContract
-
+from videosft.schema import PROBE_NOTE
 
 log = logging.getLogger(__name__)
 _DATA_STORE_FRACTION = 0.5  # Ray Data's default share of the object store (its ResourceManager)

@@ -16,9 +16,8 @@ first frame, the one decode every probe pays), so every backend resizes to the s
 Variable-frame-rate and Matroska/WebM streams (no stored count) are counted by demuxing every
 packet: a frame number is a position in presentation order, as decord and torchcodec count.
 
-Also owns the low-level PyAV helpers `decode.py` shares: opening local paths and object-store
-URIs, cheap file pre-checks, error wording, a packet loop that survives corrupt packets (and can
-skip decoding frames nobody asked for), and the keyframe list a read plan needs.
+Also owns the cheap file pre-checks and the wording of open errors; PyAV stream access (sources,
+frame numbering, seeking, the corrupt-packet-tolerant frame loop) is `av_stream.py`.
 """
 
 from __future__ import annotations
@@ -27,32 +26,29 @@ import contextlib
 import os
 import string
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import av
 from PIL import Image
 
-from videosft.schema import DURATION, ERROR, FPS, HEIGHT, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TYPE
-from videosft.schema import MEDIA_VIDEO, NUM_FRAMES, WIDTH
+from videosft.data import av_stream
+from videosft.schema import (
+    DURATION,
+    ERROR,
+    FPS,
+    HEIGHT,
+    MEDIA_IMAGE,
+    MEDIA_PATH,
+    MEDIA_TYPE,
+    MEDIA_VIDEO,
+    NUM_FRAMES,
+    PROBE_NOTE,
+    WIDTH,
+)
 
 OVER_REPORTED = "frame count over-reported"  # stable substring of PROBE_NOTE
-PROBE_NOTE = "probe_note"  # str column: metadata the probe corrected from the stream ("" when none)
-ROTATION = "rotation"  # int: counter-clockwise degrees (0/90/180/270) the display matrix asks for
-_MAX_BAD_PACKETS = 64  # give up on a stream after this many undecodable packets in a row
 _TEXT_BYTES = set(string.printable.encode())
-
-
-def is_uri(path: str) -> bool:
-    """Object-store and other URIs (s3://, gs://, ...) go through pyarrow.fs; plain paths do not."""
-    return "://" in path and not path.startswith("file://")
-
-
-def _filesystem(uri: str) -> tuple[Any, str]:
-    from pyarrow import fs  # late: pyarrow's S3 init is slow and most probes are local
-
-    return fs.FileSystem.from_uri(uri)
 
 
 def precheck(path: str) -> str:
@@ -62,7 +58,7 @@ def precheck(path: str) -> str:
     """
     if not path:
         return "missing path"
-    if not is_uri(path):
+    if not av_stream.is_uri(path):
         local = path.removeprefix("file://")
         if not os.path.exists(local):
             return f"file not found ({path})"
@@ -72,7 +68,7 @@ def precheck(path: str) -> str:
     from pyarrow import fs
 
     try:
-        filesystem, inner = _filesystem(path)
+        filesystem, inner = av_stream._filesystem(path)
         info = filesystem.get_file_info(inner)
     except (OSError, ValueError) as exc:
         return f"cannot open ({exc})"
@@ -83,19 +79,8 @@ def precheck(path: str) -> str:
     return "file is empty (0 bytes)" if info.size == 0 else ""
 
 
-@contextlib.contextmanager
-def media_source(path: str) -> Iterator[Any]:
-    """A local path, or a seekable pyarrow file for URIs (PyAV and decord both accept either)."""
-    if not is_uri(path):
-        yield path.removeprefix("file://")
-        return
-    filesystem, inner = _filesystem(path)
-    with filesystem.open_input_file(inner) as handle:
-        yield handle
-
-
 def _looks_like_text(path: str) -> bool:
-    with media_source(path) as src:
+    with av_stream.media_source(path) as src:
         if isinstance(src, str):
             with open(src, "rb") as handle:
                 head = handle.read(512)
@@ -116,155 +101,10 @@ def describe_open_error(path: str, exc: BaseException) -> str:
 def diagnose(path: str) -> str:
     """Why PyAV cannot open `path` ("" if it can): other decoders' errors rarely say."""
     try:
-        with media_source(path) as src, av.open(src):
+        with av_stream.media_source(path) as src, av.open(src):
             return ""
     except av.FFmpegError as exc:
         return describe_open_error(path, exc)
-
-
-def frame_index(frame: av.VideoFrame, stream: av.video.stream.VideoStream, fps: float) -> int:
-    """Presentation index of a decoded frame from its timestamp (exact for constant frame rate)."""
-    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    return int(round((float(frame.time) - start) * fps))
-
-
-def stream_fps(stream: av.video.stream.VideoStream) -> float:
-    """Average frame rate, falling back to FFmpeg's guesses for containers that omit it."""
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    return float(rate) if rate else 0.0
-
-
-def packet_indexer(stream: av.video.stream.VideoStream,
-                   fps: float) -> Callable[[av.Packet], int | None]:
-    """packet -> presentation index of the frame it carries, by `frame_index`'s rule (None: no
-    pts). Built once per stream: it runs on every packet of a scan."""
-    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-    num, den = stream.time_base.numerator, stream.time_base.denominator
-
-    def index(packet: av.Packet) -> int | None:
-        pts = packet.pts  # float steps as PyAV's `frame.time` takes them, so ties round alike
-        return None if pts is None else int(round((float(pts) * num / den - start) * fps))
-
-    return index
-
-
-PacketFilter = Callable[[av.Packet], bool]
-
-
-def iter_frames(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-    keep: PacketFilter | None = None,
-) -> Iterator[av.VideoFrame]:
-    """Decode from the current position to the end, skipping corrupt packets.
-
-    A demux error (data cut off) ends the stream, but frames still buffered in the decoder are
-    flushed out: plain `container.decode()` raises and loses them. With `keep`, a packet it
-    rejects is decoded only if other frames reference it (FFmpeg's skip_frame=NONREF): a frame
-    nothing refers to cannot change any other frame's pixels, so skipping it is exact. On H.264
-    with B-frames that is about half the frames of a sparse read.
-    """
-    packets = container.demux(stream)
-    context, skipping = stream.codec_context, False
-    context.skip_frame = "DEFAULT"  # an abandoned earlier loop may have left it skipping
-    bad = 0
-    while bad < _MAX_BAD_PACKETS:
-        try:
-            packet = next(packets)
-        except StopIteration:  # demux's last, empty packet has already flushed the decoder
-            return
-        except av.FFmpegError:
-            break
-        skip = keep is not None and not keep(packet)
-        if skip != skipping:  # set on change only; FFmpeg copies it to each packet's frame thread
-            skipping = skip
-            context.skip_frame = "NONREF" if skip else "DEFAULT"
-        try:
-            frames = packet.decode()
-            bad = 0
-        except av.FFmpegError:
-            bad += 1
-            continue
-        yield from (f for f in frames if f.time is not None)
-    with contextlib.suppress(av.FFmpegError):
-        yield from (f for f in context.decode(None) if f.time is not None)
-
-
-def seek_to_time(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                 seconds: float) -> None:
-    """Seek to the keyframe at or before `seconds` after the stream start (decoders flushed)."""
-    start = stream.start_time or 0
-    container.seek(start + int(max(0.0, seconds) / stream.time_base), stream=stream, backward=True)
-
-
-def seek_to_index(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, index: int,
-    fps: float,
-) -> None:
-    """Seek to the keyframe at or before frame `index` (half a frame early, against rounding)."""
-    seek_to_time(container, stream, (index - 0.5) / fps if fps > 0 else 0.0)
-
-
-@dataclass(frozen=True)
-class StreamIndex:
-    """What a read plan needs to know about a stream, learnt without decoding.
-
-    keyframes: presentation indices of the keyframes (None: unknown). constant_rate: frame k's
-    timestamp rounds to k for every k, so a timestamp-based index (PyAV's) names the same frame as
-    a frame-number-based one (decord's); False also when it cannot be told. pts: every frame's
-    timestamp in presentation order (from a scan; None without one), so a variable-rate stream's
-    frame k is the k-th timestamp, as decord and torchcodec number it.
-    """
-
-    keyframes: list[int] | None
-    constant_rate: bool
-    pts: list[int] | None = None
-
-
-def stream_index(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                 fps: float, *, scan: bool = True) -> StreamIndex:
-    """Keyframes and frame-rate regularity from the packets (`scan`, then rewound) or the index.
-
-    A scan demuxes every packet without decoding (decord does the same when it opens a file);
-    without one, only mp4/mov's full sample table answers: its keyframe positions in decode order
-    (a few frames early for open GOPs, which costs a little decoding, never a wrong frame) and its
-    decode timestamps.
-    """
-    if scan:
-        return _scan_packets(container, stream, fps)
-    entries = [e for e in stream.index_entries if not e.is_discard]
-    if len(entries) < 2 or len(entries) < stream.frames or all(e.is_keyframe for e in entries):
-        return StreamIndex(None, False)  # no full sample table (Matroska keeps a few cues)
-    first = entries[0].timestamp
-    steps = [int(round(float((e.timestamp - first) * stream.time_base) * fps)) for e in entries]
-    return StreamIndex([at for at, e in enumerate(entries) if e.is_keyframe],
-                       steps == list(range(len(entries))))
-
-
-def _scan_packets(container: Any, stream: Any, fps: float) -> StreamIndex:
-    indices: list[int] = []
-    stamps: list[int] = []
-    key_stamps: list[int] = []
-    stamped = True
-    packet_index = packet_indexer(stream, fps)
-    with contextlib.suppress(av.FFmpegError):  # data cut off: what was read is what exists
-        for packet in container.demux(stream):
-            if packet.size == 0 or packet.is_discard:
-                continue
-            index = packet_index(packet)
-            if index is None:
-                stamped = False
-                continue
-            indices.append(index)
-            stamps.append(packet.pts)
-            if packet.is_keyframe:
-                key_stamps.append(packet.pts)
-    seek_to_time(container, stream, 0.0)
-    regular = stamped and sorted(indices) == list(range(len(indices)))
-    stamps.sort()
-    ordinal = {pts: at for at, pts in enumerate(stamps)}  # constant rate: the same numbers
-    keyframes = sorted(ordinal[pts] for pts in key_stamps)
-    return StreamIndex(keyframes or None, regular, stamps if stamped and len(ordinal) == len(stamps)
-                       else None)
 
 
 def _last_packet(container: Any, stream: Any, reported: int, fps: float) -> int | None:
@@ -276,9 +116,9 @@ def _last_packet(container: Any, stream: Any, reported: int, fps: float) -> int 
     if reported <= 0 or fps <= 0:
         return None
     last, seen = -1, 0
-    packet_index = packet_indexer(stream, fps)
+    packet_index = av_stream.packet_indexer(stream, fps)
     try:
-        seek_to_index(container, stream, reported - 1, fps)
+        av_stream.seek_to_index(container, stream, reported - 1, fps)
         for packet in container.demux(stream):
             if packet.size == 0 or packet.is_discard:  # the empty flush packet; edit-list cuts
                 continue
@@ -296,12 +136,12 @@ def _last_decodable(container: Any, stream: Any, reported: int, fps: float) -> i
     last = -1
     if reported > 0 and fps > 0:
         with contextlib.suppress(av.FFmpegError):
-            seek_to_index(container, stream, reported - 1, fps)
-            last = max((frame_index(f, stream, fps) for f in iter_frames(container, stream)),
+            av_stream.seek_to_index(container, stream, reported - 1, fps)
+            last = max((av_stream.frame_index(f, stream, fps) for f in av_stream.iter_frames(container, stream)),
                        default=-1)
     if last < 0:  # the tail's keyframe is missing: only a full walk finds where the data stops
         container.seek(stream.start_time or 0, stream=stream, backward=True)
-        last = max((frame_index(f, stream, fps) for f in iter_frames(container, stream)),
+        last = max((av_stream.frame_index(f, stream, fps) for f in av_stream.iter_frames(container, stream)),
                    default=-1)
     return last
 
@@ -309,7 +149,7 @@ def _last_decodable(container: Any, stream: Any, reported: int, fps: float) -> i
 def _decoded_count(container: Any, stream: Any) -> int:
     """Frames that decode from the start (variable rate: a timestamp does not give a position)."""
     container.seek(stream.start_time or 0, stream=stream, backward=True)
-    return sum(1 for _ in iter_frames(container, stream))
+    return sum(1 for _ in av_stream.iter_frames(container, stream))
 
 
 @dataclass(frozen=True)
@@ -326,7 +166,7 @@ def count_packets(container: Any, stream: Any) -> PacketCount:
     """Demux the whole stream (no decoding; decord does the same on open), then rewind."""
     stamps: list[int] = []
     damaged = False
-    seek_to_time(container, stream, 0.0)
+    av_stream.seek_to_time(container, stream, 0.0)
     try:
         for packet in container.demux(stream):
             if packet.size == 0 or packet.is_discard:
@@ -338,7 +178,7 @@ def count_packets(container: Any, stream: Any) -> PacketCount:
     except av.FFmpegError:
         damaged = True
     with contextlib.suppress(av.FFmpegError):
-        seek_to_time(container, stream, 0.0)
+        av_stream.seek_to_time(container, stream, 0.0)
     stamps.sort()
     base = float(stream.time_base)
     steps = Counter(b - a for a, b in zip(stamps, stamps[1:]))
@@ -370,7 +210,7 @@ def probe_video(path: str, *, decode_tail: bool = False) -> dict[str, Any]:
     if reason:
         return _empty_probe(f"probe: {reason}")
     try:
-        with media_source(path) as src, av.open(src) as container:
+        with av_stream.media_source(path) as src, av.open(src) as container:
             if not container.streams.video:
                 return _empty_probe("probe: no video stream")
             return _probe_stream(container, container.streams.video[0], decode_tail)
@@ -380,41 +220,16 @@ def probe_video(path: str, *, decode_tail: bool = False) -> dict[str, Any]:
         return _empty_probe(f"probe: cannot read ({exc})")
 
 
-def frame_rotation(frame: av.VideoFrame) -> int:
-    """Counter-clockwise degrees (0, 90, 180, 270) the frame's display matrix asks for."""
-    return int(round((frame.rotation or 0) / 90.0)) % 4 * 90
-
-
-def display_size(width: int, height: int, rotation: int, sar: Any) -> tuple[int, int]:
-    """(width, height) a player shows: the sample aspect ratio stretches the width, then a
-    quarter turn swaps the two."""
-    if sar and float(sar) > 0 and float(sar) != 1.0:
-        width = max(1, int(round(width * float(sar))))
-    return (height, width) if rotation % 180 else (width, height)
-
-
-def orientation(path: str) -> tuple[int, Any]:
-    """(rotation, sample aspect ratio or None) of a video's first frame, for decoders that do not
-    say; (0, None) when it cannot be read (the decode then reports why)."""
-    try:
-        with media_source(path) as src, av.open(src) as container:
-            stream = container.streams.video[0]
-            first = next(iter_frames(container, stream), None)
-            return (frame_rotation(first) if first is not None else 0), stream.sample_aspect_ratio
-    except (av.FFmpegError, OSError, IndexError):
-        return 0, None
-
-
 def _first_frame(container: Any, stream: Any) -> av.VideoFrame | None:
     with contextlib.suppress(av.FFmpegError):
-        frame = next(iter_frames(container, stream), None)
-        seek_to_time(container, stream, 0.0)
+        frame = next(av_stream.iter_frames(container, stream), None)
+        av_stream.seek_to_time(container, stream, 0.0)
         return frame
     return None
 
 
 def _probe_stream(container: Any, stream: Any, decode_tail: bool) -> dict[str, Any]:
-    fps = stream_fps(stream)
+    fps = av_stream.stream_fps(stream)
     if stream.duration is not None:
         duration = float(stream.duration * stream.time_base)
     else:  # Matroska/WebM keep only a container duration
@@ -423,8 +238,8 @@ def _probe_stream(container: Any, stream: Any, decode_tail: bool) -> dict[str, A
     reported = stream.frames if exact else int(round(duration * fps))
     stream.codec_context.thread_count = 1  # one keyframe: decoder threads would cost more than it
     first = _first_frame(container, stream)
-    rotation = frame_rotation(first) if first is not None else 0
-    width, height = display_size(stream.codec_context.width, stream.codec_context.height, rotation,
+    rotation = av_stream.frame_rotation(first) if first is not None else 0
+    width, height = av_stream.display_size(stream.codec_context.width, stream.codec_context.height, rotation,
                                  stream.sample_aspect_ratio)
     out = _empty_probe()
     out.update({FPS: fps, DURATION: duration, WIDTH: width, HEIGHT: height, NUM_FRAMES: reported})
@@ -488,7 +303,7 @@ def probe_image(path: str) -> dict[str, Any]:
     if reason:
         return _empty_probe(f"probe: {reason}")
     try:
-        with media_source(path) as src, Image.open(src) as image:
+        with av_stream.media_source(path) as src, Image.open(src) as image:
             width, height = image.size
     except (OSError, Image.DecompressionBombError) as exc:
         return _empty_probe(f"probe: not an image ({exc})")

@@ -5,7 +5,7 @@ telling FFmpeg to skip frames that no other frame references unless they are wan
 a frame cannot change another's pixels). A seek that lands past its first wanted frame (odd
 timestamps) or on missing data (a truncated file) is retried from an earlier keyframe, so a frame
 is never stood in for by a later one and the last decodable frame is found where the data ends.
-Frames are indexed by timestamp (`probe.frame_index`) on constant-rate streams; on variable-rate
+Frames are indexed by timestamp (`av_stream.frame_index`) on constant-rate streams; on variable-rate
 ones, by position in presentation order (the k-th timestamp of a packet scan), which is how decord
 and torchcodec number frames, so every backend returns the same frame for the same index. Frames
 come out upright: the display matrix's rotation is applied to each one.
@@ -21,7 +21,7 @@ from typing import Any
 import av
 import numpy as np
 
-from videosft.data import probe, seek_plan
+from videosft.data import av_stream, seek_plan
 
 
 class VariableRate(Exception):
@@ -37,7 +37,7 @@ class Numbering:
     def __init__(self, stream: Any, fps: float, pts: Sequence[int] | None = None) -> None:
         self.stream, self.fps, self.pts = stream, fps, list(pts) if pts is not None else None
         self.ordinal = {p: i for i, p in enumerate(self.pts)} if self.pts is not None else None
-        self._by_time = probe.packet_indexer(stream, fps)
+        self._by_time = av_stream.packet_indexer(stream, fps)
 
     def _of_pts(self, pts: int | None) -> int | None:
         if pts is None or self.ordinal is None:
@@ -47,7 +47,7 @@ class Numbering:
 
     def frame(self, frame: Any) -> int:
         if self.ordinal is None:
-            return probe.frame_index(frame, self.stream, self.fps)
+            return av_stream.frame_index(frame, self.stream, self.fps)
         return self._of_pts(frame.pts)  # type: ignore[return-value]
 
     def packet(self, packet: Any) -> int | None:
@@ -57,9 +57,9 @@ class Numbering:
         """To the keyframe at or before frame `index` (`keyframe`: `index` is one)."""
         if self.pts is None:
             if keyframe:  # aim half a frame after it, landing on it
-                probe.seek_to_time(container, self.stream, (index + 0.5) / self.fps)
+                av_stream.seek_to_time(container, self.stream, (index + 0.5) / self.fps)
             else:
-                probe.seek_to_index(container, self.stream, index, self.fps)
+                av_stream.seek_to_index(container, self.stream, index, self.fps)
             return
         container.seek(self.pts[min(max(index, 0), len(self.pts) - 1)], stream=self.stream,
                        backward=True)
@@ -88,10 +88,10 @@ def read_frames(container: Any, stream: Any, wanted: np.ndarray, *, planned: boo
     """
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = threads
-    fps = probe.stream_fps(stream) or 1.0
-    index = probe.StreamIndex(None, False)
+    fps = av_stream.stream_fps(stream) or 1.0
+    index = av_stream.StreamIndex(None, False)
     if planned or constant_rate_only or scan:  # unplanned reads still number frames by the scan
-        index = probe.stream_index(container, stream, fps, scan=scan)
+        index = av_stream.stream_index(container, stream, fps, scan=scan)
     by_position = not index.constant_rate and index.pts is not None
     if constant_rate_only and not index.constant_rate and not by_position:
         raise VariableRate
@@ -106,7 +106,7 @@ def read_frames(container: Any, stream: Any, wanted: np.ndarray, *, planned: boo
 Indexed = Iterator[tuple[int, Any]]  # (presentation index, av.VideoFrame)
 
 
-def _keep_wanted(numbering: Numbering, wanted: np.ndarray) -> probe.PacketFilter:
+def _keep_wanted(numbering: Numbering, wanted: np.ndarray) -> av_stream.PacketFilter:
     """Packets whose frame may be returned: a wanted index or the one after it (`_take` allows
     that), with a frame of margin either side in case a frame's timestamp is not its packet's."""
     keep = {int(i) + offset for i in wanted for offset in (-1, 0, 1, 2)}
@@ -120,7 +120,7 @@ def _keep_wanted(numbering: Numbering, wanted: np.ndarray) -> probe.PacketFilter
 
 
 def _read_plan(container: Any, numbering: Numbering, plan: list[seek_plan.Read],
-               keyframes: list[int] | None, keep: probe.PacketFilter | None,
+               keyframes: list[int] | None, keep: av_stream.PacketFilter | None,
                got: dict[int, np.ndarray]) -> int:
     """Run the reads in order; returns the last index decoded (-1 if none)."""
     last, frames = -1, None
@@ -131,13 +131,13 @@ def _read_plan(container: Any, numbering: Numbering, plan: list[seek_plan.Read],
     return last
 
 
-def _indexed(container: Any, numbering: Numbering, keep: probe.PacketFilter | None) -> Indexed:
-    for frame in probe.iter_frames(container, numbering.stream, keep):
+def _indexed(container: Any, numbering: Numbering, keep: av_stream.PacketFilter | None) -> Indexed:
+    for frame in av_stream.iter_frames(container, numbering.stream, keep):
         yield numbering.frame(frame), frame
 
 
 def _frames_after_seek(container: Any, numbering: Numbering, read: seek_plan.Read,
-                       keyframes: list[int] | None, keep: probe.PacketFilter | None) -> Indexed:
+                       keyframes: list[int] | None, keep: av_stream.PacketFilter | None) -> Indexed:
     """Frames from the read's seek point, retried from earlier keyframes while a seek lands past
     the first wanted frame or on no data (see the module docstring)."""
     if not read.seek:
@@ -156,7 +156,7 @@ def _frames_after_seek(container: Any, numbering: Numbering, read: seek_plan.Rea
 def upright(frame: Any) -> np.ndarray:
     """A decoded frame as RGB, turned as its display matrix says (counter-clockwise degrees)."""
     rgb = frame.to_ndarray(format="rgb24")
-    turns = probe.frame_rotation(frame) // 90
+    turns = av_stream.frame_rotation(frame) // 90
     return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
