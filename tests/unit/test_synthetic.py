@@ -24,7 +24,7 @@ from videosft.data.synthetic import (
 )
 
 KW = dict(n_train_video=8, n_train_image=8, n_eval_video=16, n_eval_image=8)
-ROW_KEYS = {"id", "conversations", "task", "min_frames", "data_source", "options"}
+ROW_KEYS = {"id", "conversations", "task", "min_frames", "data_source", "options", "target_boxes"}
 
 
 @pytest.fixture(scope="module")

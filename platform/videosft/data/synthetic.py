@@ -11,6 +11,12 @@ question, so exact match is fair and chance is 1/len(options). A clip's ``min_fr
 by construction: the smallest budget in ``budgets`` from which on every listed budget's
 `uniform_indices` make the answer determinable (``num_frames`` = all frames when none does).
 Rows are generated from per-row seeds, so a row does not change when the split sizes do.
+
+Every row also records where its target is: ``target_boxes``, one entry per frame of the media (one
+for a still, ``num_frames`` for a clip), each a list of ``[x0, y0, x1, y1]`` boxes in the written
+image's pixel coordinates (x right, y down; half-open: the shape's pixels are x0 <= x < x1,
+y0 <= y < y1), the tight bounds of every drawn shape's mask. A frame with no shape (between
+flash_order's flashes) has an empty list. The attention probe (analysis/attention.py) reads them.
 """
 
 from __future__ import annotations
@@ -121,6 +127,29 @@ def shape_mask(shape: str, cy: float, cx: float, r: float, size: int) -> np.ndar
     if shape == "triangle":  # apex up, base of width 2r at cy + r
         return (dy >= -r) & (dy <= r) & (np.abs(dx) <= (dy + r) / 2)
     raise ValueError(f"shape_mask: unknown shape {shape!r}")
+
+
+def shape_box(shape: str, cy: float, cx: float, r: float, size: int) -> list[int] | None:
+    """Tight half-open pixel box [x0, y0, x1, y1] of one shape's mask (None if it covers no pixel)."""
+    ys, xs = np.nonzero(shape_mask(shape, cy, cx, r, size))
+    if not len(ys):
+        return None
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
+def target_boxes(frames: Sequence[Sequence[Obj]], size: int) -> list[list[list[int]]]:
+    """Per frame, the boxes of every drawn shape (the manifest's ``target_boxes`` field)."""
+    cache: dict[Obj, list[int] | None] = {}
+    out = []
+    for objs in frames:
+        boxes = []
+        for obj in objs:
+            if obj not in cache:
+                cache[obj] = shape_box(obj[0], obj[2], obj[3], obj[4], size)
+            if cache[obj] is not None:
+                boxes.append(cache[obj])
+        out.append(boxes)
+    return out
 
 
 def render(objs: Sequence[Obj], size: int) -> np.ndarray:
@@ -300,7 +329,8 @@ _GENERATORS: dict[str, Callable[[np.random.Generator, str, int, _Ctx], _Sample]]
 
 
 # --------------------------------------------------------------------------- manifests
-def _row(rid: str, key: str, rel: str, task: str, answer: str, min_frames: int) -> dict[str, Any]:
+def _row(rid: str, key: str, rel: str, task: str, answer: str, min_frames: int,
+         boxes: list[list[list[int]]]) -> dict[str, Any]:
     tag = "<video>" if key == "video" else "<image>"
     return {
         "id": rid,
@@ -311,6 +341,7 @@ def _row(rid: str, key: str, rel: str, task: str, answer: str, min_frames: int) 
         "min_frames": min_frames,
         "data_source": "synthetic",
         "options": list(TASKS[task].options),
+        "target_boxes": boxes,
     }
 
 
@@ -331,7 +362,7 @@ def _make_rows(out: Path, split: str, modality: str, n: int, seed: int, ctx: _Ct
         else:
             rel = f"images/{rid}.png"
             write_png(out / rel, render(sample.frames[0], ctx.size))
-        rows.append(_row(rid, modality, rel, task, answer, sample.min_frames))
+        rows.append(_row(rid, modality, rel, task, answer, sample.min_frames, target_boxes(sample.frames, ctx.size)))
         metas[rid] = {"task": task, "answer": answer, **sample.meta}
     return rows
 
