@@ -41,6 +41,7 @@ class StageBars:
         self._polls = 0
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.bars: dict[str, Any] = {}
+        self.done: dict[str, int] = {}
         self.finished: dict[str, dict[str, Any]] = {}
         self.started: dict[str, float] = {}
         self._stop = threading.Event()
@@ -86,8 +87,10 @@ class StageBars:
                                           position=len(self.bars), mininterval=POLL_S)
         if total is not None and bar.total != total:
             bar.total = total
-        if done != bar.n:
-            bar.update(done - bar.n)
+            bar.refresh()
+        if done != self.done.get(stage, 0):  # tracked here: a disabled bar (not a terminal) counts nothing
+            bar.update(done - self.done.get(stage, 0))
+        self.done[stage] = done
         if total is not None and done >= total:
             self._finish(stage, rec)
 
@@ -194,5 +197,5 @@ class Console:
             bars.stop()
         stages = sum(len(bars.finished) for bars in self._bars)
         head = f"videosft {self.verb}: done in {time.time() - self.t0:.0f} s" + (f" ({stages} stages)" if stages else "")
-        for line in [head, *lines, *([f"log: {self.log_path}"] if self.log_path else [])]:
+        for line in [head, *lines]:
             self.print(line)
