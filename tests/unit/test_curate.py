@@ -141,7 +141,7 @@ def test_videos_root_reads_user_extracted_videos(fixture, tmp_path):
                          videos_root=str(tmp_path / "extracted" / "{subset}")))
     rows = _manifest(result)
     assert len(rows) == 6 and all(r["video"].startswith(str(extracted)) for r in rows)
-    assert result["stats"]["draw"]["rejected"] == {"file not found": 1}
+    assert result["stats"]["draw"]["missing_media"] == 1 and result["stats"]["draw"]["rejected"] == {}
     assert not (tmp_path / "out" / "videos").exists()  # nothing extracted
 
 

@@ -269,11 +269,14 @@ def _norm(video: str) -> str:
 
 def _probe_rows(rows: list[dict[str, Any]], cfg: CurateConfig) -> dict[str, dict[str, Any]]:
     """id -> probe facts, on Ray Data tasks (the decode pipeline's probe) or in this process."""
+    if not rows:
+        return {}
     if cfg.probe_engine == "local":
         return {r[S.ID]: _probe_one(r) for r in rows}
     import ray.data
 
-    ds = ray.data.from_items(rows).map(_probe_one, num_cpus=cfg.probe_cpus,
+    blocks = max(1, min(len(rows), 4 * cfg.probe_concurrency))  # one block would run on one task
+    ds = ray.data.from_items(rows, override_num_blocks=blocks).map(_probe_one, num_cpus=cfg.probe_cpus,
                                        compute=ray.data.TaskPoolStrategy(size=cfg.probe_concurrency))
     return {r[S.ID]: r for r in ds.take_all()}
 
@@ -342,7 +345,9 @@ def _draw(cfg: CurateConfig, subsets: dict[str, Subset], media: _Media) -> tuple
             elif not reason and cfg.videos_root is not None:
                 from videosft.data.probe import precheck
 
-                reason = precheck(row[S.MEDIA_PATH])
+                if precheck(row[S.MEDIA_PATH]):  # not there (or empty) where the user extracted
+                    counts["missing"] += 1
+                    continue
             if reason:
                 rejected[reason_kind(reason)] += 1
                 continue
