@@ -30,7 +30,8 @@ def _start(out: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "TOKENIZERS_PARALLELISM": "false",
            "RAY_ADDRESS": "local",  # a fresh local cluster, never one another test started with `ray start`
            "PYTHONPATH": os.pathsep.join([str(REPO / "platform"), os.environ.get("PYTHONPATH", "")])}
-    cmd = [sys.executable, "-m", "videosft.cli", "sweep", "--config", str(REPO / "jobs/configs/ci.yaml"),
+    # --verbose: the [sweep] lines this test reads stay on stdout instead of the run's log file
+    cmd = [sys.executable, "-m", "videosft.cli", "--verbose", "sweep", "--config", str(REPO / "jobs/configs/ci.yaml"),
            f"output_dir={out}", *OVERRIDES]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)
