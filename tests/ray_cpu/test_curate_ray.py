@@ -19,5 +19,6 @@ def test_decodable_filter_on_ray_matches_local(local_ray, tmp_path):
     rows = json.loads(open(on_ray["manifest"]).read())
     assert len(rows) == 8 and cases["corrupt"] not in {r["id"] for r in rows}
     assert sum(on_ray["stats"]["draw"]["rejected"].values()) == 1
-    strip = lambda res: [(r["id"], r["format"], r["duration"]) for r in json.loads(open(res["manifest"]).read())]
+    def strip(res):
+        return [(r["id"], r["format"], r["duration"]) for r in json.loads(open(res["manifest"]).read())]
     assert strip(on_ray) == strip(local)

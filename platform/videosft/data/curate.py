@@ -24,15 +24,15 @@ import json
 import math
 import random
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videosft import schema as S
 from videosft.data.curate_stats import build_stats, write_stats
-from videosft.data.llava_video import FORMATS, SUBSET, Subset, discover, extract_members, list_archive
-from videosft.data.llava_video import subset_bucket
+from videosft.data.llava_video import FORMATS, SUBSET, Subset, discover, extract_members, list_archive, subset_bucket
 from videosft.data.manifest import ManifestError, iter_raw, join_path, parse_row, strip_placeholders, write_manifest
 from videosft.data.pipeline import reason_kind
 
@@ -97,7 +97,7 @@ class CurateConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _videos_root(self) -> "CurateConfig":
+    def _videos_root(self) -> CurateConfig:
         if self.videos_root is not None:
             try:
                 self.videos_root.format(subset="x")
@@ -416,7 +416,7 @@ def _conversations(subsets: dict[str, Subset], chosen: dict[str, tuple[str, str]
                          for t, turn in enumerate(raw["conversations"])]
                 parts.setdefault(ident, {}).setdefault(fmt, []).append(turns)
     out = {}
-    for ident, (name, fmt) in chosen.items():
+    for ident, (_name, fmt) in chosen.items():
         by_fmt = parts.get(ident, {})
         out[ident] = by_fmt.get(fmt, []) + [r for f in FORMATS if f != fmt for r in by_fmt.get(f, [])]
     return out

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from videosft.data.llava_video import FORMATS, subset_bucket
 from videosft.data.manifest import strip_placeholders

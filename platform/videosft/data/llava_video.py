@@ -23,9 +23,10 @@ import os
 import posixpath
 import re
 import tarfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from videosft.data.manifest import ManifestError
 
