@@ -38,6 +38,13 @@ def collate(samples: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) -> d
         for i, s in enumerate(samples):
             rows[i, : len(s[key])] = s[key]
         batch[key] = torch.from_numpy(rows)
+    batch.update(join_vision(samples))
+    return batch
+
+
+def join_vision(samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """The samples' vision tensors joined in sample order (shared with packing, train/packing.py)."""
+    batch: dict[str, torch.Tensor] = {}
     for key in _CONCAT_KEYS:
         parts = [s[key] for s in samples if key in s and len(s[key])]
         if parts:
