@@ -201,7 +201,7 @@ def _progress(cfg: ExperimentConfig, out: Path, items_by_bench: Mapping[str, lis
     from videosft.progress import write_progress
 
     where = Path(os.path.relpath(out, cfg.output_dir)).as_posix()
-    stage = "eval " + where.removeprefix("trials/").removesuffix("/eval")
+    stage = "eval " + where.removeprefix("trials/").removesuffix("/eval").replace("base_eval/", "base ")
     total = sum(len(items) for items in items_by_bench.values())
     return lambda done: write_progress(cfg.output_dir, stage, done, total, "rows")
 
