@@ -159,3 +159,78 @@ def test_pack_rejects_padded_samples():
     s = {"input_ids": np.array([1, 2, 0]), "attention_mask": np.array([1, 1, 0]), "labels": np.array([1, 2, -100])}
     with pytest.raises(ValueError, match="padded"):
         pack([s], lambda f: np.arange(len(f["input_ids"]))[None])
+
+
+def test_config_requires_a_budget_with_packing():
+    from videosft.config import ConfigError, load_config
+
+    cfg = load_config(None, ["train.packing=true", "train.max_tokens_per_micro_batch=4096"])
+    assert cfg.train.packing and cfg.train.max_tokens_per_micro_batch == 4096
+    assert load_config(None).train.packing is False
+    with pytest.raises(ConfigError, match=r"max_tokens_per_micro_batch"):
+        load_config(None, ["train.packing=true"])
+
+
+class _Shard:
+    """The `iter_batches` seam of Ray's DataIterator over in-memory columns."""
+
+    def __init__(self, columns):
+        self.columns = columns
+
+    def iter_batches(self, *, batch_size, batch_format, drop_last=False, **shuffle):
+        n = len(next(iter(self.columns.values())))
+        for start in range(0, n - n % batch_size if drop_last else n, batch_size):
+            yield {k: v[start:start + batch_size] for k, v in self.columns.items()}
+
+
+def _columns(seed, n=50):
+    from videosft.data.preprocess import N_TEXT_TOKENS, N_VISUAL_TOKENS
+    from videosft.train.checkpoint import SAMPLE_INDEX
+
+    rng = np.random.default_rng(seed)
+    visual = np.where(rng.random(n) < 0.3, rng.integers(400, 900, n), rng.integers(0, 80, n))
+    return {SAMPLE_INDEX: np.arange(n), N_VISUAL_TOKENS: visual, N_TEXT_TOKENS: rng.integers(20, 60, n)}
+
+
+def test_loop_micro_batches_are_packs_of_every_sample_within_budget():
+    from videosft.config import load_config
+    from videosft.data.preprocess import N_TEXT_TOKENS, N_VISUAL_TOKENS
+    from videosft.train.checkpoint import SAMPLE_INDEX
+    from videosft.train.loop import micro_batches
+
+    cfg = load_config(None, ["train.packing=true", "train.max_tokens_per_micro_batch=1024", "data.bucket_window=16"])
+    out = list(micro_batches(_Shard(_columns(0)), cfg, epoch=0))
+    sizes = [int(np.sum(b[N_TEXT_TOKENS] + b[N_VISUAL_TOKENS])) for b in out]
+    assert sorted(int(i) for b in out for i in b[SAMPLE_INDEX]) == list(range(50))
+    assert max(sizes) <= 1024 and len(out) < 50 and np.mean(sizes) > 0.6 * 1024
+
+
+def test_ranks_agree_on_the_pack_count_of_every_window():
+    """Two ranks with different length mixes run the same number of micro-batches (ZeRO needs it)."""
+    import threading
+
+    from videosft.data.preprocess import N_TEXT_TOKENS, N_VISUAL_TOKENS
+    from videosft.train.packing import iter_packs
+
+    barrier, counts, out = threading.Barrier(2), {}, {}
+
+    def agree(rank):
+        def fn(n):
+            counts[rank] = n
+            barrier.wait()
+            agreed = max(counts.values())
+            barrier.wait()
+            return agreed
+        return fn
+
+    def run(rank):
+        windows = _Shard(_columns(rank + 1)).iter_batches(batch_size=16, batch_format="numpy")
+        out[rank] = list(iter_packs(windows, 1024, lambda r: r[N_TEXT_TOKENS] + r[N_VISUAL_TOKENS], agree(rank)))
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in (0, 1)]
+    [t.start() for t in threads]
+    [t.join(30) for t in threads]
+    alone = [[len(plan_packs(w[N_TEXT_TOKENS] + w[N_VISUAL_TOKENS], 1024))
+              for w in _Shard(_columns(r + 1)).iter_batches(batch_size=16, batch_format="numpy")] for r in (0, 1)]
+    assert alone[0] != alone[1]  # unagreed, the ranks would run different micro-batch counts per window
+    assert len(out[0]) == len(out[1]) == sum(max(a, b) for a, b in zip(*alone))

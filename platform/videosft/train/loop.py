@@ -55,7 +55,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     # micro-batch has no image or no video (dummy passes): otherwise ZeRO-2's gradient buckets and
     # ZeRO-3's parameter gathers differ across ranks and the collectives fail or hang.
     keepalive = install_visual_keepalive(model, family)
-    engine = init_engine(model, _ds_config(cfg, world), param_groups)
+    engine = init_engine(model, _ds_config(cfg, world, model), param_groups)
     cursor = _restore(engine, world)
     history = _run_steps(engine, cfg, processor.tokenizer.pad_token_id, rank, shape, cursor, loop_config.get("fault"))
     keepalive.remove()
@@ -100,11 +100,15 @@ def checkpointing_on(model: Any) -> bool:
     return bool(getattr(model, name))
 
 
-def _ds_config(cfg: Any, world: int) -> dict[str, Any]:
+def _ds_config(cfg: Any, world: int, model: Any = None) -> dict[str, Any]:
+    """The engine's DeepSpeed config; `model` (before the engine) sizes the "auto" reduce bucket."""
     from videosft.train.ds_config import ZeroSettings, build_ds_config
 
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if model is not None else None
     return build_ds_config(
-        zero=ZeroSettings(stage=cfg.train.zero_stage),
+        # overlap_comm double-buffers the reduce bucket for CUDA streams; on CPU it only allocates twice
+        zero=ZeroSettings(stage=cfg.train.zero_stage, overlap_comm=cfg.train.use_gpu),
+        trainable_params=trainable,
         micro_batch_per_gpu=cfg.train.micro_batch_size,
         grad_accum=cfg.train.grad_accum,
         world_size=world,
@@ -185,10 +189,11 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
     import ray.train
 
     from videosft.data.preprocess import FEATURES, N_VISUAL_TOKENS, load_features
-    from videosft.train.collate import collate, to_device
+    from videosft.train.collate import count_tokens, to_device
     from videosft.train.metrics import StepWindow, batch_flops, count_patches, device_peak_flops
 
     peak = device_peak_flops(cfg.train.use_gpu, cfg.train.precision, cfg.train.peak_flops)
+    build = _input_builder(engine, cfg, pad_id)
     history: list[dict[str, Any]] = list(cursor.history) if cursor else []
     progress = _Progress(cursor)
     window, prev_step = StepWindow(), engine.global_steps
@@ -197,14 +202,13 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
         for batch in micro_batches(shard, cfg, progress.epoch):
             batches += 1
             progress.take(batch[SAMPLE_INDEX], batch.get("id", ()))
-            inputs = collate([load_features(b) for b in batch[FEATURES]], pad_id)
-            loss = engine(**to_device(inputs, engine.device, _float_dtype(engine))).loss
+            inputs, forward_kwargs, span = build([load_features(b) for b in batch[FEATURES]])
+            loss = engine(**to_device(inputs, engine.device, _float_dtype(engine)), **forward_kwargs).loss
             engine.backward(loss)
             engine.step()
-            tokens, patches = int(inputs["attention_mask"].sum()), count_patches(inputs, shape.patch_size)
+            tokens, patches = count_tokens(inputs)[1], count_patches(inputs, shape.patch_size)
             window.add(samples=len(batch[FEATURES]), tokens=tokens, visual=int(np.sum(batch[N_VISUAL_TOKENS])),
-                       patches=patches, loss=float(loss.detach()),
-                       flops=batch_flops(shape, tokens, int(inputs["input_ids"].shape[1]), patches))
+                       patches=patches, loss=float(loss.detach()), flops=batch_flops(shape, tokens, span, patches))
             step = engine.global_steps  # counts optimizer steps, not micro-batches
             if step != prev_step:
                 prev_step = step
@@ -223,8 +227,29 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
     return history
 
 
+def _input_builder(engine: Any, cfg: Any, pad_id: int) -> Any:
+    """samples -> (model inputs, extra forward kwargs, attention span for FLOPs): padded or packed."""
+    from videosft.train.collate import collate
+    from videosft.train.packing import FORWARD_KWARGS, attention_span, pack, pack_lengths, position_fn
+
+    if not cfg.train.packing:
+        def padded(samples: list) -> tuple[dict, dict, int]:
+            inputs = collate(samples, pad_id)
+            return inputs, {}, int(inputs["input_ids"].shape[1])
+        return padded
+    positions = position_fn(engine.module)  # per-sample mRoPE needs only the config, not gathered weights
+
+    def packed(samples: list) -> tuple[dict, dict, int]:
+        inputs = pack(samples, positions)
+        return inputs, FORWARD_KWARGS, attention_span(pack_lengths(inputs))
+    return packed
+
+
 def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
     """This rank's micro-batches for one epoch, cost-grouped when `data.bucket_by_cost` (drop_last).
+
+    With `train.packing` each micro-batch is one pack (train/packing.py) planned within windows of
+    `data.bucket_window` rows; the ranks agree on each window's pack count so they step together.
 
     Every rank uses the same seed, so ranks holding similar windows step through groups of
     similar rank in the cost order together: the step waits less on its slowest rank.
@@ -234,6 +259,8 @@ def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
     # so without this every train.seed trains the same model (seen in the study: zero spread).
     shuffle = ({"local_shuffle_buffer_size": cfg.data.shuffle_buffer,
                 "local_shuffle_seed": int(cfg.train.seed) * 1_000_003 + epoch} if cfg.data.shuffle_buffer else {})
+    if cfg.train.packing:
+        return _packs(shard, cfg, shuffle)
     if not cfg.data.bucket_by_cost:
         return shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True, **shuffle)
     from videosft.data.streaming import iter_cost_grouped, window_rows
@@ -241,6 +268,20 @@ def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
     windows = shard.iter_batches(batch_size=window_rows(cfg.data.bucket_window, micro), batch_format="numpy",
                                  **shuffle)
     return iter_cost_grouped(windows, micro, window=cfg.data.bucket_window, seed=[cfg.train.seed, epoch])
+
+
+def _packs(shard: Any, cfg: Any, shuffle: dict[str, Any]) -> Any:
+    """Packed micro-batches: windows of rows (equal on every rank: Ray Train splits with equal=True)."""
+    import torch
+
+    from videosft.data.preprocess import N_TEXT_TOKENS, N_VISUAL_TOKENS
+    from videosft.train.packing import agreed_pack_count, iter_packs
+
+    device = torch.device("cuda", torch.cuda.current_device()) if cfg.train.use_gpu else "cpu"  # NCCL needs CUDA
+    windows = shard.iter_batches(batch_size=cfg.data.bucket_window, batch_format="numpy", **shuffle)
+    return iter_packs(windows, cfg.train.max_tokens_per_micro_batch,
+                      lambda rows: np.asarray(rows[N_TEXT_TOKENS]) + np.asarray(rows[N_VISUAL_TOKENS]),
+                      agree=lambda n: agreed_pack_count(n, device))
 
 
 def _at_step(engine: Any, cfg: Any, step: int, window: Any, peak: float | None, history: list[dict[str, Any]],

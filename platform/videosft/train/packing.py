@@ -25,7 +25,7 @@ gets, and gradient accumulation averages micro-batches as it does without packin
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -145,3 +145,36 @@ def pack_lengths(batch: Mapping[str, torch.Tensor]) -> list[int]:
     text = batch["position_ids"].reshape(-1, batch["position_ids"].shape[-1])[0]
     starts = (text == 0).nonzero().reshape(-1).tolist() + [int(text.numel())]
     return [b - a for a, b in zip(starts, starts[1:])]
+
+
+def iter_packs(windows: Iterable[Mapping[str, np.ndarray]], budget: int, lengths: Callable[[Mapping[str, np.ndarray]], Any],
+               agree: Callable[[int], int] = lambda n: n) -> Iterator[dict[str, np.ndarray]]:
+    """Re-batch a stream of row windows into packs: each yielded batch holds the rows of one pack.
+
+    `lengths(window)` gives each row's token count; `agree(n)` turns this rank's pack count into
+    the count every rank uses (`agreed_pack_count`), so data-parallel ranks step together.
+    """
+    for rows in windows:
+        sizes = [int(n) for n in lengths(rows)]
+        if not sizes:
+            continue
+        packs = plan_packs(sizes, budget)
+        for p in split_packs(packs, agree(len(packs)), sizes):
+            yield {k: v[p] for k, v in rows.items()}
+
+
+def agreed_pack_count(n: int, device: Any = "cpu") -> int:
+    """The largest pack count over the data-parallel ranks (collective; `n` without torch.distributed)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return n
+    count = torch.tensor([n], dtype=torch.int64, device=device)
+    dist.all_reduce(count, op=dist.ReduceOp.MAX)
+    return int(count.item())
+
+
+def attention_span(lengths: Sequence[int]) -> int:
+    """The seq_len that makes tokens x 12·L·h·seq_len equal a pack's attention FLOPs (sum of L_i²)."""
+    total = sum(lengths)
+    return max(1, round(sum(n * n for n in lengths) / total)) if total else 1
