@@ -160,9 +160,10 @@ class Console:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         for bars in self._bars:
             bars.stop()
-        if exc_type is None:
-            ray_runtime.shutdown_if_started()  # its exit messages stay in the log too
-        self._restore()
+        try:
+            ray_runtime.shutdown_if_started()  # before the restore: Ray's exit messages stay in the log too
+        finally:
+            self._restore()
         if exc_type is not None and self.log_path is not None:
             print(f"videosft {self.verb}: failed; Ray, Tune and Train output in {self.log_path}", file=sys.stderr,
                   flush=True)

@@ -25,6 +25,7 @@ from videosft.data.curate import curate as curate_subset
 from videosft.data.manifest import ManifestError, iter_manifest
 from videosft.eval.runner import evaluate_model
 from videosft.ray_runtime import ensure_ray
+from videosft.study.demo import run_demo
 from videosft.study.presets import get_preset
 from videosft.study.run import run_study
 from videosft.train.run import prepare_frame_cache, train_at_budget
@@ -202,7 +203,7 @@ def curate(settings: CurateConfig) -> dict[str, Any]:
 
 # Verb -> its function; cli.py and jobs/_args.py look functions up here.
 VERBS: dict[str, Callable[..., Any]] = {
-    "demo": sweep,
+    "demo": run_demo,  # the sweep, from the stage-1 base when model.path is unset
     "sweep": sweep,
     "prepare": prepare,
     "train": train,
