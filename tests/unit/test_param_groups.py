@@ -17,13 +17,15 @@ from videosft.models.param_groups import (
     FreezePolicy, apply_policy, group_of, install_visual_keepalive, module_groups, named_module_groups,
 )
 
-FAMILIES = ("qwen2_5_vl", "llava_next_video", "llava_1_5")
+FAMILIES = ("qwen2_5_vl", "qwen3_vl", "llava_next_video", "llava_1_5")
 SOURCE_ROOT = Path(__file__).parents[2] / "platform"
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"}]
 # A parameter of each group, per family (dotted names as transformers 5 lays them out).
 EXAMPLES = {
     "qwen2_5_vl": {"vision": "model.visual.patch_embed.proj.weight", "projector": "model.visual.merger.mlp.0.weight",
                    "llm": "model.language_model.embed_tokens.weight"},
+    "qwen3_vl": {"vision": "model.visual.pos_embed.weight", "projector": "model.visual.deepstack_merger_list.1.norm.weight",
+                 "llm": "model.language_model.layers.2.self_attn.q_norm.weight"},
     "llava_next_video": {"vision": "model.vision_tower.embeddings.patch_embedding.weight",
                          "projector": "model.image_newline", "llm": "lm_head.weight"},
     "llava_1_5": {"vision": "model.vision_tower.encoder.layers.0.mlp.fc1.weight",
@@ -87,6 +89,9 @@ def test_group_rules_by_name():
     assert group_of("model.visual.merger.ln_q.weight", "qwen2_5_vl") == "projector"
     assert group_of("model.visual.blocks.0.attn.qkv.weight", "qwen2_5_vl") == "vision"
     assert group_of("lm_head.weight", "qwen2_5_vl") == "llm"
+    assert group_of("model.visual.merger.linear_fc1.weight", "qwen3_vl") == "projector"
+    assert group_of("model.visual.deepstack_merger_list.0.linear_fc2.bias", "qwen3_vl") == "projector"
+    assert group_of("model.visual.blocks.2.attn.qkv.weight", "qwen3_vl") == "vision"
     assert group_of("model.image_newline", "llava_next_video") == "projector"
     assert group_of("model.language_model.layers.0.mlp.up_proj.weight", "llava_1_5") == "llm"
     with pytest.raises(ValueError, match="no module-group rules"):
@@ -160,6 +165,8 @@ def _watched(model):
     inner = model.model
     if hasattr(inner, "visual"):
         vision = {"vision": inner.visual, "vision_block": inner.visual.blocks[0], "projector": inner.visual.merger}
+        if hasattr(inner.visual, "deepstack_merger_list"):  # Qwen3-VL's deepstack projector
+            vision["deepstack"] = inner.visual.deepstack_merger_list[0]
     else:
         vision = {"vision": inner.vision_tower, "vision_block": inner.vision_tower.encoder.layers[0],
                   "projector": inner.multi_modal_projector}
@@ -289,7 +296,7 @@ print("ZERO3-OK", rank, engine.global_steps, flush=True)
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("VIDEOSFT_ZERO3_TEST"),
                     reason="2-process ZeRO-2/3 run (~30 s per case); set VIDEOSFT_ZERO3_TEST=1")
-@pytest.mark.parametrize("family,stage", [(f, 3) for f in FAMILIES] + [("qwen2_5_vl", 2)])
+@pytest.mark.parametrize("family,stage", [(f, 3) for f in FAMILIES] + [("qwen2_5_vl", 2), ("qwen3_vl", 2)])
 def test_zero3_ranks_with_different_media_stay_in_step(family, stage, tmp_path):
     """Two gloo ranks, ZeRO-3 (every parameter partitioned) or ZeRO-2, different media mixes per
     rank and step. Without the keepalive these runs fail (collective size mismatch on ZeRO-2 and

@@ -7,6 +7,9 @@ random model and a 72B checkpoint.
 
 Groups (first matching rule wins, by dotted parameter name):
 - qwen2_5_vl: `visual.merger.*` is the projector, the rest of `visual.*` the vision tower.
+- qwen3_vl: `visual.merger.*` and the deepstack mergers `visual.deepstack_merger_list.*` (they
+  project intermediate vision features into the decoder) are the projector, the rest of `visual.*`
+  the vision tower.
 - llava_next_video / llava_1_5: `vision_tower.*` the vision tower; `multi_modal_projector.*`,
   `image_newline` (LLaVA-NeXT's row separator) and `vision_resampler.*` the projector.
 - everything else (embeddings, decoder, norm, lm_head) is the language model.
@@ -42,6 +45,7 @@ _LLAVA_RULES = ((PROJECTOR, r"(^|\.)(multi_modal_projector\.|vision_resampler\.|
                 (VISION, r"(^|\.)vision_tower\."))
 _RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "qwen2_5_vl": ((PROJECTOR, r"(^|\.)visual\.merger\."), (VISION, r"(^|\.)visual\.")),
+    "qwen3_vl": ((PROJECTOR, r"(^|\.)visual\.(merger|deepstack_merger_list)\."), (VISION, r"(^|\.)visual\.")),
     "llava_next_video": _LLAVA_RULES,
     "llava_1_5": _LLAVA_RULES,
 }
@@ -128,7 +132,7 @@ def apply_policy(
     return out
 
 
-_NATIVE_VIDEO = {"qwen2_5_vl", "llava_next_video"}  # one vision pass for images and one for videos
+_NATIVE_VIDEO = {"qwen2_5_vl", "qwen3_vl", "llava_next_video"}  # one vision pass for images and one for videos
 
 
 def _vision_tower(model: nn.Module) -> nn.Module:
@@ -153,7 +157,7 @@ def dummy_visual_pass(model: nn.Module, family: Any, modality: str, device: torc
     ref = next(model.parameters())  # dtype only: ZeRO-3 partitions (and may offload) the data
     cfg = model.config.vision_config
     device = ref.device if device is None else device
-    if name == "qwen2_5_vl":
+    if name in ("qwen2_5_vl", "qwen3_vl"):
         width = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2  # one flattened patch
         rows = torch.zeros(4, width, dtype=ref.dtype, device=device)
         grid = torch.tensor([[1, 2, 2]], device=device)
@@ -174,6 +178,8 @@ def dummy_visual_pass(model: nn.Module, family: Any, modality: str, device: torc
             out = model.get_image_features(pixel_values=frame[0])
     value = getattr(out, "pooler_output", out)
     parts = [value] if isinstance(value, torch.Tensor) else list(value)
+    for level in getattr(out, "deepstack_features", None) or []:  # Qwen3-VL: its mergers join the sum
+        parts.extend([level] if isinstance(level, torch.Tensor) else list(level))
     return sum(p.float().sum() for p in parts)
 
 
