@@ -14,7 +14,7 @@ from videosft import schema as S
 from videosft.eval import engines as E
 from videosft.eval.engines import clip_metadata, cut_at_eos, left_pad, plan_batches, vllm_request
 
-FAMILIES = ["qwen2_5_vl", "llava_next_video", "llava_1_5"]
+FAMILIES = ["qwen2_5_vl", "qwen3_vl", "llava_next_video", "llava_1_5"]
 
 
 def _rows():
@@ -121,6 +121,21 @@ def test_vllm_requests_send_video_as_video_with_the_contract_fps():
     assert as_images["prompt"] == "<image>|<image>|" + rows[1][S.QUESTION]
     assert [f.shape for f in as_images["multi_modal_data"]["image"]] == [(56, 56, 3)] * 2
     assert "vllm" not in sys.modules
+
+
+def test_vllm_request_pads_a_short_clip_as_the_family_encode_does():
+    """Qwen3-VL's video processor takes >= 2 frames: a 1-frame clip repeats its frame, and the
+    metadata says so (frames_indices [0, 0]), exactly as models.qwen3_vl.encode pads it."""
+    from videosft.models import qwen3_vl
+
+    row = {**_rows()[1], S.FRAMES: _rows()[1][S.FRAMES][:1]}
+    frames, meta = vllm_request(row, _render, native_video=True, min_video_frames=2)["multi_modal_data"]["video"]
+    assert frames.shape == (2, 56, 56, 3) and np.array_equal(frames[0], frames[1])
+    assert meta["frames_indices"] == [0, 0] and meta["total_num_frames"] == 1
+    ours = qwen3_vl.clip_metadata(1, 2.5, [0, 0])
+    assert {k: meta[k] for k in ours} == ours  # training and vLLM describe the clip alike
+    frames, meta = vllm_request(_rows()[1], _render, native_video=True, min_video_frames=2)["multi_modal_data"]["video"]
+    assert frames.shape[0] == 2 and meta["frames_indices"] == [0, 1]  # long enough: untouched
 
 
 def test_vllm_request_needs_the_sampled_fps():
