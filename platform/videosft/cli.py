@@ -127,6 +127,17 @@ def cmd_alignment(args: argparse.Namespace) -> int:
     return _run(args, show, run_dir=lambda kw: kw["out"] or kw["cfg"].output_dir)
 
 
+def cmd_attention(args: argparse.Namespace) -> int:
+    """Attention probe: the answer position's attention on the target's visual tokens per checkpoint."""
+    def show(res: Any) -> list[str]:
+        from videosft.analysis.attention import attention_markdown
+
+        return [attention_markdown(res.results).rstrip(),
+                f"[attention] wrote {', '.join(str(p) for p in res.paths.values())}"]
+
+    return _run(args, show, run_dir=lambda kw: kw["out"] or kw["cfg"].output_dir)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     return _run(args, lambda path: [f"report: {path} (self-contained page: {path.with_name('report.html')})"],
                 run_dir=lambda kw: None)  # no Ray, nothing to redirect
@@ -259,6 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="default: cuda when train.use_gpu, else cpu")
     p.add_argument("--out", default=None, help="directory for the JSON, alignment.md and .png "
                                                "(default: <output_dir>/alignment)")
+    p = verb("attention", cmd_attention, "attention probe: answer-position attention on the target per layer group")
+    p.add_argument("--model", action="append", default=[],
+                   help="HF checkpoint dir (repeat for several; default: the experiment's base model)")
+    p.add_argument("--data-root", default=None, help="dir of the held-out manifests (default: the experiment's)")
+    p.add_argument("--family", default=None, help="default: from the checkpoint's config.json (qwen2_5_vl)")
+    p.add_argument("--budgets", type=_ints, default=None,
+                   help="video frame budgets, comma-separated (default: eval.frame_budget, else the largest fixed)")
+    p.add_argument("--items", type=int, default=24, help="held-out items per modality")
+    p.add_argument("--layer-groups", type=int, default=3, help="contiguous groups of LLM layers (thirds)")
+    p.add_argument("--image-manifest", default="eval_image.json", help="'' for no images")
+    p.add_argument("--video-manifest", default="eval_video.json", help="'' for no videos")
+    p.add_argument("--boxes", default=None, help="JSONL of {id, frame_index, box: [x0, y0, x1, y1]} (source px); "
+                                                 "default: the rows' target_boxes")
+    p.add_argument("--device", default=None, help="default: cuda when train.use_gpu, else cpu")
+    p.add_argument("--out", default=None, help="directory for the JSON, attention.md and .png "
+                                               "(default: <output_dir>/attention)")
     p = verb("report", cmd_report, "re-render a finished run's report from its results.json", config=False)
     p.add_argument("run_dir")
     p = verb("predictors-eval", cmd_predictors_eval, "score frame-budget predictors on the synthetic set", config=False)

@@ -195,6 +195,18 @@ class AlignmentConfig(_Strict):
     manifest: str = "train.json"  # under data.root: image and video rows are drawn from it
 
 
+class AttentionConfig(_Strict):
+    """The attention probe (Figure 3) a sweep runs on the base and every trial; skipped, with a note,
+    for a family without a token-to-pixel map or held-out rows without target boxes."""
+
+    enabled: bool = True
+    items: int = Field(16, ge=1)  # held-out items per modality
+    layer_groups: int = Field(3, ge=1)  # contiguous groups of LLM layers (thirds)
+    image_manifest: str = "eval_image.json"  # under data.root ("" = none)
+    video_manifest: str = "eval_video.json"  # under data.root ("" = none); clips at eval.frame_budget
+    boxes: str | None = None  # JSONL of {id, frame_index, box} replacing the rows' target_boxes
+
+
 class TrackingConfig(_Strict):
     """Experiment trackers fed through Ray Tune's logger callbacks (tune/tracking.py)."""
 
@@ -254,6 +266,7 @@ class ExperimentConfig(_Strict):
     # synthetic set's known minimal budgets); real data needs a predictor that reads the sample.
     budget: BudgetConfig = BudgetConfig()
     alignment: AlignmentConfig = AlignmentConfig()
+    attention: AttentionConfig = AttentionConfig()
     tracking: TrackingConfig = TrackingConfig()
 
     @field_validator("output_dir")

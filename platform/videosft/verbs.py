@@ -144,7 +144,7 @@ def alignment(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
     try:
         settings = AlignmentSettings(budgets=tuple(budgets or cfg.sweep.fixed_budgets()), batches=batches,
                                      batch_size=batch_size, manifest=manifest, seed=seed,
-                                     decode_timeout_s=cfg.data.decode_timeout_s)
+                                     decode_timeout_s=cfg.data.decode_timeout_s, step_size=cfg.train.lr)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     device = device or ("cuda" if cfg.train.use_gpu else "cpu")
@@ -166,6 +166,64 @@ def alignment(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
         results = ray.get([task.remote(*a) for a in args])
     target = out or str(output_dir(cfg) / "alignment")
     return Aligned(results=results, paths=write_alignment_report(results, target))
+
+
+# --------------------------------------------------------------------------- attention
+def _attend(model_path: str, data_root: str, settings: dict[str, Any], family: str | None, contract: dict[str, Any],
+            device: str, label: str) -> dict[str, Any]:
+    from videosft.analysis.attention import AttentionSettings, run_attention
+    from videosft.data.sampling import SamplingContract
+
+    return run_attention(model_path, data_root, AttentionSettings(**settings), family=family,
+                         contract=SamplingContract.model_validate(contract), device=device, label=label)
+
+
+@dataclass(frozen=True)
+class Attended:
+    results: list[dict[str, Any]]
+    paths: dict[str, Path]
+
+
+def attention(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str | None = None,
+              family: str | None = None, budgets: Sequence[int] | None = None, items: int = 24,
+              layer_groups: int = 3, image_manifest: str = "eval_image.json",
+              video_manifest: str = "eval_video.json", boxes: str | None = None, device: str | None = None,
+              out: str | None = None) -> Attended:
+    """Attention probe (share of the answer position's attention on the target's visual tokens, and
+    its concentration, per layer group) of each checkpoint in `model` (default: the base model).
+
+    Fans out like `alignment`; `budgets` defaults to eval.frame_budget (else the largest fixed
+    training budget), `out` to <output_dir>/attention; `boxes`: a JSONL of {id, frame_index, box}.
+    """
+    from videosft.analysis.attention import AttentionSettings, write_attention_report
+
+    fixed = cfg.sweep.fixed_budgets()
+    try:
+        settings = AttentionSettings(
+            budgets=tuple(budgets or [cfg.eval.frame_budget or (max(fixed) if fixed else 8)]), items=items,
+            layer_groups=layer_groups, image_manifest=image_manifest, video_manifest=video_manifest,
+            boxes=str(Path(boxes).resolve()) if boxes else None, decode_timeout_s=cfg.data.decode_timeout_s)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    device = device or ("cuda" if cfg.train.use_gpu else "cpu")
+    cfg = anchored(cfg)
+    inputs = None
+    if not model or data_root is None:
+        cfg, inputs = _resolved(cfg)
+    models = [str(Path(m).resolve()) for m in model] or [inputs.model_path]  # type: ignore[union-attr]
+    root = data_root or inputs.data_root  # type: ignore[union-attr]
+    args = [(m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
+            for m, label in zip(models, checkpoint_labels(models))]
+    if len(args) == 1 and device == "cpu":
+        results = [_attend(*args[0])]
+    else:
+        import ray
+
+        ensure_ray()
+        task = ray.remote(num_cpus=1, num_gpus=1 if device.startswith("cuda") else 0)(_attend)
+        results = ray.get([task.remote(*a) for a in args])
+    target = out or str(output_dir(cfg) / "attention")
+    return Attended(results=results, paths=write_attention_report(results, target))
 
 
 # --------------------------------------------------------------------------- report, predictors, study
@@ -210,6 +268,7 @@ VERBS: dict[str, Callable[..., Any]] = {
     "evaluate": evaluate,
     "predict-budgets": predict_budgets,
     "alignment": alignment,
+    "attention": attention,
     "report": report,
     "predictors-eval": predictors_eval,
     "study": study,

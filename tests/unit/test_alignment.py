@@ -205,3 +205,69 @@ def test_llava_1_5_smoke(tmp_path_factory, syn):
     assert res["family"] == "llava_1_5" and {"vision", "projector", "llm"} <= set(res["groups"])
     assert all(-1.0 <= s["mean"] <= 1.0 for s in res["overall"].values())
     print("llava_1_5 overall cosine by T:", _means(res["overall"]))
+
+
+# ----------------------------------------------------------------------------- the second moment (Proposition 3)
+def test_second_moment_in_the_result(result):
+    sm = result["second_moment"]
+    assert set(sm) == {str(t) for t in BUDGETS}
+    for t, m in sm.items():
+        assert m["n"] == 4 and m["unknown_min_frames"] == 0  # batches x batch_size video rows, each alone
+        g = m["groups"][OVERALL]
+        assert g["all"]["n"] == 4 and g["at_or_below"]["n"] + g["above"]["n"] == 4
+        assert g["all"]["mean"] > 0 and 0 <= g["mean_grad_sq"] <= g["all"]["mean"] * (1 + 1e-9)
+        assert g["variance"] >= -1e-9 * g["all"]["mean"]
+        parts = sum(m["groups"][k]["all"]["mean"] for k in ("vision", "projector", "llm"))
+        assert parts == pytest.approx(g["all"]["mean"], rel=1e-9)  # the partition's norms add up
+        b = m["bound"]
+        assert b["second_term_per_L"] == pytest.approx(0.5 * g["all"]["mean"])  # no step size: eta = 1
+        assert b["first_term"] == pytest.approx(-m["dot_image"])
+    md = alignment_markdown([result])
+    assert "Second moment of the video gradient" in md and "critical L" in md
+
+
+def test_second_moment_equals_independent_per_sample_norms(qwen, syn):
+    """The reported E||g||^2 is the mean of per-sample squared gradient norms computed here from scratch,
+    and the split counts follow each row's min_frames."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from videosft.analysis.alignment import _batches, budget_split, probe_rows, video_second_moment
+
+    fam = get_family("qwen2_5_vl")
+    processor = AutoProcessor.from_pretrained(qwen)
+    model = AutoModelForImageTextToText.from_pretrained(qwen, dtype=torch.float32).eval()
+    settings = AlignmentSettings(budgets=(1, 4), batches=1, batch_size=3)
+    _, videos, _ = probe_rows(syn, SamplingContract(), settings)
+    mins = [int(v[1][S.MIN_FRAMES]) for v in videos]
+    layout = group_layout(model, fam)
+    for t in settings.budgets:
+        singles = _batches([v[t] for v in videos], fam, processor, len(videos), 1)
+        res = video_second_moment(model, singles, mins, t, layout, None, "cpu", step_size=0.01)
+        norms = []
+        for batch in singles:  # independently: plain autograd, every parameter's .grad
+            model.zero_grad(set_to_none=True)
+            model(**{k: v.float() if v.is_floating_point() else v for k, v in batch.items()}).loss.backward()
+            norms.append(sum(float((p.grad.double() ** 2).sum()) for p in model.parameters() if p.grad is not None))
+        model.zero_grad(set_to_none=True)
+        g = res["groups"][OVERALL]
+        assert g["all"]["mean"] == pytest.approx(float(np.mean(norms)), rel=1e-5)
+        assert g["all"]["std"] == pytest.approx(float(np.std(norms)), rel=1e-4, abs=1e-12)
+        below = [n for n, m in zip(norms, mins) if t <= m]
+        assert g["at_or_below"]["n"] == len(below) == sum(budget_split(t, m) == "at_or_below" for m in mins)
+        assert g["above"]["n"] == sum(t > m for m in mins)
+        if below:
+            assert g["at_or_below"]["mean"] == pytest.approx(float(np.mean(below)), rel=1e-5)
+        assert "bound" not in res  # no image mean given
+
+
+def test_budget_split_and_smoothness_bound():
+    from videosft.analysis.alignment import budget_split, smoothness_bound
+
+    assert [budget_split(b, 4) for b in (1, 4, 8)] == ["at_or_below", "at_or_below", "above"]
+    assert budget_split(2, -1) is None
+    b = smoothness_bound(dot=2.0, second_moment=8.0, step_size=0.1)
+    assert b["first_term"] == pytest.approx(-0.2) and b["second_term_per_L"] == pytest.approx(0.5 * 0.01 * 8.0)
+    assert b["critical_L"] == pytest.approx(2 * 2.0 / (0.1 * 8.0))  # -eta*dot + L*eta^2/2*m = 0 there
+    assert smoothness_bound(-1.0, 8.0, 0.1)["critical_L"] is None
+    with pytest.raises(ValueError, match="step_size"):
+        AlignmentSettings(step_size=0.0)

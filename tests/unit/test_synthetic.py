@@ -248,3 +248,22 @@ def test_bad_arguments_raise(tmp_path, kwargs, match):
     args = dict(n_train_video=0, n_train_image=0, n_eval_video=0, n_eval_image=0) | kwargs
     with pytest.raises(ValueError, match=match):
         make_synthetic(tmp_path, **args)
+
+
+def test_target_boxes_are_the_shapes_pixels_and_regenerate(synth):
+    from videosft.data.synthetic import regenerate_target_boxes, shape_box
+
+    meta = _meta(synth)
+    for row in _rows(synth):
+        boxes = row["target_boxes"]
+        assert len(boxes) == (1 if "image" in row else synth.num_frames)
+        m = meta[row["id"]]
+        if "objects" in m:  # stills: one box per drawn shape, the tight bounds of its mask
+            assert boxes[0] == [shape_box(o[0], o[2], o[3], o[4], 64) for o in m["objects"]]
+        if row["task"] == "flash_order":  # only the flash frames show the target
+            lit = {s + j for s, _ in m["flashes"] for j in range(m["flash_len"])}
+            assert {i for i, b in enumerate(boxes) if b} == lit
+        assert regenerate_target_boxes(row["id"], row["task"], row["conversations"][1]["value"], seed=0, size=64,
+                                       num_frames=synth.num_frames) == boxes
+    # a square of half-side 0.85 r = 8.5 at (32, 32): pixel centres 23.5 .. 40.5, so pixels 23 .. 40
+    assert shape_box("square", 32.0, 32.0, 10.0, 64) == [23, 23, 41, 41]

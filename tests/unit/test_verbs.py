@@ -27,6 +27,7 @@ JOB_FILES = sorted(p for p in JOBS.glob("*.py") if not p.name.startswith("_"))
 ARGV = {
     "train": ["--frame-budget", "2", "train.max_steps=3"],
     "alignment": ["--model", "/tmp/ckpt-a", "--model", "/tmp/ckpt-b", "--budgets", "1,4"],
+    "attention": ["--model", "/tmp/ckpt-a", "--data-root", "/tmp/data", "--budgets", "4", "--items", "3"],
     "evaluate": ["--model", "/tmp/ckpt", "--benchmarks", "synthetic_image", "--frame-budget", "4"],
     "report": ["/tmp/some-run"],
     "predict-budgets": ["budget.predictor=similarity"],

@@ -63,7 +63,7 @@ class AttentionSettings:
     layer_groups: int = 3
     image_manifest: str = "eval_image.json"  # under the data root ("" = no images)
     video_manifest: str = "eval_video.json"  # under the data root ("" = no videos)
-    boxes: str | None = None  # JSONL of {"id", "frame_index", "box": [x0, y0, x1, y1]}; overrides rows' boxes
+    boxes: str | None = None  # JSONL of {"id", "frame_index", "box": [x0, y0, x1, y1]}; replaces rows' boxes
     examples: int = 1  # heat-map examples kept per modality and budget
     decode_timeout_s: float = 60.0
 
@@ -234,8 +234,7 @@ def load_items(data_root: str | Path, family: Any, processor: Any, contract: Sam
         for row in read_manifest(join_path(str(data_root), manifest)):
             if row[S.MEDIA_TYPE] != media:
                 continue
-            boxes = user.get(str(row[S.ID])) if user else None
-            boxes = boxes if boxes is not None else row_boxes(row)
+            boxes = user.get(str(row[S.ID])) if settings.boxes else row_boxes(row)
             if not boxes:
                 skipped.append(f"{row[S.ID]}: no target boxes")
                 continue

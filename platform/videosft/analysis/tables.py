@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from videosft.analysis.alignment import second_moment_note, second_moment_rows
+from videosft.analysis.attention import ATTENTION_NOTE, attention_rows
 from videosft.analysis.compute import human_params
 from videosft.analysis.tradeoff import best_budgets, budget_key, model_name, score_ci, sorted_trials
 from videosft.config import ExperimentConfig
@@ -172,3 +174,15 @@ def alignment_table(results: Sequence[Mapping[str, Any]]) -> Table:
              "negative means a video step undoes image skill. Per module group: " + ", ".join(groups) + " in results.json."]
     return Table("Gradient alignment (image vs video gradients)", ["checkpoint", *[f"T={t}" for t in budgets],
                  "first T with cos ≤ 0"], rows, notes)
+
+
+def second_moment_table(results: Sequence[Mapping[str, Any]]) -> Table:
+    """E||grad L_video||^2 per checkpoint and budget, split by minimal budget, with the bound's terms."""
+    headers, rows = second_moment_rows(results)
+    return Table("Second moment of the video gradient (Proposition 3)", headers, rows, [second_moment_note(results)])
+
+
+def attention_table(results: Sequence[Mapping[str, Any]]) -> Table:
+    """Answer-position attention on the target per checkpoint, modality and layer group (Figure 3)."""
+    headers, rows = attention_rows(results)
+    return Table("Attention on the target (Figure 3)", headers, rows, [ATTENTION_NOTE])

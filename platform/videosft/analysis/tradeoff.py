@@ -139,7 +139,7 @@ def best_budgets(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequence[Mapping[str, Any]], out_dir: Path,
-                 alignment: Sequence[Mapping[str, Any]] = ()) -> Path:
+                 alignment: Sequence[Mapping[str, Any]] = (), attention: Sequence[Mapping[str, Any]] = ()) -> Path:
     """Write report.md, report.html, the figures and results.json; returns the Markdown path.
 
     `alignment`: gradient-alignment probe results (base and trials), drawn as a table and a figure.
@@ -153,7 +153,8 @@ def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequenc
     figures = write_figures(cfg, trials, rows, out_dir)
     (out_dir / "results.json").write_text(json.dumps(
         {"config": cfg.model_dump(mode="json"), "rows": rows, "base": {str(k): v for k, v in base.items()},
-         "trials": list(trials), "best": best_budgets(rows), "alignment": list(alignment)}, indent=2, default=str))
+         "trials": list(trials), "best": best_budgets(rows), "alignment": list(alignment),
+         "attention": list(attention)}, indent=2, default=str))
     intro = intro_lines(cfg, rows, trials)
     tables = report_tables(cfg, base, trials, rows)
     if alignment:
@@ -165,6 +166,19 @@ def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequenc
         figures.append(Figure("alignment", plot_alignment(alignment, out_dir / "alignment.png"),
                               "Gradient alignment: cosine of image-loss and video-loss gradients against the "
                               "frame budget T, base and every trial (error bars: spread over batch pairs)"))
+    if alignment and any(r.get("second_moment") for r in alignment):
+        from videosft.analysis.tables import second_moment_table
+
+        tables.append(second_moment_table(alignment))
+    if attention:
+        from videosft.analysis.attention import plot_attention
+        from videosft.analysis.figures import Figure
+        from videosft.analysis.tables import attention_table
+
+        tables.append(attention_table(attention))
+        figures.append(Figure("attention", plot_attention(attention, out_dir / "attention.png"),
+                              "Figure 3 in miniature: the answer position's attention over the frame (last layer "
+                              "group, mean over heads), base and every trial; boxes: the target"))
     md = [f"# Video-SFT trade-off report: {cfg.name}", "", *intro, ""]
     for table in tables:
         md += [to_markdown(table), ""]
@@ -187,4 +201,5 @@ def report_from_run_dir(run_dir: str | Path) -> Path:
     results = json.loads((run / "results.json").read_text())
     cfg = ExperimentConfig.model_validate(results["config"])
     base = {_budget_from_json(k): v for k, v in results["base"].items()}
-    return write_report(cfg, base, results["trials"], run, alignment=results.get("alignment") or ())
+    return write_report(cfg, base, results["trials"], run, alignment=results.get("alignment") or (),
+                        attention=results.get("attention") or ())

@@ -62,6 +62,7 @@ TASKS: dict[str, TaskSpec] = {
 IMAGE_TASKS = tuple(t for t, s in TASKS.items() if s.modality == "image")
 VIDEO_TASKS = tuple(t for t, s in TASKS.items() if s.modality == "video")
 FLASH_LEN = 2  # frames per flash: only dense sampling lands inside both
+DEFAULT_BUDGETS = (1, 2, 4, 8, 16, 32)
 
 Obj = tuple[str, str, float, float, float]  # (shape, colour, centre y, centre x, radius), pixels
 
@@ -367,6 +368,21 @@ def _make_rows(out: Path, split: str, modality: str, n: int, seed: int, ctx: _Ct
     return rows
 
 
+def regenerate_target_boxes(row_id: str, task: str, answer: str, *, seed: int, size: int, num_frames: int,
+                            budgets: Sequence[int] = DEFAULT_BUDGETS) -> list[list[list[int]]]:
+    """The ``target_boxes`` of a row that `make_synthetic` wrote before rows carried them, re-derived
+    from the row's own generation seed (its id is ``<split>_<modality>_<index>``; same arguments)."""
+    split, modality, index = row_id.rsplit("_", 2)
+    tasks = VIDEO_TASKS if modality == "video" else IMAGE_TASKS
+    i = int(index)
+    if split not in ("train", "eval") or tasks[i % len(tasks)] != task:
+        raise ValueError(f"regenerate_target_boxes: {row_id!r} ({task}) is not a make_synthetic row")
+    ctx = _Ctx(size, num_frames, tuple(sorted(set(int(b) for b in budgets))))
+    codes = (["train", "eval"].index(split), ["image", "video"].index(modality))
+    sample = _GENERATORS[task](np.random.default_rng([seed, *codes, i]), answer, i // len(tasks), ctx)
+    return target_boxes(sample.frames, size)
+
+
 def _dump(path: Path, obj: Any) -> Path:
     path.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
     return path
@@ -396,7 +412,7 @@ def make_synthetic(
     size: int = 64,
     num_frames: int = 32,
     fps: float = 8.0,
-    budgets: Sequence[int] = (1, 2, 4, 8, 16, 32),
+    budgets: Sequence[int] = DEFAULT_BUDGETS,
 ) -> SyntheticSet:
     """Write the study set under out_dir; same seed and arguments give byte-identical JSON."""
     counts = (n_train_video, n_train_image, n_eval_video, n_eval_image)

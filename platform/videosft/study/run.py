@@ -33,7 +33,8 @@ def study_config(preset: StudyPreset, output_dir: str, **extra: Any) -> Experime
     """The experiment config of one study stage: defaults + preset + `extra` (nested dicts)."""
     raw = _merge(ExperimentConfig().model_dump(mode="json"), preset.experiment_overrides())
     # The study probes alignment once, on its base, per budget (run_study); not per trial.
-    raw = _merge(raw, {"name": f"study-{preset.name}", "output_dir": output_dir, "alignment": {"enabled": False}})
+    raw = _merge(raw, {"name": f"study-{preset.name}", "output_dir": output_dir, "alignment": {"enabled": False},
+                      "attention": {"enabled": False}})  # the study probes attention itself (attention_section)
     return from_dict(_merge(raw, extra))
 
 
@@ -196,6 +197,7 @@ def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> 
         more, table = run_table1(preset, out, base, runs)
         sections, extra = sections + more, {**extra, "table1": table}
     alignment = _alignment(preset, base, runs[0][2], out)
+    sections += attention_section(preset, out, base, runs[0])
     return write_study_report(preset, out, base, runs, fixed, alignment, time.perf_counter() - t0,
                               extra_sections=sections, extra_json=extra)
 
@@ -205,11 +207,69 @@ def _alignment(preset: StudyPreset, base: dict[str, Any], cfg: ExperimentConfig,
     from videosft.analysis.alignment import AlignmentSettings, run_alignment
 
     path = out / "alignment_base.json"
-    if path.exists():
-        return json.loads(path.read_text())
+    if path.exists() and "second_moment" in (cached := json.loads(path.read_text())):
+        return cached  # (a probe from before the second moment is redone)
     settings = AlignmentSettings(budgets=tuple(sorted(set(preset.budgets))), batches=preset.alignment_batches,
-                                 batch_size=4, manifest="train.json")
+                                 batch_size=4, manifest="train.json", step_size=preset.video_lr)
     result = run_alignment(base["checkpoint"], base["data_root"], settings, family=cfg.model.family,
                            contract=cfg.sampling, label="stage-1 base")
     path.write_text(json.dumps(result, indent=2))
     return result
+
+
+ATTENTION_ITEMS = 24  # held-out items per modality: a few dozen forward passes per checkpoint
+
+
+def attention_section(preset: StudyPreset, out: Path, base: dict[str, Any],
+                      run: tuple[str, int, ExperimentConfig]) -> list[str]:
+    """Figure 3 in miniature: the attention probe on the base and every trial of the first seed's
+    sweep (fixed budgets and Hybrid-Frame), clips at the fixed evaluation budget; one JSON per
+    checkpoint under <out>/attention (cached), a table and the heat-map panel in the report."""
+    from videosft.analysis.alignment import plot_alignment
+    from videosft.analysis.attention import AttentionSettings, attention_markdown, plot_attention, run_attention
+
+    _variant, seed, cfg = run
+    todo = [("base", base["checkpoint"])]
+    for summary_path in sorted(Path(cfg.output_dir, "trials").glob("*/summary.json")):
+        summary = json.loads(summary_path.read_text())
+        kind = trial_kind("fixed", summary)
+        todo.append((kind if summary["frame_budget"] == "hybrid" else f"{kind} {summary['frame_budget']}",
+                     summary["checkpoint"]))
+    target = out / "attention"
+    target.mkdir(parents=True, exist_ok=True)
+    items = min(ATTENTION_ITEMS, preset.n_eval_image, preset.n_eval_video)
+    settings = AttentionSettings(budgets=(preset.eval_budget,), items=items, layer_groups=3,
+                                 boxes=_target_boxes_file(cfg, base["data_root"], target))
+    results = []
+    for label, ckpt in todo:
+        path = target / f"attention-{label.replace(' ', '_')}.json"
+        if not path.exists():
+            res = run_attention(ckpt, base["data_root"], settings, family=cfg.model.family, contract=cfg.sampling,
+                                label=label)
+            path.write_text(json.dumps(res, indent=1))
+        results.append(json.loads(path.read_text()))
+    plot_attention(results, target / "attention.png")
+    alignment_png = plot_alignment([json.loads((out / "alignment_base.json").read_text())], out / "alignment.png")
+    return ["", f"Seed {seed}'s trials; clips at {preset.eval_budget} frames.", "",
+            attention_markdown(results, figure="attention/attention.png").rstrip(), "",
+            f"![gradient alignment and the video gradient's second moment on the base]({alignment_png.name})"]
+
+
+def _target_boxes_file(cfg: ExperimentConfig, data_root: str, out: Path) -> str | None:
+    """None when the held-out rows carry target_boxes; else (a set written before rows had them) the
+    boxes re-derived from each row's generation seed, as a boxes JSONL under `out`."""
+    from videosft.data.synthetic import regenerate_target_boxes
+
+    rows = [r for name in ("eval_image.json", "eval_video.json") for r in json.loads(Path(data_root, name).read_text())]
+    if all("target_boxes" in r for r in rows):
+        return None
+    syn = cfg.data.synthetic
+    path = out / "target_boxes.jsonl"
+    with path.open("w") as fh:
+        for r in rows:
+            boxes = regenerate_target_boxes(r["id"], r["task"], r["conversations"][1]["value"], seed=syn.seed,
+                                            size=syn.size, num_frames=syn.num_frames)
+            for i, frame in enumerate(boxes):
+                for box in frame:
+                    fh.write(json.dumps({"id": r["id"], "frame_index": i, "box": box}) + "\n")
+    return str(path)

@@ -357,7 +357,8 @@ def run_sweep(cfg: ExperimentConfig) -> Path:
         raise RuntimeError(f"{len(errors)} sweep trial(s) failed; first: {errors[0]}")
     trials = [json.loads((trial_dir(cfg, b) / "summary.json").read_text()) for b in cfg.sweep.frame_budgets]
     alignment = sweep_alignment(cfg, inputs, trials)
-    return write_report(cfg, base, trials, output_dir(cfg), alignment=alignment)
+    attention = sweep_attention(cfg, inputs, trials)
+    return write_report(cfg, base, trials, output_dir(cfg), alignment=alignment, attention=attention)
 
 
 def _clear_resource_request() -> None:
@@ -402,8 +403,56 @@ def _probe_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path: 
     cfg = from_dict(raw_cfg)
     settings = AlignmentSettings(budgets=tuple(cfg.sweep.fixed_budgets()), batches=cfg.alignment.batches,
                                  batch_size=cfg.alignment.batch_size, manifest=cfg.alignment.manifest,
-                                 seed=cfg.seed, decode_timeout_s=cfg.data.decode_timeout_s)
+                                 seed=cfg.seed, decode_timeout_s=cfg.data.decode_timeout_s, step_size=cfg.train.lr)
     result = run_alignment(model_path, data_root, settings, family=cfg.model.family, contract=cfg.sampling,
                            device="cuda" if cfg.train.use_gpu else "cpu", label=label)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return str(write_alignment(result, Path(out_dir) / f"alignment-{label}.json"))
+
+
+def sweep_attention(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attention probe on the base and every trial checkpoint (one JSON each, cached; Ray tasks
+    sized like a training worker). Skipped, with a note, when the family has no token-to-pixel map
+    or the held-out rows carry no target boxes (and attention.boxes is unset)."""
+    from videosft.analysis.attention import SUPPORTED_FAMILIES, TARGET_BOXES
+
+    att = cfg.attention
+    if not att.enabled:
+        return []
+    if cfg.model.family not in SUPPORTED_FAMILIES:
+        print(f"[sweep] attention probe skipped: family {cfg.model.family} not in {list(SUPPORTED_FAMILIES)}", flush=True)
+        return []
+    manifests = [m for m in (att.image_manifest, att.video_manifest) if m]
+    if not att.boxes and not any(TARGET_BOXES in r for m in manifests if Path(inputs.data_root, m).exists()
+                                 for r in json.loads(Path(inputs.data_root, m).read_text())[:1]):
+        print("[sweep] attention probe skipped: held-out rows have no target_boxes (set attention.boxes)", flush=True)
+        return []
+    import ray
+
+    out = output_dir(cfg) / "attention"
+    todo = [("base", inputs.model_path)] + [(f"budget_{t['frame_budget']}", t["checkpoint"]) for t in trials]
+    resources = {"num_gpus": 1, "num_cpus": cfg.train.cpus_per_worker} if cfg.train.use_gpu else \
+        {"num_cpus": cfg.train.cpus_per_worker}
+    probe = ray.remote(**resources)(_attend_one)
+    pending = {label: probe.remote(cfg.model_dump(mode="json"), inputs.data_root, label, path, str(out))
+               for label, path in todo if not (out / f"attention-{label}.json").exists()}
+    results = []
+    for label, _ in todo:
+        if label in pending:
+            ray.get(pending[label])
+        results.append(json.loads((out / f"attention-{label}.json").read_text()))
+    return results
+
+
+def _attend_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path: str, out_dir: str) -> str:
+    from videosft.analysis.attention import AttentionSettings, run_attention, write_attention
+
+    cfg = from_dict(raw_cfg)
+    att, fixed = cfg.attention, cfg.sweep.fixed_budgets()
+    settings = AttentionSettings(budgets=(cfg.eval.frame_budget or (max(fixed) if fixed else 8),), items=att.items,
+                                 layer_groups=att.layer_groups, image_manifest=att.image_manifest,
+                                 video_manifest=att.video_manifest, boxes=att.boxes,
+                                 decode_timeout_s=cfg.data.decode_timeout_s)
+    result = run_attention(model_path, data_root, settings, family=cfg.model.family, contract=cfg.sampling,
+                           device="cuda" if cfg.train.use_gpu else "cpu", label=label)
+    return str(write_attention(result, Path(out_dir) / f"attention-{label}.json"))
