@@ -224,3 +224,20 @@ def test_cli_verb_and_job_share_settings(fixture, tmp_path, capsys):
     assert "| 0_30_s_nextqa | 0-30 |" in out and "curated.json" in out
     assert main(["curate", "--data-root", root, "--out", str(tmp_path), "--duration", "9,3"]) == 2
     assert "duration_s" in capsys.readouterr().err
+
+
+def test_cut_archive_keeps_the_members_before_the_damage(fixture, tmp_path):
+    root, _ = fixture
+    copy = tmp_path / "root" / "0_30_s_activitynet"
+    shutil.copytree(os.path.join(root, "0_30_s_activitynet"), copy)
+    archive = copy / "0_30_s_activitynet_videos_1.tar.gz"
+    whole = len(lv.list_archive(str(archive)))
+    data = archive.read_bytes()
+    archive.write_bytes(data[: int(len(data) * 0.6)])  # a download cut at 60%
+    with pytest.raises(ManifestError, match="cannot read video archive"):
+        lv.list_archive(str(archive))
+    result = curate(_cfg(str(tmp_path / "root"), tmp_path / "out", num_videos=50, decodable=True))
+    rows, draw = _manifest(result), result["stats"]["draw"]
+    assert 0 < len(rows) < whole and all(os.path.isfile(r["video"]) for r in rows)
+    assert list(draw["archive_errors"]) == [str(archive)] and draw["missing_media"] == whole - len(rows)
+    assert "not readable to their end" in open(result["stats_md"]).read()

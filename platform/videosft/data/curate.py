@@ -228,6 +228,7 @@ class _Media:
         self.cfg, self.subsets = cfg, subsets
         self.extract_dir = Path(cfg.extract_dir or Path(cfg.out_dir) / "videos")
         self.members: dict[str, dict[str, str]] = {}  # subset -> member name -> archive
+        self.errors: dict[str, str] = {}  # archive -> why it could not be read to its end
 
     def available(self, subset: str) -> dict[str, str] | None:
         """Archive members of a subset (None with videos_root: files are checked when drawn)."""
@@ -236,7 +237,7 @@ class _Media:
         if subset not in self.members:
             index: dict[str, str] = {}
             for uri in self.subsets[subset].archives:
-                for name in list_archive(uri, Path(self.cfg.out_dir) / "archive_index"):
+                for name in list_archive(uri, Path(self.cfg.out_dir) / "archive_index", self.errors):
                     index.setdefault(name, uri)
             self.members[subset] = index
         return self.members[subset]
@@ -255,7 +256,7 @@ class _Media:
         out: dict[tuple[str, str], str] = {}
         got: dict[str, str] = {}
         for uri in sorted(by_archive):
-            got.update(extract_members(uri, by_archive[uri], self.extract_dir))
+            got.update(extract_members(uri, by_archive[uri], self.extract_dir, self.errors))
         for subset, video in items:
             out[(subset, video)] = got.get(_norm(video), "")
         return out
@@ -358,6 +359,7 @@ def _draw(cfg: CurateConfig, subsets: dict[str, Subset], media: _Media) -> tuple
     draw = {"requested": cfg.num_videos, "seed": cfg.seed, "duplicates": counts["duplicates"],
             "missing_media": counts["missing"], "rejected": dict(rejected), "id_conflicts": conflicts,
             "short": max(0, cfg.num_videos - sum(len(v) for v in accepted.values())),
+            "archive_errors": dict(media.errors),
             "targets": {}, "drawn": {}}
     for (name, fmt), n in planned.items():
         draw["targets"].setdefault(name, {})[fmt] = n

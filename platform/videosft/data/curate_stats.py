@@ -107,6 +107,9 @@ def stats_markdown(stats: dict[str, Any]) -> str:
               + (f" ({'; '.join(f'{n} x {k}' for k, n in sorted(draw['rejected'].items()))})"
                  if draw["rejected"] else "") + ".",
               f"Short of target: {draw['short']} (cells whose candidates ran out; see `targets`/`drawn` in the JSON)."]
+    if draw.get("archive_errors"):
+        lines.append(f"Archives not readable to their end ({len(draw['archive_errors'])}; members before the "
+                     "damage used): " + ", ".join(f"`{u.rsplit('/', 1)[-1]}`" for u in sorted(draw["archive_errors"])) + ".")
     return "\n".join(lines) + "\n"
 
 

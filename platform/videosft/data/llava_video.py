@@ -23,6 +23,7 @@ import os
 import posixpath
 import re
 import tarfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,10 +154,16 @@ def _stamp(uri: str) -> list[Any]:
     return [uri, info.size, info.mtime_ns]
 
 
-def list_archive(uri: str, cache_dir: str | Path | None = None) -> dict[str, int]:
+def list_archive(uri: str, cache_dir: str | Path | None = None,
+                 errors: dict[str, str] | None = None) -> dict[str, int]:
     """Regular-file members of a `*_videos_N.tar.gz` (normalized name -> size). Reading a tar.gz's
     index means inflating all of it, so the listing is cached under `cache_dir` keyed by the
-    archive's URI, size and mtime. Unsafe or non-file members are left out."""
+    archive's URI, size and mtime. Unsafe or non-file members are left out.
+
+    An archive that cannot be read to its end (a cut download) raises ManifestError, unless
+    `errors` is given: then the reason goes in `errors[uri]` and the members before the damage
+    come back (the last one read, whose data may be cut, left out); such a listing is not cached.
+    """
     cache = None
     if cache_dir is not None:
         key = hashlib.sha256(json.dumps(_stamp(uri)).encode()).hexdigest()[:16]
@@ -164,23 +171,32 @@ def list_archive(uri: str, cache_dir: str | Path | None = None) -> dict[str, int
         if cache.exists():
             return json.loads(cache.read_text())
     members: dict[str, int] = {}
+    last = None
     try:
         with _open_tar_stream(uri) as raw, tarfile.open(fileobj=raw, mode="r|gz") as tar:
             for member in tar:
                 name = member_name(member.name)
                 if member.isreg() and name is not None:
                     members[name] = member.size
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ManifestError(f"{uri}: cannot read video archive ({type(exc).__name__}: {exc})") from exc
+                    last = name
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        reason = f"cannot read video archive to its end ({type(exc).__name__}: {exc})"
+        if errors is None:
+            raise ManifestError(f"{uri}: {reason}") from exc
+        errors[uri] = reason
+        members.pop(last, None)
+        return members
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(members))
     return members
 
 
-def extract_members(uri: str, wanted: Iterable[str], dest: str | Path) -> dict[str, str]:
+def extract_members(uri: str, wanted: Iterable[str], dest: str | Path,
+                    errors: dict[str, str] | None = None) -> dict[str, str]:
     """Extract only `wanted` members (normalized names) of one archive under `dest`, streaming it
-    once; returns name -> local path of those written or already there with the same size.
+    once; returns name -> local path of those written or already there with the same size (with
+    `errors`, a damaged archive's reason goes there and the members written before it come back).
 
     Safe by construction: only regular files are written, through a temp file renamed into place,
     at `dest/<name>` after checking that the resolved path stays under `dest` (no traversal, no
@@ -207,8 +223,11 @@ def extract_members(uri: str, wanted: Iterable[str], dest: str | Path) -> dict[s
                     done[name] = str(target)
                 if len(done) == len(want):
                     break
-    except (tarfile.TarError, EOFError) as exc:
-        raise ManifestError(f"{uri}: cannot read video archive ({type(exc).__name__}: {exc})") from exc
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # a cut archive: keep what was written
+        reason = f"cannot read video archive to its end ({type(exc).__name__}: {exc})"
+        if errors is None:
+            raise ManifestError(f"{uri}: {reason}") from exc
+        errors[uri] = reason
     return done
 
 
