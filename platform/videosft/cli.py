@@ -71,10 +71,19 @@ def _run(args: argparse.Namespace, show: Callable[[Any], list[str]],
     return 0
 
 
+def main_section(markdown: str) -> str:
+    """A report's title, intro and first section (the image-vs-video table): what the console shows."""
+    lines = markdown.splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    return "\n".join(lines[: heads[1]] if len(heads) > 1 else lines).rstrip()
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Tiny model + synthetic data + a frame-budget sweep + report, on local Ray."""
     def show(report: Path) -> list[str]:
-        return [Path(report).read_text().rstrip(), f"report: {report} (plot: {Path(report).with_name('tradeoff.png')})"]
+        return [main_section(Path(report).read_text()),
+                f"report: {report} (all tables; page: {Path(report).with_name('report.html')}, "
+                f"plot: {Path(report).with_name('tradeoff.png')})"]
 
     return _run(args, show)
 
