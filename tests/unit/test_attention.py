@@ -250,3 +250,22 @@ def test_sweep_report_has_the_attention_and_second_moment_tables(result, tmp_pat
     html = (tmp_path / "report.html").read_text()
     assert 'id="attention"' in html and "critical L" in html
     assert report_from_run_dir(tmp_path).read_text() == md
+
+
+def test_study_rederives_boxes_for_a_set_written_before_rows_had_them(tmp_path):
+    from videosft.analysis.attention import row_boxes
+    from videosft.config import load_config
+    from videosft.data.synthetic import make_synthetic
+    from videosft.study.run import _target_boxes_file
+
+    cfg = load_config(None, ["data.synthetic.seed=3", "data.synthetic.num_frames=8", "data.synthetic.size=32"])
+    root = tmp_path / "syn"
+    make_synthetic(root, seed=3, n_train_video=0, n_train_image=0, n_eval_video=4, n_eval_image=4, size=32, num_frames=8)
+    assert _target_boxes_file(cfg, str(root), tmp_path) is None  # rows carry their boxes
+    want = {}
+    for name in ("eval_image.json", "eval_video.json"):
+        rows = json.loads((root / name).read_text())
+        want.update({r["id"]: row_boxes(r) for r in rows})
+        (root / name).write_text(json.dumps([{k: v for k, v in r.items() if k != "target_boxes"} for r in rows]))
+    path = _target_boxes_file(cfg, str(root), tmp_path)
+    assert read_boxes(path) == {k: v for k, v in want.items() if v}
