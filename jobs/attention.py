@@ -4,7 +4,6 @@ visual tokens, per layer group) of each --model (default: the base model), one R
 each when train.use_gpu); JSON per checkpoint, attention.md and attention.png under <output_dir>/attention."""
 
 import _args
-
 from videosft.verbs import attention
 
 

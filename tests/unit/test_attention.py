@@ -9,8 +9,20 @@ import pytest
 import torch
 
 from videosft.analysis.attention import (
-    METRICS, AttentionSettings, attention_markdown, attention_modules, attention_stats, check_family, layer_groups,
-    load_items, measure_item, read_attention, read_boxes, run_attention, target_token_mask, write_attention_report,
+    METRICS,
+    AttentionSettings,
+    attention_markdown,
+    attention_modules,
+    attention_stats,
+    check_family,
+    layer_groups,
+    load_items,
+    measure_item,
+    read_attention,
+    read_boxes,
+    run_attention,
+    target_token_mask,
+    write_attention_report,
 )
 from videosft.data.sampling import SamplingContract
 from videosft.models.registry import get_family

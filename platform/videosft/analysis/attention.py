@@ -45,7 +45,6 @@ from videosft import schema as S
 from videosft.data.sampling import SamplingContract
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
 METRICS = ("target_share", "visual_share", "target_of_visual", "area", "concentration")
