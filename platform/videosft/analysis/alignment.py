@@ -15,7 +15,9 @@ Frames come from the project's own code: `read_manifest`, `probe_video`, the sam
 are nested, so each T sees a subset of the next T's frames), `encode_sample` and `collate`.
 
 Memory: the k image gradients are kept on the host in fp32 (k x 4 bytes x parameters), plus one
-video gradient at a time. A pair whose group gradient is zero has no cosine (NaN, left out of n).
+video gradient at a time; the second moment adds two more parameter-sized vectors (the mean image
+gradient and the running sum of per-sample video gradients). A pair whose group gradient is zero has
+no cosine (NaN, left out of n).
 
 The theory's second quantity (Proposition 3: frames beyond a sample's minimal sufficient budget raise
 the video gradient's second moment without improving alignment): with ``second_moment`` on, every
