@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from videosft import schema as S
+from videosft.analysis.compute import human_params
 from videosft.data.sampling import SamplingContract
 
 if TYPE_CHECKING:
@@ -455,10 +456,12 @@ def attention_rows(results: Sequence[Mapping[str, Any]]) -> tuple[list[str], lis
     headers = ["checkpoint", "items", "layers", "target share", "visual share", "target / visual",
                "uniform baseline", "concentration"]
     rows = []
+    scales = len({r.get("params") for r in results}) > 1  # several model sizes: name each checkpoint's
     for r in results:
+        name = f"{_label(r)} ({human_params(r.get('params'))})" if scales else _label(r)
         for mod, per_group in r["summary"].items():
             for g, stats in per_group.items():
-                rows.append([_label(r), f"{mod} (n={r['items'][mod]})", g,
+                rows.append([name, f"{mod} (n={r['items'][mod]})", g,
                              *(_cell(stats[m]) for m in METRICS)])
     return headers, rows
 
