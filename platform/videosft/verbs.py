@@ -114,6 +114,18 @@ def predict_budgets(cfg: ExperimentConfig) -> Path:
 
 
 # --------------------------------------------------------------------------- alignment
+def fan_out(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], device: str) -> list[Any]:
+    """`fn(*args)` for each of `calls`: one Ray task each (a GPU each on cuda), or in this process
+    when there is a single CPU call (nothing to fan out, and no Ray needed)."""
+    if len(calls) == 1 and device == "cpu":
+        return [fn(*calls[0])]
+    import ray
+
+    ensure_ray()
+    task = ray.remote(num_cpus=1, num_gpus=1 if device.startswith("cuda") else 0)(fn)
+    return ray.get([task.remote(*c) for c in calls])
+
+
 def _probe(model_path: str, data_root: str, settings: dict[str, Any], family: str | None, contract: dict[str, Any],
            device: str, label: str) -> dict[str, Any]:
     from videosft.analysis.alignment import run_alignment
@@ -156,14 +168,7 @@ def alignment(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
     root = data_root or inputs.data_root  # type: ignore[union-attr]
     args = [(m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
             for m, label in zip(models, checkpoint_labels(models))]
-    if len(args) == 1 and device == "cpu":
-        results = [_probe(*args[0])]
-    else:
-        import ray
-
-        ensure_ray()
-        task = ray.remote(num_cpus=1, num_gpus=1 if device.startswith("cuda") else 0)(_probe)
-        results = ray.get([task.remote(*a) for a in args])
+    results = fan_out(_probe, args, device)
     target = out or str(output_dir(cfg) / "alignment")
     return Aligned(results=results, paths=write_alignment_report(results, target))
 
@@ -214,14 +219,7 @@ def attention(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
     root = data_root or inputs.data_root  # type: ignore[union-attr]
     args = [(m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
             for m, label in zip(models, checkpoint_labels(models))]
-    if len(args) == 1 and device == "cpu":
-        results = [_attend(*args[0])]
-    else:
-        import ray
-
-        ensure_ray()
-        task = ray.remote(num_cpus=1, num_gpus=1 if device.startswith("cuda") else 0)(_attend)
-        results = ray.get([task.remote(*a) for a in args])
+    results = fan_out(_attend, args, device)
     target = out or str(output_dir(cfg) / "attention")
     return Attended(results=results, paths=write_attention_report(results, target))
 
