@@ -8,6 +8,7 @@ import shutil
 import tarfile
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from videosft import schema as S
@@ -241,3 +242,22 @@ def test_cut_archive_keeps_the_members_before_the_damage(fixture, tmp_path):
     assert 0 < len(rows) < whole and all(os.path.isfile(r["video"]) for r in rows)
     assert list(draw["archive_errors"]) == [str(archive)] and draw["missing_media"] == whole - len(rows)
     assert "not readable to their end" in open(result["stats_md"]).read()
+
+
+def test_merge_formats_and_settings_yaml(fixture, tmp_path, capsys):
+    from videosft.cli import main
+
+    root, _ = fixture
+    settings = tmp_path / "curate.yaml"
+    settings.write_text(yaml.safe_dump({
+        "data_root": root, "out_dir": str(tmp_path / "out"), "num_videos": 3, "probe_engine": "local",
+        "merge_formats": True, "source_weights": {"2_3_m_academic_v0_1": 1},
+        "format_weights": {"caption": 1, "open_ended": 0, "multi_choice": 0}}))
+    assert main(["curate", "--settings", str(settings), "--seed", "5"]) == 0
+    rows = json.loads((tmp_path / "out" / "curated.json").read_text())
+    assert json.loads((tmp_path / "out" / "curate_config.json").read_text())["seed"] == 5  # flags win
+    assert len(rows) == 3 and {r["format"] for r in rows} == {"caption"}
+    for row in rows:  # caption (1 turn) + its two open-ended rows + its multiple-choice row
+        turns = row["conversations"]
+        assert len(turns) == 8 and turns[0]["value"].startswith("<image>\nPlease describe")
+        assert sum("<image>" in t["value"] for t in turns) == 1

@@ -4,7 +4,8 @@ The study trains on N videos (20,000) drawn from the dataset's subsets, mixing i
 This draws them reproducibly: each (source, format) cell gets a share of N from the configured
 proportions (capped by what the cell holds; a shortfall goes to the other cells by the same
 weights), and walks its own seeded permutation of the cell's videos, so the same seed and data give
-the same subset and changing one cell's weight does not reshuffle the others.
+the same subset, and a cell's order does not depend on the other cells' weights (only which of its
+videos a sibling cell of the same subset reached first does).
 
 One row per video: a video id is drawn once, under the first cell reaching it (cells take turns in
 a fixed order); its row holds every annotation row of the drawn format for that video, merged into
