@@ -12,10 +12,12 @@ import yaml
 from pydantic import ValidationError
 
 from videosft import schema as S
+from videosft.config import load_config
 from videosft.data import llava_video as lv
 from videosft.data.curate import CurateConfig, CurateError, allocate, allocate_cells, curate
 from videosft.data.llava_video_fixture import FIXTURE_SUBSETS, make_llava_video_fixture
 from videosft.data.manifest import ManifestError, read_manifests
+from videosft.workspace import Inputs, train_manifest
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +98,12 @@ def test_stratified_rows_merged_and_readable_by_the_sweep(fixture, tmp_path):
         if row["format"] == "open_ended":  # the fixture's two open-ended rows of a video, merged
             assert len(turns) == 4 and [t["from"] for t in turns] == ["human", "gpt"] * 2
     assert cases["missing_member"] not in {r["id"] for r in rows}
-    parsed = read_manifests([result["manifest"]])  # what data.train_sources reads
+    parsed = read_manifests([result["manifest"]])
     assert len(parsed) == 40 and all(p[S.MEDIA_TYPE] == S.MEDIA_VIDEO for p in parsed)
+    cfg = load_config(None, ["data.train_sources=" + json.dumps([{"manifest": result["manifest"]}]),
+                             f"output_dir={tmp_path / 'run'}"])
+    combined = train_manifest(cfg, Inputs(model_path="unused", data_root=str(tmp_path)))  # what the sweep reads
+    assert [r["id"] for r in json.loads(open(combined).read())] == [r["id"] for r in rows]
     stats = result["stats"]
     assert stats["videos"] == 40 and sum(stats["by_format"].values()) == 40
     assert stats["draw"]["missing_media"] + stats["draw"]["short"] >= 0
