@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from videosft.config import ConfigError, ExperimentConfig, load_config
 from videosft.console import Console
+from videosft.study.demo import DEMO_CONFIG
 from videosft.verbs import VERBS
 
 
@@ -59,13 +60,13 @@ def verb_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace, show: Callable[[Any], list[str]],
-         run_dir: Callable[[dict[str, Any]], str | Path | None] | None = None, depth: int = 0) -> int:
+         run_dir: Callable[[dict[str, Any]], str | Path | None] | None = None) -> int:
     """Call the verb's function under the console; `show` turns its result into the summary lines."""
     kwargs = verb_kwargs(args)  # a bad config or argument fails here, before the console or Ray
     where = run_dir(kwargs) if run_dir else (kwargs["cfg"].output_dir if "cfg" in kwargs else None)
     with Console(args.verb, where, verbose=args.verbose) as con:
         if where is not None:
-            con.watch(where, depth=depth)
+            con.watch(where)
         result = VERBS[args.verb](**kwargs)
         con.summary(show(result))
     return 0
@@ -160,7 +161,7 @@ def cmd_predictors_eval(args: argparse.Namespace) -> int:
 
 def cmd_study(args: argparse.Namespace) -> int:
     return _run(args, lambda report: [f"study report: {report}"],
-                run_dir=lambda kw: kw["output_dir"] or f"runs/study-{kw['preset']}", depth=3)
+                run_dir=lambda kw: kw["output_dir"] or f"runs/study-{kw['preset']}")
 
 
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
@@ -249,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    verb("demo", cmd_demo, "run the embedded laptop demo end to end")
+    verb("demo", cmd_demo, "run the embedded laptop demo end to end").set_defaults(config=str(DEMO_CONFIG))
     verb("sweep", cmd_sweep, "run a frame-budget sweep from a config")
     verb("validate-config", cmd_validate, "validate a config and exit")
     verb("prepare", cmd_prepare, "build inputs and decode the training set once into the frame cache")

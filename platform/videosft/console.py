@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from videosft import ray_runtime
-from videosft.progress import PROGRESS_DIR, clear_progress, read_progress
+from videosft.progress import PROGRESS_ENV, clear_progress, progress_dir, read_progress
 
 POLL_S = 0.5
 
@@ -35,10 +35,8 @@ POLL_S = 0.5
 class StageBars:
     """Polls `<output_dir>/progress/` and keeps one display per stage (a tqdm bar on a terminal)."""
 
-    def __init__(self, output_dir: str | os.PathLike[str], stream: TextIO, since: float, depth: int = 0) -> None:
-        self.output_dir, self.stream, self.since, self.depth = Path(output_dir), stream, since, depth
-        self.roots = [self.output_dir]
-        self._polls = 0
+    def __init__(self, output_dir: str | os.PathLike[str], stream: TextIO, since: float) -> None:
+        self.output_dir, self.stream, self.since = Path(output_dir), stream, since
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.bars: dict[str, Any] = {}
         self.done: dict[str, int] = {}
@@ -56,22 +54,13 @@ class StageBars:
         while not self._stop.wait(POLL_S):
             self.poll()
 
-    def _find_roots(self) -> list[Path]:
-        """The output_dir and, `depth` levels down, every run dir with a progress/ (a study's sweeps)."""
-        found = [self.output_dir]
-        for level in range(1, self.depth + 1):
-            found += [p.parent for p in self.output_dir.glob("/".join(["*"] * level + [PROGRESS_DIR]))]
-        return found
-
     def poll(self) -> None:
-        if self.depth and self._polls % 10 == 0:
-            self.roots = self._find_roots()
-        self._polls += 1
-        records = []
-        for root in self.roots:
-            where = "" if root == self.output_dir else f"{root.relative_to(self.output_dir).as_posix()}: "
-            records += [{**r, "stage": where + r["stage"]} for r in read_progress(root)]
-        for rec in sorted(records, key=lambda r: r["t"]):
+        for rec in read_progress(self.output_dir):
+            ended = self.finished.get(rec["stage"])
+            if ended is not None and rec["t"] > ended["t"] and rec["done"] < (rec["total"] or 0):
+                del self.finished[rec["stage"]]  # the same stage again (a study's next seed): a new bar
+                self.done.pop(rec["stage"], None)
+                self.started.pop(rec["stage"], None)
             if rec["t"] >= self.since and rec["stage"] not in self.finished:
                 self._update(rec)
 
@@ -168,6 +157,7 @@ class Console:
             print(f"videosft {self.verb}: failed; Ray, Tune and Train output in {self.log_path}", file=sys.stderr,
                   flush=True)
         ray_runtime.set_quiet(False)
+        os.environ.pop(PROGRESS_ENV, None)
 
     def _restore(self) -> None:
         if self._saved is None:
@@ -184,10 +174,11 @@ class Console:
         self.out, self.err = sys.stdout, sys.stderr
 
     # ------------------------------------------------------------------ what the person sees
-    def watch(self, output_dir: str | os.PathLike[str], depth: int = 0) -> None:
-        """Show the stages that report under `output_dir` (a run's output_dir; with `depth`, also the
-        run dirs that many levels below it, e.g. a study's sweeps) until the verb ends."""
-        self._bars.append(StageBars(output_dir, self.err, since=self.t0, depth=depth).start())
+    def watch(self, output_dir: str | os.PathLike[str]) -> None:
+        """Show the stages that report under `output_dir` until the verb ends; stages whose own
+        output_dir is elsewhere (a cached base, a study's sweeps) report here through PROGRESS_ENV."""
+        os.environ[PROGRESS_ENV] = str(progress_dir(Path(output_dir).expanduser().resolve()))
+        self._bars.append(StageBars(output_dir, self.err, since=self.t0).start())
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)

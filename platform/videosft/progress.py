@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 PROGRESS_DIR = "progress"
+# Set by the console to the dir it shows: stages whose output_dir is elsewhere (the demo's cached
+# stage-1 base, a study's sweeps) report there too. Ray workers on this machine inherit it.
+PROGRESS_ENV = "VIDEOSFT_PROGRESS_DIR"
 
 
 def progress_dir(output_dir: str | os.PathLike[str]) -> Path:
@@ -29,19 +32,22 @@ def _slug(stage: str) -> str:
 
 def write_progress(output_dir: str | os.PathLike[str] | None, stage: str, done: int, total: int | None,
                    unit: str = "rows") -> None:
-    """Record that `stage` has `done` of `total` units; best-effort (an OSError is ignored)."""
-    if output_dir is None or "://" in str(output_dir):  # object storage: nobody polls it
-        return
+    """Record that `stage` has `done` of `total` units under `output_dir` (and the console's dir,
+    PROGRESS_ENV); best-effort (an OSError is ignored)."""
     record = {"stage": stage, "done": int(done), "total": None if total is None else int(total), "unit": unit,
               "t": time.time()}
-    path = progress_dir(output_dir) / f"{_slug(stage)}.json"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(path)
-    except OSError:
-        pass
+    roots = [] if output_dir is None or "://" in str(output_dir) else [progress_dir(output_dir)]  # object storage: nobody polls it
+    if os.environ.get(PROGRESS_ENV):
+        roots.append(Path(os.environ[PROGRESS_ENV]))
+    for root in dict.fromkeys(Path(r).resolve() for r in roots):
+        path = root / f"{_slug(stage)}.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(record))
+            tmp.replace(path)
+        except OSError:
+            pass
 
 
 def read_progress(output_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:

@@ -79,3 +79,23 @@ def test_stage_lines_skip_stale_records_and_report_rate(tmp_path):
     bars.poll()
     assert "eval budget_4" in bars.finished and "eval budget_4: 8/8 rows in" in stream.getvalue()
     assert (progress_dir(tmp_path) / "eval_budget_4.json").exists()
+
+
+def test_a_stage_elsewhere_reports_to_the_console_and_a_repeated_stage_gets_a_new_bar(tmp_path, monkeypatch):
+    import io
+    import time
+
+    from videosft.progress import PROGRESS_ENV
+
+    shown, elsewhere = tmp_path / "run", tmp_path / "cache" / "base-build"
+    monkeypatch.setenv(PROGRESS_ENV, str(progress_dir(shown)))  # what Console.watch sets
+    stream = io.StringIO()
+    bars = StageBars(shown, stream, since=time.time() - 1)
+    write_progress(elsewhere, "stage-1 base training", 10, 10, "steps")  # e.g. the demo's cached base
+    bars.poll()
+    assert "stage-1 base training: 10/10 steps" in stream.getvalue()
+    assert read_progress(elsewhere) and read_progress(shown)
+    time.sleep(0.01)
+    write_progress(shown, "stage-1 base training", 2, 10, "steps")  # the same stage again (a study's next seed)
+    bars.poll()
+    assert bars.done["stage-1 base training"] == 2 and "stage-1 base training" not in bars.finished

@@ -26,6 +26,7 @@ from videosft import schema as S
 from videosft.data.manifest import read_manifest
 from videosft.data.pipeline import DecodeStage
 from videosft.data.preprocess import FEATURES, EncodeStage, load_features
+from videosft.progress import write_progress
 from videosft.study.presets import StudyPreset
 from videosft.study.run import IMAGE_MANIFEST, stage1_config, write_image_manifest
 from videosft.workspace import prepare_inputs
@@ -80,6 +81,7 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(float(loss.detach()))
+        write_progress(cfg.output_dir, "stage-1 base training", step, tr.max_steps, "steps")
         if step % max(tr.log_every, 1) == 0 or step == tr.max_steps:
             print(f"[stage1] step {step}/{tr.max_steps} loss {np.mean(losses[-tr.log_every:]):.4f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
