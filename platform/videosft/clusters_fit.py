@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from videosft.train.ds_config import GB, PRESETS, Preset, estimate_gpu_memory, preset_with_overrides
+from videosft.train.ds_config import GB, PRESETS, Preset, choose_zero_stage, estimate_gpu_memory, preset_with_overrides
 
 # Host memory (GiB) and GPU memory (GB) of the machine types the cluster files name.
 INSTANCE_MEMORY_GIB = {
@@ -121,8 +121,13 @@ def preset_for(cfg: Any) -> Preset | None:
         return None
     workers = cfg.train.num_workers
     per_node = min(8, workers)
+    stage = cfg.train.zero_stage
+    if stage == "auto":  # the loop plans from the real GPU and frame budget; here: 80 GB, the preset's reserve
+        base = PRESETS[name]
+        stage, _ = choose_zero_stage(base.params, workers, DEFAULT_GPU_MEMORY_GB, hidden_size=base.hidden_size,
+                                     vocab_size=base.vocab_size)
     return preset_with_overrides(name, {"num_gpus": workers, "num_nodes": math.ceil(workers / per_node),
-                                        "zero.stage": cfg.train.zero_stage,
+                                        "zero.stage": stage,
                                         "micro_batch_per_gpu": cfg.train.micro_batch_size,
                                         "grad_accum": cfg.train.grad_accum,
                                         "eval_tensor_parallel": 1})

@@ -322,6 +322,8 @@ def _ds_configs():
         "stage3_fp16_decay": _cfg(zero=ZeroSettings(stage=3), world_size=1, precision="fp16",
                                   warmup_steps=3, total_steps=10, torch_adam=True),
         "stage3_nvme_fp32": _cfg(zero=nvme, world_size=1, precision="fp32", total_steps=10),
+        "stage2_fused_torch_adamw": _cfg(zero=ZeroSettings(stage=2), world_size=1, torch_adam=True, fused_adam=True,
+                                         trainable_params=1000),
     }
 
 

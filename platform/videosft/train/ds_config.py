@@ -76,11 +76,19 @@ class ZeroSettings(BaseModel):
         return self
 
 
-def _bucket_sizes(zero: ZeroSettings, hidden_size: int | None) -> dict[str, int]:
-    """Resolve "auto" bucket sizes to the integers DeepSpeed requires."""
+def _bucket_sizes(zero: ZeroSettings, hidden_size: int | None, trainable_params: int | None = None) -> dict[str, int]:
+    """Resolve "auto" bucket sizes to the integers DeepSpeed requires.
+
+    An "auto" reduce bucket never exceeds the trainable parameter count: ZeRO-1/2 allocate the
+    bucket (twice with overlap_comm) at every micro-step, and DeepSpeed's 5e8-element default on a
+    30M-parameter CPU model cost 2 x 2 GB of fresh pages a step (benchmarks/train_cpu.py).
+    """
     h2 = hidden_size * hidden_size if hidden_size else None
+    reduce = h2 or 500_000_000
+    if trainable_params:
+        reduce = max(1, min(reduce, int(trainable_params)))
     auto = {
-        "reduce_bucket_size": h2 or 500_000_000,
+        "reduce_bucket_size": reduce,
         "stage3_prefetch_bucket_size": int(0.9 * h2) if h2 else 50_000_000,
         "stage3_param_persistence_threshold": 10 * hidden_size if hidden_size else 100_000,
     }
@@ -94,8 +102,8 @@ def _offload_block(device: str, zero: ZeroSettings) -> dict[str, Any]:
     return block
 
 
-def _zero_block(zero: ZeroSettings, hidden_size: int | None) -> dict[str, Any]:
-    buckets = _bucket_sizes(zero, hidden_size)
+def _zero_block(zero: ZeroSettings, hidden_size: int | None, trainable_params: int | None = None) -> dict[str, Any]:
+    buckets = _bucket_sizes(zero, hidden_size, trainable_params)
     block: dict[str, Any] = {
         "stage": zero.stage,
         "overlap_comm": zero.overlap_comm,
@@ -157,16 +165,21 @@ def build_ds_config(
     weight_decay: float = 0.0,
     betas: tuple[float, float] = (0.9, 0.999),
     torch_adam: bool = False,
+    fused_adam: bool = False,
     warmup_steps: int = 0,
     total_steps: int | None = None,
     steps_per_print: int = 10**9,
     hidden_size: int | None = None,
+    trainable_params: int | None = None,
 ) -> dict[str, Any]:
     """Return a DeepSpeed config dict; `lr` is the default for param groups that set none.
 
     The batch triple is written out in full (train = micro × accum × world) so DeepSpeed never
     infers one of them. `torch_adam=True` makes DeepSpeed use torch.optim.AdamW, which avoids
-    JIT-building cpu_adam on CPU-only runs. `hidden_size` resolves "auto" bucket sizes.
+    JIT-building cpu_adam on CPU-only runs. `hidden_size` resolves "auto" bucket sizes and
+    `trainable_params` caps the "auto" reduce bucket. `fused_adam=True` (with torch_adam) asks for
+    torch.optim.AdamW(fused=True): one kernel over all parameters on CUDA, no JIT build (DeepSpeed
+    passes the optimizer params through as keyword arguments).
     """
     counts = {"micro_batch_per_gpu": micro_batch_per_gpu, "grad_accum": grad_accum, "world_size": world_size,
               "warmup_steps": warmup_steps, "total_steps": 1 if total_steps is None else total_steps}
@@ -182,6 +195,8 @@ def build_ds_config(
         raise ValueError(f"total_steps ({total_steps}) must be >= max(1, warmup_steps={warmup_steps})")
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"betas must be two floats in [0, 1), got {betas}")
+    if fused_adam and not torch_adam:
+        raise ValueError("fused_adam=True needs torch_adam=True (it selects torch.optim.AdamW(fused=True))")
     config: dict[str, Any] = {
         "train_batch_size": micro_batch_per_gpu * grad_accum * world_size,
         "train_micro_batch_size_per_gpu": micro_batch_per_gpu,
@@ -189,10 +204,10 @@ def build_ds_config(
         "gradient_clipping": grad_clip,
         "steps_per_print": steps_per_print,
         "wall_clock_breakdown": False,
-        "zero_optimization": _zero_block(zero, hidden_size),
+        "zero_optimization": _zero_block(zero, hidden_size, trainable_params),
         "optimizer": {"type": "AdamW", "params": {
             "lr": lr, "betas": [float(betas[0]), float(betas[1])], "eps": 1e-8,
-            "weight_decay": weight_decay, "torch_adam": torch_adam,
+            "weight_decay": weight_decay, "torch_adam": torch_adam, **({"fused": True} if fused_adam else {}),
         }},
     }
     if precision == "bf16":
@@ -305,26 +320,51 @@ class MemoryEstimate:
         return self.total_gb <= GPU_MEMORY_GB
 
 
+def working_set_bytes(zero: ZeroSettings, hidden_size: int, vocab_size: int) -> float:
+    """Per-GPU working buffers that are not model states: stage-3 gathers + prefetch, or stage-2
+    all-gather buckets, plus the reduce buckets (16-bit, doubled by overlap_comm)."""
+    buckets = _bucket_sizes(zero, hidden_size)
+    reduce = 2 * buckets["reduce_bucket_size"] * (2 if zero.overlap_comm else 1)
+    if zero.stage == 3:
+        # DeepSpeed's estimator counts 4 bytes/param of the largest gathered module (the
+        # embedding / lm_head here); max_live_parameters can hold more at once.
+        gathered = max(4 * vocab_size * hidden_size, 2 * zero.stage3_max_live_parameters)
+        return gathered + 2 * buckets["stage3_prefetch_bucket_size"] + reduce
+    return 2 * _DS_ALLGATHER_BUCKET + reduce
+
+
+def zero_stage_fits(stage: int, params: int, world_size: int, gpu_memory_gb: float, *, hidden_size: int,
+                    vocab_size: int, activations_gb: float) -> tuple[bool, float]:
+    """(fits, GB per GPU): model states (with DeepSpeed's fp32 grad partition) + working buffers +
+    `activations_gb` at ZeRO `stage` without offload, against `gpu_memory_gb`."""
+    states = estimate_model_state_bytes_per_gpu(params, world_size, stage, fp32_grad_partition=True)
+    total = (states + working_set_bytes(ZeroSettings(stage=stage), hidden_size, vocab_size)) / GB + activations_gb
+    return total <= gpu_memory_gb, total
+
+
+def choose_zero_stage(params: int, world_size: int, gpu_memory_gb: float, *, hidden_size: int, vocab_size: int,
+                      activations_gb: float = ACTIVATION_RESERVE_GB) -> tuple[int, str]:
+    """ZeRO-2 when its per-GPU memory fits (no per-layer parameter gathers), else ZeRO-3; with why."""
+    fits2, gb2 = zero_stage_fits(2, params, world_size, gpu_memory_gb, hidden_size=hidden_size,
+                                 vocab_size=vocab_size, activations_gb=activations_gb)
+    _, gb3 = zero_stage_fits(3, params, world_size, gpu_memory_gb, hidden_size=hidden_size,
+                             vocab_size=vocab_size, activations_gb=activations_gb)
+    stage = 2 if fits2 else 3
+    why = (f"zero_stage auto -> {stage}: {params / 1e9:.2f}B params on {world_size} GPU(s) of {gpu_memory_gb:.0f} GB, "
+           f"with {activations_gb:.1f} GB of activations: ZeRO-2 needs {gb2:.1f} GB/GPU, ZeRO-3 {gb3:.1f}")
+    return stage, why
+
+
 def estimate_gpu_memory(preset: Preset) -> MemoryEstimate:
     """Model states + working buffers + activation reserve for `preset`, in GB per GPU."""
     z, p = preset.zero, preset.params
     args = (p, preset.num_gpus, z.stage, z.offload_optimizer, z.offload_params)
-    buckets = _bucket_sizes(z, preset.hidden_size)
-    reduce = 2 * buckets["reduce_bucket_size"] * (2 if z.overlap_comm else 1)
-    if z.stage == 3:
-        # DeepSpeed's estimator counts 4 bytes/param of the largest gathered module (the
-        # embedding / lm_head here); max_live_parameters can hold more at once.
-        largest = preset.vocab_size * preset.hidden_size
-        gathered = max(4 * largest, 2 * z.stage3_max_live_parameters)
-        working = gathered + 2 * buckets["stage3_prefetch_bucket_size"]
-    else:
-        working = 2 * _DS_ALLGATHER_BUCKET
     # Host side: fp32 master + Adam moments + fp32 grads (16Ψ), plus 16-bit params (2Ψ).
     offloaded = (16 * p if z.offload_optimizer != "none" else 0) + (2 * p if z.offload_params != "none" else 0)
     return MemoryEstimate(
         model_states_gb=estimate_model_state_bytes_per_gpu(*args) / GB,
         model_states_ds_gb=estimate_model_state_bytes_per_gpu(*args, fp32_grad_partition=True) / GB,
-        working_set_gb=(working + reduce) / GB,
+        working_set_gb=working_set_bytes(z, preset.hidden_size, preset.vocab_size) / GB,
         activation_reserve_gb=ACTIVATION_RESERVE_GB,
         cpu_gb_per_node=offloaded / preset.num_nodes / GB,
     )

@@ -50,6 +50,7 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     model.train()
     processor = AutoProcessor.from_pretrained(model_path)
     family = get_family(cfg.model.family)
+    cfg = resolve_memory_plan(cfg, model, processor, world, loop_config.get("frame_budget") or 1, rank)
     param_groups, shape = prepare_model(model, family, cfg.train)
     # Every rank must run the same vision passes in the same order each step, even when its
     # micro-batch has no image or no video (dummy passes): otherwise ZeRO-2's gradient buckets and
@@ -100,6 +101,23 @@ def checkpointing_on(model: Any) -> bool:
     return bool(getattr(model, name))
 
 
+def resolve_memory_plan(cfg: Any, model: Any, processor: Any, world: int, frames: int, rank: int = 0) -> Any:
+    """`cfg` with "auto" train.zero_stage / gradient_checkpointing resolved (train/memory_plan.py)."""
+    if cfg.train.zero_stage != "auto" and cfg.train.gradient_checkpointing != "auto":
+        return cfg
+    import torch
+
+    from videosft.train.ds_config import GB
+    from videosft.train.memory_plan import plan_for_worker
+
+    gpu_gb = torch.cuda.get_device_properties(0).total_memory / GB if cfg.train.use_gpu and torch.cuda.is_available() else None
+    plan = plan_for_worker(model, processor, cfg.train, world, frames, gpu_gb)
+    if rank == 0:
+        print(f"[train] {plan.reason}", flush=True)
+    train = cfg.train.model_copy(update={"zero_stage": plan.zero_stage, "gradient_checkpointing": plan.checkpointing})
+    return cfg.model_copy(update={"train": train})
+
+
 def _ds_config(cfg: Any, world: int, model: Any = None) -> dict[str, Any]:
     """The engine's DeepSpeed config; `model` (before the engine) sizes the "auto" reduce bucket."""
     from videosft.train.ds_config import ZeroSettings, build_ds_config
@@ -116,7 +134,9 @@ def _ds_config(cfg: Any, world: int, model: Any = None) -> dict[str, Any]:
         grad_clip=cfg.train.grad_clip,
         lr=cfg.train.lr,
         weight_decay=cfg.train.weight_decay,
-        torch_adam=not cfg.train.use_gpu,  # avoid JIT-building cpu_adam on CPU machines
+        # torch's AdamW: no JIT build of DeepSpeed's cpu_adam / fused_adam; on CUDA its fused kernel
+        torch_adam=True,
+        fused_adam=cfg.train.use_gpu,
         warmup_steps=cfg.train.warmup_steps,
         total_steps=cfg.train.max_steps if cfg.train.lr_schedule == "linear" else None,
     )
