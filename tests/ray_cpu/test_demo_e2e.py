@@ -72,3 +72,32 @@ def test_ci_sweep_end_to_end(local_ray, tmp_path):
     tuned = AutoModelForImageTextToText.from_pretrained(results["trials"][0]["checkpoint"])
     diff = sum(float((a - b).abs().sum()) for a, b in zip(base.parameters(), tuned.parameters()))
     assert diff > 0
+
+
+def test_demo_starts_from_the_spatial_base(local_ray, tmp_path):
+    """`videosft demo` at CI size: Video-SFT from the shipped stage-1 base, which is above chance on
+    held-out stills, and a report whose rows measure each trial against that base."""
+    from videosft.study.base_model import SHIPPED
+    from videosft.study.demo import run_demo
+
+    cfg = load_config(REPO / "jobs/configs/ci.yaml", [
+        f"output_dir={tmp_path}", "data.synthetic.n_eval_image=24", "data.image_replay_ratio=0.0",
+        "sweep.frame_budgets=[2]", "eval.frame_budget=null", "tracking.backends=[]"])
+    assert cfg.model.path is None
+    report = run_demo(cfg)
+
+    base = json.loads((tmp_path / "base_model.json").read_text())
+    assert base["source"] == "shipped" and Path(base["path"]) == SHIPPED
+    results = json.loads((tmp_path / "results.json").read_text())
+    image = results["base"]["2"]["synthetic_image"]
+    assert image["n_items"] == 24
+    # the base's own score in this run, on items stage 1 never trained on: clearly above chance
+    assert image["overall"] > image["chance"] + 10, image
+    (row,) = results["rows"]
+    assert row["base_image"] == image["overall"] and row["image"] is not None
+    assert abs(row["delta_image"] - (row["image"] - row["base_image"])) < 1e-6
+    trial = results["trials"][0]
+    assert trial["data"]["rows"] == cfg.data.synthetic.n_train_video  # Video-SFT: clips only
+    assert json.loads((Path(trial["checkpoint"]) / "videosft_meta.json").read_text())["frame_budget"] == 2
+    text = report.read_text()
+    assert "\n| 2 |" in text and (tmp_path / "report.html").exists()

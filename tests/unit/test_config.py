@@ -10,8 +10,15 @@ from videosft.config import ConfigError, ExperimentConfig, apply_overrides, from
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_defaults_are_the_demo_yaml():
-    assert load_config(REPO / "jobs/configs/demo.yaml") == load_config(None)
+def test_jobs_demo_yaml_is_the_embedded_demo():
+    """jobs/configs/demo.yaml is a copy of the demo's packaged config (study/demo.yaml), which is the
+    defaults plus Video-SFT on clips only at the study's learning rate, with more held-out items."""
+    from videosft.study.demo import DEMO_CONFIG
+
+    assert (REPO / "jobs/configs/demo.yaml").read_text() == DEMO_CONFIG.read_text()
+    demo, defaults = load_config(DEMO_CONFIG), load_config(None)
+    assert demo.data.image_replay_ratio == 0.0 and demo.model.path is None
+    assert demo.sweep == defaults.sweep and demo.sampling == defaults.sampling
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "jobs/configs").glob("*.yaml")), ids=lambda p: p.name)

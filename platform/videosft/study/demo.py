@@ -1,5 +1,8 @@
 """`videosft demo`: the frame-budget sweep from a base that already knows images.
 
+Its config is `demo.yaml` beside this module (jobs/configs/demo.yaml is a copy): the defaults plus
+Video-SFT on the clips only, at the study's learning rate, with enough held-out items to see a Δ.
+
 With `model.path` unset (the embedded demo) the sweep starts from the study's stage-1 base
 (base_model.ensure_base: shipped with the package, else cached, else built once), so the report's
 base row is above chance on the image split and each trial's Δ image / Δ video shows what Video-SFT
@@ -16,6 +19,8 @@ from videosft.config import ConfigError, ExperimentConfig
 from videosft.study.base_model import DEMO_BASE, ensure_base, stage1_recipe
 from videosft.tune.sweep import run_sweep
 from videosft.workspace import output_dir
+
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")  # the embedded demo (`videosft demo` without --config)
 
 
 def demo_config(cfg: ExperimentConfig) -> tuple[ExperimentConfig, dict | None]:
