@@ -87,7 +87,7 @@ def test_demo_starts_from_the_spatial_base(local_ray, tmp_path):
     report = run_demo(cfg)
 
     base = json.loads((tmp_path / "base_model.json").read_text())
-    assert base["source"] == "shipped" and Path(base["path"]) == SHIPPED
+    assert base["source"] == "shipped" and Path(base["from"]) == SHIPPED and Path(base["path"]) == tmp_path / "base_model"
     results = json.loads((tmp_path / "results.json").read_text())
     image = results["base"]["2"]["synthetic_image"]
     assert image["n_items"] == 24
