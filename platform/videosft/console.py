@@ -72,7 +72,7 @@ class StageBars:
         bar = self.bars.get(stage)
         if bar is None:
             bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=rec["unit"], file=self.stream,
-                                          disable=not self.tty, dynamic_ncols=True, leave=True,
+                                          disable=not self.tty, ncols=self._columns(), leave=True,
                                           position=len(self.bars), mininterval=POLL_S)
         if total is not None and bar.total != total:
             bar.total = total
@@ -82,6 +82,13 @@ class StageBars:
         self.done[stage] = done
         if total is not None and done >= total:
             self._finish(stage, rec)
+
+    def _columns(self) -> int:
+        """The terminal's width (fd 1 may be the log file now); 100 when it reports none (a bare pty)."""
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or 100
+        except (AttributeError, OSError, ValueError):
+            return 100
 
     def _finish(self, stage: str, rec: dict[str, Any]) -> None:
         bar = self.bars.pop(stage)
