@@ -17,7 +17,8 @@ from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.labels import IGNORE_INDEX
 from videosft.models.registry import family_names, get_family
 from videosft.train.collate import collate, to_device
-from videosft.train.packing import FORWARD_KWARGS, pack, pack_lengths, plan_packs, position_fn, split_packs
+from videosft.train.packing import (FORWARD_KWARGS, pack, pack_lengths, plan_packs, position_fn, split_packs,
+                                    use_packed_sdpa)
 
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
          {"from": "human", "value": "Which way does it move?"}, {"from": "gpt", "value": "left, then up"}]
@@ -46,7 +47,9 @@ def _encode(fam, processor, kind, n_frames, seed, turns=TURNS):
 def _model(path, attn):
     from transformers import AutoModelForImageTextToText
 
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float64, attn_implementation=attn)
+    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float64,
+                                                        attn_implementation="sdpa" if attn == "sdpa_packed" else attn)
+    assert attn != "sdpa_packed" or use_packed_sdpa(model)
     return model.train()
 
 
@@ -57,8 +60,20 @@ def _loss_and_grads(model, inputs):
     return loss.detach(), {n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_packed_loss_and_gradients_equal_padded(tiny, attn):
+class _CausalSdpaCalls:
+    """Counts sdpa calls that take the per-sample causal path (is_causal=True, no mask)."""
+
+    def __init__(self, monkeypatch):
+        self.n, real = 0, torch.nn.functional.scaled_dot_product_attention
+
+        def spy(*args, **kwargs):
+            self.n += bool(kwargs.get("is_causal")) and kwargs.get("attn_mask") is None and len(args) == 3
+            return real(*args, **kwargs)
+        monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager", "sdpa_packed"])
+def test_packed_loss_and_gradients_equal_padded(tiny, attn, monkeypatch):
     fam, path, processor, samples = tiny
     model = _model(path, attn)
     padded = collate(samples, processor.tokenizer.pad_token_id)
@@ -67,7 +82,10 @@ def test_packed_loss_and_gradients_equal_padded(tiny, attn):
     assert "attention_mask" not in packed and pack_lengths(packed) == [len(s["input_ids"]) for s in samples]
     assert int(padded["attention_mask"].eq(0).sum()) > 0  # the padded batch really pads
     loss_a, grads_a = _loss_and_grads(model, padded)
+    calls = _CausalSdpaCalls(monkeypatch)
     loss_b, grads_b = _loss_and_grads(model, packed)
+    layers = getattr(model.config, "text_config", model.config).num_hidden_layers
+    assert calls.n == (layers * len(samples) if attn == "sdpa_packed" else 0)  # one causal call per sample and layer
     # transformers' loss upcasts the logits to float32: agreement is to float32 rounding (a few ulps)
     torch.testing.assert_close(loss_b, loss_a, rtol=1e-6, atol=0)
     assert {n for n, g in grads_a.items() if g is None} == {n for n, g in grads_b.items() if g is None}
@@ -98,10 +116,11 @@ def test_packed_mrope_positions_are_each_samples_own(tiny):
     assert len(set(pos[1:, 0, :].max(dim=1).values.tolist())) >= 1 and pos[0, 0, 0] == 0
 
 
-def test_attention_stays_inside_each_sample(tiny):
+@pytest.mark.parametrize("attn", ["sdpa", "sdpa_packed"])
+def test_attention_stays_inside_each_sample(tiny, attn):
     """Changing one sample's tokens leaves another's logits alone; a row without restarts would not."""
     fam, path, processor, samples = tiny
-    model = _model(path, "sdpa").eval()
+    model = _model(path, attn).eval()
     changed = {k: v.copy() for k, v in samples[1].items()}  # the text sample, packed first
     labels = changed["labels"]
     answer = np.nonzero(labels != IGNORE_INDEX)[0]

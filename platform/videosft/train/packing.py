@@ -14,6 +14,11 @@ positions that drive the mask, rows 1-3 each sample's own 3-D mRoPE positions, c
 by the model's own `get_rope_index` (for Qwen2.5-VL the released rule that models/positions.py
 installs), i.e. exactly what the sample gets unpadded in an ordinary batch.
 
+`sdpa` gets that mask as a dense (L, L) tensor and computes all of it, L the pack's length; the
+`sdpa_packed` attention registered here (`use_packed_sdpa`) instead runs causal sdpa on each
+sample's slice, sum L_i^2 like the varlen kernel (and torch's flash kernel on a GPU); other calls
+(vision towers, padded batches, decoding) go to plain sdpa.
+
 Vision inputs are joined as `collate` joins them (same order, same per-family layout), so the vision
 tower sees what it would see for the padded batch of the same samples.
 
@@ -178,3 +183,46 @@ def attention_span(lengths: Sequence[int]) -> int:
     """The seq_len that makes tokens x 12·L·h·seq_len equal a pack's attention FLOPs (sum of L_i²)."""
     total = sum(lengths)
     return max(1, round(sum(n * n for n in lengths) / total)) if total else 1
+
+
+PACKED_SDPA = "sdpa_packed"
+
+
+def _packed_sdpa(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                 attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
+                 **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """Causal sdpa per packed sample (split where the text positions restart), else plain sdpa."""
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    pos = kwargs.get("position_ids")
+    packed = (pos is not None and query.shape[0] == 1 and query.shape[2] == key.shape[2] == pos.shape[-1] > 1
+              and getattr(module, "is_causal", False) and kwargs.get("is_causal", True)
+              and kwargs.get("sliding_window") is None)
+    starts = (pos.reshape(-1, pos.shape[-1])[0] == 0).nonzero().reshape(-1).tolist() if packed else []
+    if len(starts) < 2 or starts[0] != 0:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    groups = getattr(module, "num_key_value_groups", 1)
+    key, value = (repeat_kv(key, groups), repeat_kv(value, groups)) if groups > 1 else (key, value)
+    bounds = starts + [query.shape[2]]
+    out = torch.cat([torch.nn.functional.scaled_dot_product_attention(
+        query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], dropout_p=dropout, scale=scaling, is_causal=True)
+        for a, b in zip(bounds, bounds[1:])], dim=2)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def register_packed_sdpa() -> str:
+    """Register `sdpa_packed` with transformers (attention + sdpa's mask builder); idempotent."""
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
+
+    AttentionInterface.register(PACKED_SDPA, _packed_sdpa)
+    AttentionMaskInterface.register(PACKED_SDPA, sdpa_mask)
+    return PACKED_SDPA
+
+
+def use_packed_sdpa(model: Any) -> bool:
+    """Switch a model on sdpa to `sdpa_packed` (what packed training should run); False if not on sdpa."""
+    if getattr(model.config, "_attn_implementation", None) != "sdpa":
+        return False
+    model.set_attn_implementation(register_packed_sdpa())
+    return True
