@@ -162,6 +162,13 @@ def test_item_masks_follow_the_rows_boxes(qwen, syn):
             assert item.frame_boxes == [boxes[0]]
         want = target_token_mask((item.grid[0], item.grid[1] * 2, item.grid[2] * 2), 2, 2, item.frame_boxes, (112, 112))
         assert (item.target == want).all()
+        if item.modality == "image":  # every 28 px cell holding a shape pixel is a target token (PNG: exact pixels)
+            from videosft.data.synthetic import BACKGROUND
+
+            frame = item.frames[0].astype(int)
+            assert frame.shape[:2] == (112, 112)
+            lit = (np.abs(frame - np.asarray(BACKGROUND)).max(axis=2) > 0).reshape(4, 28, 4, 28).any(axis=(1, 3))
+            assert lit.any() and not (lit.reshape(-1) & ~item.target).any()
 
 
 def _force(modules, keep):
