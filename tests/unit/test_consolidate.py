@@ -189,3 +189,20 @@ def test_zero3_two_ranks_unit_by_unit_equals_gathered_all(tmp_path):
     untrained = _tiny_qwen(layers=12).state_dict()  # the step moved the weights: not the seed's init
     key = "model.language_model.layers.0.mlp.up_proj.weight"
     assert not torch.equal(untrained[key], got[key])
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "llava_next_video", "llava_1_5"])
+def test_every_family_round_trips_in_its_checkpoint_names(family, tmp_path):
+    """Families whose checkpoint names differ from their module names (LLaVA: language_model.model.*)."""
+    from transformers import AutoModelForImageTextToText
+
+    from videosft.models.registry import get_family
+
+    model = AutoModelForImageTextToText.from_pretrained(get_family(family).build_tiny(tmp_path / "base", seed=0))
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    C.consolidate(model, str(out), 0, max_shard_size="200KB")
+    model.save_pretrained(ref, max_shard_size="200KB")
+    assert json.loads((out / C.INDEX_NAME).read_text()) == json.loads((ref / C.INDEX_NAME).read_text())
+    model.config.save_pretrained(out)
+    got = _load(out)
+    assert all(torch.equal(got[k], v) for k, v in model.state_dict().items())
