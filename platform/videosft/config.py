@@ -10,7 +10,7 @@ and field-named error messages for free.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence, Union
+from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -118,7 +118,7 @@ class TrainConfig(_Strict):
     cpus_per_worker: float = Field(0.5, gt=0)
     # "auto": ZeRO-2 when params + grads + optimizer states + activations fit a GPU, else ZeRO-3
     # (train/memory_plan.py, logged by rank 0); CPU runs resolve auto to 2.
-    zero_stage: Union[Literal[2, 3], Literal["auto"]] = 2
+    zero_stage: Literal[2, 3, "auto"] = 2
     max_steps: int = Field(100, ge=1)
     micro_batch_size: int = Field(4, ge=1)
     grad_accum: int = Field(1, ge=1)
@@ -136,7 +136,7 @@ class TrainConfig(_Strict):
     freeze: FreezePolicy = FreezePolicy(train_vision=True)
     # Recompute activations in backward: memory for ~30% time. "auto": on only when the estimated
     # activations at the frame budget and micro-batch would not fit (train/memory_plan.py); off on CPU.
-    gradient_checkpointing: Union[bool, Literal["auto"]] = False
+    gradient_checkpointing: bool | Literal["auto"] = False
     # Save a resumable checkpoint (ZeRO shards + data cursor) every N optimizer steps; 0: only the
     # final consolidated one. A failed worker restarts the run from the latest, max_failures times.
     checkpoint_every: int = Field(0, ge=0)
