@@ -174,12 +174,13 @@ def _cell_weights(cfg: CurateConfig, subsets: dict[str, Subset]) -> dict[tuple[s
     """(subset, format) -> share of num_videos: the source's weight split over the formats it has."""
     src = cfg.source_weights or {name: 1.0 for name in subsets}
     total = sum(src.values())
+    fw: dict[str, float] = {str(k): v for k, v in cfg.format_weights.items()}
     weights = {}
     for name in sorted(src):
         formats = [f for f in FORMATS if f in subsets[name].annotations]
-        fmass = sum(cfg.format_weights.get(f, 0.0) for f in formats)
+        fmass = sum(fw.get(f, 0.0) for f in formats)
         for fmt in formats:
-            share = cfg.format_weights.get(fmt, 0.0) / fmass if fmass > 0 else 0.0
+            share = fw.get(fmt, 0.0) / fmass if fmass > 0 else 0.0
             weights[(name, fmt)] = src[name] / total * share
     return weights
 
@@ -357,14 +358,16 @@ def _draw(cfg: CurateConfig, subsets: dict[str, Subset], media: _Media) -> tuple
             paths[ident] = row[S.MEDIA_PATH]
             if meta is not None:
                 facts[ident] = meta
-    draw = {"requested": cfg.num_videos, "seed": cfg.seed, "duplicates": counts["duplicates"],
+    draw: dict[str, Any] = {"requested": cfg.num_videos, "seed": cfg.seed, "duplicates": counts["duplicates"],
             "missing_media": counts["missing"], "rejected": dict(rejected), "id_conflicts": conflicts,
             "short": max(0, cfg.num_videos - sum(len(v) for v in accepted.values())),
-            "archive_errors": dict(media.errors),
-            "targets": {}, "drawn": {}}
+            "archive_errors": dict(media.errors)}
+    planned_by: dict[str, dict[str, int]] = {}
+    drawn_by: dict[str, dict[str, int]] = {}
     for (name, fmt), n in planned.items():
-        draw["targets"].setdefault(name, {})[fmt] = n
-        draw["drawn"].setdefault(name, {})[fmt] = len(accepted[(name, fmt)])
+        planned_by.setdefault(name, {})[fmt] = n
+        drawn_by.setdefault(name, {})[fmt] = len(accepted[(name, fmt)])
+    draw.update(targets=planned_by, drawn=drawn_by)
     return accepted, {"videos": videos, "paths": paths, "facts": facts}, draw
 
 
@@ -428,7 +431,7 @@ def _conversations(subsets: dict[str, Subset], chosen: dict[str, tuple[str, str]
 def _merge(rows: list[list[dict[str, str]]]) -> list[dict[str, str]]:
     """Annotation rows of one video -> one conversation; only the first human turn keeps its
     <image>/<video> placeholder (the model sees the video once)."""
-    merged = []
+    merged: list[dict[str, str]] = []
     for turns in rows:
         for turn in turns:
             value = turn["value"]

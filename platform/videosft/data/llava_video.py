@@ -184,7 +184,8 @@ def list_archive(uri: str, cache_dir: str | Path | None = None,
         if errors is None:
             raise ManifestError(f"{uri}: {reason}") from exc
         errors[uri] = reason
-        members.pop(last, None)
+        if last is not None:
+            members.pop(last, None)
         return members
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)

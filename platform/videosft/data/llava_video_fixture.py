@@ -72,7 +72,7 @@ def make_llava_video_fixture(root: str | Path, *, videos_per_subset: int = 6) ->
         clips = {d: mf.write_video(str(scratch / f"clip{d:g}.mp4"), 8, (32, 24), fps=8.0 / d, gop=4)
                  for d in DURATIONS_S}
         corrupt = mf.write_truncated_mp4(str(scratch / "corrupt.mp4"), 16, keep_fraction=0.3)
-        cases = {"missing_member": "", "corrupt": "", "cross_source_duplicate": "dup_activitynet_0001",
+        cases: dict[str, Any] = {"missing_member": "", "corrupt": "", "cross_source_duplicate": "dup_activitynet_0001",
                  "unsafe_archive": "", "subsets": list(FIXTURE_SUBSETS)}
         for s_index, subset in enumerate(FIXTURE_SUBSETS):
             source = subset_source(subset)
