@@ -250,7 +250,7 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
 def _input_builder(engine: Any, cfg: Any, pad_id: int) -> Any:
     """samples -> (model inputs, extra forward kwargs, attention span for FLOPs): padded or packed."""
     from videosft.train.collate import collate
-    from videosft.train.packing import FORWARD_KWARGS, attention_span, pack, pack_lengths, position_fn
+    from videosft.train.packing import FORWARD_KWARGS, attention_span, pack, pack_lengths, position_fn, use_packed_sdpa
 
     if not cfg.train.packing:
         def padded(samples: list) -> tuple[dict, dict, int]:
@@ -258,6 +258,7 @@ def _input_builder(engine: Any, cfg: Any, pad_id: int) -> Any:
             return inputs, {}, int(inputs["input_ids"].shape[1])
         return padded
     positions = position_fn(engine.module)  # per-sample mRoPE needs only the config, not gathered weights
+    use_packed_sdpa(engine.module)  # sdpa -> causal sdpa per packed sample (no dense pack-sized mask)
 
     def packed(samples: list) -> tuple[dict, dict, int]:
         inputs = pack(samples, positions)
