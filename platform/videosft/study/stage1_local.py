@@ -96,6 +96,16 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
     return meta
 
 
+def _trained(ckpt: Path, cfg: Any) -> dict[str, Any] | None:
+    """The meta of a finished training of this config in `ckpt` (so a failed evaluation does not retrain)."""
+    try:
+        meta = json.loads((ckpt / "videosft_meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = meta.get("steps") == cfg.train.max_steps and meta.get("lr") == cfg.train.lr
+    return meta if same and (ckpt / "model.safetensors").exists() else None
+
+
 def stage1_local(preset: StudyPreset, out: Path) -> dict[str, Any]:
     """Stage 1 of `preset` under `out`, in this process; the summary `run.stage1_base` returns (cached)."""
     from videosft.eval.runner import evaluate_model
@@ -108,9 +118,10 @@ def stage1_local(preset: StudyPreset, out: Path) -> dict[str, Any]:
     cfg = stage1_config(preset, out)
     inputs = prepare_inputs(cfg)
     write_image_manifest(inputs.data_root)
-    feats = encoded_stills(cfg, inputs.data_root, inputs.model_path)
     ckpt = out / "base_checkpoint"
-    meta = train_stills(cfg, inputs.model_path, feats, ckpt)
+    meta = _trained(ckpt, cfg)
+    if meta is None:  # written last by train_stills: a checkpoint without it is unfinished
+        meta = train_stills(cfg, inputs.model_path, encoded_stills(cfg, inputs.data_root, inputs.model_path), ckpt)
     ensure_ray()
     scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root)
     image = scores["synthetic_image"]
