@@ -228,7 +228,7 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
             engine.step()
             tokens, patches = count_tokens(inputs)[1], count_patches(inputs, shape.patch_size)
             window.add(samples=len(batch[FEATURES]), tokens=tokens, visual=int(np.sum(batch[N_VISUAL_TOKENS])),
-                       patches=patches, loss=float(loss.detach()), flops=batch_flops(shape, tokens, span, patches))
+                       patches=patches, loss=loss.detach(), flops=batch_flops(shape, tokens, span, patches))
             step = engine.global_steps  # counts optimizer steps, not micro-batches
             if step != prev_step:
                 prev_step = step

@@ -96,13 +96,14 @@ class StepWindow:
     n: int = 0
     t0: float = field(default_factory=time.perf_counter)
 
-    def add(self, *, samples: int, tokens: int, visual: int, patches: int, flops: float, loss: float) -> None:
+    def add(self, *, samples: int, tokens: int, visual: int, patches: int, flops: float, loss: Any) -> None:
+        """`loss` may be a detached device tensor: summed on the device, read once in row()."""
         self.samples += samples
         self.tokens += tokens
         self.visual += visual
         self.patches += patches
         self.flops += flops
-        self.loss += loss
+        self.loss = self.loss + loss  # out of place: never writes into a step's loss tensor
         self.n += 1
 
     def row(self, step: int, peak_flops: float | None, now: float | None = None) -> dict[str, float]:
@@ -110,7 +111,7 @@ class StepWindow:
         dt = max((time.perf_counter() if now is None else now) - self.t0, 1e-9)
         out = {
             "step": step,
-            "loss": self.loss / max(self.n, 1),
+            "loss": float(self.loss) / max(self.n, 1),  # a device tensor's only host sync, once a window
             "samples_per_s": self.samples / dt,
             "tokens_per_s": self.tokens / dt,
             "text_tokens_per_s": max(self.tokens - self.visual, 0) / dt,
