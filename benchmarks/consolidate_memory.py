@@ -16,6 +16,7 @@ A thread samples each rank's RSS (/proc/self/statm) every ms during each consoli
 sample at each unit's gather; the figure is the peak minus the RSS just before (after
 malloc_trim). Under ZeRO-3 on GPUs the gathered units live in GPU memory; on CPU they are host
 memory, so these peaks are each rank's gather footprint and rank 0's write buffer together.
+The ranks run with a fixed glibc mmap threshold (see MMAP_THRESHOLD).
 Expectation: old grows with the model (a full gathered copy per rank, two on rank 0); new stays
 at the largest unit whatever the depth. The two checkpoints are compared tensor for tensor.
 """
@@ -34,6 +35,12 @@ import time
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 PAGE = os.sysconf("SC_PAGE_SIZE")
+# Fixed glibc mmap threshold in the ranks: every buffer >= 128 KiB is its own mapping, returned to
+# the OS when freed, so RSS follows live memory. With glibc's default the threshold rises to the
+# largest chunk freed so far (up to 32 MiB), later gather buffers come from its arenas, and freed
+# ones stay resident there: RSS then grows with the number of gathers, not with what is live
+# (`--glibc-default` shows it). Tensors above 32 MiB (a 72B model's) are always mmapped.
+MMAP_THRESHOLD = 128 * 1024
 
 
 def rss() -> int:
@@ -78,6 +85,8 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self.sample()
+        trim()
+        self.kept = rss() - self.start  # still resident after malloc_trim: live (or leaked) memory
 
     @property
     def increase(self) -> int:
@@ -155,7 +164,7 @@ def rank_main(args: argparse.Namespace) -> None:
         plan = consolidate(engine.module, new_dir if rank == 0 else None, rank, max_shard_size=f"{args.shard_mb}MB",
                            max_unit_bytes=args.unit_mb * 10**6, on_unit=peak.sample)
         out["new_s"] = time.perf_counter() - t0
-    out.update(new_rss_start=peak.start, new_rss_increase=peak.increase, shards=len(plan.shards))
+    out.update(new_rss_start=peak.start, new_rss_increase=peak.increase, new_rss_kept=peak.kept, shards=len(plan.shards))
     from videosft.train.consolidate import units
 
     out["largest_unit_bytes"] = max(sum(t.nbytes for t in u) for u in units(plan, args.unit_mb * 10**6))
@@ -164,7 +173,7 @@ def rank_main(args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         old_consolidate(engine, rank, old_dir)
         out["old_s"] = time.perf_counter() - t0
-    out.update(old_rss_start=peak.start, old_rss_increase=peak.increase)
+    out.update(old_rss_start=peak.start, old_rss_increase=peak.increase, old_rss_kept=peak.kept)
     dist.barrier()
     if rank == 0:
         out["equal_tensors"] = compare(new_dir, old_dir)
@@ -205,6 +214,7 @@ def run_depth(layers: int, args: argparse.Namespace) -> list[dict]:
         for rank in range(2):
             env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                    "DS_ACCELERATOR": "cpu", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                   **({} if args.glibc_default else {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}),
                    "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "platform"),
                                                                            os.environ.get("PYTHONPATH", "")])}
             cmd = [sys.executable, os.path.abspath(__file__), "--rank-main", "--layers", str(layers), "--work", work,
@@ -220,12 +230,13 @@ def run_depth(layers: int, args: argparse.Namespace) -> list[dict]:
 def report(rows: list[dict]) -> None:
     mb = 1e6
     print(f"{'layers':>6} {'rank':>4} {'model MB':>9} {'unit MB':>8} {'old +MB':>8} {'new +MB':>8} {'old/new':>8} "
-          f"{'new/unit':>8} {'old s':>6} {'new s':>6}")
+          f"{'new/unit':>8} {'old s':>6} {'new s':>6} {'old kept':>8} {'new kept':>8}")
     for r in rows:
         print(f"{r['layers']:>6} {r['rank']:>4} {r['model_bytes'] / mb:>9.1f} {r['largest_unit_bytes'] / mb:>8.1f} "
               f"{r['old_rss_increase'] / mb:>8.1f} {r['new_rss_increase'] / mb:>8.1f} "
               f"{r['old_rss_increase'] / max(r['new_rss_increase'], 1):>8.1f} "
-              f"{r['new_rss_increase'] / r['largest_unit_bytes']:>8.2f} {r['old_s']:>6.1f} {r['new_s']:>6.1f}")
+              f"{r['new_rss_increase'] / r['largest_unit_bytes']:>8.2f} {r['old_s']:>6.1f} {r['new_s']:>6.1f} "
+              f"{r['old_rss_kept'] / mb:>8.1f} {r['new_rss_kept'] / mb:>8.1f}")
     by = {(r["layers"], r["rank"]): r for r in rows}
     depths = sorted({r["layers"] for r in rows})
     if len(depths) >= 2:
@@ -247,6 +258,8 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--unit-mb", type=int, default=4, help="max_unit_bytes of the new path, MB")
     ap.add_argument("--shard-mb", type=int, default=50, help="max_shard_size of the new path, MB")
+    ap.add_argument("--glibc-default", action="store_true",
+                    help="keep glibc's dynamic mmap threshold (freed gather buffers stay resident in its arenas)")
     ap.add_argument("--json")
     ap.add_argument("--rank-main", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--layers", type=int, help=argparse.SUPPRESS)
@@ -256,7 +269,8 @@ def main() -> None:
         rank_main(args)
         return
     print(f"[consolidate_memory] {time.strftime('%Y-%m-%d %H:%M:%S')}  load: {os.getloadavg()}  "
-          f"cpus: {os.cpu_count()}  hidden {args.hidden}, unit <= {args.unit_mb} MB, shards <= {args.shard_mb} MB",
+          f"cpus: {os.cpu_count()}  hidden {args.hidden}, unit <= {args.unit_mb} MB, shards <= {args.shard_mb} MB, "
+          f"ranks' malloc: {'glibc default' if args.glibc_default else f'MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}'}",
           flush=True)
     rows = []
     for layers in [int(d) for d in args.depths.split(",")]:
