@@ -8,7 +8,8 @@ Every `train.checkpoint_every` optimizer steps all ranks save their ZeRO shard p
 cursor and report it (train/checkpoint.py); a restarted worker group loads the latest such
 checkpoint and reads the rest of the interrupted epoch from the "train_resume" dataset, which
 holds only the samples the cursor has not consumed. The last report carries a consolidated
-Hugging Face checkpoint (safetensors + processor + videosft_meta.json) written by rank 0.
+Hugging Face checkpoint (safetensors + processor + videosft_meta.json), gathered unit by unit and
+written by rank 0 straight into Ray's checkpoint directory (train/consolidate.py).
 Metric rows (loss, throughput per token kind, MFU) come from train/metrics.py.
 """
 
