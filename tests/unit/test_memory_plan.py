@@ -145,3 +145,14 @@ def test_loop_resolves_auto_on_cpu_and_asks_for_fused_adamw_on_gpu(tmp_path):
     assert "fused" not in cpu["optimizer"]["params"]
     gpu = _ds_config(load_config(None, ["train.use_gpu=true", "train.precision=bf16"]), 8, model)
     assert gpu["optimizer"]["params"]["fused"] is True and gpu["zero_optimization"]["overlap_comm"]
+
+
+def test_one_h200_matches_what_ran_and_what_ran_out_of_memory():
+    """benchmarks/results: on one H200 (143771 MiB) ZeRO-2 ran the 3B shape at 1 x 16 frames and ran
+    out of memory at 4 x 32 frames; the plan keeps ZeRO-2 for the first and recomputes for the second."""
+    h200 = 143771 * 2**20 / 1e9
+    assert (_plan("qwen2_5_vl_3b", 1, 16, 1, gpu_gb=h200).zero_stage, _plan("qwen2_5_vl_3b", 1, 16, 1,
+            gpu_gb=h200).checkpointing) == (2, False)
+    plan = _plan("qwen2_5_vl_3b", 1, 32, 4, gpu_gb=h200)
+    assert "ZeRO-2 152.6 GB" in plan.reason  # > 150.8 GB: the OOM the benchmark saw
+    assert (plan.zero_stage, plan.checkpointing) == (2, True)
