@@ -45,6 +45,9 @@ def test_checkpoint_is_a_real_hf_directory(tiny):
     assert text.head_dim == 32  # vLLM's CPU attention rejects 16
     assert text.rope_parameters["mrope_interleaved"] and sum(text.rope_parameters["mrope_section"]) == 16
     assert list(model.config.vision_config.deepstack_visual_indexes) == [0, 1]
+    # one normalization for both (released config; vLLM normalizes both with the image processor's)
+    for proc in (processor.image_processor, processor.video_processor):
+        assert list(proc.image_mean) == [0.5] * 3 and list(proc.image_std) == [0.5] * 3
     tok = processor.tokenizer
     for special in ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|image_pad|>"):
         assert tok.convert_tokens_to_ids(special) != tok.unk_token_id

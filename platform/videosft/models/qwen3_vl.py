@@ -39,6 +39,7 @@ SPECIAL_TOKENS = (
 # Timestamp text, so "<0.2 seconds>" is a few tokens rather than bytes.
 FAMILY_CORPUS = tuple(f"<{t / 10:.1f} seconds>" for t in range(0, 200, 3))
 MIN_VIDEO_FRAMES = 2  # temporal_patch_size: Qwen3VLVideoProcessor rejects fewer frames
+NORM = (0.5, 0.5, 0.5)  # released preprocessor_config: image_mean = image_std for images and videos
 PATCH = 16  # Qwen3-VL's ViT patch; with merge 2 a frame side is a multiple of 32
 TINY_MIN_PIXELS = 32 * 32
 TINY_MAX_PIXELS = 32 * 32 * 256  # per image
@@ -58,10 +59,15 @@ def tiny_processor(tok: Any) -> Any:
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
     return Qwen3VLProcessor(
+        # Released Qwen3-VL normalizes images like videos (mean = std = 0.5), and vLLM's on-device
+        # normalization applies the image processor's values to both: CLIP's defaults here would
+        # make every video differ between the engines.
         image_processor=Qwen2VLImageProcessor(patch_size=PATCH, merge_size=2, temporal_patch_size=2,
+                                              image_mean=list(NORM), image_std=list(NORM),
                                               size={"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_MAX_PIXELS}),
         video_processor=Qwen3VLVideoProcessor(
             patch_size=PATCH, merge_size=2, temporal_patch_size=2, cap_pixels_per_frame=False,
+            image_mean=list(NORM), image_std=list(NORM),
             size={"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_VIDEO_MAX_PIXELS}),
         tokenizer=tok,
         chat_template=QWEN3_VL_CHAT_TEMPLATE,
