@@ -68,6 +68,31 @@ def test_random_tiny_vlm_still_yields_candidates_and_counts_fallbacks(tiny_vlm, 
     assert got[-1].budget == 1 and got[-1].raw.startswith("non-video")
 
 
+def test_qwen3_vl_predictor_reads_timestamped_thumbnails_and_yields_candidates(tmp_path, thumbs):
+    """`budget.family: qwen3_vl`: the predictor is a Qwen3-VL (the study's best, Qwen3-VL-8B);
+    its thumbnails reach it as a video with the released timestamps, answers become candidates."""
+    from videosft.eval.engines import TransformersEngine
+    from videosft.models.qwen3_vl_positions import timestamp_text, timestamps
+    from videosft.models.registry import get_family
+
+    path = str(get_family("qwen3_vl").build_tiny(tmp_path / "q3", seed=0, extra_corpus=corpus()))
+    cfg = BudgetConfig(predictor="instruction", model_path=path, family="qwen3_vl", max_new_tokens=3)
+    predictor = predictor_from_config(cfg)
+    assert isinstance(predictor.engine, TransformersEngine) and predictor.engine.family.name == "qwen3_vl"
+    rows = thumbs[:2] + thumbs[-1:]
+    got = predictor.predict(rows)
+    assert len(got) == 3 and all(g.budget in CANDS for g in got) and got[-1].raw.startswith("non-video")
+    for g in got[:2]:
+        assert g.fell_back == (parse_budget_answer(g.raw, CANDS) is None)
+    row = rows[0]
+    enc = predictor.engine.encode({**row, S.QUESTION: predictor.question(row)})
+    text = predictor.engine.processor.tokenizer.decode(enc["input_ids"])
+    stamps = timestamps(range(len(row[S.FRAMES])), float(row[S.SAMPLED_FPS]))
+    assert all(timestamp_text(t) in text for t in stamps) and "How many frames" in text
+    with pytest.raises(ValueError, match="unknown family 'qwen9'"):
+        BudgetConfig(predictor="instruction", family="qwen9")
+
+
 def test_engine_sees_the_instruction_the_prompt_and_the_thumbnails(thumbs):
     engine = ScriptedEngine("8")
     p = get_predictor("instruction", candidates=CANDS, default=4, engine=engine)

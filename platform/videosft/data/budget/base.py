@@ -133,6 +133,15 @@ class BudgetConfig(BaseModel):
             raise ValueError(f"unknown predictor {v!r}; expected one of {predictor_names()}")
         return v
 
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, v: str) -> str:
+        from videosft.models.registry import family_names
+
+        if v not in family_names():
+            raise ValueError(f"unknown family {v!r}; expected one of {family_names()}")
+        return v
+
     @field_validator("candidates")
     @classmethod
     def _ascending(cls, v: list[int]) -> list[int]:
