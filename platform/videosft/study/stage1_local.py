@@ -9,7 +9,8 @@ optimizer groups, AdamW (DeepSpeed's torch_adam on CPU: betas 0.9/0.999, eps 1e-
 clipping, micro-batch, learning rate, steps and seeding. It differs in data order (a seeded
 permutation per epoch instead of Ray Data's shuffle buffer and cost buckets) and in running no
 DeepSpeed engine, so its weights are not bit-identical to `stage1_base`'s. Scoring is the
-project's own (`eval.runner.evaluate_model`, the same evaluation the report uses).
+project's own (`eval.runner.evaluate_model`, the same evaluation the report uses, with its
+in-process predictor: no Ray, whose start-up also times out on an overloaded machine).
 """
 
 from __future__ import annotations
@@ -96,6 +97,18 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
     return meta
 
 
+def _local_predictor(cfg: Any, ckpt: Path) -> Any:
+    """The evaluation's predictor in this process (stills decode in-process; same engine and greedy
+    decoding as the eval actors, so the same predictions), so stage 1 needs no Ray at all."""
+    from videosft.eval.engines import TransformersEngine
+    from videosft.eval.runner import local_predictor
+
+    engine = TransformersEngine(str(ckpt), cfg.model.family, cfg.eval.max_new_tokens or 16,
+                                batch_size=cfg.eval.batch_size)
+    return local_predictor(engine, cfg.eval.batch_size, DecodeStage(cfg.sampling.model_dump(), None,
+                                                                    cfg.data.decode_timeout_s))
+
+
 def _trained(ckpt: Path, cfg: Any) -> dict[str, Any] | None:
     """The meta of a finished training of this config in `ckpt` (so a failed evaluation does not retrain)."""
     try:
@@ -109,7 +122,6 @@ def _trained(ckpt: Path, cfg: Any) -> dict[str, Any] | None:
 def stage1_local(preset: StudyPreset, out: Path) -> dict[str, Any]:
     """Stage 1 of `preset` under `out`, in this process; the summary `run.stage1_base` returns (cached)."""
     from videosft.eval.runner import evaluate_model
-    from videosft.ray_runtime import ensure_ray
 
     out = Path(out).resolve()
     done = out / "stage1" / "base.json"
@@ -122,8 +134,8 @@ def stage1_local(preset: StudyPreset, out: Path) -> dict[str, Any]:
     meta = _trained(ckpt, cfg)
     if meta is None:  # written last by train_stills: a checkpoint without it is unfinished
         meta = train_stills(cfg, inputs.model_path, encoded_stills(cfg, inputs.data_root, inputs.model_path), ckpt)
-    ensure_ray()
-    scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root)
+    scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root,
+                            predictor=_local_predictor(cfg, ckpt))
     image = scores["synthetic_image"]
     summary = {"checkpoint": str(ckpt), "data_root": inputs.data_root, "random_init": inputs.model_path,
                "accuracy": image["overall"], "chance": image.get("chance"), "ci": image.get("ci"),
