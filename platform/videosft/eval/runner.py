@@ -211,6 +211,8 @@ def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by
                         out: Path, report: Callable[[int], None] | None = None) -> None:
     """Stream predictions, appending each block to its benchmark's file as it arrives."""
     answers = {name: {str(i[S.ID]): i.get(S.ANSWER) for i in items} for name, items in items_by_bench.items()}
+    if report is not None:  # the stage starts now (rows already done on a resume count)
+        report(sum(len(d) for d in done.values()))
     with ExitStack() as stack:
         files = {name: stack.enter_context(P.predictions_path(out, name).open("a", encoding="utf-8"))
                  for name in items_by_bench}

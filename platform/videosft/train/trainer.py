@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from videosft.config import ExperimentConfig
-from videosft.progress import train_progress_callback
+from videosft.progress import train_progress_callback, write_progress
 
 # Test hook: "RANK:STEP:MARKER" makes that rank exit hard at that step unless MARKER exists
 # (it creates MARKER first), so a test can kill a worker mid-run exactly once.
@@ -50,14 +50,15 @@ def fit(cfg: ExperimentConfig, datasets: Mapping[str, Any], model_path: str, fra
         use_gpu=cfg.train.use_gpu,
         resources_per_worker={"CPU": cfg.train.cpus_per_worker, **({"GPU": 1} if cfg.train.use_gpu else {})},
     )
+    stage = f"train {run_name.removeprefix('train_')}"
+    write_progress(cfg.output_dir, stage, 0, cfg.train.max_steps, "steps")  # the stage starts now
     run_config = ray.train.RunConfig(
         name=run_name,
         storage_path=storage_path if "://" in storage_path else str(Path(storage_path).resolve()),
         failure_config=ray.train.FailureConfig(max_failures=cfg.train.max_failures),
         checkpoint_config=ray.train.CheckpointConfig(num_to_keep=CHECKPOINTS_TO_KEEP),
         # the step the workers reported -> <output_dir>/progress (the console's "train <run>" bar)
-        callbacks=[train_progress_callback(cfg.output_dir, f"train {run_name.removeprefix('train_')}",
-                                           cfg.train.max_steps)],
+        callbacks=[train_progress_callback(cfg.output_dir, stage, cfg.train.max_steps)],
     )
     trainer = TorchTrainer(
         _loop,
