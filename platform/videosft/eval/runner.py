@@ -201,9 +201,11 @@ def _progress(cfg: ExperimentConfig, out: Path, items_by_bench: Mapping[str, lis
     from videosft.progress import write_progress
 
     where = Path(os.path.relpath(out, cfg.output_dir)).as_posix()
-    stage = "eval " + where.removeprefix("trials/").removesuffix("/eval").replace("base_eval/", "base ")
+    inside = not where.startswith("..")  # else (e.g. `videosft evaluate --out elsewhere`): only to a watching console
+    stage = "eval " + (where.removeprefix("trials/").removesuffix("/eval").replace("base_eval/", "base ") if inside
+                       else out.name)
     total = sum(len(items) for items in items_by_bench.values())
-    return lambda done: write_progress(cfg.output_dir, stage, done, total, "rows")
+    return lambda done: write_progress(cfg.output_dir if inside else None, stage, done, total, "rows")
 
 
 def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by_bench: Mapping[str, list[dict]],
