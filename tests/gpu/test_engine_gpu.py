@@ -10,7 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "eval"))
 
 pytestmark = pytest.mark.gpu
-FAMILIES = ("qwen2_5_vl", "llava_next_video", "llava_1_5")
+FAMILIES = ("qwen2_5_vl", "qwen3_vl", "llava_next_video", "llava_1_5")
 
 
 @pytest.mark.parametrize("family_name", FAMILIES)

@@ -19,7 +19,7 @@ from videosft.train.ds_config import ZeroSettings, build_ds_config
 from videosft.models.param_groups import FreezePolicy, apply_policy, install_visual_keepalive
 
 pytestmark = pytest.mark.gpu
-FAMILIES = ("qwen2_5_vl", "llava_next_video", "llava_1_5")
+FAMILIES = ("qwen2_5_vl", "qwen3_vl", "llava_next_video", "llava_1_5")
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"}]
 
 
