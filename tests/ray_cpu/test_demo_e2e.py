@@ -82,7 +82,8 @@ def test_demo_starts_from_the_spatial_base(local_ray, tmp_path):
 
     cfg = load_config(REPO / "jobs/configs/ci.yaml", [
         f"output_dir={tmp_path}", "data.synthetic.n_eval_image=24", "data.image_replay_ratio=0.0",
-        "sweep.frame_budgets=[2]", "eval.frame_budget=null", "tracking.backends=[]"])
+        "sweep.frame_budgets=[2]", "eval.frame_budget=null", "tracking.backends=[]", "alignment.enabled=false",
+        "attention.enabled=false"])
     assert cfg.model.path is None
     report = run_demo(cfg)
 

@@ -18,7 +18,7 @@ def test_jobs_demo_yaml_is_the_embedded_demo():
     assert (REPO / "jobs/configs/demo.yaml").read_text() == DEMO_CONFIG.read_text()
     demo, defaults = load_config(DEMO_CONFIG), load_config(None)
     assert demo.data.image_replay_ratio == 0.0 and demo.model.path is None
-    assert demo.sweep == defaults.sweep and demo.sampling == defaults.sampling
+    assert demo.sweep.frame_budgets == [2, 4, 8] and demo.sampling == defaults.sampling
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "jobs/configs").glob("*.yaml")), ids=lambda p: p.name)
