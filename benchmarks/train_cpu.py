@@ -18,7 +18,11 @@ Steady state: the first `--log-every` steps are warm-up; the next `--windows` x 
 are timed. (c)'s time is the sum of the loop's own metric windows (`window_s` in the history the
 final checkpoint carries), so Ray start-up, consolidation and checkpoint upload are not counted;
 (a) and (b) are timed the same way. Repetitions run a, b, c, a, b, c, ... so the shared machine's
-load falls on all three. Prints (b)/(a) and (c)/(a) (means of per-repetition step times).
+load falls on all three. Prints (b)/(a) and (c)/(a) of the medians over repetitions, for two clocks:
+process CPU seconds per step (the loop's `window_cpu_s` in (c): the worker process, Ray's threads
+included) and wall seconds. With one thread and a compute-bound step the two agree on an idle
+machine; on a shared one the load stretches wall time by whatever the scheduler hands out, so the
+CPU-time ratio is the overhead figure and the wall ratio is reported beside it.
 
     python benchmarks/train_cpu.py --reps 3 --out benchmarks/results/train_cpu.json
 """
@@ -113,17 +117,17 @@ def _batches(rows: list[dict], micro: int, pad_id: int) -> list[dict]:
             for i in range(0, len(rows) - micro + 1, micro)]
 
 
-def _timed(step, n_warm: int, n_timed: int) -> float:
-    """Seconds per step over `n_timed` steps after `n_warm` warm-up steps."""
+def _timed(step, n_warm: int, n_timed: int) -> dict[str, float]:
+    """Wall and process-CPU seconds per step over `n_timed` steps after `n_warm` warm-up steps."""
     for i in range(n_warm):
         step(i)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for i in range(n_warm, n_warm + n_timed):
         step(i)
-    return (time.perf_counter() - t0) / n_timed
+    return {"wall": (time.perf_counter() - t0) / n_timed, "cpu": (time.process_time() - cpu0) / n_timed}
 
 
-def run_bare(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> float:
+def run_bare(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> dict[str, float]:
     """(a): the plain torch loop, batches collated up front."""
     import torch
     from transformers import AutoModelForImageTextToText
@@ -145,7 +149,7 @@ def run_bare(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> float
     return _timed(step, args.log_every, args.log_every * args.windows)
 
 
-def run_engine(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> float:
+def run_engine(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> dict[str, float]:
     """(b): our engine wrapper and the loop's per-step work, outside Ray (one gloo rank)."""
     import torch
     from transformers import AutoModelForImageTextToText
@@ -198,7 +202,7 @@ def run_engine(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> flo
         engine.destroy()
 
 
-def run_ray(args, cfg, model_dir: Path, dataset, rep: int, tmp: Path) -> float:
+def run_ray(args, cfg, model_dir: Path, dataset, rep: int, tmp: Path) -> dict[str, float]:
     """(c): trainer.fit over run.py's dataset factories; steady state from the loop's metric windows."""
     from videosft.train.checkpoint import ResumableStream
     from videosft.train.run import MaterializedData
@@ -214,7 +218,8 @@ def run_ray(args, cfg, model_dir: Path, dataset, rep: int, tmp: Path) -> float:
     timed = [h for h in history if h["step"] > args.log_every]
     if len(timed) != args.windows:
         raise RuntimeError(f"(c) logged {len(timed)} timed windows, expected {args.windows}: {history}")
-    return sum(h["window_s"] for h in timed) / (args.log_every * args.windows)
+    n = args.log_every * args.windows
+    return {"wall": sum(h["window_s"] for h in timed) / n, "cpu": sum(h["window_cpu_s"] for h in timed) / n}
 
 
 def _uptime() -> str:
@@ -252,38 +257,44 @@ def main() -> None:
     print(f"model: {n_params / 1e6:.1f}M parameters; micro-batch {args.micro} x {seq} tokens "
           f"({rows[0][N_VISUAL_TOKENS]} visual), {args.frames} frames {args.side}px; threads {args.threads}; "
           f"{args.log_every} warm-up + {args.windows}x{args.log_every} timed steps per repetition", flush=True)
-    print(f"start: {_uptime()}", flush=True)
+    start_uptime = _uptime()
+    print(f"start: {start_uptime}", flush=True)
 
+    dataset = None
     if "c" in args.only:
         ray.init(num_cpus=args.threads + 1, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "TOKENIZERS_PARALLELISM": "false"}})
         dataset = ray.data.from_items(rows).materialize()
-    times: dict[str, list[float]] = {k: [] for k in args.only}
+    times: dict[str, dict[str, list[float]]] = {k: {"wall": [], "cpu": []} for k in args.only}
+    run = {"a": lambda rep: run_bare(args, cfg, model_dir, rows, pad_id),
+           "b": lambda rep: run_engine(args, cfg, model_dir, rows, pad_id),
+           "c": lambda rep: run_ray(args, cfg, model_dir, dataset, rep, tmp)}
     try:
         for rep in range(args.reps):
-            if "a" in args.only:
-                times["a"].append(run_bare(args, cfg, model_dir, rows, pad_id))
-            if "b" in args.only:
-                times["b"].append(run_engine(args, cfg, model_dir, rows, pad_id))
-            if "c" in args.only:
-                times["c"].append(run_ray(args, cfg, model_dir, dataset, rep, tmp))
-            print(f"rep {rep}: " + ", ".join(f"({k}) {v[-1]:.3f} s/step" for k, v in times.items())
-                  + f"; {_uptime()}", flush=True)
+            for k in args.only:
+                for clock, value in run[k](rep).items():
+                    times[k][clock].append(value)
+            print(f"rep {rep}: " + ", ".join(f"({k}) {v['wall'][-1]:.3f} s/step wall, {v['cpu'][-1]:.3f} CPU"
+                                            for k, v in times.items()) + f"; {_uptime()}", flush=True)
     finally:
         if ray.is_initialized():
             ray.shutdown()
-    mean = {k: statistics.mean(v) for k, v in times.items()}
-    result = {"params": n_params, "seq_len": seq, "args": vars(args), "step_s": times, "mean_step_s": mean,
-              "torch": torch.__version__, "end_uptime": _uptime()}
-    if "a" in mean:
+    result = {"params": n_params, "seq_len": seq, "args": vars(args), "step_s": times, "torch": torch.__version__,
+              "start_uptime": start_uptime, "end_uptime": _uptime()}
+    for clock in ("cpu", "wall"):
+        # medians over repetitions: a shared machine's load comes in bursts that hit one set-up's run
+        med = {k: statistics.median(v[clock]) for k, v in times.items()}
+        result[f"median_{clock}_s"] = med
         for k in "bc":
-            if k in mean:
-                result[f"ratio_{k}_over_a"] = mean[k] / mean["a"]
-                # per repetition: a, b, c ran back to back, so these pair runs under similar load
-                result[f"ratio_{k}_over_a_per_rep"] = [x / a for x, a in zip(times[k], times["a"])]
+            if k in med and "a" in med:
+                result[f"ratio_{k}_over_a_{clock}"] = med[k] / med["a"]
     print(json.dumps(result, indent=1), flush=True)
-    summary = ", ".join(f"({k})/(a) = {result[f'ratio_{k}_over_a']:.3f}" for k in "bc" if f"ratio_{k}_over_a" in result)
-    print("mean step: " + ", ".join(f"({k}) {v:.3f} s" for k, v in mean.items()) + f"; {summary}", flush=True)
+    for clock in ("cpu", "wall"):
+        med = result[f"median_{clock}_s"]
+        ratios = ", ".join(f"({k})/(a) = {result[f'ratio_{k}_over_a_{clock}']:.3f}" for k in "bc"
+                           if f"ratio_{k}_over_a_{clock}" in result)
+        print(f"median {clock} s/step: " + ", ".join(f"({k}) {v:.3f}" for k, v in med.items()) + f"; {ratios}",
+              flush=True)
     print(f"end: {result['end_uptime']}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))

@@ -324,7 +324,7 @@ def _at_step(engine: Any, cfg: Any, step: int, window: Any, peak: float | None, 
     if every and step % every == 0 and step < cfg.train.max_steps:  # the final step gets the HF checkpoint
         from videosft.train.checkpoint import save_training_state
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         cursor = progress.cursor(step, history)
         with tempfile.TemporaryDirectory() as tmp:
             save_training_state(engine, tmp, cursor, rank)
@@ -335,6 +335,7 @@ def _at_step(engine: Any, cfg: Any, step: int, window: Any, peak: float | None, 
         # restart would fall back a whole interval more. Wait until Ray has committed it.
         ray.train.get_all_reported_checkpoints(consistency_mode=ray.train.CheckpointConsistencyMode.COMMITTED)
         window.t0 += time.perf_counter() - t0  # checkpoint time is not training throughput
+        window.cpu0 += time.process_time() - cpu0
         if rank == 0:
             print(f"[train] step {step}: resumable checkpoint saved in {time.perf_counter() - t0:.1f}s", flush=True)
     elif row is not None:

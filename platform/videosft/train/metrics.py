@@ -95,6 +95,9 @@ class StepWindow:
     loss: float = 0.0
     n: int = 0
     t0: float = field(default_factory=time.perf_counter)
+    # This process's CPU seconds (every thread: Ray's too): on a shared machine the load stretches
+    # wall time far more than the CPU time the step itself costs.
+    cpu0: float = field(default_factory=time.process_time)
 
     def add(self, *, samples: int, tokens: int, visual: int, patches: int, flops: float, loss: Any) -> None:
         """`loss` may be a detached device tensor: summed on the device, read once in row()."""
@@ -118,6 +121,7 @@ class StepWindow:
             "visual_tokens_per_s": self.visual / dt,
             "patches_per_s": self.patches / dt,
             "window_s": dt,
+            "window_cpu_s": time.process_time() - self.cpu0,
         }
         if peak_flops:
             out["mfu"] = mfu(self.flops, dt, 1, peak_flops)
