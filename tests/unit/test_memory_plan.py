@@ -156,3 +156,17 @@ def test_one_h200_matches_what_ran_and_what_ran_out_of_memory():
     plan = _plan("qwen2_5_vl_3b", 1, 32, 4, gpu_gb=h200)
     assert "ZeRO-2 152.6 GB" in plan.reason  # > 150.8 GB: the OOM the benchmark saw
     assert (plan.zero_stage, plan.checkpointing) == (2, True)
+
+
+@pytest.mark.parametrize("name, stage", [("qwen2_5_vl_3b", 2), ("qwen2_5_vl_7b", 2), ("qwen2_5_vl_72b", 3)])
+def test_cluster_fit_check_resolves_auto_for_the_preset_configs(name, stage):
+    """clusters_fit sizes a trial before any GPU exists: 80 GB and the preset's 24 GB activation
+    reserve (7B: 2*8.29 + 18*8.29/8 + 1 + 24 = 60.2 GB fits ZeRO-2; 72B on 64: 2Ψ alone is 147 GB)."""
+    from pathlib import Path
+
+    from videosft.clusters_fit import preset_for
+    from videosft.config import load_config
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = load_config(repo / f"jobs/configs/{name}.yaml", ["train.zero_stage=auto"])
+    assert preset_for(cfg).zero.stage == stage
