@@ -20,7 +20,8 @@ crop) to ``grid_h x grid_w`` patches of ``patch_size`` px, merges ``merge_size x
 into one token and, for video, ``temporal_patch_size`` consecutive sampled frames into one temporal
 slot (the last frame repeated to fill the final slot); tokens are in (slot, row, column) raster order.
 A token covers the target when its cell overlaps a target box of any frame of its slot with positive
-area. Other families (LLaVA's CLIP crop and pooling grids) are refused with a clear error.
+area; on a coarse grid (the tiny model's 64 px frames are 2 x 2 tokens) that is most tokens, so read
+``target_of_visual`` against ``area``, its uniform baseline. Other families (LLaVA's CLIP crop and pooling grids) are refused with a clear error.
 
 sdpa returns no attention weights, so the probe loads its own copy of the checkpoint with
 ``attn_implementation="eager"`` and reads the weights with forward hooks on the decoder layers'
@@ -356,13 +357,13 @@ def _png_b64(frame: np.ndarray, max_side: int = 128) -> str:
 def _example(item: ProbeItem, per_layer: Mapping[int, Mapping[str, Any]], group: str, layers: Sequence[int],
              tps: int) -> dict[str, Any]:
     """The heat map of one item: the slot with the most target tokens, last layer group, heads-mean,
-    renormalised over the visual tokens."""
+    renormalised over that slot's visual tokens."""
     slots, rows, cols = item.grid
     att = np.mean([per_layer[i]["visual_attention"] for i in layers], axis=0).reshape(slots, rows, cols)
     tgt = item.target.reshape(slots, rows, cols)
     slot = int(np.argmax(tgt.sum(axis=(1, 2))))
     frame = min(slot * tps, len(item.frames) - 1)
-    total = float(att.sum())
+    total = float(att[slot].sum())
     grid = att[slot] / total if total > 0 else att[slot]
     return {"id": item.id, "modality": item.modality, "slot": slot, "layer_group": group,
             "grid": [[round(float(v), 6) for v in r] for r in grid], "target": tgt[slot].astype(int).tolist(),
@@ -512,14 +513,21 @@ def plot_attention(results: Sequence[Mapping[str, Any]], out_png: str | Path) ->
             h, w = frame.shape[:2]
             ax.imshow(frame, extent=(0, w, h, 0))
             grid = np.asarray(ex["grid"], dtype=float)
+            grid = grid / grid.sum() if grid.sum() > 0 else grid  # shares within the shown slot
             ax.imshow(grid, extent=(0, w, h, 0), cmap="inferno", alpha=0.55, interpolation="nearest",
                       vmin=0.0, vmax=max(float(grid.max()), 1e-12))
             sy, sx = h / ex["source_hw"][0], w / ex["source_hw"][1]
             for x0, y0, x1, y1 in ex["boxes"]:
                 ax.add_patch(plt.Rectangle((x0 * sx, y0 * sy), (x1 - x0) * sx, (y1 - y0) * sy, fill=False,
                                            edgecolor="cyan", linewidth=1.2))
-            share = float(np.sum(grid * np.asarray(ex["target"], dtype=float)))
-            ax.set_xlabel(f"{ex['layer_group']}: {share:.2f} on target", fontsize=7)
+            rows_, cols_ = grid.shape
+            for k in range(1, rows_):  # the visual-token grid
+                ax.axhline(k * h / rows_, color="white", linewidth=0.4, alpha=0.6)
+            for k in range(1, cols_):
+                ax.axvline(k * w / cols_, color="white", linewidth=0.4, alpha=0.6)
+            tgt = np.asarray(ex["target"], dtype=float)
+            share = float(np.sum(grid * tgt))
+            ax.set_xlabel(f"{ex['layer_group']}: target/visual {share:.2f} (uniform {tgt.mean():.2f})", fontsize=7)
     fig.suptitle("Answer-position attention over the frame (boxes: target)", fontsize=9)
     return save_figure(fig, out_png)
 
