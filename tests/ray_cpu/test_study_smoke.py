@@ -31,6 +31,12 @@ def test_smoke_study_is_deterministic_and_continues(local_ray, tmp_path):
     if hybrid["mean_frames"] < max(preset.budgets):  # trained at its per-sample budgets, not the largest
         assert hybrid["compute"]["visual_tokens_per_sample"] < largest["compute"]["visual_tokens_per_sample"]
     assert set(data["alignment"]["overall"]) == {str(b) for b in preset.budgets}
+    assert set(data["alignment"]["second_moment"]) == {str(b) for b in preset.budgets}
+    assert "Attention on the target (Figure 3)" in text and "Second moment of the video gradient" in text
+    probed = sorted(p.name for p in (tmp_path / "study" / "attention").glob("attention-*.json"))
+    assert probed == sorted(["attention-base.json", "attention-hybrid.json",
+                             *(f"attention-fixed_{b}.json" for b in preset.budgets)])
+    assert (tmp_path / "study" / "attention" / "attention.png").stat().st_size > 5_000
     assert "base" not in data["fixed_budget"] and len(data["fixed_budget"]) == len(want)
 
     # Same command, same seeds, a fresh directory: every number identical, the losses included.
