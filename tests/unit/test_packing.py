@@ -17,8 +17,15 @@ from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.labels import IGNORE_INDEX
 from videosft.models.registry import family_names, get_family
 from videosft.train.collate import collate, to_device
-from videosft.train.packing import (FORWARD_KWARGS, pack, pack_lengths, plan_packs, position_fn, split_packs,
-                                    use_packed_sdpa)
+from videosft.train.packing import (
+    FORWARD_KWARGS,
+    pack,
+    pack_lengths,
+    plan_packs,
+    position_fn,
+    split_packs,
+    use_packed_sdpa,
+)
 
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
          {"from": "human", "value": "Which way does it move?"}, {"from": "gpt", "value": "left, then up"}]
@@ -92,7 +99,7 @@ def test_packed_loss_and_gradients_equal_padded(tiny, attn, monkeypatch):
     checked = 0
     for name, grad in grads_a.items():
         if grad is not None:
-            torch.testing.assert_close(grads_b[name], grad, rtol=1e-5, atol=1e-9, msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(grads_b[name], grad, rtol=1e-5, atol=1e-9, msg=lambda m, name=name: f"{name}: {m}")
             checked += 1
     assert checked > 10 and any(k in n for n, g in grads_a.items() for k in ("vision", "visual") if g is not None and g.abs().sum() > 0)
 
