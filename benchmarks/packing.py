@@ -14,7 +14,7 @@ Modes, each over the same samples: (a) padded micro-batches of `--micro` samples
 (b) padded and cost-grouped (`bucket_order`, the repo's default `data.bucket_by_cost`), (c) packed
 (`plan_packs` over the window) at each of `--budgets` tokens per micro-batch, with transformers' sdpa
 (dense block-diagonal mask) and with `sdpa_packed` (causal sdpa per sample, what the training loop
-switches packed runs to; train/packing.py). Throughput counts real
+switches packed runs to; models/packing.py). Throughput counts real
 (non-pad) tokens. Rep 0 of every mode is warm-up and excluded; modes are interleaved per rep, the
 median of the timed reps is reported. Prints the ratios packed/padded and packed/cost-grouped.
 
@@ -80,8 +80,8 @@ def encode_all(rows: list[dict], path: Path) -> list[dict]:
 def micro_batches(samples: list[dict], mode: str, micro: int, budget: int, pad_id: int, positions) -> list:
     """(inputs, forward kwargs, real tokens) per micro-batch, built before timing."""
     from videosft.data.streaming import bucket_order
-    from videosft.train.collate import collate
-    from videosft.train.packing import FORWARD_KWARGS, pack, plan_packs
+    from videosft.models.collate import collate
+    from videosft.models.packing import FORWARD_KWARGS, pack, plan_packs
 
     lengths = np.array([len(s["input_ids"]) for s in samples])
     if mode.startswith("packed"):
@@ -98,7 +98,7 @@ def micro_batches(samples: list[dict], mode: str, micro: int, budget: int, pad_i
 def run_mode(model, optim, batches, attn: str) -> tuple[float, int, float]:
     import torch
 
-    from videosft.train.collate import to_device
+    from videosft.models.collate import to_device
 
     model.set_attn_implementation(attn)
     real = sum(b[2] for b in batches)
@@ -126,7 +126,7 @@ def main() -> None:
     from transformers import AutoModelForImageTextToText
 
     from videosft.models.registry import get_family
-    from videosft.train.packing import PACKED_SDPA, position_fn, register_packed_sdpa
+    from videosft.models.packing import PACKED_SDPA, position_fn, register_packed_sdpa
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

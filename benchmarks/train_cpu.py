@@ -111,7 +111,7 @@ def experiment(args, tmp: Path, model_dir: Path):
 
 
 def _batches(rows: list[dict], micro: int, pad_id: int) -> list[dict]:
-    from videosft.train.collate import collate
+    from videosft.models.collate import collate
 
     return [collate([load_features(r[FEATURES]) for r in rows[i:i + micro]], pad_id)
             for i in range(0, len(rows) - micro + 1, micro)]
@@ -156,7 +156,7 @@ def run_engine(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> dic
 
     from videosft.models.param_groups import install_visual_keepalive
     from videosft.train import loop
-    from videosft.train.collate import collate, to_device
+    from videosft.models.collate import collate, to_device
     from videosft.train.engine import init_engine
     from videosft.train.metrics import StepWindow, batch_flops, count_patches
     from videosft.train.single_rank import init_single_rank

@@ -155,7 +155,7 @@ class TrainConfig(_Strict):
     worker_start_timeout_s: float = Field(1800.0, gt=0)
     # Peak FLOP/s of one device for the MFU metric; None: the GPU's datasheet peak, no MFU on CPU.
     peak_flops: float | None = Field(None, gt=0)
-    # Sequence packing (train/packing.py): each micro-batch is one row of whole samples, at most
+    # Sequence packing (models/packing.py): each micro-batch is one row of whole samples, at most
     # max_tokens_per_micro_batch tokens, attention and positions kept per sample; replaces
     # micro_batch_size (samples per micro-batch vary) and data.bucket_by_cost's grouping.
     packing: bool = False

@@ -19,7 +19,7 @@ def test_fused_adamw_under_zero2_trains_on_gpu(tmp_path, single_rank_nccl):
     from videosft.data.preprocess import encode_sample, load_features
     from videosft.models.param_groups import install_visual_keepalive
     from videosft.models.registry import get_family
-    from videosft.train.collate import collate, to_device
+    from videosft.models.collate import collate, to_device
     from videosft.train.engine import init_engine
     from videosft.train.loop import _ds_config, prepare_model, resolve_memory_plan
 

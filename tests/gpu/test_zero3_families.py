@@ -14,7 +14,7 @@ import torch
 from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.registry import get_family
-from videosft.train.collate import collate, to_device
+from videosft.models.collate import collate, to_device
 from videosft.train.ds_config import ZeroSettings, build_ds_config
 from videosft.models.param_groups import FreezePolicy, apply_policy, install_visual_keepalive
 

@@ -1,7 +1,7 @@
 """train.packing end to end: 2 gloo workers under ZeRO-2 train on packed micro-batches.
 
 The two ranks hold different samples, so their windows pack into different numbers of packs; the
-loop's per-window agreement (all_reduce MAX, train/packing.py) must keep their micro-batch counts
+loop's per-window agreement (all_reduce MAX, models/packing.py) must keep their micro-batch counts
 equal, or the ZeRO gradient reduction would hang. Real parts: synthetic mp4s/pngs, tiny
 Qwen2.5-VL, Ray Data stream, Ray Train.
 """

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from videosft.models.labels import IGNORE_INDEX, assistant_labels
-from videosft.train.collate import collate, count_tokens
+from videosft.models.collate import collate, count_tokens
 
 
 def test_assistant_labels_cover_every_assistant_turn_and_its_end_token():

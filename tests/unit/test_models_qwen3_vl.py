@@ -14,7 +14,7 @@ from videosft.models.labels import IGNORE_INDEX
 from videosft.models.qwen3_vl import clip_metadata, released_video_layout
 from videosft.models.qwen3_vl_positions import rope_index, timestamp_text, timestamps
 from videosft.models.registry import get_family
-from videosft.train.collate import collate
+from videosft.models.collate import collate
 
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
          {"from": "human", "value": "Which way does the shape move?"}, {"from": "gpt", "value": "left"}]

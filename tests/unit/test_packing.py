@@ -16,8 +16,8 @@ from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.labels import IGNORE_INDEX
 from videosft.models.registry import family_names, get_family
-from videosft.train.collate import collate, to_device
-from videosft.train.packing import (
+from videosft.models.collate import collate, to_device
+from videosft.models.packing import (
     FORWARD_KWARGS,
     pack,
     pack_lengths,
@@ -236,7 +236,7 @@ def test_ranks_agree_on_the_pack_count_of_every_window():
     import threading
 
     from videosft.data.preprocess import N_TEXT_TOKENS, N_VISUAL_TOKENS
-    from videosft.train.packing import iter_packs
+    from videosft.models.packing import iter_packs
 
     barrier, counts, out = threading.Barrier(2), {}, {}
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.registry import get_family
-from videosft.train.collate import collate
+from videosft.models.collate import collate
 from videosft.models.param_groups import (
     FreezePolicy, apply_policy, group_of, install_visual_keepalive, module_groups, named_module_groups,
 )
@@ -260,7 +260,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
 from videosft.models.registry import get_family
-from videosft.train.collate import collate
+from videosft.models.collate import collate
 from videosft.train.ds_config import ZeroSettings, build_ds_config
 from videosft.train.engine import init_engine
 from videosft.models.param_groups import FreezePolicy, apply_policy, install_visual_keepalive

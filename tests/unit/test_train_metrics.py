@@ -97,7 +97,7 @@ def test_model_shape_counts_groups(tiny_qwen):
 @pytest.mark.parametrize("on", [True, False])
 def test_gradient_checkpointing_follows_the_config(tiny_qwen, on):
     from videosft.data.preprocess import encode_sample, load_features
-    from videosft.train.collate import collate
+    from videosft.models.collate import collate
     from videosft.train.loop import checkpointing_on, prepare_model
     from transformers import AutoProcessor
 

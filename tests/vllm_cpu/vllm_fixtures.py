@@ -69,7 +69,7 @@ def train_answering_qwen(out: Path, data_root: Path, steps: int = 60, seed: int 
     from videosft.data.preprocess import encode_sample, load_features
     from videosft.data.synthetic import corpus
     from videosft.models.registry import get_family
-    from videosft.train.collate import collate
+    from videosft.models.collate import collate
 
     fam = get_family("qwen2_5_vl")
     cfg = BudgetConfig(predictor="instruction", candidates=[2, 4, 8], default=4, num_thumbnails=4)

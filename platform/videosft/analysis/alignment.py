@@ -312,7 +312,7 @@ def decoded_videos(rows: Sequence[dict[str, Any]], contract: SamplingContract, b
 
 def _batches(rows: Sequence[dict[str, Any]], family: Any, processor: Any, k: int, size: int) -> list[dict[str, torch.Tensor]]:
     from videosft.data.preprocess import encode_sample, load_features
-    from videosft.train.collate import collate
+    from videosft.models.collate import collate
 
     feats = [load_features(encode_sample(r, family, processor, for_generation=False)["features"]) for r in rows]
     return [collate(feats[i * size:(i + 1) * size], processor.tokenizer.pad_token_id) for i in range(k)]
@@ -419,7 +419,7 @@ def run_alignment(model_path: str | Path, data_root: str | Path, settings: Align
 def _to(batch: Mapping[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
     import torch
 
-    from videosft.train.collate import to_device
+    from videosft.models.collate import to_device
 
     return to_device(batch, device, torch.float32)
 

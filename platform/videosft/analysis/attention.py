@@ -303,7 +303,7 @@ def measure_item(model: nn.Module, item: ProbeItem, modules: Mapping[int, nn.Mod
     """{layer: METRICS + "visual_attention" (heads-mean attention per visual token)} for one item."""
     import torch
 
-    from videosft.train.collate import collate, to_device
+    from videosft.models.collate import collate, to_device
 
     ids = np.asarray(item.features["input_ids"]).reshape(-1)
     visual = np.nonzero(np.isin(ids, [image_token_id, video_token_id]))[0]

@@ -122,7 +122,7 @@ def left_pad(features: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) ->
     """
     import torch
 
-    from videosft.train.collate import collate
+    from videosft.models.collate import collate
 
     batch = collate(features, pad_token_id)
     longest = max(len(f["input_ids"]) for f in features)

@@ -60,7 +60,7 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from videosft.models.registry import get_family
-    from videosft.train.collate import collate
+    from videosft.models.collate import collate
     from videosft.train.loop import prepare_model, seed_everything
 
     tr = cfg.train

@@ -210,7 +210,7 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
     import ray.train
 
     from videosft.data.preprocess import FEATURES, N_VISUAL_TOKENS, load_features
-    from videosft.train.collate import count_tokens, to_device
+    from videosft.models.collate import count_tokens, to_device
     from videosft.train.metrics import StepWindow, batch_flops, count_patches, device_peak_flops
 
     peak = device_peak_flops(cfg.train.use_gpu, cfg.train.precision, cfg.train.peak_flops)
@@ -250,8 +250,8 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
 
 def _input_builder(engine: Any, cfg: Any, pad_id: int) -> Any:
     """samples -> (model inputs, extra forward kwargs, attention span for FLOPs): padded or packed."""
-    from videosft.train.collate import collate
-    from videosft.train.packing import FORWARD_KWARGS, attention_span, pack, pack_lengths, position_fn, use_packed_sdpa
+    from videosft.models.collate import collate
+    from videosft.models.packing import FORWARD_KWARGS, attention_span, pack, pack_lengths, position_fn, use_packed_sdpa
 
     if not cfg.train.packing:
         def padded(samples: list) -> tuple[dict, dict, int]:
@@ -270,7 +270,7 @@ def _input_builder(engine: Any, cfg: Any, pad_id: int) -> Any:
 def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
     """This rank's micro-batches for one epoch, cost-grouped when `data.bucket_by_cost` (drop_last).
 
-    With `train.packing` each micro-batch is one pack (train/packing.py) planned within windows of
+    With `train.packing` each micro-batch is one pack (models/packing.py) planned within windows of
     `data.bucket_window` rows; the ranks agree on each window's pack count so they step together.
 
     Every rank uses the same seed, so ranks holding similar windows step through groups of
@@ -297,7 +297,7 @@ def _packs(shard: Any, cfg: Any, shuffle: dict[str, Any]) -> Any:
     import torch
 
     from videosft.data.preprocess import N_TEXT_TOKENS, N_VISUAL_TOKENS
-    from videosft.train.packing import agreed_pack_count, iter_packs
+    from videosft.models.packing import agreed_pack_count, iter_packs
 
     device = torch.device("cuda", torch.cuda.current_device()) if cfg.train.use_gpu else "cpu"  # NCCL needs CUDA
     windows = shard.iter_batches(batch_size=cfg.data.bucket_window, batch_format="numpy", **shuffle)

@@ -43,7 +43,7 @@ def collate(samples: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) -> d
 
 
 def join_vision(samples: Sequence[Mapping[str, np.ndarray]]) -> dict[str, torch.Tensor]:
-    """The samples' vision tensors joined in sample order (shared with packing, train/packing.py)."""
+    """The samples' vision tensors joined in sample order (shared with packing, models/packing.py)."""
     batch: dict[str, torch.Tensor] = {}
     for key in _CONCAT_KEYS:
         parts = [s[key] for s in samples if key in s and len(s[key])]
