@@ -38,7 +38,7 @@ def synthetic_rows(tmp: Path) -> list[dict]:
 
 def rank_imbalance(costs: np.ndarray, micro: int, world: int, window: int, seed: int, bucketed: bool) -> float:
     """Mean over steps of max/mean padded micro-batch cost across ranks (1.0: nobody waits)."""
-    from videosft.data.streaming import bucket_order
+    from videosft.data.batching import bucket_order
 
     per_rank = []
     for r in range(world):
@@ -53,7 +53,7 @@ def rank_imbalance(costs: np.ndarray, micro: int, world: int, window: int, seed:
 
 
 def report(costs: np.ndarray, budget: int, micro: int, window: int, world: int, seed: int) -> dict:
-    from videosft.data.streaming import bucket_order, padding_stats
+    from videosft.data.batching import bucket_order, padding_stats
 
     plain = padding_stats(costs, micro)
     grouped = padding_stats(costs[bucket_order(costs, micro, window, seed)], micro)
@@ -73,7 +73,7 @@ def report(costs: np.ndarray, budget: int, micro: int, window: int, world: int, 
 
 def main() -> None:
     from videosft.data.sampling import SamplingContract
-    from videosft.data.streaming import estimated_cost
+    from videosft.data.batching import estimated_cost
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", type=int, nargs="+", default=[4, 16])

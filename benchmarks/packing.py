@@ -79,7 +79,7 @@ def encode_all(rows: list[dict], path: Path) -> list[dict]:
 
 def micro_batches(samples: list[dict], mode: str, micro: int, budget: int, pad_id: int, positions) -> list:
     """(inputs, forward kwargs, real tokens) per micro-batch, built before timing."""
-    from videosft.data.streaming import bucket_order
+    from videosft.data.batching import bucket_order
     from videosft.models.collate import collate
     from videosft.models.packing import FORWARD_KWARGS, pack, plan_packs
 

@@ -1,7 +1,4 @@
-"""Decode-once cache on a real local Ray cluster: written once, resumable, exact at every budget.
-
-Also the streaming helpers end to end on small in-memory datasets.
-"""
+"""Decode-once cache on a real local Ray cluster: written once, resumable, exact at every budget."""
 
 from __future__ import annotations
 
@@ -16,7 +13,6 @@ from videosft.data import media_fixtures as mf
 from videosft.data.cache import CacheMismatch, prepare_cache, read_cached
 from videosft.data.pipeline import DecodeStage
 from videosft.data.sampling import SamplingContract
-from videosft.data.streaming import BUCKET, MIX_SOURCE, bucket_by_cost, iter_bucketed_batches, mix_by_ratio
 
 pytestmark = pytest.mark.ray
 
@@ -102,36 +98,6 @@ def test_read_cached_equals_a_direct_decode_at_that_budget(built, stage, budget)
     for ident, total in LENGTHS.items():
         frames = cached[ident][S.FRAMES]
         assert [mf.read_index(f) for f in frames] == CONTRACT.frame_indices(total, 8.0, budget).tolist()
-
-
-def test_bucketing_groups_similar_cost_rows(local_ray):
-    import ray.data
-
-    sizes = [(1, 28), (4, 28), (16, 28), (1, 56), (8, 56)]
-    rows = [{S.ID: f"r{i}", S.FRAMES: np.zeros((t, s, s, 3), np.uint8)}
-            for i, (t, s) in enumerate(sizes * 8)]
-    ds = bucket_by_cost(ray.data.from_items(rows), boundaries=[3000, 20000])
-    batches = list(iter_bucketed_batches(ds.iter_batches(batch_size=7, batch_format="numpy"), 4))
-    assert all(len(set(b[BUCKET].tolist())) == 1 for b in batches)
-    assert sorted(i for b in batches for i in b[S.ID]) == sorted(r[S.ID] for r in rows)
-    # costs 784 | 3136, 12544, 3136 | 25088 against edges 3000, 20000: 8, 24 and 8 rows
-    assert sorted(int(b[BUCKET][0]) for b in batches) == [0] * 2 + [1] * 6 + [2] * 2
-    assert all(len(b[S.ID]) == 4 for b in batches)
-
-
-def test_mix_by_ratio_follows_the_configured_proportions(local_ray):
-    import ray.data
-
-    sizes = {"video": 1500, "image": 500, "text": 200}
-    sources = {k: ray.data.from_items([{S.ID: f"{k}{i}"} for i in range(n)], override_num_blocks=2)
-               for k, n in sizes.items()}
-    ratios = {"video": 0.5, "image": 0.3, "text": 0.2}
-    rows = mix_by_ratio(sources, ratios, seed=3).select_columns([S.ID, MIX_SOURCE]).take_all()
-    counts = {k: sum(r[MIX_SOURCE] == k for r in rows) for k in sizes}
-    assert counts["text"] == 200 and 850 < len(rows) < 1150  # text is the scarcest: used in full
-    assert abs(counts["video"] / len(rows) - 0.5) < 0.05 and abs(counts["image"] / len(rows) - 0.3) < 0.05
-    again = mix_by_ratio(sources, ratios, seed=3, sizes=sizes).select_columns([S.ID]).take_all()
-    assert sorted(r[S.ID] for r in again) == sorted(r[S.ID] for r in rows)  # same seed, same mix
 
 
 def test_interrupted_prepare_redoes_only_unfinished_parts(local_ray, tmp_path, monkeypatch):

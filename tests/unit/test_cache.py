@@ -1,4 +1,4 @@
-"""Frame cache and streaming helpers without Ray: subset math, row round trips, storage, mixing."""
+"""Frame cache without Ray: subset math, row round trips, storage; the batching cost of decoded rows."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videosft import schema as S
+from videosft.data import batching as T
 from videosft.data import cache as C
 from videosft.data import media_fixtures as mf
-from videosft.data import streaming as T
 from videosft.data.decode import decode_video
 from videosft.data.sampling import SamplingContract
 
@@ -139,7 +139,7 @@ def test_read_cached_refuses_budgets_the_cache_cannot_serve(tmp_path):
         C.read_cached(str(tmp_path), fps_contract, 4)
 
 
-# --------------------------------------------------------------------------- streaming helpers
+# --------------------------------------------------------------------------- batching cost
 def test_visual_cost_prefers_token_counts_then_frame_pixels():
     frames = np.empty(2, object)
     frames[:] = [np.zeros((4, 28, 56, 3), np.uint8), np.zeros((1, 28, 28, 3), np.uint8)]
@@ -147,44 +147,6 @@ def test_visual_cost_prefers_token_counts_then_frame_pixels():
     assert T.visual_cost({"n_visual_tokens": np.array([5, 9]), S.FRAMES: frames}).tolist() == [5, 9]
     with pytest.raises(KeyError, match="neither"):
         T.visual_cost({S.ID: np.array(["a"])})
-
-
-def test_boundaries_split_a_sample_evenly():
-    assert T.cost_boundaries(list(range(100)), 4) == [25, 50, 75]
-    assert T.cost_boundaries([5, 5, 5], 3) == [5] and T.cost_boundaries([], 3) == []
-
-
-def test_bucketed_batches_are_pure_and_lose_nothing():
-    rng = np.random.default_rng(0)
-    buckets = rng.integers(0, 3, 103)
-    stream = ({"i": np.arange(s, min(s + 10, 103)), T.BUCKET: buckets[s : s + 10]} for s in range(0, 103, 10))
-    out = list(T.iter_bucketed_batches(stream, 4))
-    assert all(len(set(b[T.BUCKET].tolist())) == 1 for b in out)
-    assert sorted(np.concatenate([b["i"] for b in out]).tolist()) == list(range(103))
-    assert sum(len(b["i"]) < 4 for b in out) <= 3  # one partial leftover per bucket at most
-    full = list(T.iter_bucketed_batches(iter([{"i": np.arange(9), T.BUCKET: np.zeros(9)}]), 4, drop_last=True))
-    assert [len(b["i"]) for b in full] == [4, 4]
-
-
-def test_mixture_rates_follow_ratios():
-    rates = T.mixture_rates({"video": 1000, "image": 300, "text": 50}, {"video": 6, "image": 3, "text": 1})
-    # text is scarcest: 50 rows are 10% of a 500-row mix -> 300 video, 150 image, 50 text
-    assert rates == pytest.approx({"video": 0.3, "image": 0.5, "text": 1.0})
-    up = T.mixture_rates({"a": 10, "b": 10}, {"a": 1, "b": 1}, num_samples=60)
-    assert up == {"a": 3.0, "b": 3.0}
-    with pytest.raises(ValueError, match="differ"):
-        T.mixture_rates({"a": 1}, {"b": 1.0})
-    with pytest.raises(ValueError, match="positive sum"):
-        T.mixture_rates({"a": 1}, {"a": 0.0})
-
-
-def test_row_sampling_is_deterministic_and_repeats_for_rates_above_one():
-    table = pa.table({S.ID: [f"r{i}" for i in range(2000)]})
-    half = T._sample_rows(table, "video", 0.5, seed=1, id_column=S.ID)
-    again = T._sample_rows(table.slice(0, 1000), "video", 0.5, seed=1, id_column=S.ID)
-    assert abs(half.num_rows - 1000) < 100 and half.column(T.MIX_SOURCE)[0].as_py() == "video"
-    assert again[S.ID].to_pylist() == [i for i in half[S.ID].to_pylist() if int(i[1:]) < 1000]
-    assert T._sample_rows(table, "v", 2.0, seed=1, id_column=S.ID).num_rows == 4000
 
 
 def test_rows_take_the_callers_budget_over_the_cache_default():

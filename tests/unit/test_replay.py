@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from videosft import schema as S
 from videosft.config import ConfigError, load_config
-from videosft.data.streaming import MIX_SOURCE, replay_mix
+from videosft.data.mixing import MIX_SOURCE, replay_mix
 from videosft.train.checkpoint import SAMPLE_INDEX
 from videosft.train.run import training_rows
 

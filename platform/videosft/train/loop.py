@@ -3,7 +3,7 @@
 The config arrives as a plain dict and is rebuilt here (no module globals cross Ray). Every rank
 iterates its shard of the streamed dataset with drop_last so all ranks take the same number of
 steps (ZeRO collectives hang otherwise), in micro-batches grouped by cost (`data.bucket_by_cost`:
-a permutation within windows of the shard, data/streaming.py, so the step count is unchanged).
+a permutation within windows of the shard, data/batching.py, so the step count is unchanged).
 Every `train.checkpoint_every` optimizer steps all ranks save their ZeRO shard plus the data
 cursor and report it (train/checkpoint.py); a restarted worker group loads the latest such
 checkpoint and reads the rest of the interrupted epoch from the "train_resume" dataset, which
@@ -285,7 +285,7 @@ def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
         return _packs(shard, cfg, shuffle)
     if not cfg.data.bucket_by_cost:
         return shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True, **shuffle)
-    from videosft.data.streaming import iter_cost_grouped, window_rows
+    from videosft.data.batching import iter_cost_grouped, window_rows
 
     windows = shard.iter_batches(batch_size=window_rows(cfg.data.bucket_window, micro), batch_format="numpy",
                                  **shuffle)

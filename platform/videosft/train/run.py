@@ -68,7 +68,7 @@ def _cache_progress(cfg: ExperimentConfig) -> Any:
 def training_rows(cfg: ExperimentConfig, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run's training rows, numbered (SAMPLE_INDEX): the manifest, or its image-replay mix."""
     if cfg.data.image_replay_ratio is not None:
-        from videosft.data.streaming import replay_mix
+        from videosft.data.mixing import replay_mix
 
         rows = replay_mix(rows, cfg.data.image_replay_ratio, seed=cfg.seed)
     return with_sample_index(rows)
