@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from videosft.analysis.alignment import AlignmentSettings, checkpoint_labels, write_alignment_report
-from videosft.analysis.tradeoff import report_from_run_dir
+from videosft.analysis.report import report_from_run_dir
 from videosft.config import ConfigError, ExperimentConfig, from_dict
 from videosft.data.budget.stage import budget_manifest
 from videosft.data.budget_eval import run_predictors_eval

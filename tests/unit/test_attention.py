@@ -250,7 +250,7 @@ def test_cli_verb_end_to_end(qwen, syn, tmp_path, capsys):
 def test_sweep_report_has_the_attention_and_second_moment_tables(result, tmp_path):
     from report_data import scores, trial
 
-    from videosft.analysis.tradeoff import report_from_run_dir, write_report
+    from videosft.analysis.report import report_from_run_dir, write_report
     from videosft.config import load_config
 
     cfg = load_config(None, ["sweep.frame_budgets=[4]", 'eval.benchmarks=["synthetic_image", "synthetic_video"]'])

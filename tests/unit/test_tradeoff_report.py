@@ -6,8 +6,9 @@ import re
 
 from report_data import scores, trial
 
+from videosft.analysis.report import report_from_run_dir, write_report
 from videosft.analysis.tables import benchmark_table, compute_table, hybrid_table
-from videosft.analysis.tradeoff import best_budgets, report_from_run_dir, score_ci, tradeoff_rows, write_report
+from videosft.analysis.tradeoff import best_budgets, score_ci, tradeoff_rows
 from videosft.config import load_config
 
 

@@ -14,8 +14,8 @@ from videosft.analysis.alignment import second_moment_note, second_moment_rows
 from videosft.analysis.attention import ATTENTION_NOTE, attention_rows
 from videosft.analysis.compute import human_params
 from videosft.analysis.tradeoff import best_budgets, budget_key, model_name, score_ci, sorted_trials
-from videosft.config import ExperimentConfig
 from videosft.benchmarks.protocols import get_protocol
+from videosft.config import ExperimentConfig
 
 
 @dataclass(frozen=True)

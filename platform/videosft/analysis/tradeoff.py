@@ -1,11 +1,8 @@
-"""The trade-off report: per trial, image and video scores against the untuned base.
+"""The trade-off's numbers: per trial, image and video scores against the untuned base.
 
-Writes into the run directory `report.md` (tables), `report.html` (the same tables and every
-figure embedded, one file to mail or attach to a paper), the figures as PNGs, and `results.json`
-(every number behind them). Numbers only come from the evaluation outputs and the trials' own
-summaries; nothing here is written in advance. This module owns the numbers (rows, deltas,
-averages, best budgets); `tables.py` lays them out, `figures.py` draws them, `html_report.py`
-assembles the page.
+This module owns the numbers (rows, deltas, averages, best budgets), computed only from the
+evaluation outputs and the trials' own summaries; `tables.py` lays them out, `figures.py` draws
+them, `html_report.py` assembles the page and `report.py` writes the report files.
 
 A trial is one (model, frame budget) point. Its budget is an int (fixed frames per video) or a
 string such as "hybrid" (per-sample budgets; the trial then carries `mean_frames`). The base is
@@ -14,8 +11,6 @@ the sweep's base model, evaluated once per evaluation budget (`{budget: {benchma
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from statistics import mean
 from typing import Any, Mapping, Sequence
 
@@ -136,70 +131,3 @@ def best_budgets(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
         # max keeps the first of equals: on a tie the smaller (cheaper) budget wins
         out[model] = {k: max(v, key=lambda p: p[0])[1]["frame_budget"] for k, v in candidates.items() if v}
     return out
-
-
-def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequence[Mapping[str, Any]], out_dir: Path,
-                 alignment: Sequence[Mapping[str, Any]] = (), attention: Sequence[Mapping[str, Any]] = ()) -> Path:
-    """Write report.md, report.html, the figures and results.json; returns the Markdown path.
-
-    `alignment`: gradient-alignment probe results (base and trials), drawn as a table and a figure.
-    """
-    from videosft.analysis.figures import write_figures
-    from videosft.analysis.html_report import write_html
-    from videosft.analysis.tables import intro_lines, report_tables, to_markdown
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = tradeoff_rows(cfg, base, trials)
-    figures = write_figures(cfg, trials, rows, out_dir)
-    (out_dir / "results.json").write_text(json.dumps(
-        {"config": cfg.model_dump(mode="json"), "rows": rows, "base": {str(k): v for k, v in base.items()},
-         "trials": list(trials), "best": best_budgets(rows), "alignment": list(alignment),
-         "attention": list(attention)}, indent=2, default=str))
-    intro = intro_lines(cfg, rows, trials)
-    tables = report_tables(cfg, base, trials, rows)
-    if alignment:
-        from videosft.analysis.figures import Figure
-        from videosft.analysis.tables import alignment_table
-        from videosft.analysis.alignment import plot_alignment
-
-        tables.append(alignment_table(alignment))
-        figures.append(Figure("alignment", plot_alignment(alignment, out_dir / "alignment.png"),
-                              "Gradient alignment: cosine of image-loss and video-loss gradients against the "
-                              "frame budget T, base and every trial (error bars: spread over batch pairs)"))
-    if alignment and any(r.get("second_moment") for r in alignment):
-        from videosft.analysis.tables import second_moment_table
-
-        tables.append(second_moment_table(alignment))
-    if attention:
-        from videosft.analysis.attention import plot_attention
-        from videosft.analysis.figures import Figure
-        from videosft.analysis.tables import attention_table
-
-        tables.append(attention_table(attention))
-        figures.append(Figure("attention", plot_attention(attention, out_dir / "attention.png"),
-                              "Figure 3 in miniature: the answer position's attention over the frame (last layer "
-                              "group, mean over heads), base and every trial; boxes: the target"))
-    md = [f"# Video-SFT trade-off report: {cfg.name}", "", *intro, ""]
-    for table in tables:
-        md += [to_markdown(table), ""]
-    md += ["## Figures", ""] + [f"![{f.caption}]({f.path.name})\n\n*{f.caption}*\n" for f in figures]
-    report = out_dir / "report.md"
-    report.write_text("\n".join(md))
-    write_html(out_dir / "report.html", f"Video-SFT trade-off report: {cfg.name}", intro, tables, figures)
-    return report
-
-
-def _budget_from_json(key: str) -> int | str:
-    return int(key) if str(key).isdigit() else key
-
-
-def report_from_run_dir(run_dir: str | Path) -> Path:
-    """Re-render the report of a finished run from its results.json (no Ray, no models)."""
-    run = Path(run_dir)
-    if not (run / "results.json").exists():
-        raise FileNotFoundError(f"{run}: no results.json; is this the output_dir of a finished sweep?")
-    results = json.loads((run / "results.json").read_text())
-    cfg = ExperimentConfig.model_validate(results["config"])
-    base = {_budget_from_json(k): v for k, v in results["base"].items()}
-    return write_report(cfg, base, results["trials"], run, alignment=results.get("alignment") or (),
-                        attention=results.get("attention") or ())

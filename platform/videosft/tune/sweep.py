@@ -31,7 +31,6 @@ from videosft.ray_runtime import ensure_ray
 from videosft.tune.tracking import check_tracking, tracking_callbacks
 from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs, resolve_models, train_manifest
 
-
 TRIAL_DRIVER_CPU = 0.01
 
 
@@ -339,7 +338,7 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
 
 def run_sweep(cfg: ExperimentConfig) -> Path:
     """Prepare inputs, evaluate the base, run (or resume) one Tune trial per budget, write the report."""
-    from videosft.analysis.tradeoff import write_report
+    from videosft.analysis.report import write_report
     from videosft.train.run import prepare_frame_cache
 
     check_tracking(cfg)  # a missing tracker package fails before any cluster work
