@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 def build_models(tmp: Path) -> tuple[str, str]:
-    from videosft.data.budget.similarity import build_tiny_dinov2
+    from videosft.budget.similarity import build_tiny_dinov2
     from videosft.data.synthetic import corpus
     from videosft.models.registry import get_family
 
@@ -41,8 +41,8 @@ def predictor_specs(dinov2: str) -> list:
 def best_rates(scores: dict, manifest: Path, repeats: int) -> dict[str, float]:
     """Best-of-`repeats` samples/s per predictor (this machine is shared: the best run is the
     least disturbed one); model load and the first row's warm-up are excluded."""
-    from videosft.data.budget import BudgetConfig
-    from videosft.data.budget_eval import evaluate_predictor
+    from videosft.budget import BudgetConfig
+    from videosft.budget.evaluate import evaluate_predictor
     from videosft.data.manifest import read_manifest
     from videosft.data.sampling import SamplingContract
 
@@ -58,7 +58,7 @@ def best_rates(scores: dict, manifest: Path, repeats: int) -> dict[str, float]:
 def _timed(items: list[dict], cfg: object, contract: object) -> tuple[float, float]:
     """(wall seconds, steady rows/s): steady counts rows after each actor's first batch, so it
     measures throughput without actor start-up (model load), which a long job amortises."""
-    from videosft.data.budget.stage import predict_budgets_dataset
+    from videosft.budget.stage import predict_budgets_dataset
 
     import ray.data
 
@@ -78,7 +78,7 @@ def actor_scaling(manifest: Path, vlm: str, n_rows: int) -> dict[str, float]:
     """The instruction stage over n_rows with 1 then 2 actors (1 CPU each), same rows, one session."""
     import ray
 
-    from videosft.data.budget import BudgetConfig
+    from videosft.budget import BudgetConfig
     from videosft.data.manifest import read_manifest
     from videosft.data.sampling import SamplingContract
 
@@ -111,7 +111,7 @@ def main() -> None:
 
     torch.set_num_threads(1)  # in-process rates per CPU, comparable to one 1-CPU actor
 
-    from videosft.data.budget_eval import predictors_table, run_predictors_eval
+    from videosft.budget.evaluate import predictors_table, run_predictors_eval
     from videosft.data.synthetic import make_synthetic
 
     with tempfile.TemporaryDirectory() as name:

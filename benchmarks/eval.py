@@ -86,7 +86,7 @@ def actor_scaling(model: str, items: list[dict], args: argparse.Namespace) -> di
 def in_process(model: str, rows: list[dict], args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Each engine in this process on the same rows: start-up s, steady rows/s and tokens/s (best of
     --repeats after a warm-up), mean generated tokens per row; and how often their tokens agree."""
-    from videosft.eval.engines import TransformersEngine, VLLMEngine
+    from videosft.engines import TransformersEngine, VLLMEngine
 
     makers = {"transformers": lambda: TransformersEngine(model, "qwen2_5_vl", args.max_new_tokens, "cpu",
                                                          batch_size=args.batch_size),
@@ -126,7 +126,7 @@ def decode_items(items: list[dict], budget: int) -> list[dict]:
 
 
 def batching(model: str, rows: list[dict], args: argparse.Namespace) -> dict[str, float]:
-    from videosft.eval.engines import TransformersEngine
+    from videosft.engines import TransformersEngine
 
     engine = TransformersEngine(model, "qwen2_5_vl", args.max_new_tokens, "cpu", batch_size=1)
     out = {}

@@ -139,7 +139,7 @@ def probed(rows):
 def budgeted(rows, batch: int = 1024):
     """The fps rule predictor's budget on each row, predicted a batch at a time."""
     from videosft import schema as S
-    from videosft.data.budget.rules import FpsPredictor
+    from videosft.budget.rules import FpsPredictor
     from videosft.data.sampling import SamplingContract
 
     predictor = FpsPredictor([1, 2, 4, 8, 16], 8, SamplingContract(mode="fps"))

@@ -15,9 +15,9 @@ from typing import Any, Literal, Mapping, Sequence
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from videosft.data.budget.base import BudgetConfig
+from videosft.budget.base import BudgetConfig
 from videosft.data.sampling import SamplingContract
-from videosft.eval.engines import VLLMConfig  # defined beside the engine; budget.vllm reuses it
+from videosft.engines import VLLMConfig  # defined beside the engine; budget.vllm reuses it
 from videosft.models.param_groups import FreezePolicy
 
 

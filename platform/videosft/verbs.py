@@ -18,8 +18,8 @@ from typing import Any, Callable, Sequence
 from videosft.analysis.alignment import AlignmentSettings, checkpoint_labels, write_alignment_report
 from videosft.analysis.report import report_from_run_dir
 from videosft.config import ConfigError, ExperimentConfig, from_dict
-from videosft.data.budget.stage import budget_manifest
-from videosft.data.budget_eval import run_predictors_eval
+from videosft.budget.stage import budget_manifest
+from videosft.budget.evaluate import run_predictors_eval
 from videosft.data.curate import CurateConfig, CurateError
 from videosft.data.curate import curate as curate_subset
 from videosft.data.manifest import ManifestError, iter_manifest

@@ -18,7 +18,7 @@ def test_batched_bf16_generation_on_gpu(family_name, tmp_path):
     from test_eval_engines import _rows
 
     from videosft.data.synthetic import corpus
-    from videosft.eval.engines import make_engine
+    from videosft.engines import make_engine
     from videosft.models.registry import get_family
 
     path = get_family(family_name).build_tiny(tmp_path / "m", seed=0, extra_corpus=corpus())

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from videosft import schema as S
-from videosft.data.budget import BUDGET_FELL_BACK, BudgetConfig, snap_up
-from videosft.data.budget.stage import budget_manifest, predict_budgets_dataset
+from videosft.budget import BUDGET_FELL_BACK, BudgetConfig, snap_up
+from videosft.budget.stage import budget_manifest, predict_budgets_dataset
 from videosft.data.manifest import read_manifest
 from videosft.data.sampling import SamplingContract
 from videosft.data.synthetic import make_synthetic

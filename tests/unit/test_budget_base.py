@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from videosft import schema as S
-from videosft.data.budget import BudgetConfig, BudgetPrediction, get_predictor, parse_budget_answer
-from videosft.data.budget import predictor_from_config, predictor_names, snap_up
-from videosft.data.budget.stage import budget_cache_key, predict_rows, write_budget_manifest
+from videosft.budget import BudgetConfig, BudgetPrediction, get_predictor, parse_budget_answer
+from videosft.budget import predictor_from_config, predictor_names, snap_up
+from videosft.budget.stage import budget_cache_key, predict_rows, write_budget_manifest
 from videosft.data.manifest import read_manifest
 from videosft.data.sampling import SamplingContract
 
@@ -158,7 +158,7 @@ def test_cache_key_changes_with_what_decides_budgets_only(tmp_path):
 
 
 def test_missing_model_path_fails_before_any_ray_work():
-    from videosft.data.budget.stage import predict_budgets_dataset
+    from videosft.budget.stage import predict_budgets_dataset
 
     for fields in ({"predictor": "instruction"}, {"predictor": "text_classifier"},
                    {"predictor": "similarity", "embedding": "dinov2"}, {"predictor": "oracle", "oracle": "probe"}):
@@ -168,7 +168,7 @@ def test_missing_model_path_fails_before_any_ray_work():
 
 
 def test_predictor_sft_manifest_asks_exactly_what_the_instruction_predictor_asks(tmp_path):
-    from videosft.data.budget.stage import write_predictor_sft_manifest
+    from videosft.budget.stage import write_predictor_sft_manifest
 
     rows = [_video(0, **{S.QUESTION: "Which colour flashed first?"}), {S.ID: "i", S.MEDIA_TYPE: S.MEDIA_IMAGE}]
     cfg = BudgetConfig(num_thumbnails=4)

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from videosft import schema as S
-from videosft.data.budget import BudgetPrediction
-from videosft.data.budget_eval import plot_predictors, predictors_table, run_predictors_eval, score_predictions
+from videosft.budget import BudgetPrediction
+from videosft.budget.evaluate import plot_predictors, predictors_table, run_predictors_eval, score_predictions
 from videosft.data.synthetic import make_synthetic
 
 CANDS = [1, 2, 4, 8, 16]

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videosft import schema as S
-from videosft.data.budget import BudgetConfig, get_predictor, parse_budget_answer, predictor_from_config
-from videosft.data.budget.stage import RowPreparer
+from videosft.budget import BudgetConfig, get_predictor, parse_budget_answer, predictor_from_config
+from videosft.budget.stage import RowPreparer
 from videosft.data.sampling import SamplingContract
 from videosft.data.synthetic import corpus, make_synthetic
 
@@ -71,7 +71,7 @@ def test_random_tiny_vlm_still_yields_candidates_and_counts_fallbacks(tiny_vlm, 
 def test_qwen3_vl_predictor_reads_timestamped_thumbnails_and_yields_candidates(tmp_path, thumbs):
     """`budget.family: qwen3_vl`: the predictor is a Qwen3-VL (the study's best, Qwen3-VL-8B);
     its thumbnails reach it as a video with the released timestamps, answers become candidates."""
-    from videosft.eval.engines import TransformersEngine
+    from videosft.engines import TransformersEngine
     from videosft.models.qwen3_vl_positions import timestamp_text, timestamps
     from videosft.models.registry import get_family
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from videosft import schema as S
-from videosft.data.budget import BudgetConfig, get_predictor, predictor_from_config
-from videosft.data.budget.similarity import build_tiny_dinov2, consecutive_distances, count_segments
-from videosft.data.budget.similarity import pixel_embeddings, segments_to_budget
-from videosft.data.budget.stage import RowPreparer
+from videosft.budget import BudgetConfig, get_predictor, predictor_from_config
+from videosft.budget.similarity import build_tiny_dinov2, consecutive_distances, count_segments
+from videosft.budget.similarity import pixel_embeddings, segments_to_budget
+from videosft.budget.stage import RowPreparer
 from videosft.data.synthetic import render, write_mp4
 
 SIZE, T = 64, 24

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from videosft import schema as S
-from videosft.data.budget import BudgetConfig, predictor_from_config
-from videosft.data.budget.text_classifier import HashedTextClassifier, tokens, train_text_classifier
+from videosft.budget import BudgetConfig, predictor_from_config
+from videosft.budget.text_classifier import HashedTextClassifier, tokens, train_text_classifier
 
 TOY = {  # a separable mapping: the wording says how many frames are needed
     1: ["what colour is the ball", "what colour is the car", "which colour is the shape"],

@@ -155,6 +155,7 @@ print("CONSOLIDATED", rank, len(plan.shards), flush=True)
 '''
 
 
+@pytest.mark.slow  # two processes importing transformers + DeepSpeed: ~40 s of CPU in all
 def test_zero3_two_ranks_unit_by_unit_equals_gathered_all(tmp_path):
     """Two gloo ranks, ZeRO-3 with every parameter partitioned, a 12-layer model after one step."""
     from safetensors.torch import load_file

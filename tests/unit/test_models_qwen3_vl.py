@@ -9,7 +9,7 @@ import torch
 
 from videosft import schema as S
 from videosft.data.preprocess import build_messages, encode_sample, load_features
-from videosft.eval.engines import left_pad
+from videosft.engines import left_pad
 from videosft.models.labels import IGNORE_INDEX
 from videosft.models.qwen3_vl import clip_metadata, released_video_layout
 from videosft.models.qwen3_vl_positions import rope_index, timestamp_text, timestamps

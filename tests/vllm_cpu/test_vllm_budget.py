@@ -12,8 +12,8 @@ import json
 import pytest
 
 from videosft import schema as S
-from videosft.data.budget import BudgetConfig
-from videosft.data.budget.stage import budget_manifest
+from videosft.budget import BudgetConfig
+from videosft.budget.stage import budget_manifest
 from videosft.data.manifest import read_manifest
 from videosft.data.sampling import SamplingContract
 

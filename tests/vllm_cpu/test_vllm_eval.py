@@ -72,7 +72,7 @@ def test_image_video_and_text_rows_through_the_vllm_actor_pool(ray_cluster, trai
     import ray.data
 
     from videosft.benchmarks import get_benchmark
-    from videosft.eval.engines import TransformersEngine
+    from videosft.engines import TransformersEngine
 
     items = get_benchmark("synthetic_image").load(str(synthetic.root))[:3] \
         + get_benchmark("synthetic_video").load(str(synthetic.root))[:3] \

@@ -33,7 +33,7 @@ def _rows(size):
 
 
 def _compare(path, family, rows):
-    from videosft.eval.engines import TransformersEngine, VLLMEngine
+    from videosft.engines import TransformersEngine, VLLMEngine
 
     hf = TransformersEngine(path, family, max_new_tokens=5, batch_size=3).greedy(rows, top_logprobs=5)
     engine = VLLMEngine(path, family, max_new_tokens=5, max_frames=8)
@@ -56,7 +56,7 @@ def test_llava_1_5_image_frames_as_images_and_text(tmp_path):
 
 
 def test_llava_next_video_video_and_text_and_no_images(tmp_path):
-    from videosft.eval.engines import VLLMEngine
+    from videosft.engines import VLLMEngine
     from videosft.models.llava import build_tiny_next_video
 
     path = rescale_weights(str(build_tiny_next_video(tmp_path / "lnv", seed=0, image_size=196)), "llava_next_video")

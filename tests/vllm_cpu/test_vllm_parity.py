@@ -29,7 +29,7 @@ TOP = 5
 
 @pytest.fixture(scope="module")
 def engines(trained_qwen):
-    from videosft.eval.engines import TransformersEngine, VLLMEngine
+    from videosft.engines import TransformersEngine, VLLMEngine
 
     hf = TransformersEngine(trained_qwen, "qwen2_5_vl", max_new_tokens=6, batch_size=4)
     vl = VLLMEngine(trained_qwen, "qwen2_5_vl", max_new_tokens=6)

@@ -44,7 +44,7 @@ def _rows():
 
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
-    from videosft.eval.engines import TransformersEngine, VLLMEngine
+    from videosft.engines import TransformersEngine, VLLMEngine
     from videosft.models.registry import get_family
 
     path = rescale_weights(str(get_family("qwen3_vl").build_tiny(tmp_path_factory.mktemp("qwen3"), seed=0)), "qwen3_vl")

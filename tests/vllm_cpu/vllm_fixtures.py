@@ -47,7 +47,7 @@ def _text_rows(n: int) -> list[dict[str, Any]]:
 
 
 def _budget_rows(videos: list[dict[str, Any]], cfg: Any) -> list[dict[str, Any]]:
-    from videosft.data.budget.base import budget_question
+    from videosft.budget.base import budget_question
 
     out = []
     for r in videos:
@@ -64,7 +64,7 @@ def train_answering_qwen(out: Path, data_root: Path, steps: int = 60, seed: int 
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videosft.data.budget.base import BudgetConfig
+    from videosft.budget.base import BudgetConfig
     from videosft.data.manifest import read_manifest
     from videosft.data.preprocess import encode_sample, load_features
     from videosft.data.synthetic import corpus

@@ -20,9 +20,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from videosft import schema as S
+from videosft.benchmarks import get_benchmark
 from videosft.config import ExperimentConfig
 from videosft.eval import predictions as P
-from videosft.benchmarks import get_benchmark
 
 # predict(items) -> blocks of {id, prediction, error}, yielded as they finish (ids are "bench::id").
 Predictor = Callable[[list[dict[str, Any]]], Iterable[list[dict[str, Any]]]]
@@ -50,7 +50,7 @@ class EvalActor:
     def __init__(self, engine: str, model_path: str, family: str, max_new_tokens: int,
                  tensor_parallel_size: int = 1, batch_size: int = 1, vllm: dict[str, Any] | None = None,
                  threads: int | None = None) -> None:
-        from videosft.eval.engines import make_engine
+        from videosft.engines import make_engine
 
         if threads and engine == "transformers":
             import torch
@@ -122,7 +122,7 @@ def hybrid_budgets(cfg: ExperimentConfig, items: list[dict[str, Any]]) -> list[d
     The DecodeStage honours a row's own FRAME_BUDGET, so the same pass then decodes each item at its
     predicted budget; image and text items keep theirs (predictors return 1 for them).
     """
-    from videosft.data.budget.stage import budget_rows
+    from videosft.budget.stage import budget_rows
 
     videos = [it for it in items if it.get(S.MEDIA_TYPE) == S.MEDIA_VIDEO]
     if not videos:

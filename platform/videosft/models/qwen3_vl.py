@@ -112,7 +112,7 @@ def build_tiny(out_dir: str | Path, seed: int = 0, extra_corpus: Sequence[str] =
 def clip_metadata(num_frames: int, sampled_fps: float, frames_indices: Sequence[int] | None = None) -> dict[str, Any]:
     """The decoded clip as its own video: frames 0..T-1 at the contract's real sampled fps.
 
-    The same fields `eval.engines.clip_metadata` sends vLLM, so both render the same timestamps.
+    The same fields `engines.clip_metadata` sends vLLM, so both render the same timestamps.
     `frames_indices` lists a padded clip's frames (`registry.pad_video_frames`).
     """
     if sampled_fps <= 0:

@@ -100,7 +100,7 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
 def _local_predictor(cfg: Any, ckpt: Path) -> Any:
     """The evaluation's predictor in this process (stills decode in-process; same engine and greedy
     decoding as the eval actors, so the same predictions), so stage 1 needs no Ray at all."""
-    from videosft.eval.engines import TransformersEngine
+    from videosft.engines import TransformersEngine
     from videosft.eval.runner import local_predictor
 
     engine = TransformersEngine(str(ckpt), cfg.model.family, cfg.eval.max_new_tokens or 16,

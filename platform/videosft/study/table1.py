@@ -1,7 +1,7 @@
 """The study's Table 1 in miniature: Hybrid-Frame with every real budget predictor the platform has.
 
 Each predictor is scored twice. Against the known minimal budgets of the held-out clips
-(`data/budget_eval.py`: exact, under- and over-allocation, mean frames), and downstream: a
+(`budget/evaluate.py`: exact, under- and over-allocation, mean frames), and downstream: a
 Hybrid-Frame trial per seed trained and evaluated on its budgets, paired against the same stage-1
 base as the main study (Δ image, Δ video, visual tokens per sample). The predictors:
 
@@ -35,7 +35,7 @@ def _candidates(preset: StudyPreset) -> list[int]:
 
 def text_predictor(preset: StudyPreset, out: Path, base: Mapping[str, Any]) -> str:
     """The text classifier's weights, trained once on the train split's labels (cached)."""
-    from videosft.data.budget_eval import _train_text_classifier
+    from videosft.budget.evaluate import _train_text_classifier
 
     path = out / "predictors" / "text_classifier.npz"
     if not path.exists():
@@ -46,8 +46,8 @@ def text_predictor(preset: StudyPreset, out: Path, base: Mapping[str, Any]) -> s
 
 def instruction_predictor(preset: StudyPreset, out: Path, base: Mapping[str, Any]) -> str:
     """A tiny VLM taught to be the instruction predictor: the base, SFT on (question -> budget) (cached)."""
-    from videosft.data.budget.base import BudgetConfig, snap_up
-    from videosft.data.budget.stage import write_predictor_sft_manifest
+    from videosft.budget.base import BudgetConfig, snap_up
+    from videosft.budget.stage import write_predictor_sft_manifest
     from videosft.data.manifest import read_manifest
     from videosft.study.run import study_config
     from videosft.train.run import train_at_budget
@@ -105,7 +105,7 @@ def table1_configs(preset: StudyPreset, out: Path, base: Mapping[str, Any], seed
 
 def score_predictors(preset: StudyPreset, out: Path, base: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every predictor against the held-out clips' known minimal budgets (cached JSON)."""
-    from videosft.data.budget_eval import run_predictors_eval
+    from videosft.budget.evaluate import run_predictors_eval
 
     path = out / "predictors" / "eval" / "predictors.json"
     if not path.exists():

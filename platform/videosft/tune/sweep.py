@@ -116,7 +116,7 @@ def hybrid_training(cfg: ExperimentConfig, inputs: Inputs) -> tuple[ExperimentCo
     seed and re-run of the sweep reuses one prediction pass. Returns the config pointing at it, the
     largest candidate (the decode default for rows without a budget) and what the summary records.
     """
-    from videosft.data.budget.stage import budget_manifest
+    from videosft.budget.stage import budget_manifest
 
     manifest = train_manifest(cfg, inputs)
     path = budget_manifest(manifest, cfg.budget, cfg.sampling, out_dir=output_dir(cfg) / "budgets",

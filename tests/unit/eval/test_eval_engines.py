@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from videosft import engines as E
 from videosft import schema as S
-from videosft.eval import engines as E
-from videosft.eval.engines import clip_metadata, cut_at_eos, left_pad, plan_batches, vllm_request
+from videosft.engines import clip_metadata, cut_at_eos, left_pad, plan_batches, vllm_request
 
 FAMILIES = ["qwen2_5_vl", "qwen3_vl", "llava_next_video", "llava_1_5"]
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Literal, Protocol, Sequence
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videosft import schema as S
-from videosft.eval.engines import VLLMConfig
+from videosft.engines import VLLMConfig
 
 BUDGET_FELL_BACK = "budget_fell_back"  # bool column: the predictor's answer was unusable
 DEFAULT_CANDIDATES = (1, 2, 4, 8, 16)
@@ -186,7 +186,7 @@ def register(name: str) -> Callable[[Callable[..., BudgetPredictor]], Callable[.
 
 def _load_builtin() -> None:
     # Importing runs the @register decorators; heavy imports (torch) stay inside the classes.
-    from videosft.data.budget import instruction, oracle, rules, similarity, text_classifier  # noqa: F401
+    from videosft.budget import instruction, oracle, rules, similarity, text_classifier  # noqa: F401
 
 
 def predictor_names() -> list[str]:

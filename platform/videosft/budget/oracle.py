@@ -19,9 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from videosft import schema as S
-from videosft.data.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction
-from videosft.data.budget.base import register, snap_up
-from videosft.data.budget.instruction import engine_row, make_budget_engine, safe_generate
+from videosft.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction, register, snap_up
+from videosft.budget.instruction import engine_row, make_budget_engine, safe_generate
 from videosft.data.sampling import SamplingContract
 
 CorrectFn = Callable[[Mapping[str, Any]], bool]

@@ -26,8 +26,15 @@ from typing import Any, Sequence
 import numpy as np
 
 from videosft import schema as S
-from videosft.data.budget.base import BUDGET_FELL_BACK, BudgetConfig, BudgetPrediction, BudgetPredictor
-from videosft.data.budget.base import budget_question, fallback, predictor_from_config
+from videosft.budget.base import (
+    BUDGET_FELL_BACK,
+    BudgetConfig,
+    BudgetPrediction,
+    BudgetPredictor,
+    budget_question,
+    fallback,
+    predictor_from_config,
+)
 from videosft.data.manifest import to_llava_row, write_manifest
 from videosft.data.sampling import SamplingContract
 

@@ -4,7 +4,7 @@
 Ray Data stage and writes the budgeted manifest; each predictor lives in its own module.
 """
 
-from videosft.data.budget.base import (  # noqa: F401
+from videosft.budget.base import (  # noqa: F401
     BUDGET_FELL_BACK,
     BudgetConfig,
     BudgetPrediction,

@@ -2,7 +2,7 @@
 
 The study being reproduced found this the reliable predictor: whether a question needs one frame
 ("what colour is it?") or many ("which flashed first?") is written in the question, and a small
-VLM can read it. We ask through the same engine seam evaluation uses (`eval.engines`: transformers
+VLM can read it. We ask through the same engine seam evaluation uses (`videosft.engines`: transformers
 on CPU/GPU, vLLM on GPU or CPU with `budget.engine: vllm`, settings in `budget.vllm`), so any registered model family can be the predictor and the thumbnails
 reach it exactly as video reaches an evaluated model.
 
@@ -17,8 +17,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from videosft import schema as S
-from videosft.data.budget.base import DEFAULT_PROMPT, BudgetConfig, BudgetPrediction, budget_question, fallback
-from videosft.data.budget.base import format_prompt, non_video_prediction, parse_budget_answer, register
+from videosft.budget.base import (
+    DEFAULT_PROMPT,
+    BudgetConfig,
+    BudgetPrediction,
+    budget_question,
+    fallback,
+    format_prompt,
+    non_video_prediction,
+    parse_budget_answer,
+    register,
+)
 
 _ENGINE_KEYS = (S.MEDIA_TYPE, S.FRAMES, S.SAMPLED_FPS, S.FPS, S.NUM_FRAMES, S.FRAME_INDICES)
 
@@ -31,7 +40,7 @@ def make_budget_engine(kind: str, model_path: str | None, family: str, max_new_t
     """
     if not model_path:
         raise ValueError("budget.model_path: the instruction/oracle-probe predictors need a VLM checkpoint path")
-    from videosft.eval.engines import make_engine
+    from videosft.engines import make_engine
 
     return make_engine(kind, str(model_path), family, max_new_tokens, vllm=vllm, threads=threads)
 

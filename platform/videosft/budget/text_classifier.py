@@ -17,8 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from videosft import schema as S
-from videosft.data.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction
-from videosft.data.budget.base import register
+from videosft.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction, register
 
 FORMAT = "videosft-text-budget-v1"
 _WORD = re.compile(r"[a-z0-9]+")

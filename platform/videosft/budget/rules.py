@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from videosft import schema as S
-from videosft.data.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction
-from videosft.data.budget.base import register, snap_up
+from videosft.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction, register, snap_up
 from videosft.data.sampling import SamplingContract, smart_nframes
 
 

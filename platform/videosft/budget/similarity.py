@@ -27,8 +27,7 @@ import numpy as np
 from PIL import Image
 
 from videosft import schema as S
-from videosft.data.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction
-from videosft.data.budget.base import register, snap_up
+from videosft.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction, register, snap_up
 
 PIXEL_SIDE = 16  # coarse enough to ignore codec noise, fine enough to see a moved or recoloured shape
 

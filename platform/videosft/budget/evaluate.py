@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from videosft import schema as S
-from videosft.data.budget.base import BudgetConfig, BudgetPrediction, predictor_from_config, snap_up
+from videosft.budget.base import BudgetConfig, BudgetPrediction, predictor_from_config, snap_up
 from videosft.data.sampling import SamplingContract
 
 PredictorSpec = str | tuple[str, Mapping[str, Any]]  # name, or (label, BudgetConfig fields)
@@ -101,7 +101,7 @@ def plot_predictors(scores: Mapping[str, Mapping[str, Any]], out_path: str | Pat
 
 def _train_text_classifier(data_root: Path, train_manifest: str, candidates: Sequence[int], out: Path) -> str:
     """Fit the text classifier on the train split's min_frames oracle labels (video rows)."""
-    from videosft.data.budget.text_classifier import train_text_classifier
+    from videosft.budget.text_classifier import train_text_classifier
     from videosft.data.manifest import read_manifest
 
     rows = [r for r in read_manifest(str(data_root / train_manifest))
@@ -126,7 +126,7 @@ def _config_for(spec: PredictorSpec, candidates: Sequence[int], default: int, mo
 def evaluate_predictor(cfg: BudgetConfig, rows: list[dict[str, Any]], contract: SamplingContract
                        ) -> tuple[list[BudgetPrediction], float, float]:
     """(predictions, load seconds, prepare+predict seconds) for one predictor over rows."""
-    from videosft.data.budget.stage import RowPreparer, predict_rows
+    from videosft.budget.stage import RowPreparer, predict_rows
 
     t0 = time.perf_counter()
     predictor = predictor_from_config(cfg, contract)
