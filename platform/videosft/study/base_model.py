@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from videosft.study.configs import stage1_config
 from videosft.study.presets import StudyPreset
-from videosft.study.run import stage1_base, stage1_config
+from videosft.study.run import stage1_base
 from videosft.study.stage1_local import stage1_local
 
 MANIFEST = "base.json"  # written last: its presence with matching hashes is what "complete" means

@@ -15,51 +15,21 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from videosft.config import ExperimentConfig, from_dict
+from videosft.config import ExperimentConfig
+from videosft.study.configs import (
+    stage1_config,
+    stage2_configs,
+    write_image_manifest,
+)
 from videosft.study.presets import StudyPreset
 from videosft.study.report import trial_kind
-
-IMAGE_MANIFEST = "train_image.json"
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def study_config(preset: StudyPreset, output_dir: str, **extra: Any) -> ExperimentConfig:
-    """The experiment config of one study stage: defaults + preset + `extra` (nested dicts)."""
-    raw = _merge(ExperimentConfig().model_dump(mode="json"), preset.experiment_overrides())
-    # The study probes alignment once, on its base, per budget (run_study); not per trial.
-    raw = _merge(raw, {"name": f"study-{preset.name}", "output_dir": output_dir, "alignment": {"enabled": False},
-                      "attention": {"enabled": False}})  # the study probes attention itself (attention_section)
-    return from_dict(_merge(raw, extra))
-
-
-def write_image_manifest(data_root: str) -> None:
-    """Write the image-only training manifest (stage 1) beside train.json (idempotent).
-
-    Stage 2 needs no manifest of its own: `data.image_replay_ratio` 0.0 keeps train.json's videos only.
-    """
-    root = Path(data_root)
-    rows = json.loads((root / "train.json").read_text())
-    (root / IMAGE_MANIFEST).write_text(json.dumps([r for r in rows if "image" in r], indent=1))
-
-
-def stage1_config(preset: StudyPreset, out: Path) -> ExperimentConfig:
-    """Stage 1's experiment config: image-only SFT of the random tiny model (its hash keys a built base)."""
-    return study_config(preset, str(out), data={"train_manifest": IMAGE_MANIFEST, "frame_cache": False},
-                        train={"max_steps": preset.base_steps, "lr": preset.base_lr},
-                        eval={"benchmarks": ["synthetic_image"]})
 
 
 def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
     """Image SFT from random weights; returns {checkpoint, accuracy, chance, ...} (cached)."""
     from videosft.eval.runner import evaluate_model
-    from videosft.train.run import train_at_budget
     from videosft.ray_runtime import ensure_ray
+    from videosft.train.run import train_at_budget
     from videosft.workspace import prepare_inputs
 
     done = out / "stage1" / "base.json"
@@ -84,33 +54,6 @@ def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
     print(f"[study] stage 1 base: image accuracy {image['overall']:.1f} (chance {image.get('chance'):.1f}) "
           f"after {preset.base_steps} steps, {wall:.0f} s", flush=True)
     return summary
-
-
-def stage2_configs(preset: StudyPreset, out: Path, base: dict[str, Any],
-                   seeds: Sequence[int] | None = None) -> list[tuple[str, int, ExperimentConfig]]:
-    """(variant, seed, sweep config) for every stage-2 sweep of the preset (`seeds`: its own by default).
-
-    The seed is both `train.seed` (data order, RNGs) and the experiment seed (which image rows a
-    replay trial mixes in, bootstrap resampling): every trial kind derives its stream from it.
-    """
-    budgets: list[Any] = list(preset.budgets) + (["hybrid"] if preset.hybrid else [])
-    common = {"model": {"path": base["checkpoint"]},
-              "data": {"root": base["data_root"], "train_manifest": "train.json", "image_replay_ratio": 0.0,
-                       "cache_root": str(out / "frame_cache")},  # one decode serves every stage-2 sweep
-              "train": {"max_steps": preset.video_steps, "lr": preset.video_lr},
-              "budget": {"predictor": preset.hybrid_predictor, "candidates": sorted(set(preset.budgets)),
-                         "default": max(preset.budgets)}}
-    runs = []
-    for seed in (preset.seeds if seeds is None else seeds):
-        seeded = _merge(common, {"seed": seed, "train": {"seed": seed}})
-        cfg = study_config(preset, str(out / "stage2" / f"seed_{seed}"),
-                           **_merge(seeded, {"sweep": {"frame_budgets": budgets}}))
-        runs.append(("fixed", seed, cfg))
-        if preset.replay_ratio > 0:
-            replay = _merge(seeded, {"sweep": {"frame_budgets": [max(preset.budgets)]},
-                                     "data": {"image_replay_ratio": preset.replay_ratio}})
-            runs.append(("replay", seed, study_config(preset, str(out / "stage2" / f"replay_seed_{seed}"), **replay)))
-    return runs
 
 
 def _share_base_eval(first: Path, target: Path) -> None:
@@ -178,8 +121,8 @@ def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> 
     and frame cache, and report whether the two seed sets give the same verdict ("inconclusive"
     when they do not).
     """
-    from videosft.study.report import replication_section, write_study_report
     from videosft.ray_runtime import ensure_ray
+    from videosft.study.report import replication_section, write_study_report
 
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)

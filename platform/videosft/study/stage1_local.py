@@ -3,7 +3,7 @@
 Why it exists: on 2 shared cores `run.stage1_base` (Ray Train + DeepSpeed + Ray Data) ran at ~3 s
 per optimizer step where the same step costs ~0.1-0.2 s in plain torch, so its 2500-step base
 takes hours there; this builds the same kind of base in minutes, for the demo (base_model.py).
-It keeps what decides the weights: the same config (`run.stage1_config`), synthetic stills and
+It keeps what decides the weights: the same config (`configs.stage1_config`), synthetic stills and
 random tiny model (`workspace.prepare_inputs`), decode and encode stages, freeze policy and
 optimizer groups, AdamW (DeepSpeed's torch_adam on CPU: betas 0.9/0.999, eps 1e-8), gradient
 clipping, micro-batch, learning rate, steps and seeding. It differs in data order (a seeded
@@ -28,8 +28,8 @@ from videosft.data.manifest import read_manifest
 from videosft.data.pipeline import DecodeStage
 from videosft.data.preprocess import FEATURES, EncodeStage, load_features
 from videosft.progress import write_progress
+from videosft.study.configs import IMAGE_MANIFEST, stage1_config, write_image_manifest
 from videosft.study.presets import StudyPreset
-from videosft.study.run import IMAGE_MANIFEST, stage1_config, write_image_manifest
 from videosft.workspace import prepare_inputs
 
 PROCESSOR_FILES = ("chat_template.jinja", "processor_config.json", "preprocessor_config.json",
@@ -59,8 +59,8 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videosft.models.registry import get_family
     from videosft.models.collate import collate
+    from videosft.models.registry import get_family
     from videosft.train.loop import prepare_model, seed_everything
 
     tr = cfg.train

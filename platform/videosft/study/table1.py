@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from videosft import schema as S
 from videosft.config import ExperimentConfig
+from videosft.study.configs import merge_nested, stage2_configs, study_config
 from videosft.study.paired import crossed, paired_matrix
 from videosft.study.presets import StudyPreset
 
@@ -49,7 +50,6 @@ def instruction_predictor(preset: StudyPreset, out: Path, base: Mapping[str, Any
     from videosft.budget.base import BudgetConfig, snap_up
     from videosft.budget.stage import write_predictor_sft_manifest
     from videosft.data.manifest import read_manifest
-    from videosft.study.run import study_config
     from videosft.train.run import train_at_budget
     from videosft.workspace import Inputs
 
@@ -89,7 +89,6 @@ def predictor_fields(preset: StudyPreset, out: Path, base: Mapping[str, Any], na
 def table1_configs(preset: StudyPreset, out: Path, base: Mapping[str, Any], seeds: Sequence[int]
                    ) -> list[tuple[str, int, ExperimentConfig]]:
     """One Hybrid-Frame sweep per (learned predictor, seed), beside the main study's sweeps."""
-    from videosft.study.run import _merge, stage2_configs
 
     runs = []
     for name in preset.table1_predictors:
@@ -97,7 +96,7 @@ def table1_configs(preset: StudyPreset, out: Path, base: Mapping[str, Any], seed
         for variant, seed, cfg in stage2_configs(preset, out, base, seeds):
             if variant != "fixed":
                 continue
-            raw = _merge(cfg.model_dump(mode="json"), {"output_dir": str(out / "stage2" / f"{name}_seed_{seed}"),
+            raw = merge_nested(cfg.model_dump(mode="json"), {"output_dir": str(out / "stage2" / f"{name}_seed_{seed}"),
                                                        "sweep": {"frame_budgets": ["hybrid"]}, "budget": budget})
             runs.append(("fixed", seed, ExperimentConfig.model_validate(raw)))
     return runs
