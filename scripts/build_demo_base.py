@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from videosft.study.base_model import DEMO_BASE, SHIPPED, build_base, verify, recipe_digest
+from videosft.study.base_model import DEMO_BASE, SHIPPED, build_base, recipe_digest, verify
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +40,19 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out)
     shutil.copytree(staged, out)
     size = sum(f.stat().st_size for f in out.iterdir())
-    print(json.dumps({"out": str(out), "bytes": size, "digest": info["digest"], "accuracy": info["accuracy"],
-                      "chance": info["chance"], "train_wall_s": info["train_wall_s"]}, indent=2))
+    print(
+        json.dumps(
+            {
+                "out": str(out),
+                "bytes": size,
+                "digest": info["digest"],
+                "accuracy": info["accuracy"],
+                "chance": info["chance"],
+                "train_wall_s": info["train_wall_s"],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

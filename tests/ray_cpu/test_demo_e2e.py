@@ -28,8 +28,10 @@ def test_ci_sweep_end_to_end(local_ray, tmp_path):
     (Path(inputs.data_root) / "videos.json").write_text(json.dumps([r for r in train if "image" not in r]))
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "images.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train if "image" in r))
-    sources = [{"manifest": str(Path(inputs.data_root) / "videos.json")},
-               {"manifest": str(tmp_path / "src" / "images.jsonl"), "media_root": inputs.data_root}]
+    sources = [
+        {"manifest": str(Path(inputs.data_root) / "videos.json")},
+        {"manifest": str(tmp_path / "src" / "images.jsonl"), "media_root": inputs.data_root},
+    ]
     cfg = cfg.with_overrides([f"data.train_sources={json.dumps(sources)}"])
 
     report = run_sweep(cfg)
@@ -80,15 +82,26 @@ def test_demo_starts_from_the_spatial_base(local_ray, tmp_path):
     from videosft.study.base_model import SHIPPED
     from videosft.study.demo import run_demo
 
-    cfg = load_config(REPO / "jobs/configs/ci.yaml", [
-        f"output_dir={tmp_path}", "data.synthetic.n_eval_image=24", "data.image_replay_ratio=0.0",
-        "sweep.frame_budgets=[2]", "eval.frame_budget=null", "tracking.backends=[]", "alignment.enabled=false",
-        "attention.enabled=false"])
+    cfg = load_config(
+        REPO / "jobs/configs/ci.yaml",
+        [
+            f"output_dir={tmp_path}",
+            "data.synthetic.n_eval_image=24",
+            "data.image_replay_ratio=0.0",
+            "sweep.frame_budgets=[2]",
+            "eval.frame_budget=null",
+            "tracking.backends=[]",
+            "alignment.enabled=false",
+            "attention.enabled=false",
+        ],
+    )
     assert cfg.model.path is None
     report = run_demo(cfg)
 
     base = json.loads((tmp_path / "base_model.json").read_text())
-    assert base["source"] == "shipped" and Path(base["from"]) == SHIPPED and Path(base["path"]) == tmp_path / "base_model"
+    assert (
+        base["source"] == "shipped" and Path(base["from"]) == SHIPPED and Path(base["path"]) == tmp_path / "base_model"
+    )
     results = json.loads((tmp_path / "results.json").read_text())
     image = results["base"]["2"]["synthetic_image"]
     assert image["n_items"] == 24

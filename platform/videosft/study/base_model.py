@@ -23,9 +23,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from videosft.study.configs import stage1_config
 from videosft.study.presets import StudyPreset
@@ -35,17 +36,36 @@ from videosft.study.stage1_local import stage1_local
 MANIFEST = "base.json"  # written last: its presence with matching hashes is what "complete" means
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "demo_base"
 # Checkpoint files a loader needs; stage 1's own bookkeeping (train logs, Ray state) is left behind.
-KEEP = ("config.json", "generation_config.json", "model.safetensors", "chat_template.jinja",
-        "processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json",
-        "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+KEEP = (
+    "config.json",
+    "generation_config.json",
+    "model.safetensors",
+    "chat_template.jinja",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "video_preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
 
 # The laptop study's stage-1 recipe (lr 3e-4: the rate at which the tiny model learns the spatial
 # tasks rather than the answer prior), on its 512 training stills.
 DEMO_BASE = StudyPreset(
     # 4 clips per split only so every question of the set reaches the tiny tokenizer's corpus.
-    name="demo-base", n_train_image=512, n_train_video=4, n_eval_image=96, n_eval_video=4,
-    base_steps=2500, base_lr=3e-4, video_steps=1, video_lr=3e-4, budgets=[1], hybrid=False,
-    eval_budget=1, worker_cpus=1.0,
+    name="demo-base",
+    n_train_image=512,
+    n_train_video=4,
+    n_eval_image=96,
+    n_eval_video=4,
+    base_steps=2500,
+    base_lr=3e-4,
+    video_steps=1,
+    video_lr=3e-4,
+    budgets=[1],
+    hybrid=False,
+    eval_budget=1,
+    worker_cpus=1.0,
 )
 
 
@@ -71,13 +91,31 @@ def stage1_recipe(preset: StudyPreset, trainer: str = "local") -> dict[str, Any]
     cfg = stage1_config(preset, Path("."))
     tr = cfg.train
     return {
-        "family": cfg.model.family, "tiny_seed": cfg.model.tiny_seed, "seed": cfg.seed,
-        "synthetic": cfg.data.synthetic.model_dump(mode="json"), "manifest": cfg.data.train_manifest,
+        "family": cfg.model.family,
+        "tiny_seed": cfg.model.tiny_seed,
+        "seed": cfg.seed,
+        "synthetic": cfg.data.synthetic.model_dump(mode="json"),
+        "manifest": cfg.data.train_manifest,
         "contract": cfg.sampling.contract_id(),
-        "train": {k: getattr(tr, k) for k in ("max_steps", "lr", "micro_batch_size", "grad_accum", "num_workers",
-                                              "zero_stage", "precision", "grad_clip", "weight_decay",
-                                              "warmup_steps", "lr_schedule", "seed")},
-        "freeze": tr.freeze.model_dump(mode="json"), "trainer": trainer,
+        "train": {
+            k: getattr(tr, k)
+            for k in (
+                "max_steps",
+                "lr",
+                "micro_batch_size",
+                "grad_accum",
+                "num_workers",
+                "zero_stage",
+                "precision",
+                "grad_clip",
+                "weight_decay",
+                "warmup_steps",
+                "lr_schedule",
+                "seed",
+            )
+        },
+        "freeze": tr.freeze.model_dump(mode="json"),
+        "trainer": trainer,
     }
 
 
@@ -107,8 +145,9 @@ def verify(path: Path, digest: str) -> dict[str, Any] | None:
     return info
 
 
-def write_base(checkpoint: Path, summary: dict[str, Any], preset: StudyPreset, dest: Path,
-               trainer: str = "local") -> dict[str, Any]:
+def write_base(
+    checkpoint: Path, summary: dict[str, Any], preset: StudyPreset, dest: Path, trainer: str = "local"
+) -> dict[str, Any]:
     """Copy the loader files of a stage-1 checkpoint into `dest` and record base.json (last)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in KEEP:
@@ -116,12 +155,16 @@ def write_base(checkpoint: Path, summary: dict[str, Any], preset: StudyPreset, d
             shutil.copy2(checkpoint / name, dest / name)
     files = {p.name: _sha256(p) for p in sorted(dest.iterdir()) if p.name != MANIFEST}
     info = {
-        "digest": recipe_digest(preset, trainer), "recipe": stage1_recipe(preset, trainer),
+        "digest": recipe_digest(preset, trainer),
+        "recipe": stage1_recipe(preset, trainer),
         "preset": preset.model_dump(mode="json"),
-        "accuracy": summary["accuracy"], "chance": summary["chance"], "ci": summary.get("ci"),
-        "per_task": summary.get("per_task", {}), "train_wall_s": summary.get("train_wall_s"),
-
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
+        "accuracy": summary["accuracy"],
+        "chance": summary["chance"],
+        "ci": summary.get("ci"),
+        "per_task": summary.get("per_task", {}),
+        "train_wall_s": summary.get("train_wall_s"),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "files": files,
     }
     (dest / MANIFEST).write_text(json.dumps(info, indent=2))
     return info
@@ -142,8 +185,13 @@ def build_base(preset: StudyPreset, dest: Path, work_dir: Path | None = None, tr
 Builder = Callable[[StudyPreset, Path], dict[str, Any]]
 
 
-def ensure_base(preset: StudyPreset = DEMO_BASE, *, shipped: Path | None = SHIPPED, cache: Path | None = None,
-                builder: Builder = build_base) -> Base:
+def ensure_base(
+    preset: StudyPreset = DEMO_BASE,
+    *,
+    shipped: Path | None = SHIPPED,
+    cache: Path | None = None,
+    builder: Builder = build_base,
+) -> Base:
     """The verified base of `preset`: shipped, else cached, else built into the cache (see module doc)."""
     digest = recipe_digest(preset)
     if shipped is not None and (info := verify(shipped, digest)):
@@ -151,8 +199,11 @@ def ensure_base(preset: StudyPreset = DEMO_BASE, *, shipped: Path | None = SHIPP
     target = (cache or cache_root()) / digest
     if info := verify(target, digest):
         return Base(target, "cache", info)
-    print(f"[base] no verified stage-1 base for recipe {digest}; building it into {target} "
-          f"({preset.base_steps} image-SFT steps: the slow part, done once)", flush=True)
+    print(
+        f"[base] no verified stage-1 base for recipe {digest}; building it into {target} "
+        f"({preset.base_steps} image-SFT steps: the slow part, done once)",
+        flush=True,
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{digest}-", dir=target.parent))
     try:

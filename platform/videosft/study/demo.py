@@ -55,14 +55,20 @@ def demo_config(cfg: ExperimentConfig) -> tuple[ExperimentConfig, dict | None]:
         return cfg, None
     family = stage1_recipe(DEMO_BASE)["family"]
     if cfg.model.family != family:
-        raise ConfigError(f"model.family={cfg.model.family!r}: the demo's stage-1 base is {family}; "
-                          "set model.path to a base of that family, or model.family=qwen2_5_vl")
+        raise ConfigError(
+            f"model.family={cfg.model.family!r}: the demo's stage-1 base is {family}; "
+            "set model.path to a base of that family, or model.family=qwen2_5_vl"
+        )
     base = ensure_base()
     out = output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
     path = stage_base(base, out)
-    info = {"path": str(path), "from": str(base.path), "source": base.source,
-            **{k: v for k, v in base.info.items() if k != "files"}}
+    info = {
+        "path": str(path),
+        "from": str(base.path),
+        "source": base.source,
+        **{k: v for k, v in base.info.items() if k != "files"},
+    }
     (out / "base_model.json").write_text(json.dumps(info, indent=2))
     return cfg.with_overrides([f"model.path={path}"]), info
 

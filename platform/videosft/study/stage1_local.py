@@ -32,9 +32,15 @@ from videosft.study.configs import IMAGE_MANIFEST, stage1_config, write_image_ma
 from videosft.study.presets import StudyPreset
 from videosft.workspace import prepare_inputs
 
-PROCESSOR_FILES = ("chat_template.jinja", "processor_config.json", "preprocessor_config.json",
-                   "video_preprocessor_config.json", "tokenizer.json", "tokenizer_config.json",
-                   "special_tokens_map.json")
+PROCESSOR_FILES = (
+    "chat_template.jinja",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "video_preprocessor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
 
 
 def encoded_stills(cfg: Any, data_root: str, model_path: str) -> list[dict[str, np.ndarray]]:
@@ -84,15 +90,23 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
         losses.append(float(loss.detach()))
         write_progress(cfg.output_dir, "stage-1 base training", step, tr.max_steps, "steps")
         if step % max(tr.log_every, 1) == 0 or step == tr.max_steps:
-            print(f"[stage1] step {step}/{tr.max_steps} loss {np.mean(losses[-tr.log_every:]):.4f} "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+            print(
+                f"[stage1] step {step}/{tr.max_steps} loss {np.mean(losses[-tr.log_every :]):.4f} "
+                f"({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     for name in PROCESSOR_FILES:  # the random model's tokenizer and processor, unchanged
         if (Path(model_path) / name).exists():
             shutil.copy2(Path(model_path) / name, out / name)
-    meta = {"steps": tr.max_steps, "lr": tr.lr, "final_loss": float(np.mean(losses[-50:])),
-            "train_wall_s": time.perf_counter() - t0, "trainer": "study.stage1_local"}
+    meta = {
+        "steps": tr.max_steps,
+        "lr": tr.lr,
+        "final_loss": float(np.mean(losses[-50:])),
+        "train_wall_s": time.perf_counter() - t0,
+        "trainer": "study.stage1_local",
+    }
     (out / "videosft_meta.json").write_text(json.dumps(meta, indent=2))
     return meta
 
@@ -103,10 +117,12 @@ def _local_predictor(cfg: Any, ckpt: Path) -> Any:
     from videosft.engines import TransformersEngine
     from videosft.eval.runner import local_predictor
 
-    engine = TransformersEngine(str(ckpt), cfg.model.family, cfg.eval.max_new_tokens or 16,
-                                batch_size=cfg.eval.batch_size)
-    return local_predictor(engine, cfg.eval.batch_size, DecodeStage(cfg.sampling.model_dump(), None,
-                                                                    cfg.data.decode_timeout_s))
+    engine = TransformersEngine(
+        str(ckpt), cfg.model.family, cfg.eval.max_new_tokens or 16, batch_size=cfg.eval.batch_size
+    )
+    return local_predictor(
+        engine, cfg.eval.batch_size, DecodeStage(cfg.sampling.model_dump(), None, cfg.data.decode_timeout_s)
+    )
 
 
 def _trained(ckpt: Path, cfg: Any) -> dict[str, Any] | None:
@@ -134,15 +150,33 @@ def stage1_local(preset: StudyPreset, out: Path) -> dict[str, Any]:
     meta = _trained(ckpt, cfg)
     if meta is None:  # written last by train_stills: a checkpoint without it is unfinished
         meta = train_stills(cfg, inputs.model_path, encoded_stills(cfg, inputs.data_root, inputs.model_path), ckpt)
-    scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root,
-                            predictor=_local_predictor(cfg, ckpt))
+    scores = evaluate_model(
+        cfg,
+        str(ckpt),
+        preset.eval_budget,
+        out / "stage1" / "eval",
+        inputs.data_root,
+        predictor=_local_predictor(cfg, ckpt),
+    )
     image = scores["synthetic_image"]
-    summary = {"checkpoint": str(ckpt), "data_root": inputs.data_root, "random_init": inputs.model_path,
-               "accuracy": image["overall"], "chance": image.get("chance"), "ci": image.get("ci"),
-               "steps": preset.base_steps, "lr": preset.base_lr, "train_wall_s": meta["train_wall_s"],
-               "trainer": meta["trainer"], "per_task": {k: v for k, v in image.items() if k.startswith("task/")}}
+    summary = {
+        "checkpoint": str(ckpt),
+        "data_root": inputs.data_root,
+        "random_init": inputs.model_path,
+        "accuracy": image["overall"],
+        "chance": image.get("chance"),
+        "ci": image.get("ci"),
+        "steps": preset.base_steps,
+        "lr": preset.base_lr,
+        "train_wall_s": meta["train_wall_s"],
+        "trainer": meta["trainer"],
+        "per_task": {k: v for k, v in image.items() if k.startswith("task/")},
+    }
     done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(summary, indent=2))
-    print(f"[stage1] base: image accuracy {image['overall']:.1f} (chance {image.get('chance'):.1f}) after "
-          f"{preset.base_steps} steps, {meta['train_wall_s']:.0f} s", flush=True)
+    print(
+        f"[stage1] base: image accuracy {image['overall']:.1f} (chance {image.get('chance'):.1f}) after "
+        f"{preset.base_steps} steps, {meta['train_wall_s']:.0f} s",
+        flush=True,
+    )
     return summary
