@@ -142,9 +142,11 @@ def test_loop_resolves_auto_on_cpu_and_asks_for_fused_adamw_on_gpu(tmp_path):
     cpu = _ds_config(resolved, 2, model)
     n = sum(p.numel() for p in model.parameters())
     assert cpu["zero_optimization"]["reduce_bucket_size"] == n and not cpu["zero_optimization"]["overlap_comm"]
+    assert not cpu["zero_optimization"]["contiguous_gradients"]
     assert "fused" not in cpu["optimizer"]["params"]
     gpu = _ds_config(load_config(None, ["train.use_gpu=true", "train.precision=bf16"]), 8, model)
     assert gpu["optimizer"]["params"]["fused"] is True and gpu["zero_optimization"]["overlap_comm"]
+    assert gpu["zero_optimization"]["contiguous_gradients"]
 
 
 def test_one_h200_matches_what_ran_and_what_ran_out_of_memory():
