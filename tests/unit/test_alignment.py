@@ -181,6 +181,9 @@ def test_labels_and_family_inference(qwen, tmp_path):
     assert checkpoint_labels(["/r/base_model", "/r/t1/ckpt"]) == ["base_model", "ckpt"]
     assert checkpoint_labels(["/r/t1/ckpt", "/r/t2/ckpt"]) == ["t1/ckpt", "t2/ckpt"]
     assert infer_family(qwen) == "qwen2_5_vl"
+    for model_type, family in [("qwen3_vl", "qwen3_vl"), ("llava", "llava_1_5"), ("llava_next_video", "llava_next_video")]:
+        (tmp_path / "config.json").write_text(f'{{"model_type": "{model_type}"}}')
+        assert infer_family(tmp_path) == family
     (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
     with pytest.raises(ValueError, match="cannot infer the family"):
         infer_family(tmp_path)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 OVERALL = "overall"
 LLM_LOWER, LLM_UPPER = "llm_lower", "llm_upper"
 _BLOCK = re.compile(r"(?:^|\.)language_model\.(?:model\.)?layers\.(\d+)\.")
-_MODEL_TYPES = {"qwen2_5_vl": "qwen2_5_vl", "llava": "llava_1_5", "llava_next_video": "llava_next_video"}
+_MODEL_TYPES = {"qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "llava": "llava_1_5", "llava_next_video": "llava_next_video"}
 _DOT_CHUNK = 1 << 22  # elements per float64 chunk: exact-enough dots without doubling host memory
 
 
