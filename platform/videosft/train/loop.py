@@ -127,8 +127,8 @@ def _ds_config(cfg: Any, world: int, model: Any = None) -> dict[str, Any]:
     return build_ds_config(
         # overlap_comm double-buffers the reduce bucket for CUDA streams and contiguous_gradients
         # copies every gradient into it against GPU memory fragmentation; on CPU both only add a
-        # fresh bucket-sized buffer and a copy per step (benchmarks/train_cpu.py: CPU-time (b)/(a)
-        # 1.61 with contiguous_gradients, 1.30 without, same load)
+        # fresh bucket-sized buffer and a copy per step (benchmarks/results/README.md: a small gain at
+        # best, within the shared machine's noise)
         zero=ZeroSettings(stage=cfg.train.zero_stage, overlap_comm=cfg.train.use_gpu,
                           contiguous_gradients=cfg.train.use_gpu),
         trainable_params=trainable,
