@@ -154,9 +154,9 @@ def run_engine(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> dic
     import torch
     from transformers import AutoModelForImageTextToText
 
+    from videosft.models.collate import collate, to_device
     from videosft.models.param_groups import install_visual_keepalive
     from videosft.train import loop
-    from videosft.models.collate import collate, to_device
     from videosft.train.engine import init_engine
     from videosft.train.metrics import StepWindow, batch_flops, count_patches
     from videosft.train.single_rank import init_single_rank

@@ -33,9 +33,9 @@ os.environ.setdefault("DS_ACCELERATOR", "cuda")
 
 from videosft import schema as S  # noqa: E402
 from videosft.data.preprocess import encode_sample, load_features  # noqa: E402
+from videosft.models.collate import collate, to_device  # noqa: E402
 from videosft.models.param_groups import FreezePolicy, apply_policy, install_visual_keepalive  # noqa: E402
 from videosft.models.registry import get_family  # noqa: E402
-from videosft.models.collate import collate, to_device  # noqa: E402
 from videosft.train.ds_config import GB, ZeroSettings, build_ds_config  # noqa: E402
 from videosft.train.flops import peak_flops_for, step_mfu  # noqa: E402
 from videosft.train.memory_plan import activation_bytes, activation_shape, plan_memory  # noqa: E402

@@ -17,9 +17,9 @@ def test_fused_adamw_under_zero2_trains_on_gpu(tmp_path, single_rank_nccl):
     from videosft import schema as S
     from videosft.config import load_config
     from videosft.data.preprocess import encode_sample, load_features
+    from videosft.models.collate import collate, to_device
     from videosft.models.param_groups import install_visual_keepalive
     from videosft.models.registry import get_family
-    from videosft.models.collate import collate, to_device
     from videosft.train.engine import init_engine
     from videosft.train.loop import _ds_config, prepare_model, resolve_memory_plan
 
