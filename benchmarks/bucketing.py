@@ -72,8 +72,8 @@ def report(costs: np.ndarray, budget: int, micro: int, window: int, world: int, 
 
 
 def main() -> None:
-    from videosft.data.sampling import SamplingContract
     from videosft.data.batching import estimated_cost
+    from videosft.data.sampling import SamplingContract
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", type=int, nargs="+", default=[4, 16])

@@ -58,9 +58,9 @@ def best_rates(scores: dict, manifest: Path, repeats: int) -> dict[str, float]:
 def _timed(items: list[dict], cfg: object, contract: object) -> tuple[float, float]:
     """(wall seconds, steady rows/s): steady counts rows after each actor's first batch, so it
     measures throughput without actor start-up (model load), which a long job amortises."""
-    from videosft.budget.stage import predict_budgets_dataset
-
     import ray.data
+
+    from videosft.budget.stage import predict_budgets_dataset
 
     t0 = time.perf_counter()
     arrivals = []

@@ -68,7 +68,7 @@ class PeakRSS:
     def sample(self, *_: object) -> None:
         self.peak = max(self.peak, rss())
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         trim()
         self.start = rss()
         self.peak = self.start
@@ -183,8 +183,8 @@ def rank_main(args: argparse.Namespace) -> None:
 
 def compare(a: str, b: str) -> int:
     """Number of tensors, after checking both checkpoints hold the same keys and equal tensors."""
-    from safetensors import safe_open
     import torch
+    from safetensors import safe_open
 
     def index(d: str) -> dict[str, str]:
         path = os.path.join(d, "model.safetensors.index.json")

@@ -296,7 +296,7 @@ def cache_paths(rows: list[dict], budgets: list[int], cores: int, root: str) -> 
     info = prepare_cache(rows, CONTRACT, budgets, root, concurrency=cores, cpus=1, timeout_s=300)
     out = {"prepare_s": time.perf_counter() - start, "rows": info.total}
     for budget in budgets:
-        out[f"read_{budget}"] = timed(lambda: consume(read_cached(root, CONTRACT, budget))["frames"])
+        out[f"read_{budget}"] = timed(lambda b=budget: consume(read_cached(root, CONTRACT, b))["frames"])
     return out
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 
 def build(tmp: Path, n_items: int) -> tuple[str, str, list[dict]]:
-    from videosft.data.synthetic import corpus, make_synthetic
     from videosft.benchmarks import get_benchmark
+    from videosft.data.synthetic import corpus, make_synthetic
     from videosft.models.registry import get_family
 
     half = n_items // 2

@@ -125,8 +125,8 @@ def main() -> None:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from videosft.models.registry import get_family
     from videosft.models.packing import PACKED_SDPA, position_fn, register_packed_sdpa
+    from videosft.models.registry import get_family
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -158,12 +158,11 @@ def budgeted(rows, batch: int = 1024):
 
 def child(args: argparse.Namespace) -> dict:
     """One size, in its own process: the streamed (or materialised) stages, then the first batch."""
-    from videosft import schema as S
+    import itertools
+
     from videosft.data.cache import plan_cache
     from videosft.data.manifest import combined_manifest, iter_manifest, read_manifests
     from videosft.data.sampling import SamplingContract
-
-    import itertools
 
     sources = json.loads(args.sources)
     contract = SamplingContract()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 # Jobs run from a checkout (`ray job submit --working-dir .`): make `platform/` importable without
 # requiring an install, while an installed videosft still wins if present.

@@ -4,7 +4,6 @@ frame budget) of each --model (default: the base model), one Ray task each (a GP
 train.use_gpu); JSON per checkpoint, alignment.md and alignment.png under <output_dir>/alignment."""
 
 import _args
-
 from videosft.verbs import alignment
 
 

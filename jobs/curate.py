@@ -5,7 +5,6 @@ statistics table, from the same flags (or a --settings YAML) and the same librar
 from pathlib import Path
 
 import _args
-
 from videosft.verbs import curate
 
 

@@ -2,7 +2,6 @@
 """`videosft evaluate` as a job: one checkpoint (default: model.path) on the configured benchmarks."""
 
 import _args
-
 from videosft.verbs import evaluate
 
 

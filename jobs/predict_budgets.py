@@ -2,7 +2,6 @@
 """`videosft predict-budgets` as a job: the training manifest with a per-sample frame_budget (Hybrid-Frame)."""
 
 import _args
-
 from videosft.verbs import predict_budgets
 
 

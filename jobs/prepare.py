@@ -3,7 +3,6 @@
 config asks for them) and decode the training set once into the frame cache (resumable)."""
 
 import _args
-
 from videosft.verbs import prepare
 
 

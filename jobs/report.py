@@ -2,7 +2,6 @@
 """`videosft report` as a job: re-render a finished run's trade-off report from its results.json."""
 
 import _args
-
 from videosft.verbs import report
 
 

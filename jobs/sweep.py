@@ -2,7 +2,6 @@
 """`videosft sweep` as a job: train -> consolidate -> evaluate per budget, then the trade-off report."""
 
 import _args
-
 from videosft.verbs import sweep
 
 

@@ -2,7 +2,6 @@
 """`videosft train` as a job: one Video-SFT run at one frame budget; prints the consolidated checkpoint."""
 
 import _args
-
 from videosft.verbs import train
 
 

@@ -12,11 +12,17 @@ import dataclasses
 import inspect
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
+from videosft.analysis.attention import attention_markdown
 from videosft.config import ConfigError, ExperimentConfig, load_config
 from videosft.console import Console
+from videosft.data.curate import CurateConfig
+from videosft.data.pipeline import TooManyRejects
+from videosft.data.synthetic import make_synthetic
+from videosft.models.registry import get_family
 from videosft.study.demo import DEMO_CONFIG
 from videosft.verbs import VERBS
 
@@ -140,7 +146,6 @@ def cmd_alignment(args: argparse.Namespace) -> int:
 def cmd_attention(args: argparse.Namespace) -> int:
     """Attention probe: the answer position's attention on the target's visual tokens per checkpoint."""
     def show(res: Any) -> list[str]:
-        from videosft.analysis.attention import attention_markdown
 
         return [attention_markdown(res.results).rstrip(),
                 f"[attention] wrote {', '.join(str(p) for p in res.paths.values())}"]
@@ -165,7 +170,6 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
-    from videosft.models.registry import get_family
 
     out = get_family(args.family).build_tiny(args.out, seed=args.seed)
     print(f"wrote tiny {args.family} checkpoint to {out}")
@@ -173,7 +177,6 @@ def cmd_make_tiny_model(args: argparse.Namespace) -> int:
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> int:
-    from videosft.data.synthetic import make_synthetic
 
     made = make_synthetic(args.out, seed=args.seed, n_train_video=args.n_train_video, n_train_image=args.n_train_image,
                           n_eval_video=args.n_eval_video, n_eval_image=args.n_eval_image)
@@ -211,7 +214,6 @@ def curate_settings(args: argparse.Namespace) -> object:
     import yaml
     from pydantic import ValidationError
 
-    from videosft.data.curate import CurateConfig
 
     raw = yaml.safe_load(Path(args.settings).read_text()) if args.settings else {}
     fields = ("data_root", "out_dir", "num_videos", "seed", "source_weights", "format_weights", "duration_s",
@@ -332,7 +334,6 @@ EXIT_REJECTS = 3  # too many rows failed (data.max_failure_ratio): a data proble
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from videosft.data.pipeline import TooManyRejects
 
     try:
         return args.fn(args)

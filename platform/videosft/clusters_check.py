@@ -25,8 +25,9 @@ import json
 import re
 import shlex
 import tomllib
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import yaml
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from videosft.train.ds_config import GB, PRESETS, Preset, choose_zero_stage, estimate_gpu_memory, preset_with_overrides
+from videosft.train.ds_config import PRESETS, Preset, choose_zero_stage, estimate_gpu_memory, preset_with_overrides
 
 # Host memory (GiB) and GPU memory (GB) of the machine types the cluster files name.
 INSTANCE_MEMORY_GIB = {

@@ -9,16 +9,19 @@ and field-named error messages for free.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from videosft.benchmarks import BENCHMARKS, get_benchmark
 from videosft.budget.base import BudgetConfig
 from videosft.data.sampling import SamplingContract
 from videosft.engines import VLLMConfig  # defined beside the engine; budget.vllm reuses it
 from videosft.models.param_groups import FreezePolicy
+from videosft.models.registry import family_names
 
 
 class ConfigError(ValueError):
@@ -37,7 +40,6 @@ class ModelConfig(_Strict):
     @field_validator("family")
     @classmethod
     def _known_family(cls, v: str) -> str:
-        from videosft.models.registry import family_names
 
         if v not in family_names():
             raise ValueError(f"unknown family {v!r}; expected one of {family_names()}")
@@ -162,7 +164,7 @@ class TrainConfig(_Strict):
     max_tokens_per_micro_batch: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
-    def _packing_budget(self) -> "TrainConfig":
+    def _packing_budget(self) -> TrainConfig:
         if self.packing and self.max_tokens_per_micro_batch is None:
             raise ValueError("train.packing: true needs train.max_tokens_per_micro_batch (the pack's token budget)")
         return self
@@ -287,7 +289,7 @@ class ExperimentConfig(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> "ExperimentConfig":
+    def _cross_checks(self) -> ExperimentConfig:
         from videosft.benchmarks import BENCHMARKS
 
         unknown = [b for b in self.eval.benchmarks if b not in BENCHMARKS]
@@ -303,13 +305,12 @@ class ExperimentConfig(_Strict):
             raise ValueError("train.precision: bf16 needs train.use_gpu=true; use fp32 on CPU")
         return self
 
-    def with_overrides(self, overrides: Sequence[str]) -> "ExperimentConfig":
+    def with_overrides(self, overrides: Sequence[str]) -> ExperimentConfig:
         return _validate(apply_overrides(self.model_dump(), overrides), source="overrides")
 
 
 def _check_benchmark_options(options: Mapping[str, Mapping[str, Any]], protocol: str) -> None:
     """eval.benchmark_options names known benchmarks and only the options their loaders take."""
-    from videosft.benchmarks import BENCHMARKS, get_benchmark
 
     for name, opts in options.items():
         if name not in BENCHMARKS:

@@ -30,12 +30,16 @@ its video pooler divides by vision image_size // patch_size**2, so the tower mus
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Literal, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from videosft import schema as S
+from videosft.data.preprocess import build_messages
+from videosft.models.llava import frames_as_images
+from videosft.models.registry import get_family, pad_video_frames
 
 # Families whose collate + model take image, video and text rows in one batch with per-row results
 # unchanged (checked by tests/unit/eval/test_eval_engines.py): Qwen2.5-VL computes mRoPE positions
@@ -166,7 +170,6 @@ class TransformersEngine:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        from videosft.models.registry import get_family
 
         self.torch = torch
         self.family = get_family(family)
@@ -186,7 +189,6 @@ class TransformersEngine:
 
     def encode(self, row: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """One decoded row -> the family's generation inputs (prompt + assistant header)."""
-        from videosft.data.preprocess import build_messages
 
         media_type = row[S.MEDIA_TYPE]
         messages = build_messages([{"from": "human", "value": row[S.QUESTION]}], media_type, for_generation=True)
@@ -267,7 +269,6 @@ def vllm_request(row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]]
     - text: the prompt alone.
     ``render`` turns chat messages into the prompt string (the processor's chat template).
     """
-    from videosft.data.preprocess import build_messages
 
     media_type = row[S.MEDIA_TYPE]
     messages = build_messages([{"from": "human", "value": row[S.QUESTION]}], media_type, for_generation=True)
@@ -279,13 +280,11 @@ def vllm_request(row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]]
         fps = float(row.get(S.SAMPLED_FPS) or 0.0)
         if fps <= 0:
             raise ValueError("vllm_request: a video row needs sampled_fps > 0 (from the sampling contract)")
-        from videosft.models.registry import pad_video_frames
 
         padded, indices = pad_video_frames(frames, min_video_frames)  # as the family's encode pads
         request["multi_modal_data"] = {"video": (padded, clip_metadata(len(frames), fps, indices))}
         request["mm_processor_kwargs"] = {"fps": fps, "do_sample_frames": False}
     elif media_type == S.MEDIA_VIDEO:
-        from videosft.models.llava import frames_as_images
 
         messages = frames_as_images(messages, len(frames))
         request["multi_modal_data"] = {"image": list(frames)}
@@ -308,7 +307,6 @@ class VLLMEngine:
                  threads: int | None = None) -> None:
         from transformers import AutoProcessor
 
-        from videosft.models.registry import get_family
 
         cfg = vllm if isinstance(vllm, VLLMConfig) else VLLMConfig.model_validate(dict(vllm or {}))
         self.settings = cfg.resolve()

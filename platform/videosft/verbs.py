@@ -11,18 +11,21 @@ every job is a thin wrapper over one of them).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from videosft.analysis.alignment import AlignmentSettings, checkpoint_labels, write_alignment_report
+from videosft.analysis.alignment import AlignmentSettings, checkpoint_labels, run_alignment, write_alignment_report
+from videosft.analysis.attention import AttentionSettings, run_attention
 from videosft.analysis.report import report_from_run_dir
-from videosft.config import ConfigError, ExperimentConfig, from_dict
-from videosft.budget.stage import budget_manifest
 from videosft.budget.evaluate import run_predictors_eval
+from videosft.budget.stage import budget_manifest
+from videosft.config import ConfigError, ExperimentConfig, from_dict
 from videosft.data.curate import CurateConfig, CurateError
 from videosft.data.curate import curate as curate_subset
 from videosft.data.manifest import ManifestError, iter_manifest
+from videosft.data.sampling import SamplingContract
 from videosft.eval.runner import evaluate_model
 from videosft.ray_runtime import ensure_ray
 from videosft.study.demo import run_demo
@@ -128,8 +131,6 @@ def fan_out(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], device: st
 
 def _probe(model_path: str, data_root: str, settings: dict[str, Any], family: str | None, contract: dict[str, Any],
            device: str, label: str) -> dict[str, Any]:
-    from videosft.analysis.alignment import run_alignment
-    from videosft.data.sampling import SamplingContract
 
     return run_alignment(model_path, data_root, AlignmentSettings(**settings), family=family,
                          contract=SamplingContract.model_validate(contract), device=device, label=label)
@@ -176,8 +177,6 @@ def alignment(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
 # --------------------------------------------------------------------------- attention
 def _attend(model_path: str, data_root: str, settings: dict[str, Any], family: str | None, contract: dict[str, Any],
             device: str, label: str) -> dict[str, Any]:
-    from videosft.analysis.attention import AttentionSettings, run_attention
-    from videosft.data.sampling import SamplingContract
 
     return run_attention(model_path, data_root, AttentionSettings(**settings), family=family,
                          contract=SamplingContract.model_validate(contract), device=device, label=label)

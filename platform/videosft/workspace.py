@@ -24,6 +24,8 @@ from pathlib import Path
 
 from videosft.config import HYBRID, ConfigError, ExperimentConfig
 from videosft.data.manifest import combined_manifest, join_path
+from videosft.data.synthetic import make_synthetic
+from videosft.models.registry import get_family
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,6 @@ def train_manifest(cfg: ExperimentConfig, inputs: Inputs) -> str:
 
 
 def _ensure_synthetic(cfg: ExperimentConfig, root: Path) -> Path:
-    from videosft.data.synthetic import make_synthetic
 
     stamp = root / ".complete.json"
     want = cfg.data.synthetic.model_dump()
@@ -202,7 +203,6 @@ def _ensure_synthetic(cfg: ExperimentConfig, root: Path) -> Path:
 
 
 def _ensure_tiny_model(cfg: ExperimentConfig, path: Path, data_root: Path) -> Path:
-    from videosft.models.registry import get_family
 
     stamp = path / ".complete.json"
     want = {"family": cfg.model.family, "seed": cfg.model.tiny_seed}

@@ -13,10 +13,10 @@ import torch
 
 from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
-from videosft.models.registry import get_family
 from videosft.models.collate import collate, to_device
-from videosft.train.ds_config import ZeroSettings, build_ds_config
 from videosft.models.param_groups import FreezePolicy, apply_policy, install_visual_keepalive
+from videosft.models.registry import get_family
+from videosft.train.ds_config import ZeroSettings, build_ds_config
 
 pytestmark = pytest.mark.gpu
 FAMILIES = ("qwen2_5_vl", "qwen3_vl", "llava_next_video", "llava_1_5")

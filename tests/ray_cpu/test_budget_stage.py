@@ -61,8 +61,8 @@ def test_budget_manifest_is_written_once_and_reused(local_ray, synthetic, tmp_pa
 def test_hybrid_trial_inputs_train_and_eval_on_predicted_budgets(local_ray, synthetic, tmp_path):
     """`sweep.frame_budgets: [..., hybrid]`: the training manifest and the eval items carry each
     sample's predicted budget (the decode stage honours it), and the summary records the mix."""
-    from videosft.config import from_dict
     from videosft.benchmarks.synthetic import load_video
+    from videosft.config import from_dict
     from videosft.eval.runner import hybrid_budgets
     from videosft.tune.sweep import hybrid_training
     from videosft.workspace import Inputs

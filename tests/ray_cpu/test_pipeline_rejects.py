@@ -5,7 +5,13 @@ import json
 import pytest
 
 from videosft import schema as S
-from videosft.data.media_fixtures import write_empty, write_long_header_mkv, write_overreported_mp4, write_text_as_video, write_video
+from videosft.data.media_fixtures import (
+    write_empty,
+    write_long_header_mkv,
+    write_overreported_mp4,
+    write_text_as_video,
+    write_video,
+)
 from videosft.data.pipeline import TooManyRejects, decoded_dataset, split_rejects
 from videosft.data.sampling import SamplingContract
 

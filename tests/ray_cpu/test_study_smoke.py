@@ -71,8 +71,8 @@ def test_every_trial_kind_takes_its_stream_from_the_seed(local_ray, tmp_path):
     """fixed, hybrid and replay trials: two seeds give different streams, one seed the same twice."""
     from videosft.data.manifest import read_manifest
     from videosft.data.synthetic import make_synthetic
-    from videosft.study.presets import get_preset
     from videosft.study.configs import stage2_configs
+    from videosft.study.presets import get_preset
     from videosft.train.run import training_rows
     from videosft.tune.sweep import hybrid_training
     from videosft.workspace import Inputs, train_manifest

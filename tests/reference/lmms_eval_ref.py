@@ -11,10 +11,10 @@ files: the code under test is lmms-eval's, byte for byte.
 from __future__ import annotations
 
 import importlib
-import os
-import tempfile
 import importlib.util
+import os
 import sys
+import tempfile
 import types
 from pathlib import Path
 

@@ -9,9 +9,23 @@ import torch
 
 from videosft import schema as S
 from videosft.analysis.alignment import (
-    OVERALL, AlignmentSettings, _decoded_videos, alignment_markdown, batch_gradient, checkpoint_labels,
-    first_nonpositive_budget, group_layout, infer_family, load_probe_batches, pairwise_cosines, plot_alignment,
-    read_alignment, run_alignment, summarize, write_alignment, write_alignment_report,
+    OVERALL,
+    AlignmentSettings,
+    _decoded_videos,
+    alignment_markdown,
+    batch_gradient,
+    checkpoint_labels,
+    first_nonpositive_budget,
+    group_layout,
+    infer_family,
+    load_probe_batches,
+    pairwise_cosines,
+    plot_alignment,
+    read_alignment,
+    run_alignment,
+    summarize,
+    write_alignment,
+    write_alignment_report,
 )
 from videosft.data.sampling import SamplingContract
 from videosft.models.registry import get_family

@@ -12,10 +12,16 @@ from hypothesis import strategies as st
 
 from videosft import schema as S
 from videosft.config import ConfigError, load_config
+from videosft.data.batching import (
+    bucket_order,
+    estimated_cost,
+    iter_cost_grouped,
+    padding_stats,
+    sequence_cost,
+    window_rows,
+)
 from videosft.data.preprocess import N_TEXT_TOKENS, N_VISUAL_TOKENS
 from videosft.data.sampling import SamplingContract
-from videosft.data.batching import (bucket_order, estimated_cost, iter_cost_grouped, padding_stats,
-                                     sequence_cost, window_rows)
 from videosft.train.checkpoint import SAMPLE_INDEX, with_sample_index
 
 MICRO, WINDOW = 4, 64

@@ -8,8 +8,15 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from videosft import schema as S
-from videosft.budget import BudgetConfig, BudgetPrediction, get_predictor, parse_budget_answer
-from videosft.budget import predictor_from_config, predictor_names, snap_up
+from videosft.budget import (
+    BudgetConfig,
+    BudgetPrediction,
+    get_predictor,
+    parse_budget_answer,
+    predictor_from_config,
+    predictor_names,
+    snap_up,
+)
 from videosft.budget.stage import budget_cache_key, predict_rows, write_budget_manifest
 from videosft.data.manifest import read_manifest
 from videosft.data.sampling import SamplingContract

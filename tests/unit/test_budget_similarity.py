@@ -5,8 +5,13 @@ import pytest
 
 from videosft import schema as S
 from videosft.budget import BudgetConfig, get_predictor, predictor_from_config
-from videosft.budget.similarity import build_tiny_dinov2, consecutive_distances, count_segments
-from videosft.budget.similarity import pixel_embeddings, segments_to_budget
+from videosft.budget.similarity import (
+    build_tiny_dinov2,
+    consecutive_distances,
+    count_segments,
+    pixel_embeddings,
+    segments_to_budget,
+)
 from videosft.budget.stage import RowPreparer
 from videosft.data.synthetic import render, write_mp4
 

@@ -13,8 +13,19 @@ from hypothesis import strategies as st
 
 from videosft.train import checkpoint as C
 from videosft.train.checkpoint import (
-    CURSOR_FILE, DS_DIR, SAMPLE_INDEX, DataCursor, ResumableStream, from_ranges, load_training_state, merge_cursor,
-    read_cursor, remaining_rows, save_training_state, to_ranges, with_sample_index,
+    CURSOR_FILE,
+    DS_DIR,
+    SAMPLE_INDEX,
+    DataCursor,
+    ResumableStream,
+    from_ranges,
+    load_training_state,
+    merge_cursor,
+    read_cursor,
+    remaining_rows,
+    save_training_state,
+    to_ranges,
+    with_sample_index,
 )
 
 
@@ -196,9 +207,8 @@ def s3_bucket(tmp_path, monkeypatch):
 
 
 def test_drop_zero_shards_and_local_copy_on_s3(s3_bucket, tmp_path):
-    from pyarrow import fs
-
     import boto3
+    from pyarrow import fs
 
     resumable, final = _fake_run(tmp_path / "src")
     s3, _ = fs.FileSystem.from_uri(s3_bucket)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pydantic
 import pytest
 import yaml
 
@@ -73,7 +74,7 @@ def test_top_level_must_be_mapping(tmp_path):
 
 def test_frozen_and_round_trips_through_plain_dict():
     cfg = load_config(None, ["train.max_steps=7"])
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         cfg.train.max_steps = 9  # type: ignore[misc]
     raw = yaml.safe_load(yaml.safe_dump(cfg.model_dump(mode="json")))  # what crosses Ray
     assert from_dict(raw) == cfg

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videosft import schema as S
-from videosft.data import av_stream, probe
+from videosft.data import av_stream
 from videosft.data import decode as D
 from videosft.data import media_fixtures as mf
 from videosft.data.decode import DecodeError, IsolatedDecoder, decode_sample, decode_video

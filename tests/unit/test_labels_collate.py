@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from videosft.models.labels import IGNORE_INDEX, assistant_labels
 from videosft.models.collate import collate, count_tokens
+from videosft.models.labels import IGNORE_INDEX, assistant_labels
 
 
 def test_assistant_labels_cover_every_assistant_turn_and_its_end_token():

@@ -8,10 +8,10 @@ import torch
 
 from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
+from videosft.models.collate import collate
 from videosft.models.labels import IGNORE_INDEX
 from videosft.models.llava import frames_as_images
 from videosft.models.registry import family_names, get_family
-from videosft.models.collate import collate
 
 FAMILIES = ("llava_next_video", "llava_1_5")
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},

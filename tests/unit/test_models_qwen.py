@@ -8,9 +8,9 @@ import torch
 
 from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
+from videosft.models.collate import collate
 from videosft.models.labels import IGNORE_INDEX
 from videosft.models.registry import get_family
-from videosft.models.collate import collate
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import torch
 from videosft import schema as S
 from videosft.data.preprocess import build_messages, encode_sample, load_features
 from videosft.engines import left_pad
+from videosft.models.collate import collate
 from videosft.models.labels import IGNORE_INDEX
 from videosft.models.qwen3_vl import clip_metadata, released_video_layout
 from videosft.models.qwen3_vl_positions import rope_index, timestamp_text, timestamps
 from videosft.models.registry import get_family
-from videosft.models.collate import collate
 
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
          {"from": "human", "value": "Which way does the shape move?"}, {"from": "gpt", "value": "left"}]
@@ -131,7 +131,7 @@ def _synthetic_batch(rng, cfg):
     for _ in range(int(rng.integers(1, 4))):
         ids, types = [], []
 
-        def text(n):
+        def text(n, ids=ids, types=types):
             ids.extend(rng.integers(0, 100, n).tolist())
             types.extend([0] * n)
 

@@ -14,9 +14,8 @@ import torch
 
 from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
-from videosft.models.labels import IGNORE_INDEX
-from videosft.models.registry import family_names, get_family
 from videosft.models.collate import collate, to_device
+from videosft.models.labels import IGNORE_INDEX
 from videosft.models.packing import (
     FORWARD_KWARGS,
     pack,
@@ -26,6 +25,7 @@ from videosft.models.packing import (
     split_packs,
     use_packed_sdpa,
 )
+from videosft.models.registry import family_names, get_family
 
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
          {"from": "human", "value": "Which way does it move?"}, {"from": "gpt", "value": "left, then up"}]

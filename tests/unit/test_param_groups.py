@@ -11,11 +11,16 @@ from pydantic import ValidationError
 
 from videosft import schema as S
 from videosft.data.preprocess import encode_sample, load_features
-from videosft.models.registry import get_family
 from videosft.models.collate import collate
 from videosft.models.param_groups import (
-    FreezePolicy, apply_policy, group_of, install_visual_keepalive, module_groups, named_module_groups,
+    FreezePolicy,
+    apply_policy,
+    group_of,
+    install_visual_keepalive,
+    module_groups,
+    named_module_groups,
 )
+from videosft.models.registry import get_family
 
 FAMILIES = ("qwen2_5_vl", "qwen3_vl", "llava_next_video", "llava_1_5")
 SOURCE_ROOT = Path(__file__).parents[2] / "platform"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from videosft import schema as S
-from videosft.data import av_stream, probe
+from videosft.data import av_stream
 from videosft.data import media_fixtures as mf
 from videosft.data.probe import probe_image, probe_sample, probe_video
 

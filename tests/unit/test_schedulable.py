@@ -16,8 +16,15 @@ import pytest
 import yaml
 
 from videosft.clusters_check import _cluster_spec_of
-from videosft.clusters_fit import (NodeType, kuberay_node_types, launcher_node_types, phases, preset_for,
-                                   schedule_problems, trial_nodes)
+from videosft.clusters_fit import (
+    NodeType,
+    kuberay_node_types,
+    launcher_node_types,
+    phases,
+    preset_for,
+    schedule_problems,
+    trial_nodes,
+)
 from videosft.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]

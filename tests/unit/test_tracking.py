@@ -3,7 +3,7 @@
 import pytest
 
 from videosft.config import ConfigError, from_dict, load_config
-from videosft.tune.tracking import check_tracking, trial_metrics, tracking_callbacks
+from videosft.tune.tracking import check_tracking, tracking_callbacks, trial_metrics
 
 
 def test_tensorboard_callback_from_config():

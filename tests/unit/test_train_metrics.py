@@ -13,7 +13,13 @@ from videosft import schema as S
 from videosft.config import load_config
 from videosft.train.flops import mfu, transformer_train_flops, vision_flops
 from videosft.train.metrics import (
-    ModelShape, StepWindow, batch_flops, count_patches, device_peak_flops, format_row, model_shape,
+    ModelShape,
+    StepWindow,
+    batch_flops,
+    count_patches,
+    device_peak_flops,
+    format_row,
+    model_shape,
 )
 
 SHAPE = ModelShape(n_params_lm=1000, n_params_vit=200, n_layers=2, hidden=16, patch_size=14, train_vit=True)
@@ -96,10 +102,11 @@ def test_model_shape_counts_groups(tiny_qwen):
 
 @pytest.mark.parametrize("on", [True, False])
 def test_gradient_checkpointing_follows_the_config(tiny_qwen, on):
+    from transformers import AutoProcessor
+
     from videosft.data.preprocess import encode_sample, load_features
     from videosft.models.collate import collate
     from videosft.train.loop import checkpointing_on, prepare_model
-    from transformers import AutoProcessor
 
     fam, path = tiny_qwen
     model = _model(path)

@@ -66,7 +66,6 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory):
 def trained_qwen(tmp_path_factory: pytest.TempPathFactory, synthetic) -> str:
     """A tiny Qwen2.5-VL trained briefly on the synthetic set: its answers depend on the input."""
     import torch
-
     from vllm_fixtures import train_answering_qwen
 
     torch.manual_seed(0)

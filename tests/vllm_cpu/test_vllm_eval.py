@@ -13,12 +13,12 @@ import json
 
 import numpy as np
 import pytest
+from vllm_fixtures import decode_rows
 
 from videosft import schema as S
 from videosft.config import ExperimentConfig
 from videosft.eval import predictions as P
 from videosft.eval.runner import engine_dataset, evaluate_model, stream_predictions
-from vllm_fixtures import decode_rows
 
 BENCHES = ["synthetic_image", "synthetic_video", "mme"]
 

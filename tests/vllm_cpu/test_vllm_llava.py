@@ -14,9 +14,9 @@ import gc
 
 import numpy as np
 import pytest
+from vllm_fixtures import max_logprob_gap, rescale_weights
 
 from videosft import schema as S
-from vllm_fixtures import max_logprob_gap, rescale_weights
 
 TOL = 1e-4
 

@@ -19,9 +19,9 @@ import json
 from collections import defaultdict
 
 import pytest
+from vllm_fixtures import max_logprob_gap, parity_rows
 
 from videosft import schema as S
-from vllm_fixtures import max_logprob_gap, parity_rows
 
 TOL = 1e-4
 TOP = 5

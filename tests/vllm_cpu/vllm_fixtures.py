@@ -68,8 +68,8 @@ def train_answering_qwen(out: Path, data_root: Path, steps: int = 60, seed: int 
     from videosft.data.manifest import read_manifest
     from videosft.data.preprocess import encode_sample, load_features
     from videosft.data.synthetic import corpus
-    from videosft.models.registry import get_family
     from videosft.models.collate import collate
+    from videosft.models.registry import get_family
 
     fam = get_family("qwen2_5_vl")
     cfg = BudgetConfig(predictor="instruction", candidates=[2, 4, 8], default=4, num_thumbnails=4)

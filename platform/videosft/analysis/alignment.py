@@ -38,14 +38,20 @@ import json
 import math
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from videosft import schema as S
+from videosft.analysis.figures import pyplot, save_figure
+from videosft.data.manifest import join_path, read_manifest
+from videosft.data.preprocess import encode_sample, load_features
 from videosft.data.sampling import SamplingContract
+from videosft.models.param_groups import LLM, named_module_groups
+from videosft.models.registry import get_family
 
 if TYPE_CHECKING:
     import torch
@@ -105,7 +111,6 @@ class GroupLayout:
 
 def group_layout(model: nn.Module, family: Any) -> GroupLayout:
     """Partition the model's unique parameters by module group; split the decoder blocks in halves."""
-    from videosft.models.param_groups import LLM, named_module_groups
 
     named = named_module_groups(model, family)
     blocks = {n: int(m.group(1)) for n, _ in named[LLM] if (m := _BLOCK.search(n))}
@@ -311,7 +316,6 @@ def decoded_videos(rows: Sequence[dict[str, Any]], contract: SamplingContract, b
 
 
 def _batches(rows: Sequence[dict[str, Any]], family: Any, processor: Any, k: int, size: int) -> list[dict[str, torch.Tensor]]:
-    from videosft.data.preprocess import encode_sample, load_features
     from videosft.models.collate import collate
 
     feats = [load_features(encode_sample(r, family, processor, for_generation=False)["features"]) for r in rows]
@@ -338,7 +342,6 @@ def probe_rows(data_root: str | Path, contract: SamplingContract, settings: Alig
                ) -> tuple[list[dict], list[dict[int, dict]], list[str]]:
     """The decoded rows behind `load_probe_batches`: (image rows, per video {T: row}, rejected)."""
     from videosft.data.decode import IsolatedDecoder
-    from videosft.data.manifest import join_path, read_manifest
 
     rows = read_manifest(join_path(str(data_root), settings.manifest))
     n = settings.batches * settings.batch_size
@@ -370,7 +373,6 @@ def run_alignment(model_path: str | Path, data_root: str | Path, settings: Align
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videosft.models.registry import get_family
 
     t0 = time.perf_counter()
     fam = get_family(family or infer_family(model_path))
@@ -452,7 +454,6 @@ def _budget_axis(ax: Any, budgets: Sequence[int]) -> None:
 def plot_alignment(results: Sequence[Mapping[str, Any]], out_png: str | Path, group: str = OVERALL) -> Path:
     """Cosine against frame budget T, one line per checkpoint, error bars = std, a zero line; with
     second-moment data, E||grad L_video||^2 (all / at or below / above min_frames) in a panel beside it."""
-    from videosft.analysis.figures import pyplot, save_figure
 
     moments = [r for r in results if r.get("second_moment")]
     if moments:

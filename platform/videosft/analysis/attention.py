@@ -36,15 +36,21 @@ import json
 import math
 import re
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from videosft import schema as S
+from videosft.analysis.alignment import decoded_images, decoded_videos, infer_family
 from videosft.analysis.compute import human_params
+from videosft.analysis.figures import pyplot, save_figure
+from videosft.data.manifest import join_path, read_manifest
+from videosft.data.preprocess import encode_sample, load_features
 from videosft.data.sampling import SamplingContract
+from videosft.models.registry import get_family
 
 if TYPE_CHECKING:
     from torch import nn
@@ -206,7 +212,6 @@ def _grid_key(features: Mapping[str, np.ndarray], video: bool) -> tuple[int, int
 def make_item(row: Mapping[str, Any], boxes: Mapping[int, list], modality: str, family: Any,
               processor: Any) -> ProbeItem:
     """Encode a decoded row for generation (the prompt ends where the answer starts) and map its boxes."""
-    from videosft.data.preprocess import encode_sample, load_features
 
     video = row[S.MEDIA_TYPE] == S.MEDIA_VIDEO
     feats = load_features(encode_sample(dict(row), family, processor, for_generation=True)["features"])
@@ -223,9 +228,7 @@ def make_item(row: Mapping[str, Any], boxes: Mapping[int, list], modality: str, 
 def load_items(data_root: str | Path, family: Any, processor: Any, contract: SamplingContract,
                settings: AttentionSettings) -> tuple[list[ProbeItem], list[str]]:
     """Items per modality (images, then clips at every budget), and skipped rows as "id: reason"."""
-    from videosft.analysis.alignment import decoded_images, decoded_videos
     from videosft.data.decode import IsolatedDecoder
-    from videosft.data.manifest import join_path, read_manifest
 
     user = read_boxes(settings.boxes) if settings.boxes else {}
     skipped: list[str] = []
@@ -391,8 +394,6 @@ def run_attention(model_path: str | Path, data_root: str | Path, settings: Atten
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videosft.analysis.alignment import infer_family
-    from videosft.models.registry import get_family
 
     t0 = time.perf_counter()
     name = family or infer_family(model_path)
@@ -490,7 +491,6 @@ def plot_attention(results: Sequence[Mapping[str, Any]], out_png: str | Path) ->
     answer position's attention over its visual tokens (last layer group) and the target boxes."""
     from PIL import Image
 
-    from videosft.analysis.figures import pyplot, save_figure
 
     plt = pyplot()
     ids = [(e["id"], e["modality"]) for e in (results[0]["examples"] if results else [])]

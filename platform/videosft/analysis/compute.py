@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 
 def visual_tokens_per_sample(history: Sequence[Mapping[str, Any]]) -> float | None:

@@ -13,9 +13,10 @@ frame count when it recorded one. Missing numbers are left out of a plot, never 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from videosft.analysis.compute import human_params
 from videosft.config import ExperimentConfig

@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import html
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from videosft.analysis.figures import Figure
 from videosft.analysis.tables import Table

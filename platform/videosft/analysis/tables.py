@@ -7,8 +7,9 @@ value (an old summary without compute accounting, scores without intervals) rend
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from videosft.analysis.alignment import second_moment_note, second_moment_rows
 from videosft.analysis.attention import ATTENTION_NOTE, attention_rows

@@ -11,8 +11,9 @@ the sweep's base model, evaluated once per evaluation budget (`{budget: {benchma
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from statistics import mean
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from videosft.config import ExperimentConfig
 

@@ -16,7 +16,8 @@ import io
 import json
 import os
 import sys
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pyarrow.fs as pafs
 

@@ -33,8 +33,9 @@ from __future__ import annotations
 import re
 import string
 from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 from videosft.schema import CORRECT, EXTRACTED
 

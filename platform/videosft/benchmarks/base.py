@@ -11,8 +11,9 @@ correctness and the scorer groups them. All pure (no Ray, no torch): unit-tested
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 # An evaluation item is a plain dict (it crosses Ray Data) with at least these keys:
 #   id: str                  unique per item (after any expansion, e.g. MMBench rotations)

@@ -7,7 +7,7 @@ function by each benchmark's parity test. Benchmark-specific rules stay in their
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 _PHRASES = (
     "the answer is", "answer is", "the correct answer is", "correct answer is", "the best answer is",

@@ -43,11 +43,12 @@ import os
 import re
 import string
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from videosft.benchmarks.answers import NO_ANSWER, extract_choice, pct
 from videosft.benchmarks import _io
+from videosft.benchmarks.answers import NO_ANSWER, extract_choice, pct
 from videosft.benchmarks.base import Benchmark, EvalItem
 from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA
 from videosft.benchmarks.vlmevalkit_rules import can_infer as vlmeval_can_infer

@@ -41,11 +41,12 @@ import math
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from videosft.benchmarks.answers import extract_yes_no, pct
 from videosft.benchmarks import _io
+from videosft.benchmarks.answers import extract_yes_no, pct
 from videosft.benchmarks.base import Benchmark, EvalItem
 
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR")
@@ -213,7 +214,7 @@ def _load_tsv(path: str, cache_dir: str, prompt: Callable[[str], str]) -> list[E
     rows = _io.read_table(path)
     images = tsv_images(rows, path)
     items = []
-    for i, row in enumerate(rows):
+    for row in rows:
         idx = str(row.get("index"))
         if idx not in images:
             continue

@@ -31,14 +31,15 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from videosft.benchmarks.answers import NO_ANSWER, extract_choice, is_option_letter, pct
 from videosft.benchmarks import _io
+from videosft.benchmarks.answers import NO_ANSWER, extract_choice, is_option_letter, pct
 from videosft.benchmarks.base import Benchmark, EvalItem
-from videosft.benchmarks.mmbench import vlmeval_is_na, vlmeval_prompt
 from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
+from videosft.benchmarks.mmbench import vlmeval_is_na, vlmeval_prompt
 from videosft.benchmarks.vlmevalkit_rules import can_infer as vlmeval_can_infer
 from videosft.schema import CORRECT, EXTRACTED
 
@@ -202,7 +203,7 @@ def load(root: str, cache_dir: str | None = None, layout: str = "auto", *, proto
     rows = _io.read_table(f)
     images = {str(_io.require(r, "index", f, f"row {i}")).strip(): r.get("image") for i, r in enumerate(rows)}
     items: list[EvalItem] = []
-    for i, row in enumerate(rows):
+    for row in rows:
         idx = str(row["index"]).strip()
         where = f"index {idx}"
         raw_question = str(_io.require(row, "question", f, where))

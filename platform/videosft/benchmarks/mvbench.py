@@ -53,11 +53,12 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from videosft.benchmarks.answers import extract_choice, mean, pct
 from videosft.benchmarks import _io
+from videosft.benchmarks.answers import extract_choice, mean, pct
 from videosft.benchmarks.base import Benchmark, EvalItem
 from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA, can_infer
 

@@ -44,14 +44,22 @@ Every verdict also carries ``lenient`` (our ``answers.extract_yes_no``), never u
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from videosft.benchmarks import _io
 from videosft.benchmarks.base import Benchmark, EvalItem
-from videosft.benchmarks.mme import (_lenient, _no_truth, _no_truth_scores, _unanswered,
-                                          tsv_images, yes_no_cap)
+
 # The VLMEvalKit yes/no verdict (YOrN_Extraction; Unknown -> wrong, needs_judge) is MME's, unchanged.
-from videosft.benchmarks.mme import judge_vlmevalkit
+from videosft.benchmarks.mme import (
+    _lenient,
+    _no_truth,
+    _no_truth_scores,
+    _unanswered,
+    judge_vlmevalkit,
+    tsv_images,
+    yes_no_cap,
+)
 
 SPLITS = ("random", "popular", "adversarial")
 LMMS_POST_PROMPT = "\nAnswer the question using a single word or phrase."  # pope*.yaml default post_prompt

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from videosft.benchmarks.answers import CORRECT, Verdict, corrects, group_accuracy, judged, pct, verdict
 from videosft.benchmarks import _io
+from videosft.benchmarks.answers import CORRECT, Verdict, corrects, group_accuracy, judged, pct, verdict
 from videosft.benchmarks.base import Benchmark, EvalItem
 
 _PLACEHOLDER = re.compile(r"<(?:image|video)>\s*")

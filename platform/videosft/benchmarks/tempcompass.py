@@ -42,11 +42,19 @@ Every judge also writes ``lenient`` (this project's extractor): an extra column,
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from videosft.benchmarks.answers import extract_choice, extract_yes_no, is_option_letter, mean, pct, strip_answer_prefixes
 from videosft.benchmarks import _io
+from videosft.benchmarks.answers import (
+    extract_choice,
+    extract_yes_no,
+    is_option_letter,
+    mean,
+    pct,
+    strip_answer_prefixes,
+)
 from videosft.benchmarks.base import Benchmark, EvalItem
 from videosft.benchmarks.mvbench import lmms_eval_output
 from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA

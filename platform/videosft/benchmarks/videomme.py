@@ -33,12 +33,13 @@ from __future__ import annotations
 import ast
 import functools
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from videosft.benchmarks.answers import extract_choice, unanswered
 from videosft.benchmarks import _io
+from videosft.benchmarks.answers import extract_choice, unanswered
 from videosft.benchmarks.base import Benchmark, EvalItem
 from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
 from videosft.benchmarks.vlmevalkit_rules import can_infer
@@ -243,7 +244,7 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
             try:
                 raw_opts = [str(o) for o in ast.literal_eval(str(_io.require(row, "candidates", f, f"index {qid}")))]
             except (ValueError, SyntaxError) as e:
-                raise _io.BenchmarkDataError(f"{f} (index {qid}): field 'candidates' is not a list literal ({e})")
+                raise _io.BenchmarkDataError(f"{f} (index {qid}): field 'candidates' is not a list literal ({e})") from e
         where = f"question_id {qid}"
         duration = str(_io.require(row, "duration", f, where))
         if duration not in DURATIONS:
@@ -380,7 +381,7 @@ _GROUPS = (tuple(("duration", d) for d in DURATIONS) + tuple(("domain", c) for c
            + tuple(("sub_category", x) for x in SUB_CATEGORIES) + tuple(("task_type", t) for t in TASK_CATEGORIES))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _groups_of(key: str) -> tuple[tuple[str, str], ...]:
     """The logged groups whose name is a substring of the aggregation key (upstream's ``if name in k``)."""
     return tuple(g for g in _GROUPS if g[1] in key)

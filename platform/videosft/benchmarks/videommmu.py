@@ -42,12 +42,13 @@ import functools
 import json
 import re
 from collections import defaultdict
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from videosft.benchmarks.answers import extract_choice, mean, unanswered
 from videosft.benchmarks import _io
+from videosft.benchmarks.answers import extract_choice, mean, unanswered
 from videosft.benchmarks.base import Benchmark, EvalItem
 from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
 

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videosft import schema as S
 from videosft.engines import VLLMConfig
+from videosft.models.registry import family_names
 
 BUDGET_FELL_BACK = "budget_fell_back"  # bool column: the predictor's answer was unusable
 DEFAULT_CANDIDATES = (1, 2, 4, 8, 16)
@@ -136,7 +138,6 @@ class BudgetConfig(BaseModel):
     @field_validator("family")
     @classmethod
     def _known_family(cls, v: str) -> str:
-        from videosft.models.registry import family_names
 
         if v not in family_names():
             raise ValueError(f"unknown family {v!r}; expected one of {family_names()}")
@@ -150,7 +151,7 @@ class BudgetConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "BudgetConfig":
+    def _consistent(self) -> BudgetConfig:
         if self.default not in self.candidates:
             raise ValueError(f"default ({self.default}) must be one of candidates {self.candidates}")
         t = self.segment_thresholds

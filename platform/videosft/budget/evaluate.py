@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from videosft import schema as S
 from videosft.budget.base import BudgetConfig, BudgetPrediction, predictor_from_config, snap_up
+from videosft.budget.stage import RowPreparer, predict_rows
+from videosft.budget.text_classifier import train_text_classifier
+from videosft.data.manifest import read_manifest
 from videosft.data.sampling import SamplingContract
 
 PredictorSpec = str | tuple[str, Mapping[str, Any]]  # name, or (label, BudgetConfig fields)
@@ -101,8 +105,6 @@ def plot_predictors(scores: Mapping[str, Mapping[str, Any]], out_path: str | Pat
 
 def _train_text_classifier(data_root: Path, train_manifest: str, candidates: Sequence[int], out: Path) -> str:
     """Fit the text classifier on the train split's min_frames oracle labels (video rows)."""
-    from videosft.budget.text_classifier import train_text_classifier
-    from videosft.data.manifest import read_manifest
 
     rows = [r for r in read_manifest(str(data_root / train_manifest))
             if r[S.MEDIA_TYPE] == S.MEDIA_VIDEO and r[S.MIN_FRAMES] >= 1]
@@ -126,7 +128,6 @@ def _config_for(spec: PredictorSpec, candidates: Sequence[int], default: int, mo
 def evaluate_predictor(cfg: BudgetConfig, rows: list[dict[str, Any]], contract: SamplingContract
                        ) -> tuple[list[BudgetPrediction], float, float]:
     """(predictions, load seconds, prepare+predict seconds) for one predictor over rows."""
-    from videosft.budget.stage import RowPreparer, predict_rows
 
     t0 = time.perf_counter()
     predictor = predictor_from_config(cfg, contract)
@@ -149,7 +150,6 @@ def run_predictors_eval(data_root: str | Path, predictors: Sequence[PredictorSpe
     model_path is trained first on `train_manifest`'s min_frames labels. A spec may be
     (label, {BudgetConfig fields}) to score variants, e.g. ("similarity-dinov2", {...}).
     """
-    from videosft.data.manifest import read_manifest
 
     root, out = Path(data_root), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,8 @@ else, including an engine error, becomes the default budget with ``fell_back=Tru
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from videosft.budget.base import (
     parse_budget_answer,
     register,
 )
+from videosft.engines import make_engine
 
 _ENGINE_KEYS = (S.MEDIA_TYPE, S.FRAMES, S.SAMPLED_FPS, S.FPS, S.NUM_FRAMES, S.FRAME_INDICES)
 
@@ -40,7 +42,6 @@ def make_budget_engine(kind: str, model_path: str | None, family: str, max_new_t
     """
     if not model_path:
         raise ValueError("budget.model_path: the instruction/oracle-probe predictors need a VLM checkpoint path")
-    from videosft.engines import make_engine
 
     return make_engine(kind, str(model_path), family, max_new_tokens, vllm=vllm, threads=threads)
 
@@ -81,7 +82,7 @@ class InstructionPredictor:
         self.engine = engine or make_budget_engine(engine_kind, model_path, family, max_new_tokens, vllm, threads)
 
     @classmethod
-    def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> "InstructionPredictor":
+    def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> InstructionPredictor:
         return cls(cfg.candidates, cfg.default, cfg.model_path, cfg.family, cfg.prompt, cfg.max_new_tokens,
                    cfg.engine, vllm=cfg.vllm.model_dump(), threads=max(1, int(cfg.cpus_per_actor)))
 

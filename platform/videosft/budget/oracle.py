@@ -14,20 +14,22 @@ A sample no candidate answers (or with no known min_frames) gets the default, ``
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from videosft import schema as S
+from videosft.benchmarks.synthetic import is_correct
 from videosft.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction, register, snap_up
 from videosft.budget.instruction import engine_row, make_budget_engine, safe_generate
+from videosft.data.pipeline import DecodeStage
 from videosft.data.sampling import SamplingContract
 
 CorrectFn = Callable[[Mapping[str, Any]], bool]
 
 
 def _default_correct(row: Mapping[str, Any]) -> bool:
-    from videosft.benchmarks.synthetic import is_correct  # first words == answer, lowercased
 
     return is_correct(row)
 
@@ -49,7 +51,6 @@ class OraclePredictor:
         self.candidates, self.default, self.mode = sorted(candidates), int(default), mode
         self.engine, self.decoder = None, None
         if mode == "probe":
-            from videosft.data.pipeline import DecodeStage
 
             self.contract = contract or SamplingContract()
             self.engine = engine or make_budget_engine(engine_kind, model_path, family, max_new_tokens)
@@ -57,7 +58,7 @@ class OraclePredictor:
             self.correct = correct_fn or _default_correct
 
     @classmethod
-    def from_config(cls, cfg: BudgetConfig, contract: SamplingContract | None = None) -> "OraclePredictor":
+    def from_config(cls, cfg: BudgetConfig, contract: SamplingContract | None = None) -> OraclePredictor:
         return cls(cfg.candidates, cfg.default, cfg.oracle, cfg.model_path, cfg.family, cfg.engine,
                    cfg.max_new_tokens, contract, cfg.decode_timeout_s)
 

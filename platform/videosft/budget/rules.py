@@ -7,7 +7,8 @@ no pixels, so they cost next to nothing; `fps` needs only the probed frame count
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from videosft import schema as S
 from videosft.budget.base import BudgetConfig, BudgetPrediction, fallback, non_video_prediction, register, snap_up
@@ -29,7 +30,7 @@ class FixedPredictor:
             raise ValueError(f"fixed: budget {self.budget} is not one of candidates {self.candidates}")
 
     @classmethod
-    def from_config(cls, cfg: BudgetConfig, contract: SamplingContract | None = None) -> "FixedPredictor":
+    def from_config(cls, cfg: BudgetConfig, contract: SamplingContract | None = None) -> FixedPredictor:
         return cls(cfg.candidates, cfg.default)
 
     def predict(self, rows: list[dict[str, Any]]) -> list[BudgetPrediction]:
@@ -55,7 +56,7 @@ class FpsPredictor:
         self.contract = contract or SamplingContract(mode="fps")
 
     @classmethod
-    def from_config(cls, cfg: BudgetConfig, contract: SamplingContract | None = None) -> "FpsPredictor":
+    def from_config(cls, cfg: BudgetConfig, contract: SamplingContract | None = None) -> FpsPredictor:
         return cls(cfg.candidates, cfg.default, contract)
 
     def frames_for(self, total_frames: int, video_fps: float) -> int:

@@ -20,8 +20,9 @@ predictor works with no model at all.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -124,7 +125,7 @@ class SimilarityPredictor:
         self.embedding = embedding
 
     @classmethod
-    def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> "SimilarityPredictor":
+    def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> SimilarityPredictor:
         return cls(cfg.candidates, cfg.default, cfg.embedding, cfg.model_path, cfg.distinct_threshold,
                    cfg.segment_thresholds)
 

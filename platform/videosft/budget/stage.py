@@ -20,8 +20,9 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,10 @@ from videosft.budget.base import (
     fallback,
     predictor_from_config,
 )
-from videosft.data.manifest import to_llava_row, write_manifest
+from videosft.data.manifest import read_manifest, to_llava_row, write_manifest
+from videosft.data.pipeline import DecodeStage, actor_pool
 from videosft.data.sampling import SamplingContract
+from videosft.ray_runtime import ensure_ray
 
 CACHE_VERSION = "budget-cache-v1"  # bump when predictors change what they answer for the same key
 _STAGE_COLUMNS = (S.ID, S.MEDIA_TYPE, S.MEDIA_PATH, S.QUESTION, S.ANSWER, S.TASK, S.MIN_FRAMES,
@@ -54,7 +57,6 @@ class RowPreparer:
     """Adds what a predictor reads: thumbnails (+ probe columns) or just probe columns, per video row."""
 
     def __init__(self, predictor: BudgetPredictor, cfg: BudgetConfig) -> None:
-        from videosft.data.pipeline import DecodeStage
 
         self.decoder = None
         if predictor.needs_frames:
@@ -121,7 +123,6 @@ def check_model_path(cfg: BudgetConfig) -> None:
 
 def predict_budgets_dataset(ds: Any, cfg: BudgetConfig, contract: SamplingContract) -> Any:
     """Rows -> the same rows plus FRAME_BUDGET, BUDGET_RAW, budget_fell_back (lazy Ray Dataset)."""
-    from videosft.data.pipeline import actor_pool
 
     check_model_path(cfg)
     return ds.map_batches(
@@ -200,7 +201,6 @@ def budget_manifest(manifest_path: str, cfg: BudgetConfig, contract: SamplingCon
     if out.exists():
         print(f"[budget] reusing {out}", flush=True)
         return out
-    from videosft.data.manifest import read_manifest
 
     rows = read_manifest(manifest_path, media_root)
     merged = budget_rows(rows, cfg, contract)
@@ -222,7 +222,6 @@ def budget_rows(rows: Sequence[dict[str, Any]], cfg: BudgetConfig, contract: Sam
     import ray
     import ray.data
 
-    from videosft.ray_runtime import ensure_ray
 
     check_model_path(cfg)
     ensure_ray()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class HashedTextClassifier:
         return x / np.maximum(norms, 1e-12)
 
     def fit(self, texts: Sequence[str], labels: Sequence[int], epochs: int = 300, lr: float = 2.0,
-            l2: float = 1e-4) -> "HashedTextClassifier":
+            l2: float = 1e-4) -> HashedTextClassifier:
         """Full-batch gradient descent on mean cross-entropy (+ L2); labels must be classes."""
         unknown = sorted(set(int(y) for y in labels) - set(self.classes.tolist()))
         if unknown:
@@ -88,7 +89,7 @@ class HashedTextClassifier:
         return out
 
     @classmethod
-    def load(cls, path: str | Path) -> "HashedTextClassifier":
+    def load(cls, path: str | Path) -> HashedTextClassifier:
         with np.load(str(path), allow_pickle=False) as data:
             if str(data["format"]) != FORMAT:
                 raise ValueError(f"{path}: not a {FORMAT} file (format={str(data['format'])!r})")
@@ -122,7 +123,7 @@ class TextClassifierPredictor:
             raise ValueError(f"text_classifier: model classes {extra} are not candidates {self.candidates}")
 
     @classmethod
-    def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> "TextClassifierPredictor":
+    def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> TextClassifierPredictor:
         return cls(cfg.candidates, cfg.default, cfg.model_path)
 
     def predict(self, rows: list[dict[str, Any]]) -> list[BudgetPrediction]:

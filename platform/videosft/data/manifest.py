@@ -23,8 +23,20 @@ from pathlib import Path
 from typing import Any
 
 from videosft import schema as S
-from videosft.schema import ANSWER, CONVERSATIONS, ID, MEDIA_IMAGE, MEDIA_PATH, MEDIA_TEXT
-from videosft.schema import MEDIA_TYPE, MEDIA_VIDEO, MIN_FRAMES, QUESTION, SOURCE, TASK
+from videosft.schema import (
+    ANSWER,
+    CONVERSATIONS,
+    ID,
+    MEDIA_IMAGE,
+    MEDIA_PATH,
+    MEDIA_TEXT,
+    MEDIA_TYPE,
+    MEDIA_VIDEO,
+    MIN_FRAMES,
+    QUESTION,
+    SOURCE,
+    TASK,
+)
 
 HUMAN, GPT = "human", "gpt"
 _ROLE_ALIASES = {"human": HUMAN, "user": HUMAN, "gpt": GPT, "assistant": GPT}

@@ -21,6 +21,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from videosft.data.decode import decode_video
+
 PATTERN_BITS = 8
 PATTERN_MAX_FRAMES = 1 << PATTERN_BITS  # indices wrap modulo this
 
@@ -242,6 +244,5 @@ def faulty_decode(
     elif path.startswith(SPIN_PREFIX):
         while True:
             pass
-    from videosft.data.decode import decode_video  # late: decode imports nothing from here
 
     return decode_video(path, indices, out_hw, backend=backend, threads=threads, with_times=with_times)

@@ -10,13 +10,15 @@ import json
 import logging
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from videosft import schema as S
+from videosft.data.preprocess import EncodeStage
 from videosft.data.sampling import SamplingContract
 from videosft.schema import PROBE_NOTE
 
@@ -237,7 +239,6 @@ def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, 
 
 def encoded_dataset(decoded: Any, family: str, model_path: str, concurrency: int, cpus: float) -> Any:
     """Decoded rows -> rows with a FEATURES blob (training inputs + assistant-only labels)."""
-    from videosft.data.preprocess import EncodeStage
 
     return decoded.map(
         EncodeStage,

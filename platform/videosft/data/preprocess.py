@@ -16,7 +16,7 @@ from safetensors.numpy import save as st_save
 
 from videosft import schema as S
 from videosft.models.labels import assistant_labels
-from videosft.models.registry import ModelFamily
+from videosft.models.registry import ModelFamily, get_family
 
 FEATURES = "features"  # bytes: safetensors blob of one sample's model inputs (+ labels when training)
 N_TEXT_TOKENS = "n_text_tokens"
@@ -88,7 +88,6 @@ class EncodeStage:
     def __init__(self, family: str, model_path: str, for_generation: bool = False) -> None:
         from transformers import AutoProcessor
 
-        from videosft.models.registry import get_family
 
         self.family = get_family(family)
         self.processor = AutoProcessor.from_pretrained(model_path)

@@ -210,7 +210,7 @@ class SamplingContract(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _ordered(self) -> "SamplingContract":
+    def _ordered(self) -> SamplingContract:
         for lo, hi in (("min_frames", "max_frames"), ("min_pixels", "max_pixels"),
                        ("video_min_pixels", "video_max_pixels")):
             if getattr(self, lo) > getattr(self, hi):

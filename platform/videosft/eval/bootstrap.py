@@ -16,7 +16,8 @@ scores JSON (the evaluation runner writes one per benchmark).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -13,16 +13,23 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from videosft import schema as S
 from videosft.benchmarks import get_benchmark
+from videosft.benchmarks.protocols import get_protocol
+from videosft.budget.stage import budget_rows
 from videosft.config import ExperimentConfig
+from videosft.data.pipeline import actor_pool, decoded_dataset
+from videosft.engines import make_engine
 from videosft.eval import predictions as P
+from videosft.eval.bootstrap import headline_ci
+from videosft.progress import write_progress
 
 # predict(items) -> blocks of {id, prediction, error}, yielded as they finish (ids are "bench::id").
 Predictor = Callable[[list[dict[str, Any]]], Iterable[list[dict[str, Any]]]]
@@ -50,7 +57,6 @@ class EvalActor:
     def __init__(self, engine: str, model_path: str, family: str, max_new_tokens: int,
                  tensor_parallel_size: int = 1, batch_size: int = 1, vllm: dict[str, Any] | None = None,
                  threads: int | None = None) -> None:
-        from videosft.engines import make_engine
 
         if threads and engine == "transformers":
             import torch
@@ -80,7 +86,6 @@ def local_predictor(engine: Any, batch_size: int, decode: Callable[[dict], dict]
 
 def ray_predictor(cfg: ExperimentConfig, model_path: str, budget: int | None) -> Predictor:
     """The Ray Data pass: decode pool -> engine actor pool, blocks streamed back as they finish."""
-    from videosft.data.pipeline import decoded_dataset
 
     def predict(items: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
         decoded = decoded_dataset(items, cfg.sampling, budget, cfg.data.decode_timeout_s,
@@ -93,7 +98,6 @@ def ray_predictor(cfg: ExperimentConfig, model_path: str, budget: int | None) ->
 
 def engine_dataset(cfg: ExperimentConfig, model_path: str, decoded: Any) -> Any:
     """Decoded rows -> {id, prediction, error} rows from an engine actor pool sized by `eval.*`."""
-    from videosft.data.pipeline import actor_pool
 
     return decoded.map_batches(
         EvalActor,
@@ -122,7 +126,6 @@ def hybrid_budgets(cfg: ExperimentConfig, items: list[dict[str, Any]]) -> list[d
     The DecodeStage honours a row's own FRAME_BUDGET, so the same pass then decodes each item at its
     predicted budget; image and text items keep theirs (predictors return 1 for them).
     """
-    from videosft.budget.stage import budget_rows
 
     videos = [it for it in items if it.get(S.MEDIA_TYPE) == S.MEDIA_VIDEO]
     if not videos:
@@ -179,7 +182,6 @@ def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | N
 def benchmark_key(cfg: ExperimentConfig, name: str, model_path: str, budget: int | str | None) -> dict[str, Any]:
     """The run key of one benchmark's predictions: checkpoint, contract, budget, length, protocol and
     loader options (another language, split or subtitle setting is another set of prompts)."""
-    from videosft.benchmarks.protocols import get_protocol
 
     bench = get_benchmark(name, cfg.eval.protocol)
     protocol = get_protocol(bench.protocol)
@@ -198,7 +200,6 @@ def _load_items(cfg: ExperimentConfig, name: str, data_root: str) -> list[dict[s
 
 def _progress(cfg: ExperimentConfig, out: Path, items_by_bench: Mapping[str, list[dict]]) -> Callable[[int], None]:
     """Rows scored so far -> <output_dir>/progress (the console's "eval <where>" bar)."""
-    from videosft.progress import write_progress
 
     where = Path(os.path.relpath(out, cfg.output_dir)).as_posix()
     inside = not where.startswith("..")  # else (e.g. `videosft evaluate --out elsewhere`): only to a watching console
@@ -233,7 +234,6 @@ def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by
 
 def _score_and_write(cfg: ExperimentConfig, name: str, items: list[dict[str, Any]], done: Mapping[str, dict[str, Any]],
                      key: Mapping[str, Any], resumed: int, model_path: str, out: Path) -> dict[str, Any]:
-    from videosft.eval.bootstrap import headline_ci
 
     bench = get_benchmark(name, cfg.eval.protocol)
     missing = P.record("", None, "", "missing: no prediction came back", key)

@@ -10,7 +10,7 @@ frame independently and scatters features in frame order, so this equals batchin
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch

@@ -7,7 +7,7 @@ multi-turn conversations and for any number of visual tokens.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -21,8 +21,9 @@ processor so placeholder counts match the features the model produces.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

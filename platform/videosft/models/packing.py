@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from videosft.models.labels import IGNORE_INDEX
 from videosft.models.collate import join_vision
+from videosft.models.labels import IGNORE_INDEX
 
 PositionFn = Callable[[Mapping[str, np.ndarray]], np.ndarray]  # one sample's features -> (k, L) positions
 _ROPE_KEYS = ("mm_token_type_ids", "image_grid_thw", "video_grid_thw", "second_per_grid_ts")

@@ -20,7 +20,8 @@ TransformersEngine and vLLM agree; tests/vllm_cpu checks that both engines still
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch

@@ -8,8 +8,9 @@ temporal position once sampling exceeds 2 fps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

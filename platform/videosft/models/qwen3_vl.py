@@ -17,8 +17,9 @@ What differs from Qwen2.5-VL (transformers 5.x `qwen3_vl`, vLLM `qwen3_vl.py`):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

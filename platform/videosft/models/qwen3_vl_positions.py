@@ -15,7 +15,8 @@ released one: `positions.py`). The interleaving (t, h, w frequencies alternating
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

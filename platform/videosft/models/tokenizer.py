@@ -8,9 +8,8 @@ the family's own transformers tokenizer class, so `AutoTokenizer.from_pretrained
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import json
+from collections.abc import Sequence
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+from videosft.analysis.alignment import alignment_markdown
 from videosft.study.presets import StudyPreset
-from videosft.study.verdict import TrialOutcomes, crossed, paired_matrix, verdict
+from videosft.study.verdict import TrialOutcomes, crossed, paired_matrix, replication, verdict
 
 IMG, VID = "synthetic_image", "synthetic_video"
 
@@ -188,7 +190,6 @@ REPRODUCIBILITY = (
 def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], runs: Sequence[tuple[str, int, Any]],
                        fixed_dirs: Mapping[str, Path], alignment: dict[str, Any], wall_s: float,
                        extra_sections: Sequence[str] = (), extra_json: Mapping[str, Any] | None = None) -> Path:
-    from videosft.analysis.alignment import alignment_markdown
 
     trials, rows = collect_trials(runs)
     result = verdict(trials)
@@ -269,7 +270,6 @@ def replication_section(runs_a: Sequence[tuple[str, int, Any]], fixed_a: Mapping
                         runs_b: Sequence[tuple[str, int, Any]], fixed_b: Mapping[str, Path],
                         preset: StudyPreset) -> tuple[list[str], dict[str, Any]]:
     """The replication check: the verdict of each disjoint seed set and whether they agree."""
-    from videosft.study.verdict import replication
 
     va, vb = verdict(collect_trials(runs_a)[0]), verdict(collect_trials(runs_b)[0])
     rep = replication({**va, "seeds": preset.seeds}, {**vb, "seeds": preset.replicate_seeds})

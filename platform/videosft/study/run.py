@@ -12,25 +12,31 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from videosft.analysis.alignment import AlignmentSettings, plot_alignment, run_alignment
+from videosft.analysis.attention import AttentionSettings, attention_markdown, plot_attention, run_attention
 from videosft.config import ExperimentConfig
+from videosft.data.synthetic import regenerate_target_boxes
+from videosft.eval.runner import evaluate_model
+from videosft.ray_runtime import ensure_ray
 from videosft.study.configs import (
     stage1_config,
     stage2_configs,
     write_image_manifest,
 )
 from videosft.study.presets import StudyPreset
-from videosft.study.report import trial_kind
+from videosft.study.report import collect_trials, replication_section, trial_kind, write_study_report
+from videosft.study.table1 import score_predictors, table1, table1_configs
+from videosft.train.run import train_at_budget
+from videosft.tune.sweep import run_sweep
+from videosft.workspace import prepare_inputs
 
 
 def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
     """Image SFT from random weights; returns {checkpoint, accuracy, chance, ...} (cached)."""
-    from videosft.eval.runner import evaluate_model
-    from videosft.ray_runtime import ensure_ray
-    from videosft.train.run import train_at_budget
-    from videosft.workspace import prepare_inputs
 
     done = out / "stage1" / "base.json"
     if done.exists():
@@ -65,7 +71,6 @@ def _share_base_eval(first: Path, target: Path) -> None:
 
 def score_at_fixed_budget(cfg: ExperimentConfig, trial_dir: Path, checkpoint: str, budget: int) -> Path:
     """Score a trial (or the base) on the video split at one evaluation budget (cached); its eval dir."""
-    from videosft.eval.runner import evaluate_model
 
     fixed = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"frame_budget": budget,
                                                                        "benchmarks": ["synthetic_video"]})})
@@ -77,7 +82,6 @@ def score_at_fixed_budget(cfg: ExperimentConfig, trial_dir: Path, checkpoint: st
 def run_stage2(preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequence[int]
                ) -> tuple[list[tuple[str, int, ExperimentConfig]], dict[str, Path]]:
     """Every stage-2 sweep of `seeds`, then every trial at the fixed evaluation budget."""
-    from videosft.tune.sweep import run_sweep
 
     runs = stage2_configs(preset, out, base, seeds)
     first = out / "stage2" / f"seed_{preset.seeds[0]}"
@@ -97,9 +101,6 @@ def run_stage2(preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequ
 def run_table1(preset: StudyPreset, out: Path, base: dict[str, Any], runs: list[tuple[str, int, ExperimentConfig]]
                ) -> tuple[list[str], dict[str, Any]]:
     """Table 1 in miniature: a Hybrid-Frame sweep per learned predictor and seed, then the table."""
-    from videosft.study.report import collect_trials
-    from videosft.study.table1 import score_predictors, table1, table1_configs
-    from videosft.tune.sweep import run_sweep
 
     # Not sharing base_eval here: the base's hybrid evaluation depends on the predictor.
     for _variant, seed, cfg in table1_configs(preset, out, base, preset.seeds):
@@ -121,8 +122,6 @@ def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> 
     and frame cache, and report whether the two seed sets give the same verdict ("inconclusive"
     when they do not).
     """
-    from videosft.ray_runtime import ensure_ray
-    from videosft.study.report import replication_section, write_study_report
 
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -147,7 +146,6 @@ def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> 
 
 def _alignment(preset: StudyPreset, base: dict[str, Any], cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
     """The gradient-alignment probe on the base checkpoint at every training budget (cached)."""
-    from videosft.analysis.alignment import AlignmentSettings, run_alignment
 
     path = out / "alignment_base.json"
     if path.exists() and "second_moment" in (cached := json.loads(path.read_text())):
@@ -168,8 +166,6 @@ def attention_section(preset: StudyPreset, out: Path, base: dict[str, Any],
     """Figure 3 in miniature: the attention probe on the base and every trial of the first seed's
     sweep (fixed budgets and Hybrid-Frame), clips at the fixed evaluation budget; one JSON per
     checkpoint under <out>/attention (cached), a table and the heat-map panel in the report."""
-    from videosft.analysis.alignment import plot_alignment
-    from videosft.analysis.attention import AttentionSettings, attention_markdown, plot_attention, run_attention
 
     _variant, seed, cfg = run
     todo = [("base", base["checkpoint"])]
@@ -201,7 +197,6 @@ def attention_section(preset: StudyPreset, out: Path, base: dict[str, Any],
 def _target_boxes_file(cfg: ExperimentConfig, data_root: str, out: Path) -> str | None:
     """None when the held-out rows carry target_boxes; else (a set written before rows had them) the
     boxes re-derived from each row's generation seed, as a boxes JSONL under `out`."""
-    from videosft.data.synthetic import regenerate_target_boxes
 
     rows = [r for name in ("eval_image.json", "eval_video.json") for r in json.loads(Path(data_root, name).read_text())]
     if all("target_boxes" in r for r in rows):

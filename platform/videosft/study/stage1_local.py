@@ -27,9 +27,13 @@ from videosft import schema as S
 from videosft.data.manifest import read_manifest
 from videosft.data.pipeline import DecodeStage
 from videosft.data.preprocess import FEATURES, EncodeStage, load_features
+from videosft.engines import TransformersEngine
+from videosft.eval.runner import evaluate_model, local_predictor
+from videosft.models.registry import get_family
 from videosft.progress import write_progress
 from videosft.study.configs import IMAGE_MANIFEST, stage1_config, write_image_manifest
 from videosft.study.presets import StudyPreset
+from videosft.train.loop import prepare_model, seed_everything
 from videosft.workspace import prepare_inputs
 
 PROCESSOR_FILES = (
@@ -66,8 +70,6 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from videosft.models.collate import collate
-    from videosft.models.registry import get_family
-    from videosft.train.loop import prepare_model, seed_everything
 
     tr = cfg.train
     seed_everything(tr.seed, tr.cpus_per_worker, use_gpu=False)
@@ -114,8 +116,6 @@ def train_stills(cfg: Any, model_path: str, feats: list[dict[str, np.ndarray]], 
 def _local_predictor(cfg: Any, ckpt: Path) -> Any:
     """The evaluation's predictor in this process (stills decode in-process; same engine and greedy
     decoding as the eval actors, so the same predictions), so stage 1 needs no Ray at all."""
-    from videosft.engines import TransformersEngine
-    from videosft.eval.runner import local_predictor
 
     engine = TransformersEngine(
         str(ckpt), cfg.model.family, cfg.eval.max_new_tokens or 16, batch_size=cfg.eval.batch_size
@@ -137,7 +137,6 @@ def _trained(ckpt: Path, cfg: Any) -> dict[str, Any] | None:
 
 def stage1_local(preset: StudyPreset, out: Path) -> dict[str, Any]:
     """Stage 1 of `preset` under `out`, in this process; the summary `run.stage1_base` returns (cached)."""
-    from videosft.eval.runner import evaluate_model
 
     out = Path(out).resolve()
     done = out / "stage1" / "base.json"

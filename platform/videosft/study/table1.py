@@ -18,14 +18,22 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from videosft import schema as S
+from videosft.budget.base import BudgetConfig, snap_up
+from videosft.budget.evaluate import _train_text_classifier, run_predictors_eval
+from videosft.budget.stage import write_predictor_sft_manifest
 from videosft.config import ExperimentConfig
+from videosft.data.manifest import read_manifest
 from videosft.study.configs import merge_nested, stage2_configs, study_config
 from videosft.study.paired import crossed, paired_matrix
 from videosft.study.presets import StudyPreset
+from videosft.study.verdict import by_point
+from videosft.train.run import train_at_budget
+from videosft.workspace import Inputs
 
 LEARNED = ("similarity", "text_classifier", "instruction")
 
@@ -36,7 +44,6 @@ def _candidates(preset: StudyPreset) -> list[int]:
 
 def text_predictor(preset: StudyPreset, out: Path, base: Mapping[str, Any]) -> str:
     """The text classifier's weights, trained once on the train split's labels (cached)."""
-    from videosft.budget.evaluate import _train_text_classifier
 
     path = out / "predictors" / "text_classifier.npz"
     if not path.exists():
@@ -47,11 +54,6 @@ def text_predictor(preset: StudyPreset, out: Path, base: Mapping[str, Any]) -> s
 
 def instruction_predictor(preset: StudyPreset, out: Path, base: Mapping[str, Any]) -> str:
     """A tiny VLM taught to be the instruction predictor: the base, SFT on (question -> budget) (cached)."""
-    from videosft.budget.base import BudgetConfig, snap_up
-    from videosft.budget.stage import write_predictor_sft_manifest
-    from videosft.data.manifest import read_manifest
-    from videosft.train.run import train_at_budget
-    from videosft.workspace import Inputs
 
     ckpt = out / "predictors" / "instruction"
     if (ckpt / "config.json").exists():
@@ -104,7 +106,6 @@ def table1_configs(preset: StudyPreset, out: Path, base: Mapping[str, Any], seed
 
 def score_predictors(preset: StudyPreset, out: Path, base: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every predictor against the held-out clips' known minimal budgets (cached JSON)."""
-    from videosft.budget.evaluate import run_predictors_eval
 
     path = out / "predictors" / "eval" / "predictors.json"
     if not path.exists():
@@ -119,7 +120,6 @@ def table1(trials: Sequence[Any], rows: Sequence[Mapping[str, Any]], scores: Map
     """Markdown rows of Table 1 and the best learned predictor's paired comparison with fixed and oracle.
 
     `trials`/`rows` as `report.collect_trials` returns them (main study + predictor trials)."""
-    from videosft.study.verdict import by_point
 
     table = by_point(trials)
     tokens: dict[str, list[float]] = {}

@@ -18,8 +18,9 @@ a verdict that changes between them is reported as *inconclusive* (the preset is
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from videosft.study.paired import Estimate, crossed, paired_matrix, slope_matrix
 

@@ -103,7 +103,7 @@ class DataCursor:
                            "history": list(self.history)}, indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> "DataCursor":
+    def from_json(cls, text: str) -> DataCursor:
         raw = json.loads(text)
         if raw.get("version") != CURSOR_VERSION:
             raise ValueError(f"data cursor version {raw.get('version')!r}, expected {CURSOR_VERSION}")

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Offload = Literal["none", "cpu", "nvme"]
-AutoOrPositive = Union[Literal["auto"], Annotated[int, Field(gt=0)]]
-AutoOrNonNegative = Union[Literal["auto"], Annotated[int, Field(ge=0)]]
+AutoOrPositive = Literal["auto"] | Annotated[int, Field(gt=0)]
+AutoOrNonNegative = Literal["auto"] | Annotated[int, Field(ge=0)]
 
 GB = 1e9  # decimal GB: an "80GB" H100 has ~85.5e9 bytes, so 80e9 leaves a small extra margin
 GPU_MEMORY_GB = 80.0
@@ -44,7 +44,7 @@ class ZeroSettings(BaseModel):
     stage: Literal[2, 3] = 2
     offload_optimizer: Offload = "none"
     offload_params: Offload = "none"
-    nvme_path: Union[str, None] = None  # required when either offload targets nvme
+    nvme_path: str | None = None  # required when either offload targets nvme
     pin_memory: bool = True
     overlap_comm: bool = True
     contiguous_gradients: bool = True

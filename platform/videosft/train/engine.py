@@ -7,7 +7,8 @@ it from the config. ZeRO-2 and ZeRO-3 both run on CPU with the gloo process grou
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 

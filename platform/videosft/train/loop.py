@@ -25,22 +25,28 @@ from typing import Any
 
 import numpy as np
 
-from videosft.train.checkpoint import SAMPLE_INDEX, DataCursor
+from videosft.config import from_dict
+from videosft.data.batching import iter_cost_grouped, window_rows
+from videosft.data.preprocess import FEATURES, N_VISUAL_TOKENS, load_features
+from videosft.models.param_groups import apply_policy, install_visual_keepalive
+from videosft.models.registry import get_family
+from videosft.train.checkpoint import SAMPLE_INDEX, DataCursor, load_training_state, merge_cursor, save_training_state
+from videosft.train.consolidate import consolidate, write_side_files
+from videosft.train.ds_config import GB, ZeroSettings, build_ds_config
+from videosft.train.memory_plan import plan_for_worker
+from videosft.train.metrics import StepWindow, batch_flops, count_patches, device_peak_flops, model_shape
 
 
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
     import torch
 
-    from videosft.config import from_dict
 
     cfg = from_dict(loop_config["experiment"])
     os.environ.setdefault("DS_ACCELERATOR", "cuda" if cfg.train.use_gpu else "cpu")
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videosft.models.registry import get_family
     from videosft.train.engine import init_engine
-    from videosft.models.param_groups import install_visual_keepalive
 
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -80,8 +86,6 @@ def seed_everything(seed: int, cpus: float, use_gpu: bool) -> None:
 
 def prepare_model(model: Any, family: Any, train_cfg: Any) -> tuple[list[dict[str, Any]], Any]:
     """Freeze policy + optimizer groups, FLOP shape (before ZeRO-3 partitions), gradient checkpointing."""
-    from videosft.train.metrics import model_shape
-    from videosft.models.param_groups import apply_policy
 
     groups = apply_policy(model, family, train_cfg.freeze, train_cfg.lr, train_cfg.weight_decay)
     shape = model_shape(model, family, train_vit=train_cfg.freeze.train_vision)
@@ -108,8 +112,6 @@ def resolve_memory_plan(cfg: Any, model: Any, processor: Any, world: int, frames
         return cfg
     import torch
 
-    from videosft.train.ds_config import GB
-    from videosft.train.memory_plan import plan_for_worker
 
     gpu_gb = torch.cuda.get_device_properties(0).total_memory / GB if cfg.train.use_gpu and torch.cuda.is_available() else None
     plan = plan_for_worker(model, processor, cfg.train, world, frames, gpu_gb)
@@ -121,7 +123,6 @@ def resolve_memory_plan(cfg: Any, model: Any, processor: Any, world: int, frames
 
 def _ds_config(cfg: Any, world: int, model: Any = None) -> dict[str, Any]:
     """The engine's DeepSpeed config; `model` (before the engine) sizes the "auto" reduce bucket."""
-    from videosft.train.ds_config import ZeroSettings, build_ds_config
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if model is not None else None
     return build_ds_config(
@@ -151,7 +152,6 @@ def _restore(engine: Any, world: int) -> DataCursor | None:
     """Load the latest resumable checkpoint Ray hands this attempt, if any (every rank, collectively)."""
     import ray.train
 
-    from videosft.train.checkpoint import load_training_state
 
     ckpt = ray.train.get_checkpoint()
     if ckpt is None:
@@ -201,7 +201,6 @@ class _Progress:
         """Collective: gather every rank's indices into the cursor of `step`."""
         import torch.distributed as dist
 
-        from videosft.train.checkpoint import merge_cursor
 
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, self.mine)
@@ -213,9 +212,7 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
     """Optimizer steps until max_steps, looping epochs over this rank's shard, checkpointing as configured."""
     import ray.train
 
-    from videosft.data.preprocess import FEATURES, N_VISUAL_TOKENS, load_features
     from videosft.models.collate import count_tokens, to_device
-    from videosft.train.metrics import StepWindow, batch_flops, count_patches, device_peak_flops
 
     peak = device_peak_flops(cfg.train.use_gpu, cfg.train.precision, cfg.train.peak_flops)
     build = _input_builder(engine, cfg, pad_id)
@@ -289,7 +286,6 @@ def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
         return _packs(shard, cfg, shuffle)
     if not cfg.data.bucket_by_cost:
         return shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True, **shuffle)
-    from videosft.data.batching import iter_cost_grouped, window_rows
 
     windows = shard.iter_batches(batch_size=window_rows(cfg.data.bucket_window, micro), batch_format="numpy",
                                  **shuffle)
@@ -326,7 +322,6 @@ def _at_step(engine: Any, cfg: Any, step: int, window: Any, peak: float | None, 
             print(format_row(row), flush=True)
     every = cfg.train.checkpoint_every
     if every and step % every == 0 and step < cfg.train.max_steps:  # the final step gets the HF checkpoint
-        from videosft.train.checkpoint import save_training_state
 
         t0, cpu0 = time.perf_counter(), time.process_time()
         cursor = progress.cursor(step, history)
@@ -374,7 +369,6 @@ def _report_final(engine: Any, processor: Any, max_shard_size: str, history: lis
     rank 0 with that directory (NO_UPLOAD: it is already where Ray keeps checkpoints)."""
     import ray.train
 
-    from videosft.train.consolidate import consolidate, write_side_files
 
     resumed = cursor.step if cursor is not None else None  # the step this attempt restarted from
     final = {**(history[-1] if history else {}), "final": 1, "step": engine.global_steps}

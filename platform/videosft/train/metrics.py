@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from videosft.train.flops import mfu, transformer_train_flops, vision_flops
+from videosft.models.param_groups import LLM, PROJECTOR, VISION, module_groups
+from videosft.train.flops import mfu, peak_flops_for, transformer_train_flops, vision_flops
 
 _VISION_KEYS = ("pixel_values", "pixel_values_videos")
 
@@ -41,7 +42,6 @@ class ModelShape:
 
 def model_shape(model: Any, family: Any, train_vit: bool) -> ModelShape:
     """Count parameters per module group; call before the engine (ZeRO-3 empties `numel()` later)."""
-    from videosft.models.param_groups import LLM, PROJECTOR, VISION, module_groups
 
     groups = module_groups(model, family)
     count = {g: sum(int(p.numel()) for p in params) for g, params in groups.items()}
@@ -143,7 +143,6 @@ def device_peak_flops(use_gpu: bool, precision: str, override: float | None) -> 
         return None
     import torch
 
-    from videosft.train.flops import peak_flops_for
 
     if not torch.cuda.is_available():
         return None

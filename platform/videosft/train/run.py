@@ -20,16 +20,39 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from videosft import schema as S
 from videosft.config import ExperimentConfig
-from videosft.data.pipeline import DecodeStage, StageStats
-from videosft.data.preprocess import EncodeStage
-from videosft.train.checkpoint import SAMPLE_INDEX, DataCursor, ResumableStream, remaining_rows, with_sample_index
-from videosft.train.trainer import TrainOutcome
+from videosft.data.cache import prepare_cache, read_cached
+from videosft.data.manifest import read_manifest
+from videosft.data.mixing import replay_mix
+from videosft.data.pipeline import (
+    DecodeStage,
+    StageStats,
+    TooManyRejects,
+    actor_pool,
+    decoded_dataset,
+    encoded_dataset,
+    split_rejects,
+)
+from videosft.data.preprocess import FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS, EncodeStage
+from videosft.data.sampling import SamplingContract
+from videosft.progress import write_progress
+from videosft.train.checkpoint import (
+    SAMPLE_INDEX,
+    DataCursor,
+    ResumableStream,
+    drop_zero_shards,
+    from_ranges,
+    local_checkpoint,
+    remaining_rows,
+    with_sample_index,
+)
+from videosft.train.trainer import TrainOutcome, fit
 from videosft.workspace import Inputs, output_dir, train_manifest
 
 DECODE_LOG = "decode_log.jsonl"
@@ -47,8 +70,6 @@ def prepare_frame_cache(cfg: ExperimentConfig, inputs: Inputs, rows: list[dict] 
     """Decode the training manifest once at the sweep's largest budget (resumable; no-op when done)."""
     if not uses_frame_cache(cfg):
         return None
-    from videosft.data.cache import prepare_cache
-    from videosft.data.manifest import read_manifest
 
     if rows is None:
         rows = read_manifest(train_manifest(cfg, inputs))
@@ -60,7 +81,6 @@ def prepare_frame_cache(cfg: ExperimentConfig, inputs: Inputs, rows: list[dict] 
 
 def _cache_progress(cfg: ExperimentConfig) -> Any:
     """Rows in the frame cache so far -> <output_dir>/progress (the console's "prepare" bar)."""
-    from videosft.progress import write_progress
 
     return lambda done, total: write_progress(cfg.output_dir, "prepare frame cache", done, total, "rows")
 
@@ -68,7 +88,6 @@ def _cache_progress(cfg: ExperimentConfig) -> Any:
 def training_rows(cfg: ExperimentConfig, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run's training rows, numbered (SAMPLE_INDEX): the manifest, or its image-replay mix."""
     if cfg.data.image_replay_ratio is not None:
-        from videosft.data.mixing import replay_mix
 
         rows = replay_mix(rows, cfg.data.image_replay_ratio, seed=cfg.seed)
     return with_sample_index(rows)
@@ -130,7 +149,6 @@ def _drop_consumed(table: Any, ranges: list[list[int]]) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from videosft.train.checkpoint import from_ranges
 
     done = pa.array(sorted(from_ranges(ranges)), pa.int64())
     return table.filter(pc.invert(pc.is_in(table[SAMPLE_INDEX], value_set=done)))
@@ -156,13 +174,10 @@ class TrainData:
 
     def decoded(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         """Decoded rows of the epoch's unconsumed samples: the cursor filters plain rows, pre-decode."""
-        from videosft.data.pipeline import decoded_dataset
-        from videosft.data.sampling import SamplingContract
 
         rows = remaining_rows(self.rows, cursor)
         tag = {**(tag or {}), "from_step": cursor.step if cursor else 0}
         if self.cache_root is not None:
-            from videosft.data.cache import read_cached
 
             index_of: dict[str, list[int]] = {}
             for r in rows:
@@ -178,7 +193,6 @@ class TrainData:
 
     def stream(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         """The lazy decode -> encode stream (failed rows dropped and appended to rejects_path)."""
-        from videosft.data.pipeline import actor_pool
 
         return self.decoded(cursor, tag).flat_map(
             StreamEncodeStage, compute=actor_pool(self.concurrency), num_cpus=self.cpus,
@@ -200,7 +214,6 @@ class MaterializedData:
 
 
 def _stream_stats(rows: int, rejects_path: Path, max_failure_ratio: float) -> StageStats:
-    from videosft.data.pipeline import TooManyRejects
 
     lines = rejects_path.read_text().splitlines() if rejects_path.exists() else []
     rejected = len({json.loads(line)["id"] for line in lines if line.strip()})  # a restart may re-log a row
@@ -212,10 +225,6 @@ def _stream_stats(rows: int, rejects_path: Path, max_failure_ratio: float) -> St
 
 def train_at_budget(cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir: Path) -> tuple[TrainOutcome, StageStats]:
     """Decode the training manifest at `budget` frames, fine-tune, return the checkpoint + data stats."""
-    from videosft.data.manifest import read_manifest
-    from videosft.data.pipeline import encoded_dataset, split_rejects
-    from videosft.data.preprocess import FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS
-    from videosft.train.trainer import fit
 
     manifest = read_manifest(train_manifest(cfg, inputs))
     if uses_frame_cache(cfg):
@@ -259,7 +268,6 @@ def _after_fit(cfg: ExperimentConfig, outcome: TrainOutcome, run_path: str, run_
     train.keep_zero_checkpoints), and bring an object-store checkpoint next to the trial."""
     import dataclasses
 
-    from videosft.train.checkpoint import drop_zero_shards, local_checkpoint
 
     if not cfg.train.keep_zero_checkpoints:
         for path in drop_zero_shards(run_path, keep=outcome.checkpoint_path):

@@ -17,6 +17,7 @@ from typing import Any
 
 from videosft.config import ExperimentConfig
 from videosft.progress import train_progress_callback, write_progress
+from videosft.train.loop import train_loop_per_worker
 
 # Test hook: "RANK:STEP:MARKER" makes that rank exit hard at that step unless MARKER exists
 # (it creates MARKER first), so a test can kill a worker mid-run exactly once.
@@ -85,6 +86,5 @@ def fit(cfg: ExperimentConfig, datasets: Mapping[str, Any], model_path: str, fra
 
 
 def _loop(loop_config: dict[str, Any]) -> None:
-    from videosft.train.loop import train_loop_per_worker
 
     train_loop_per_worker(loop_config)

@@ -23,12 +23,29 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from videosft.analysis.alignment import AlignmentSettings, run_alignment, write_alignment
+from videosft.analysis.attention import (
+    SUPPORTED_FAMILIES,
+    TARGET_BOXES,
+    AttentionSettings,
+    run_attention,
+    write_attention,
+)
+from videosft.analysis.compute import checkpoint_history, model_info, trial_compute
+from videosft.analysis.report import write_report
+from videosft.benchmarks import get_benchmark
+from videosft.budget.stage import budget_manifest
+from videosft.clusters_check import _cluster_spec_of
+from videosft.clusters_fit import Bundle, kuberay_node_types, launcher_node_types, phases, place
 from videosft.config import HYBRID, ExperimentConfig, from_dict
+from videosft.eval.runner import evaluate_model
 from videosft.ray_runtime import ensure_ray
-from videosft.tune.tracking import check_tracking, tracking_callbacks
+from videosft.train.run import prepare_frame_cache, train_at_budget
+from videosft.tune.tracking import check_tracking, tracking_callbacks, trial_metrics
 from videosft.workspace import Inputs, anchored, output_dir, prepare_inputs, resolve_models, train_manifest
 
 TRIAL_DRIVER_CPU = 0.01
@@ -75,9 +92,6 @@ def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int | str) -> dict[
     Returns the trial summary (also on disk). A hybrid trial is evaluated the same way: each video
     item at the budget the predictor gives it.
     """
-    from videosft.analysis.compute import model_info
-    from videosft.eval.runner import evaluate_model
-    from videosft.train.run import train_at_budget
 
     cached = finished_trial(cfg, budget)
     if cached is not None:
@@ -116,7 +130,6 @@ def hybrid_training(cfg: ExperimentConfig, inputs: Inputs) -> tuple[ExperimentCo
     seed and re-run of the sweep reuses one prediction pass. Returns the config pointing at it, the
     largest candidate (the decode default for rows without a budget) and what the summary records.
     """
-    from videosft.budget.stage import budget_manifest
 
     manifest = train_manifest(cfg, inputs)
     path = budget_manifest(manifest, cfg.budget, cfg.sampling, out_dir=output_dir(cfg) / "budgets",
@@ -133,7 +146,6 @@ def hybrid_training(cfg: ExperimentConfig, inputs: Inputs) -> tuple[ExperimentCo
 
 def _compute(cfg: ExperimentConfig, outcome: Any, train_wall_s: float, eval_wall_s: float) -> dict[str, Any]:
     """The trial's compute accounting, from its clocks and the train log kept with its checkpoint."""
-    from videosft.analysis.compute import checkpoint_history, trial_compute
 
     tr, ev = cfg.train, cfg.eval
     return trial_compute(
@@ -152,7 +164,6 @@ def _trainable(params: dict[str, Any]) -> None:
     budget = params["frame_budget"]
     summary = run_trial(cfg, inputs, budget if budget == HYBRID else int(budget))
     from videosft.analysis.compute import checkpoint_history
-    from videosft.tune.tracking import trial_metrics
 
     *curve, final = trial_metrics(summary, checkpoint_history(summary["checkpoint"]))
     for row in curve:  # the training curve, for trackers (TensorBoard / MLflow / W&B)
@@ -168,8 +179,6 @@ def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict
     Image benchmarks do not depend on the frame budget: they run once and are shared by every
     budget; only video benchmarks are re-run per budget.
     """
-    from videosft.benchmarks import get_benchmark
-    from videosft.eval.runner import evaluate_model
 
     budgets = [cfg.eval.frame_budget] if cfg.eval.frame_budget else list(cfg.sweep.frame_budgets)
     video = [b for b in cfg.eval.benchmarks if get_benchmark(b, cfg.eval.protocol).modality == "video"]
@@ -237,7 +246,6 @@ def derive_max_concurrent(cfg: ExperimentConfig, cluster: Mapping[str, float]) -
 def trials_that_fit(cfg: ExperimentConfig, node_types: Any) -> int:
     """How many trials run at once on `node_types` at their maxima: k copies of every phase's bundles
     (plus each trial's driver bundle) placed together (clusters_fit), at least 1, at most the trials."""
-    from videosft.clusters_fit import Bundle, phases, place
 
     n_trials = len(cfg.sweep.frame_budgets)
     if cfg.sweep.max_concurrent_trials:
@@ -253,8 +261,6 @@ def cluster_file_node_types(path: str) -> Any:
     """Worker node types of a `ray up` YAML or a KubeRay RayCluster/RayJob manifest."""
     import yaml
 
-    from videosft.clusters_check import _cluster_spec_of
-    from videosft.clusters_fit import kuberay_node_types, launcher_node_types
 
     docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if isinstance(d, dict)]
     for doc in docs:
@@ -338,8 +344,6 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
 
 def run_sweep(cfg: ExperimentConfig) -> Path:
     """Prepare inputs, evaluate the base, run (or resume) one Tune trial per budget, write the report."""
-    from videosft.analysis.report import write_report
-    from videosft.train.run import prepare_frame_cache
 
     check_tracking(cfg)  # a missing tracker package fails before any cluster work
     cfg = resolve_models(anchored(cfg))  # so does a model id that cannot be resolved (workspace.py)
@@ -397,7 +401,6 @@ def sweep_alignment(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str
 
 
 def _probe_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path: str, out_dir: str) -> str:
-    from videosft.analysis.alignment import AlignmentSettings, run_alignment, write_alignment
 
     cfg = from_dict(raw_cfg)
     settings = AlignmentSettings(budgets=tuple(cfg.sweep.fixed_budgets()), batches=cfg.alignment.batches,
@@ -413,7 +416,6 @@ def sweep_attention(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str
     """The attention probe on the base and every trial checkpoint (one JSON each, cached; Ray tasks
     sized like a training worker). Skipped, with a note, when the family has no token-to-pixel map
     or the held-out rows carry no target boxes (and attention.boxes is unset)."""
-    from videosft.analysis.attention import SUPPORTED_FAMILIES, TARGET_BOXES
 
     att = cfg.attention
     if not att.enabled:
@@ -444,7 +446,6 @@ def sweep_attention(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str
 
 
 def _attend_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path: str, out_dir: str) -> str:
-    from videosft.analysis.attention import AttentionSettings, run_attention, write_attention
 
     cfg = from_dict(raw_cfg)
     att, fixed = cfg.attention, cfg.sweep.fixed_budgets()

@@ -5,8 +5,8 @@ import pytest
 
 from videosft.benchmarks import get_benchmark
 from videosft.benchmarks._io import BenchmarkDataError
-from videosft.benchmarks.mmstar import parse_options
 from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
+from videosft.benchmarks.mmstar import parse_options
 
 
 def lmms_extract_mcq_answer(s):

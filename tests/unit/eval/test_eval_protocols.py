@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from videosft.config import ConfigError, ExperimentConfig
-from videosft.eval import predictions as P
 from videosft.benchmarks import BENCHMARKS, get_benchmark
 from videosft.benchmarks.protocols import PROTOCOLS, get_protocol
+from videosft.config import ConfigError, ExperimentConfig
+from videosft.eval import predictions as P
 from videosft.eval.runner import evaluate_model, local_predictor
 
 BENCHES = ["synthetic_image", "synthetic_video"]

@@ -7,8 +7,7 @@ import pytest
 from videosft.benchmarks import get_benchmark
 from videosft.benchmarks._io import BenchmarkDataError
 from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer as mcq_extract
-from videosft.benchmarks.videomme import (OPTIONS, subtitles_at_frames, vlm_extract_option,
-                                               vlm_regex, vlm_subtitles)
+from videosft.benchmarks.videomme import OPTIONS, subtitles_at_frames, vlm_extract_option, vlm_regex, vlm_subtitles
 
 SRT = """1
 00:00:01,000 --> 00:00:02,500

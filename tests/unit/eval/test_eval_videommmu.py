@@ -7,8 +7,7 @@ import pytest
 
 from videosft.benchmarks import get_benchmark
 from videosft.benchmarks._io import BenchmarkDataError
-from videosft.benchmarks.videommmu import (OPTIONS, eval_open, parse_open_response, subject_of,
-                                                vlm_parse_multi_choice)
+from videosft.benchmarks.videommmu import OPTIONS, eval_open, parse_open_response, subject_of, vlm_parse_multi_choice
 
 PERCEPTION = [
     {"id": "Perception_Art_Theory_1", "question": "Which painter?", "options": ["A. Monet", "B. Manet"], "answer": "B",

@@ -20,7 +20,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import task_module  # noqa: E402
-
 from videosft.benchmarks import get_benchmark  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))

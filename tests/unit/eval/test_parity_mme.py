@@ -21,7 +21,6 @@ sys.path.insert(0, str(Path(__file__).parents[2]))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from reference.lmms_eval_ref import _tasks_dir, task_module  # noqa: E402
-
 from videosft.benchmarks import get_benchmark  # noqa: E402
 from videosft.benchmarks.mme import CATEGORIES, PERCEPTION  # noqa: E402
 

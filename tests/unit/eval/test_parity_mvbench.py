@@ -18,7 +18,6 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import _tasks_dir, task_module  # noqa: E402
-
 from videosft.benchmarks import get_benchmark  # noqa: E402
 from videosft.benchmarks.mvbench import TASKS, VIDEO_PREFIXES, lmms_eval_output  # noqa: E402
 

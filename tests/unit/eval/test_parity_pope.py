@@ -20,9 +20,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2]))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from reference.lmms_eval_ref import task_module  # noqa: E402
 from test_parity_mme import awkward_predictions, lmms_yaml  # noqa: E402
 
+from reference.lmms_eval_ref import task_module  # noqa: E402
 from videosft.benchmarks import get_benchmark  # noqa: E402
 
 ROUNDS = 20  # x 360 items = 7200 rows per layout
@@ -68,7 +68,7 @@ def _reference(m, docs, preds):
 
 
 def _check_rows(bench, items, docs, preds, res):
-    for it, doc, p, r in zip(items, docs, preds, res):
+    for it, _doc, p, r in zip(items, docs, preds, res):
         v = bench.judge(dict(it, prediction=p, error=""))
         ref = r["pope_accuracy"]
         assert v["correct"] == (ref["score"] == 1.0), (p, v, ref)

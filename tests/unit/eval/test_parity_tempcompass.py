@@ -18,7 +18,6 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import _tasks_dir, task_module  # noqa: E402
-
 from videosft.benchmarks import get_benchmark  # noqa: E402
 from videosft.benchmarks.mvbench import lmms_eval_output  # noqa: E402
 from videosft.benchmarks.tempcompass import DIMENSIONS, TASK_TYPES  # noqa: E402
@@ -53,7 +52,7 @@ TEXTS = ["slow", "fast", "left", "right", "normal speed", "clockwise", "counter-
 
 def make_rows(rng: random.Random, tt: str, n: int) -> list[dict]:
     out = []
-    for i in range(n):
+    for _ in range(n):
         vid = f"{rng.randint(1000, 9999)}{rng.choice(['', '_reverse'])}"
         dim = rng.choice(DIMENSIONS)
         if tt == "multi-choice":

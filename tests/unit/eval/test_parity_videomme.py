@@ -17,7 +17,6 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[2]))
 from reference.lmms_eval_ref import task_module  # noqa: E402
-
 from videosft.benchmarks import get_benchmark  # noqa: E402
 from videosft.benchmarks import videomme as V  # noqa: E402
 
