@@ -30,9 +30,17 @@ def synthetic_rows(tmp: Path) -> list[dict]:
     from videosft.data.synthetic import make_synthetic
 
     syn = SyntheticConfig()
-    made = make_synthetic(tmp / "data", seed=syn.seed, n_train_video=syn.n_train_video,
-                          n_train_image=syn.n_train_image, n_eval_video=1, n_eval_image=1,
-                          size=syn.size, num_frames=syn.num_frames, fps=syn.fps)
+    made = make_synthetic(
+        tmp / "data",
+        seed=syn.seed,
+        n_train_video=syn.n_train_video,
+        n_train_image=syn.n_train_image,
+        n_eval_video=1,
+        n_eval_image=1,
+        size=syn.size,
+        num_frames=syn.num_frames,
+        fps=syn.fps,
+    )
     return [probe_sample(r) for r in read_manifest(str(made.train))]
 
 
@@ -57,17 +65,24 @@ def report(costs: np.ndarray, budget: int, micro: int, window: int, world: int, 
 
     plain = padding_stats(costs, micro)
     grouped = padding_stats(costs[bucket_order(costs, micro, window, seed)], micro)
-    out = {"budget": budget, "plain": plain, "bucketed": grouped,
-           "padded_ratio": grouped["padded_fraction"] / plain["padded_fraction"],
-           "compute_ratio": grouped["padded_total"] / plain["padded_total"],
-           "imbalance_plain": rank_imbalance(costs, micro, world, window, seed, False),
-           "imbalance_bucketed": rank_imbalance(costs, micro, world, window, seed, True)}
-    print(f"budget {budget:>2}: padded fraction plain {plain['padded_fraction']:.3f} -> bucketed "
-          f"{grouped['padded_fraction']:.3f} (ratio {out['padded_ratio']:.3f}); padded cost "
-          f"bucketed/plain {out['compute_ratio']:.3f}; micro-batch cost max/min plain "
-          f"{plain['batch_cost_max_min']:.2f}, bucketed {grouped['batch_cost_max_min']:.2f}; "
-          f"{world}-rank step imbalance (max/mean) plain {out['imbalance_plain']:.3f}, "
-          f"bucketed {out['imbalance_bucketed']:.3f}", flush=True)
+    out = {
+        "budget": budget,
+        "plain": plain,
+        "bucketed": grouped,
+        "padded_ratio": grouped["padded_fraction"] / plain["padded_fraction"],
+        "compute_ratio": grouped["padded_total"] / plain["padded_total"],
+        "imbalance_plain": rank_imbalance(costs, micro, world, window, seed, False),
+        "imbalance_bucketed": rank_imbalance(costs, micro, world, window, seed, True),
+    }
+    print(
+        f"budget {budget:>2}: padded fraction plain {plain['padded_fraction']:.3f} -> bucketed "
+        f"{grouped['padded_fraction']:.3f} (ratio {out['padded_ratio']:.3f}); padded cost "
+        f"bucketed/plain {out['compute_ratio']:.3f}; micro-batch cost max/min plain "
+        f"{plain['batch_cost_max_min']:.2f}, bucketed {grouped['batch_cost_max_min']:.2f}; "
+        f"{world}-rank step imbalance (max/mean) plain {out['imbalance_plain']:.3f}, "
+        f"bucketed {out['imbalance_bucketed']:.3f}",
+        flush=True,
+    )
     return out
 
 
@@ -86,8 +101,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = synthetic_rows(Path(tmp))
     kinds = {k: sum(r["media_type"] == k for r in rows) for k in ("image", "video", "text")}
-    print(f"synthetic training manifest: {len(rows)} rows {kinds}; micro {args.micro}, window {args.window}, "
-          f"seed {args.seed}", flush=True)
+    print(
+        f"synthetic training manifest: {len(rows)} rows {kinds}; micro {args.micro}, window {args.window}, "
+        f"seed {args.seed}",
+        flush=True,
+    )
     for budget in args.budgets:
         costs = np.array([estimated_cost(r, budget, contract) for r in rows], np.int64)
         report(costs, budget, args.micro, args.window, args.world, args.seed)

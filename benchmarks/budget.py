@@ -28,11 +28,15 @@ def build_models(tmp: Path) -> tuple[str, str]:
 
 def predictor_specs(dinov2: str) -> list:
     return [
-        "fixed", "fps",
+        "fixed",
+        "fps",
         ("similarity-pixels", {"predictor": "similarity"}),
-        ("similarity-dinov2", {"predictor": "similarity", "embedding": "dinov2", "model_path": dinov2,
-                               "distinct_threshold": 1e-3}),
-        "instruction", "text_classifier",
+        (
+            "similarity-dinov2",
+            {"predictor": "similarity", "embedding": "dinov2", "model_path": dinov2, "distinct_threshold": 1e-3},
+        ),
+        "instruction",
+        "text_classifier",
         ("oracle-min_frames", {"predictor": "oracle"}),
         ("oracle-probe", {"predictor": "oracle", "oracle": "probe"}),
     ]
@@ -84,14 +88,27 @@ def actor_scaling(manifest: Path, vlm: str, n_rows: int) -> dict[str, float]:
 
     rows = read_manifest(str(manifest))
     rows = (rows * (n_rows // len(rows) + 1))[:n_rows]
-    items = [{"id": f"{r['id']}-{i}", "media_type": r["media_type"], "media_path": r["media_path"],
-              "question": r["question"]} for i, r in enumerate(rows)]
+    items = [
+        {
+            "id": f"{r['id']}-{i}",
+            "media_type": r["media_type"],
+            "media_path": r["media_path"],
+            "question": r["question"],
+        }
+        for i, r in enumerate(rows)
+    ]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         out = {}
         for actors in (1, 2):
-            cfg = BudgetConfig(predictor="instruction", model_path=vlm, concurrency=actors, cpus_per_actor=1,
-                               batch_size=2, max_new_tokens=4)
+            cfg = BudgetConfig(
+                predictor="instruction",
+                model_path=vlm,
+                concurrency=actors,
+                cpus_per_actor=1,
+                batch_size=2,
+                max_new_tokens=4,
+            )
             out[f"{actors}_actor_s"], out[f"{actors}_actor_rows_per_s"] = _timed(items, cfg, SamplingContract())
         out["ratio_wall"] = out["1_actor_s"] / out["2_actor_s"]
         out["ratio_steady"] = out["2_actor_rows_per_s"] / out["1_actor_rows_per_s"]
@@ -123,14 +140,17 @@ def main() -> None:
         rates = best_rates(scores, syn.eval_video, args.repeats)
         scaling = actor_scaling(syn.eval_video, vlm, args.scale_rows)
 
-    print(f"\n== samples/s per predictor (1 CPU thread, in-process, thumbnail decode included, "
-          f"best of {args.repeats}) ==")
+    print(
+        f"\n== samples/s per predictor (1 CPU thread, in-process, thumbnail decode included, best of {args.repeats}) =="
+    )
     for label, s in scores.items():
         print(f"{label:>20}: {rates[label]:10.1f} samples/s  (model load {s['load_seconds']:.2f} s)")
     print(f"\n== actor-pool scaling, instruction predictor, {args.scale_rows} rows, 1 CPU per actor ==")
     for a in (1, 2):
-        print(f"{a} actor(s): {scaling[f'{a}_actor_s']:6.1f} s wall (start-up included), "
-              f"{scaling[f'{a}_actor_rows_per_s']:.2f} rows/s steady")
+        print(
+            f"{a} actor(s): {scaling[f'{a}_actor_s']:6.1f} s wall (start-up included), "
+            f"{scaling[f'{a}_actor_rows_per_s']:.2f} rows/s steady"
+        )
     print(f"ratio 2 vs 1 actors: {scaling['ratio_wall']:.2f}x wall, {scaling['ratio_steady']:.2f}x steady")
     print("\n== predictors vs known minimal budgets (samples/s column: the single scoring run) ==")
     print(predictors_table(scores))

@@ -99,12 +99,25 @@ def build_model(layers: int, hidden: int):
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     config = Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=8192, hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
-                         num_attention_heads=8, num_key_value_heads=2, bos_token_id=0, eos_token_id=1, pad_token_id=2,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1e4,
-                                          "mrope_section": [8, 12, 12] if hidden // 8 == 64 else [4, 6, 6]}),
+        text_config=dict(
+            vocab_size=8192,
+            hidden_size=hidden,
+            intermediate_size=3 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=8,
+            num_key_value_heads=2,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=2,
+            rope_parameters={
+                "rope_type": "default",
+                "rope_theta": 1e4,
+                "mrope_section": [8, 12, 12] if hidden // 8 == 64 else [4, 6, 6],
+            },
+        ),
         vision_config=dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, out_hidden_size=hidden),
-        tie_word_embeddings=False)
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(0)
     with torch.device("cpu"):
         model = Qwen2_5_VLForConditionalGeneration(config).to(torch.bfloat16)
@@ -117,8 +130,11 @@ def old_consolidate(engine, rank: int, out: str) -> None:
 
     module = engine.module
     with deepspeed.zero.GatheredParameters(list(module.parameters()), modifier_rank=None):
-        state = None if rank != 0 else {k: v.detach().to("cpu", copy=True).contiguous()
-                                        for k, v in module.state_dict().items()}
+        state = (
+            None
+            if rank != 0
+            else {k: v.detach().to("cpu", copy=True).contiguous() for k, v in module.state_dict().items()}
+        )
     if rank == 0:
         module.save_pretrained(out, state_dict=state)
 
@@ -151,8 +167,9 @@ def rank_main(args: argparse.Namespace) -> None:
     model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     largest_tensor = max(p.numel() * p.element_size() for p in model.parameters())
     zero = ZeroSettings(stage=3, stage3_param_persistence_threshold=0)
-    ds = build_ds_config(zero=zero, micro_batch_per_gpu=1, grad_accum=1, world_size=2, precision="bf16", lr=1e-4,
-                         torch_adam=True)
+    ds = build_ds_config(
+        zero=zero, micro_batch_per_gpu=1, grad_accum=1, world_size=2, precision="bf16", lr=1e-4, torch_adam=True
+    )
     engine = init_engine(model, ds)
     del model
     out = {"rank": rank, "layers": args.layers, "model_bytes": model_bytes, "largest_tensor_bytes": largest_tensor}
@@ -161,10 +178,18 @@ def rank_main(args: argparse.Namespace) -> None:
     dist.barrier()
     with PeakRSS() as peak:
         t0 = time.perf_counter()
-        plan = consolidate(engine.module, new_dir if rank == 0 else None, rank, max_shard_size=f"{args.shard_mb}MB",
-                           max_unit_bytes=args.unit_mb * 10**6, on_unit=peak.sample)
+        plan = consolidate(
+            engine.module,
+            new_dir if rank == 0 else None,
+            rank,
+            max_shard_size=f"{args.shard_mb}MB",
+            max_unit_bytes=args.unit_mb * 10**6,
+            on_unit=peak.sample,
+        )
         out["new_s"] = time.perf_counter() - t0
-    out.update(new_rss_start=peak.start, new_rss_increase=peak.increase, new_rss_kept=peak.kept, shards=len(plan.shards))
+    out.update(
+        new_rss_start=peak.start, new_rss_increase=peak.increase, new_rss_kept=peak.kept, shards=len(plan.shards)
+    )
     from videosft.train.consolidate import units
 
     out["largest_unit_bytes"] = max(sum(t.nbytes for t in u) for u in units(plan, args.unit_mb * 10**6))
@@ -212,13 +237,33 @@ def run_depth(layers: int, args: argparse.Namespace) -> list[dict]:
     with tempfile.TemporaryDirectory() as work:
         procs = []
         for rank in range(2):
-            env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
-                   "DS_ACCELERATOR": "cpu", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                   **({} if args.glibc_default else {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}),
-                   "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "platform"),
-                                                                           os.environ.get("PYTHONPATH", "")])}
-            cmd = [sys.executable, os.path.abspath(__file__), "--rank-main", "--layers", str(layers), "--work", work,
-                   "--hidden", str(args.hidden), "--unit-mb", str(args.unit_mb), "--shard-mb", str(args.shard_mb)]
+            env = {
+                **os.environ,
+                "RANK": str(rank),
+                "LOCAL_RANK": str(rank),
+                "WORLD_SIZE": "2",
+                "DS_ACCELERATOR": "cpu",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+                **({} if args.glibc_default else {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)}),
+                "OMP_NUM_THREADS": "1",
+                "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "platform"), os.environ.get("PYTHONPATH", "")]),
+            }
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--rank-main",
+                "--layers",
+                str(layers),
+                "--work",
+                work,
+                "--hidden",
+                str(args.hidden),
+                "--unit-mb",
+                str(args.unit_mb),
+                "--shard-mb",
+                str(args.shard_mb),
+            ]
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
         logs = [p.communicate(timeout=1800)[0] for p in procs]
         for p, log in zip(procs, logs):
@@ -229,27 +274,35 @@ def run_depth(layers: int, args: argparse.Namespace) -> list[dict]:
 
 def report(rows: list[dict]) -> None:
     mb = 1e6
-    print(f"{'layers':>6} {'rank':>4} {'model MB':>9} {'unit MB':>8} {'old +MB':>8} {'new +MB':>8} {'old/new':>8} "
-          f"{'new/unit':>8} {'old s':>6} {'new s':>6} {'old kept':>8} {'new kept':>8}")
+    print(
+        f"{'layers':>6} {'rank':>4} {'model MB':>9} {'unit MB':>8} {'old +MB':>8} {'new +MB':>8} {'old/new':>8} "
+        f"{'new/unit':>8} {'old s':>6} {'new s':>6} {'old kept':>8} {'new kept':>8}"
+    )
     for r in rows:
-        print(f"{r['layers']:>6} {r['rank']:>4} {r['model_bytes'] / mb:>9.1f} {r['largest_unit_bytes'] / mb:>8.1f} "
-              f"{r['old_rss_increase'] / mb:>8.1f} {r['new_rss_increase'] / mb:>8.1f} "
-              f"{r['old_rss_increase'] / max(r['new_rss_increase'], 1):>8.1f} "
-              f"{r['new_rss_increase'] / r['largest_unit_bytes']:>8.2f} {r['old_s']:>6.1f} {r['new_s']:>6.1f} "
-              f"{r['old_rss_kept'] / mb:>8.1f} {r['new_rss_kept'] / mb:>8.1f}")
+        print(
+            f"{r['layers']:>6} {r['rank']:>4} {r['model_bytes'] / mb:>9.1f} {r['largest_unit_bytes'] / mb:>8.1f} "
+            f"{r['old_rss_increase'] / mb:>8.1f} {r['new_rss_increase'] / mb:>8.1f} "
+            f"{r['old_rss_increase'] / max(r['new_rss_increase'], 1):>8.1f} "
+            f"{r['new_rss_increase'] / r['largest_unit_bytes']:>8.2f} {r['old_s']:>6.1f} {r['new_s']:>6.1f} "
+            f"{r['old_rss_kept'] / mb:>8.1f} {r['new_rss_kept'] / mb:>8.1f}"
+        )
     by = {(r["layers"], r["rank"]): r for r in rows}
     depths = sorted({r["layers"] for r in rows})
     if len(depths) >= 2:
         lo, hi = depths[0], depths[-1]
         for rank in (0, 1):
             a, b = by[(lo, rank)], by[(hi, rank)]
-            print(f"rank {rank}, {lo} -> {hi} layers: model x{b['model_bytes'] / a['model_bytes']:.2f}, "
-                  f"old peak x{b['old_rss_increase'] / max(a['old_rss_increase'], 1):.2f}, "
-                  f"new peak x{b['new_rss_increase'] / max(a['new_rss_increase'], 1):.2f}")
+            print(
+                f"rank {rank}, {lo} -> {hi} layers: model x{b['model_bytes'] / a['model_bytes']:.2f}, "
+                f"old peak x{b['old_rss_increase'] / max(a['old_rss_increase'], 1):.2f}, "
+                f"new peak x{b['new_rss_increase'] / max(a['new_rss_increase'], 1):.2f}"
+            )
     for r in rows:
         if r["rank"] == 0:
-            print(f"{r['layers']} layers: new and old checkpoints equal over {r['equal_tensors']} tensors "
-                  f"({r['shards']} new shards)")
+            print(
+                f"{r['layers']} layers: new and old checkpoints equal over {r['equal_tensors']} tensors "
+                f"({r['shards']} new shards)"
+            )
 
 
 def main() -> None:
@@ -258,8 +311,11 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--unit-mb", type=int, default=4, help="max_unit_bytes of the new path, MB")
     ap.add_argument("--shard-mb", type=int, default=50, help="max_shard_size of the new path, MB")
-    ap.add_argument("--glibc-default", action="store_true",
-                    help="keep glibc's dynamic mmap threshold (freed gather buffers stay resident in its arenas)")
+    ap.add_argument(
+        "--glibc-default",
+        action="store_true",
+        help="keep glibc's dynamic mmap threshold (freed gather buffers stay resident in its arenas)",
+    )
     ap.add_argument("--json")
     ap.add_argument("--rank-main", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--layers", type=int, help=argparse.SUPPRESS)
@@ -268,10 +324,12 @@ def main() -> None:
     if args.rank_main:
         rank_main(args)
         return
-    print(f"[consolidate_memory] {time.strftime('%Y-%m-%d %H:%M:%S')}  load: {os.getloadavg()}  "
-          f"cpus: {os.cpu_count()}  hidden {args.hidden}, unit <= {args.unit_mb} MB, shards <= {args.shard_mb} MB, "
-          f"ranks' malloc: {'glibc default' if args.glibc_default else f'MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}'}",
-          flush=True)
+    print(
+        f"[consolidate_memory] {time.strftime('%Y-%m-%d %H:%M:%S')}  load: {os.getloadavg()}  "
+        f"cpus: {os.cpu_count()}  hidden {args.hidden}, unit <= {args.unit_mb} MB, shards <= {args.shard_mb} MB, "
+        f"ranks' malloc: {'glibc default' if args.glibc_default else f'MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}'}",
+        flush=True,
+    )
     rows = []
     for layers in [int(d) for d in args.depths.split(",")]:
         rows += run_depth(layers, args)

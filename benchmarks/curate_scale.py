@@ -28,8 +28,11 @@ def _write(root: Path, videos: int) -> int:
         folder = root / subset
         folder.mkdir(parents=True)
         stem = subset.removesuffix("_v0_1")
-        files = {"cap": (f"{subset}_cap_processed.json", 1), "oe": (f"{stem}_oe_v0_1_qa_processed.json", 5),
-                 "mc": (f"{stem}_mc_v0_1_qa_processed.json", 2)}
+        files = {
+            "cap": (f"{subset}_cap_processed.json", 1),
+            "oe": (f"{stem}_oe_v0_1_qa_processed.json", 5),
+            "mc": (f"{stem}_mc_v0_1_qa_processed.json", 2),
+        }
         media = root / "videos" / subset
         media.mkdir(parents=True)
         for kind, (name, per_video) in files.items():
@@ -37,9 +40,15 @@ def _write(root: Path, videos: int) -> int:
                 out.write("[")
                 for v in range(videos):
                     for q in range(per_video):
-                        row = {"id": f"{subset}_{v}", "conversations": [
-                            {"from": "human", "value": f"<image>\nQuestion {q} about {kind}?"},
-                            {"from": "gpt", "value": _TEXT}], "data_source": subset, "video": f"v/{v}.mp4"}
+                        row = {
+                            "id": f"{subset}_{v}",
+                            "conversations": [
+                                {"from": "human", "value": f"<image>\nQuestion {q} about {kind}?"},
+                                {"from": "gpt", "value": _TEXT},
+                            ],
+                            "data_source": subset,
+                            "video": f"v/{v}.mp4",
+                        }
                         out.write(("," if v or q else "") + json.dumps(row))
                 out.write("]")
             written += (folder / name).stat().st_size
@@ -68,15 +77,21 @@ def main() -> None:
         size = _write(root / "data", args.videos)
         t1 = time.perf_counter()
         base, c1 = _hwm_mb(), time.process_time()
-        cfg = CurateConfig(data_root=str(root / "data"), out_dir=str(root / "out"), num_videos=args.num_videos,
-                           videos_root=str(root / "data" / "videos" / "{subset}"))
+        cfg = CurateConfig(
+            data_root=str(root / "data"),
+            out_dir=str(root / "out"),
+            num_videos=args.num_videos,
+            videos_root=str(root / "data" / "videos" / "{subset}"),
+        )
         result = curate(cfg)
         t2, c2 = time.perf_counter(), time.process_time()
         stats = result["stats"]
         print(f"annotations: {size / 2**20:.0f} MB, {2 * args.videos * 8} rows (written in {t1 - t0:.1f} s)")
-        print(f"curate: {stats['videos']} videos in {t2 - t1:.1f} s wall, {c2 - c1:.1f} s CPU "
-              f"({size / 2**20 / (c2 - c1):.1f} MB of annotation per CPU second over both passes); "
-              f"peak RSS {_hwm_mb():.0f} MB (before curate {base:.0f} MB)")
+        print(
+            f"curate: {stats['videos']} videos in {t2 - t1:.1f} s wall, {c2 - c1:.1f} s CPU "
+            f"({size / 2**20 / (c2 - c1):.1f} MB of annotation per CPU second over both passes); "
+            f"peak RSS {_hwm_mb():.0f} MB (before curate {base:.0f} MB)"
+        )
         print(f"by format: {stats['by_format']}; duplicates skipped: {stats['draw']['duplicates']}")
 
 

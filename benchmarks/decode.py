@@ -121,8 +121,14 @@ def ours_loop(clips: list[Clip], budget: int, legacy: bool = False) -> int:
     from videosft.data.decode import decode_video
     from videosft.data.sampling import linspace_indices
 
-    return sum(len(decode_video(c.path, linspace_indices(c.frames, budget), out_hw(), legacy=legacy,
-                                threads=0 if legacy else 1)) for c in clips)
+    return sum(
+        len(
+            decode_video(
+                c.path, linspace_indices(c.frames, budget), out_hw(), legacy=legacy, threads=0 if legacy else 1
+            )
+        )
+        for c in clips
+    )
 
 
 def torchcodec_loop(clips: list[Clip], budget: int) -> int:
@@ -130,8 +136,10 @@ def torchcodec_loop(clips: list[Clip], budget: int) -> int:
     from videosft.data.decode import decode_video
     from videosft.data.sampling import linspace_indices
 
-    return sum(len(decode_video(c.path, linspace_indices(c.frames, budget), out_hw(), backend="torchcodec",
-                                threads=1)) for c in clips)
+    return sum(
+        len(decode_video(c.path, linspace_indices(c.frames, budget), out_hw(), backend="torchcodec", threads=1))
+        for c in clips
+    )
 
 
 def qwen_loop(clips: list[Clip], budget: int) -> int:
@@ -141,8 +149,7 @@ def qwen_loop(clips: list[Clip], budget: int) -> int:
     height, width = out_hw()
     total = 0
     for clip in clips:
-        video = fetch_video({"video": clip.path, "nframes": budget, "resized_height": height,
-                             "resized_width": width})
+        video = fetch_video({"video": clip.path, "nframes": budget, "resized_height": height, "resized_width": width})
         total += int(video.shape[0])
     return total
 
@@ -217,8 +224,18 @@ class MemorySampler(threading.Thread):
 
 
 def rows_for(clips: list[Clip], repeat: int) -> list[dict]:
-    return [{S.ID: f"c{i}-r{r}", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: c.path, S.QUESTION: "q",
-             S.ANSWER: "a", S.CONVERSATIONS: "[]"} for r in range(repeat) for i, c in enumerate(clips)]
+    return [
+        {
+            S.ID: f"c{i}-r{r}",
+            S.MEDIA_TYPE: S.MEDIA_VIDEO,
+            S.MEDIA_PATH: c.path,
+            S.QUESTION: "q",
+            S.ANSWER: "a",
+            S.CONVERSATIONS: "[]",
+        }
+        for r in range(repeat)
+        for i, c in enumerate(clips)
+    ]
 
 
 def consume(ds) -> dict:
@@ -245,8 +262,7 @@ def _legacy_stage() -> type:
             from videosft.data.decode import IsolatedDecoder, decode_video
 
             super().__init__(contract, budget, timeout_s)
-            self.decoder = IsolatedDecoder(timeout_s=timeout_s,
-                                           decode_fn=functools.partial(decode_video, legacy=True))
+            self.decoder = IsolatedDecoder(timeout_s=timeout_s, decode_fn=functools.partial(decode_video, legacy=True))
             # This actor's own process only: its stage probes by decoding the tail GOP, as before.
             probe.probe_video = functools.partial(probe.probe_video, decode_tail=True)
 
@@ -261,13 +277,14 @@ def stage_dataset(rows: list[dict], budget: int, cores: int, before: bool):
     import ray.data
 
     return ray.data.from_items(rows).map(
-        _legacy_stage(), fn_constructor_kwargs={"contract": CONTRACT.model_dump(), "budget": budget,
-                                                "timeout_s": 300},
-        compute=actor_pool(cores), num_cpus=1)
+        _legacy_stage(),
+        fn_constructor_kwargs={"contract": CONTRACT.model_dump(), "budget": budget, "timeout_s": 300},
+        compute=actor_pool(cores),
+        num_cpus=1,
+    )
 
 
-def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False,
-                 old_sampler: bool = False) -> dict:
+def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False, old_sampler: bool = False) -> dict:
     """(b) the decode stage on `cores` actors, consumed as a stream (old_sampler: measured by the
     earlier sampler, PSS every 0.3 s with its CPU counted, for the side-by-side)."""
     how = {"pss_period_s": 0.3, "count_self": True} if old_sampler else {}
@@ -281,11 +298,19 @@ def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False
     seen = consume(stage_dataset(rows, budget, cores, before))
     seconds = time.perf_counter() - start
     sampler.stop()
-    return {"frames": seen["frames"], "seconds": seconds, "steady_fps": seen["steady_fps"],
-            "rows": len(rows), "start_s": seen["first_at"] - start,
-            "cpu_s": sampler.cpu_s, "sampler_cpu_s": sampler.own_cpu_s, "streamed_mb": seen["bytes"] / 2**20,
-            "peak_rss_mb": sampler.peak_rss / 2**20, "peak_pss_mb": sampler.peak_pss / 2**20,
-            "idle_pss_mb": idle.peak_pss / 2**20}
+    return {
+        "frames": seen["frames"],
+        "seconds": seconds,
+        "steady_fps": seen["steady_fps"],
+        "rows": len(rows),
+        "start_s": seen["first_at"] - start,
+        "cpu_s": sampler.cpu_s,
+        "sampler_cpu_s": sampler.own_cpu_s,
+        "streamed_mb": seen["bytes"] / 2**20,
+        "peak_rss_mb": sampler.peak_rss / 2**20,
+        "peak_pss_mb": sampler.peak_pss / 2**20,
+        "idle_pss_mb": idle.peak_pss / 2**20,
+    }
 
 
 def cache_paths(rows: list[dict], budgets: list[int], cores: int, root: str) -> dict:
@@ -306,28 +331,42 @@ def fps(result: dict, clock: str = "seconds") -> float:
 
 
 def report(table: dict, cores: int) -> None:
-    print(f"\nsampled frames/s ({cores} cores, output {out_hw()[0]}x{out_hw()[1]}, "
-          f"load avg {os.getloadavg()[0]:.1f}; wall clock unless marked cpu)")
-    print(f"{'budget':>6} {'(a) decord 1t':>13} {'(b) ray':>8} {'(b) before':>10} {'(c) qwen':>9} "
-          f"{'(d) ours':>9} {'(d0) before':>11}")
+    print(
+        f"\nsampled frames/s ({cores} cores, output {out_hw()[0]}x{out_hw()[1]}, "
+        f"load avg {os.getloadavg()[0]:.1f}; wall clock unless marked cpu)"
+    )
+    print(
+        f"{'budget':>6} {'(a) decord 1t':>13} {'(b) ray':>8} {'(b) before':>10} {'(c) qwen':>9} "
+        f"{'(d) ours':>9} {'(d0) before':>11}"
+    )
     for budget, row in table["budgets"].items():
         b0 = fps(row["ray_before"]) if "ray_before" in row else float("nan")
-        print(f"{budget:>6} {fps(row['decord']):13.1f} {fps(row['ray']):8.1f} {b0:10.1f} "
-              f"{fps(row['qwen']):9.1f} {fps(row['ours']):9.1f} {fps(row['ours_before']):11.1f}")
-    print(f"\n{'budget':>6} {'b/a':>5} {'b/a before':>10} {'bs/a':>5} {'b/core/c':>8} "
-          f"{'before':>6} {'d/c':>5} {'d0/c':>5} {'d/c cpu':>7} {'d0/c cpu':>8} {'a/c cpu':>7}")
+        print(
+            f"{budget:>6} {fps(row['decord']):13.1f} {fps(row['ray']):8.1f} {b0:10.1f} "
+            f"{fps(row['qwen']):9.1f} {fps(row['ours']):9.1f} {fps(row['ours_before']):11.1f}"
+        )
+    print(
+        f"\n{'budget':>6} {'b/a':>5} {'b/a before':>10} {'bs/a':>5} {'b/core/c':>8} "
+        f"{'before':>6} {'d/c':>5} {'d0/c':>5} {'d/c cpu':>7} {'d0/c cpu':>8} {'a/c cpu':>7}"
+    )
     for budget, row in table["budgets"].items():
         a, c = fps(row["decord"]), fps(row["qwen"])
         b, bs = fps(row["ray"]), row["ray"]["steady_fps"]
         b0 = fps(row["ray_before"]) if "ray_before" in row else float("nan")
         d_cpu, d0_cpu, c_cpu = (fps(row[k], "cpu_s") for k in ("ours", "ours_before", "qwen"))
-        print(f"{budget:>6} {b / a:5.2f} {b0 / a:10.2f} {bs / a:5.2f} {b / cores / c:8.2f} "
-              f"{b0 / cores / c:6.2f} {fps(row['ours']) / c:5.2f} {fps(row['ours_before']) / c:5.2f} "
-              f"{d_cpu / c_cpu:7.2f} {d0_cpu / c_cpu:8.2f} {fps(row['decord'], 'cpu_s') / c_cpu:7.2f}")
-    print(f"targets: b/a >= {0.8 * cores:.1f} (0.8 x cores); ours per core / qwen >= 1.5 "
-          f"(d/c: same indices, one process; cpu: frames per CPU-second)")
-    print("per CPU-second, whole process tree for (b) (load-independent; cores x this = the b/a an "
-          "idle machine would show if the pipeline got every core):")
+        print(
+            f"{budget:>6} {b / a:5.2f} {b0 / a:10.2f} {bs / a:5.2f} {b / cores / c:8.2f} "
+            f"{b0 / cores / c:6.2f} {fps(row['ours']) / c:5.2f} {fps(row['ours_before']) / c:5.2f} "
+            f"{d_cpu / c_cpu:7.2f} {d0_cpu / c_cpu:8.2f} {fps(row['decord'], 'cpu_s') / c_cpu:7.2f}"
+        )
+    print(
+        f"targets: b/a >= {0.8 * cores:.1f} (0.8 x cores); ours per core / qwen >= 1.5 "
+        f"(d/c: same indices, one process; cpu: frames per CPU-second)"
+    )
+    print(
+        "per CPU-second, whole process tree for (b) (load-independent; cores x this = the b/a an "
+        "idle machine would show if the pipeline got every core):"
+    )
     for budget, row in table["budgets"].items():
         a_cpu, b_cpu = fps(row["decord"], "cpu_s"), fps(row["ray"], "cpu_s")
         line = f"  budget {budget}: (a) {a_cpu:.1f}, (b) {b_cpu:.1f}"
@@ -337,32 +376,40 @@ def report(table: dict, cores: int) -> None:
         print(line)
     for budget, row in table["budgets"].items():
         r = row["ray"]
-        print(f"ray pipeline, budget {budget}: {r['rows']} rows, first after {r['start_s']:.1f} s "
-              f"(actor start-up), then {r['steady_fps']:.1f} frames/s; streamed {r['streamed_mb']:.0f} MB "
-              f"of frames through a {OBJECT_STORE_MB} MB object store; peak "
-              f"process-tree PSS {r['peak_pss_mb']:.0f} MB (idle cluster {r['idle_pss_mb']:.0f} MB), "
-              f"RSS {r['peak_rss_mb']:.0f} MB" + (f" (before: PSS {row['ray_before']['peak_pss_mb']:.0f} MB)"
-                                                  if "ray_before" in row else ""))
+        print(
+            f"ray pipeline, budget {budget}: {r['rows']} rows, first after {r['start_s']:.1f} s "
+            f"(actor start-up), then {r['steady_fps']:.1f} frames/s; streamed {r['streamed_mb']:.0f} MB "
+            f"of frames through a {OBJECT_STORE_MB} MB object store; peak "
+            f"process-tree PSS {r['peak_pss_mb']:.0f} MB (idle cluster {r['idle_pss_mb']:.0f} MB), "
+            f"RSS {r['peak_rss_mb']:.0f} MB"
+            + (f" (before: PSS {row['ray_before']['peak_pss_mb']:.0f} MB)" if "ray_before" in row else "")
+        )
     for budget, row in table["budgets"].items():
         if "ray_old_sampler" in row:
             old, a = row["ray_old_sampler"], fps(row["decord"])
-            print(f"(b) measured by the earlier sampler (PSS every 0.3 s), budget {budget}: "
-                  f"{fps(old):.1f} frames/s, b/a {fps(old) / a:.2f} (now {fps(row['ray']) / a:.2f}); the "
-                  f"sampler's own CPU {old['sampler_cpu_s']:.1f} s of {old['cpu_s']:.1f} s (now "
-                  f"{row['ray']['sampler_cpu_s']:.1f} s)")
+            print(
+                f"(b) measured by the earlier sampler (PSS every 0.3 s), budget {budget}: "
+                f"{fps(old):.1f} frames/s, b/a {fps(old) / a:.2f} (now {fps(row['ray']) / a:.2f}); the "
+                f"sampler's own CPU {old['sampler_cpu_s']:.1f} s of {old['cpu_s']:.1f} s (now "
+                f"{row['ray']['sampler_cpu_s']:.1f} s)"
+            )
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"driver max RSS (in-process paths too) {max_rss:.0f} MB")
     for budget, row in table["budgets"].items():
         if "torchcodec" in row:
             f, d, c = (fps(row[k], "cpu_s") for k in ("torchcodec", "ours", "qwen"))
-            print(f"(f) torchcodec, budget {budget}: {fps(row['torchcodec']):.1f} frames/s; per CPU-second "
-                  f"{f:.1f} (f/c {f / c:.2f}, f/d {f / d:.2f})")
+            print(
+                f"(f) torchcodec, budget {budget}: {fps(row['torchcodec']):.1f} frames/s; per CPU-second "
+                f"{f:.1f} (f/c {f / c:.2f}, f/d {f / d:.2f})"
+            )
     if table.get("torchcodec_missing"):
         print(f"(f) torchcodec skipped: {table['torchcodec_missing']}")
     cache = table["cache"]
     reads = ", ".join(f"{b}: {fps(cache[f'read_{b}']):.0f}" for b in table["budgets"])
-    print(f"frame cache: prepare {cache['prepare_s']:.1f} s for {cache['rows']} rows once; "
-          f"read frames/s by budget {reads}")
+    print(
+        f"frame cache: prepare {cache['prepare_s']:.1f} s for {cache['rows']} rows once; "
+        f"read frames/s by budget {reads}"
+    )
 
 
 def main() -> None:
@@ -370,13 +417,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 clips of 10-20 s instead of 6 of 20-60 s")
     parser.add_argument("--budgets", default="8,32", help="comma-separated frame budgets")
     parser.add_argument("--repeat", type=int, default=0, help="rows per clip in the Ray run (0: auto)")
-    parser.add_argument("--no-before", dest="before", action="store_false",
-                        help="skip the Ray pipeline run with the earlier probe and decode")
+    parser.add_argument(
+        "--no-before",
+        dest="before",
+        action="store_false",
+        help="skip the Ray pipeline run with the earlier probe and decode",
+    )
     parser.add_argument("--json", help="also write the raw numbers here")
-    parser.add_argument("--pss-period", type=float, default=3.0,
-                        help="seconds between PSS samples of the process tree (0.3: the earlier sampler)")
-    parser.add_argument("--compare-sampler", action="store_true",
-                        help="also run (b) under the earlier sampler (PSS every 0.3 s, its CPU counted)")
+    parser.add_argument(
+        "--pss-period",
+        type=float,
+        default=3.0,
+        help="seconds between PSS samples of the process tree (0.3: the earlier sampler)",
+    )
+    parser.add_argument(
+        "--compare-sampler",
+        action="store_true",
+        help="also run (b) under the earlier sampler (PSS every 0.3 s, its CPU counted)",
+    )
     args = parser.parse_args()
     global PSS_PERIOD_S
     PSS_PERIOD_S = args.pss_period
@@ -387,8 +445,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         clips = make_clips(tmp, args.quick)
-        print(f"{len(clips)} clips, {sum(c.frames for c in clips)} frames, encoded in "
-              f"{time.perf_counter() - start:.0f} s")
+        print(
+            f"{len(clips)} clips, {sum(c.frames for c in clips)} frames, encoded in {time.perf_counter() - start:.0f} s"
+        )
         qwen_loop(clips[:1], 2)  # imports and backend choice outside the timings
         frame_mb = out_hw()[0] * out_hw()[1] * 3 / 2**20
 
@@ -396,8 +455,9 @@ def main() -> None:
             return args.repeat or max(1, int(np.ceil(2 * OBJECT_STORE_MB / (frame_mb * budget * len(clips)))))
 
         ray.data.DataContext.get_current().enable_progress_bars = False
-        ray.init(num_cpus=cores, object_store_memory=OBJECT_STORE_MB * 2**20, include_dashboard=False,
-                 log_to_driver=False)
+        ray.init(
+            num_cpus=cores, object_store_memory=OBJECT_STORE_MB * 2**20, include_dashboard=False, log_to_driver=False
+        )
         try:
             from videosft.data.decode import torchcodec_missing
 
@@ -405,10 +465,12 @@ def main() -> None:
             for budget in budgets:
                 rows = rows_for(clips, repeat_for(budget))
                 row = table["budgets"][budget] = {
-                    "decord": timed(decord_loop, clips, budget), "qwen": timed(qwen_loop, clips, budget),
+                    "decord": timed(decord_loop, clips, budget),
+                    "qwen": timed(qwen_loop, clips, budget),
                     "ours": timed(ours_loop, clips, budget),
                     "ours_before": timed(ours_loop, clips, budget, True),
-                    "ray": ray_pipeline(rows, budget, cores)}
+                    "ray": ray_pipeline(rows, budget, cores),
+                }
                 if not table["torchcodec_missing"]:
                     row["torchcodec"] = timed(torchcodec_loop, clips, budget)
                 if args.before:
@@ -416,8 +478,9 @@ def main() -> None:
                 if args.compare_sampler:
                     row["ray_old_sampler"] = ray_pipeline(rows, budget, cores, old_sampler=True)
                 print(f"budget {budget}: done ({time.perf_counter() - start:.0f} s)")
-            table["cache"] = cache_paths(rows_for(clips, repeat_for(max(budgets))), budgets, cores,
-                                         os.path.join(tmp, "cache"))
+            table["cache"] = cache_paths(
+                rows_for(clips, repeat_for(max(budgets))), budgets, cores, os.path.join(tmp, "cache")
+            )
         finally:
             ray.shutdown()
     report(table, cores)

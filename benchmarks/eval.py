@@ -32,8 +32,11 @@ def build(tmp: Path, n_items: int) -> tuple[str, str, list[dict]]:
     half = n_items // 2
     syn = make_synthetic(tmp / "data", n_train_video=0, n_train_image=0, n_eval_video=half, n_eval_image=n_items - half)
     model = get_family("qwen2_5_vl").build_tiny(tmp / "vlm", seed=0, extra_corpus=corpus())
-    items = [{**i, "id": f"{name}::{i['id']}"} for name in ("synthetic_image", "synthetic_video")
-             for i in get_benchmark(name).load(str(syn.root))]
+    items = [
+        {**i, "id": f"{name}::{i['id']}"}
+        for name in ("synthetic_image", "synthetic_video")
+        for i in get_benchmark(name).load(str(syn.root))
+    ]
     return str(model), str(syn.root), items
 
 
@@ -51,10 +54,16 @@ def _timed(blocks: object, n_items: int, actors: int) -> tuple[float, float]:
 def _cfg(actors: int, cpus: float, args: argparse.Namespace, engine: str = "transformers") -> object:
     from videosft.config import ExperimentConfig
 
-    return ExperimentConfig().with_overrides([
-        f"eval.engine={engine}", f"eval.num_actors={actors}", f"eval.cpus_per_actor={cpus}",
-        f"eval.batch_size={args.batch_size}", f"eval.max_new_tokens={args.max_new_tokens}",
-        "data.cpus_per_decoder=0.5"])
+    return ExperimentConfig().with_overrides(
+        [
+            f"eval.engine={engine}",
+            f"eval.num_actors={actors}",
+            f"eval.cpus_per_actor={cpus}",
+            f"eval.batch_size={args.batch_size}",
+            f"eval.max_new_tokens={args.max_new_tokens}",
+            "data.cpus_per_decoder=0.5",
+        ]
+    )
 
 
 def actor_scaling(model: str, items: list[dict], args: argparse.Namespace) -> dict[str, float]:
@@ -88,9 +97,12 @@ def in_process(model: str, rows: list[dict], args: argparse.Namespace) -> dict[s
     --repeats after a warm-up), mean generated tokens per row; and how often their tokens agree."""
     from videosft.engines import TransformersEngine, VLLMEngine
 
-    makers = {"transformers": lambda: TransformersEngine(model, "qwen2_5_vl", args.max_new_tokens, "cpu",
-                                                         batch_size=args.batch_size),
-              "vllm": lambda: VLLMEngine(model, "qwen2_5_vl", args.max_new_tokens)}
+    makers = {
+        "transformers": lambda: TransformersEngine(
+            model, "qwen2_5_vl", args.max_new_tokens, "cpu", batch_size=args.batch_size
+        ),
+        "vllm": lambda: VLLMEngine(model, "qwen2_5_vl", args.max_new_tokens),
+    }
     out: dict[str, dict[str, float]] = {}
     ids = {}
     for engine in args.engines:  # vllm last: its CPU worker pins torch's thread count for the process
@@ -105,8 +117,12 @@ def in_process(model: str, rows: list[dict], args: argparse.Namespace) -> dict[s
             best = min(best, time.perf_counter() - t0)
         ids[engine] = [c["token_ids"] for c in got]
         n_tokens = sum(map(len, ids[engine]))
-        out[engine] = {"start_s": start, "rows_s": len(rows) / best, "tokens_s": n_tokens / best,
-                       "tokens_per_row": n_tokens / len(rows)}
+        out[engine] = {
+            "start_s": start,
+            "rows_s": len(rows) / best,
+            "tokens_s": n_tokens / best,
+            "tokens_per_row": n_tokens / len(rows),
+        }
     if len(ids) == 2:
         out["agree"] = {"rows": sum(a == b for a, b in zip(*ids.values())) / len(rows)}
     return out
@@ -169,37 +185,50 @@ def main() -> None:
         rates = None if args.no_batching else batching(model, rows, args)
         local = in_process(model, rows, args)
 
-    print(f"\n== {len(items)} items ({len(items) // 2} video at {args.budget} frames), batch {args.batch_size}, "
-          f"max {args.max_new_tokens} new tokens; engine actors of 1 CPU over pre-decoded rows ==")
+    print(
+        f"\n== {len(items)} items ({len(items) // 2} video at {args.budget} frames), batch {args.batch_size}, "
+        f"max {args.max_new_tokens} new tokens; engine actors of 1 CPU over pre-decoded rows =="
+    )
     print("| engine | actors | wall s (start-up incl.) | rows/s (wall) | tokens/s (wall) |")
     print("|---|---|---|---|---|")
     for engine in args.engines:
         for a in (1, 2):
             wall = scaling[f"{engine}_{a}_wall_s"]
-            print(f"| {engine} | {a} | {wall:.1f} | {len(items) / wall:.2f} | "
-                  f"{len(items) * local[engine]['tokens_per_row'] / wall:.1f} |")
-    print("\n== the same rows in-process, 1 torch thread, steady (best of "
-          f"{args.repeats} after a warm-up) ==")
+            print(
+                f"| {engine} | {a} | {wall:.1f} | {len(items) / wall:.2f} | "
+                f"{len(items) * local[engine]['tokens_per_row'] / wall:.1f} |"
+            )
+    print(f"\n== the same rows in-process, 1 torch thread, steady (best of {args.repeats} after a warm-up) ==")
     print("| engine | start-up s | rows/s | generated tokens/s | tokens/row |")
     print("|---|---|---|---|---|")
     for engine in args.engines:
         e = local[engine]
-        print(f"| {engine} | {e['start_s']:.1f} | {e['rows_s']:.2f} | {e['tokens_s']:.1f} | {e['tokens_per_row']:.1f} |")
+        print(
+            f"| {engine} | {e['start_s']:.1f} | {e['rows_s']:.2f} | {e['tokens_s']:.1f} | {e['tokens_per_row']:.1f} |"
+        )
     if "agree" in local:
-        print(f"greedy token ids identical on {local['agree']['rows']:.0%} of rows; vllm vs transformers: "
-              f"{local['vllm']['rows_s'] / local['transformers']['rows_s']:.2f}x steady rows/s in-process, "
-              + ", ".join(f"{scaling[f'transformers_{a}_wall_s'] / scaling[f'vllm_{a}_wall_s']:.2f}x wall with "
-                          f"{a} actor(s)" for a in (1, 2)))
+        print(
+            f"greedy token ids identical on {local['agree']['rows']:.0%} of rows; vllm vs transformers: "
+            f"{local['vllm']['rows_s'] / local['transformers']['rows_s']:.2f}x steady rows/s in-process, "
+            + ", ".join(
+                f"{scaling[f'transformers_{a}_wall_s'] / scaling[f'vllm_{a}_wall_s']:.2f}x wall with {a} actor(s)"
+                for a in (1, 2)
+            )
+        )
     if args.whole_pass:
         print("\n== whole pass (decode pool 0.5 CPU + transformers actors 0.75 CPU) ==")
         for a in (1, 2):
-            print(f"{a} actor(s): {scaling[f'pass_{a}_wall_s']:6.1f} s wall, {scaling[f'pass_{a}_steady']:.2f} rows/s steady")
+            print(
+                f"{a} actor(s): {scaling[f'pass_{a}_wall_s']:6.1f} s wall, {scaling[f'pass_{a}_steady']:.2f} rows/s steady"
+            )
     if rates:
         print(f"\n== TransformersEngine in-process, 1 thread, best of {args.repeats} ==")
         print(f"per-sample (batch 1): {rates[1]:.2f} samples/s")
         print(f"batched (batch {args.batch_size}):   {rates[args.batch_size]:.2f} samples/s")
-        print(f"ratio batched vs per-sample: {rates[args.batch_size] / rates[1]:.2f}x "
-              f"(outputs identical: {bool(rates['identical'])})")
+        print(
+            f"ratio batched vs per-sample: {rates[args.batch_size] / rates[1]:.2f}x "
+            f"(outputs identical: {bool(rates['identical'])})"
+        )
 
 
 if __name__ == "__main__":  # the isolated decoder's forkserver re-imports this module

@@ -38,8 +38,10 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "packing.log"
-WORDS = ("the red square moves left then up while a blue circle waits near the top edge of the frame and "
-         "a small green triangle turns slowly").split()
+WORDS = (
+    "the red square moves left then up while a blue circle waits near the top edge of the frame and "
+    "a small green triangle turns slowly"
+).split()
 
 
 def length_mix(n: int, seed: int) -> list[dict]:
@@ -53,8 +55,10 @@ def length_mix(n: int, seed: int) -> list[dict]:
         turns = []
         for _ in range(int(rng.integers(1, 5)) if kind == "text" else int(rng.integers(1, 3))):
             words = lambda k: " ".join(rng.choice(WORDS, k))  # noqa: E731
-            turns += [{"from": "human", "value": words(int(rng.integers(8, 30))) + "?"},
-                      {"from": "gpt", "value": words(int(rng.integers(3, 40)))}]
+            turns += [
+                {"from": "human", "value": words(int(rng.integers(8, 30))) + "?"},
+                {"from": "gpt", "value": words(int(rng.integers(3, 40)))},
+            ]
         row = {S.MEDIA_TYPE: str(kind), S.CONVERSATIONS: json.dumps(turns), S.SAMPLED_FPS: 2.0}
         if kind == "image":
             side = int(rng.choice([112, 168, 224, 336]))
@@ -85,12 +89,14 @@ def micro_batches(samples: list[dict], mode: str, micro: int, budget: int, pad_i
 
     lengths = np.array([len(s["input_ids"]) for s in samples])
     if mode.startswith("packed"):
-        return [(pack([samples[i] for i in p], positions), FORWARD_KWARGS, int(lengths[p].sum()))
-                for p in plan_packs(lengths, budget)]
+        return [
+            (pack([samples[i] for i in p], positions), FORWARD_KWARGS, int(lengths[p].sum()))
+            for p in plan_packs(lengths, budget)
+        ]
     order = np.arange(len(samples)) if mode == "padded" else bucket_order(lengths, micro, len(samples), [0, 0])
     out = []
     for start in range(0, len(order), micro):
-        idx = order[start:start + micro]
+        idx = order[start : start + micro]
         out.append((collate([samples[i] for i in idx], pad_id), {}, int(lengths[idx].sum())))
     return out
 
@@ -140,10 +146,16 @@ def main() -> None:
     pad_id = int(model.config.text_config.pad_token_id)
     positions = position_fn(model)
     register_packed_sdpa()
-    modes = ("padded", "cost_grouped", *(f"packed@{b}" for b in args.budgets),
-             *(f"packed_sdpa@{b}" for b in args.budgets))
-    batches = {m: micro_batches(samples, m, args.micro, int(m.split("@")[1]) if "@" in m else 0, pad_id, positions)
-               for m in modes}
+    modes = (
+        "padded",
+        "cost_grouped",
+        *(f"packed@{b}" for b in args.budgets),
+        *(f"packed_sdpa@{b}" for b in args.budgets),
+    )
+    batches = {
+        m: micro_batches(samples, m, args.micro, int(m.split("@")[1]) if "@" in m else 0, pad_id, positions)
+        for m in modes
+    }
     lengths = [len(s["input_ids"]) for s in samples]
     times: dict[str, list[float]] = {m: [] for m in modes}
     stats: dict[str, tuple[int, float]] = {}
@@ -165,12 +177,16 @@ def main() -> None:
         f"{args.reps} timed reps after 1 warm-up, median",
     ]
     for m in modes:
-        lines.append(f"  {m:16s} micro-batches {len(batches[m]):3d}  padding {stats[m][1]:.3f}  "
-                     f"pass time median {statistics.median(times[m]):7.2f} s (reps {', '.join(f'{t:.2f}' for t in times[m])})"
-                     f"  tokens/s {tps[m]:8.1f}")
+        lines.append(
+            f"  {m:16s} micro-batches {len(batches[m]):3d}  padding {stats[m][1]:.3f}  "
+            f"pass time median {statistics.median(times[m]):7.2f} s (reps {', '.join(f'{t:.2f}' for t in times[m])})"
+            f"  tokens/s {tps[m]:8.1f}"
+        )
     for m in modes[2:]:
-        lines.append(f"ratio {m}/padded tokens/s = {tps[m] / tps['padded']:.2f}; "
-                     f"{m}/cost_grouped = {tps[m] / tps['cost_grouped']:.2f}")
+        lines.append(
+            f"ratio {m}/padded tokens/s = {tps[m] / tps['padded']:.2f}; "
+            f"{m}/cost_grouped = {tps[m] / tps['cost_grouped']:.2f}"
+        )
     text = "\n".join(lines)
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -69,8 +69,10 @@ def make_media(root: str) -> list[list[str]]:
 
 def _record(k: int, i: int, clips: list[str]) -> dict:
     """One annotation: mostly video QA (several per clip, as in LLaVA-Video-178K), some image, some text."""
-    turns = [{"from": "human", "value": f"<video>\nWhat happens in part {i}?"},
-             {"from": "gpt", "value": f"Answer {i} of source {k}, with some words to make it realistic."}]
+    turns = [
+        {"from": "human", "value": f"<video>\nWhat happens in part {i}?"},
+        {"from": "gpt", "value": f"Answer {i} of source {k}, with some words to make it realistic."},
+    ]
     rec = {"id": f"s{k}-{i}", "conversations": turns, "data_source": f"source_{k}"}
     if i % 10 == 9:
         rec["image"] = "still.png"
@@ -185,12 +187,22 @@ def child(args: argparse.Namespace) -> dict:
     pass_s = time.perf_counter() - start
     cpu_s = time.process_time() - cpu  # this process's CPU: what a loaded machine's wall time hides
     pass_rss = _rss_mb()
-    out = {"rows": plan.total, "mode": "list" if args.materialise else "stream", "manifest_s": manifest_s,
-           "pass_s": pass_s, "s_per_row": (manifest_s + pass_s) / max(plan.total, 1),
-           "probe_s": PROBE_SECONDS[0], "warm_probe_s": warm_probe_s, "cpu_s": cpu_s, "cpu_s_per_row": cpu_s / max(plan.total, 1),
-           "s_per_row_bookkeeping": (manifest_s + pass_s - PROBE_SECONDS[0]) / max(plan.total, 1),
-           "probe_cache": _probe_path.cache_info()._asdict(), "parts_to_write": len(plan.parts),
-           "base_rss_mb": base_rss, "pass_rss_mb": pass_rss}
+    out = {
+        "rows": plan.total,
+        "mode": "list" if args.materialise else "stream",
+        "manifest_s": manifest_s,
+        "pass_s": pass_s,
+        "s_per_row": (manifest_s + pass_s) / max(plan.total, 1),
+        "probe_s": PROBE_SECONDS[0],
+        "warm_probe_s": warm_probe_s,
+        "cpu_s": cpu_s,
+        "cpu_s_per_row": cpu_s / max(plan.total, 1),
+        "s_per_row_bookkeeping": (manifest_s + pass_s - PROBE_SECONDS[0]) / max(plan.total, 1),
+        "probe_cache": _probe_path.cache_info()._asdict(),
+        "parts_to_write": len(plan.parts),
+        "base_rss_mb": base_rss,
+        "pass_rss_mb": pass_rss,
+    }
     if not args.materialise:
         try:
             out.update(first_batch(iter_manifest(combined), contract))
@@ -230,8 +242,7 @@ def _ray_init(ray, store_mb: int, tries: int = 3) -> None:
     by other jobs can exceed."""
     for attempt in range(tries):
         try:
-            ray.init(num_cpus=2, object_store_memory=store_mb * 2**20, include_dashboard=False,
-                     log_to_driver=False)
+            ray.init(num_cpus=2, object_store_memory=store_mb * 2**20, include_dashboard=False, log_to_driver=False)
             return
         except Exception:
             ray.shutdown()
@@ -258,25 +269,52 @@ def prepare_child(args: argparse.Namespace) -> dict:
     ray.data.DataContext.get_current().enable_progress_bars = False
     try:
         start = time.perf_counter()
-        info = prepare_cache(iter_manifest(combined), SamplingContract(), BUDGETS, root, concurrency=2, cpus=1,
-                             commit_every=args.commit_every, max_failure_ratio=0.0)
-        return {"plan_s": plan_s, "cached_before": plan.cached, "decoded": info.decoded, "total": info.total,
-                "parts": len(info.parts), "prepare_s": time.perf_counter() - start, "rss_mb": _rss_mb()}
+        info = prepare_cache(
+            iter_manifest(combined),
+            SamplingContract(),
+            BUDGETS,
+            root,
+            concurrency=2,
+            cpus=1,
+            commit_every=args.commit_every,
+            max_failure_ratio=0.0,
+        )
+        return {
+            "plan_s": plan_s,
+            "cached_before": plan.cached,
+            "decoded": info.decoded,
+            "total": info.total,
+            "parts": len(info.parts),
+            "prepare_s": time.perf_counter() - start,
+            "rss_mb": _rss_mb(),
+        }
     finally:
         ray.shutdown()
 
 
 def resume(work: str, sources: list, rows: int, commit_every: int) -> dict:
     """Kill a prepare run after two committed parts, then re-run it; what did each decode?"""
-    cmd = [sys.executable, __file__, "--prepare-child", "--work", work, "--sources", json.dumps(sources),
-           "--commit-every", str(commit_every)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--prepare-child",
+        "--work",
+        work,
+        "--sources",
+        json.dumps(sources),
+        "--commit-every",
+        str(commit_every),
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, start_new_session=True)
     manifest = None
     while proc.poll() is None:
         time.sleep(0.5)
-        found = [os.path.join(d, "_manifest.json") for d, _, fs in os.walk(os.path.join(work, "cache"))
-                 if "_manifest.json" in fs]
+        found = [
+            os.path.join(d, "_manifest.json")
+            for d, _, fs in os.walk(os.path.join(work, "cache"))
+            if "_manifest.json" in fs
+        ]
         if found:
             manifest = found[0]
             try:
@@ -294,9 +332,14 @@ def resume(work: str, sources: list, rows: int, commit_every: int) -> dict:
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
     if not lines:
         raise RuntimeError(done.stderr[-3000:])
-    again = json.loads(lines[-1][len("RESULT "):])
-    return {"rows": rows, "commit_every": commit_every, "killed_after_s": killed_s,
-            "committed_before_kill": committed, **again}
+    again = json.loads(lines[-1][len("RESULT ") :])
+    return {
+        "rows": rows,
+        "commit_every": commit_every,
+        "killed_after_s": killed_s,
+        "committed_before_kill": committed,
+        **again,
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -306,33 +349,41 @@ def run_size(work: str, sources: list, materialise: bool) -> dict:
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
     if not lines:
         raise RuntimeError(done.stderr[-3000:])
-    return json.loads(lines[-1][len("RESULT "):])
+    return json.loads(lines[-1][len("RESULT ") :])
 
 
 def report(table: dict) -> None:
-    print(f"\n{'rows':>7} {'mode':>6} {'manifest s':>10} {'pass s':>7} {'probe s':>7} {'us/row':>7} {'x 1k':>5} "
-          f"{'us/row-p':>8} {'x 1k':>5} {'RSS base':>8} {'RSS pass':>8} {'growth':>7} {'RSS peak':>8} {'ray s':>6} "
-          f"{'batch s':>7} {'cpu us/row':>10} {'x 1k':>5}")
+    print(
+        f"\n{'rows':>7} {'mode':>6} {'manifest s':>10} {'pass s':>7} {'probe s':>7} {'us/row':>7} {'x 1k':>5} "
+        f"{'us/row-p':>8} {'x 1k':>5} {'RSS base':>8} {'RSS pass':>8} {'growth':>7} {'RSS peak':>8} {'ray s':>6} "
+        f"{'batch s':>7} {'cpu us/row':>10} {'x 1k':>5}"
+    )
     first = {}
     for r in table["sizes"]:
         first.setdefault(r["mode"], r)
         f = first[r["mode"]]
         growth = r["pass_rss_mb"] - r["base_rss_mb"]
         book, fbook = r["s_per_row_bookkeeping"], f["s_per_row_bookkeeping"]
-        print(f"{r['rows']:>7} {r['mode']:>6} {r['manifest_s']:10.2f} {r['pass_s']:7.2f} {r['probe_s']:7.2f} "
-              f"{1e6 * r['s_per_row']:7.1f} {r['s_per_row'] / f['s_per_row']:5.2f} {1e6 * book:8.1f} "
-              f"{book / fbook:5.2f} {r['base_rss_mb']:8.0f} "
-              f"{r['pass_rss_mb']:8.0f} {growth:7.0f} {r['peak_rss_mb']:8.0f} "
-              f"{r.get('ray_start_s', float('nan')):6.1f} {r.get('first_batch_s', float('nan')):7.1f} "
-              f"{1e6 * r['cpu_s_per_row']:10.1f} {r['cpu_s_per_row'] / f['cpu_s_per_row']:5.2f}")
-    print("targets: us/row at 100k within 1.2x of 1k; RSS growth (pass - base) clearly sublinear. "
-          "us/row-p leaves out probing distinct clips (all probed in the untimed warm-up)")
+        print(
+            f"{r['rows']:>7} {r['mode']:>6} {r['manifest_s']:10.2f} {r['pass_s']:7.2f} {r['probe_s']:7.2f} "
+            f"{1e6 * r['s_per_row']:7.1f} {r['s_per_row'] / f['s_per_row']:5.2f} {1e6 * book:8.1f} "
+            f"{book / fbook:5.2f} {r['base_rss_mb']:8.0f} "
+            f"{r['pass_rss_mb']:8.0f} {growth:7.0f} {r['peak_rss_mb']:8.0f} "
+            f"{r.get('ray_start_s', float('nan')):6.1f} {r.get('first_batch_s', float('nan')):7.1f} "
+            f"{1e6 * r['cpu_s_per_row']:10.1f} {r['cpu_s_per_row'] / f['cpu_s_per_row']:5.2f}"
+        )
+    print(
+        "targets: us/row at 100k within 1.2x of 1k; RSS growth (pass - base) clearly sublinear. "
+        "us/row-p leaves out probing distinct clips (all probed in the untimed warm-up)"
+    )
     if table.get("resume"):
         r = table["resume"]
-        print(f"resume ({r['rows']} rows, parts of {r['commit_every']}): killed after {r['killed_after_s']:.0f} s with "
-              f"{r['committed_before_kill']} rows committed; the re-run found {r['cached_before']} cached "
-              f"(planning {r['plan_s']:.2f} s), decoded {r['decoded']} of {r['total']} in {r['prepare_s']:.0f} s, "
-              f"{r['parts']} parts in all")
+        print(
+            f"resume ({r['rows']} rows, parts of {r['commit_every']}): killed after {r['killed_after_s']:.0f} s with "
+            f"{r['committed_before_kill']} rows committed; the re-run found {r['cached_before']} cached "
+            f"(planning {r['plan_s']:.2f} s), decoded {r['decoded']} of {r['total']} in {r['prepare_s']:.0f} s, "
+            f"{r['parts']} parts in all"
+        )
 
 
 def main() -> None:
@@ -355,7 +406,7 @@ def main() -> None:
         clips = make_media(tmp)
         for rows in [int(s) for s in args.sizes.split(",")]:
             sources = make_manifests(tmp, rows, clips)
-            for materialise in ([False, True] if args.materialise else [False]):
+            for materialise in [False, True] if args.materialise else [False]:
                 work = tempfile.mkdtemp(dir=tmp)
                 table["sizes"].append(run_size(work, sources, materialise))
                 print(json.dumps(table["sizes"][-1]), flush=True)

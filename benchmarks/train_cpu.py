@@ -51,14 +51,22 @@ from videosft.data.preprocess import FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS, e
 from videosft.models.registry import get_family  # noqa: E402
 from videosft.train.checkpoint import SAMPLE_INDEX  # noqa: E402
 
-TURNS = [{"from": "human", "value": "In which order did the two shapes flash, and what colour was the last one?"},
-         {"from": "gpt", "value": "First the red square, then the blue circle; the last one was blue."}]
+TURNS = [
+    {"from": "human", "value": "In which order did the two shapes flash, and what colour was the last one?"},
+    {"from": "gpt", "value": "First the red square, then the blue circle; the last one was blue."},
+]
 # Wider and deeper than the tiny builder (hidden 64 x 2 layers): ~30M parameters, compute-bound on CPU.
-TEXT = dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
-            num_key_value_heads=2,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [8, 12, 12]})
-VISION = dict(depth=4, hidden_size=256, intermediate_size=768, num_heads=4, out_hidden_size=512,
-              fullatt_block_indexes=[3])
+TEXT = dict(
+    hidden_size=512,
+    intermediate_size=1536,
+    num_hidden_layers=8,
+    num_attention_heads=8,
+    num_key_value_heads=2,
+    rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [8, 12, 12]},
+)
+VISION = dict(
+    depth=4, hidden_size=256, intermediate_size=768, num_heads=4, out_hidden_size=512, fullatt_block_indexes=[3]
+)
 
 
 def build_model_dir(root: Path) -> Path:
@@ -94,27 +102,50 @@ def encoded_rows(model_dir: Path, n: int, frames: int, side: int) -> list[dict]:
         media = np.random.default_rng(i).integers(0, 255, (frames, side, side, 3), dtype=np.uint8)
         row = {S.MEDIA_TYPE: "video", S.CONVERSATIONS: json.dumps(TURNS), S.SAMPLED_FPS: 2.0, S.FRAMES: media}
         enc = encode_sample(row, fam, processor, for_generation=False)
-        rows.append({S.ID: f"s{i}", S.MEDIA_TYPE: "video", FEATURES: enc[FEATURES],
-                     N_TEXT_TOKENS: enc[N_TEXT_TOKENS], N_VISUAL_TOKENS: enc[N_VISUAL_TOKENS], SAMPLE_INDEX: i})
+        rows.append(
+            {
+                S.ID: f"s{i}",
+                S.MEDIA_TYPE: "video",
+                FEATURES: enc[FEATURES],
+                N_TEXT_TOKENS: enc[N_TEXT_TOKENS],
+                N_VISUAL_TOKENS: enc[N_VISUAL_TOKENS],
+                SAMPLE_INDEX: i,
+            }
+        )
     return rows
 
 
 def experiment(args, tmp: Path, model_dir: Path):
     steps = args.log_every * (1 + args.windows)
-    return load_config(REPO / "jobs/configs/ci.yaml", [
-        f"output_dir={tmp / 'runs'}", f"model.path={model_dir}", "train.num_workers=1",
-        f"train.cpus_per_worker={args.threads}", f"train.max_steps={steps}", f"train.micro_batch_size={args.micro}",
-        f"train.log_every={args.log_every}", "train.zero_stage=2", "train.precision=fp32", "train.checkpoint_every=0",
-        "train.lr=1e-4", "train.grad_clip=1.0", "train.max_failures=0", "data.bucket_by_cost=false",
-        "data.shuffle_buffer=0",
-    ])
+    return load_config(
+        REPO / "jobs/configs/ci.yaml",
+        [
+            f"output_dir={tmp / 'runs'}",
+            f"model.path={model_dir}",
+            "train.num_workers=1",
+            f"train.cpus_per_worker={args.threads}",
+            f"train.max_steps={steps}",
+            f"train.micro_batch_size={args.micro}",
+            f"train.log_every={args.log_every}",
+            "train.zero_stage=2",
+            "train.precision=fp32",
+            "train.checkpoint_every=0",
+            "train.lr=1e-4",
+            "train.grad_clip=1.0",
+            "train.max_failures=0",
+            "data.bucket_by_cost=false",
+            "data.shuffle_buffer=0",
+        ],
+    )
 
 
 def _batches(rows: list[dict], micro: int, pad_id: int) -> list[dict]:
     from videosft.models.collate import collate
 
-    return [collate([load_features(r[FEATURES]) for r in rows[i:i + micro]], pad_id)
-            for i in range(0, len(rows) - micro + 1, micro)]
+    return [
+        collate([load_features(r[FEATURES]) for r in rows[i : i + micro]], pad_id)
+        for i in range(0, len(rows) - micro + 1, micro)
+    ]
 
 
 def _timed(step, n_warm: int, n_timed: int) -> dict[str, float]:
@@ -182,15 +213,20 @@ def run_engine(args, cfg, model_dir: Path, rows: list[dict], pad_id: int) -> dic
     def step(i: int) -> None:
         nonlocal window
         start = (i * args.micro) % (len(rows) - args.micro + 1)
-        batch = rows[start:start + args.micro]
+        batch = rows[start : start + args.micro]
         inputs = collate([load_features(r[FEATURES]) for r in batch], pad_id)
         loss = engine(**to_device(inputs, engine.device, loop._float_dtype(engine))).loss
         engine.backward(loss)
         engine.step()
         tokens, patches = int(inputs["attention_mask"].sum()), count_patches(inputs, shape.patch_size)
-        window.add(samples=len(batch), tokens=tokens, visual=sum(r[N_VISUAL_TOKENS] for r in batch),
-                   patches=patches, loss=loss.detach(),
-                   flops=batch_flops(shape, tokens, int(inputs["input_ids"].shape[1]), patches))
+        window.add(
+            samples=len(batch),
+            tokens=tokens,
+            visual=sum(r[N_VISUAL_TOKENS] for r in batch),
+            patches=patches,
+            loss=loss.detach(),
+            flops=batch_flops(shape, tokens, int(inputs["input_ids"].shape[1]), patches),
+        )
         if engine.global_steps % cfg.train.log_every == 0:
             window.row(engine.global_steps, None)
             window = StepWindow()
@@ -211,8 +247,10 @@ def run_ray(args, cfg, model_dir: Path, dataset, rep: int, tmp: Path) -> dict[st
     storage = str(tmp / "train")
     name = f"bench_{rep}"
     build = MaterializedData(dataset)
-    datasets = {"train": ResumableStream(build, f"{storage}/{name}", resume=False),
-                "train_resume": ResumableStream(build, f"{storage}/{name}", resume=True)}
+    datasets = {
+        "train": ResumableStream(build, f"{storage}/{name}", resume=False),
+        "train_resume": ResumableStream(build, f"{storage}/{name}", resume=True),
+    }
     outcome = fit(cfg, datasets, str(model_dir), 8, run_name=name, storage_path=storage)
     history = json.loads((Path(outcome.checkpoint_path) / "videosft_meta.json").read_text())["history"]
     timed = [h for h in history if h["step"] > args.log_every]
@@ -237,8 +275,13 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", default="abc", help="which set-ups to run (profiling)")
     ap.add_argument("--out", default=None, help="JSON results path")
-    ap.add_argument("--ds-set", action="append", default=[], metavar="KEY=JSON",
-                    help="override a key of (b)'s DeepSpeed config (profiling; (c) keeps the loop's)")
+    ap.add_argument(
+        "--ds-set",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="override a key of (b)'s DeepSpeed config (profiling; (c) keeps the loop's)",
+    )
     args = ap.parse_args()
 
     import ray
@@ -251,36 +294,60 @@ def main() -> None:
     rows = encoded_rows(model_dir, args.micro * n_steps, args.frames, args.side)  # one epoch = the run
     pad_id = AutoProcessor.from_pretrained(model_dir).tokenizer.pad_token_id
     cfg = experiment(args, tmp, model_dir)
-    n_params = sum(t.numel() for t in __import__("safetensors.torch", fromlist=["load_file"])
-                   .load_file(str(model_dir / "model.safetensors")).values())
+    n_params = sum(
+        t.numel()
+        for t in __import__("safetensors.torch", fromlist=["load_file"])
+        .load_file(str(model_dir / "model.safetensors"))
+        .values()
+    )
     seq = [len(load_features(r[FEATURES])["input_ids"]) for r in rows[:1]][0]
-    print(f"model: {n_params / 1e6:.1f}M parameters; micro-batch {args.micro} x {seq} tokens "
-          f"({rows[0][N_VISUAL_TOKENS]} visual), {args.frames} frames {args.side}px; threads {args.threads}; "
-          f"{args.log_every} warm-up + {args.windows}x{args.log_every} timed steps per repetition", flush=True)
+    print(
+        f"model: {n_params / 1e6:.1f}M parameters; micro-batch {args.micro} x {seq} tokens "
+        f"({rows[0][N_VISUAL_TOKENS]} visual), {args.frames} frames {args.side}px; threads {args.threads}; "
+        f"{args.log_every} warm-up + {args.windows}x{args.log_every} timed steps per repetition",
+        flush=True,
+    )
     start_uptime = _uptime()
     print(f"start: {start_uptime}", flush=True)
 
     dataset = None
     if "c" in args.only:
-        ray.init(num_cpus=args.threads + 1, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "TOKENIZERS_PARALLELISM": "false"}})
+        ray.init(
+            num_cpus=args.threads + 1,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"DS_ACCELERATOR": "cpu", "TOKENIZERS_PARALLELISM": "false"}},
+        )
         dataset = ray.data.from_items(rows).materialize()
     times: dict[str, dict[str, list[float]]] = {k: {"wall": [], "cpu": []} for k in args.only}
-    run = {"a": lambda rep: run_bare(args, cfg, model_dir, rows, pad_id),
-           "b": lambda rep: run_engine(args, cfg, model_dir, rows, pad_id),
-           "c": lambda rep: run_ray(args, cfg, model_dir, dataset, rep, tmp)}
+    run = {
+        "a": lambda rep: run_bare(args, cfg, model_dir, rows, pad_id),
+        "b": lambda rep: run_engine(args, cfg, model_dir, rows, pad_id),
+        "c": lambda rep: run_ray(args, cfg, model_dir, dataset, rep, tmp),
+    }
     try:
         for rep in range(args.reps):
             for k in args.only:
                 for clock, value in run[k](rep).items():
                     times[k][clock].append(value)
-            print(f"rep {rep}: " + ", ".join(f"({k}) {v['wall'][-1]:.3f} s/step wall, {v['cpu'][-1]:.3f} CPU"
-                                            for k, v in times.items()) + f"; {_uptime()}", flush=True)
+            print(
+                f"rep {rep}: "
+                + ", ".join(f"({k}) {v['wall'][-1]:.3f} s/step wall, {v['cpu'][-1]:.3f} CPU" for k, v in times.items())
+                + f"; {_uptime()}",
+                flush=True,
+            )
     finally:
         if ray.is_initialized():
             ray.shutdown()
-    result = {"params": n_params, "seq_len": seq, "args": vars(args), "step_s": times, "torch": torch.__version__,
-              "start_uptime": start_uptime, "end_uptime": _uptime()}
+    result = {
+        "params": n_params,
+        "seq_len": seq,
+        "args": vars(args),
+        "step_s": times,
+        "torch": torch.__version__,
+        "start_uptime": start_uptime,
+        "end_uptime": _uptime(),
+    }
     for clock in ("cpu", "wall"):
         # medians over repetitions: a shared machine's load comes in bursts that hit one set-up's run
         med = {k: statistics.median(v[clock]) for k, v in times.items()}
@@ -291,10 +358,14 @@ def main() -> None:
     print(json.dumps(result, indent=1), flush=True)
     for clock in ("cpu", "wall"):
         med = result[f"median_{clock}_s"]
-        ratios = ", ".join(f"({k})/(a) = {result[f'ratio_{k}_over_a_{clock}']:.3f}" for k in "bc"
-                           if f"ratio_{k}_over_a_{clock}" in result)
-        print(f"median {clock} s/step: " + ", ".join(f"({k}) {v:.3f}" for k, v in med.items()) + f"; {ratios}",
-              flush=True)
+        ratios = ", ".join(
+            f"({k})/(a) = {result[f'ratio_{k}_over_a_{clock}']:.3f}"
+            for k in "bc"
+            if f"ratio_{k}_over_a_{clock}" in result
+        )
+        print(
+            f"median {clock} s/step: " + ", ".join(f"({k}) {v:.3f}" for k, v in med.items()) + f"; {ratios}", flush=True
+        )
     print(f"end: {result['end_uptime']}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))

@@ -41,14 +41,30 @@ from videosft.train.flops import peak_flops_for, step_mfu  # noqa: E402
 from videosft.train.memory_plan import activation_bytes, activation_shape, plan_memory  # noqa: E402
 from videosft.train.single_rank import init_single_rank  # noqa: E402
 
-TURNS = [{"from": "human", "value": "In which order did the two shapes flash?"},
-         {"from": "gpt", "value": "first red then blue"}]
+TURNS = [
+    {"from": "human", "value": "In which order did the two shapes flash?"},
+    {"from": "gpt", "value": "first red then blue"},
+]
 QWEN_3B = {
-    "text": dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
-                 num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
-                 rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]}),
-    "vision": dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
-                   window_size=112, fullatt_block_indexes=[7, 15, 23, 31]),
+    "text": dict(
+        hidden_size=2048,
+        intermediate_size=11008,
+        num_hidden_layers=36,
+        num_attention_heads=16,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        max_position_embeddings=32768,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
+    ),
+    "vision": dict(
+        depth=32,
+        hidden_size=1280,
+        intermediate_size=3420,
+        num_heads=16,
+        out_hidden_size=2048,
+        window_size=112,
+        fullatt_block_indexes=[7, 15, 23, 31],
+    ),
 }
 
 
@@ -83,9 +99,12 @@ def _counts(model) -> dict[str, int]:
     lm = model.model.language_model
     embed = lm.embed_tokens.weight.numel()
     head = model.lm_head.weight.numel()  # tied: same tensor as embed, but its matmul is real compute
-    return {"lm": sum(p.numel() for p in lm.parameters()) - embed + head,
-            "vit": sum(p.numel() for p in model.model.visual.parameters()),
-            "layers": model.config.text_config.num_hidden_layers, "hidden": model.config.text_config.hidden_size}
+    return {
+        "lm": sum(p.numel() for p in lm.parameters()) - embed + head,
+        "vit": sum(p.numel() for p in model.model.visual.parameters()),
+        "layers": model.config.text_config.num_hidden_layers,
+        "hidden": model.config.text_config.hidden_size,
+    }
 
 
 def _time_steps(step, inputs, warmup: int, steps: int) -> float:
@@ -106,9 +125,18 @@ def _engine(model, fam, stage: int, micro: int, checkpointing: bool = False):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     groups = apply_policy(model, fam, FreezePolicy(), 1e-5, 0.0)
     install_visual_keepalive(model, fam)
-    ds = build_ds_config(zero=ZeroSettings(stage=stage), micro_batch_per_gpu=micro, grad_accum=1, world_size=1,
-                         precision="bf16", lr=1e-5, torch_adam=True, fused_adam=True, hidden_size=2048,
-                         trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad))
+    ds = build_ds_config(
+        zero=ZeroSettings(stage=stage),
+        micro_batch_per_gpu=micro,
+        grad_accum=1,
+        world_size=1,
+        precision="bf16",
+        lr=1e-5,
+        torch_adam=True,
+        fused_adam=True,
+        hidden_size=2048,
+        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+    )
     engine = init_engine(model, ds, groups)
 
     def step(inputs):
@@ -134,12 +162,30 @@ def _row(budget, seconds, inputs, counts, micro, peak) -> dict:
     tokens = int(inputs["attention_mask"].sum())
     patches = int(inputs["pixel_values_videos"].shape[0])
     visual = patches // 4  # 2x2 spatial merge
-    m = step_mfu(n_params_lm=counts["lm"], n_lm_tokens=tokens, n_layers=counts["layers"], hidden=counts["hidden"],
-                 seq_len=int(inputs["input_ids"].shape[1]), n_params_vit=counts["vit"], n_patches=patches,
-                 train_vit=True, seconds=seconds, n_devices=1, peak_flops_per_device=peak)
-    return {"frames": budget, "step_s": seconds, "samples_per_s": micro / seconds, "lm_tokens_per_s": tokens / seconds,
-            "visual_tokens_per_s": visual / seconds, "mfu": m, "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
-            "lm_tokens": tokens, "patches": patches}
+    m = step_mfu(
+        n_params_lm=counts["lm"],
+        n_lm_tokens=tokens,
+        n_layers=counts["layers"],
+        hidden=counts["hidden"],
+        seq_len=int(inputs["input_ids"].shape[1]),
+        n_params_vit=counts["vit"],
+        n_patches=patches,
+        train_vit=True,
+        seconds=seconds,
+        n_devices=1,
+        peak_flops_per_device=peak,
+    )
+    return {
+        "frames": budget,
+        "step_s": seconds,
+        "samples_per_s": micro / seconds,
+        "lm_tokens_per_s": tokens / seconds,
+        "visual_tokens_per_s": visual / seconds,
+        "mfu": m,
+        "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "lm_tokens": tokens,
+        "patches": patches,
+    }
 
 
 def _free(*objs) -> None:
@@ -184,8 +230,13 @@ def main() -> None:
     processor.video_processor.max_pixels = processor.image_processor.max_pixels = args.side * args.side
     peak = peak_flops_for(torch.cuda.get_device_name(), "bf16")
     print(f"device {torch.cuda.get_device_name()} peak bf16 {peak:.3g} FLOP/s", flush=True)
-    result: dict = {"device": torch.cuda.get_device_name(), "side": args.side, "micro": args.micro,
-                    "layout": args.layout, args.layout: []}
+    result: dict = {
+        "device": torch.cuda.get_device_name(),
+        "side": args.side,
+        "micro": args.micro,
+        "layout": args.layout,
+        args.layout: [],
+    }
     budgets = [int(b) for b in args.budgets.split(",")]
     rows = result[args.layout]
 
@@ -198,8 +249,10 @@ def main() -> None:
         for budget in budgets:
             torch.cuda.reset_peak_memory_stats()
             inputs = to_device(_batch(fam, processor, budget, args.side, args.micro), engine.device, torch.bfloat16)
-            rows.append(_row(budget, _time_steps(step, inputs, args.warmup, args.steps), inputs, counts, args.micro,
-                             peak) | {"zero_stage": 3, "checkpointing": False})
+            rows.append(
+                _row(budget, _time_steps(step, inputs, args.warmup, args.steps), inputs, counts, args.micro, peak)
+                | {"zero_stage": 3, "checkpointing": False}
+            )
             print(json.dumps(rows[-1]), flush=True)
             Path(args.out).write_text(json.dumps(result, indent=2))
         engine.destroy()
@@ -221,9 +274,12 @@ def main() -> None:
         return
     result[f"ratio_{args.layout}_over_zero2"] = main / result["zero2_step_s"]
     result[f"ratio_{args.layout}_over_bare_torch"] = main / result["bare_torch_step_s"]
-    print(f"at {args.compare_at} frames: {args.layout} {main:.3f}s, ZeRO-2 {result['zero2_step_s']:.3f}s, bare torch "
-          f"{result['bare_torch_step_s']:.3f}s; {args.layout}/ZeRO-2 {result[f'ratio_{args.layout}_over_zero2']:.2f}, "
-          f"{args.layout}/bare {result[f'ratio_{args.layout}_over_bare_torch']:.2f}", flush=True)
+    print(
+        f"at {args.compare_at} frames: {args.layout} {main:.3f}s, ZeRO-2 {result['zero2_step_s']:.3f}s, bare torch "
+        f"{result['bare_torch_step_s']:.3f}s; {args.layout}/ZeRO-2 {result[f'ratio_{args.layout}_over_zero2']:.2f}, "
+        f"{args.layout}/bare {result[f'ratio_{args.layout}_over_bare_torch']:.2f}",
+        flush=True,
+    )
     Path(args.out).write_text(json.dumps(result, indent=2))
 
 
@@ -233,11 +289,17 @@ def _plan_for(model, inputs, micro: int):
     shape = activation_shape(model.config)
     tokens = int(inputs["attention_mask"].sum())
     patches = int(inputs["pixel_values_videos"].shape[0])
-    return plan_memory(zero_stage="auto", checkpointing="auto", params=sum(p.numel() for p in model.parameters()),
-                       world_size=1, gpu_memory_gb=torch.cuda.get_device_properties(0).total_memory / GB,
-                       hidden_size=int(text.hidden_size), vocab_size=int(text.vocab_size),
-                       activations_gb=activation_bytes(shape, tokens, patches, False) / GB,
-                       activations_ckpt_gb=activation_bytes(shape, tokens, patches, True) / GB)
+    return plan_memory(
+        zero_stage="auto",
+        checkpointing="auto",
+        params=sum(p.numel() for p in model.parameters()),
+        world_size=1,
+        gpu_memory_gb=torch.cuda.get_device_properties(0).total_memory / GB,
+        hidden_size=int(text.hidden_size),
+        vocab_size=int(text.vocab_size),
+        activations_gb=activation_bytes(shape, tokens, patches, False) / GB,
+        activations_ckpt_gb=activation_bytes(shape, tokens, patches, True) / GB,
+    )
 
 
 def _planned_row(fam, tiny: Path, processor, budget: int, counts: dict, args, peak: float) -> dict:

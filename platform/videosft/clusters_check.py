@@ -162,11 +162,15 @@ def documented_output_dirs(text: str) -> list[str]:
 def output_dir_problem(value: str, where: str) -> str | None:
     """A cluster output_dir must be an absolute path (then checked against the mounts)."""
     if "://" in value:
-        return (f"{where}: output_dir={value} is a URI; the run directory is written as files, so it "
-                "must be a shared filesystem path (object storage is for data.root, model.path, data.cache_root)")
+        return (
+            f"{where}: output_dir={value} is a URI; the run directory is written as files, so it "
+            "must be a shared filesystem path (object storage is for data.root, model.path, data.cache_root)"
+        )
     if not value.startswith("/"):
-        return (f"{where}: output_dir={value} is node-local on a cluster; use an absolute path on the "
-                "shared mount (e.g. /mnt/shared/runs/<name>)")
+        return (
+            f"{where}: output_dir={value} is node-local on a cluster; use an absolute path on the "
+            "shared mount (e.g. /mnt/shared/runs/<name>)"
+        )
     return None
 
 
@@ -187,7 +191,7 @@ def network_mounts(commands: Sequence[Any]) -> dict[str, str]:
                 continue
             if "mount" not in tokens:
                 continue
-            args = iter(tokens[tokens.index("mount") + 1:])
+            args = iter(tokens[tokens.index("mount") + 1 :])
             fstype, positional = "", []
             for tok in args:
                 if tok in ("-t", "--types"):
@@ -283,8 +287,10 @@ def project_image_problem(image: str, ray_version: str, where: str) -> str | Non
     repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
     want = project_image(ray_version).rsplit(":", 1)[1]
     if repo.rsplit("/", 1)[-1] != PROJECT_IMAGE_NAME or tag != want:
-        return (f"{where}: image {image!r} is not the project image <registry>/{PROJECT_IMAGE_NAME}:{want} "
-                "(Dockerfile): every node must run the one pinned environment")
+        return (
+            f"{where}: image {image!r} is not the project image <registry>/{PROJECT_IMAGE_NAME}:{want} "
+            "(Dockerfile): every node must run the one pinned environment"
+        )
     return None
 
 
@@ -309,23 +315,34 @@ def _autoscaler_image_problems(cfg: dict, ray_version: str) -> list[str]:
     if not docker.get("image") and not docker.get("head_image"):
         return ["docker.image: not set; nodes would run whatever Ray the machine image has"]
     images = [(f"docker.{k}", docker.get(k)) for k in ("image", "head_image", "worker_image")]
-    images += [(f"available_node_types.{n}.docker.worker_image", (t.get("docker") or {}).get("worker_image"))
-               for n, t in (cfg.get("available_node_types") or {}).items()]
-    found = [image_tag_problem(image, ray_version, where) or project_image_problem(image, ray_version, where)
-             for where, image in images if image]
+    images += [
+        (f"available_node_types.{n}.docker.worker_image", (t.get("docker") or {}).get("worker_image"))
+        for n, t in (cfg.get("available_node_types") or {}).items()
+    ]
+    found = [
+        image_tag_problem(image, ray_version, where) or project_image_problem(image, ray_version, where)
+        for where, image in images
+        if image
+    ]
     return [p for p in found if p]
 
 
 def _autoscaler_node_problems(cfg: dict) -> list[str]:
     node_types = cfg.get("available_node_types") or {}
     resources = (node_types.get(cfg.get("head_node_type")) or {}).get("resources") or {}
-    problems = [f"head node resources.{r} must be 0 so trials and GPU work never land on the head"
-                for r in ("CPU", "GPU") if resources.get(r) != 0]
+    problems = [
+        f"head node resources.{r} must be 0 so trials and GPU work never land on the head"
+        for r in ("CPU", "GPU")
+        if resources.get(r) != 0
+    ]
     gpu_types = [n for n, t in node_types.items() if (t.get("resources") or {}).get("GPU", 0) > 0]
     if not gpu_types:
         problems.append("available_node_types: no GPU node type (resources.GPU > 0)")
-    problems += [f"available_node_types.{n}.min_workers must be 0 (GPU nodes scale from zero)"
-                 for n in gpu_types if node_types[n].get("min_workers", 0) != 0]
+    problems += [
+        f"available_node_types.{n}.min_workers must be 0 (GPU nodes scale from zero)"
+        for n in gpu_types
+        if node_types[n].get("min_workers", 0) != 0
+    ]
     return problems
 
 
@@ -357,20 +374,23 @@ def _shared_path_on_node(path: str, init: list, options: list | None) -> str | N
     if options is not None:  # inside the Ray container: the path must be bind-mounted from the host
         binds = [c for c in docker_binds(options) if _under(path, c)]
         if not binds:
-            return (f"{path} is not bind-mounted into the Ray container "
-                    "(add `-v <mount>:<mount>` to docker.run_options)")
+            return f"{path} is not bind-mounted into the Ray container (add `-v <mount>:<mount>` to docker.run_options)"
         container = max(binds, key=len)
         host_path = str(PurePosixPath(docker_binds(options)[container]) / PurePosixPath(path).relative_to(container))
     if not any(_under(host_path, m) for m in mounts):
-        return (f"{host_path} is not on a network filesystem mounted by initialization_commands "
-                f"(`mount -t {{{'|'.join(sorted(NETWORK_FS_TYPES))}}} SOURCE DIR`)")
+        return (
+            f"{host_path} is not on a network filesystem mounted by initialization_commands "
+            f"(`mount -t {{{'|'.join(sorted(NETWORK_FS_TYPES))}}} SOURCE DIR`)"
+        )
     return None
 
 
 def _autoscaler_storage_problems(cfg: dict, output_dirs: Sequence[str]) -> list[str]:
     if not output_dirs:
-        return ["no documented `output_dir=` in the job command line (comments included): say where "
-                "results go, on the shared mount"]
+        return [
+            "no documented `output_dir=` in the job command line (comments included): say where "
+            "results go, on the shared mount"
+        ]
     problems = []
     for value in output_dirs:
         problem = output_dir_problem(value, "job command")
@@ -384,8 +404,9 @@ def _autoscaler_storage_problems(cfg: dict, output_dirs: Sequence[str]) -> list[
     return problems
 
 
-def check_autoscaler_yaml(path: str | Path, ray_version: str | None = None,
-                          output_dirs: Sequence[str] | None = None) -> list[str]:
+def check_autoscaler_yaml(
+    path: str | Path, ray_version: str | None = None, output_dirs: Sequence[str] | None = None
+) -> list[str]:
     """Project rules for a `ray up` YAML beyond the schema: pinned image, a head that takes no
     trial/GPU work, GPU groups that scale from zero, the project image and no per-node installs, no world-open ingress
     rules, no credentials, and the output_dir of its job command lines (by default those documented
@@ -400,8 +421,11 @@ def check_autoscaler_yaml(path: str | Path, ray_version: str | None = None,
     problems += _autoscaler_storage_problems(cfg, output_dirs)
     problems += per_node_install_problems(cfg)
     rules = ((cfg.get("provider") or {}).get("security_group") or {}).get("IpPermissions", [])
-    problems += [f"provider.security_group.IpPermissions[{i}]: open to 0.0.0.0/0" for i, rule in enumerate(rules)
-                 if any(r.get("CidrIp") == "0.0.0.0/0" for r in rule.get("IpRanges", []))]
+    problems += [
+        f"provider.security_group.IpPermissions[{i}]: open to 0.0.0.0/0"
+        for i, rule in enumerate(rules)
+        if any(r.get("CidrIp") == "0.0.0.0/0" for r in rule.get("IpRanges", []))
+    ]
     return problems + find_plaintext_secrets(cfg)
 
 
@@ -417,14 +441,16 @@ def _check_group(group: Any, where: str, ray_version: str) -> list[str]:
     if not containers or not isinstance(containers[0], dict) or not containers[0].get("image"):
         return problems + [f"{where}.template.spec.containers[0]: missing Ray container or image"]
     # KubeRay treats the first container as the Ray container; sidecars keep their own tags.
-    problem = (image_tag_problem(containers[0]["image"], ray_version, f"{where}.containers[0]")
-               or project_image_problem(containers[0]["image"], ray_version, f"{where}.containers[0]"))
+    problem = image_tag_problem(containers[0]["image"], ray_version, f"{where}.containers[0]") or project_image_problem(
+        containers[0]["image"], ray_version, f"{where}.containers[0]"
+    )
     return problems + ([problem] if problem else [])
 
 
 def _check_worker_sizes(group: dict, where: str, autoscaling: bool) -> list[str]:
-    problems = [f"{where}.{f}: missing" for f in ("groupName", "minReplicas", "maxReplicas", "replicas")
-                if f not in group]
+    problems = [
+        f"{where}.{f}: missing" for f in ("groupName", "minReplicas", "maxReplicas", "replicas") if f not in group
+    ]
     lo, n, hi = (group.get(k) for k in ("minReplicas", "replicas", "maxReplicas"))
     if all(isinstance(v, int) for v in (lo, n, hi)) and not lo <= n <= hi:
         problems.append(f"{where}: need minReplicas <= replicas <= maxReplicas, got {lo}, {n}, {hi}")
@@ -457,8 +483,10 @@ def _check_ray_cluster_spec(spec: Any, where: str, ray_version: str) -> list[str
     if not isinstance(workers, list) or not workers:
         return problems + [f"{where}.workerGroupSpecs: missing or empty"]
     names = [g.get("groupName") for g in workers if isinstance(g, dict)]
-    problems += [f"{where}.workerGroupSpecs: duplicate groupName {n!r}" for n in sorted(
-        {n for n in names if names.count(n) > 1}, key=str)]
+    problems += [
+        f"{where}.workerGroupSpecs: duplicate groupName {n!r}"
+        for n in sorted({n for n in names if names.count(n) > 1}, key=str)
+    ]
     for i, group in enumerate(workers):
         gwhere = f"{where}.workerGroupSpecs[{i}]"
         problems += _check_group(group, gwhere, ray_version)
@@ -527,8 +555,11 @@ def _check_rayjob(spec: dict, where: str, root: Path, ray_version: str) -> list[
         except yaml.YAMLError as exc:
             return problems + [f"{where}.runtimeEnvYAML: not YAML: {exc}"]
         problems += _check_runtime_env_dict(env, f"{where}.runtimeEnvYAML")
-        problems += [f"{where}.runtimeEnvYAML.{k}: installs per job on every node; the image has it"
-                     for k in ("pip", "conda", "uv") if isinstance(env, dict) and k in env]
+        problems += [
+            f"{where}.runtimeEnvYAML.{k}: installs per job on every node; the image has it"
+            for k in ("pip", "conda", "uv")
+            if isinstance(env, dict) and k in env
+        ]
         problems += find_plaintext_secrets(env, f"{where}.runtimeEnvYAML")
     return problems
 
@@ -579,27 +610,35 @@ def shared_volume_for(group: dict, path: str) -> tuple[str, dict] | str:
     (the first container), or a string saying why there is none."""
     pod = (group.get("template") or {}).get("spec") or {}
     containers = pod.get("containers") or [{}]
-    mounts = [m for m in (containers[0] or {}).get("volumeMounts") or []
-              if isinstance(m, dict) and m.get("mountPath") and _under(path, m["mountPath"])]
+    mounts = [
+        m
+        for m in (containers[0] or {}).get("volumeMounts") or []
+        if isinstance(m, dict) and m.get("mountPath") and _under(path, m["mountPath"])
+    ]
     if not mounts:
         return f"{path} is not under any volumeMount of the Ray container"
     mount = max(mounts, key=lambda m: len(str(m["mountPath"])))
-    volume = next((v for v in pod.get("volumes") or [] if isinstance(v, dict) and v.get("name") == mount.get("name")),
-                  None)
+    volume = next(
+        (v for v in pod.get("volumes") or [] if isinstance(v, dict) and v.get("name") == mount.get("name")), None
+    )
     if volume is None:
         return f"volumeMount {mount.get('name')!r} ({mount['mountPath']}) has no matching volume"
     source = {k: v for k, v in volume.items() if k != "name"}
     if not any(k in source for k in SHARED_VOLUME_KINDS):
-        return (f"{path} is on volume {mount.get('name')!r} ({', '.join(source) or 'no source'}), which is "
-                f"per pod/node; use a ReadWriteMany persistentVolumeClaim")
+        return (
+            f"{path} is on volume {mount.get('name')!r} ({', '.join(source) or 'no source'}), which is "
+            f"per pod/node; use a ReadWriteMany persistentVolumeClaim"
+        )
     return str(mount["mountPath"]), source
 
 
 def _kuberay_storage_problems(spec: dict, where: str, output_dirs: Sequence[str]) -> list[str]:
     """Every output_dir must be on one shared volume, mounted at the same path in every pod group."""
     if not output_dirs:
-        return [f"{where}: no `output_dir=` in the entrypoint or the documented job command line; "
-                "say where results go, on the shared volume"]
+        return [
+            f"{where}: no `output_dir=` in the entrypoint or the documented job command line; "
+            "say where results go, on the shared volume"
+        ]
     problems = []
     for value in output_dirs:
         problem = output_dir_problem(value, where)
@@ -650,8 +689,9 @@ def check_shared_pvc_manifest(path: str | Path) -> list[str]:
     return problems
 
 
-def check_kuberay_manifest(path: str | Path, repo_root: str | Path | None = None,
-                           ray_version: str | None = None) -> list[str]:
+def check_kuberay_manifest(
+    path: str | Path, repo_root: str | Path | None = None, ray_version: str | None = None
+) -> list[str]:
     """Problems in a KubeRay manifest (every document in the file): RayCluster/RayJob required
     fields, Ray version and image tags equal to the pin, existing jobs/*.py entrypoints, a valid
     runtimeEnvYAML, cleanup settings on RayJobs, no plaintext secrets, no exposed dashboard, and

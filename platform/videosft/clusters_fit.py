@@ -28,12 +28,16 @@ from videosft.train.ds_config import PRESETS, Preset, choose_zero_stage, estimat
 
 # Host memory (GiB) and GPU memory (GB) of the machine types the cluster files name.
 INSTANCE_MEMORY_GIB = {
-    "p5.48xlarge": 2048, "c7i.48xlarge": 384, "m7i.4xlarge": 64,
-    "a3-highgpu-8g": 1872, "c3-standard-176": 704, "n2-standard-16": 64,
+    "p5.48xlarge": 2048,
+    "c7i.48xlarge": 384,
+    "m7i.4xlarge": 64,
+    "a3-highgpu-8g": 1872,
+    "c3-standard-176": 704,
+    "n2-standard-16": 64,
 }
 GPU_MEMORY_GB = {"H100": 80.0}
 DEFAULT_GPU_MEMORY_GB = 80.0
-GIB = 1024 ** 3
+GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,16 @@ def launcher_node_types(cfg: dict[str, Any]) -> list[NodeType]:
         nc = node.get("node_config") or {}
         machine = nc.get("InstanceType") or nc.get("machineType") or ""
         acc = next((k.split(":", 1)[1] for k in res if k.startswith("accelerator_type:")), None)
-        out.append(NodeType(name=name, cpus=float(res.get("CPU", 0)), gpus=float(res.get("GPU", 0)),
-                            memory_gib=float(INSTANCE_MEMORY_GIB.get(machine, 0)),
-                            max_workers=int(node.get("max_workers", 0)),
-                            gpu_memory_gb=GPU_MEMORY_GB.get(acc or "", DEFAULT_GPU_MEMORY_GB)))
+        out.append(
+            NodeType(
+                name=name,
+                cpus=float(res.get("CPU", 0)),
+                gpus=float(res.get("GPU", 0)),
+                memory_gib=float(INSTANCE_MEMORY_GIB.get(machine, 0)),
+                max_workers=int(node.get("max_workers", 0)),
+                gpu_memory_gb=GPU_MEMORY_GB.get(acc or "", DEFAULT_GPU_MEMORY_GB),
+            )
+        )
     return out
 
 
@@ -89,8 +99,18 @@ def _k8s_quantity(value: Any) -> float:
     if not m:
         raise ValueError(f"cannot parse Kubernetes quantity {value!r}")
     num, unit = float(m.group(1)), m.group(2)
-    scale = {"": 1, "m": 1e-3, "Ki": 1 / 1024 ** 2, "Mi": 1 / 1024, "Gi": 1, "Ti": 1024,
-             "K": 1e3 / GIB, "M": 1e6 / GIB, "G": 1e9 / GIB, "T": 1e12 / GIB}
+    scale = {
+        "": 1,
+        "m": 1e-3,
+        "Ki": 1 / 1024**2,
+        "Mi": 1 / 1024,
+        "Gi": 1,
+        "Ti": 1024,
+        "K": 1e3 / GIB,
+        "M": 1e6 / GIB,
+        "G": 1e9 / GIB,
+        "T": 1e12 / GIB,
+    }
     if unit not in scale:
         raise ValueError(f"unknown unit in Kubernetes quantity {value!r}")
     return num * scale[unit]
@@ -105,9 +125,15 @@ def kuberay_node_types(spec: dict[str, Any]) -> list[NodeType]:
         start = group.get("rayStartParams") or {}
         cpus = float(start.get("num-cpus", _k8s_quantity(limits.get("cpu", 0))))
         gpus = float(start.get("num-gpus", _k8s_quantity(limits.get("nvidia.com/gpu", 0))))
-        out.append(NodeType(name=str(group.get("groupName")), cpus=cpus, gpus=gpus,
-                            memory_gib=_k8s_quantity(limits.get("memory", 0)),
-                            max_workers=int(group.get("maxReplicas", 0))))
+        out.append(
+            NodeType(
+                name=str(group.get("groupName")),
+                cpus=cpus,
+                gpus=gpus,
+                memory_gib=_k8s_quantity(limits.get("memory", 0)),
+                max_workers=int(group.get("maxReplicas", 0)),
+            )
+        )
     return out
 
 
@@ -125,13 +151,20 @@ def preset_for(cfg: Any) -> Preset | None:
     stage = cfg.train.zero_stage
     if stage == "auto":  # the loop plans from the real GPU and frame budget; here: 80 GB, the preset's reserve
         base = PRESETS[name]
-        stage, _ = choose_zero_stage(base.params, workers, DEFAULT_GPU_MEMORY_GB, hidden_size=base.hidden_size,
-                                     vocab_size=base.vocab_size)
-    return preset_with_overrides(name, {"num_gpus": workers, "num_nodes": math.ceil(workers / per_node),
-                                        "zero.stage": stage,
-                                        "micro_batch_per_gpu": cfg.train.micro_batch_size,
-                                        "grad_accum": cfg.train.grad_accum,
-                                        "eval_tensor_parallel": 1})
+        stage, _ = choose_zero_stage(
+            base.params, workers, DEFAULT_GPU_MEMORY_GB, hidden_size=base.hidden_size, vocab_size=base.vocab_size
+        )
+    return preset_with_overrides(
+        name,
+        {
+            "num_gpus": workers,
+            "num_nodes": math.ceil(workers / per_node),
+            "zero.stage": stage,
+            "micro_batch_per_gpu": cfg.train.micro_batch_size,
+            "grad_accum": cfg.train.grad_accum,
+            "eval_tensor_parallel": 1,
+        },
+    )
 
 
 def host_gib_per_rank(cfg: Any, preset: Preset | None) -> float:
@@ -151,7 +184,8 @@ def phases(cfg: Any) -> dict[str, list[Bundle]]:
     decoders = [Bundle("decoder", cfg.data.cpus_per_decoder)] * cfg.data.decode_concurrency
     out = {
         "train": [Bundle("train worker", cfg.train.cpus_per_worker, 1.0 if cfg.train.use_gpu else 0.0, mem)]
-        * cfg.train.num_workers + decoders,
+        * cfg.train.num_workers
+        + decoders,
         "eval": [Bundle("eval actor", cfg.eval.cpus_per_actor, cfg.eval.gpus_per_actor)] * cfg.eval.num_actors
         + decoders,
     }
@@ -171,8 +205,11 @@ def place(bundles: Sequence[Bundle], node_types: Iterable[NodeType]) -> list[str
         # GPU node's CPUs while GPU bundles are still to come (they are placed first anyway).
         order = sorted(nodes, key=lambda n: (n.kind.gpus > 0) != (b.gpus > 0))
         for n in order:
-            if (n.cpus + 1e-9 >= b.cpus and n.gpus + 1e-9 >= b.gpus
-                    and (not b.memory_gib or n.memory_gib + 1e-9 >= b.memory_gib)):
+            if (
+                n.cpus + 1e-9 >= b.cpus
+                and n.gpus + 1e-9 >= b.gpus
+                and (not b.memory_gib or n.memory_gib + 1e-9 >= b.memory_gib)
+            ):
                 n.cpus, n.gpus, n.memory_gib = n.cpus - b.cpus, n.gpus - b.gpus, n.memory_gib - b.memory_gib
                 n.placed.append(b.what)
                 break
@@ -196,16 +233,20 @@ def schedule_problems(cfg: Any, node_types: Sequence[NodeType], where: str) -> l
         if left:
             gpus = sum(t.gpus * t.max_workers for t in node_types)
             cpus = sum(t.cpus * t.max_workers for t in node_types)
-            problems.append(f"{where}: config {cfg.name!r} {phase} phase: {len(left)} of {len(bundles)} bundles "
-                            f"do not fit (cluster at its maxima: {gpus:g} GPUs, {cpus:g} CPUs in "
-                            f"{', '.join(f'{t.name} x{t.max_workers}' for t in node_types)}); first: {left[0]}")
+            problems.append(
+                f"{where}: config {cfg.name!r} {phase} phase: {len(left)} of {len(bundles)} bundles "
+                f"do not fit (cluster at its maxima: {gpus:g} GPUs, {cpus:g} CPUs in "
+                f"{', '.join(f'{t.name} x{t.max_workers}' for t in node_types)}); first: {left[0]}"
+            )
     preset = preset_for(cfg) if cfg.train.use_gpu else None
     if preset is not None:
         est = estimate_gpu_memory(preset)
         gpu_mem = min((t.gpu_memory_gb for t in node_types if t.gpus), default=DEFAULT_GPU_MEMORY_GB)
         if est.total_gb > gpu_mem:
-            problems.append(f"{where}: config {cfg.name!r}: DeepSpeed estimate {est.total_gb:.1f} GB per GPU "
-                            f"(ZeRO-{preset.zero.stage} over {preset.num_gpus} GPUs) exceeds {gpu_mem:g} GB")
+            problems.append(
+                f"{where}: config {cfg.name!r}: DeepSpeed estimate {est.total_gb:.1f} GB per GPU "
+                f"(ZeRO-{preset.zero.stage} over {preset.num_gpus} GPUs) exceeds {gpu_mem:g} GB"
+            )
     return problems
 
 

@@ -285,7 +285,8 @@ class ExperimentConfig(_Strict):
                 f"output_dir must be a filesystem path every node can reach, not a URI ({v!r}): a shared "
                 "mount (EFS on AWS, Filestore on GCP, a ReadWriteMany PVC on Kubernetes, e.g. "
                 "/mnt/shared/runs/<name>) or a local path on one machine. Object storage (s3:// or gs://) "
-                "is supported for data.root, model.path and data.cache_root, not for output_dir")
+                "is supported for data.root, model.path and data.cache_root, not for output_dir"
+            )
         return v
 
     @model_validator(mode="after")
@@ -299,8 +300,10 @@ class ExperimentConfig(_Strict):
         if self.train.use_gpu and self.train.precision == "fp32":
             pass  # allowed (debugging), just slower
         if HYBRID in self.sweep.frame_budgets and self.budget.needs_model_path() and not self.budget.model_path:
-            raise ValueError(f"sweep.frame_budgets has 'hybrid' but budget.predictor={self.budget.predictor!r} "
-                             "needs budget.model_path")
+            raise ValueError(
+                f"sweep.frame_budgets has 'hybrid' but budget.predictor={self.budget.predictor!r} "
+                "needs budget.model_path"
+            )
         if not self.train.use_gpu and self.train.precision == "bf16":
             raise ValueError("train.precision: bf16 needs train.use_gpu=true; use fp32 on CPU")
         return self
@@ -314,13 +317,16 @@ def _check_benchmark_options(options: Mapping[str, Mapping[str, Any]], protocol:
 
     for name, opts in options.items():
         if name not in BENCHMARKS:
-            raise ValueError(f"eval.benchmark_options: unknown benchmark {name!r}; expected names from "
-                             f"{sorted(BENCHMARKS)}")
+            raise ValueError(
+                f"eval.benchmark_options: unknown benchmark {name!r}; expected names from {sorted(BENCHMARKS)}"
+            )
         allowed = get_benchmark(name, protocol).options
         bad = sorted(set(opts) - set(allowed))
         if bad:
-            raise ValueError(f"eval.benchmark_options.{name}: unknown option(s) {bad}; {name} takes "
-                             f"{sorted(allowed) or 'no options'}")
+            raise ValueError(
+                f"eval.benchmark_options.{name}: unknown option(s) {bad}; {name} takes "
+                f"{sorted(allowed) or 'no options'}"
+            )
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -363,7 +369,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         raw = loaded or {}
-    return _validate(apply_overrides(raw, overrides), source=str(path or "defaults") + (" + overrides" if overrides else ""))
+    return _validate(
+        apply_overrides(raw, overrides), source=str(path or "defaults") + (" + overrides" if overrides else "")
+    )
 
 
 def from_dict(raw: dict[str, Any]) -> ExperimentConfig:

@@ -71,9 +71,17 @@ class StageBars:
         self.started.setdefault(stage, time.time())
         bar = self.bars.get(stage)
         if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=stage, unit=rec["unit"], file=self.stream,
-                                          disable=not self.tty, ncols=self._columns(), leave=True,
-                                          position=len(self.bars), mininterval=POLL_S)
+            bar = self.bars[stage] = tqdm(
+                total=total,
+                desc=stage,
+                unit=rec["unit"],
+                file=self.stream,
+                disable=not self.tty,
+                ncols=self._columns(),
+                leave=True,
+                position=len(self.bars),
+                mininterval=POLL_S,
+            )
         if total is not None and bar.total != total:
             bar.total = total
             bar.refresh()
@@ -96,8 +104,12 @@ class StageBars:
         seconds = max(time.time() - self.started[stage], 1e-6)
         self.finished[stage] = {**rec, "seconds": seconds}
         if not self.tty:  # a file or a pipe: one line per stage, when it ends
-            print(f"  {stage}: {rec['done']}/{rec['total']} {rec['unit']} in {seconds:.0f} s "
-                  f"({rec['done'] / seconds:.2f} {rec['unit']}/s)", file=self.stream, flush=True)
+            print(
+                f"  {stage}: {rec['done']}/{rec['total']} {rec['unit']} in {seconds:.0f} s "
+                f"({rec['done'] / seconds:.2f} {rec['unit']}/s)",
+                file=self.stream,
+                flush=True,
+            )
 
     def stop(self) -> None:
         if self._stop.is_set():
@@ -149,8 +161,11 @@ class Console:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
-        print(f"videosft {self.verb}: Ray, Tune and Train output -> {self.log_path} (--verbose shows it here)",
-              file=self.err, flush=True)
+        print(
+            f"videosft {self.verb}: Ray, Tune and Train output -> {self.log_path} (--verbose shows it here)",
+            file=self.err,
+            flush=True,
+        )
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -161,8 +176,11 @@ class Console:
         finally:
             self._restore()
         if exc_type is not None and self.log_path is not None:
-            print(f"videosft {self.verb}: failed; Ray, Tune and Train output in {self.log_path}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"videosft {self.verb}: failed; Ray, Tune and Train output in {self.log_path}",
+                file=sys.stderr,
+                flush=True,
+            )
         ray_runtime.set_quiet(False)
         os.environ.pop(PROGRESS_ENV, None)
 
@@ -195,6 +213,8 @@ class Console:
         for bars in self._bars:
             bars.stop()
         stages = sum(len(bars.finished) for bars in self._bars)
-        head = f"videosft {self.verb}: done in {time.time() - self.t0:.0f} s" + (f" ({stages} stages)" if stages else "")
+        head = f"videosft {self.verb}: done in {time.time() - self.t0:.0f} s" + (
+            f" ({stages} stages)" if stages else ""
+        )
         for line in [head, *lines]:
             self.print(line)

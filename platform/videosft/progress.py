@@ -30,13 +30,21 @@ def _slug(stage: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stage).strip("_") or "stage"
 
 
-def write_progress(output_dir: str | os.PathLike[str] | None, stage: str, done: int, total: int | None,
-                   unit: str = "rows") -> None:
+def write_progress(
+    output_dir: str | os.PathLike[str] | None, stage: str, done: int, total: int | None, unit: str = "rows"
+) -> None:
     """Record that `stage` has `done` of `total` units under `output_dir` (and the console's dir,
     PROGRESS_ENV); best-effort (an OSError is ignored)."""
-    record = {"stage": stage, "done": int(done), "total": None if total is None else int(total), "unit": unit,
-              "t": time.time()}
-    roots = [] if output_dir is None or "://" in str(output_dir) else [progress_dir(output_dir)]  # object storage: nobody polls it
+    record = {
+        "stage": stage,
+        "done": int(done),
+        "total": None if total is None else int(total),
+        "unit": unit,
+        "t": time.time(),
+    }
+    roots = (
+        [] if output_dir is None or "://" in str(output_dir) else [progress_dir(output_dir)]
+    )  # object storage: nobody polls it
     if os.environ.get(PROGRESS_ENV):
         roots.append(Path(os.environ[PROGRESS_ENV]))
     for root in dict.fromkeys(Path(r).resolve() for r in roots):

@@ -48,8 +48,11 @@ def ensure_ray() -> None:
         from ray.data import DataContext
 
         DataContext.get_current().enable_progress_bars = False  # the driver's own Datasets
-    ray.init(runtime_env={"env_vars": worker_env()}, log_to_driver=True,
-             logging_level=logging.WARNING if is_quiet() else logging.INFO)
+    ray.init(
+        runtime_env={"env_vars": worker_env()},
+        log_to_driver=True,
+        logging_level=logging.WARNING if is_quiet() else logging.INFO,
+    )
     _STARTED["here"] = True
 
 

@@ -81,24 +81,39 @@ def train(cfg: ExperimentConfig, frame_budget: int) -> Trained:
     cfg, inputs = _resolved(cfg)
     run_dir = output_dir(cfg) / "runs" / f"budget_{frame_budget}"
     outcome, stats = train_at_budget(cfg, inputs, frame_budget, run_dir)
-    return Trained(checkpoint=outcome.checkpoint_path, run_dir=run_dir, rows=stats.total, rejected=stats.rejected,
-                   metrics={k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))})
+    return Trained(
+        checkpoint=outcome.checkpoint_path,
+        run_dir=run_dir,
+        rows=stats.total,
+        rejected=stats.rejected,
+        metrics={k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float))},
+    )
 
 
 # --------------------------------------------------------------------------- evaluate
-def evaluate(cfg: ExperimentConfig, model: str | None = None, data_root: str | None = None,
-             frame_budget: int | None = None, benchmarks: Sequence[str] | None = None, protocol: str | None = None,
-             out: str | None = None) -> dict[str, dict[str, Any]]:
+def evaluate(
+    cfg: ExperimentConfig,
+    model: str | None = None,
+    data_root: str | None = None,
+    frame_budget: int | None = None,
+    benchmarks: Sequence[str] | None = None,
+    protocol: str | None = None,
+    out: str | None = None,
+) -> dict[str, dict[str, Any]]:
     """Evaluate one checkpoint (default: the experiment's model) on the configured benchmarks (or
     `benchmarks`, under `protocol`); predictions and scores under `out` (default <output_dir>/evaluate)."""
-    update = {k: v for k, v in (("benchmarks", list(benchmarks) if benchmarks else None), ("protocol", protocol))
-              if v is not None}
+    update = {
+        k: v
+        for k, v in (("benchmarks", list(benchmarks) if benchmarks else None), ("protocol", protocol))
+        if v is not None
+    }
     if update:  # validated like any override
         cfg = from_dict({**cfg.model_dump(mode="json"), "eval": {**cfg.eval.model_dump(mode="json"), **update}})
     cfg, inputs = _resolved(cfg)
     target = out or str(output_dir(cfg) / "evaluate")
-    return evaluate_model(cfg, model or inputs.model_path, frame_budget or cfg.eval.frame_budget, target,
-                          data_root or inputs.data_root)
+    return evaluate_model(
+        cfg, model or inputs.model_path, frame_budget or cfg.eval.frame_budget, target, data_root or inputs.data_root
+    )
 
 
 # --------------------------------------------------------------------------- predict-budgets
@@ -112,8 +127,13 @@ def predict_budgets(cfg: ExperimentConfig) -> Path:
     budget_cfg = cfg.budget
     if budget_cfg.model_path is None and budget_cfg.needs_model_path():
         budget_cfg = budget_cfg.model_copy(update={"model_path": inputs.model_path, "family": cfg.model.family})
-    return budget_manifest(train_manifest(cfg, inputs), budget_cfg, cfg.sampling, str(output_dir(cfg) / "budgets"),
-                           media_root=inputs.data_root)
+    return budget_manifest(
+        train_manifest(cfg, inputs),
+        budget_cfg,
+        cfg.sampling,
+        str(output_dir(cfg) / "budgets"),
+        media_root=inputs.data_root,
+    )
 
 
 # --------------------------------------------------------------------------- alignment
@@ -129,11 +149,25 @@ def fan_out(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], device: st
     return ray.get([task.remote(*c) for c in calls])
 
 
-def _probe(model_path: str, data_root: str, settings: dict[str, Any], family: str | None, contract: dict[str, Any],
-           device: str, label: str) -> dict[str, Any]:
+def _probe(
+    model_path: str,
+    data_root: str,
+    settings: dict[str, Any],
+    family: str | None,
+    contract: dict[str, Any],
+    device: str,
+    label: str,
+) -> dict[str, Any]:
 
-    return run_alignment(model_path, data_root, AlignmentSettings(**settings), family=family,
-                         contract=SamplingContract.model_validate(contract), device=device, label=label)
+    return run_alignment(
+        model_path,
+        data_root,
+        AlignmentSettings(**settings),
+        family=family,
+        contract=SamplingContract.model_validate(contract),
+        device=device,
+        label=label,
+    )
 
 
 @dataclass(frozen=True)
@@ -142,10 +176,19 @@ class Aligned:
     paths: dict[str, Path]
 
 
-def alignment(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str | None = None,
-              manifest: str = "train.json", family: str | None = None, budgets: Sequence[int] | None = None,
-              batches: int = 2, batch_size: int = 2, seed: int = 0, device: str | None = None,
-              out: str | None = None) -> Aligned:
+def alignment(
+    cfg: ExperimentConfig,
+    model: Sequence[str] = (),
+    data_root: str | None = None,
+    manifest: str = "train.json",
+    family: str | None = None,
+    budgets: Sequence[int] | None = None,
+    batches: int = 2,
+    batch_size: int = 2,
+    seed: int = 0,
+    device: str | None = None,
+    out: str | None = None,
+) -> Aligned:
     """Gradient-alignment probe (cos of image- vs video-loss gradients per frame budget) of each
     checkpoint in `model` (default: the experiment's base model).
 
@@ -155,9 +198,15 @@ def alignment(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
     to cuda when train.use_gpu, `out` to <output_dir>/alignment.
     """
     try:
-        settings = AlignmentSettings(budgets=tuple(budgets or cfg.sweep.fixed_budgets()), batches=batches,
-                                     batch_size=batch_size, manifest=manifest, seed=seed,
-                                     decode_timeout_s=cfg.data.decode_timeout_s, step_size=cfg.train.lr)
+        settings = AlignmentSettings(
+            budgets=tuple(budgets or cfg.sweep.fixed_budgets()),
+            batches=batches,
+            batch_size=batch_size,
+            manifest=manifest,
+            seed=seed,
+            decode_timeout_s=cfg.data.decode_timeout_s,
+            step_size=cfg.train.lr,
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     device = device or ("cuda" if cfg.train.use_gpu else "cpu")
@@ -167,19 +216,35 @@ def alignment(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
         cfg, inputs = _resolved(cfg)
     models = [str(Path(m).resolve()) for m in model] or [inputs.model_path]  # type: ignore[union-attr]
     root = data_root or inputs.data_root  # type: ignore[union-attr]
-    args = [(m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
-            for m, label in zip(models, checkpoint_labels(models))]
+    args = [
+        (m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
+        for m, label in zip(models, checkpoint_labels(models))
+    ]
     results = fan_out(_probe, args, device)
     target = out or str(output_dir(cfg) / "alignment")
     return Aligned(results=results, paths=write_alignment_report(results, target))
 
 
 # --------------------------------------------------------------------------- attention
-def _attend(model_path: str, data_root: str, settings: dict[str, Any], family: str | None, contract: dict[str, Any],
-            device: str, label: str) -> dict[str, Any]:
+def _attend(
+    model_path: str,
+    data_root: str,
+    settings: dict[str, Any],
+    family: str | None,
+    contract: dict[str, Any],
+    device: str,
+    label: str,
+) -> dict[str, Any]:
 
-    return run_attention(model_path, data_root, AttentionSettings(**settings), family=family,
-                         contract=SamplingContract.model_validate(contract), device=device, label=label)
+    return run_attention(
+        model_path,
+        data_root,
+        AttentionSettings(**settings),
+        family=family,
+        contract=SamplingContract.model_validate(contract),
+        device=device,
+        label=label,
+    )
 
 
 @dataclass(frozen=True)
@@ -188,11 +253,20 @@ class Attended:
     paths: dict[str, Path]
 
 
-def attention(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str | None = None,
-              family: str | None = None, budgets: Sequence[int] | None = None, items: int = 24,
-              layer_groups: int = 3, image_manifest: str = "eval_image.json",
-              video_manifest: str = "eval_video.json", boxes: str | None = None, device: str | None = None,
-              out: str | None = None) -> Attended:
+def attention(
+    cfg: ExperimentConfig,
+    model: Sequence[str] = (),
+    data_root: str | None = None,
+    family: str | None = None,
+    budgets: Sequence[int] | None = None,
+    items: int = 24,
+    layer_groups: int = 3,
+    image_manifest: str = "eval_image.json",
+    video_manifest: str = "eval_video.json",
+    boxes: str | None = None,
+    device: str | None = None,
+    out: str | None = None,
+) -> Attended:
     """Attention probe (share of the answer position's attention on the target's visual tokens, and
     its concentration, per layer group) of each checkpoint in `model` (default: the base model).
 
@@ -204,9 +278,14 @@ def attention(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
     fixed = cfg.sweep.fixed_budgets()
     try:
         settings = AttentionSettings(
-            budgets=tuple(budgets or [cfg.eval.frame_budget or (max(fixed) if fixed else 8)]), items=items,
-            layer_groups=layer_groups, image_manifest=image_manifest, video_manifest=video_manifest,
-            boxes=str(Path(boxes).resolve()) if boxes else None, decode_timeout_s=cfg.data.decode_timeout_s)
+            budgets=tuple(budgets or [cfg.eval.frame_budget or (max(fixed) if fixed else 8)]),
+            items=items,
+            layer_groups=layer_groups,
+            image_manifest=image_manifest,
+            video_manifest=video_manifest,
+            boxes=str(Path(boxes).resolve()) if boxes else None,
+            decode_timeout_s=cfg.data.decode_timeout_s,
+        )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     device = device or ("cuda" if cfg.train.use_gpu else "cpu")
@@ -216,8 +295,10 @@ def attention(cfg: ExperimentConfig, model: Sequence[str] = (), data_root: str |
         cfg, inputs = _resolved(cfg)
     models = [str(Path(m).resolve()) for m in model] or [inputs.model_path]  # type: ignore[union-attr]
     root = data_root or inputs.data_root  # type: ignore[union-attr]
-    args = [(m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
-            for m, label in zip(models, checkpoint_labels(models))]
+    args = [
+        (m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
+        for m, label in zip(models, checkpoint_labels(models))
+    ]
     results = fan_out(_attend, args, device)
     target = out or str(output_dir(cfg) / "attention")
     return Attended(results=results, paths=write_attention_report(results, target))
@@ -229,12 +310,20 @@ def report(run_dir: str) -> Path:
     return report_from_run_dir(run_dir)
 
 
-def predictors_eval(data_root: str, predictors: Sequence[str], candidates: Sequence[int], out: str,
-                    model_path: str | None = None, family: str = "qwen2_5_vl", limit: int | None = None) -> Path:
+def predictors_eval(
+    data_root: str,
+    predictors: Sequence[str],
+    candidates: Sequence[int],
+    out: str,
+    model_path: str | None = None,
+    family: str = "qwen2_5_vl",
+    limit: int | None = None,
+) -> Path:
     """Score frame-budget predictors against the synthetic set's known minimal budgets; the report path."""
     ensure_ray()
-    return run_predictors_eval(data_root, list(predictors), list(candidates), out, model_path=model_path,
-                               family=family, limit=limit)
+    return run_predictors_eval(
+        data_root, list(predictors), list(candidates), out, model_path=model_path, family=family, limit=limit
+    )
 
 
 def study(preset: str, output_dir: str | None = None, replicate: bool = False) -> Path:

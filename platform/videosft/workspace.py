@@ -44,19 +44,21 @@ def anchored(cfg: ExperimentConfig) -> ExperimentConfig:
     Tune trials and Ray workers run in their own working directories; a relative output_dir
     resolved there would scatter results under Ray's temp dirs.
     """
+
     def fix(p: str | None) -> str | None:
         return p if p is None or "://" in p else str(Path(p).expanduser().resolve())
 
     def fix_model(p: str | None) -> str | None:  # a Hugging Face repo id is not a relative path
         return p if p is None or model_kind(p) == "hf" else fix(p)
 
-    sources = [s.model_copy(update={"manifest": fix(s.manifest), "media_root": fix(s.media_root)})
-               for s in cfg.data.train_sources]
+    sources = [
+        s.model_copy(update={"manifest": fix(s.manifest), "media_root": fix(s.media_root)})
+        for s in cfg.data.train_sources
+    ]
     data = cfg.data.model_copy(update={"root": fix(cfg.data.root), "train_sources": sources})
     model = cfg.model.model_copy(update={"path": fix_model(cfg.model.path)})
     budget = cfg.budget.model_copy(update={"model_path": fix_model(cfg.budget.model_path)})
-    return cfg.model_copy(update={"output_dir": fix(cfg.output_dir), "data": data, "model": model,
-                                  "budget": budget})
+    return cfg.model_copy(update={"output_dir": fix(cfg.output_dir), "data": data, "model": model, "budget": budget})
 
 
 def prepare_inputs(cfg: ExperimentConfig) -> Inputs:
@@ -66,8 +68,11 @@ def prepare_inputs(cfg: ExperimentConfig) -> Inputs:
     """
     out = output_dir(cfg)
     data_root = cfg.data.root or str(_ensure_synthetic(cfg, out / "data"))
-    model_path = (resolve_model(cfg.model.path, "model.path") if cfg.model.path else
-                  str(_ensure_tiny_model(cfg, out / "base_model", Path(data_root))))
+    model_path = (
+        resolve_model(cfg.model.path, "model.path")
+        if cfg.model.path
+        else str(_ensure_tiny_model(cfg, out / "base_model", Path(data_root)))
+    )
     return Inputs(model_path=model_path, data_root=data_root)
 
 
@@ -79,7 +84,7 @@ _TRUE = {"1", "true", "yes", "on"}
 
 
 def model_kind(spec: str) -> str:
-    """"hf" (a Hugging Face repo id), "uri" (s3://, gs://, ...) or "path" (local or shared mount).
+    """ "hf" (a Hugging Face repo id), "uri" (s3://, gs://, ...) or "path" (local or shared mount).
 
     A bare `Org/Name` is an id unless a directory of that relative name exists here (a local path
     wins, as in transformers' `from_pretrained`); "./Org/Name" or an absolute path is always a path.
@@ -114,9 +119,11 @@ def resolve_model(spec: str, key: str) -> str:
         return _materialize_uri(spec, key)
     path = Path(spec).expanduser()
     if not path.exists():
-        raise ConfigError(f"{key}={spec!r}: no such file or directory on this machine. Give a path every "
-                          "node can reach (e.g. under /mnt/shared), an s3:// / gs:// URI, or a Hugging Face "
-                          "repo id such as Qwen/Qwen2.5-VL-7B-Instruct")
+        raise ConfigError(
+            f"{key}={spec!r}: no such file or directory on this machine. Give a path every "
+            "node can reach (e.g. under /mnt/shared), an s3:// / gs:// URI, or a Hugging Face "
+            "repo id such as Qwen/Qwen2.5-VL-7B-Instruct"
+        )
     return str(path.resolve())
 
 
@@ -127,16 +134,19 @@ def _resolve_hub(spec: str, key: str) -> str:
     cache, offline = hub_cache(), hf_offline()
     try:
         # The env is read here, not at huggingface_hub's import: HF_HUB_OFFLINE set later still counts.
-        return str(snapshot_download(repo, revision=revision or None, cache_dir=str(cache),
-                                     local_files_only=offline))
+        return str(snapshot_download(repo, revision=revision or None, cache_dir=str(cache), local_files_only=offline))
     except Exception as exc:  # LocalEntryNotFoundError, RepositoryNotFoundError, network errors
-        why = ("HF_HUB_OFFLINE=1 and no cached copy" if offline else
-               f"not cached and the download failed ({type(exc).__name__}: {exc})")
+        why = (
+            "HF_HUB_OFFLINE=1 and no cached copy"
+            if offline
+            else f"not cached and the download failed ({type(exc).__name__}: {exc})"
+        )
         raise ConfigError(
             f"{key}={spec!r}: Hugging Face model {repo!r}{f' at revision {revision!r}' if revision else ''} "
             f"cannot be resolved: {why}. Cache: {cache} (HF_HOME / HF_HUB_CACHE; on a cluster put it on the "
             f"shared mount). Download it once with `hf download {repo}` where the hub is reachable, or "
-            f"point {key} at a local directory") from None
+            f"point {key} at a local directory"
+        ) from None
 
 
 def _materialize_uri(spec: str, key: str) -> str:
@@ -172,8 +182,7 @@ def resolve_models(cfg: ExperimentConfig, budget: bool | None = None) -> Experim
         resolve_model(cfg.model.path, "model.path")
     wanted = HYBRID in cfg.sweep.frame_budgets if budget is None else budget
     if cfg.budget.model_path and wanted:
-        budget = cfg.budget.model_copy(update={"model_path": resolve_model(cfg.budget.model_path,
-                                                                           "budget.model_path")})
+        budget = cfg.budget.model_copy(update={"model_path": resolve_model(cfg.budget.model_path, "budget.model_path")})
         cfg = cfg.model_copy(update={"budget": budget})
     return cfg
 
@@ -195,9 +204,17 @@ def _ensure_synthetic(cfg: ExperimentConfig, root: Path) -> Path:
         return root
     syn = cfg.data.synthetic
     print(f"[prepare] writing synthetic study set to {root}", flush=True)
-    make_synthetic(root, seed=syn.seed, n_train_video=syn.n_train_video, n_train_image=syn.n_train_image,
-                   n_eval_video=syn.n_eval_video, n_eval_image=syn.n_eval_image, size=syn.size,
-                   num_frames=syn.num_frames, fps=syn.fps)
+    make_synthetic(
+        root,
+        seed=syn.seed,
+        n_train_video=syn.n_train_video,
+        n_train_image=syn.n_train_image,
+        n_eval_video=syn.n_eval_video,
+        n_eval_image=syn.n_eval_image,
+        size=syn.size,
+        num_frames=syn.num_frames,
+        fps=syn.fps,
+    )
     stamp.write_text(json.dumps(want))
     return root
 

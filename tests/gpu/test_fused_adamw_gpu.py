@@ -27,8 +27,17 @@ def test_fused_adamw_under_zero2_trains_on_gpu(tmp_path, single_rank_nccl):
     path = fam.build_tiny(tmp_path / "tiny")
     model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.bfloat16).cuda()
     processor = AutoProcessor.from_pretrained(path)
-    cfg = load_config(None, ["train.use_gpu=true", "train.precision=bf16", "train.zero_stage=auto",
-                             "train.gradient_checkpointing=auto", "train.micro_batch_size=2", "train.lr=1e-3"])
+    cfg = load_config(
+        None,
+        [
+            "train.use_gpu=true",
+            "train.precision=bf16",
+            "train.zero_stage=auto",
+            "train.gradient_checkpointing=auto",
+            "train.micro_batch_size=2",
+            "train.lr=1e-3",
+        ],
+    )
     cfg = resolve_memory_plan(cfg, model, processor, world=1, frames=8)
     assert (cfg.train.zero_stage, cfg.train.gradient_checkpointing) == (2, False)
     groups, _ = prepare_model(model, fam, cfg.train)
@@ -37,10 +46,19 @@ def test_fused_adamw_under_zero2_trains_on_gpu(tmp_path, single_rank_nccl):
     inner = engine.optimizer.optimizer  # ZeRO-2 wraps the basic optimizer
     assert isinstance(inner, torch.optim.AdamW) and inner.defaults["fused"] is True
     turns = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"}]
-    rows = [{S.MEDIA_TYPE: "video", S.CONVERSATIONS: json.dumps(turns), S.SAMPLED_FPS: 2.0,
-             S.FRAMES: np.random.default_rng(i).integers(0, 255, (4, 56, 56, 3), dtype=np.uint8)} for i in range(2)]
-    batch = collate([load_features(encode_sample(r, fam, processor, False)["features"]) for r in rows],
-                    processor.tokenizer.pad_token_id)
+    rows = [
+        {
+            S.MEDIA_TYPE: "video",
+            S.CONVERSATIONS: json.dumps(turns),
+            S.SAMPLED_FPS: 2.0,
+            S.FRAMES: np.random.default_rng(i).integers(0, 255, (4, 56, 56, 3), dtype=np.uint8),
+        }
+        for i in range(2)
+    ]
+    batch = collate(
+        [load_features(encode_sample(r, fam, processor, False)["features"]) for r in rows],
+        processor.tokenizer.pad_token_id,
+    )
     inputs = to_device(batch, engine.device, torch.bfloat16)
     losses = []
     for _ in range(6):

@@ -50,11 +50,20 @@ def _train(family_name, tmp_path, gradient_checkpointing):
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     groups = apply_policy(model, fam, FreezePolicy(), 1e-3, 0.0)
     keepalive = install_visual_keepalive(model, fam)
-    ds = build_ds_config(zero=ZeroSettings(stage=3), micro_batch_per_gpu=3, grad_accum=1, world_size=1,
-                         precision="bf16", lr=1e-3, torch_adam=True)
+    ds = build_ds_config(
+        zero=ZeroSettings(stage=3),
+        micro_batch_per_gpu=3,
+        grad_accum=1,
+        world_size=1,
+        precision="bf16",
+        lr=1e-3,
+        torch_adam=True,
+    )
     engine = init_engine(model, ds, groups)
-    batches = [_batch(fam, processor, m, 10 * i) for i, m in
-               enumerate([("video", "image", "text"), ("text", "text", "text"), ("video", "video", "image")])]
+    batches = [
+        _batch(fam, processor, m, 10 * i)
+        for i, m in enumerate([("video", "image", "text"), ("text", "text", "text"), ("video", "video", "image")])
+    ]
     losses = []
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -67,8 +76,10 @@ def _train(family_name, tmp_path, gradient_checkpointing):
     consolidate(engine.module, str(tmp_path / "ckpt"), 0, max_shard_size="2MB")
     keepalive.remove()
     peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else 0.0
-    print(f"[gpu] {family_name} gc={gradient_checkpointing} losses {losses[0]:.3f}->{losses[-3]:.3f} "
-          f"dummy_passes={keepalive.dummy_passes} peak_mem={peak:.0f}MiB")
+    print(
+        f"[gpu] {family_name} gc={gradient_checkpointing} losses {losses[0]:.3f}->{losses[-3]:.3f} "
+        f"dummy_passes={keepalive.dummy_passes} peak_mem={peak:.0f}MiB"
+    )
     return fam, engine, processor, tmp_path / "ckpt", shapes, losses, keepalive
 
 
@@ -83,8 +94,7 @@ def test_zero3_bf16_trains_and_consolidates(family_name, tmp_path, single_rank_n
     assert losses[12] < losses[0], f"the mixed batch did not get easier: {losses}"
     assert keepalive.dummy_passes > 0  # the text-only batch ran dummy vision passes
     engine.module.config.save_pretrained(ckpt)
-    reloaded, info = AutoModelForImageTextToText.from_pretrained(ckpt, dtype=torch.bfloat16,
-                                                                  output_loading_info=True)
+    reloaded, info = AutoModelForImageTextToText.from_pretrained(ckpt, dtype=torch.bfloat16, output_loading_info=True)
     assert not info["missing_keys"] and not info["unexpected_keys"], info
     assert {k: tuple(v.shape) for k, v in reloaded.state_dict().items()} == shapes  # gathered, not partitions
     name = next(k for k in reloaded.state_dict() if "embed_tokens" in k)

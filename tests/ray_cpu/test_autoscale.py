@@ -37,7 +37,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 WORKER_CPUS, TRAIN_CPUS, MAX_WORKERS, N_TRIALS, BARRIER_S = 2, 1.5, 3, 3, 240.0
-OBJECT_STORE = 100 * 1024 ** 2  # per fake node: the simulation needs no real object store
+OBJECT_STORE = 100 * 1024**2  # per fake node: the simulation needs no real object store
 
 try:
     from ray.autoscaler._private.fake_multi_node.node_provider import FakeMultiNodeProvider
@@ -95,20 +95,37 @@ def _autoscaling_config(gcs_address: str, temp_root: str) -> dict:
         "max_workers": MAX_WORKERS,
         "upscaling_speed": 10.0,
         "idle_timeout_minutes": 0.1,
-        "provider": {"type": "external", "module": "test_autoscale.IsolatedFakeProvider",
-                     "gcs_address": gcs_address, "temp_root": temp_root, "use_node_id_as_ip": True,
-                     "disable_node_updaters": True, "disable_launch_config_check": True},
-        "auth": {}, "docker": {},
+        "provider": {
+            "type": "external",
+            "module": "test_autoscale.IsolatedFakeProvider",
+            "gcs_address": gcs_address,
+            "temp_root": temp_root,
+            "use_node_id_as_ip": True,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
+        "auth": {},
+        "docker": {},
         "head_node_type": "ray.head.default",
         "available_node_types": {
             "ray.head.default": {"resources": {"CPU": 0}, "node_config": {}, "max_workers": 0},
-            "cpu_worker": {"resources": {"CPU": WORKER_CPUS, "object_store_memory": OBJECT_STORE},
-                           "node_config": {}, "min_workers": 0,
-                           "max_workers": MAX_WORKERS},
+            "cpu_worker": {
+                "resources": {"CPU": WORKER_CPUS, "object_store_memory": OBJECT_STORE},
+                "node_config": {},
+                "min_workers": 0,
+                "max_workers": MAX_WORKERS,
+            },
         },
-        "file_mounts": {}, "cluster_synced_files": [], "file_mounts_sync_continuously": False,
-        "rsync_exclude": [], "rsync_filter": [], "initialization_commands": [], "setup_commands": [],
-        "head_setup_commands": [], "worker_setup_commands": [], "head_start_ray_commands": [],
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "file_mounts_sync_continuously": False,
+        "rsync_exclude": [],
+        "rsync_filter": [],
+        "initialization_commands": [],
+        "setup_commands": [],
+        "head_setup_commands": [],
+        "worker_setup_commands": [],
+        "head_start_ray_commands": [],
         "worker_start_ray_commands": [],
     }
 
@@ -124,23 +141,42 @@ def autoscaling_head(monkeypatch):
     config = Path(temp_dir) / "autoscaling.yaml"
     config.write_text(yaml.safe_dump(_autoscaling_config(f"{ip}:{port}", temp_dir)))
     pythonpath = os.pathsep.join([str(Path(__file__).parent), str(REPO / "platform"), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_AUTH_MODE": "disabled",
-           "RAY_raylet_start_wait_time_s": "180",  # a loaded shared machine registers raylets slowly
-           "PYTHONPATH": pythonpath}
+    env = {
+        **os.environ,
+        "RAY_FAKE_CLUSTER": "1",
+        "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_raylet_start_wait_time_s": "180",  # a loaded shared machine registers raylets slowly
+        "PYTHONPATH": pythonpath,
+    }
     env.pop("RAY_ADDRESS", None)
     try:
         # Every port of its own: other engineers' Ray clusters may hold the defaults (10001, 52365).
         started = subprocess.run(
-            [ray_bin, "start", "--head", f"--port={port}", "--num-cpus=0", "--num-gpus=0",
-             f"--object-store-memory={OBJECT_STORE}", f"--autoscaling-config={config}", f"--temp-dir={temp_dir}",
-             "--include-dashboard=false", f"--ray-client-server-port={_free_port()}",
-             f"--dashboard-agent-listen-port={_free_port()}", "--disable-usage-stats"],
-            env=env, capture_output=True, text=True, timeout=300)
+            [
+                ray_bin,
+                "start",
+                "--head",
+                f"--port={port}",
+                "--num-cpus=0",
+                "--num-gpus=0",
+                f"--object-store-memory={OBJECT_STORE}",
+                f"--autoscaling-config={config}",
+                f"--temp-dir={temp_dir}",
+                "--include-dashboard=false",
+                f"--ray-client-server-port={_free_port()}",
+                f"--dashboard-agent-listen-port={_free_port()}",
+                "--disable-usage-stats",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
         monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a cluster private to this test
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
-        ray.init(address=f"{ip}:{port}", log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+        ray.init(address=f"{ip}:{port}", log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
         yield config
     finally:
         ray.shutdown()
@@ -175,10 +211,12 @@ def _trial(params: dict) -> None:
         with open(os.path.join(log, f"trial_{config['i']}.json"), "w") as fh:
             json.dump({"start": start, "end": time.time(), "node": ray.get_runtime_context().get_node_id()}, fh)
 
-    trainer = TorchTrainer(loop, train_loop_config={"i": params["i"], "n": N_TRIALS, "barrier_s": BARRIER_S,
-                                                    "log": params["log"]},
-                           scaling_config=ray.train.ScalingConfig(num_workers=1, resources_per_worker={"CPU": TRAIN_CPUS}),
-                           run_config=ray.train.RunConfig(name=f"t{params['i']}", storage_path=params["storage"]))
+    trainer = TorchTrainer(
+        loop,
+        train_loop_config={"i": params["i"], "n": N_TRIALS, "barrier_s": BARRIER_S, "log": params["log"]},
+        scaling_config=ray.train.ScalingConfig(num_workers=1, resources_per_worker={"CPU": TRAIN_CPUS}),
+        run_config=ray.train.RunConfig(name=f"t{params['i']}", storage_path=params["storage"]),
+    )
     trainer.fit()
     tune.report({"done": 1})
 
@@ -191,9 +229,18 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
     from videosft.tune.sweep import TRIAL_DRIVER_CPU, _clear_resource_request, plan_concurrency, request_trial_resources
 
     t0 = time.time()
-    cfg = load_config(None, [f"sweep.frame_budgets={list(range(1, N_TRIALS + 1))}", "train.num_workers=1",
-                             f"train.cpus_per_worker={TRAIN_CPUS}", "data.decode_concurrency=1", "data.cpus_per_decoder=0.25",
-                             "eval.cpus_per_actor=1", f"sweep.cluster_file={autoscaling_head}"])
+    cfg = load_config(
+        None,
+        [
+            f"sweep.frame_budgets={list(range(1, N_TRIALS + 1))}",
+            "train.num_workers=1",
+            f"train.cpus_per_worker={TRAIN_CPUS}",
+            "data.decode_concurrency=1",
+            "data.cpus_per_decoder=0.25",
+            "eval.cpus_per_actor=1",
+            f"sweep.cluster_file={autoscaling_head}",
+        ],
+    )
     assert _worker_nodes() == 0
     concurrent, source, autoscaling = plan_concurrency(cfg)
     assert (concurrent, autoscaling) == (MAX_WORKERS, True), source  # not 1: the cluster is empty now
@@ -214,7 +261,11 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
     try:
         tuner = tune.Tuner(
             tune.with_resources(_trial, {"CPU": TRIAL_DRIVER_CPU}),
-            param_space={"i": tune.grid_search(list(range(N_TRIALS))), "log": str(log), "storage": str(tmp_path / "train")},
+            param_space={
+                "i": tune.grid_search(list(range(N_TRIALS))),
+                "log": str(log),
+                "storage": str(tmp_path / "train"),
+            },
             tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
             run_config=tune.RunConfig(name="autoscale", storage_path=str(tmp_path / "tune")),
         )
@@ -240,8 +291,9 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
     stop.set()
     watcher.join(timeout=5)
     left_in_job = _worker_nodes()
-    held = [(pg["strategy"], pg["bundles"]) for pg in ray.util.placement_group_table().values()
-            if pg["state"] == "CREATED"]
+    held = [
+        (pg["strategy"], pg["bundles"]) for pg in ray.util.placement_group_table().values() if pg["state"] == "CREATED"
+    ]
     address = ray.get_runtime_context().gcs_address
     ray.shutdown()
     ray.init(address=address, log_to_driver=False)
@@ -251,11 +303,13 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
     left, t_total = _worker_nodes(), time.time() - t0
     if left:  # what the autoscaler saw last
         monitor = (Path(autoscaling_head).parent / "session_latest" / "logs" / "monitor.log").read_text()
-        print(monitor[monitor.rfind("======== Autoscaler status"):][:3000])
-    print(f"\nautoscale: planned {concurrent} at once ({source}); peak worker nodes {peak[0]}, "
-          f"trials at once {overlap}, nodes used {len({r['node'] for r in runs})}; sweep {t_sweep:.0f} s; "
-          f"{left_in_job} node(s) left while the sweep's job was connected (placement groups still held: "
-          f"{held}), {left} at {t_total:.0f} s after it ended")
+        print(monitor[monitor.rfind("======== Autoscaler status") :][:3000])
+    print(
+        f"\nautoscale: planned {concurrent} at once ({source}); peak worker nodes {peak[0]}, "
+        f"trials at once {overlap}, nodes used {len({r['node'] for r in runs})}; sweep {t_sweep:.0f} s; "
+        f"{left_in_job} node(s) left while the sweep's job was connected (placement groups still held: "
+        f"{held}), {left} at {t_total:.0f} s after it ended"
+    )
     assert peak[0] == MAX_WORKERS
     assert overlap == MAX_WORKERS
     # Idle nodes go: seen here 3 -> 1 within a minute of the last trial. One node stays although the

@@ -17,8 +17,9 @@ CANDS = [1, 2, 4, 8, 16]
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
-    return make_synthetic(tmp_path_factory.mktemp("syn"), n_train_video=4, n_train_image=1,
-                          n_eval_video=1, n_eval_image=1)
+    return make_synthetic(
+        tmp_path_factory.mktemp("syn"), n_train_video=4, n_train_image=1, n_eval_video=1, n_eval_image=1
+    )
 
 
 def test_stage_adds_budget_columns_and_keeps_the_rest(local_ray, synthetic):
@@ -38,8 +39,14 @@ def test_stage_adds_budget_columns_and_keeps_the_rest(local_ray, synthetic):
 def test_budget_manifest_is_written_once_and_reused(local_ray, synthetic, tmp_path, capsys):
     # similarity decodes thumbnails inside the actor (isolated decoder under Ray) without paying a
     # torch import there; the instruction predictor runs in actors in benchmarks/budget.py.
-    cfg = BudgetConfig(predictor="similarity", num_thumbnails=8, concurrency=1, cpus_per_actor=1,
-                       batch_size=4, cache_dir=str(tmp_path / "cache"))
+    cfg = BudgetConfig(
+        predictor="similarity",
+        num_thumbnails=8,
+        concurrency=1,
+        cpus_per_actor=1,
+        batch_size=4,
+        cache_dir=str(tmp_path / "cache"),
+    )
     contract = SamplingContract()
     out = budget_manifest(str(synthetic.train), cfg, contract)
     raw = json.loads(out.read_text())
@@ -67,9 +74,14 @@ def test_hybrid_trial_inputs_train_and_eval_on_predicted_budgets(local_ray, synt
     from videosft.tune.sweep import hybrid_training
     from videosft.workspace import Inputs
 
-    cfg = from_dict({"output_dir": str(tmp_path), "data": {"root": str(synthetic.root)},
-                     "sweep": {"frame_budgets": [2, "hybrid"]},
-                     "budget": {"predictor": "oracle", "candidates": CANDS, "cpus_per_actor": 0.5}})
+    cfg = from_dict(
+        {
+            "output_dir": str(tmp_path),
+            "data": {"root": str(synthetic.root)},
+            "sweep": {"frame_budgets": [2, "hybrid"]},
+            "budget": {"predictor": "oracle", "candidates": CANDS, "cpus_per_actor": 0.5},
+        }
+    )
     assert cfg.sweep.fixed_budgets() == [2] and cfg.sweep.decode_budgets(CANDS) == CANDS
     train_cfg, default, record = hybrid_training(cfg, Inputs(model_path="unused", data_root=str(synthetic.root)))
     assert default == 16 and record["budget_predictor"] == "oracle" and record["budget_fell_back"] == 0

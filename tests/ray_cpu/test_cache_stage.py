@@ -21,8 +21,7 @@ LENGTHS = {"v24": 24, "v5": 5, "v40": 40}
 
 
 def _row(ident: str, path: str, media: str = S.MEDIA_VIDEO) -> dict:
-    return {S.ID: ident, S.MEDIA_TYPE: media, S.MEDIA_PATH: path, S.QUESTION: "q", S.ANSWER: "a",
-            S.CONVERSATIONS: "[]"}
+    return {S.ID: ident, S.MEDIA_TYPE: media, S.MEDIA_PATH: path, S.QUESTION: "q", S.ANSWER: "a", S.CONVERSATIONS: "[]"}
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +29,23 @@ def built(local_ray, tmp_path_factory):
     """A cache built in two runs (the second resumes), then a third run that must do nothing."""
     media = tmp_path_factory.mktemp("media")
     rows = [_row(k, mf.write_video(str(media / f"{k}.mp4"), n, gop=6)) for k, n in LENGTHS.items()]
-    rows += [_row("img", mf.write_image(str(media / "i.png"), 7), S.MEDIA_IMAGE),
-             _row("txt", "", S.MEDIA_TEXT),
-             _row("html", mf.write_text_as_video(str(media / "html.mp4"))),
-             _row("empty", mf.write_empty(str(media / "empty.mp4")))]
+    rows += [
+        _row("img", mf.write_image(str(media / "i.png"), 7), S.MEDIA_IMAGE),
+        _row("txt", "", S.MEDIA_TEXT),
+        _row("html", mf.write_text_as_video(str(media / "html.mp4"))),
+        _row("empty", mf.write_empty(str(media / "empty.mp4"))),
+    ]
     root = str(tmp_path_factory.mktemp("cache"))
     opts = {"concurrency": 1, "cpus": 0.5, "timeout_s": 30, "max_failure_ratio": 0.5}
     held_back = [r for r in rows if r[S.ID] != "img"]  # an image: the resume run starts no decoder child
     first = prepare_cache(held_back, CONTRACT, [2, 4, 8], root, **opts)
     second = prepare_cache(rows, CONTRACT, [8, 4, 2], root, **opts)
-    stamps = {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(second.path) for f in fs
-              if f.endswith(".parquet")}
+    stamps = {
+        f: os.stat(os.path.join(d, f)).st_mtime_ns
+        for d, _, fs in os.walk(second.path)
+        for f in fs
+        if f.endswith(".parquet")
+    }
     third = prepare_cache(rows, CONTRACT, [2, 4, 8], root, **opts)
     return {"rows": rows, "root": root, "runs": (first, second, third), "stamps": stamps}
 
@@ -49,8 +54,12 @@ def test_each_video_is_decoded_once_and_resumes(built):
     first, second, third = built["runs"]
     assert (first.decoded, second.decoded, third.decoded) == (6, 1, 0)
     assert third.parts == ("part-00000", "part-00001") and third.total == 7 and third.max_budget == 8
-    after = {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(third.path) for f in fs
-             if f.endswith(".parquet")}
+    after = {
+        f: os.stat(os.path.join(d, f)).st_mtime_ns
+        for d, _, fs in os.walk(third.path)
+        for f in fs
+        if f.endswith(".parquet")
+    }
     assert after == built["stamps"] and after  # nothing rewritten
 
 
@@ -123,17 +132,22 @@ def test_interrupted_prepare_redoes_only_unfinished_parts(local_ray, tmp_path, m
     path = cache_module.cache_dir(root, CONTRACT, 4)
     assert [p["name"] for p in json.load(open(os.path.join(path, MANIFEST)))["parts"]] == ["part-00000"]
     assert os.path.isdir(os.path.join(path, "part-00001"))  # the orphan
-    kept = {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(os.path.join(path, "part-00000"))
-            for f in fs}
+    kept = {
+        f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(os.path.join(path, "part-00000")) for f in fs
+    }
     plan = plan_cache(iter(rows), CONTRACT, [4], root, commit_every=3)
     assert (plan.total, plan.cached, plan.parts) == (6, 3, (3,))
 
-    monkeypatch.setattr(cache_module, "_write_part", lambda chunk, *a, **k: (written.append([r[S.ID] for r in chunk]),
-                                                                           real(chunk, *a, **k)))
+    monkeypatch.setattr(
+        cache_module,
+        "_write_part",
+        lambda chunk, *a, **k: (written.append([r[S.ID] for r in chunk]), real(chunk, *a, **k)),
+    )
     info = prepare_cache(iter(rows), CONTRACT, [4], root, **opts)
     assert written[2:] == [["r3", "r4", "r5"]]  # only the unfinished rows
     assert (info.total, info.decoded, info.parts) == (6, 3, ("part-00000", "part-00001"))
-    assert {f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(os.path.join(path, "part-00000"))
-            for f in fs} == kept
+    assert {
+        f: os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(os.path.join(path, "part-00000")) for f in fs
+    } == kept
     ids = sorted(r[S.ID] for r in read_cached(root, CONTRACT, 4).select_columns([S.ID]).take_all())
     assert ids == sorted(r[S.ID] for r in rows)  # every row once: the orphan's rows were not doubled

@@ -50,10 +50,23 @@ def local_head():
     env = {**os.environ, "RAY_AUTH_MODE": "token", "DS_ACCELERATOR": "cpu", "RAY_ADDRESS": ""}
     env.pop("RAY_ADDRESS")
     subprocess.run(
-        [ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}", "--num-cpus=2",
-         "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-         f"--temp-dir={temp_dir}", "--disable-usage-stats"],
-        env=env, check=True, capture_output=True, timeout=180,
+        [
+            ray_bin,
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={gcs}",
+            "--num-cpus=2",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}",
+            f"--temp-dir={temp_dir}",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=180,
     )
     try:
         yield ray_bin, f"http://127.0.0.1:{dash}", env
@@ -66,10 +79,27 @@ def test_sweep_job_submitted_to_a_local_head_succeeds(local_head, tmp_path):
     ray_bin, address, env = local_head
     run_dir = tmp_path / "run"
     sub_id = f"videosft-ci-{int(time.time())}"
-    cmd = [ray_bin, "job", "submit", "--address", address, "--submission-id", sub_id, "--no-wait",
-           "--working-dir", ".", "--runtime-env", "clusters/runtime_env.yaml", "--",
-           "python", "jobs/sweep.py", "--config", "jobs/configs/ci.yaml", f"output_dir={run_dir}",
-           "sweep.frame_budgets=[1]"]
+    cmd = [
+        ray_bin,
+        "job",
+        "submit",
+        "--address",
+        address,
+        "--submission-id",
+        sub_id,
+        "--no-wait",
+        "--working-dir",
+        ".",
+        "--runtime-env",
+        "clusters/runtime_env.yaml",
+        "--",
+        "python",
+        "jobs/sweep.py",
+        "--config",
+        "jobs/configs/ci.yaml",
+        f"output_dir={run_dir}",
+        "sweep.frame_budgets=[1]",
+    ]
     for attempt in range(6):
         sub = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
         # A just-started head may answer 500 "No available agent to submit job, please try again
@@ -81,8 +111,13 @@ def test_sweep_job_submitted_to_a_local_head_succeeds(local_head, tmp_path):
     status = ""
     deadline = time.time() + 600
     while time.time() < deadline:
-        proc = subprocess.run([ray_bin, "job", "status", "--address", address, sub_id], env=env,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [ray_bin, "job", "status", "--address", address, sub_id],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         out = proc.stdout + proc.stderr  # Ray's CLI logger writes the status line to stderr
         # `ray job status` prints "Job '<id>' succeeded" / "... failed" / "... was stopped"
         words = {"succeeded": "SUCCEEDED", "failed": "FAILED", "was stopped": "STOPPED"}
@@ -90,8 +125,9 @@ def test_sweep_job_submitted_to_a_local_head_succeeds(local_head, tmp_path):
         if status:
             break
         time.sleep(5)
-    proc = subprocess.run([ray_bin, "job", "logs", "--address", address, sub_id], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [ray_bin, "job", "logs", "--address", address, sub_id], env=env, capture_output=True, text=True, timeout=60
+    )
     logs = proc.stdout + proc.stderr
     (tmp_path / "job.log").write_text(logs)  # kept for inspection when the job fails
     assert status == "SUCCEEDED", f"job status {status or 'still running'}; log tail:\n{logs[-4000:]}"

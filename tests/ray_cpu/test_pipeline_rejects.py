@@ -19,8 +19,15 @@ pytestmark = pytest.mark.ray
 
 
 def _row(i, path, media="video"):
-    return {S.ID: f"r{i}", S.MEDIA_TYPE: media, S.MEDIA_PATH: str(path), S.QUESTION: "q", S.ANSWER: "a",
-            S.CONVERSATIONS: "[]", S.ERROR: ""}
+    return {
+        S.ID: f"r{i}",
+        S.MEDIA_TYPE: media,
+        S.MEDIA_PATH: str(path),
+        S.QUESTION: "q",
+        S.ANSWER: "a",
+        S.CONVERSATIONS: "[]",
+        S.ERROR: "",
+    }
 
 
 def test_bad_videos_are_rejected_with_reasons(local_ray, tmp_path):
@@ -35,7 +42,11 @@ def test_bad_videos_are_rejected_with_reasons(local_ray, tmp_path):
     rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     reasons = {r["id"]: r["reason"] for r in rejects}
     assert set(reasons) == {"r4", "r5", "r6"}
-    assert "empty" in reasons["r4"] and "text" in reasons["r5"] and ("missing" in reasons["r6"] or "not found" in reasons["r6"])
+    assert (
+        "empty" in reasons["r4"]
+        and "text" in reasons["r5"]
+        and ("missing" in reasons["r6"] or "not found" in reasons["r6"])
+    )
     frames = [r[S.FRAMES] for r in good_ds.take_all()]
     assert len(frames) == 4 and all(f.shape[0] == 4 and f.dtype.name == "uint8" for f in frames)
 

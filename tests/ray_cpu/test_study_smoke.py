@@ -24,18 +24,24 @@ def test_smoke_study_is_deterministic_and_continues(local_ray, tmp_path):
     want = {("fixed", str(b)) for b in preset.budgets} | {("hybrid", "hybrid"), ("replay", str(max(preset.budgets)))}
     assert got == want
     assert all(isinstance(t["data_order_digest"], int) for t in data["trials"])  # the loop recorded its stream
-    hybrid = json.loads(next((tmp_path / "study" / "stage2").glob("seed_0/trials/budget_hybrid/summary.json")).read_text())
+    hybrid = json.loads(
+        next((tmp_path / "study" / "stage2").glob("seed_0/trials/budget_hybrid/summary.json")).read_text()
+    )
     assert hybrid["budget_predictor"] == "oracle" and hybrid["mean_frames"] >= 1
-    largest = json.loads(next((tmp_path / "study" / "stage2").glob(
-        f"seed_0/trials/budget_{max(preset.budgets)}/summary.json")).read_text())
+    largest = json.loads(
+        next(
+            (tmp_path / "study" / "stage2").glob(f"seed_0/trials/budget_{max(preset.budgets)}/summary.json")
+        ).read_text()
+    )
     if hybrid["mean_frames"] < max(preset.budgets):  # trained at its per-sample budgets, not the largest
         assert hybrid["compute"]["visual_tokens_per_sample"] < largest["compute"]["visual_tokens_per_sample"]
     assert set(data["alignment"]["overall"]) == {str(b) for b in preset.budgets}
     assert set(data["alignment"]["second_moment"]) == {str(b) for b in preset.budgets}
     assert "Attention on the target (Figure 3)" in text and "Second moment of the video gradient" in text
     probed = sorted(p.name for p in (tmp_path / "study" / "attention").glob("attention-*.json"))
-    assert probed == sorted(["attention-base.json", "attention-hybrid.json",
-                             *(f"attention-fixed_{b}.json" for b in preset.budgets)])
+    assert probed == sorted(
+        ["attention-base.json", "attention-hybrid.json", *(f"attention-fixed_{b}.json" for b in preset.budgets)]
+    )
     assert (tmp_path / "study" / "attention" / "attention.png").stat().st_size > 5_000
     assert "base" not in data["fixed_budget"] and len(data["fixed_budget"]) == len(want)
 
@@ -61,8 +67,15 @@ def _stream(cfg, rows):
     from videosft.train.checkpoint import SAMPLE_INDEX
     from videosft.train.loop import micro_batches
 
-    items = [{"id": r["id"], SAMPLE_INDEX: r[SAMPLE_INDEX], N_TEXT_TOKENS: 12,
-              N_VISUAL_TOKENS: 4 * int(r.get("frame_budget") or 4)} for r in rows]
+    items = [
+        {
+            "id": r["id"],
+            SAMPLE_INDEX: r[SAMPLE_INDEX],
+            N_TEXT_TOKENS: 12,
+            N_VISUAL_TOKENS: 4 * int(r.get("frame_budget") or 4),
+        }
+        for r in rows
+    ]
     ds = ray.data.from_items(items)
     return [tuple(str(i) for i in b["id"]) for epoch in (0, 1) for b in micro_batches(ds, cfg, epoch)]
 

@@ -27,14 +27,28 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def _start(out: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "DS_ACCELERATOR": "cpu", "TOKENIZERS_PARALLELISM": "false",
-           "RAY_ADDRESS": "local",  # a fresh local cluster, never one another test started with `ray start`
-           "PYTHONPATH": os.pathsep.join([str(REPO / "platform"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "DS_ACCELERATOR": "cpu",
+        "TOKENIZERS_PARALLELISM": "false",
+        "RAY_ADDRESS": "local",  # a fresh local cluster, never one another test started with `ray start`
+        "PYTHONPATH": os.pathsep.join([str(REPO / "platform"), os.environ.get("PYTHONPATH", "")]),
+    }
     # --verbose: the [sweep] lines this test reads stay on stdout instead of the run's log file
-    cmd = [sys.executable, "-m", "videosft.cli", "--verbose", "sweep", "--config", str(REPO / "jobs/configs/ci.yaml"),
-           f"output_dir={out}", *OVERRIDES]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "videosft.cli",
+        "--verbose",
+        "sweep",
+        "--config",
+        str(REPO / "jobs/configs/ci.yaml"),
+        f"output_dir={out}",
+        *OVERRIDES,
+    ]
+    return subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _tune_statuses(out: Path) -> dict[str, str]:
@@ -52,7 +66,9 @@ def _wait_for_first_trial(proc: subprocess.Popen, out: Path, log: Path, timeout_
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"sweep exited (rc {proc.returncode}) before it could be interrupted:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"sweep exited (rc {proc.returncode}) before it could be interrupted:\n{log.read_text()[-3000:]}"
+            )
         if "TERMINATED" in _tune_statuses(out).values():
             return
         time.sleep(0.5)

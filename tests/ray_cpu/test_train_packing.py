@@ -21,10 +21,17 @@ STEPS = 3
 
 
 def test_packed_training_steps_on_two_ranks(local_ray, tmp_path):
-    cfg = load_config(REPO / "jobs/configs/ci.yaml", [
-        f"output_dir={tmp_path}", f"train.max_steps={STEPS}", "train.packing=true",
-        "train.max_tokens_per_micro_batch=512", "data.bucket_window=4", "sweep.frame_budgets=[2]",
-    ])
+    cfg = load_config(
+        REPO / "jobs/configs/ci.yaml",
+        [
+            f"output_dir={tmp_path}",
+            f"train.max_steps={STEPS}",
+            "train.packing=true",
+            "train.max_tokens_per_micro_batch=512",
+            "data.bucket_window=4",
+            "sweep.frame_budgets=[2]",
+        ],
+    )
     outcome, stats = train_at_budget(cfg, prepare_inputs(cfg), 2, tmp_path / "run")
     meta = json.loads((Path(outcome.checkpoint_path) / "videosft_meta.json").read_text())
     assert meta["steps"] == STEPS and outcome.metrics["step"] == STEPS

@@ -26,13 +26,26 @@ N_ROWS, STEPS, EVERY, KILL_AT, WORLD, MICRO = 16, 4, 2, 3, 2, 2  # one epoch = 1
 
 
 def test_killed_worker_resumes_from_checkpoint_without_redecoding(local_ray, tmp_path, monkeypatch):
-    cfg = load_config(REPO / "jobs/configs/ci.yaml", [
-        f"output_dir={tmp_path}", "data.synthetic.n_train_video=12", "data.synthetic.n_train_image=4", "data.synthetic.num_frames=8",
-        "data.frame_cache=false", "data.stream_train=true", "data.cpus_per_decoder=0.4",
-        f"train.max_steps={STEPS}", f"train.micro_batch_size={MICRO}", f"train.num_workers={WORLD}",
-        f"train.checkpoint_every={EVERY}", "train.max_failures=2", "train.log_every=1", "train.zero_stage=2",
-        "sweep.frame_budgets=[2]",
-    ])
+    cfg = load_config(
+        REPO / "jobs/configs/ci.yaml",
+        [
+            f"output_dir={tmp_path}",
+            "data.synthetic.n_train_video=12",
+            "data.synthetic.n_train_image=4",
+            "data.synthetic.num_frames=8",
+            "data.frame_cache=false",
+            "data.stream_train=true",
+            "data.cpus_per_decoder=0.4",
+            f"train.max_steps={STEPS}",
+            f"train.micro_batch_size={MICRO}",
+            f"train.num_workers={WORLD}",
+            f"train.checkpoint_every={EVERY}",
+            "train.max_failures=2",
+            "train.log_every=1",
+            "train.zero_stage=2",
+            "sweep.frame_budgets=[2]",
+        ],
+    )
     inputs = prepare_inputs(cfg)
     marker = tmp_path / "fault_fired.json"
     monkeypatch.setenv(FAULT_ENV, f"1:{KILL_AT}:{marker}")
@@ -74,5 +87,7 @@ def test_killed_worker_resumes_from_checkpoint_without_redecoding(local_ray, tmp
     assert len(consumed_before_resume) == resumed * WORLD * MICRO
     assert consumed_before_resume == cursor.consumed_set()  # exactly what the cursor recorded
     assert consumed_before_resume <= {r[SAMPLE_INDEX] for r in first}  # decoded once, before the kill
-    print(f"\nresumed at step {resumed}; decodes: attempt 0 {len(first)}, after restart {len(after)} "
-          f"(of {N_ROWS} rows; {len(consumed_before_resume)} consumed rows not decoded again)")
+    print(
+        f"\nresumed at step {resumed}; decodes: attempt 0 {len(first)}, after restart {len(after)} "
+        f"(of {N_ROWS} rows; {len(consumed_before_resume)} consumed rows not decoded again)"
+    )

@@ -32,8 +32,18 @@ from videosft.models.registry import get_family
 
 BUDGETS = (1, 2, 4, 8)
 SETTINGS = AlignmentSettings(budgets=BUDGETS, batches=2, batch_size=2)
-KEYS = {"checkpoint", "family", "budgets", "overall", "groups", "first_nonpositive_budget", "image_batches",
-        "video_batches", "batch_size", "contract_id"}
+KEYS = {
+    "checkpoint",
+    "family",
+    "budgets",
+    "overall",
+    "groups",
+    "first_nonpositive_budget",
+    "image_batches",
+    "video_batches",
+    "batch_size",
+    "contract_id",
+}
 
 
 @pytest.fixture(scope="module")
@@ -187,15 +197,23 @@ def test_plot_markdown_and_report_files(result, tmp_path):
     assert "| checkpoint | T=1 | T=2 | T=4 | T=8 | first T with cos ≤ 0 |" in md
     assert f"| {result['label']} |" in md and "| trial_8 |" in md and "llm_upper" in md
     paths = write_alignment_report([result, other], tmp_path / "rep")
-    assert {p.name for p in paths.values()} == {f"alignment-{result['label']}.json", "alignment-trial_8.json",
-                                                 "alignment.md", "alignment.png"}
+    assert {p.name for p in paths.values()} == {
+        f"alignment-{result['label']}.json",
+        "alignment-trial_8.json",
+        "alignment.md",
+        "alignment.png",
+    }
 
 
 def test_labels_and_family_inference(qwen, tmp_path):
     assert checkpoint_labels(["/r/base_model", "/r/t1/ckpt"]) == ["base_model", "ckpt"]
     assert checkpoint_labels(["/r/t1/ckpt", "/r/t2/ckpt"]) == ["t1/ckpt", "t2/ckpt"]
     assert infer_family(qwen) == "qwen2_5_vl"
-    for model_type, family in [("qwen3_vl", "qwen3_vl"), ("llava", "llava_1_5"), ("llava_next_video", "llava_next_video")]:
+    for model_type, family in [
+        ("qwen3_vl", "qwen3_vl"),
+        ("llava", "llava_1_5"),
+        ("llava_next_video", "llava_next_video"),
+    ]:
         (tmp_path / "config.json").write_text(f'{{"model_type": "{model_type}"}}')
         assert infer_family(tmp_path) == family
     (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
@@ -207,8 +225,24 @@ def test_cli_verb_end_to_end(qwen, syn, tmp_path, capsys):
     from videosft.cli import main
 
     out = tmp_path / "out"
-    assert main(["alignment", "--model", str(qwen), "--data-root", str(syn), "--budgets", "2,4",
-                 "--batches", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "alignment",
+                "--model",
+                str(qwen),
+                "--data-root",
+                str(syn),
+                "--budgets",
+                "2,4",
+                "--batches",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = read_alignment(out / f"alignment-{qwen.name}.json")
     assert res["budgets"] == [2, 4] and res["image_batches"] == 1 and res["overall"]["2"]["n"] == 1
     assert (out / "alignment.md").exists() and (out / "alignment.png").exists()

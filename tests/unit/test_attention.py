@@ -84,12 +84,18 @@ def test_stats_uniform_one_hot_and_ranges():
 
 def test_read_boxes_and_bad_input(tmp_path):
     p = tmp_path / "boxes.jsonl"
-    p.write_text('{"id": "a", "frame_index": 3, "box": [1, 2, 5, 6]}\n\n{"id": "a", "frame_index": 3, "box": [0, 0, 1, 1]}\n'
-                 '{"id": "b", "box": [0, 0, 2, 2]}\n')
+    p.write_text(
+        '{"id": "a", "frame_index": 3, "box": [1, 2, 5, 6]}\n\n{"id": "a", "frame_index": 3, "box": [0, 0, 1, 1]}\n'
+        '{"id": "b", "box": [0, 0, 2, 2]}\n'
+    )
     assert read_boxes(p) == {"a": {3: [[1, 2, 5, 6], [0, 0, 1, 1]]}, "b": {0: [[0, 0, 2, 2]]}}
-    for bad, msg in (('{"id": "a", "box": [1, 2, 0, 6]}', "x1 > x0"), ('{"id": "a", "box": [1, 2]}', r"\[x0, y0"),
-                     ('{"id": "a", "frame_index": -1, "box": [0, 0, 1, 1]}', "frame_index"), ("nope", "not JSON"),
-                     ('{"box": [0, 0, 1, 1]}', "'id'")):
+    for bad, msg in (
+        ('{"id": "a", "box": [1, 2, 0, 6]}', "x1 > x0"),
+        ('{"id": "a", "box": [1, 2]}', r"\[x0, y0"),
+        ('{"id": "a", "frame_index": -1, "box": [0, 0, 1, 1]}', "frame_index"),
+        ("nope", "not JSON"),
+        ('{"box": [0, 0, 1, 1]}', "'id'"),
+    ):
         p.write_text(bad + "\n")
         with pytest.raises(ValueError, match=msg):
             read_boxes(p)
@@ -173,6 +179,7 @@ def test_item_masks_follow_the_rows_boxes(qwen, syn):
 
 def _force(modules, keep):
     """Pre-hooks that leave the answer row only the key positions in `keep` (the rest at -inf)."""
+
     def hook(_mod, args, kwargs):
         mask = kwargs.get("attention_mask")
         s = kwargs["hidden_states"].shape[1]
@@ -184,6 +191,7 @@ def _force(modules, keep):
         mask[..., -1, :] = row
         kwargs["attention_mask"] = mask
         return args, kwargs
+
     return [m.register_forward_pre_hook(hook, with_kwargs=True) for m in modules.values()]
 
 
@@ -215,8 +223,10 @@ def test_forced_attention_on_the_target(qwen, syn):
         finally:
             for h in handles:
                 h.remove()
-        assert all(s["target_share"] == pytest.approx(1.0) and s["concentration"] == pytest.approx(1.0, abs=1e-6)
-                   for s in stats.values())
+        assert all(
+            s["target_share"] == pytest.approx(1.0) and s["concentration"] == pytest.approx(1.0, abs=1e-6)
+            for s in stats.values()
+        )
     free = measure_item(model, items[0], modules, *ids)  # hooks removed: the unforced model spreads out
     assert all(s["concentration"] < 0.5 for s in free.values())
 
@@ -238,8 +248,26 @@ def test_cli_verb_end_to_end(qwen, syn, tmp_path, capsys):
     from videosft.cli import main
 
     out = tmp_path / "cli"
-    assert main(["attention", "--model", str(qwen), "--data-root", str(syn), "--budgets", "2", "--items", "1",
-                 "--layer-groups", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "attention",
+                "--model",
+                str(qwen),
+                "--data-root",
+                str(syn),
+                "--budgets",
+                "2",
+                "--items",
+                "1",
+                "--layer-groups",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = read_attention(out / f"attention-{qwen.name}.json")
     assert res["items"] == {"image": 1, "video@2": 1} and list(res["layer_groups"]) == ["layers 0-1"]
     assert (out / "attention.md").exists() and (out / "attention.png").exists()
@@ -257,13 +285,36 @@ def test_sweep_report_has_the_attention_and_second_moment_tables(result, tmp_pat
     base = {4: scores({"synthetic_image": 60.0, "synthetic_video": 24.0}, 4)}
     trials = [trial(4, {"synthetic_image": 55.0, "synthetic_video": 35.0})]
     stats = {"mean": 2.0, "std": 0.5, "n": 2}
-    moment = {"groups": {"overall": {"all": stats, "at_or_below": stats, "above": {"mean": None, "std": None, "n": 0},
-                                     "mean_grad_sq": 1.5, "variance": 0.5}},
-              "n": 2, "unknown_min_frames": 0, "loss": 3.0, "dot_image": 0.25,
-              "bound": {"step_size": 0.01, "first_term": -0.0025, "second_term_per_L": 1e-4, "critical_L": 25.0}}
-    alignment = [{"checkpoint": "/x/base", "label": "base", "budgets": [4], "overall": {"4": stats}, "groups": {},
-                  "first_nonpositive_budget": None, "second_moment": {"4": moment}}]
-    md = write_report(cfg, base, trials, tmp_path, alignment=alignment, attention=[result, {**result, "label": "t4"}]).read_text()
+    moment = {
+        "groups": {
+            "overall": {
+                "all": stats,
+                "at_or_below": stats,
+                "above": {"mean": None, "std": None, "n": 0},
+                "mean_grad_sq": 1.5,
+                "variance": 0.5,
+            }
+        },
+        "n": 2,
+        "unknown_min_frames": 0,
+        "loss": 3.0,
+        "dot_image": 0.25,
+        "bound": {"step_size": 0.01, "first_term": -0.0025, "second_term_per_L": 1e-4, "critical_L": 25.0},
+    }
+    alignment = [
+        {
+            "checkpoint": "/x/base",
+            "label": "base",
+            "budgets": [4],
+            "overall": {"4": stats},
+            "groups": {},
+            "first_nonpositive_budget": None,
+            "second_moment": {"4": moment},
+        }
+    ]
+    md = write_report(
+        cfg, base, trials, tmp_path, alignment=alignment, attention=[result, {**result, "label": "t4"}]
+    ).read_text()
     assert "Attention on the target (Figure 3)" in md and "| t4 | video@4 (n=2) | layers 1 |" in md
     assert "Second moment of the video gradient" in md and "| base | 4 | 2 ± 0.5 (n=2) |" in md and "| 25 |" in md
     html = (tmp_path / "report.html").read_text()
@@ -279,7 +330,9 @@ def test_study_rederives_boxes_for_a_set_written_before_rows_had_them(tmp_path):
 
     cfg = load_config(None, ["data.synthetic.seed=3", "data.synthetic.num_frames=8", "data.synthetic.size=32"])
     root = tmp_path / "syn"
-    make_synthetic(root, seed=3, n_train_video=0, n_train_image=0, n_eval_video=4, n_eval_image=4, size=32, num_frames=8)
+    make_synthetic(
+        root, seed=3, n_train_video=0, n_train_image=0, n_eval_video=4, n_eval_image=4, size=32, num_frames=8
+    )
     assert _target_boxes_file(cfg, str(root), tmp_path) is None  # rows carry their boxes
     want = {}
     for name in ("eval_image.json", "eval_video.json"):

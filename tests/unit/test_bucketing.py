@@ -58,7 +58,7 @@ def _batches(columns: dict[str, np.ndarray], sizes: list[int]):
     """Split a numpy batch into consecutive batches of the given sizes (how a shard hands rows over)."""
     start = 0
     for size in sizes:
-        yield {k: v[start:start + size] for k, v in columns.items()}
+        yield {k: v[start : start + size] for k, v in columns.items()}
         start += size
 
 
@@ -93,8 +93,10 @@ def test_padding_drops_on_a_realistic_mixed_manifest(budget):
     plain = padding_stats(costs, MICRO)
     grouped = padding_stats(costs[bucket_order(costs, MICRO, WINDOW, seed=0)], MICRO)
     ratio = grouped["padded_fraction"] / plain["padded_fraction"]
-    print(f"budget {budget}: padded fraction {plain['padded_fraction']:.3f} -> {grouped['padded_fraction']:.3f} "
-          f"(ratio {ratio:.3f}); padded cost ratio {grouped['padded_total'] / plain['padded_total']:.3f}")
+    print(
+        f"budget {budget}: padded fraction {plain['padded_fraction']:.3f} -> {grouped['padded_fraction']:.3f} "
+        f"(ratio {ratio:.3f}); padded cost ratio {grouped['padded_total'] / plain['padded_total']:.3f}"
+    )
     assert grouped["batches"] == plain["batches"]
     assert ratio < 0.35
     assert grouped["padded_total"] < 0.85 * plain["padded_total"]
@@ -102,24 +104,27 @@ def test_padding_drops_on_a_realistic_mixed_manifest(budget):
 
 def test_a_larger_window_pads_less():
     costs = _costs(realistic_manifest())
-    fractions = [padding_stats(costs[bucket_order(costs, MICRO, w, seed=0)], MICRO)["padded_fraction"]
-                 for w in (MICRO, 16, 64, 256)]
+    fractions = [
+        padding_stats(costs[bucket_order(costs, MICRO, w, seed=0)], MICRO)["padded_fraction"]
+        for w in (MICRO, 16, 64, 256)
+    ]
     assert fractions[0] == pytest.approx(padding_stats(costs, MICRO)["padded_fraction"])  # a window of one group
     assert fractions == sorted(fractions, reverse=True)
 
 
 # --------------------------------------------------------------------------- same rows
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(0, 10), min_size=0, max_size=120), st.integers(1, 6), st.integers(1, 40),
-       st.integers(0, 2**31))
+@given(
+    st.lists(st.integers(0, 10), min_size=0, max_size=120), st.integers(1, 6), st.integers(1, 40), st.integers(0, 2**31)
+)
 def test_bucket_order_is_a_permutation_of_cost_sorted_groups(costs, micro, window, seed):
     costs = np.array(costs, np.int64)
     order = bucket_order(costs, micro, window, seed)
     assert sorted(order.tolist()) == list(range(len(costs)))
     span = window_rows(window, micro)
     for start in range(0, len(costs), span):  # rows stay in their window
-        assert set(order[start:start + span].tolist()) == set(range(start, min(start + span, len(costs))))
-        groups = [costs[order[i:i + micro]] for i in range(start, min(start + span, len(costs)), micro)]
+        assert set(order[start : start + span].tolist()) == set(range(start, min(start + span, len(costs))))
+        groups = [costs[order[i : i + micro]] for i in range(start, min(start + span, len(costs)), micro)]
         full = sorted((g for g in groups if len(g) == micro), key=lambda g: (g.min(), g.max()))
         for lo, hi in zip(full, full[1:]):  # groups are slices of the window's cost ranking
             assert lo.max() <= hi.min()
@@ -129,21 +134,22 @@ def test_bucket_order_is_a_permutation_of_cost_sorted_groups(costs, micro, windo
 @given(st.integers(0, 150), st.integers(1, 5), st.integers(1, 50), st.data())
 def test_iter_cost_grouped_keeps_rows_and_step_count(n, micro, window, data):
     rows = realistic_manifest(n, seed=n)
-    columns = {S.ID: np.array([r[S.ID] for r in rows], object), SAMPLE_INDEX: np.arange(n),
-               "cost": _costs(rows)}
+    columns = {S.ID: np.array([r[S.ID] for r in rows], object), SAMPLE_INDEX: np.arange(n), "cost": _costs(rows)}
     sizes, left = [], n
     while left:  # the shard hands rows over in batches of any size
         sizes.append(data.draw(st.integers(1, left)))
         left -= sizes[-1]
-    out = list(iter_cost_grouped(_batches(columns, sizes), micro, window=window, seed=3,
-                                 cost_fn=lambda b: b["cost"]))
+    out = list(iter_cost_grouped(_batches(columns, sizes), micro, window=window, seed=3, cost_fn=lambda b: b["cost"]))
     assert len(out) == n // micro and all(len(b[S.ID]) == micro for b in out)  # = iter_batches(drop_last)
     for b in out:  # every column moved together: SAMPLE_INDEX still names its row
         assert [rows[i][S.ID] for i in b[SAMPLE_INDEX]] == b[S.ID].tolist()
     kept = [i for b in out for i in b[SAMPLE_INDEX].tolist()]
     assert len(set(kept)) == len(kept) == n - n % micro
-    every = list(iter_cost_grouped(_batches(columns, sizes), micro, window=window, seed=3,
-                                   cost_fn=lambda b: b["cost"], drop_last=False))
+    every = list(
+        iter_cost_grouped(
+            _batches(columns, sizes), micro, window=window, seed=3, cost_fn=lambda b: b["cost"], drop_last=False
+        )
+    )
     assert Counter(i for b in every for i in b[SAMPLE_INDEX].tolist()) == Counter(range(n))
     # the loop's order is bucket_order's, whatever batch sizes the stream arrived in
     expected = bucket_order(columns["cost"], micro, window, 3).tolist()
@@ -160,8 +166,15 @@ def test_ragged_columns_survive_regrouping():
     frames = [np.zeros((t, 2, 2, 3), np.uint8) for t in (1, 1, 4, 2, 4, 2)]
     col = np.empty(6, object)
     col[:] = frames
-    out = list(iter_cost_grouped([{"frames": np.stack(frames[:2])}, {"frames": col[2:]}], 2, window=6, seed=0,
-                                 cost_fn=lambda b: np.array([len(f) for f in b["frames"]])))
+    out = list(
+        iter_cost_grouped(
+            [{"frames": np.stack(frames[:2])}, {"frames": col[2:]}],
+            2,
+            window=6,
+            seed=0,
+            cost_fn=lambda b: np.array([len(f) for f in b["frames"]]),
+        )
+    )
     assert sorted(tuple(len(f) for f in b["frames"]) for b in out) == [(1, 1), (2, 2), (4, 4)]
 
 
@@ -216,14 +229,21 @@ class _Shard:
     def __init__(self, columns: dict[str, np.ndarray]) -> None:
         self.columns, self.calls = columns, []
 
-    def iter_batches(self, *, batch_size: int, batch_format: str, drop_last: bool = False,
-                     local_shuffle_buffer_size: int | None = None, local_shuffle_seed: int | None = None):
+    def iter_batches(
+        self,
+        *,
+        batch_size: int,
+        batch_format: str,
+        drop_last: bool = False,
+        local_shuffle_buffer_size: int | None = None,
+        local_shuffle_seed: int | None = None,
+    ):
         self.calls.append(batch_size)
         self.shuffles = getattr(self, "shuffles", []) + [(local_shuffle_buffer_size, local_shuffle_seed)]
         n = len(next(iter(self.columns.values())))
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
-            yield {k: v[start:min(start + batch_size, n)] for k, v in self.columns.items()}
+            yield {k: v[start : min(start + batch_size, n)] for k, v in self.columns.items()}
 
 
 @pytest.mark.parametrize("bucketed", [False, True])
@@ -247,7 +267,9 @@ def test_train_seed_reaches_the_data_order():
 
     seeds = []
     for overrides in (["train.seed=0"], ["train.seed=1"], ["train.seed=0", "data.shuffle_buffer=0"]):
-        shard = _Shard({SAMPLE_INDEX: np.arange(40), N_VISUAL_TOKENS: np.ones(40, int), N_TEXT_TOKENS: np.ones(40, int)})
+        shard = _Shard(
+            {SAMPLE_INDEX: np.arange(40), N_VISUAL_TOKENS: np.ones(40, int), N_TEXT_TOKENS: np.ones(40, int)}
+        )
         list(micro_batches(shard, load_config(None, overrides), epoch=0))
         seeds.append(shard.shuffles[0])
     assert seeds[0][0] == 256 and seeds[0][1] != seeds[1][1]

@@ -30,16 +30,19 @@ def test_registry_has_every_builtin():
         get_predictor("nope")
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"predictor": "magic"}, "unknown predictor"),
-    ({"candidates": [4, 2]}, "strictly ascending"),
-    ({"candidates": [0, 2]}, "strictly ascending"),
-    ({"candidates": [1, 2], "default": 8}, "default"),
-    ({"segment_thresholds": [1, 2]}, "segment_thresholds"),
-    ({"segment_thresholds": [3, 2, 4, 5]}, "segment_thresholds"),
-    ({"concurrency": 0}, "concurrency"),
-    ({"typo_field": 1}, "typo_field"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"predictor": "magic"}, "unknown predictor"),
+        ({"candidates": [4, 2]}, "strictly ascending"),
+        ({"candidates": [0, 2]}, "strictly ascending"),
+        ({"candidates": [1, 2], "default": 8}, "default"),
+        ({"segment_thresholds": [1, 2]}, "segment_thresholds"),
+        ({"segment_thresholds": [3, 2, 4, 5]}, "segment_thresholds"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"typo_field": 1}, "typo_field"),
+    ],
+)
 def test_config_rejects_bad_values_naming_the_field(fields, message):
     with pytest.raises(ValidationError, match=message):
         BudgetConfig(**fields)
@@ -56,11 +59,26 @@ def test_snap_up_never_gives_fewer_frames_than_needed_unless_none_is_big_enough(
     assert snap_up(frames, CANDS) == want
 
 
-@pytest.mark.parametrize("text, want", [
-    ("8", 8), ("8 frames.", 8), ("I need 16", 16), ("16x", 16), (" 2\n", 2), ("08", 8),
-    ("1, 2, 4, 8, 16", None), ("5", None), ("", None), ("2.5", None), ("eight", None),
-    ("4 or 8", None), ("4 then 4", 4), ("9" * 5000, None), ("٨", None),
-])
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("8", 8),
+        ("8 frames.", 8),
+        ("I need 16", 16),
+        ("16x", 16),
+        (" 2\n", 2),
+        ("08", 8),
+        ("1, 2, 4, 8, 16", None),
+        ("5", None),
+        ("", None),
+        ("2.5", None),
+        ("eight", None),
+        ("4 or 8", None),
+        ("4 then 4", 4),
+        ("9" * 5000, None),
+        ("٨", None),
+    ],
+)
 def test_parser_is_strict(text, want):
     assert parse_budget_answer(text, CANDS) == want
 
@@ -95,11 +113,13 @@ def test_fixed_gives_videos_its_budget_and_images_one_frame():
 def test_fps_follows_the_contract_rule_snapped_up():
     contract = SamplingContract(mode="fps", fps=2.0, min_frames=4)
     p = predictor_from_config(BudgetConfig(predictor="fps"), contract)
-    rows = [_video(0, num_frames=80, fps=8.0),  # 10 s at 2 fps -> 20 frames -> largest candidate
-            _video(1, num_frames=24, fps=8.0),  # 3 s -> 6 -> 8
-            _video(2, num_frames=8, fps=8.0),  # 1 s -> min_frames 4 -> 4
-            _video(3, num_frames=1, fps=8.0),  # too short for qwen: all frames -> 1
-            _video(4)]  # never probed -> fallback
+    rows = [
+        _video(0, num_frames=80, fps=8.0),  # 10 s at 2 fps -> 20 frames -> largest candidate
+        _video(1, num_frames=24, fps=8.0),  # 3 s -> 6 -> 8
+        _video(2, num_frames=8, fps=8.0),  # 1 s -> min_frames 4 -> 4
+        _video(3, num_frames=1, fps=8.0),  # too short for qwen: all frames -> 1
+        _video(4),
+    ]  # never probed -> fallback
     got = p.predict(rows)
     assert [g.budget for g in got] == [16, 8, 4, 1, 8]
     assert [g.fell_back for g in got] == [False] * 4 + [True]
@@ -131,12 +151,28 @@ def test_stage_guarantees_a_candidate_per_row_whatever_the_predictor_does(result
 
 def test_budget_manifest_round_trips_through_read_manifest(tmp_path):
     src = tmp_path / "m.json"
-    src.write_text(json.dumps([
-        {"id": "a", "video": "v/a.mp4", "task": "direction", "min_frames": 2, "options": ["left", "right"],
-         "conversations": [{"from": "human", "value": "<video>\nWhich way?"}, {"from": "gpt", "value": "left"}]},
-        {"id": "b", "image": "i/b.png",
-         "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}]},
-    ]))
+    src.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "a",
+                    "video": "v/a.mp4",
+                    "task": "direction",
+                    "min_frames": 2,
+                    "options": ["left", "right"],
+                    "conversations": [
+                        {"from": "human", "value": "<video>\nWhich way?"},
+                        {"from": "gpt", "value": "left"},
+                    ],
+                },
+                {
+                    "id": "b",
+                    "image": "i/b.png",
+                    "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}],
+                },
+            ]
+        )
+    )
     rows = read_manifest(str(src))
     budgets = {"a": (4, "4", False), "b": (1, "non-video (image)", False)}
     merged = [{**r, S.FRAME_BUDGET: budgets[r[S.ID]][0], S.BUDGET_RAW: budgets[r[S.ID]][1]} for r in rows]
@@ -167,8 +203,12 @@ def test_cache_key_changes_with_what_decides_budgets_only(tmp_path):
 def test_missing_model_path_fails_before_any_ray_work():
     from videosft.budget.stage import predict_budgets_dataset
 
-    for fields in ({"predictor": "instruction"}, {"predictor": "text_classifier"},
-                   {"predictor": "similarity", "embedding": "dinov2"}, {"predictor": "oracle", "oracle": "probe"}):
+    for fields in (
+        {"predictor": "instruction"},
+        {"predictor": "text_classifier"},
+        {"predictor": "similarity", "embedding": "dinov2"},
+        {"predictor": "oracle", "oracle": "probe"},
+    ):
         with pytest.raises(ValueError, match="budget.model_path"):
             predict_budgets_dataset(None, BudgetConfig(**fields), SamplingContract())
     assert not BudgetConfig(predictor="similarity").needs_model_path()

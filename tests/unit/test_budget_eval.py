@@ -14,8 +14,13 @@ CANDS = [1, 2, 4, 8, 16]
 
 def test_scores_by_hand():
     rows = [{S.MIN_FRAMES: m} for m in (1, 3, 8, 32, -1)]  # needed (snapped up): 1, 4, 8, 16, unknown
-    preds = [BudgetPrediction(1, "a"), BudgetPrediction(2, "b"), BudgetPrediction(16, "c"),
-             BudgetPrediction(16, "d", True), BudgetPrediction(4, "e", True)]
+    preds = [
+        BudgetPrediction(1, "a"),
+        BudgetPrediction(2, "b"),
+        BudgetPrediction(16, "c"),
+        BudgetPrediction(16, "d", True),
+        BudgetPrediction(4, "e", True),
+    ]
     s = score_predictions(rows, preds, CANDS, seconds=2.0)
     assert (s["n"], s["n_scored"]) == (5, 4)
     assert s["exact"] == pytest.approx(2 / 4)  # rows 0 and 3
@@ -47,8 +52,14 @@ def test_table_and_plot(tmp_path):
 
 def test_run_predictors_eval_on_the_synthetic_set(tmp_path):
     make_synthetic(tmp_path / "data", n_train_video=8, n_train_image=0, n_eval_video=8, n_eval_image=0)
-    specs = ["fixed", "fps", "similarity", "text_classifier", "oracle",
-             ("similarity-strict", {"predictor": "similarity", "distinct_threshold": 0.5})]
+    specs = [
+        "fixed",
+        "fps",
+        "similarity",
+        "text_classifier",
+        "oracle",
+        ("similarity-strict", {"predictor": "similarity", "distinct_threshold": 0.5}),
+    ]
     report = run_predictors_eval(tmp_path / "data", specs, CANDS, tmp_path / "out")
     scores = json.loads((tmp_path / "out" / "predictors.json").read_text())
     assert list(scores) == ["fixed", "fps", "similarity", "text_classifier", "oracle", "similarity-strict"]

@@ -118,8 +118,10 @@ def test_engine_errors_and_missing_thumbnails_fall_back():
         def generate(self, rows):
             raise RuntimeError("index 8 out of range")
 
-    rows = [{S.MEDIA_TYPE: S.MEDIA_VIDEO, S.FRAMES: np.zeros((1, 28, 28, 3), np.uint8)},
-            {S.MEDIA_TYPE: S.MEDIA_VIDEO, S.FRAMES: np.zeros((0, 1, 1, 3), np.uint8), S.ERROR: "decode: bad"}]
+    rows = [
+        {S.MEDIA_TYPE: S.MEDIA_VIDEO, S.FRAMES: np.zeros((1, 28, 28, 3), np.uint8)},
+        {S.MEDIA_TYPE: S.MEDIA_VIDEO, S.FRAMES: np.zeros((0, 1, 1, 3), np.uint8), S.ERROR: "decode: bad"},
+    ]
     got = get_predictor("instruction", candidates=CANDS, default=4, engine=Failing()).predict(rows)
     assert [(g.budget, g.fell_back) for g in got] == [(4, True), (4, True)]
     assert "engine error" in got[0].raw and "decode: bad" in got[1].raw
@@ -128,8 +130,14 @@ def test_engine_errors_and_missing_thumbnails_fall_back():
 def test_probe_oracle_finds_the_smallest_sufficient_budget(data):
     video = data[0]
     engine = ScriptedEngine(lambda r: video[S.ANSWER] if len(r[S.FRAMES]) >= 4 else "purple")
-    p = get_predictor("oracle", candidates=[1, 2, 4, 8], default=2, mode="probe", engine=engine,
-                      contract=SamplingContract(num_frames=8))
+    p = get_predictor(
+        "oracle",
+        candidates=[1, 2, 4, 8],
+        default=2,
+        mode="probe",
+        engine=engine,
+        contract=SamplingContract(num_frames=8),
+    )
     got = p.predict([video])[0]
     assert (got.budget, got.fell_back) == (4, False)
     shown = [len(r[S.FRAMES]) for r in engine.seen]
@@ -141,7 +149,8 @@ def test_probe_oracle_finds_the_smallest_sufficient_budget(data):
 
 
 def test_probe_oracle_with_the_tiny_vlm_never_crashes(tiny_vlm, data):
-    cfg = BudgetConfig(predictor="oracle", oracle="probe", model_path=tiny_vlm, candidates=[1, 2], default=2,
-                       max_new_tokens=2)
+    cfg = BudgetConfig(
+        predictor="oracle", oracle="probe", model_path=tiny_vlm, candidates=[1, 2], default=2, max_new_tokens=2
+    )
     got = predictor_from_config(cfg, SamplingContract()).predict(data[:1])
     assert got[0].budget in (1, 2) and (got[0].fell_back or got[0].raw.startswith("correct at"))

@@ -19,8 +19,9 @@ SIZE, T = 64, 24
 
 
 def _clip(path, colours_by_frame):
-    frames = np.stack([render([("square", c, SIZE / 2, SIZE / 2, 0.3 * SIZE)] if c else [], SIZE)
-                       for c in colours_by_frame])
+    frames = np.stack(
+        [render([("square", c, SIZE / 2, SIZE / 2, 0.3 * SIZE)] if c else [], SIZE) for c in colours_by_frame]
+    )
     write_mp4(path, frames, fps=8.0)
     return {S.ID: path.stem, S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: str(path), S.QUESTION: "q"}
 
@@ -71,10 +72,20 @@ def test_missing_thumbnails_fall_back():
     assert (got[0].budget, got[0].fell_back) == (2, True) and "decode: gone" in got[0].raw
 
 
-@pytest.mark.parametrize("count, thresholds, want", [
-    (1, None, 1), (3, None, 4), (40, None, 16), (0, None, 1),
-    (1, [1, 2, 3, 5], 1), (2, [1, 2, 3, 5], 2), (3, [1, 2, 3, 5], 4), (5, [1, 2, 3, 5], 8), (6, [1, 2, 3, 5], 16),
-])
+@pytest.mark.parametrize(
+    "count, thresholds, want",
+    [
+        (1, None, 1),
+        (3, None, 4),
+        (40, None, 16),
+        (0, None, 1),
+        (1, [1, 2, 3, 5], 1),
+        (2, [1, 2, 3, 5], 2),
+        (3, [1, 2, 3, 5], 4),
+        (5, [1, 2, 3, 5], 8),
+        (6, [1, 2, 3, 5], 16),
+    ],
+)
 def test_segments_to_budget(count, thresholds, want):
     assert segments_to_budget(count, [1, 2, 4, 8, 16], thresholds) == want
 

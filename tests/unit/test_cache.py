@@ -22,10 +22,21 @@ FIXED = SamplingContract()
 
 def _cached_row(total: int, fps: float, indices: np.ndarray, frames: np.ndarray, **extra) -> dict:
     """A row as it comes back from the parquet shards (plain Python values, frames as bytes)."""
-    decoded = {S.ID: "v", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: "/v.mp4", S.ERROR: "",
-               S.NUM_FRAMES: total, S.FPS: fps, S.FRAMES: frames, S.FRAME_INDICES: indices,
-               S.TIMESTAMPS: indices / fps, S.SAMPLED_FPS: 0.0, S.CONTRACT_ID: FIXED.contract_id(),
-               C._ORIG_BUDGET: None, **extra}
+    decoded = {
+        S.ID: "v",
+        S.MEDIA_TYPE: S.MEDIA_VIDEO,
+        S.MEDIA_PATH: "/v.mp4",
+        S.ERROR: "",
+        S.NUM_FRAMES: total,
+        S.FPS: fps,
+        S.FRAMES: frames,
+        S.FRAME_INDICES: indices,
+        S.TIMESTAMPS: indices / fps,
+        S.SAMPLED_FPS: 0.0,
+        S.CONTRACT_ID: FIXED.contract_id(),
+        C._ORIG_BUDGET: None,
+        **extra,
+    }
     return C._to_cache_row(decoded)
 
 
@@ -37,13 +48,13 @@ def _index_frames(indices: np.ndarray) -> np.ndarray:
 
 
 @settings(max_examples=100, deadline=None)
-@given(total=st.integers(1, 5000), small=st.integers(1, 64), factor=st.integers(1, 8),
-       fps=st.floats(1.0, 60.0))
+@given(total=st.integers(1, 5000), small=st.integers(1, 64), factor=st.integers(1, 8), fps=st.floats(1.0, 60.0))
 def test_any_divisor_budget_is_served_exactly_from_the_max_decode(total, small, factor, fps):
     big = small * factor
     cached = FIXED.frame_indices(total, fps, big)
-    row = C._from_cache_row(_cached_row(total, fps, cached, _index_frames(cached)),
-                            FIXED.model_dump(mode="json"), small)
+    row = C._from_cache_row(
+        _cached_row(total, fps, cached, _index_frames(cached)), FIXED.model_dump(mode="json"), small
+    )
     want = FIXED.frame_indices(total, fps, small)
     pixels = row[S.FRAMES][:, 0, 0, :2].astype(np.int64)
     got = pixels[:, 0] + 256 * pixels[:, 1]
@@ -73,11 +84,24 @@ def test_a_missing_frame_is_a_clear_error_not_a_wrong_frame():
 
 
 def test_error_image_and_text_rows_pass_through_unchanged():
-    image = {S.ID: "i", S.MEDIA_TYPE: S.MEDIA_IMAGE, S.ERROR: "", S.FRAMES: np.full((1, 4, 4, 3), 7, np.uint8),
-             S.FRAME_INDICES: np.zeros(0, np.int64), S.TIMESTAMPS: np.zeros(0), S.SAMPLED_FPS: 0.0,
-             S.NUM_FRAMES: 1, C._ORIG_BUDGET: None}
-    bad = {**image, S.ID: "b", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.ERROR: "probe: file is empty (0 bytes)",
-           S.FRAMES: np.zeros((0, 1, 1, 3), np.uint8)}
+    image = {
+        S.ID: "i",
+        S.MEDIA_TYPE: S.MEDIA_IMAGE,
+        S.ERROR: "",
+        S.FRAMES: np.full((1, 4, 4, 3), 7, np.uint8),
+        S.FRAME_INDICES: np.zeros(0, np.int64),
+        S.TIMESTAMPS: np.zeros(0),
+        S.SAMPLED_FPS: 0.0,
+        S.NUM_FRAMES: 1,
+        C._ORIG_BUDGET: None,
+    }
+    bad = {
+        **image,
+        S.ID: "b",
+        S.MEDIA_TYPE: S.MEDIA_VIDEO,
+        S.ERROR: "probe: file is empty (0 bytes)",
+        S.FRAMES: np.zeros((0, 1, 1, 3), np.uint8),
+    }
     for decoded in (image, bad):
         row = C._from_cache_row(C._to_cache_row(decoded), FIXED.model_dump(mode="json"), 2)
         assert np.array_equal(row[S.FRAMES], decoded[S.FRAMES]) and row[S.FRAMES].shape == decoded[S.FRAMES].shape
@@ -98,11 +122,14 @@ def test_cast_gives_every_shard_one_schema():
     assert out.schema.field(S.FPS).type == pa.float64()
 
 
-@pytest.mark.parametrize(("contract", "budgets", "match"), [
-    (SamplingContract(mode="fps"), [4, 8], "fps-mode frame indices are not nested"),
-    (FIXED, [3, 8], r"budgets \[3\] do not divide the largest budget 8.*add 24"),
-    (FIXED, [], "non-empty"),
-])
+@pytest.mark.parametrize(
+    ("contract", "budgets", "match"),
+    [
+        (SamplingContract(mode="fps"), [4, 8], "fps-mode frame indices are not nested"),
+        (FIXED, [3, 8], r"budgets \[3\] do not divide the largest budget 8.*add 24"),
+        (FIXED, [], "non-empty"),
+    ],
+)
 def test_requests_one_decode_cannot_serve_are_refused_before_any_work(tmp_path, contract, budgets, match):
     with pytest.raises(ValueError, match=match):
         C.prepare_cache([{S.ID: "a"}], contract, budgets, str(tmp_path))
@@ -161,9 +188,18 @@ def test_rows_take_the_callers_budget_over_the_cache_default():
     contract = SamplingContract()
     cached = contract.frame_indices(64, 8.0, 16)
     frames = np.arange(len(cached), dtype=np.uint8).repeat(2 * 2 * 3).reshape(len(cached), 2, 2, 3)
-    row = {S.ID: "v1", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.ERROR: "", S.NUM_FRAMES: 64, S.FPS: 8.0,
-           S.FRAMES: frames.tobytes(), FRAMES_SHAPE: list(frames.shape), S.FRAME_INDICES: list(cached),
-           S.TIMESTAMPS: [0.0] * len(cached), S.FRAME_BUDGET: None}
+    row = {
+        S.ID: "v1",
+        S.MEDIA_TYPE: S.MEDIA_VIDEO,
+        S.ERROR: "",
+        S.NUM_FRAMES: 64,
+        S.FPS: 8.0,
+        S.FRAMES: frames.tobytes(),
+        FRAMES_SHAPE: list(frames.shape),
+        S.FRAME_INDICES: list(cached),
+        S.TIMESTAMPS: [0.0] * len(cached),
+        S.FRAME_BUDGET: None,
+    }
     plain = _from_cache_row(row, contract.model_dump(mode="json"), 16)
     own = _from_cache_row(row, contract.model_dump(mode="json"), 16, {"v1": 4})
     assert len(plain[S.FRAMES]) == 16 and plain[S.FRAME_BUDGET] is None

@@ -129,8 +129,12 @@ def test_resumable_stream_builds_from_the_latest_cursor(monkeypatch):
     assert resume() == "ds" and resume() == "ds"
     assert ResumableStream(build, "/runs/x", resume=False)() == "ds"
     assert ResumableStream(build, "/runs/y", resume=True)() == "ds"
-    assert seen == [(cur, {"stream": "resume", "attempt": 0}), (cur, {"stream": "resume", "attempt": 1}),
-                    (None, {"stream": "full", "attempt": 0}), (None, {"stream": "resume", "attempt": 0})]
+    assert seen == [
+        (cur, {"stream": "resume", "attempt": 0}),
+        (cur, {"stream": "resume", "attempt": 1}),
+        (None, {"stream": "full", "attempt": 0}),
+        (None, {"stream": "resume", "attempt": 0}),
+    ]
 
 
 def test_materialized_filter_drops_consumed_rows():
@@ -148,7 +152,9 @@ def _fake_run(root) -> tuple[str, str]:
     resumable = root / "checkpoint_2026-01-01_00-00-00.000001"
     (resumable / DS_DIR / "step_00000002").mkdir(parents=True)
     for rank in range(2):
-        (resumable / DS_DIR / "step_00000002" / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt").write_bytes(b"x" * 64)
+        (resumable / DS_DIR / "step_00000002" / f"zero_pp_rank_{rank}_mp_rank_00_optim_states.pt").write_bytes(
+            b"x" * 64
+        )
     (resumable / CURSOR_FILE).write_text(DataCursor(step=2, epoch=0, world_size=2).to_json())
     final = root / "checkpoint_2026-01-01_00-00-01.000002"
     final.mkdir()
@@ -194,9 +200,13 @@ def s3_bucket(tmp_path, monkeypatch):
         port = sock.getsockname()[1]
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     boto3.client("s3").create_bucket(Bucket="ckpt")
@@ -220,7 +230,11 @@ def test_drop_zero_shards_and_local_copy_on_s3(s3_bucket, tmp_path):
     final_uri = f"{run}/{os.path.basename(final)}"
     dropped = C.drop_zero_shards(run, keep=final_uri)
     assert dropped == [f"ckpt/train/run/{os.path.basename(resumable)}/{DS_DIR}"]
-    left = {i.path for i in s3.get_file_info(fs.FileSelector("ckpt/train/run", recursive=True)) if i.type == fs.FileType.File}
+    left = {
+        i.path
+        for i in s3.get_file_info(fs.FileSelector("ckpt/train/run", recursive=True))
+        if i.type == fs.FileType.File
+    }
     assert not any(f"/{DS_DIR}/" in p for p in left) and any(p.endswith(CURSOR_FILE) for p in left)
     local = C.local_checkpoint(final_uri, str(tmp_path / "trial" / "checkpoint"))
     assert open(os.path.join(local, "model.safetensors"), "rb").read() == b"w" * 16
@@ -235,11 +249,19 @@ def test_docs_storage_table_follows_from_the_numbers():
     from videosft.train.ds_config import get_preset
 
     text = (Path(__file__).resolve().parents[2] / "clusters" / "README.md").read_text()
-    rows = re.findall(r"^\| Qwen2\.5-VL-(\d+)B \| (\d+) GB \| (\d+) GB \| (\d+) GB \| (\d+) GB \| (\d+) GB \|", text, flags=re.M)
+    rows = re.findall(
+        r"^\| Qwen2\.5-VL-(\d+)B \| (\d+) GB \| (\d+) GB \| (\d+) GB \| (\d+) GB \| (\d+) GB \|", text, flags=re.M
+    )
     assert [r[0] for r in rows] == ["3", "7", "32", "72"]
     for size, *numbers in rows:
         p = get_preset(f"qwen2_5_vl_{size}b").params
         kept = C.trial_storage_bytes(p, keep_zero=True, resumable=True)
         dropped = C.trial_storage_bytes(p, keep_zero=False, resumable=True)
-        want = [kept["final"], dropped["final"], dropped["peak"], 5 * kept["final"], 4 * dropped["final"] + dropped["peak"]]
+        want = [
+            kept["final"],
+            dropped["final"],
+            dropped["peak"],
+            5 * kept["final"],
+            4 * dropped["final"] + dropped["peak"],
+        ]
         assert [int(n) for n in numbers] == [round(w / 1e9) for w in want], size

@@ -46,7 +46,9 @@ def test_expected_cluster_files_exist():
     assert {p.name for p in CLUSTERS.glob("*.yaml")} == {p.name for p in AUTOSCALER} | {"runtime_env.yaml"}
     # every kuberay/*.yaml is a Ray manifest, the shared volume they mount, or the service account they run as
     assert {p.name for p in (CLUSTERS / "kuberay").glob("*.yaml")} == {p.name for p in KUBERAY} | {
-        SHARED_PVC.name, SERVICE_ACCOUNT.name}
+        SHARED_PVC.name,
+        SERVICE_ACCOUNT.name,
+    }
 
 
 def test_service_account_lives_in_its_own_manifest_only():
@@ -68,17 +70,26 @@ def test_decode_pods_stay_off_gpu_nodes_and_gpu_pods_on_h100():
     for path in KUBERAY:
         for doc in cc.load_yaml_documents(path):
             found = cc._cluster_spec_of(doc)
-            for group in (found[1]["workerGroupSpecs"] if found else []):
+            for group in found[1]["workerGroupSpecs"] if found else []:
                 pod = group["template"]["spec"]
-                terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+                terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+                    "nodeSelectorTerms"
+                ]
                 if group["groupName"] == "cpu-decode":
                     assert not pod.get("tolerations")  # GPU pools' nvidia.com/gpu taint keeps them out
-                    assert terms == [{"matchExpressions": [
-                        {"key": "cloud.google.com/gke-accelerator", "operator": "DoesNotExist"},
-                        {"key": "nvidia.com/gpu.present", "operator": "DoesNotExist"}]}]
+                    assert terms == [
+                        {
+                            "matchExpressions": [
+                                {"key": "cloud.google.com/gke-accelerator", "operator": "DoesNotExist"},
+                                {"key": "nvidia.com/gpu.present", "operator": "DoesNotExist"},
+                            ]
+                        }
+                    ]
                 else:
                     assert {e["key"] for t in terms for e in t["matchExpressions"]} == {
-                        "cloud.google.com/gke-accelerator", "node.kubernetes.io/instance-type"}
+                        "cloud.google.com/gke-accelerator",
+                        "node.kubernetes.io/instance-type",
+                    }
 
 
 def test_ray_schema_is_the_one_bundled_with_ray():
@@ -152,8 +163,7 @@ def test_every_documented_output_dir_is_on_the_shared_mount_and_loads():
     from videosft.config import load_config
 
     found = _documented_output_dirs()
-    for name in ("aws.yaml", "gcp.yaml", "raycluster.yaml", "rayjob-sweep.yaml", "rayjob-evaluate.yaml",
-                 "README.md"):
+    for name in ("aws.yaml", "gcp.yaml", "raycluster.yaml", "rayjob-sweep.yaml", "rayjob-evaluate.yaml", "README.md"):
         assert found[name], f"{name}: documents no output_dir="
     for name, values in found.items():
         for value in values:
@@ -191,13 +201,16 @@ def test_kuberay_output_dir_is_on_the_shared_pvc_in_every_pod_group(path):
         for where, group in groups:
             for value in output_dirs:
                 assert cc.shared_volume_for(group, value) == (
-                    SHARED_MOUNT, {"persistentVolumeClaim": {"claimName": "videosft-shared"}}), where
+                    SHARED_MOUNT,
+                    {"persistentVolumeClaim": {"claimName": "videosft-shared"}},
+                ), where
 
 
 def test_shared_pvc_defines_every_claim_the_ray_pods_mount():
     assert cc.check_shared_pvc_manifest(SHARED_PVC) == []
-    pvcs = {d["metadata"]["name"]: d for d in cc.load_yaml_documents(SHARED_PVC)
-            if d["kind"] == "PersistentVolumeClaim"}
+    pvcs = {
+        d["metadata"]["name"]: d for d in cc.load_yaml_documents(SHARED_PVC) if d["kind"] == "PersistentVolumeClaim"
+    }
     claims = cc.claim_names([d for p in KUBERAY for d in cc.load_yaml_documents(p)])
     assert claims == {"videosft-shared"} <= set(pvcs)
     assert "ReadWriteMany" in pvcs["videosft-shared"]["spec"]["accessModes"]
@@ -213,25 +226,35 @@ def test_shared_pvc_check_catches_single_node_access_mode(tmp_path):
 
 @pytest.mark.parametrize(
     "commands, expected",
-    [(["mountpoint -q /mnt/shared || sudo mount -t nfs4 -o nfsvers=4.1,hard fs-1.efs.x.amazonaws.com:/ /mnt/shared"],
-      {"/mnt/shared": "nfs4"}),
-     (["sudo mkdir -p /data && sudo mount -t efs -o tls fs-1:/ /data/"], {"/data": "efs"}),
-     (["mount 10.0.0.2:/share /mnt/x; echo ok"], {"/mnt/x": ""}),
-     (["mountpoint -q /mnt/shared", "sudo mount -a"], {})],
+    [
+        (
+            [
+                "mountpoint -q /mnt/shared || sudo mount -t nfs4 -o nfsvers=4.1,hard fs-1.efs.x.amazonaws.com:/ /mnt/shared"
+            ],
+            {"/mnt/shared": "nfs4"},
+        ),
+        (["sudo mkdir -p /data && sudo mount -t efs -o tls fs-1:/ /data/"], {"/data": "efs"}),
+        (["mount 10.0.0.2:/share /mnt/x; echo ok"], {"/mnt/x": ""}),
+        (["mountpoint -q /mnt/shared", "sudo mount -a"], {}),
+    ],
 )
 def test_network_mounts_parses_mount_commands(commands, expected):
     assert cc.network_mounts(commands) == expected
 
 
 def test_docker_binds_parses_run_options():
-    options = ["--ulimit nofile=65536:65536", "-v /mnt/shared:/mnt/shared", "--volume=/a:/b:ro",
-               "--mount type=bind,source=/c,target=/d", "-v named:/e"]
+    options = [
+        "--ulimit nofile=65536:65536",
+        "-v /mnt/shared:/mnt/shared",
+        "--volume=/a:/b:ro",
+        "--mount type=bind,source=/c,target=/d",
+        "-v named:/e",
+    ]
     assert cc.docker_binds(options) == {"/mnt/shared": "/mnt/shared", "/b": "/a", "/d": "/c"}
 
 
 def _autoscaler_storage(tmp_path, cfg, output_dirs=("/mnt/shared/runs/x",)) -> list[str]:
-    return [p for p in cc.check_autoscaler_yaml(_write(tmp_path, cfg), output_dirs=output_dirs)
-            if "output_dir" in p]
+    return [p for p in cc.check_autoscaler_yaml(_write(tmp_path, cfg), output_dirs=output_dirs) if "output_dir" in p]
 
 
 def test_autoscaler_storage_catches_missing_bind_mount_and_nfs_mount(tmp_path):
@@ -256,8 +279,15 @@ def test_autoscaler_storage_catches_node_type_that_overrides_the_mount(tmp_path)
     assert len(problems) == 1 and problems[0].startswith("available_node_types.gpu_h100:")
 
 
-@pytest.mark.parametrize("value, needle", [("s3://bucket/runs/x", "is a URI"), ("gs://b/r", "is a URI"),
-                                           ("runs/x", "node-local"), ("/tmp/runs/x", "not bind-mounted")])
+@pytest.mark.parametrize(
+    "value, needle",
+    [
+        ("s3://bucket/runs/x", "is a URI"),
+        ("gs://b/r", "is a URI"),
+        ("runs/x", "node-local"),
+        ("/tmp/runs/x", "not bind-mounted"),
+    ],
+)
 def test_autoscaler_storage_catches_unshared_output_dir(tmp_path, value, needle):
     cfg = yaml.safe_load((CLUSTERS / "aws.yaml").read_text())
     problems = _autoscaler_storage(tmp_path, cfg, output_dirs=[value])
@@ -273,8 +303,11 @@ def test_autoscaler_storage_requires_a_documented_output_dir(tmp_path):
 # ------------------------------------------------------------------------------------ versions
 @pytest.mark.parametrize(
     "dep, expected",
-    [("ray[default,train,data,tune]==2.60.0", "2.60.0"), ("ray==2.9.3", "2.9.3"),
-     ("ray [data] == 2.60.0 ; python_version >= '3.10'", "2.60.0")],
+    [
+        ("ray[default,train,data,tune]==2.60.0", "2.60.0"),
+        ("ray==2.9.3", "2.9.3"),
+        ("ray [data] == 2.60.0 ; python_version >= '3.10'", "2.60.0"),
+    ],
 )
 def test_pinned_ray_version_parses_pins(tmp_path, dep, expected):
     deps = ", ".join(json.dumps(d) for d in ["numpy", dep])  # a JSON string is a TOML string
@@ -330,7 +363,8 @@ def test_catches_wrong_ray_version(fake_repo):
 def test_catches_image_for_another_ray(fake_repo):
     docs = _sweep_docs()
     _job_spec(docs)["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["image"] = (
-        "rayproject/ray:2.59.0-py311-gpu")
+        "rayproject/ray:2.59.0-py311-gpu"
+    )
     assert any("2.59.0-py311-gpu" in p for p in _check(fake_repo, docs))
 
 
@@ -371,10 +405,12 @@ def test_catches_secret_in_runtime_env_and_inline_secret_object(fake_repo):
 
 @pytest.mark.parametrize(
     "entrypoint, needle",
-    [("python jobs/nope.py --config jobs/configs/demo.yaml", "jobs/nope.py does not exist"),
-     ("python jobs/sweep.py --config jobs/configs/nope.yaml", "jobs/configs/nope.yaml does not exist"),
-     ("python /home/ray/train.py", "not a jobs/<name>.py"),
-     ("echo hello", "runs no jobs/*.py")],
+    [
+        ("python jobs/nope.py --config jobs/configs/demo.yaml", "jobs/nope.py does not exist"),
+        ("python jobs/sweep.py --config jobs/configs/nope.yaml", "jobs/configs/nope.yaml does not exist"),
+        ("python /home/ray/train.py", "not a jobs/<name>.py"),
+        ("echo hello", "runs no jobs/*.py"),
+    ],
 )
 def test_catches_bad_entrypoint(fake_repo, entrypoint, needle):
     docs = _sweep_docs()
@@ -436,8 +472,10 @@ def test_catches_groups_on_different_claims(fake_repo):
     assert any("different volumes" in p for p in _check(fake_repo, docs))
 
 
-@pytest.mark.parametrize("override, needle", [("output_dir=s3://b/r", "is a URI"), ("output_dir=runs/r", "node-local"),
-                                              ("", "no `output_dir=`")])
+@pytest.mark.parametrize(
+    "override, needle",
+    [("output_dir=s3://b/r", "is a URI"), ("output_dir=runs/r", "node-local"), ("", "no `output_dir=`")],
+)
 def test_catches_entrypoint_output_dir_off_the_shared_volume(fake_repo, override, needle):
     docs = _sweep_docs()
     _job_spec(docs)["entrypoint"] = f"python jobs/sweep.py --config jobs/configs/demo.yaml {override}".strip()
@@ -493,9 +531,13 @@ def test_runtime_env_rules_catch_pip_driver_env_and_missing_modules(tmp_path):
 
 @pytest.mark.parametrize(
     "text, flagged",
-    [("TOKENIZERS_PARALLELISM=false python x.py", False), ("HF_TOKEN=$HF_TOKEN python x.py", False),
-     ("export HF_TOKEN=hf_abcdef", True), ("key AKIAIOSFODNN7EXAMPLE", True),
-     ("-----BEGIN RSA PRIVATE KEY-----", True)],
+    [
+        ("TOKENIZERS_PARALLELISM=false python x.py", False),
+        ("HF_TOKEN=$HF_TOKEN python x.py", False),
+        ("export HF_TOKEN=hf_abcdef", True),
+        ("key AKIAIOSFODNN7EXAMPLE", True),
+        ("-----BEGIN RSA PRIVATE KEY-----", True),
+    ],
 )
 def test_secret_scan_in_free_text(text, flagged):
     assert bool(cc.find_plaintext_secrets({"cmd": text})) is flagged

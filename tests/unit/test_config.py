@@ -87,12 +87,26 @@ def test_output_dir_uri_rejected_with_shared_mount_advice(uri):
         load_config(None, [f"output_dir={uri}"])
     msg = str(info.value)
     assert "output_dir" in msg and uri in msg
-    for needle in ("filesystem path every node can reach", "EFS", "Filestore", "ReadWriteMany",
-                   "data.root", "model.path", "data.cache_root"):
+    for needle in (
+        "filesystem path every node can reach",
+        "EFS",
+        "Filestore",
+        "ReadWriteMany",
+        "data.root",
+        "model.path",
+        "data.cache_root",
+    ):
         assert needle in msg, needle
     # object storage stays fine where it is supported, and shared-mount paths are fine for output_dir
-    cfg = load_config(None, ["output_dir=/mnt/shared/runs/x", "data.root=s3://bucket/data",
-                             "model.path=gs://bucket/model", "data.cache_root=s3://bucket/cache"])
+    cfg = load_config(
+        None,
+        [
+            "output_dir=/mnt/shared/runs/x",
+            "data.root=s3://bucket/data",
+            "model.path=gs://bucket/model",
+            "data.cache_root=s3://bucket/cache",
+        ],
+    )
     assert cfg.output_dir == "/mnt/shared/runs/x"
 
 
@@ -107,8 +121,17 @@ def test_train_sources_are_typed_anchored_and_combined(tmp_path, monkeypatch):
     turns = [{"from": "human", "value": "<video>\nq"}, {"from": "gpt", "value": "a"}]
     (tmp_path / "src" / "a.json").write_text(json.dumps([{"id": "1", "video": "v/1.mp4", "conversations": turns}]))
     monkeypatch.chdir(tmp_path)
-    cfg = anchored(from_dict({"output_dir": "out", "data": {"root": "s3://bucket/data", "train_sources": [
-        {"manifest": "src/a.json", "media_root": "s3://bucket/videos"}]}}))
+    cfg = anchored(
+        from_dict(
+            {
+                "output_dir": "out",
+                "data": {
+                    "root": "s3://bucket/data",
+                    "train_sources": [{"manifest": "src/a.json", "media_root": "s3://bucket/videos"}],
+                },
+            }
+        )
+    )
     source = cfg.data.train_sources[0]
     assert source.manifest == str(tmp_path / "src" / "a.json") and source.media_root == "s3://bucket/videos"
     path = train_manifest(cfg, Inputs(model_path="m", data_root=cfg.data.root))

@@ -34,8 +34,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "run"), *extra], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "run"), *extra], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_quiet_console_sends_ray_output_to_the_log(tmp_path):

@@ -26,12 +26,21 @@ def _tiny_qwen(layers: int, seed: int = 0, tie: bool = True):
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     config = Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
-                         num_attention_heads=2, num_key_value_heads=1, bos_token_id=0, eos_token_id=1,
-                         pad_token_id=2,
-                         rope_parameters={"rope_type": "default", "rope_theta": 1e4, "mrope_section": [4, 6, 6]}),
+        text_config=dict(
+            vocab_size=300,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=layers,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=2,
+            rope_parameters={"rope_type": "default", "rope_theta": 1e4, "mrope_section": [4, 6, 6]},
+        ),
         vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64),
-        tie_word_embeddings=tie)
+        tie_word_embeddings=tie,
+    )
     torch.manual_seed(seed)
     return Qwen2_5_VLForConditionalGeneration(config)
 
@@ -124,7 +133,7 @@ def test_max_shard_size_is_validated_at_load():
         TrainConfig(max_shard_size="5 gigs")
 
 
-_ZERO3_CONSOLIDATE = '''
+_ZERO3_CONSOLIDATE = """
 import os, sys
 import deepspeed, torch, torch.distributed as dist
 from safetensors.torch import save_file
@@ -152,7 +161,7 @@ with deepspeed.zero.GatheredParameters(list(engine.module.parameters()), modifie
         save_file(state, os.path.join(out, "gathered_all.safetensors"))
         engine.module.config.save_pretrained(os.path.join(out, "ckpt"))
 print("CONSOLIDATED", rank, len(plan.shards), flush=True)
-'''
+"""
 
 
 @pytest.mark.slow  # two processes importing transformers + DeepSpeed: ~40 s of CPU in all
@@ -166,12 +175,26 @@ def test_zero3_two_ranks_unit_by_unit_equals_gathered_all(tmp_path):
         port = sock.getsockname()[1]
     procs = []
     for rank in range(2):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "DS_ACCELERATOR": "cpu",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")])}
-        procs.append(subprocess.Popen([sys.executable, str(tmp_path / "zero3_consolidate.py"), str(tmp_path),
-                                       str(Path(__file__).parent)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "DS_ACCELERATOR": "cpu",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(tmp_path / "zero3_consolidate.py"), str(tmp_path), str(Path(__file__).parent)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
         outs = [p.communicate(timeout=240)[0] for p in procs]
     finally:

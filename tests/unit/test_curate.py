@@ -58,7 +58,9 @@ def test_discover_finds_the_fixture_layout(fixture):
     assert list(subsets["0_30_s_activitynet"].annotations) == [lv.OPEN_ENDED]
     assert list(subsets["0_30_s_perceptiontest"].annotations) == [lv.MULTI_CHOICE]
     assert [os.path.basename(a) for a in subsets["0_30_s_academic_v0_1"].archives] == [
-        "0_30_s_academic_v0_1_videos_1.tar.gz", "0_30_s_academic_v0_1_videos_2.tar.gz"]
+        "0_30_s_academic_v0_1_videos_1.tar.gz",
+        "0_30_s_academic_v0_1_videos_2.tar.gz",
+    ]
 
 
 def test_allocation_is_proportional_capped_and_fair():
@@ -100,8 +102,9 @@ def test_stratified_rows_merged_and_readable_by_the_sweep(fixture, tmp_path):
     assert cases["missing_member"] not in {r["id"] for r in rows}
     parsed = read_manifests([result["manifest"]])
     assert len(parsed) == 40 and all(p[S.MEDIA_TYPE] == S.MEDIA_VIDEO for p in parsed)
-    cfg = load_config(None, ["data.train_sources=" + json.dumps([{"manifest": result["manifest"]}]),
-                             f"output_dir={tmp_path / 'run'}"])
+    cfg = load_config(
+        None, ["data.train_sources=" + json.dumps([{"manifest": result["manifest"]}]), f"output_dir={tmp_path / 'run'}"]
+    )
     combined = train_manifest(cfg, Inputs(model_path="unused", data_root=str(tmp_path)))  # what the sweep reads
     assert [r["id"] for r in json.loads(open(combined).read())] == [r["id"] for r in rows]
     stats = result["stats"]
@@ -113,8 +116,15 @@ def test_stratified_rows_merged_and_readable_by_the_sweep(fixture, tmp_path):
 
 def test_everything_drawn_dedupes_ids_and_counts_the_awkward_cases(fixture, tmp_path):
     root, cases = fixture
-    result = curate(_cfg(root, tmp_path, num_videos=10_000, decodable=True,
-                         format_weights={"caption": 1, "open_ended": 2, "multi_choice": 1}))
+    result = curate(
+        _cfg(
+            root,
+            tmp_path,
+            num_videos=10_000,
+            decodable=True,
+            format_weights={"caption": 1, "open_ended": 2, "multi_choice": 1},
+        )
+    )
     rows, draw = _manifest(result), result["stats"]["draw"]
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids))
@@ -129,8 +139,15 @@ def test_everything_drawn_dedupes_ids_and_counts_the_awkward_cases(fixture, tmp_
 
 def test_duration_filter_prunes_buckets_and_probes(fixture, tmp_path):
     root, _ = fixture
-    result = curate(_cfg(root, tmp_path, num_videos=12, duration_s=(1.5, 30.0),
-                         source_weights={"0_30_s_nextqa": 1, "1_2_m_nextqa": 1}))
+    result = curate(
+        _cfg(
+            root,
+            tmp_path,
+            num_videos=12,
+            duration_s=(1.5, 30.0),
+            source_weights={"0_30_s_nextqa": 1, "1_2_m_nextqa": 1},
+        )
+    )
     rows = _manifest(result)
     assert rows and {r["data_source"] for r in rows} == {"0_30_s_nextqa"}  # 1_2_m cannot hold <= 30 s
     assert all(1.5 <= r["duration"] <= 30.0 for r in rows)
@@ -144,8 +161,15 @@ def test_videos_root_reads_user_extracted_videos(fixture, tmp_path):
     with tarfile.open(os.path.join(root, "0_30_s_activitynet", "0_30_s_activitynet_videos_1.tar.gz")) as tar:
         tar.extractall(extracted, filter="data")
     os.remove(next(p for p in extracted.rglob("*.mp4")))  # one the user lost
-    result = curate(_cfg(root, tmp_path / "out", num_videos=50, source_weights={"0_30_s_activitynet": 1},
-                         videos_root=str(tmp_path / "extracted" / "{subset}")))
+    result = curate(
+        _cfg(
+            root,
+            tmp_path / "out",
+            num_videos=50,
+            source_weights={"0_30_s_activitynet": 1},
+            videos_root=str(tmp_path / "extracted" / "{subset}"),
+        )
+    )
     rows = _manifest(result)
     assert len(rows) == 6 and all(r["video"].startswith(str(extracted)) for r in rows)
     assert result["stats"]["draw"]["missing_media"] == 1 and result["stats"]["draw"]["rejected"] == {}
@@ -158,8 +182,9 @@ def test_safe_extraction_refuses_traversal_and_links(fixture, tmp_path):
     assert "../escaped.mp4" not in members and "liwei_youtube_videos/link.mp4" not in members
     assert lv.member_name("../x.mp4") is None and lv.member_name("/abs.mp4") is None
     assert lv.member_name("./a/b.mp4") == "a/b.mp4"
-    got = lv.extract_members(cases["unsafe_archive"], ["../escaped.mp4", "liwei_youtube_videos/link.mp4"],
-                             tmp_path / "x")
+    got = lv.extract_members(
+        cases["unsafe_archive"], ["../escaped.mp4", "liwei_youtube_videos/link.mp4"], tmp_path / "x"
+    )
     assert got == {} and not (tmp_path / "escaped.mp4").exists() and not (tmp_path / "x").exists()
 
 
@@ -202,9 +227,13 @@ def test_curate_from_s3(fixture, tmp_path, monkeypatch):
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-                           "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        for key, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }.items():
             monkeypatch.setenv(key, value)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
         client = boto3.client("s3")
@@ -225,8 +254,24 @@ def test_cli_verb_and_job_share_settings(fixture, tmp_path, capsys):
     from videosft.cli import main
 
     root, _ = fixture
-    assert main(["curate", "--data-root", root, "--out", str(tmp_path), "--num-videos", "10",
-                 "--source-weights", '{"0_30_s_nextqa": 1}', "--probe-engine", "local"]) == 0
+    assert (
+        main(
+            [
+                "curate",
+                "--data-root",
+                root,
+                "--out",
+                str(tmp_path),
+                "--num-videos",
+                "10",
+                "--source-weights",
+                '{"0_30_s_nextqa": 1}',
+                "--probe-engine",
+                "local",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "| 0_30_s_nextqa | 0-30 |" in out and "curated.json" in out
     assert main(["curate", "--data-root", root, "--out", str(tmp_path), "--duration", "9,3"]) == 2
@@ -255,10 +300,19 @@ def test_merge_formats_and_settings_yaml(fixture, tmp_path, capsys):
 
     root, _ = fixture
     settings = tmp_path / "curate.yaml"
-    settings.write_text(yaml.safe_dump({
-        "data_root": root, "out_dir": str(tmp_path / "out"), "num_videos": 3, "probe_engine": "local",
-        "merge_formats": True, "source_weights": {"2_3_m_academic_v0_1": 1},
-        "format_weights": {"caption": 1, "open_ended": 0, "multi_choice": 0}}))
+    settings.write_text(
+        yaml.safe_dump(
+            {
+                "data_root": root,
+                "out_dir": str(tmp_path / "out"),
+                "num_videos": 3,
+                "probe_engine": "local",
+                "merge_formats": True,
+                "source_weights": {"2_3_m_academic_v0_1": 1},
+                "format_weights": {"caption": 1, "open_ended": 0, "multi_choice": 0},
+            }
+        )
+    )
     assert main(["curate", "--settings", str(settings), "--seed", "5"]) == 0
     rows = json.loads((tmp_path / "out" / "curated.json").read_text())
     assert json.loads((tmp_path / "out" / "curate_config.json").read_text())["seed"] == 5  # flags win

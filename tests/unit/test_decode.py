@@ -81,11 +81,14 @@ def test_any_index_set_decodes_exactly_with_pyav(media, wanted):
 
 
 @pytest.mark.parametrize("backend", ["auto", "decord", "pyav"])
-@pytest.mark.parametrize(("kind", "reason"), [
-    ("empty", "file is empty (0 bytes)"),
-    ("truncated", "no moov atom / not a video container"),
-    ("text", "not a video container (file is text)"),
-])
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("empty", "file is empty (0 bytes)"),
+        ("truncated", "no moov atom / not a video container"),
+        ("text", "not a video container (file is text)"),
+    ],
+)
 def test_broken_files_raise_specific_reasons(media, kind, reason, backend):
     with pytest.raises(DecodeError, match=f"^{reason.replace('(', '.').replace(')', '.')}$"):
         decode_video(media[kind], np.array([0]), None, backend=backend)
@@ -115,8 +118,9 @@ def test_decode_sample_never_raises(media, decoder, isolated, tmp_path):
         "decode: not a video container (file is text)": _row(S.MEDIA_VIDEO, media["text"]),
         "decode: missing path": _row(S.MEDIA_VIDEO, ""),
         f"decode: file not found ({tmp_path}/x.mp4)": _row(S.MEDIA_VIDEO, f"{tmp_path}/x.mp4"),
-        "decode: index 40 beyond last decodable frame 15":
-            _row(S.MEDIA_VIDEO, media["overreported"], **{S.NUM_FRAMES: 16}),
+        "decode: index 40 beyond last decodable frame 15": _row(
+            S.MEDIA_VIDEO, media["overreported"], **{S.NUM_FRAMES: 16}
+        ),
         "decode: index 40 beyond last decodable frame 23": _row(S.MEDIA_VIDEO, media["good"]),
         "decode: unknown media type 'audio'": _row("audio", media["good"]),
     }
@@ -132,16 +136,14 @@ def test_decode_sample_never_raises(media, decoder, isolated, tmp_path):
 def test_decode_sample_good_rows(media, decoder, isolated):
     dec = decoder if isolated else None
     wanted = np.array([1, 5, 9])
-    video = decode_sample(_row(S.MEDIA_VIDEO, media["good"], **{S.NUM_FRAMES: 24}), wanted,
-                          (16, 24), dec)
+    video = decode_sample(_row(S.MEDIA_VIDEO, media["good"], **{S.NUM_FRAMES: 24}), wanted, (16, 24), dec)
     assert video[S.ERROR] == "" and video[S.FRAMES].shape == (3, 16, 24, 3)
     assert _indices(video[S.FRAMES]) == [1, 5, 9] and video[S.FRAME_INDICES].tolist() == [1, 5, 9]
     image = decode_sample(_row(S.MEDIA_IMAGE, media["image"]), wanted, (16, 24), dec)
     assert image[S.FRAMES].shape == (1, 16, 24, 3) and _indices(image[S.FRAMES]) == [5]
     text = decode_sample(_row(S.MEDIA_TEXT, ""), wanted, (16, 24), dec)
     assert text[S.ERROR] == "" and text[S.FRAMES].shape == (0, 16, 24, 3)
-    kept = decode_sample(_row(S.MEDIA_VIDEO, media["good"], **{S.ERROR: "probe: x"}), wanted,
-                         None, dec)
+    kept = decode_sample(_row(S.MEDIA_VIDEO, media["good"], **{S.ERROR: "probe: x"}), wanted, None, dec)
     assert kept[S.ERROR] == "probe: x" and kept[S.FRAMES].shape[0] == 0
 
 
@@ -158,8 +160,7 @@ def test_hang_is_killed_at_timeout_and_decoder_recovers(media, path):
 
 
 def test_crash_and_memory_cap_are_contained(media):
-    with IsolatedDecoder(timeout_s=10, memory_limit_mb=1024,
-                         decode_fn=mf.faulty_decode) as dec:
+    with IsolatedDecoder(timeout_s=10, memory_limit_mb=1024, decode_fn=mf.faulty_decode) as dec:
         crash = dec.decode("crash://", np.array([0]), None)
         assert crash.error == "decode: decoder process died (SIGABRT; memory cap 1024 MiB)"
         hog = dec.decode("hog://4096", np.array([0]), None)
@@ -191,8 +192,13 @@ def _write_long_gop(path: str, *, vfr: bool = False) -> str:
         stream = out.add_stream("libx264", rate=LONG_FPS)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.codec_context.gop_size = LONG_GOP
-        stream.options = {"crf": "18", "preset": "veryfast", "bframes": "3",
-                          "keyint_min": str(LONG_GOP), "sc_threshold": "0"}
+        stream.options = {
+            "crf": "18",
+            "preset": "veryfast",
+            "bframes": "3",
+            "keyint_min": str(LONG_GOP),
+            "sc_threshold": "0",
+        }
         if vfr:  # irregular frame durations, as phone recordings have
             stream.codec_context.time_base = Fraction(1, 1000)
         pts = 0
@@ -209,9 +215,11 @@ def _write_long_gop(path: str, *, vfr: bool = False) -> str:
 @pytest.fixture(scope="module")
 def long_gop(tmp_path_factory) -> dict[str, str]:
     directory = tmp_path_factory.mktemp("long_gop")
-    return {"mp4": _write_long_gop(str(directory / "gop.mp4")),
-            "mkv": _write_long_gop(str(directory / "gop.mkv")),
-            "vfr": _write_long_gop(str(directory / "vfr.mp4"), vfr=True)}
+    return {
+        "mp4": _write_long_gop(str(directory / "gop.mp4")),
+        "mkv": _write_long_gop(str(directory / "gop.mkv")),
+        "vfr": _write_long_gop(str(directory / "vfr.mp4"), vfr=True),
+    }
 
 
 def _brute_force(path: str) -> np.ndarray:
@@ -223,9 +231,11 @@ def _brute_force(path: str) -> np.ndarray:
 def _index_sets() -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     sets = [np.linspace(0, LONG_FRAMES - 1, n).round().astype(np.int64) for n in (1, 4, 8, 32)]
-    sets += [np.array([59, 60, 61, 119, 120, 239]),  # either side of each keyframe
-             np.array([200, 5, 5, 130, 64]),  # unsorted, repeated
-             np.arange(0, LONG_FRAMES, 3)]  # dense
+    sets += [
+        np.array([59, 60, 61, 119, 120, 239]),  # either side of each keyframe
+        np.array([200, 5, 5, 130, 64]),  # unsorted, repeated
+        np.arange(0, LONG_FRAMES, 3),
+    ]  # dense
     sets += [rng.integers(0, LONG_FRAMES, int(rng.integers(1, 25))) for _ in range(6)]
     return sets
 
@@ -235,22 +245,24 @@ def test_every_path_matches_brute_force(long_gop, kind):
     path = long_gop[kind]
     reference = _brute_force(path)
     assert len(reference) == LONG_FRAMES
-    paths = {"auto": {}, "pyav planned": {"backend": "pyav"}, "decord": {"backend": "decord"},
-             "pyav legacy": {"backend": "pyav", "legacy": True}}
+    paths = {
+        "auto": {},
+        "pyav planned": {"backend": "pyav"},
+        "decord": {"backend": "decord"},
+        "pyav legacy": {"backend": "pyav", "legacy": True},
+    }
     for wanted in _index_sets():
         for name, how in paths.items():
             frames = decode_video(path, wanted, None, **how)
             assert np.array_equal(frames, reference[wanted]), (name, wanted.tolist())
     wanted = np.array([3, 150, 90])
-    assert np.array_equal(decode_video(path, wanted, (24, 40)),
-                          D.resize_frames(reference[wanted], (24, 40)))
+    assert np.array_equal(decode_video(path, wanted, (24, 40)), D.resize_frames(reference[wanted], (24, 40)))
 
 
 def _seeks(monkeypatch) -> list[float]:
     seconds: list[float] = []
     real = av_stream.seek_to_time
-    monkeypatch.setattr(av_stream, "seek_to_time",
-                        lambda c, s, t: (seconds.append(t), real(c, s, t))[1])
+    monkeypatch.setattr(av_stream, "seek_to_time", lambda c, s, t: (seconds.append(t), real(c, s, t))[1])
     return seconds
 
 
@@ -287,18 +299,20 @@ def test_planned_reads_skip_unreferenced_frames(long_gop, monkeypatch):
 def test_variable_frame_rate_keeps_each_backends_numbering(long_gop):
     path, wanted = long_gop["vfr"], np.arange(0, LONG_FRAMES, 7)
     # auto keeps decord's frame numbers on irregular timestamps (what it always returned)
-    assert np.array_equal(decode_video(path, wanted, None),
-                          decode_video(path, wanted, None, backend="decord"))
-    assert np.array_equal(decode_video(path, wanted, None, backend="decord"),
-                          _brute_force(path)[wanted])
+    assert np.array_equal(decode_video(path, wanted, None), decode_video(path, wanted, None, backend="decord"))
+    assert np.array_equal(decode_video(path, wanted, None, backend="decord"), _brute_force(path)[wanted])
     # PyAV numbers frames by timestamp, planned or not
-    assert np.array_equal(decode_video(path, wanted, None, backend="pyav"),
-                          decode_video(path, wanted, None, backend="pyav", legacy=True))
+    assert np.array_equal(
+        decode_video(path, wanted, None, backend="pyav"), decode_video(path, wanted, None, backend="pyav", legacy=True)
+    )
 
 
 def test_stream_index_from_packets_or_sample_table(long_gop):
-    for kind, table in (("mp4", ([0, 60, 120, 180], True)), ("mkv", (None, False)),
-                        ("vfr", ([0, 60, 120, 180], False))):
+    for kind, table in (
+        ("mp4", ([0, 60, 120, 180], True)),
+        ("mkv", (None, False)),
+        ("vfr", ([0, 60, 120, 180], False)),
+    ):
         with av.open(long_gop[kind]) as container:
             stream = container.streams.video[0]
             fps = av_stream.stream_fps(stream)

@@ -20,8 +20,7 @@ def test_keyframe_at_or_before():
 
 def test_sparse_long_gop_seeks_once_per_gop():
     plan = plan_reads([749, 10, 260, 100, 600, 610, 610], [0, 250, 500, 750])
-    assert plan == [Read(False, 0, (10, 100)), Read(True, 250, (260,)),
-                    Read(True, 500, (600, 610, 749))]
+    assert plan == [Read(False, 0, (10, 100)), Read(True, 250, (260,)), Read(True, 500, (600, 610, 749))]
     assert P.frames_decoded(plan) == 101 + 11 + 250
 
 
@@ -77,8 +76,7 @@ def _brute_cost(wanted: list[int], keys: list[int]) -> int:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.integers(0, 2000), max_size=60),
-       st.lists(st.integers(0, 2000), max_size=20), st.integers(0, 30))
+@given(st.lists(st.integers(0, 2000), max_size=60), st.lists(st.integers(0, 2000), max_size=20), st.integers(0, 30))
 def test_plan_properties(wanted, keyframes, min_skip):
     plan = plan_reads(wanted, keyframes, min_skip=min_skip)
     keys = sorted(set(keyframes))

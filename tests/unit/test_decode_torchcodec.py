@@ -69,11 +69,17 @@ def _ffmpeg_shim(directory: Path) -> Path:
 def result(tmp_path_factory) -> dict:
     media = mf.write_fixture_set(str(tmp_path_factory.mktemp("media")))
     shim = _ffmpeg_shim(tmp_path_factory.mktemp("ffmpeg"))
-    env = dict(os.environ, LD_LIBRARY_PATH=os.pathsep.join(
-        p for p in (str(shim), os.environ.get("LD_LIBRARY_PATH", "")) if p))
+    env = dict(
+        os.environ, LD_LIBRARY_PATH=os.pathsep.join(p for p in (str(shim), os.environ.get("LD_LIBRARY_PATH", "")) if p)
+    )
     odd = mf.write_odd_set(str(tmp_path_factory.mktemp("odd")))
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(media), json.dumps(odd),
-                           json.dumps(ODD_WANTED)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(media), json.dumps(odd), json.dumps(ODD_WANTED)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     return json.loads(lines[-1].removeprefix("RESULT "))

@@ -74,8 +74,13 @@ def test_stage2_block_has_no_stage3_or_offload_keys():
 
 def test_stage3_block_and_offload_blocks_only_when_enabled():
     z = _cfg(zero=ZeroSettings(stage=3))["zero_optimization"]
-    for key in ("stage3_prefetch_bucket_size", "stage3_param_persistence_threshold", "stage3_max_live_parameters",
-                "stage3_max_reuse_distance", "stage3_gather_16bit_weights_on_model_save"):
+    for key in (
+        "stage3_prefetch_bucket_size",
+        "stage3_param_persistence_threshold",
+        "stage3_max_live_parameters",
+        "stage3_max_reuse_distance",
+        "stage3_gather_16bit_weights_on_model_save",
+    ):
         assert key in z
     assert "offload_optimizer" not in z and "offload_param" not in z
 
@@ -118,7 +123,11 @@ def test_optimizer_block_carries_lr_betas_and_torch_adam():
     cfg = _cfg(lr=3e-4, weight_decay=0.1, betas=(0.9, 0.95), torch_adam=True, grad_clip=0.5, steps_per_print=7)
     assert cfg["optimizer"]["type"] == "AdamW"
     assert cfg["optimizer"]["params"] == {
-        "lr": 3e-4, "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1, "torch_adam": True,
+        "lr": 3e-4,
+        "betas": [0.9, 0.95],
+        "eps": 1e-8,
+        "weight_decay": 0.1,
+        "torch_adam": True,
     }
     assert cfg["gradient_clipping"] == 0.5 and cfg["steps_per_print"] == 7
 
@@ -229,8 +238,14 @@ def test_more_sharding_never_costs_more(params, world):
 
 
 def test_required_presets_exist():
-    for name in ("qwen2_5_vl_3b", "qwen2_5_vl_7b", "qwen2_5_vl_32b", "qwen2_5_vl_72b",
-                 "llava_next_video_7b", "llava_1_5_7b"):
+    for name in (
+        "qwen2_5_vl_3b",
+        "qwen2_5_vl_7b",
+        "qwen2_5_vl_32b",
+        "qwen2_5_vl_72b",
+        "llava_next_video_7b",
+        "llava_1_5_7b",
+    ):
         assert get_preset(name).name == name
 
 
@@ -263,8 +278,12 @@ def test_presets_agree_with_deepspeeds_own_estimators(name):
         assert est.model_states_ds_gb == pytest.approx(ds_gpu / GB, rel=1e-6)
     else:
         _, ds_gpu, _largest = estimate_zero3_model_states_mem_needs(
-            p.params, p.vocab_size * p.hidden_size, p.gpus_per_node, p.num_nodes,
-            cpu_offload=off, cpu_offload_params=p.zero.offload_params != "none",
+            p.params,
+            p.vocab_size * p.hidden_size,
+            p.gpus_per_node,
+            p.num_nodes,
+            cpu_offload=off,
+            cpu_offload_params=p.zero.offload_params != "none",
         )
         assert est.model_states_ds_gb + est.working_set_gb >= ds_gpu / GB
 
@@ -319,11 +338,13 @@ def _ds_configs():
     return {
         "stage2_bf16_warmup": _cfg(zero=ZeroSettings(stage=2), world_size=1, warmup_steps=3, hidden_size=64),
         "stage2_cpu_offload": _cfg(zero=ZeroSettings(stage=2, offload_optimizer="cpu"), world_size=1),
-        "stage3_fp16_decay": _cfg(zero=ZeroSettings(stage=3), world_size=1, precision="fp16",
-                                  warmup_steps=3, total_steps=10, torch_adam=True),
+        "stage3_fp16_decay": _cfg(
+            zero=ZeroSettings(stage=3), world_size=1, precision="fp16", warmup_steps=3, total_steps=10, torch_adam=True
+        ),
         "stage3_nvme_fp32": _cfg(zero=nvme, world_size=1, precision="fp32", total_steps=10),
-        "stage2_fused_torch_adamw": _cfg(zero=ZeroSettings(stage=2), world_size=1, torch_adam=True, fused_adam=True,
-                                         trainable_params=1000),
+        "stage2_fused_torch_adamw": _cfg(
+            zero=ZeroSettings(stage=2), world_size=1, torch_adam=True, fused_adam=True, trainable_params=1000
+        ),
     }
 
 
@@ -347,15 +368,19 @@ def test_deepspeed_config_accepts_built_configs():
         assert ds.bfloat16_config.enabled == ("bf16" in cfg), name
         assert ds.float16_config.enabled == ("fp16" in cfg), name
         assert ds.zero_config.reduce_bucket_size == z["reduce_bucket_size"], name
-        for block, parsed in (("offload_optimizer", ds.zero_config.offload_optimizer),
-                              ("offload_param", ds.zero_config.offload_param)):
+        for block, parsed in (
+            ("offload_optimizer", ds.zero_config.offload_optimizer),
+            ("offload_param", ds.zero_config.offload_param),
+        ):
             device = getattr(parsed.device, "value", parsed.device) if parsed else "none"
             assert device == z.get(block, {}).get("device", "none"), (name, block)
         if z["stage"] == 3:
             assert ds.zero_config.prefetch_bucket_size == z["stage3_prefetch_bucket_size"], name
             assert ds.zero_config.gather_16bit_weights_on_model_save is True, name
-        assert ds.optimizer_name == "adamw" and ds.optimizer_params["torch_adam"] == cfg["optimizer"]["params"][
-            "torch_adam"], name
+        assert (
+            ds.optimizer_name == "adamw"
+            and ds.optimizer_params["torch_adam"] == cfg["optimizer"]["params"]["torch_adam"]
+        ), name
         assert ds.scheduler_name == cfg.get("scheduler", {}).get("type"), name
 
     bad = _cfg(zero=ZeroSettings(stage=3), world_size=1)
@@ -374,8 +399,10 @@ def test_deepspeed_scheduler_keeps_per_group_learning_rates():
 
     cfg = _cfg(lr=1e-3, warmup_steps=4, total_steps=12, torch_adam=True)
     opt_params = {k: v for k, v in cfg["optimizer"]["params"].items() if k != "torch_adam"}
-    groups = [{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 1e-3},
-              {"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 2e-5}]  # e.g. a slower vision tower
+    groups = [
+        {"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 1e-3},
+        {"params": [torch.nn.Parameter(torch.zeros(2))], "lr": 2e-5},
+    ]  # e.g. a slower vision tower
     opt = torch.optim.AdamW(groups, **opt_params)
     sched = getattr(lr_schedules, cfg["scheduler"]["type"])(opt, **cfg["scheduler"]["params"])
     lrs = []  # lrs[i]: the lrs DeepSpeed sets at scheduler iteration i

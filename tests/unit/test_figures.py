@@ -45,8 +45,11 @@ def test_one_model_three_budgets_and_hybrid(tmp_path):
 
 
 def test_several_models_order_by_scale(tmp_path):
-    trials = [trial(b, _values(55.0, 30.0 + b), model=name, params=params)
-              for name, params in (("qwen-7b", 7_000_000_000), ("qwen-3b", 3_000_000_000)) for b in (2, 8)]
+    trials = [
+        trial(b, _values(55.0, 30.0 + b), model=name, params=params)
+        for name, params in (("qwen-7b", 7_000_000_000), ("qwen-3b", 3_000_000_000))
+        for b in (2, 8)
+    ]
     _draw(tmp_path, trials, _base())
 
 

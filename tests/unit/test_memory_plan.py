@@ -23,8 +23,9 @@ SHAPES = {  # published Qwen2.5-VL configs
     "qwen2_5_vl_7b": ActivationShape(28, 3584, 18944, 152064, **QWEN_VIT),
     "qwen2_5_vl_72b": ActivationShape(80, 8192, 29568, 152064, **QWEN_VIT),
 }
-PROCESSOR_336 = SimpleNamespace(video_processor=SimpleNamespace(
-    patch_size=14, merge_size=2, temporal_patch_size=2, max_pixels=336 * 336))
+PROCESSOR_336 = SimpleNamespace(
+    video_processor=SimpleNamespace(patch_size=14, merge_size=2, temporal_patch_size=2, max_pixels=336 * 336)
+)
 
 
 def _plan(name, world, frames, micro, gpu_gb=80.0, **pinned):
@@ -33,8 +34,16 @@ def _plan(name, world, frames, micro, gpu_gb=80.0, **pinned):
     act = activation_bytes(shape, tokens * micro, patches * micro, False) / 1e9
     ckpt = activation_bytes(shape, tokens * micro, patches * micro, True) / 1e9
     kw = {"zero_stage": "auto", "checkpointing": "auto", **pinned}
-    return plan_memory(params=preset.params, world_size=world, gpu_memory_gb=gpu_gb, hidden_size=preset.hidden_size,
-                       vocab_size=preset.vocab_size, activations_gb=act, activations_ckpt_gb=ckpt, **kw)
+    return plan_memory(
+        params=preset.params,
+        world_size=world,
+        gpu_memory_gb=gpu_gb,
+        hidden_size=preset.hidden_size,
+        vocab_size=preset.vocab_size,
+        activations_gb=act,
+        activations_ckpt_gb=ckpt,
+        **kw,
+    )
 
 
 def test_activation_bytes_by_hand():
@@ -100,8 +109,17 @@ def test_pinned_values_are_kept():
 
 
 def test_cpu_resolves_auto_without_planning():
-    plan = plan_memory(zero_stage="auto", checkpointing="auto", params=10**6, world_size=2, gpu_memory_gb=None,
-                       hidden_size=64, vocab_size=600, activations_gb=1e9, activations_ckpt_gb=1e9)
+    plan = plan_memory(
+        zero_stage="auto",
+        checkpointing="auto",
+        params=10**6,
+        world_size=2,
+        gpu_memory_gb=None,
+        hidden_size=64,
+        vocab_size=600,
+        activations_gb=1e9,
+        activations_ckpt_gb=1e9,
+    )
     assert (plan.zero_stage, plan.checkpointing) == (2, False)
 
 
@@ -153,8 +171,10 @@ def test_one_h200_matches_what_ran_and_what_ran_out_of_memory():
     """benchmarks/results: on one H200 (143771 MiB) ZeRO-2 ran the 3B shape at 1 x 16 frames and ran
     out of memory at 4 x 32 frames; the plan keeps ZeRO-2 for the first and recomputes for the second."""
     h200 = 143771 * 2**20 / 1e9
-    assert (_plan("qwen2_5_vl_3b", 1, 16, 1, gpu_gb=h200).zero_stage, _plan("qwen2_5_vl_3b", 1, 16, 1,
-            gpu_gb=h200).checkpointing) == (2, False)
+    assert (
+        _plan("qwen2_5_vl_3b", 1, 16, 1, gpu_gb=h200).zero_stage,
+        _plan("qwen2_5_vl_3b", 1, 16, 1, gpu_gb=h200).checkpointing,
+    ) == (2, False)
     plan = _plan("qwen2_5_vl_3b", 1, 32, 4, gpu_gb=h200)
     assert "ZeRO-2 152.6 GB" in plan.reason  # > 150.8 GB: the OOM the benchmark saw
     assert (plan.zero_stage, plan.checkpointing) == (2, True)

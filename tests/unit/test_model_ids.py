@@ -50,8 +50,13 @@ def test_kinds(tmp_path, monkeypatch):
     assert model_kind(REPO + "@main") == "hf"
     assert model_kind("s3://bucket/models/qwen") == "uri"
     assert model_kind("gs://bucket/models/qwen") == "uri"
-    for path in ("/mnt/shared/models/Qwen2.5-VL-7B-Instruct", "./Qwen/Qwen2.5-VL-7B-Instruct",
-                 "runs/demo/base_model", "~/models/x", "base_model"):
+    for path in (
+        "/mnt/shared/models/Qwen2.5-VL-7B-Instruct",
+        "./Qwen/Qwen2.5-VL-7B-Instruct",
+        "runs/demo/base_model",
+        "~/models/x",
+        "base_model",
+    ):
         assert model_kind(path) == "path", path
     (tmp_path / "Qwen" / "Qwen2.5-VL-7B-Instruct").mkdir(parents=True)
     assert model_kind(REPO) == "path"  # a local directory of that name wins, as in from_pretrained
@@ -81,11 +86,19 @@ def test_uncached_id_offline_fails_naming_key_and_id(offline):
 
 def test_budget_model_path_id_is_resolved_for_hybrid(offline):
     snap3 = _fake_cache(offline, repo="Qwen/Qwen2.5-VL-3B-Instruct")
-    cfg = load_config(None, ["sweep.frame_budgets=[2,hybrid]", "budget.predictor=instruction",
-                             "budget.model_path=Qwen/Qwen2.5-VL-3B-Instruct"])
+    cfg = load_config(
+        None,
+        [
+            "sweep.frame_budgets=[2,hybrid]",
+            "budget.predictor=instruction",
+            "budget.model_path=Qwen/Qwen2.5-VL-3B-Instruct",
+        ],
+    )
     assert Path(resolve_models(anchored(cfg)).budget.model_path) == snap3
-    bad = load_config(None, ["sweep.frame_budgets=[2,hybrid]", "budget.predictor=instruction",
-                             "budget.model_path=Qwen/Qwen2.5-VL-999B"])
+    bad = load_config(
+        None,
+        ["sweep.frame_budgets=[2,hybrid]", "budget.predictor=instruction", "budget.model_path=Qwen/Qwen2.5-VL-999B"],
+    )
     with pytest.raises(ConfigError, match=r"budget\.model_path=.*Qwen/Qwen2\.5-VL-999B"):
         resolve_models(anchored(bad))
 
@@ -99,9 +112,20 @@ def test_job_fails_before_any_ray_work(offline):
     """`jobs/evaluate.py` with an uncached id exits non-zero with the key and the id, before ray.init."""
     env = {k: v for k, v in __import__("os").environ.items() if k != "RAY_ADDRESS"}
     env.update(HF_HOME=str(offline), HF_HUB_OFFLINE="1")
-    proc = subprocess.run([sys.executable, str(ROOT / "jobs/evaluate.py"), "--config",
-                           str(ROOT / "jobs/configs/demo.yaml"), f"model.path={REPO}", "output_dir=out"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "jobs/evaluate.py"),
+            "--config",
+            str(ROOT / "jobs/configs/demo.yaml"),
+            f"model.path={REPO}",
+            "output_dir=out",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "model.path" in proc.stderr and REPO in proc.stderr
     assert "Started a local Ray instance" not in proc.stderr + proc.stdout

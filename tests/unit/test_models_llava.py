@@ -14,8 +14,12 @@ from videosft.models.llava import frames_as_images
 from videosft.models.registry import family_names, get_family
 
 FAMILIES = ("llava_next_video", "llava_1_5")
-TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
-         {"from": "human", "value": "Which way does the shape move?"}, {"from": "gpt", "value": "left"}]
+TURNS = [
+    {"from": "human", "value": "What colour is the shape?"},
+    {"from": "gpt", "value": "red"},
+    {"from": "human", "value": "Which way does the shape move?"},
+    {"from": "gpt", "value": "left"},
+]
 
 
 @pytest.fixture(scope="module", params=FAMILIES)
@@ -31,7 +35,7 @@ def _video_features(model, pixels):
     """Per-frame video features; transformers 5.19 returns a tuple, later versions an output object."""
     out = model.get_video_features(pixels)
     out = getattr(out, "pooler_output", out)
-    return (torch.cat(list(out)) if isinstance(out, (tuple, list)) else out.flatten(0, 1))
+    return torch.cat(list(out)) if isinstance(out, (tuple, list)) else out.flatten(0, 1)
 
 
 def _row(media_type, turns, n_frames=4, shape=(56, 56)):
@@ -55,8 +59,10 @@ def test_families_are_registered():
 def test_checkpoint_is_a_real_hf_directory(tiny):
     fam, path, processor, model = tiny
     assert (path / "model.safetensors").exists() and not list(path.glob("*.bin"))
-    expected = {"llava_next_video": "LlavaNextVideoForConditionalGeneration",
-                "llava_1_5": "LlavaForConditionalGeneration"}
+    expected = {
+        "llava_next_video": "LlavaNextVideoForConditionalGeneration",
+        "llava_1_5": "LlavaForConditionalGeneration",
+    }
     assert type(model).__name__ == expected[fam.name]
     tok = processor.tokenizer
     specials = ("<image>", "<video>", "<pad>", "</s>") if fam.native_video else ("<image>", "<pad>", "</s>")
@@ -115,8 +121,10 @@ def test_video_token_counts_follow_the_frame_budget(tiny):
 
 
 def test_frames_as_images_replaces_only_the_video_part():
-    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "q"}]},
-                {"role": "assistant", "content": "a"}]
+    messages = [
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "q"}]},
+        {"role": "assistant", "content": "a"},
+    ]
     out = frames_as_images(messages, 3)
     assert out[0]["content"] == [{"type": "image"}] * 3 + [{"type": "text", "text": "q"}]
     assert out[1] == messages[1] and messages[0]["content"][0] == {"type": "video"}  # input untouched
@@ -125,9 +133,13 @@ def test_frames_as_images_replaces_only_the_video_part():
 def test_forward_and_backward_on_a_mixed_batch(tiny):
     fam, _, processor, model = tiny
     # videos of different lengths and a wide image (LLaVA-NeXT: 3 any-res tiles vs 2) in one batch
-    samples = [_encode(tiny, "video", TURNS[:2], n_frames=4)[1], _encode(tiny, "video", TURNS, n_frames=2)[1],
-               _encode(tiny, "image", TURNS[:2], shape=(40, 90))[1], _encode(tiny, "image", TURNS)[1],
-               _encode(tiny, "text", TURNS)[1]]
+    samples = [
+        _encode(tiny, "video", TURNS[:2], n_frames=4)[1],
+        _encode(tiny, "video", TURNS, n_frames=2)[1],
+        _encode(tiny, "image", TURNS[:2], shape=(40, 90))[1],
+        _encode(tiny, "image", TURNS)[1],
+        _encode(tiny, "text", TURNS)[1],
+    ]
     batch = collate(samples, processor.tokenizer.pad_token_id)
     model.zero_grad()
     loss = model(**batch).loss

@@ -46,8 +46,12 @@ def _video_row(turns):
 
 def test_unmasked_labels_decode_to_exactly_the_answers(tiny):
     _, processor, _ = tiny
-    turns = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
-             {"from": "human", "value": "Which way does the shape move?"}, {"from": "gpt", "value": "left"}]
+    turns = [
+        {"from": "human", "value": "What colour is the shape?"},
+        {"from": "gpt", "value": "red"},
+        {"from": "human", "value": "Which way does the shape move?"},
+        {"from": "gpt", "value": "left"},
+    ]
     enc = encode_sample(_video_row(turns), get_family("qwen2_5_vl"), processor, for_generation=False)
     feats = load_features(enc["features"])
     kept = feats["labels"][feats["labels"] != IGNORE_INDEX]
@@ -63,7 +67,11 @@ def test_forward_and_backward_on_a_mixed_batch(tiny):
     fam = get_family("qwen2_5_vl")
     turns = [{"from": "human", "value": "What colour?"}, {"from": "gpt", "value": "red"}]
     video = load_features(encode_sample(_video_row(turns), fam, processor, False)["features"])
-    img_row = {S.MEDIA_TYPE: "image", S.FRAMES: np.full((1, 56, 56, 3), 200, np.uint8), S.CONVERSATIONS: json.dumps(turns)}
+    img_row = {
+        S.MEDIA_TYPE: "image",
+        S.FRAMES: np.full((1, 56, 56, 3), 200, np.uint8),
+        S.CONVERSATIONS: json.dumps(turns),
+    }
     image = load_features(encode_sample(img_row, fam, processor, False)["features"])
     text_row = {S.MEDIA_TYPE: "text", S.CONVERSATIONS: json.dumps(turns)}
     text = load_features(encode_sample(text_row, fam, processor, False)["features"])
@@ -87,9 +95,14 @@ def test_released_rope_rule_text_after_a_video_follows_its_last_moment(tiny):
     frames = np.random.default_rng(0).integers(0, 255, (8, 56, 56, 3), dtype=np.uint8)
     msgs = build_messages([{"from": "human", "value": "Which way?"}], "video", for_generation=True)
     feats = fam.encode(processor, msgs, frames, "video", sampled_fps=1.0, add_generation_prompt=True)
-    args = [torch.from_numpy(feats["input_ids"])[None], torch.from_numpy(feats["mm_token_type_ids"])[None],
-            None, torch.from_numpy(feats["video_grid_thw"]), torch.from_numpy(feats["second_per_grid_ts"]),
-            torch.from_numpy(feats["attention_mask"])[None]]
+    args = [
+        torch.from_numpy(feats["input_ids"])[None],
+        torch.from_numpy(feats["mm_token_type_ids"])[None],
+        None,
+        torch.from_numpy(feats["video_grid_thw"]),
+        torch.from_numpy(feats["second_per_grid_ts"]),
+        torch.from_numpy(feats["attention_mask"])[None],
+    ]
     pos, delta = rope_index(*args, spatial_merge_size=2, tokens_per_second=2)
     video = feats["mm_token_type_ids"] == 2
     first_after = int(np.flatnonzero(video)[-1]) + 1
@@ -102,8 +115,19 @@ def test_released_rope_rule_text_after_a_video_follows_its_last_moment(tiny):
     theirs = M.Qwen2_5_VLModel.get_rope_index.transformers_rule(model.model, *args)[0]
     assert theirs[:, 0, first_after].tolist() == [start + 2] * 3  # transformers 5.x: start + max(h, w) / 2
     # stills and text: the two rules agree
-    img = fam.encode(processor, build_messages([{"from": "human", "value": "Colour?"}], "image", True),
-                     frames[:1], "image", add_generation_prompt=True)
-    iargs = [torch.from_numpy(img["input_ids"])[None], torch.from_numpy(img["mm_token_type_ids"])[None],
-             torch.from_numpy(img["image_grid_thw"]), None, None, torch.from_numpy(img["attention_mask"])[None]]
+    img = fam.encode(
+        processor,
+        build_messages([{"from": "human", "value": "Colour?"}], "image", True),
+        frames[:1],
+        "image",
+        add_generation_prompt=True,
+    )
+    iargs = [
+        torch.from_numpy(img["input_ids"])[None],
+        torch.from_numpy(img["mm_token_type_ids"])[None],
+        torch.from_numpy(img["image_grid_thw"]),
+        None,
+        None,
+        torch.from_numpy(img["attention_mask"])[None],
+    ]
     assert (rope_index(*iargs)[0] == M.Qwen2_5_VLModel.get_rope_index.transformers_rule(model.model, *iargs)[0]).all()

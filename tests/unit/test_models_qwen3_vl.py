@@ -16,8 +16,12 @@ from videosft.models.qwen3_vl import clip_metadata, released_video_layout
 from videosft.models.qwen3_vl_positions import rope_index, timestamp_text, timestamps
 from videosft.models.registry import get_family
 
-TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
-         {"from": "human", "value": "Which way does the shape move?"}, {"from": "gpt", "value": "left"}]
+TURNS = [
+    {"from": "human", "value": "What colour is the shape?"},
+    {"from": "gpt", "value": "red"},
+    {"from": "human", "value": "Which way does the shape move?"},
+    {"from": "gpt", "value": "left"},
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +53,14 @@ def test_checkpoint_is_a_real_hf_directory(tiny):
     for proc in (processor.image_processor, processor.video_processor):
         assert list(proc.image_mean) == [0.5] * 3 and list(proc.image_std) == [0.5] * 3
     tok = processor.tokenizer
-    for special in ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|video_pad|>", "<|image_pad|>"):
+    for special in (
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|video_pad|>",
+        "<|image_pad|>",
+    ):
         assert tok.convert_tokens_to_ids(special) != tok.unk_token_id
         assert len(tok.encode(special, add_special_tokens=False)) == 1
     assert model.config.video_token_id == tok.convert_tokens_to_ids("<|video_pad|>")
@@ -61,10 +72,14 @@ def test_chat_template_has_no_default_system_prompt(tiny):
     processor = tiny[1]
     msgs = build_messages(TURNS[:1], "image", for_generation=True)
     text = processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-    assert text == ("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What colour is the shape?"
-                    "<|im_end|>\n<|im_start|>assistant\n")
+    assert text == (
+        "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What colour is the shape?"
+        "<|im_end|>\n<|im_start|>assistant\n"
+    )
     with_system = [{"role": "system", "content": "Be brief."}, *msgs]
-    assert processor.apply_chat_template(with_system, tokenize=False).startswith("<|im_start|>system\nBe brief.<|im_end|>\n")
+    assert processor.apply_chat_template(with_system, tokenize=False).startswith(
+        "<|im_start|>system\nBe brief.<|im_end|>\n"
+    )
 
 
 @pytest.mark.parametrize("n_frames,fps", [(1, 1.0), (2, 2.0), (3, 0.5), (4, 2.5), (5, 3.0), (8, 1.0), (7, 4.0)])
@@ -72,13 +87,20 @@ def test_video_prompt_is_the_released_timestamped_layout(tiny, n_frames, fps):
     """`<t seconds><|vision_start|>tokens<|vision_end|>` per temporal group, no outer markers, t from
     the contract's real sampled fps."""
     processor = tiny[1]
-    feats = get_family("qwen3_vl").encode(processor, build_messages(TURNS[:1], "video", True),
-                                          _row("video", n_frames, fps)[S.FRAMES], "video", sampled_fps=fps,
-                                          add_generation_prompt=True)
+    feats = get_family("qwen3_vl").encode(
+        processor,
+        build_messages(TURNS[:1], "video", True),
+        _row("video", n_frames, fps)[S.FRAMES],
+        "video",
+        sampled_fps=fps,
+        add_generation_prompt=True,
+    )
     t, h, w = (int(x) for x in feats["video_grid_thw"][0])
     assert t == (n_frames + 1) // 2 and (h, w) == (4, 4)  # 56 px -> 64 px -> 4x4 patches of 16
-    groups = "".join(timestamp_text(s) + "<|vision_start|>" + "<|video_pad|>" * (h * w // 4) + "<|vision_end|>"
-                     for s in timestamps(range(n_frames), fps, 2))
+    groups = "".join(
+        timestamp_text(s) + "<|vision_start|>" + "<|video_pad|>" * (h * w // 4) + "<|vision_end|>"
+        for s in timestamps(range(n_frames), fps, 2)
+    )
     expected = f"<|im_start|>user\n{groups}What colour is the shape?<|im_end|>\n<|im_start|>assistant\n"
     assert processor.tokenizer.decode(feats["input_ids"]) == expected
     # group k's time: mean of its first and last frame (the last frame repeated to fill the group)
@@ -90,8 +112,9 @@ def test_video_prompt_is_the_released_timestamped_layout(tiny, n_frames, fps):
 def test_transformers_without_the_fix_doubles_the_markers(tiny):
     """What released_video_layout guards against: 5.x keeps the template's outer markers."""
     processor = tiny[1]
-    text = processor.apply_chat_template(build_messages(TURNS[:1], "video", True), tokenize=False,
-                                         add_generation_prompt=True)
+    text = processor.apply_chat_template(
+        build_messages(TURNS[:1], "video", True), tokenize=False, add_generation_prompt=True
+    )
     frames = _row("video", 2)[S.FRAMES]
     kwargs = {"do_sample_frames": False, "cap_pixels_per_frame": False, "video_metadata": [clip_metadata(2, 2.0)]}
     raw = processor.tokenizer.decode(processor(text=[text], videos=[frames], videos_kwargs=kwargs)["input_ids"][0])
@@ -155,8 +178,11 @@ def _synthetic_batch(rng, cfg):
     ids = torch.zeros(len(rows), longest, dtype=torch.long)
     types, mask = torch.zeros_like(ids), torch.zeros_like(ids)
     for b, (i, t) in enumerate(rows):
-        ids[b, longest - len(i):], types[b, longest - len(t):], mask[b, longest - len(i):] = (
-            torch.tensor(i), torch.tensor(t), 1)
+        ids[b, longest - len(i) :], types[b, longest - len(t) :], mask[b, longest - len(i) :] = (
+            torch.tensor(i),
+            torch.tensor(t),
+            1,
+        )
     grid = lambda g: torch.tensor(g, dtype=torch.long) if g else None  # noqa: E731
     return ids, types, grid(images), grid(videos), mask
 
@@ -187,8 +213,11 @@ def test_rope_index_equals_transformers_on_processor_batches(tiny):
     # text after the video resumes after the last group's largest position, and each group has one
     # temporal position
     ids = feats[0]["input_ids"]
-    pos, _ = rope_index(torch.as_tensor(ids)[None], torch.as_tensor(feats[0]["mm_token_type_ids"])[None],
-                        video_grid_thw=torch.as_tensor(feats[0]["video_grid_thw"]))
+    pos, _ = rope_index(
+        torch.as_tensor(ids)[None],
+        torch.as_tensor(feats[0]["mm_token_type_ids"])[None],
+        video_grid_thw=torch.as_tensor(feats[0]["video_grid_thw"]),
+    )
     video = ids == model.config.video_token_id
     group_t = pos[0, 0, torch.as_tensor(video)].reshape(3, -1)
     assert all(len(set(g.tolist())) == 1 for g in group_t)
@@ -199,8 +228,10 @@ def test_forward_and_backward_on_a_mixed_batch_reach_the_deepstack_mergers(tiny)
     _, processor, model = tiny
     fam = get_family("qwen3_vl")
     rows = [_row("video", 4, seed=1), _row("image", seed=2), _row("text")]
-    batch = collate([load_features(encode_sample(r, fam, processor, False)["features"]) for r in rows],
-                    processor.tokenizer.pad_token_id)
+    batch = collate(
+        [load_features(encode_sample(r, fam, processor, False)["features"]) for r in rows],
+        processor.tokenizer.pad_token_id,
+    )
     model.zero_grad(set_to_none=True)
     loss = model(**batch).loss
     assert torch.isfinite(loss)

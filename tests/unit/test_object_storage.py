@@ -24,11 +24,13 @@ moto_server = pytest.importorskip("moto.server", reason="moto[server] not instal
 boto3 = pytest.importorskip("boto3")
 
 ROWS = [
-    {"id": "a", "video": "videos/a.mp4", "task": "colour",
-     "conversations": [{"from": "human", "value": "<video>\nColour?"},
-                       {"from": "gpt", "value": "red"}]},
-    {"id": "b", "conversations": [{"from": "human", "value": "hi"},
-                                  {"from": "gpt", "value": "hello"}]},
+    {
+        "id": "a",
+        "video": "videos/a.mp4",
+        "task": "colour",
+        "conversations": [{"from": "human", "value": "<video>\nColour?"}, {"from": "gpt", "value": "red"}],
+    },
+    {"id": "b", "conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},
 ]
 
 
@@ -44,9 +46,13 @@ def s3(tmp_path_factory):
     port = _free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-           "AWS_EC2_METADATA_DISABLED": "true"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
@@ -63,11 +69,11 @@ def _upload(client, local: str) -> None:
     import pyarrow.parquet as pq
 
     client.put_object(Bucket="bucket", Key="train.json", Body=json.dumps(ROWS).encode())
-    client.put_object(Bucket="bucket", Key="train.jsonl",
-                      Body="".join(json.dumps(r) + "\n" for r in ROWS).encode())
+    client.put_object(Bucket="bucket", Key="train.jsonl", Body="".join(json.dumps(r) + "\n" for r in ROWS).encode())
     keys = list(dict.fromkeys(k for r in ROWS for k in r))
-    pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in ROWS]),
-                   os.path.join(local, "train.parquet"))
+    pq.write_table(
+        pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in ROWS]), os.path.join(local, "train.parquet")
+    )
     client.upload_file(os.path.join(local, "train.parquet"), "bucket", "train.parquet")
     mf.write_video(os.path.join(local, "a.mp4"), 24)
     client.upload_file(os.path.join(local, "a.mp4"), "bucket", "videos/a.mp4")
@@ -84,8 +90,9 @@ def test_read_manifest_from_s3(s3):
 
 
 def test_formats_agree_over_s3(s3):
-    parsed = [read_manifest(f"s3://bucket/train.{fmt}", media_root="s3://bucket/")
-              for fmt in ("json", "jsonl", "parquet")]
+    parsed = [
+        read_manifest(f"s3://bucket/train.{fmt}", media_root="s3://bucket/") for fmt in ("json", "jsonl", "parquet")
+    ]
     for rows in parsed:
         for row in rows:
             row.pop(S.SOURCE)
@@ -108,8 +115,7 @@ def test_probe_and_decode_video_on_s3(s3):
         row = {S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: uri}
         out = decode_sample(row, np.array([9]), None, decoder)
         assert out[S.ERROR] == "" and mf.read_index(out[S.FRAMES][0]) == 9
-        gone = decode_sample({**row, S.MEDIA_PATH: "s3://bucket/gone.mp4"}, np.array([0]), None,
-                             decoder)
+        gone = decode_sample({**row, S.MEDIA_PATH: "s3://bucket/gone.mp4"}, np.array([0]), None, decoder)
         assert gone[S.ERROR] == "decode: file not found (s3://bucket/gone.mp4)"
 
 

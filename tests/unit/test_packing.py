@@ -27,8 +27,12 @@ from videosft.models.packing import (
 )
 from videosft.models.registry import family_names, get_family
 
-TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"},
-         {"from": "human", "value": "Which way does it move?"}, {"from": "gpt", "value": "left, then up"}]
+TURNS = [
+    {"from": "human", "value": "What colour is the shape?"},
+    {"from": "gpt", "value": "red"},
+    {"from": "human", "value": "Which way does it move?"},
+    {"from": "gpt", "value": "left, then up"},
+]
 # (media type, frames): long video, text, image, short video: every kind, unequal lengths
 MIX = (("video", 4), ("text", 0), ("image", 1), ("video", 2))
 
@@ -54,8 +58,9 @@ def _encode(fam, processor, kind, n_frames, seed, turns=TURNS):
 def _model(path, attn):
     from transformers import AutoModelForImageTextToText
 
-    model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch.float64,
-                                                        attn_implementation="sdpa" if attn == "sdpa_packed" else attn)
+    model = AutoModelForImageTextToText.from_pretrained(
+        path, dtype=torch.float64, attn_implementation="sdpa" if attn == "sdpa_packed" else attn
+    )
     assert attn != "sdpa_packed" or use_packed_sdpa(model)
     return model.train()
 
@@ -76,6 +81,7 @@ class _CausalSdpaCalls:
         def spy(*args, **kwargs):
             self.n += bool(kwargs.get("is_causal")) and kwargs.get("attn_mask") is None and len(args) == 3
             return real(*args, **kwargs)
+
         monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
 
 
@@ -99,9 +105,13 @@ def test_packed_loss_and_gradients_equal_padded(tiny, attn, monkeypatch):
     checked = 0
     for name, grad in grads_a.items():
         if grad is not None:
-            torch.testing.assert_close(grads_b[name], grad, rtol=1e-5, atol=1e-9, msg=lambda m, name=name: f"{name}: {m}")
+            torch.testing.assert_close(
+                grads_b[name], grad, rtol=1e-5, atol=1e-9, msg=lambda m, name=name: f"{name}: {m}"
+            )
             checked += 1
-    assert checked > 10 and any(k in n for n, g in grads_a.items() for k in ("vision", "visual") if g is not None and g.abs().sum() > 0)
+    assert checked > 10 and any(
+        k in n for n, g in grads_a.items() for k in ("vision", "visual") if g is not None and g.abs().sum() > 0
+    )
 
 
 def test_packed_mrope_positions_are_each_samples_own(tiny):
@@ -115,8 +125,12 @@ def test_packed_mrope_positions_are_each_samples_own(tiny):
         return
     padded = collate(samples, processor.tokenizer.pad_token_id)
     keys = ("image_grid_thw", "video_grid_thw", "second_per_grid_ts")
-    want, _ = inner.get_rope_index(padded["input_ids"], mm_token_type_ids=padded["mm_token_type_ids"],
-                                   attention_mask=padded["attention_mask"], **{k: padded[k] for k in keys if k in padded})
+    want, _ = inner.get_rope_index(
+        padded["input_ids"],
+        mm_token_type_ids=padded["mm_token_type_ids"],
+        attention_mask=padded["attention_mask"],
+        **{k: padded[k] for k in keys if k in padded},
+    )
     mask = padded["attention_mask"].bool()
     assert pos.shape == (4, 1, int(mask.sum()))
     assert torch.equal(pos[1:, 0], torch.cat([want[:, b, mask[b]] for b in range(len(samples))], dim=1))
@@ -206,7 +220,7 @@ class _Shard:
     def iter_batches(self, *, batch_size, batch_format, drop_last=False, **shuffle):
         n = len(next(iter(self.columns.values())))
         for start in range(0, n - n % batch_size if drop_last else n, batch_size):
-            yield {k: v[start:start + batch_size] for k, v in self.columns.items()}
+            yield {k: v[start : start + batch_size] for k, v in self.columns.items()}
 
 
 def _columns(seed, n=50):
@@ -247,6 +261,7 @@ def test_ranks_agree_on_the_pack_count_of_every_window():
             agreed = max(counts.values())
             barrier.wait()
             return agreed
+
         return fn
 
     def run(rank):
@@ -256,7 +271,12 @@ def test_ranks_agree_on_the_pack_count_of_every_window():
     threads = [threading.Thread(target=run, args=(r,)) for r in (0, 1)]
     [t.start() for t in threads]
     [t.join(30) for t in threads]
-    alone = [[len(plan_packs(w[N_TEXT_TOKENS] + w[N_VISUAL_TOKENS], 1024))
-              for w in _Shard(_columns(r + 1)).iter_batches(batch_size=16, batch_format="numpy")] for r in (0, 1)]
+    alone = [
+        [
+            len(plan_packs(w[N_TEXT_TOKENS] + w[N_VISUAL_TOKENS], 1024))
+            for w in _Shard(_columns(r + 1)).iter_batches(batch_size=16, batch_format="numpy")
+        ]
+        for r in (0, 1)
+    ]
     assert alone[0] != alone[1]  # unagreed, the ranks would run different micro-batch counts per window
     assert len(out[0]) == len(out[1]) == sum(max(a, b) for a, b in zip(*alone))

@@ -27,14 +27,26 @@ SOURCE_ROOT = Path(__file__).parents[2] / "platform"
 TURNS = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"}]
 # A parameter of each group, per family (dotted names as transformers 5 lays them out).
 EXAMPLES = {
-    "qwen2_5_vl": {"vision": "model.visual.patch_embed.proj.weight", "projector": "model.visual.merger.mlp.0.weight",
-                   "llm": "model.language_model.embed_tokens.weight"},
-    "qwen3_vl": {"vision": "model.visual.pos_embed.weight", "projector": "model.visual.deepstack_merger_list.1.norm.weight",
-                 "llm": "model.language_model.layers.2.self_attn.q_norm.weight"},
-    "llava_next_video": {"vision": "model.vision_tower.embeddings.patch_embedding.weight",
-                         "projector": "model.image_newline", "llm": "lm_head.weight"},
-    "llava_1_5": {"vision": "model.vision_tower.encoder.layers.0.mlp.fc1.weight",
-                  "projector": "model.multi_modal_projector.linear_2.bias", "llm": "model.language_model.norm.weight"},
+    "qwen2_5_vl": {
+        "vision": "model.visual.patch_embed.proj.weight",
+        "projector": "model.visual.merger.mlp.0.weight",
+        "llm": "model.language_model.embed_tokens.weight",
+    },
+    "qwen3_vl": {
+        "vision": "model.visual.pos_embed.weight",
+        "projector": "model.visual.deepstack_merger_list.1.norm.weight",
+        "llm": "model.language_model.layers.2.self_attn.q_norm.weight",
+    },
+    "llava_next_video": {
+        "vision": "model.vision_tower.embeddings.patch_embedding.weight",
+        "projector": "model.image_newline",
+        "llm": "lm_head.weight",
+    },
+    "llava_1_5": {
+        "vision": "model.vision_tower.encoder.layers.0.mlp.fc1.weight",
+        "projector": "model.multi_modal_projector.linear_2.bias",
+        "llm": "model.language_model.norm.weight",
+    },
 }
 
 
@@ -173,8 +185,11 @@ def _watched(model):
         if hasattr(inner.visual, "deepstack_merger_list"):  # Qwen3-VL's deepstack projector
             vision["deepstack"] = inner.visual.deepstack_merger_list[0]
     else:
-        vision = {"vision": inner.vision_tower, "vision_block": inner.vision_tower.encoder.layers[0],
-                  "projector": inner.multi_modal_projector}
+        vision = {
+            "vision": inner.vision_tower,
+            "vision_block": inner.vision_tower.encoder.layers[0],
+            "projector": inner.multi_modal_projector,
+        }
         if hasattr(inner, "vision_resampler"):
             vision["resampler"] = inner.vision_resampler
     return {"embed": inner.language_model.embed_tokens, **vision, "decoder": inner.language_model.layers[0]}
@@ -190,6 +205,7 @@ def _run_order(model, fam, batch):
             out = output if isinstance(output, torch.Tensor) else output[0]
             if name != "vision" and out.requires_grad:  # gradient order of module outputs, as DeepSpeed sees it
                 out.register_hook(lambda grad: bwd.append(name))
+
         return hook
 
     for name, module in _watched(model).items():
@@ -258,7 +274,7 @@ def test_keepalive_runs_no_dummy_when_the_batch_has_every_pass(tiny):
     assert keeper.dummy_passes == 0
 
 
-_ZERO3_WORKER = '''
+_ZERO3_WORKER = """
 import json, os, sys
 import numpy as np, torch.distributed as dist
 from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -295,12 +311,14 @@ for step, media in enumerate(plan):
     engine.backward(loss)
     engine.step()
 print("ZERO3-OK", rank, engine.global_steps, flush=True)
-'''
+"""
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("VIDEOSFT_ZERO3_TEST"),
-                    reason="2-process ZeRO-2/3 run (~30 s per case); set VIDEOSFT_ZERO3_TEST=1")
+@pytest.mark.skipif(
+    not os.environ.get("VIDEOSFT_ZERO3_TEST"),
+    reason="2-process ZeRO-2/3 run (~30 s per case); set VIDEOSFT_ZERO3_TEST=1",
+)
 @pytest.mark.parametrize("family,stage", [(f, 3) for f in FAMILIES] + [("qwen2_5_vl", 2), ("qwen3_vl", 2)])
 def test_zero3_ranks_with_different_media_stay_in_step(family, stage, tmp_path):
     """Two gloo ranks, ZeRO-3 (every parameter partitioned) or ZeRO-2, different media mixes per
@@ -318,11 +336,25 @@ def test_zero3_ranks_with_different_media_stay_in_step(family, stage, tmp_path):
         port = sock.getsockname()[1]
     procs = []
     for rank in range(2):
-        env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "DS_ACCELERATOR": "cpu",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-               "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")])}
-        procs.append(subprocess.Popen([sys.executable, str(script), family, str(path), str(stage)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = {
+            **os.environ,
+            "RANK": str(rank),
+            "LOCAL_RANK": str(rank),
+            "WORLD_SIZE": "2",
+            "DS_ACCELERATOR": "cpu",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "PYTHONPATH": os.pathsep.join([str(SOURCE_ROOT), os.environ.get("PYTHONPATH", "")]),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script), family, str(path), str(stage)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
         outs = [p.communicate(timeout=240)[0] for p in procs]
     finally:

@@ -15,19 +15,29 @@ def media(tmp_path_factory) -> dict[str, str]:
     return mf.write_fixture_set(str(tmp_path_factory.mktemp("media")))
 
 
-@pytest.mark.parametrize(("kind", "frames", "fps", "size"), [
-    ("good", 24, 8.0, (64, 48)),
-    ("one_frame", 1, 8.0, (64, 48)),
-    ("mkv", 16, 8.0, (64, 48)),
-    ("odd_size", 8, 8.0, (63, 37)),
-    ("webm", 16, 8.0, (64, 48)),
-])
+@pytest.mark.parametrize(
+    ("kind", "frames", "fps", "size"),
+    [
+        ("good", 24, 8.0, (64, 48)),
+        ("one_frame", 1, 8.0, (64, 48)),
+        ("mkv", 16, 8.0, (64, 48)),
+        ("odd_size", 8, 8.0, (63, 37)),
+        ("webm", 16, 8.0, (64, 48)),
+    ],
+)
 def test_good_videos(media, kind, frames, fps, size):
     if kind not in media:
         pytest.skip("PyAV build has no VP9 encoder")
     out = probe_video(media[kind])
-    assert out == {S.NUM_FRAMES: frames, S.FPS: fps, S.DURATION: pytest.approx(frames / fps),
-                   S.WIDTH: size[0], S.HEIGHT: size[1], S.ERROR: "", S.PROBE_NOTE: ""}
+    assert out == {
+        S.NUM_FRAMES: frames,
+        S.FPS: fps,
+        S.DURATION: pytest.approx(frames / fps),
+        S.WIDTH: size[0],
+        S.HEIGHT: size[1],
+        S.ERROR: "",
+        S.PROBE_NOTE: "",
+    }
 
 
 def test_ntsc_rate(tmp_path):
@@ -44,11 +54,14 @@ def test_over_reported_count_is_corrected_and_noted_not_rejected(media):
     assert out[S.PROBE_NOTE] == "frame count over-reported (container says 40, stream has 16)"
 
 
-@pytest.mark.parametrize(("kind", "reason"), [
-    ("empty", "probe: file is empty (0 bytes)"),
-    ("truncated", "probe: no moov atom / not a video container"),
-    ("text", "probe: not a video container (file is text)"),
-])
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("empty", "probe: file is empty (0 bytes)"),
+        ("truncated", "probe: no moov atom / not a video container"),
+        ("text", "probe: not a video container (file is text)"),
+    ],
+)
 def test_broken_files_give_reasons(media, kind, reason):
     out = probe_video(media[kind])
     assert out[S.ERROR] == reason and out[S.NUM_FRAMES] == 0
@@ -68,8 +81,7 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
     path = str(tmp_path / "tone.m4a")
     with av.open(path, "w") as container:
         stream = container.add_stream("aac", rate=8000)
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
-                                           layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
         frame.sample_rate = 8000
         container.mux(stream.encode(frame))
         container.mux(stream.encode())
@@ -111,17 +123,25 @@ def test_packet_rule_agrees_with_decoding_on_cut_files(tmp_path, keep):
 
 
 def test_packet_rule_agrees_with_decoding_on_good_files(media, tmp_path):
-    extra = {"ntsc": mf.write_video(str(tmp_path / "ntsc.mp4"), 30, fps=30000 / 1001),
-             "long_mkv": mf.write_video(str(tmp_path / "long.mkv"), 90, gop=10)}
+    extra = {
+        "ntsc": mf.write_video(str(tmp_path / "ntsc.mp4"), 30, fps=30000 / 1001),
+        "long_mkv": mf.write_video(str(tmp_path / "long.mkv"), 90, gop=10),
+    }
     for kind, path in {**media, **extra}.items():
         if kind != "image":
             assert probe_video(path) == probe_video(path, decode_tail=True), kind
 
 
 def test_images(media):
-    assert probe_image(media["image"]) == {S.NUM_FRAMES: 1, S.FPS: 0.0, S.DURATION: 0.0,
-                                           S.WIDTH: 64, S.HEIGHT: 48, S.ERROR: "",
-                                           S.PROBE_NOTE: ""}
+    assert probe_image(media["image"]) == {
+        S.NUM_FRAMES: 1,
+        S.FPS: 0.0,
+        S.DURATION: 0.0,
+        S.WIDTH: 64,
+        S.HEIGHT: 48,
+        S.ERROR: "",
+        S.PROBE_NOTE: "",
+    }
     assert probe_image(media["text"])[S.ERROR].startswith("probe: not an image (")
     assert probe_image(media["empty"])[S.ERROR] == "probe: file is empty (0 bytes)"
 
@@ -133,6 +153,5 @@ def test_probe_sample_dispatches_on_media_type(media):
     assert image[S.NUM_FRAMES] == 1 and image[S.ERROR] == ""
     text = probe_sample({S.MEDIA_TYPE: S.MEDIA_TEXT, S.MEDIA_PATH: ""})
     assert text[S.NUM_FRAMES] == 0 and text[S.ERROR] == ""
-    kept = probe_sample({S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: media["good"],
-                         S.ERROR: "manifest: earlier"})
+    kept = probe_sample({S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: media["good"], S.ERROR: "manifest: earlier"})
     assert kept[S.ERROR] == "manifest: earlier" and kept[S.NUM_FRAMES] == 0

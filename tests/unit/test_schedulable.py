@@ -30,8 +30,11 @@ from videosft.config import load_config
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "jobs" / "configs").glob("*.yaml"))
 LAUNCHER = ["clusters/aws.yaml", "clusters/gcp.yaml"]
-KUBERAY = ["clusters/kuberay/raycluster.yaml", "clusters/kuberay/rayjob-sweep.yaml",
-           "clusters/kuberay/rayjob-evaluate.yaml"]
+KUBERAY = [
+    "clusters/kuberay/raycluster.yaml",
+    "clusters/kuberay/rayjob-sweep.yaml",
+    "clusters/kuberay/rayjob-evaluate.yaml",
+]
 
 
 def node_types(rel: str) -> list[NodeType]:
@@ -106,7 +109,16 @@ def test_one_default_shared_path_everywhere():
     for config in CONFIGS:
         out = load_config(config).output_dir
         assert not out.startswith("/mnt/shared") or out.startswith("/mnt/shared/runs/"), config.name
-    texts = [p.read_text() for p in [*ROOT.glob("jobs/*.py"), *ROOT.glob("jobs/configs/*.yaml"), ROOT / "clusters/README.md",
-                                     *ROOT.glob("clusters/kuberay/*.yaml"), ROOT / "clusters/aws.yaml", ROOT / "clusters/gcp.yaml"]]
+    texts = [
+        p.read_text()
+        for p in [
+            *ROOT.glob("jobs/*.py"),
+            *ROOT.glob("jobs/configs/*.yaml"),
+            ROOT / "clusters/README.md",
+            *ROOT.glob("clusters/kuberay/*.yaml"),
+            ROOT / "clusters/aws.yaml",
+            ROOT / "clusters/gcp.yaml",
+        ]
+    ]
     assert not any("/mnt/shared/videosft/" in t for t in texts)
     assert "/mnt/shared/runs" in (ROOT / "clusters/kuberay/shared-pvc.yaml").read_text()

@@ -15,7 +15,7 @@ def test_crossed_interval_by_hand():
     e = crossed(m)
     v_seed, v_item = statistics.variance([2, 4]) / 2, statistics.variance([2, 3, 4]) / 3
     assert e.mean == 3.0 and e.se == pytest.approx(math.sqrt(v_seed + v_item))
-    df = (v_seed + v_item) ** 2 / (v_seed ** 2 / 1 + v_item ** 2 / 2)
+    df = (v_seed + v_item) ** 2 / (v_seed**2 / 1 + v_item**2 / 2)
     assert e.df == pytest.approx(df)
     assert e.high - e.mean == pytest.approx(t_quantile(df) * e.se)
     assert e.mde == pytest.approx((t_quantile(df) + t80_quantile(df)) * e.se)
@@ -38,8 +38,9 @@ def test_quantiles_are_conservative_between_table_rows():
 
 
 def test_paired_matrix_uses_common_items_in_id_order():
-    items, m = paired_matrix({0: {"b": 1, "a": 0, "c": 1}, 1: {"a": 1, "b": 1}},
-                             {0: {"a": 1, "b": 0, "c": 0}, 1: {"a": 1, "b": 1, "c": 1}})
+    items, m = paired_matrix(
+        {0: {"b": 1, "a": 0, "c": 1}, 1: {"a": 1, "b": 1}}, {0: {"a": 1, "b": 0, "c": 0}, 1: {"a": 1, "b": 1, "c": 1}}
+    )
     assert items == ["a", "b"] and m == [[-100.0, 100.0], [0.0, 0.0]]
 
 
@@ -93,8 +94,11 @@ def _fixed(budget, lost, gained):
 
 
 def test_present_when_both_significant_and_the_cost_grows():
-    ts = (_fixed(2, [10, 12, 11], [30, 32, 31]) + _fixed(8, [40, 44, 42], [50, 52, 51])
-          + [_trial("hybrid", "hybrid", s, 15 + s, 50) for s in range(3)])
+    ts = (
+        _fixed(2, [10, 12, 11], [30, 32, 31])
+        + _fixed(8, [40, 44, 42], [50, 52, 51])
+        + [_trial("hybrid", "hybrid", s, 15 + s, 50) for s in range(3)]
+    )
     v = verdict(ts)
     assert v["label"] == "trade-off present"
     assert v["cost_budgets"] == [2, 8] and v["gain_budgets"] == [2, 8]
@@ -108,8 +112,15 @@ def test_present_when_both_significant_and_the_cost_grows():
 def test_absent_when_images_do_not_drop():
     def gains(budget, seed, n):  # image items 0..n-1 were wrong in the base and are right now
         t = _trial("fixed", budget, seed, 0, 30 + seed, base_img={f"im{k}": float(k >= 10) for k in range(200)})
-        return TrialOutcomes(t.variant, t.budget, t.seed, {k: 1.0 if int(k[2:]) < n else v for k, v in t.image.items()},
-                             t.video, t.base_image, t.base_video)
+        return TrialOutcomes(
+            t.variant,
+            t.budget,
+            t.seed,
+            {k: 1.0 if int(k[2:]) < n else v for k, v in t.image.items()},
+            t.video,
+            t.base_image,
+            t.base_video,
+        )
 
     v = verdict([gains(b, s, s) for b in (2, 8) for s in range(3)])
     assert v["label"] == "trade-off absent" and v["cost_budgets"] == []

@@ -21,13 +21,25 @@ def test_ci_trials_fit_one_at_a_time_on_two_cpus():
 
 
 def test_gpu_trials_are_bounded_by_gpus_and_cpus():
-    cfg = load_config(None, ["train.use_gpu=true", "train.num_workers=8", "sweep.frame_budgets=[2, 4, 8, 16, 32]",
-                             "eval.gpus_per_actor=1", "eval.num_actors=2"])
+    cfg = load_config(
+        None,
+        [
+            "train.use_gpu=true",
+            "train.num_workers=8",
+            "sweep.frame_budgets=[2, 4, 8, 16, 32]",
+            "eval.gpus_per_actor=1",
+            "eval.num_actors=2",
+        ],
+    )
     assert trial_need(cfg)["GPU"] == 8
     assert derive_max_concurrent(cfg, {"CPU": 192.0, "GPU": 24.0}) == 3
     assert derive_max_concurrent(cfg, {"CPU": 8.0, "GPU": 24.0}) == 1  # 8 x 0.5 + 0.5 CPUs per trial bind first
-    assert derive_max_concurrent(cfg.model_copy(update={"sweep": cfg.sweep.model_copy(
-        update={"max_concurrent_trials": 2})}), {"GPU": 64.0}) == 2  # an explicit value wins
+    assert (
+        derive_max_concurrent(
+            cfg.model_copy(update={"sweep": cfg.sweep.model_copy(update={"max_concurrent_trials": 2})}), {"GPU": 64.0}
+        )
+        == 2
+    )  # an explicit value wins
 
 
 def test_config_hash_ignores_location_and_scheduling_only():
@@ -54,23 +66,49 @@ def test_finished_trial_reused_only_under_the_same_config(tmp_path):
 
 
 def test_trial_compute_counts_reserved_device_hours_and_visual_tokens():
-    history = [{"samples_per_s": 4.0, "visual_tokens_per_s": 400.0, "tokens_per_s": 600.0},
-               {"samples_per_s": 2.0, "visual_tokens_per_s": 240.0, "tokens_per_s": 320.0}]
+    history = [
+        {"samples_per_s": 4.0, "visual_tokens_per_s": 400.0, "tokens_per_s": 600.0},
+        {"samples_per_s": 2.0, "visual_tokens_per_s": 240.0, "tokens_per_s": 320.0},
+    ]
     assert visual_tokens_per_sample(history) == pytest.approx(110.0)
-    c = trial_compute(steps=100, micro_batch_size=4, grad_accum=2, num_workers=2, use_gpu=False, cpus_per_worker=0.5,
-                      train_wall_s=3600.0, eval_wall_s=1800.0, eval_devices=1.0, history=history)
+    c = trial_compute(
+        steps=100,
+        micro_batch_size=4,
+        grad_accum=2,
+        num_workers=2,
+        use_gpu=False,
+        cpus_per_worker=0.5,
+        train_wall_s=3600.0,
+        eval_wall_s=1800.0,
+        eval_devices=1.0,
+        history=history,
+    )
     assert c["unit"] == "CPU-h" and c["samples_seen"] == 1600
     assert c["train_device_hours"] == 1.0 and c["eval_device_hours"] == 0.5 and c["device_hours"] == 1.5
     assert c["visual_tokens_total"] == pytest.approx(176_000) and c["device_seconds_per_sample"] == 2.25
-    g = trial_compute(steps=10, micro_batch_size=1, grad_accum=1, num_workers=8, use_gpu=True, cpus_per_worker=8,
-                      train_wall_s=1800.0, eval_wall_s=0.0, eval_devices=8, history=[])
+    g = trial_compute(
+        steps=10,
+        micro_batch_size=1,
+        grad_accum=1,
+        num_workers=8,
+        use_gpu=True,
+        cpus_per_worker=8,
+        train_wall_s=1800.0,
+        eval_wall_s=0.0,
+        eval_devices=8,
+        history=[],
+    )
     assert g["unit"] == "GPU-h" and g["device_hours"] == 4.0 and g["visual_tokens_per_sample"] is None
 
 
 def test_count_params_reads_safetensors_headers_only(tmp_path):
     for i, shapes in enumerate(({"a": [3, 4], "b": [5]}, {"c": [2, 2, 2]})):
-        header = json.dumps({"__metadata__": {"format": "pt"}, **{k: {"dtype": "F32", "shape": v,
-                             "data_offsets": [0, 0]} for k, v in shapes.items()}}).encode()
+        header = json.dumps(
+            {
+                "__metadata__": {"format": "pt"},
+                **{k: {"dtype": "F32", "shape": v, "data_offsets": [0, 0]} for k, v in shapes.items()},
+            }
+        ).encode()
         (tmp_path / f"model-{i}.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
     assert count_params(tmp_path) == 12 + 5 + 8
     assert count_params(tmp_path / "missing") is None and count_params("Qwen/Qwen2.5-VL-7B-Instruct") is None
@@ -89,7 +127,9 @@ def test_base_eval_key_ignores_scheduling_but_not_what_changes_scores():
     assert base_eval_key(from_dict({}), Inputs(model_path="/other", data_root="/d"), 4) != key
     assert base_eval_key(from_dict({}), inputs, 8) != key
     assert base_eval_key(from_dict({"budget": {"default": 16}}), inputs, 4) == key  # only hybrid reads it
-    assert base_eval_key(from_dict({"budget": {"default": 16}}), inputs, "hybrid") != base_eval_key(from_dict({}), inputs, "hybrid")
+    assert base_eval_key(from_dict({"budget": {"default": 16}}), inputs, "hybrid") != base_eval_key(
+        from_dict({}), inputs, "hybrid"
+    )
 
 
 def test_concurrency_comes_from_the_cluster_files_maxima_not_its_current_size():
@@ -99,13 +139,23 @@ def test_concurrency_comes_from_the_cluster_files_maxima_not_its_current_size():
     from videosft.tune.sweep import cluster_file_node_types, plan_concurrency, trials_that_fit
 
     root = Path(__file__).resolve().parents[2]
-    expected = {"qwen2_5_vl_3b": 5, "qwen2_5_vl_7b": 5, "qwen2_5_vl_32b": 4, "qwen2_5_vl_72b": 1,
-                "llava_1_5_7b": 5, "llava_next_video_7b": 5}
+    expected = {
+        "qwen2_5_vl_3b": 5,
+        "qwen2_5_vl_7b": 5,
+        "qwen2_5_vl_32b": 4,
+        "qwen2_5_vl_72b": 1,
+        "llava_1_5_7b": 5,
+        "llava_next_video_7b": 5,
+    }
     for name, want in expected.items():
         cfg = load_config(root / f"jobs/configs/{name}.yaml")
         assert cfg.sweep.cluster_file == "clusters/aws.yaml" and not cfg.sweep.max_concurrent_trials
-        for f in ("clusters/aws.yaml", "clusters/gcp.yaml", "clusters/kuberay/raycluster.yaml",
-                  "clusters/kuberay/rayjob-sweep.yaml"):
+        for f in (
+            "clusters/aws.yaml",
+            "clusters/gcp.yaml",
+            "clusters/kuberay/raycluster.yaml",
+            "clusters/kuberay/rayjob-sweep.yaml",
+        ):
             assert trials_that_fit(cfg, cluster_file_node_types(str(root / f))) == want, (name, f)
     cfg = load_config(root / "jobs/configs/qwen2_5_vl_7b.yaml", [f"sweep.cluster_file={root / 'clusters/aws.yaml'}"])
     assert plan_concurrency(cfg) == (5, f"node-type maxima of {root / 'clusters/aws.yaml'}", True)
@@ -117,8 +167,17 @@ def test_trials_that_fit_packs_whole_trials_per_node():
     from videosft.clusters_fit import NodeType
     from videosft.tune.sweep import trials_that_fit
 
-    cfg = load_config(None, ["sweep.frame_budgets=[1, 2, 3, 4]", "train.num_workers=1", "train.cpus_per_worker=1",
-                             "data.decode_concurrency=1", "data.cpus_per_decoder=0.25", "eval.cpus_per_actor=1"])
+    cfg = load_config(
+        None,
+        [
+            "sweep.frame_budgets=[1, 2, 3, 4]",
+            "train.num_workers=1",
+            "train.cpus_per_worker=1",
+            "data.decode_concurrency=1",
+            "data.cpus_per_decoder=0.25",
+            "eval.cpus_per_actor=1",
+        ],
+    )
     nodes = [NodeType("cpu", cpus=1.5, gpus=0, memory_gib=0, max_workers=3)]
     assert trials_that_fit(cfg, nodes) == 3  # one trial's worker (1) + decoder (0.25) + driver per 1.5-CPU node
     assert trials_that_fit(cfg, [NodeType("cpu", 1.5, 0, 0, 0)]) == 1  # nothing fits: still one pending trial

@@ -70,8 +70,11 @@ def test_same_seed_byte_identical_other_seed_differs(synth, tmp_path):
 
 
 def test_row_layout_exactly_llava_video(synth):
-    for split, rows in (("train", _load(synth.train)), ("eval_image", _load(synth.eval_image)),
-                        ("eval_video", _load(synth.eval_video))):
+    for split, rows in (
+        ("train", _load(synth.train)),
+        ("eval_image", _load(synth.eval_image)),
+        ("eval_video", _load(synth.eval_video)),
+    ):
         for row in rows:
             key = "video" if "video" in row else "image"
             assert set(row) == ROW_KEYS | {key}, row
@@ -145,8 +148,16 @@ def test_min_frames_rechecked_against_uniform_indices(synth):
 
 
 def test_budgets_too_small_fall_back_to_all_frames(tmp_path):
-    syn = make_synthetic(tmp_path, seed=3, n_train_video=0, n_train_image=0, n_eval_video=8,
-                         n_eval_image=0, num_frames=16, budgets=(1, 2))
+    syn = make_synthetic(
+        tmp_path,
+        seed=3,
+        n_train_video=0,
+        n_train_image=0,
+        n_eval_video=8,
+        n_eval_image=0,
+        num_frames=16,
+        budgets=(1, 2),
+    )
     rows, meta = _load(syn.eval_video), _meta(syn)
     assert {r["min_frames"] for r in rows} <= {1, 2, 16}
     fallback = [r for r in rows if r["min_frames"] == 16]
@@ -241,8 +252,13 @@ def test_images_lossless_and_answerable(synth):
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [(dict(size=63), "size"), (dict(num_frames=4), "num_frames"), (dict(budgets=()), "budgets"),
-     (dict(fps=0.0), "fps"), (dict(n_eval_video=-1), "counts")],
+    [
+        (dict(size=63), "size"),
+        (dict(num_frames=4), "num_frames"),
+        (dict(budgets=()), "budgets"),
+        (dict(fps=0.0), "fps"),
+        (dict(n_eval_video=-1), "counts"),
+    ],
 )
 def test_bad_arguments_raise(tmp_path, kwargs, match):
     args = dict(n_train_video=0, n_train_image=0, n_eval_video=0, n_eval_image=0) | kwargs
@@ -263,7 +279,11 @@ def test_target_boxes_are_the_shapes_pixels_and_regenerate(synth):
         if row["task"] == "flash_order":  # only the flash frames show the target
             lit = {s + j for s, _ in m["flashes"] for j in range(m["flash_len"])}
             assert {i for i, b in enumerate(boxes) if b} == lit
-        assert regenerate_target_boxes(row["id"], row["task"], row["conversations"][1]["value"], seed=0, size=64,
-                                       num_frames=synth.num_frames) == boxes
+        assert (
+            regenerate_target_boxes(
+                row["id"], row["task"], row["conversations"][1]["value"], seed=0, size=64, num_frames=synth.num_frames
+            )
+            == boxes
+        )
     # a square of half-side 0.85 r = 8.5 at (32, 32): pixel centres 23.5 .. 40.5, so pixels 23 .. 40
     assert shape_box("square", 32.0, 32.0, 10.0, 64) == [23, 23, 41, 41]

@@ -26,8 +26,11 @@ def test_unknown_backend_is_a_config_error_and_missing_package_fails_fast(monkey
 
 
 def test_trial_metrics_are_the_curve_then_numeric_scores():
-    summary = {"frame_budget": "hybrid", "mean_frames": 5.5,
-               "scores": {"synthetic_image": {"overall": 40.0, "ci": {"low": 1}}, "mme": {"overall": None}}}
+    summary = {
+        "frame_budget": "hybrid",
+        "mean_frames": 5.5,
+        "scores": {"synthetic_image": {"overall": 40.0, "ci": {"low": 1}}, "mme": {"overall": None}},
+    }
     history = [{"step": 5, "loss": 2.0, "note": "x"}, {"step": 10, "loss": 1.5}]
     rows = trial_metrics(summary, history)
     assert rows[:2] == [{"train/step": 5.0, "train/loss": 2.0}, {"train/step": 10.0, "train/loss": 1.5}]

@@ -13,15 +13,19 @@ from videosft.config import load_config
 
 
 def _scores(img, vid):
-    return {"synthetic_image": {"overall": img, "modality": "image"},
-            "synthetic_video": {"overall": vid, "modality": "video"}}
+    return {
+        "synthetic_image": {"overall": img, "modality": "image"},
+        "synthetic_video": {"overall": vid, "modality": "video"},
+    }
 
 
 def test_rows_compare_each_trial_to_the_base_at_its_budget(tmp_path):
     cfg = load_config(None, ["sweep.frame_budgets=[2, 4]"])
     base = {2: _scores(50.0, 20.0), 4: _scores(50.0, 30.0)}
-    trials = [{"frame_budget": 4, "scores": _scores(40.0, 45.0), "data": {"rejected": 1}, "train": {"loss": 1.5}},
-              {"frame_budget": 2, "scores": _scores(48.0, 25.0), "data": {"rejected": 0}, "train": {"loss": 2.0}}]
+    trials = [
+        {"frame_budget": 4, "scores": _scores(40.0, 45.0), "data": {"rejected": 1}, "train": {"loss": 1.5}},
+        {"frame_budget": 2, "scores": _scores(48.0, 25.0), "data": {"rejected": 0}, "train": {"loss": 2.0}},
+    ]
     rows = tradeoff_rows(cfg, base, trials)
     assert [r["frame_budget"] for r in rows] == [2, 4]
     assert rows[0]["delta_image"] == -2.0 and rows[0]["delta_video"] == 5.0
@@ -53,13 +57,17 @@ OVERRIDES = ["sweep.frame_budgets=[2, 4, 8]", f"eval.benchmarks={json.dumps(BENC
 
 def _study():
     """Base at each budget, three fixed budgets and a hybrid trial (mean 3.2 frames)."""
-    base = {b: scores({"synthetic_image": 60.0, "mme": 70.0, "synthetic_video": 20.0 + b, "mvbench": 30.0}, b, ci=True)
-            for b in (2, 4, 8)}
+    base = {
+        b: scores({"synthetic_image": 60.0, "mme": 70.0, "synthetic_video": 20.0 + b, "mvbench": 30.0}, b, ci=True)
+        for b in (2, 4, 8)
+    }
     trials = [
         trial(8, {"synthetic_image": 50.0, "mme": 62.0, "synthetic_video": 40.0, "mvbench": 41.0}, rejected=2, ci=True),
         trial(2, {"synthetic_image": 59.0, "mme": 69.0, "synthetic_video": 25.0, "mvbench": 33.0}, ci=True),
         trial(4, {"synthetic_image": 55.0, "mme": 66.0, "synthetic_video": 35.0, "mvbench": 38.0}),
-        trial("hybrid", {"synthetic_image": 58.0, "mme": 68.0, "synthetic_video": 36.0, "mvbench": 39.0}, mean_frames=3.2),
+        trial(
+            "hybrid", {"synthetic_image": 58.0, "mme": 68.0, "synthetic_video": 36.0, "mvbench": 39.0}, mean_frames=3.2
+        ),
     ]
     return load_config(None, OVERRIDES), base, trials
 
@@ -69,7 +77,9 @@ def test_rows_average_modalities_and_delta_every_benchmark():
     rows = tradeoff_rows(cfg, base, trials)
     assert [r["frame_budget"] for r in rows] == [2, 4, 8, "hybrid"]  # fixed numerically, named after
     r8 = rows[2]
-    assert r8["image"] == 56.0 and r8["base_image"] == 65.0 and r8["delta_image"] == -9.0  # mean(50, 62) vs mean(60, 70)
+    assert (
+        r8["image"] == 56.0 and r8["base_image"] == 65.0 and r8["delta_image"] == -9.0
+    )  # mean(50, 62) vs mean(60, 70)
     assert r8["video"] == 40.5 and r8["base_video"] == 29.0 and r8["delta_video"] == 11.5  # base video = mean(28, 30)
     assert r8["delta_mme"] == -8.0 and r8["delta_synthetic_video"] == 12.0 and r8["delta_mvbench"] == 11.0
     assert r8["ci_mme"] == (58.0, 66.0) and rows[1]["ci_mme"] is None
@@ -81,7 +91,10 @@ def test_rows_average_modalities_and_delta_every_benchmark():
 
 def test_score_ci_accepts_every_spelling_and_tolerates_absence():
     assert score_ci({"overall": 50.0}) is None
-    assert score_ci({"ci": {"low": 1.0, "high": 2.0, "level": 0.95, "n_clusters": 32}}) == (1.0, 2.0)  # evaluate_model's
+    assert score_ci({"ci": {"low": 1.0, "high": 2.0, "level": 0.95, "n_clusters": 32}}) == (
+        1.0,
+        2.0,
+    )  # evaluate_model's
     assert score_ci({"low": 1.0, "high": 2.0}) is None  # bare low/high outside `ci` mean something else
     assert score_ci({"ci": {"ci95": [1.0, 2.0]}}) == (1.0, 2.0)
     assert score_ci({"ci": {"ci_low": 1.0, "ci_high": 2.0}}) == (1.0, 2.0)
@@ -94,8 +107,12 @@ def test_tables_show_intervals_hybrid_and_compute():
     rows = tradeoff_rows(cfg, base, trials)
     bench = benchmark_table(cfg, base, trials, rows)
     by_label = {r[0]: r for r in bench.rows}
-    assert by_label["8"][1:] == ["50.0 [46.0, 54.0] (-10.0)", "62.0 [58.0, 66.0] (-8.0)",
-                                 "40.0 [36.0, 44.0] (+12.0)", "41.0 [37.0, 45.0] (+11.0)"]
+    assert by_label["8"][1:] == [
+        "50.0 [46.0, 54.0] (-10.0)",
+        "62.0 [58.0, 66.0] (-8.0)",
+        "40.0 [36.0, 44.0] (+12.0)",
+        "41.0 [37.0, 45.0] (+11.0)",
+    ]
     assert by_label["4"][1] == "55.0 (-5.0)"  # no interval in its scores: none shown
     assert by_label["base (eval 4 frames)"][1] == "60.0 [56.0, 64.0]"
     hyb = {r[0]: r for r in hybrid_table(cfg, trials, rows).rows}

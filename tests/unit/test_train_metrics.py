@@ -117,10 +117,15 @@ def test_gradient_checkpointing_follows_the_config(tiny_qwen, on):
     # and it still trains: a real forward/backward reaches the language model's weights
     processor = AutoProcessor.from_pretrained(path)
     turns = [{"from": "human", "value": "What colour is the shape?"}, {"from": "gpt", "value": "red"}]
-    row = {S.MEDIA_TYPE: "image", S.CONVERSATIONS: json.dumps(turns), S.SAMPLED_FPS: 0.0,
-           S.FRAMES: np.random.default_rng(0).integers(0, 255, (1, 56, 56, 3), dtype=np.uint8)}
-    batch = collate([load_features(encode_sample(row, fam, processor, False)["features"])],
-                    processor.tokenizer.pad_token_id)
+    row = {
+        S.MEDIA_TYPE: "image",
+        S.CONVERSATIONS: json.dumps(turns),
+        S.SAMPLED_FPS: 0.0,
+        S.FRAMES: np.random.default_rng(0).integers(0, 255, (1, 56, 56, 3), dtype=np.uint8),
+    }
+    batch = collate(
+        [load_features(encode_sample(row, fam, processor, False)["features"])], processor.tokenizer.pad_token_id
+    )
     model(**batch).loss.backward()
     layer = model.model.language_model.layers[0].mlp.up_proj.weight
     assert layer.grad is not None and torch.count_nonzero(layer.grad) > 0

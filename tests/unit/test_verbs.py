@@ -61,7 +61,9 @@ def test_job_is_a_thin_wrapper_statically(job):
     tree = ast.parse(job.read_text())
     imports, calls = _job_calls(tree)
     ours = [(mod, name) for mod, name in imports if mod.split(".")[0] == "videosft"]
-    assert len(ours) == 1 and ours[0][0] == "videosft.verbs", f"{job.name}: imports {ours}; want one videosft.verbs function"
+    assert len(ours) == 1 and ours[0][0] == "videosft.verbs", (
+        f"{job.name}: imports {ours}; want one videosft.verbs function"
+    )
     fn_name = ours[0][1]
     assert getattr(verbs, fn_name) is verbs.VERBS[verb], f"{job.name}: {fn_name} is not the `videosft {verb}` function"
     parse = [c for c in calls if isinstance(c.func, ast.Attribute) and c.func.attr == "parse"]
@@ -69,8 +71,9 @@ def test_job_is_a_thin_wrapper_statically(job):
     target = [c for c in calls if isinstance(c.func, ast.Name) and c.func.id == fn_name]
     assert len(target) == 1, f"{job.name}: calls {fn_name} {len(target)} times"
     (call,) = target
-    assert not call.args and len(call.keywords) == 1 and call.keywords[0].arg is None, \
+    assert not call.args and len(call.keywords) == 1 and call.keywords[0].arg is None, (
         f"{job.name}: call {fn_name}(**_args.kwargs(args)) and nothing else"
+    )
     inner = call.keywords[0].value
     assert isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) and inner.func.attr == "kwargs"
 
@@ -141,9 +144,14 @@ def test_cli_arguments_are_the_functions_parameters(verb):
 
 
 def _starts_ray(path: Path) -> bool:
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "init"
-               and isinstance(n.func.value, ast.Name) and n.func.value.id == "ray"
-               for n in ast.walk(ast.parse(path.read_text())))
+    return any(
+        isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Attribute)
+        and n.func.attr == "init"
+        and isinstance(n.func.value, ast.Name)
+        and n.func.value.id == "ray"
+        for n in ast.walk(ast.parse(path.read_text()))
+    )
 
 
 def test_one_module_starts_ray():

@@ -58,8 +58,9 @@ def _bind_flask_proxies() -> None:
 def synthetic(tmp_path_factory: pytest.TempPathFactory):
     from videosft.data.synthetic import make_synthetic
 
-    return make_synthetic(tmp_path_factory.mktemp("syn"), n_train_video=24, n_train_image=24,
-                          n_eval_video=8, n_eval_image=8)
+    return make_synthetic(
+        tmp_path_factory.mktemp("syn"), n_train_video=24, n_train_image=24, n_eval_video=8, n_eval_image=8
+    )
 
 
 @pytest.fixture(scope="session")

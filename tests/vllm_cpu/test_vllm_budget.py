@@ -19,9 +19,19 @@ from videosft.data.sampling import SamplingContract
 
 
 def _cfg(engine, model, cache):
-    return BudgetConfig(predictor="instruction", engine=engine, model_path=model, candidates=[2, 4, 8], default=4,
-                        num_thumbnails=4, concurrency=1, cpus_per_actor=1, batch_size=8, cache_dir=str(cache),
-                        vllm={"kv_cache_gib": 1, "max_model_len": 2048})
+    return BudgetConfig(
+        predictor="instruction",
+        engine=engine,
+        model_path=model,
+        candidates=[2, 4, 8],
+        default=4,
+        num_thumbnails=4,
+        concurrency=1,
+        cpus_per_actor=1,
+        batch_size=8,
+        cache_dir=str(cache),
+        vllm={"kv_cache_gib": 1, "max_model_len": 2048},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,17 +45,21 @@ def manifest(synthetic, tmp_path_factory):
     return path
 
 
-def test_vllm_budget_manifest_matches_transformers_falls_back_and_is_reused(ray_cluster, trained_qwen, manifest,
-                                                                           tmp_path, capsys):
+def test_vllm_budget_manifest_matches_transformers_falls_back_and_is_reused(
+    ray_cluster, trained_qwen, manifest, tmp_path, capsys
+):
     contract = SamplingContract()
-    out = {e: budget_manifest(str(manifest), _cfg(e, trained_qwen, tmp_path / e), contract)
-           for e in ("vllm", "transformers")}
+    out = {
+        e: budget_manifest(str(manifest), _cfg(e, trained_qwen, tmp_path / e), contract)
+        for e in ("vllm", "transformers")
+    }
     got = {e: json.loads(p.read_text()) for e, p in out.items()}
     videos = [r for r in got["vllm"] if r["conversations"][0]["value"].startswith("<video>") and r["id"] != "broken"]
     assert videos and all(r["frame_budget"] in (2, 4, 8) for r in got["vllm"])
     assert sum(not r["budget_fell_back"] for r in videos) >= len(videos) // 2  # it answers candidates
-    assert [(r["id"], r["frame_budget"], r["budget_raw"]) for r in got["vllm"]] == \
-        [(r["id"], r["frame_budget"], r["budget_raw"]) for r in got["transformers"]]
+    assert [(r["id"], r["frame_budget"], r["budget_raw"]) for r in got["vllm"]] == [
+        (r["id"], r["frame_budget"], r["budget_raw"]) for r in got["transformers"]
+    ]
     broken = next(r for r in got["vllm"] if r["id"] == "broken")
     assert broken["frame_budget"] == 4 and broken["budget_fell_back"]
     assert "instruction: no thumbnails" in broken["budget_raw"]

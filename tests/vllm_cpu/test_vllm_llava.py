@@ -24,11 +24,17 @@ TOL = 1e-4
 def _rows(size):
     rng = np.random.default_rng(0)
     rows = []
-    for i, (media, t) in enumerate([("image", 1), ("image", 1), ("video", 2), ("video", 4), ("text", 0),
-                                    ("text", 0)]):
+    for i, (media, t) in enumerate([("image", 1), ("image", 1), ("video", 2), ("video", 4), ("text", 0), ("text", 0)]):
         frames = rng.integers(0, 256, (t, size, size, 3), dtype=np.uint8) if t else np.zeros((0, 1, 1, 3), np.uint8)
-        rows.append({S.ID: f"r{i}", S.MEDIA_TYPE: media, S.QUESTION: f"What colour is shape {i}?" + " more" * i,
-                     S.FRAMES: frames, S.SAMPLED_FPS: 2.0 if media == "video" else 0.0})
+        rows.append(
+            {
+                S.ID: f"r{i}",
+                S.MEDIA_TYPE: media,
+                S.QUESTION: f"What colour is shape {i}?" + " more" * i,
+                S.FRAMES: frames,
+                S.SAMPLED_FPS: 2.0 if media == "video" else 0.0,
+            }
+        )
     return rows
 
 

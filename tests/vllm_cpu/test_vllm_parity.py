@@ -98,8 +98,8 @@ def test_the_transformers_5_rule_would_drift(engines, compared, monkeypatch):
     monkeypatch.setattr(M.Qwen2_5_VLModel, "get_rope_index", M.Qwen2_5_VLModel.get_rope_index.transformers_rule)
     drifted = hf.greedy([rows[i] for i in differ + same], top_logprobs=TOP)
     gaps = [max_logprob_gap(d["first_logprobs"], vl[i]["first_logprobs"]) for d, i in zip(drifted, differ + same)]
-    assert min(gaps[:len(differ)]) > 10 * TOL, gaps
-    assert max(gaps[len(differ):], default=0.0) < TOL, gaps
+    assert min(gaps[: len(differ)]) > 10 * TOL, gaps
+    assert max(gaps[len(differ) :], default=0.0) < TOL, gaps
 
 
 def test_a_row_max_new_tokens_is_honoured_by_vllm(engines, compared):

@@ -37,8 +37,15 @@ def _rows():
     for i, (media, t, fps) in enumerate(specs):
         side = 56 if i % 2 else 84
         frames = rng.integers(0, 256, (t, side, side, 3), dtype=np.uint8) if t else np.zeros((0, 1, 1, 3), np.uint8)
-        rows.append({S.ID: f"r{i}", S.MEDIA_TYPE: media, S.QUESTION: f"What colour is shape {i}?" + " more" * (i % 3),
-                     S.FRAMES: frames, S.SAMPLED_FPS: fps})
+        rows.append(
+            {
+                S.ID: f"r{i}",
+                S.MEDIA_TYPE: media,
+                S.QUESTION: f"What colour is shape {i}?" + " more" * (i % 3),
+                S.FRAMES: frames,
+                S.SAMPLED_FPS: fps,
+            }
+        )
     return rows
 
 

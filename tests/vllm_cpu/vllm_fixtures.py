@@ -41,8 +41,15 @@ def _text_rows(n: int) -> list[dict[str, Any]]:
         answer = TASKS[task].options[(i // len(TASKS)) % len(TASKS[task].options)]
         # "Say <word>." teaches the text path to read its prompt.
         turns = [{"from": "human", "value": f"Say {answer}. {question_text(task)}"}, {"from": "gpt", "value": answer}]
-        rows.append({S.ID: f"text-{i}", S.MEDIA_TYPE: S.MEDIA_TEXT, S.CONVERSATIONS: json.dumps(turns),
-                     S.FRAMES: np.zeros((0, 1, 1, 3), np.uint8), S.SAMPLED_FPS: 0.0})
+        rows.append(
+            {
+                S.ID: f"text-{i}",
+                S.MEDIA_TYPE: S.MEDIA_TEXT,
+                S.CONVERSATIONS: json.dumps(turns),
+                S.FRAMES: np.zeros((0, 1, 1, 3), np.uint8),
+                S.SAMPLED_FPS: 0.0,
+            }
+        )
     return rows
 
 
@@ -53,8 +60,10 @@ def _budget_rows(videos: list[dict[str, Any]], cfg: Any) -> list[dict[str, Any]]
     for r in videos:
         label = int(r.get(S.MIN_FRAMES) or cfg.default)
         label = min((c for c in cfg.candidates if c >= label), default=cfg.candidates[-1])
-        turns = [{"from": "human", "value": budget_question(str(r[S.QUESTION]), cfg.prompt_text())},
-                 {"from": "gpt", "value": str(label)}]
+        turns = [
+            {"from": "human", "value": budget_question(str(r[S.QUESTION]), cfg.prompt_text())},
+            {"from": "gpt", "value": str(label)},
+        ]
         out.append({**r, S.ID: f"{r[S.ID]}-budget", S.CONVERSATIONS: json.dumps(turns)})
     return out
 
@@ -108,8 +117,10 @@ def parity_rows(data_root: Path) -> list[dict[str, Any]]:
         rows += decode_rows(clips, budget)
     # the same 8 frames declared at other rates: only the temporal positions change
     rows += [{**rows[8], S.ID: f"{rows[8][S.ID]}@{fps}", S.SAMPLED_FPS: fps} for fps in (0.5, 3.0, 6.4)]
-    rows += [{S.ID: f"text-{w}", S.MEDIA_TYPE: S.MEDIA_TEXT, S.QUESTION: f"Say {w}. What colour is the shape?"}
-             for w in ("blue", "red")]
+    rows += [
+        {S.ID: f"text-{w}", S.MEDIA_TYPE: S.MEDIA_TEXT, S.QUESTION: f"Say {w}. What colour is the shape?"}
+        for w in ("blue", "red")
+    ]
     return rows
 
 

@@ -60,7 +60,12 @@ if TYPE_CHECKING:
 OVERALL = "overall"
 LLM_LOWER, LLM_UPPER = "llm_lower", "llm_upper"
 _BLOCK = re.compile(r"(?:^|\.)language_model\.(?:model\.)?layers\.(\d+)\.")
-_MODEL_TYPES = {"qwen2_5_vl": "qwen2_5_vl", "qwen3_vl": "qwen3_vl", "llava": "llava_1_5", "llava_next_video": "llava_next_video"}
+_MODEL_TYPES = {
+    "qwen2_5_vl": "qwen2_5_vl",
+    "qwen3_vl": "qwen3_vl",
+    "llava": "llava_1_5",
+    "llava_next_video": "llava_next_video",
+}
 _DOT_CHUNK = 1 << 22  # elements per float64 chunk: exact-enough dots without doubling host memory
 
 
@@ -127,7 +132,9 @@ def group_layout(model: nn.Module, family: Any) -> GroupLayout:
     return GroupLayout(params, slices)
 
 
-def batch_gradient(model: nn.Module, batch: Mapping[str, torch.Tensor], layout: GroupLayout) -> tuple[dict[str, torch.Tensor], float]:
+def batch_gradient(
+    model: nn.Module, batch: Mapping[str, torch.Tensor], layout: GroupLayout
+) -> tuple[dict[str, torch.Tensor], float]:
     """Flat fp32 host gradient of the batch's loss per partition key (unreached params: zeros), and the loss."""
     import torch
 
@@ -143,8 +150,12 @@ def batch_gradient(model: nn.Module, batch: Mapping[str, torch.Tensor], layout: 
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(sum(float(a[i:i + _DOT_CHUNK].double() @ b[i:i + _DOT_CHUNK].double())
-                     for i in range(0, a.numel(), _DOT_CHUNK)))
+    return float(
+        sum(
+            float(a[i : i + _DOT_CHUNK].double() @ b[i : i + _DOT_CHUNK].double())
+            for i in range(0, a.numel(), _DOT_CHUNK)
+        )
+    )
 
 
 def _cos(dot: float, na: float, nb: float) -> float:
@@ -153,12 +164,18 @@ def _cos(dot: float, na: float, nb: float) -> float:
     return max(-1.0, min(1.0, dot / math.sqrt(na * nb)))
 
 
-def pairwise_cosines(image_grads: Sequence[Mapping[str, torch.Tensor]], video_grads: Sequence[Mapping[str, torch.Tensor]],
-                     slices: Mapping[str, tuple[str, slice]]) -> dict[str, list[float]]:
+def pairwise_cosines(
+    image_grads: Sequence[Mapping[str, torch.Tensor]],
+    video_grads: Sequence[Mapping[str, torch.Tensor]],
+    slices: Mapping[str, tuple[str, slice]],
+) -> dict[str, list[float]]:
     """Cosine of every (image, video) gradient pair, per group and OVERALL (all partition keys)."""
+
     def stats(g: Mapping[str, torch.Tensor], h: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, float, float]]:
-        return {grp: (_dot(g[k][sl], h[k][sl]), _dot(g[k][sl], g[k][sl]), _dot(h[k][sl], h[k][sl]))
-                for grp, (k, sl) in slices.items()}
+        return {
+            grp: (_dot(g[k][sl], h[k][sl]), _dot(g[k][sl], g[k][sl]), _dot(h[k][sl], h[k][sl]))
+            for grp, (k, sl) in slices.items()
+        }
 
     partition = [grp for grp, (k, sl) in slices.items() if grp == k and sl == slice(None)]
     out: dict[str, list[float]] = {OVERALL: [], **{grp: [] for grp in slices}}
@@ -219,13 +236,24 @@ def smoothness_bound(dot: float, second_moment: float, step_size: float | None) 
     Without a step size, eta = 1 (the terms are then per unit eta and eta^2).
     """
     eta = 1.0 if step_size is None else float(step_size)
-    return {"step_size": step_size, "first_term": -eta * dot, "second_term_per_L": 0.5 * eta * eta * second_moment,
-            "critical_L": (2.0 * dot / (eta * second_moment)) if dot > 0 and second_moment > 0 else None}
+    return {
+        "step_size": step_size,
+        "first_term": -eta * dot,
+        "second_term_per_L": 0.5 * eta * eta * second_moment,
+        "critical_L": (2.0 * dot / (eta * second_moment)) if dot > 0 and second_moment > 0 else None,
+    }
 
 
-def video_second_moment(model: nn.Module, samples: Sequence[Mapping[str, torch.Tensor]], min_frames: Sequence[int],
-                        budget: int, layout: GroupLayout, image_mean: Mapping[str, torch.Tensor] | None,
-                        device: str, step_size: float | None = None) -> dict[str, Any]:
+def video_second_moment(
+    model: nn.Module,
+    samples: Sequence[Mapping[str, torch.Tensor]],
+    min_frames: Sequence[int],
+    budget: int,
+    layout: GroupLayout,
+    image_mean: Mapping[str, torch.Tensor] | None,
+    device: str,
+    step_size: float | None = None,
+) -> dict[str, Any]:
     """E||grad L_video||^2 over per-sample gradients (one sample per batch) at one budget, split by
     `budget_split`; plus ||mean grad||^2 (so the variance is the difference), <mean image grad,
     mean video grad> and the smoothness-bound terms they imply (`smoothness_bound`)."""
@@ -247,12 +275,20 @@ def video_second_moment(model: nn.Module, samples: Sequence[Mapping[str, torch.T
     n = len(samples)
     mean = {k: v / n for k, v in total.items()}
     mean_sq = squared_norms(mean, layout.slices)
-    out: dict[str, Any] = {"groups": {}, "n": n, "unknown_min_frames": sum(int(m) < 1 for m in min_frames),
-                           "loss": float(np.mean(losses))}
+    out: dict[str, Any] = {
+        "groups": {},
+        "n": n,
+        "unknown_min_frames": sum(int(m) < 1 for m in min_frames),
+        "loss": float(np.mean(losses)),
+    }
     for grp in [OVERALL, *layout.slices]:
-        out["groups"][grp] = {"all": summarize(per[grp]), AT_OR_BELOW: summarize(split[AT_OR_BELOW].get(grp, [])),
-                              ABOVE: summarize(split[ABOVE].get(grp, [])), "mean_grad_sq": mean_sq[grp],
-                              "variance": float(np.mean(per[grp])) - mean_sq[grp]}
+        out["groups"][grp] = {
+            "all": summarize(per[grp]),
+            AT_OR_BELOW: summarize(split[AT_OR_BELOW].get(grp, [])),
+            ABOVE: summarize(split[ABOVE].get(grp, [])),
+            "mean_grad_sq": mean_sq[grp],
+            "variance": float(np.mean(per[grp])) - mean_sq[grp],
+        }
     if image_mean is not None:
         dot = sum(_dot(image_mean[k], mean[k]) for k in mean)
         out["dot_image"] = dot
@@ -265,12 +301,16 @@ def infer_family(model_path: str | Path) -> str:
     """Family name from the checkpoint's config.json model_type."""
     model_type = json.loads((Path(model_path) / "config.json").read_text()).get("model_type")
     if model_type not in _MODEL_TYPES:
-        raise ValueError(f"alignment: cannot infer the family of {model_path} (model_type {model_type!r}); "
-                         f"pass family= one of {sorted(set(_MODEL_TYPES.values()))}")
+        raise ValueError(
+            f"alignment: cannot infer the family of {model_path} (model_type {model_type!r}); "
+            f"pass family= one of {sorted(set(_MODEL_TYPES.values()))}"
+        )
     return _MODEL_TYPES[model_type]
 
 
-def decoded_images(rows: Sequence[dict[str, Any]], contract: SamplingContract, n: int, decoder: Any) -> tuple[list[dict], list[str]]:
+def decoded_images(
+    rows: Sequence[dict[str, Any]], contract: SamplingContract, n: int, decoder: Any
+) -> tuple[list[dict], list[str]]:
     from videosft.data.probe import probe_image
 
     out, rejected = [], []
@@ -278,18 +318,31 @@ def decoded_images(rows: Sequence[dict[str, Any]], contract: SamplingContract, n
         if len(out) == n:
             break
         meta = probe_image(row[S.MEDIA_PATH])
-        res = None if meta[S.ERROR] else decoder.decode_image(
-            row[S.MEDIA_PATH], contract.output_size(int(meta[S.HEIGHT]), int(meta[S.WIDTH]), "image"))
+        res = (
+            None
+            if meta[S.ERROR]
+            else decoder.decode_image(
+                row[S.MEDIA_PATH], contract.output_size(int(meta[S.HEIGHT]), int(meta[S.WIDTH]), "image")
+            )
+        )
         if res is None or res.error:
             rejected.append(f"{row[S.ID]}: {meta[S.ERROR] or res.error}")
             continue
-        out.append({**row, S.FRAMES: res.frames, S.SAMPLED_FPS: 0.0,
-                    S.HEIGHT: int(meta[S.HEIGHT]), S.WIDTH: int(meta[S.WIDTH])})  # source size (boxes' frame)
+        out.append(
+            {
+                **row,
+                S.FRAMES: res.frames,
+                S.SAMPLED_FPS: 0.0,
+                S.HEIGHT: int(meta[S.HEIGHT]),
+                S.WIDTH: int(meta[S.WIDTH]),
+            }
+        )  # source size (boxes' frame)
     return out, rejected
 
 
-def decoded_videos(rows: Sequence[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int], n: int,
-                    decoder: Any) -> tuple[list[dict[int, dict]], list[str]]:
+def decoded_videos(
+    rows: Sequence[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int], n: int, decoder: Any
+) -> tuple[list[dict[int, dict]], list[str]]:
     """Per video row {T: row with that budget's frames}; one decode of the union of the budgets' indices."""
     from videosft.data.probe import probe_video
 
@@ -304,42 +357,59 @@ def decoded_videos(rows: Sequence[dict[str, Any]], contract: SamplingContract, b
         total, fps = int(meta[S.NUM_FRAMES]), float(meta[S.FPS])
         per = {t: contract.frame_indices(total, fps, t) for t in budgets}
         union = np.unique(np.concatenate(list(per.values())))
-        res = decoder.decode(row[S.MEDIA_PATH], union,
-                             contract.output_size(int(meta[S.HEIGHT]), int(meta[S.WIDTH]), "video"))
+        res = decoder.decode(
+            row[S.MEDIA_PATH], union, contract.output_size(int(meta[S.HEIGHT]), int(meta[S.WIDTH]), "video")
+        )
         if res.error:
             rejected.append(f"{row[S.ID]}: {res.error}")
             continue
-        out.append({t: {**row, S.FRAMES: res.frames[np.searchsorted(union, idx)], S.FRAME_INDICES: idx,
-                        S.SAMPLED_FPS: contract.sampled_fps(idx, fps, total),
-                        S.HEIGHT: int(meta[S.HEIGHT]), S.WIDTH: int(meta[S.WIDTH])} for t, idx in per.items()})
+        out.append(
+            {
+                t: {
+                    **row,
+                    S.FRAMES: res.frames[np.searchsorted(union, idx)],
+                    S.FRAME_INDICES: idx,
+                    S.SAMPLED_FPS: contract.sampled_fps(idx, fps, total),
+                    S.HEIGHT: int(meta[S.HEIGHT]),
+                    S.WIDTH: int(meta[S.WIDTH]),
+                }
+                for t, idx in per.items()
+            }
+        )
     return out, rejected
 
 
-def _batches(rows: Sequence[dict[str, Any]], family: Any, processor: Any, k: int, size: int) -> list[dict[str, torch.Tensor]]:
+def _batches(
+    rows: Sequence[dict[str, Any]], family: Any, processor: Any, k: int, size: int
+) -> list[dict[str, torch.Tensor]]:
     from videosft.models.collate import collate
 
     feats = [load_features(encode_sample(r, family, processor, for_generation=False)["features"]) for r in rows]
-    return [collate(feats[i * size:(i + 1) * size], processor.tokenizer.pad_token_id) for i in range(k)]
+    return [collate(feats[i * size : (i + 1) * size], processor.tokenizer.pad_token_id) for i in range(k)]
 
 
 _decoded_images, _decoded_videos = decoded_images, decoded_videos  # earlier names
 
 
-def load_probe_batches(data_root: str | Path, family: Any, processor: Any, contract: SamplingContract,
-                       settings: AlignmentSettings) -> tuple[list[dict], dict[int, list[dict]], list[str]]:
+def load_probe_batches(
+    data_root: str | Path, family: Any, processor: Any, contract: SamplingContract, settings: AlignmentSettings
+) -> tuple[list[dict], dict[int, list[dict]], list[str]]:
     """(k image batches, {T: k video batches}, rejected rows as "id: reason") from the data root's manifest.
 
     Rows are taken in manifest order, skipping any that fail to probe or decode.
     """
     images, videos, rejected = probe_rows(data_root, contract, settings)
     image_batches = _batches(images, family, processor, settings.batches, settings.batch_size)
-    video_batches = {t: _batches([v[t] for v in videos], family, processor, settings.batches, settings.batch_size)
-                     for t in settings.budgets}
+    video_batches = {
+        t: _batches([v[t] for v in videos], family, processor, settings.batches, settings.batch_size)
+        for t in settings.budgets
+    }
     return image_batches, video_batches, rejected
 
 
-def probe_rows(data_root: str | Path, contract: SamplingContract, settings: AlignmentSettings
-               ) -> tuple[list[dict], list[dict[int, dict]], list[str]]:
+def probe_rows(
+    data_root: str | Path, contract: SamplingContract, settings: AlignmentSettings
+) -> tuple[list[dict], list[dict[int, dict]], list[str]]:
     """The decoded rows behind `load_probe_batches`: (image rows, per video {T: row}, rejected)."""
     from videosft.data.decode import IsolatedDecoder
 
@@ -347,32 +417,41 @@ def probe_rows(data_root: str | Path, contract: SamplingContract, settings: Alig
     n = settings.batches * settings.batch_size
     with IsolatedDecoder(timeout_s=settings.decode_timeout_s) as decoder:
         images, bad_i = decoded_images([r for r in rows if r[S.MEDIA_TYPE] == S.MEDIA_IMAGE], contract, n, decoder)
-        videos, bad_v = decoded_videos([r for r in rows if r[S.MEDIA_TYPE] == S.MEDIA_VIDEO], contract,
-                                        settings.budgets, n, decoder)
+        videos, bad_v = decoded_videos(
+            [r for r in rows if r[S.MEDIA_TYPE] == S.MEDIA_VIDEO], contract, settings.budgets, n, decoder
+        )
     if len(images) < n or len(videos) < n:
-        raise ValueError(f"alignment: {settings.manifest} under {data_root} gave {len(images)} image and "
-                         f"{len(videos)} video rows that decode; need {n} of each (batches x batch_size)"
-                         + (f"; first reject: {(bad_i + bad_v)[0]}" if bad_i + bad_v else ""))
+        raise ValueError(
+            f"alignment: {settings.manifest} under {data_root} gave {len(images)} image and "
+            f"{len(videos)} video rows that decode; need {n} of each (batches x batch_size)"
+            + (f"; first reject: {(bad_i + bad_v)[0]}" if bad_i + bad_v else "")
+        )
     return images, videos, bad_i + bad_v
 
 
 # --------------------------------------------------------------------------- the probe
-def run_alignment(model_path: str | Path, data_root: str | Path, settings: AlignmentSettings = AlignmentSettings(), *,
-                  family: str | None = None, contract: SamplingContract | None = None, device: str = "cpu",
-                  label: str | None = None) -> dict[str, Any]:
+def run_alignment(
+    model_path: str | Path,
+    data_root: str | Path,
+    settings: AlignmentSettings = AlignmentSettings(),
+    *,
+    family: str | None = None,
+    contract: SamplingContract | None = None,
+    device: str = "cpu",
+    label: str | None = None,
+) -> dict[str, Any]:
     """Measure one checkpoint. Returns (JSON-ready; budgets as string keys)::
 
-        {"checkpoint", "label", "family", "budgets": [T...], "overall": {"T": {"mean", "std", "n"}},
-         "groups": {group: {"T": {...}}}, "first_nonpositive_budget": int | None, "image_batches",
-         "video_batches", "batch_size", "contract_id", "image_loss", "video_loss": {"T": float},
-         "group_params": {group: int}, "rejected": ["id: reason"], "device", "elapsed_s", "settings",
-         "second_moment": {"T": {"n", "unknown_min_frames", "loss", "dot_image", "bound": {...},
-                                 "groups": {group: {"all" | "at_or_below" | "above": {"mean", "std", "n"},
-                                                    "mean_grad_sq", "variance"}}}}}  ({} when off)
+    {"checkpoint", "label", "family", "budgets": [T...], "overall": {"T": {"mean", "std", "n"}},
+     "groups": {group: {"T": {...}}}, "first_nonpositive_budget": int | None, "image_batches",
+     "video_batches", "batch_size", "contract_id", "image_loss", "video_loss": {"T": float},
+     "group_params": {group: int}, "rejected": ["id: reason"], "device", "elapsed_s", "settings",
+     "second_moment": {"T": {"n", "unknown_min_frames", "loss", "dot_image", "bound": {...},
+                             "groups": {group: {"all" | "at_or_below" | "above": {"mean", "std", "n"},
+                                                "mean_grad_sq", "variance"}}}}}  ({} when off)
     """
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
-
 
     t0 = time.perf_counter()
     fam = get_family(family or infer_family(model_path))
@@ -386,8 +465,10 @@ def run_alignment(model_path: str | Path, data_root: str | Path, settings: Align
     layout = group_layout(model, fam)
     image_rows, video_rows, rejected = probe_rows(data_root, contract, settings)
     images = _batches(image_rows, fam, processor, settings.batches, settings.batch_size)
-    videos = {t: _batches([v[t] for v in video_rows], fam, processor, settings.batches, settings.batch_size)
-              for t in settings.budgets}
+    videos = {
+        t: _batches([v[t] for v in video_rows], fam, processor, settings.batches, settings.batch_size)
+        for t in settings.budgets
+    }
     image_grads, image_losses = zip(*(batch_gradient(model, _to(b, device), layout) for b in images))
     per_t, video_loss, moments = {}, {}, {}
     for t in settings.budgets:  # one video gradient held at a time, against every image gradient
@@ -403,18 +484,30 @@ def run_alignment(model_path: str | Path, data_root: str | Path, settings: Align
         mins = [int(v[settings.budgets[0]].get(S.MIN_FRAMES, -1)) for v in video_rows]
         for t in settings.budgets:  # per-sample gradients: one sample per batch
             singles = _batches([v[t] for v in video_rows], fam, processor, len(video_rows), 1)
-            moments[str(t)] = video_second_moment(model, singles, mins, t, layout, image_mean, device,
-                                                  settings.step_size)
+            moments[str(t)] = video_second_moment(
+                model, singles, mins, t, layout, image_mean, device, settings.step_size
+            )
     overall = {t: summarize(c[OVERALL]) for t, c in per_t.items()}
     return {
-        "checkpoint": str(model_path), "label": label or Path(model_path).name, "family": fam.name,
-        "budgets": list(settings.budgets), "overall": overall,
+        "checkpoint": str(model_path),
+        "label": label or Path(model_path).name,
+        "family": fam.name,
+        "budgets": list(settings.budgets),
+        "overall": overall,
         "groups": {g: {t: summarize(c[g]) for t, c in per_t.items()} for g in layout.slices},
         "first_nonpositive_budget": first_nonpositive_budget(overall),
-        "image_batches": settings.batches, "video_batches": settings.batches, "batch_size": settings.batch_size,
-        "contract_id": contract.contract_id(), "image_loss": float(np.mean(image_losses)), "video_loss": video_loss,
-        "group_params": layout.sizes(), "rejected": rejected, "device": str(device), "second_moment": moments,
-        "elapsed_s": round(time.perf_counter() - t0, 2), "settings": {**asdict(settings), "budgets": list(settings.budgets)},
+        "image_batches": settings.batches,
+        "video_batches": settings.batches,
+        "batch_size": settings.batch_size,
+        "contract_id": contract.contract_id(),
+        "image_loss": float(np.mean(image_losses)),
+        "video_loss": video_loss,
+        "group_params": layout.sizes(),
+        "rejected": rejected,
+        "device": str(device),
+        "second_moment": moments,
+        "elapsed_s": round(time.perf_counter() - t0, 2),
+        "settings": {**asdict(settings), "budgets": list(settings.budgets)},
     }
 
 
@@ -464,8 +557,14 @@ def plot_alignment(results: Sequence[Mapping[str, Any]], out_png: str | Path, gr
     for res in results:
         series = res["overall"] if group == OVERALL else res["groups"].get(group, {})
         ts = [int(t) for t in sorted(series, key=int) if series[t]["mean"] is not None]
-        ax.errorbar(ts, [series[str(t)]["mean"] for t in ts], yerr=[series[str(t)]["std"] for t in ts],
-                    marker="o", capsize=3, label=_label(res))
+        ax.errorbar(
+            ts,
+            [series[str(t)]["mean"] for t in ts],
+            yerr=[series[str(t)]["std"] for t in ts],
+            marker="o",
+            capsize=3,
+            label=_label(res),
+        )
     ax.axhline(0.0, color="grey", linewidth=1, linestyle="--")
     _budget_axis(ax, sorted({int(t) for r in results for t in r["budgets"]}))
     ax.set_ylabel(f"cos(image grad, video grad) [{group}]")
@@ -486,21 +585,36 @@ def alignment_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     budgets = sorted({int(t) for r in results for t in r["budgets"]})
     head = "| checkpoint | " + " | ".join(f"T={t}" for t in budgets)
     sep = "|---|" + "---|" * len(budgets)
-    lines = ["## Gradient alignment (cosine of image-loss and video-loss gradients)", "",
-             head + " | first T with cos ≤ 0 |", sep + "---|"]
+    lines = [
+        "## Gradient alignment (cosine of image-loss and video-loss gradients)",
+        "",
+        head + " | first T with cos ≤ 0 |",
+        sep + "---|",
+    ]
     for r in results:
         nonpos = r.get("first_nonpositive_budget")
-        lines.append(f"| {_label(r)} | " + " | ".join(_cell(r["overall"].get(str(t))) for t in budgets)
-                     + f" | {'never' if nonpos is None else nonpos} |")
-    lines += ["", "By module group:", "", "| checkpoint | group | " + " | ".join(f"T={t}" for t in budgets) + " |",
-              "|---|---|" + "---|" * len(budgets)]
+        lines.append(
+            f"| {_label(r)} | "
+            + " | ".join(_cell(r["overall"].get(str(t))) for t in budgets)
+            + f" | {'never' if nonpos is None else nonpos} |"
+        )
+    lines += [
+        "",
+        "By module group:",
+        "",
+        "| checkpoint | group | " + " | ".join(f"T={t}" for t in budgets) + " |",
+        "|---|---|" + "---|" * len(budgets),
+    ]
     for r in results:
         for group, series in r["groups"].items():
             lines.append(f"| {_label(r)} | {group} | " + " | ".join(_cell(series.get(str(t))) for t in budgets) + " |")
     if results:
         r = results[0]
-        lines += ["", f"{r['image_batches']} image batches x {r['video_batches']} video batches of {r['batch_size']} "
-                      f"samples per budget (mean ± std over the pairs); sampling contract `{r['contract_id']}`."]
+        lines += [
+            "",
+            f"{r['image_batches']} image batches x {r['video_batches']} video batches of {r['batch_size']} "
+            f"samples per budget (mean ± std over the pairs); sampling contract `{r['contract_id']}`.",
+        ]
     moment = second_moment_markdown(results)
     return "\n".join(lines) + "\n" + (f"\n{moment}" if moment else "")
 
@@ -518,8 +632,13 @@ def plot_second_moment(results: Sequence[Mapping[str, Any]], ax: Any, group: str
         for split, (style, name) in _SPLIT_STYLE.items():
             ts = [int(t) for t in sorted(sm, key=int) if sm[t]["groups"][group][split]["mean"] is not None]
             if ts:
-                ax.plot(ts, [sm[str(t)]["groups"][group][split]["mean"] for t in ts], style, color=cmap(i % 10),
-                        label=f"{_label(res)}: {name}")
+                ax.plot(
+                    ts,
+                    [sm[str(t)]["groups"][group][split]["mean"] for t in ts],
+                    style,
+                    color=cmap(i % 10),
+                    label=f"{_label(res)}: {name}",
+                )
     _budget_axis(ax, sorted({int(t) for r in results for t in r["second_moment"]}))
     ax.set_yscale("log")
     ax.set_ylabel(f"E‖∇L_video‖² per sample [{group}]")
@@ -537,30 +656,57 @@ def _mcell(stats: Mapping[str, Any]) -> str:
 
 def second_moment_rows(results: Sequence[Mapping[str, Any]], group: str = OVERALL) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of the second-moment table: one row per checkpoint and budget."""
-    headers = ["checkpoint", "T", "E‖g‖² all", "E‖g‖² T ≤ min_frames", "E‖g‖² T > min_frames", "‖E g‖²",
-               "⟨ḡ_img, ḡ_vid⟩", "η²/2·E‖g‖² (per L)", "critical L"]
+    headers = [
+        "checkpoint",
+        "T",
+        "E‖g‖² all",
+        "E‖g‖² T ≤ min_frames",
+        "E‖g‖² T > min_frames",
+        "‖E g‖²",
+        "⟨ḡ_img, ḡ_vid⟩",
+        "η²/2·E‖g‖² (per L)",
+        "critical L",
+    ]
     rows = []
     for r in results:
         for t in sorted(r.get("second_moment") or {}, key=int):
             m = r["second_moment"][t]
             g, b = m["groups"][group], m.get("bound") or {}
-            rows.append([_label(r), t, _mcell(g["all"]), _mcell(g[AT_OR_BELOW]), _mcell(g[ABOVE]),
-                         _num(g["mean_grad_sq"]), _num(m.get("dot_image")), _num(b.get("second_term_per_L")),
-                         _num(b.get("critical_L"))])
+            rows.append(
+                [
+                    _label(r),
+                    t,
+                    _mcell(g["all"]),
+                    _mcell(g[AT_OR_BELOW]),
+                    _mcell(g[ABOVE]),
+                    _num(g["mean_grad_sq"]),
+                    _num(m.get("dot_image")),
+                    _num(b.get("second_term_per_L")),
+                    _num(b.get("critical_L")),
+                ]
+            )
     return headers, rows
 
 
 def second_moment_note(results: Sequence[Mapping[str, Any]]) -> str:
-    eta = next((r["second_moment"][t].get("bound", {}).get("step_size") for r in results
-                for t in r.get("second_moment") or {}), None)
-    return ("Per-sample gradients (one video per backward pass, mean-token loss), overall (all parameters). "
-            "At budget T a sample is 'T ≤ min_frames' when its known minimal sufficient budget is at least T and "
-            "'T > min_frames' when T exceeds it (redundant frames). For an L-smooth image loss a video step of "
-            "size η changes it by at most −η⟨∇L_img, ∇L_vid⟩ + (L η²/2) E‖∇L_vid‖²; the table gives ⟨ḡ_img, ḡ_vid⟩ "
-            "(mean image-batch gradient · mean per-sample video gradient), the second term per unit L, and the "
-            "critical L = 2⟨ḡ_img, ḡ_vid⟩/(η E‖g‖²) above which the bound no longer promises that the image loss "
-            "falls (– when the inner product is ≤ 0). "
-            + (f"η = {eta} (the training learning rate)." if eta else "η = 1 (terms per unit η and η²)."))
+    eta = next(
+        (
+            r["second_moment"][t].get("bound", {}).get("step_size")
+            for r in results
+            for t in r.get("second_moment") or {}
+        ),
+        None,
+    )
+    return (
+        "Per-sample gradients (one video per backward pass, mean-token loss), overall (all parameters). "
+        "At budget T a sample is 'T ≤ min_frames' when its known minimal sufficient budget is at least T and "
+        "'T > min_frames' when T exceeds it (redundant frames). For an L-smooth image loss a video step of "
+        "size η changes it by at most −η⟨∇L_img, ∇L_vid⟩ + (L η²/2) E‖∇L_vid‖²; the table gives ⟨ḡ_img, ḡ_vid⟩ "
+        "(mean image-batch gradient · mean per-sample video gradient), the second term per unit L, and the "
+        "critical L = 2⟨ḡ_img, ḡ_vid⟩/(η E‖g‖²) above which the bound no longer promises that the image loss "
+        "falls (– when the inner product is ≤ 0). "
+        + (f"η = {eta} (the training learning rate)." if eta else "η = 1 (terms per unit η and η²).")
+    )
 
 
 def second_moment_markdown(results: Sequence[Mapping[str, Any]]) -> str:
@@ -568,8 +714,12 @@ def second_moment_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     headers, rows = second_moment_rows(results)
     if not rows:
         return ""
-    lines = ["## Second moment of the video gradient (per budget, split by minimal budget)", "",
-             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines = [
+        "## Second moment of the video gradient (per budget, split by minimal budget)",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines + ["", second_moment_note(results)]) + "\n"
 

@@ -95,8 +95,11 @@ Box = Sequence[float]  # [x0, y0, x1, y1], pixels of the source media, half-open
 
 
 def _check_box(box: Any, where: str) -> list[float]:
-    if (not isinstance(box, (list, tuple)) or len(box) != 4
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+    if (
+        not isinstance(box, (list, tuple))
+        or len(box) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+    ):
         raise ValueError(f"{where}: box must be [x0, y0, x1, y1] numbers, got {box!r}")
     x0, y0, x1, y1 = (float(v) for v in box)
     if not (x1 > x0 and y1 > y0):
@@ -131,12 +134,20 @@ def row_boxes(row: Mapping[str, Any]) -> dict[int, list[list[float]]] | None:
         return None
     if not isinstance(raw, (list, tuple)) and not hasattr(raw, "__len__"):
         raise ValueError(f"row {row.get(S.ID)!r}: {TARGET_BOXES} must be a list (per frame) of box lists")
-    return {i: [_check_box(list(b), f"row {row.get(S.ID)!r} {TARGET_BOXES}[{i}]") for b in frame]
-            for i, frame in enumerate(raw) if len(frame)}
+    return {
+        i: [_check_box(list(b), f"row {row.get(S.ID)!r} {TARGET_BOXES}[{i}]") for b in frame]
+        for i, frame in enumerate(raw)
+        if len(frame)
+    }
 
 
-def target_token_mask(grid_thw: Sequence[int], merge_size: int, temporal_patch_size: int,
-                      frame_boxes: Sequence[Sequence[Box]], source_hw: tuple[int, int]) -> np.ndarray:
+def target_token_mask(
+    grid_thw: Sequence[int],
+    merge_size: int,
+    temporal_patch_size: int,
+    frame_boxes: Sequence[Sequence[Box]],
+    source_hw: tuple[int, int],
+) -> np.ndarray:
     """Bool (slots * rows * cols,) in token order: which Qwen2.5-VL visual tokens cover a target box.
 
     ``grid_thw``: the processor's (t, h, w) in patches; ``frame_boxes``: per *sampled* frame (in the
@@ -209,8 +220,9 @@ def _grid_key(features: Mapping[str, np.ndarray], video: bool) -> tuple[int, int
     return tuple(int(v) for v in np.asarray(features[key]).reshape(-1, 3)[0])  # type: ignore[return-value]
 
 
-def make_item(row: Mapping[str, Any], boxes: Mapping[int, list], modality: str, family: Any,
-              processor: Any) -> ProbeItem:
+def make_item(
+    row: Mapping[str, Any], boxes: Mapping[int, list], modality: str, family: Any, processor: Any
+) -> ProbeItem:
     """Encode a decoded row for generation (the prompt ends where the answer starts) and map its boxes."""
 
     video = row[S.MEDIA_TYPE] == S.MEDIA_VIDEO
@@ -221,12 +233,21 @@ def make_item(row: Mapping[str, Any], boxes: Mapping[int, list], modality: str, 
     grid = _grid_key(feats, video)
     merge, tps = int(sub.merge_size), int(getattr(sub, "temporal_patch_size", 1) or 1) if video else 1
     target = target_token_mask(grid, merge, tps, frame_boxes, (int(row[S.HEIGHT]), int(row[S.WIDTH])))
-    return ProbeItem(str(row[S.ID]), modality, feats, target, (grid[0], grid[1] // merge, grid[2] // merge),
-                     frame_boxes, (int(row[S.HEIGHT]), int(row[S.WIDTH])), np.asarray(row[S.FRAMES]))
+    return ProbeItem(
+        str(row[S.ID]),
+        modality,
+        feats,
+        target,
+        (grid[0], grid[1] // merge, grid[2] // merge),
+        frame_boxes,
+        (int(row[S.HEIGHT]), int(row[S.WIDTH])),
+        np.asarray(row[S.FRAMES]),
+    )
 
 
-def load_items(data_root: str | Path, family: Any, processor: Any, contract: SamplingContract,
-               settings: AttentionSettings) -> tuple[list[ProbeItem], list[str]]:
+def load_items(
+    data_root: str | Path, family: Any, processor: Any, contract: SamplingContract, settings: AttentionSettings
+) -> tuple[list[ProbeItem], list[str]]:
     """Items per modality (images, then clips at every budget), and skipped rows as "id: reason"."""
     from videosft.data.decode import IsolatedDecoder
 
@@ -261,8 +282,10 @@ def load_items(data_root: str | Path, family: Any, processor: Any, contract: Sam
             for t in settings.budgets:
                 items += [make_item(v[t], boxes[str(v[t][S.ID])], f"video@{t}", family, processor) for v in decoded]
     if not items:
-        raise ValueError(f"attention: no item under {data_root} decodes and has target boxes"
-                         + (f"; first skip: {skipped[0]}" if skipped else ""))
+        raise ValueError(
+            f"attention: no item under {data_root} decodes and has target boxes"
+            + (f"; first skip: {skipped[0]}" if skipped else "")
+        )
     return items, skipped
 
 
@@ -291,9 +314,12 @@ class AnswerRowRecorder:
 
             weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
             if weights is None:
-                raise RuntimeError("attention: the attention layer returned no weights; load the model with "
-                                   "attn_implementation='eager'")
+                raise RuntimeError(
+                    "attention: the attention layer returned no weights; load the model with "
+                    "attn_implementation='eager'"
+                )
             self.rows[layer] = weights[0, :, -1, :].detach().to("cpu", torch.float64).numpy()
+
         return hook
 
     def close(self) -> None:
@@ -301,8 +327,14 @@ class AnswerRowRecorder:
             h.remove()
 
 
-def measure_item(model: nn.Module, item: ProbeItem, modules: Mapping[int, nn.Module], image_token_id: int,
-                 video_token_id: int, device: str = "cpu") -> dict[int, dict[str, Any]]:
+def measure_item(
+    model: nn.Module,
+    item: ProbeItem,
+    modules: Mapping[int, nn.Module],
+    image_token_id: int,
+    video_token_id: int,
+    device: str = "cpu",
+) -> dict[int, dict[str, Any]]:
     """{layer: METRICS + "visual_attention" (heads-mean attention per visual token)} for one item."""
     import torch
 
@@ -311,8 +343,10 @@ def measure_item(model: nn.Module, item: ProbeItem, modules: Mapping[int, nn.Mod
     ids = np.asarray(item.features["input_ids"]).reshape(-1)
     visual = np.nonzero(np.isin(ids, [image_token_id, video_token_id]))[0]
     if len(visual) != len(item.target):
-        raise ValueError(f"attention: item {item.id} has {len(visual)} visual tokens but its grid "
-                         f"{item.grid} gives {len(item.target)}")
+        raise ValueError(
+            f"attention: item {item.id} has {len(visual)} visual tokens but its grid "
+            f"{item.grid} gives {len(item.target)}"
+        )
     batch = to_device(collate([item.features], pad_token_id=0), device, torch.float32)
     recorder = AnswerRowRecorder(modules)
     try:
@@ -357,8 +391,9 @@ def _png_b64(frame: np.ndarray, max_side: int = 128) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _example(item: ProbeItem, per_layer: Mapping[int, Mapping[str, Any]], group: str, layers: Sequence[int],
-             tps: int) -> dict[str, Any]:
+def _example(
+    item: ProbeItem, per_layer: Mapping[int, Mapping[str, Any]], group: str, layers: Sequence[int], tps: int
+) -> dict[str, Any]:
     """The heat map of one item: the slot with the most target tokens, last layer group, heads-mean,
     renormalised over that slot's visual tokens."""
     slots, rows, cols = item.grid
@@ -368,32 +403,48 @@ def _example(item: ProbeItem, per_layer: Mapping[int, Mapping[str, Any]], group:
     frame = min(slot * tps, len(item.frames) - 1)
     total = float(att[slot].sum())
     grid = att[slot] / total if total > 0 else att[slot]
-    return {"id": item.id, "modality": item.modality, "slot": slot, "layer_group": group,
-            "grid": [[round(float(v), 6) for v in r] for r in grid], "target": tgt[slot].astype(int).tolist(),
-            "boxes": item.frame_boxes[frame], "source_hw": list(item.source_hw), "frame_png": _png_b64(item.frames[frame])}
+    return {
+        "id": item.id,
+        "modality": item.modality,
+        "slot": slot,
+        "layer_group": group,
+        "grid": [[round(float(v), 6) for v in r] for r in grid],
+        "target": tgt[slot].astype(int).tolist(),
+        "boxes": item.frame_boxes[frame],
+        "source_hw": list(item.source_hw),
+        "frame_png": _png_b64(item.frames[frame]),
+    }
 
 
 # --------------------------------------------------------------------------- the probe
 def check_family(name: str) -> None:
     if name not in SUPPORTED_FAMILIES:
-        raise ValueError(f"attention: family {name!r} is not supported yet (its visual-token grid is not mapped "
-                         f"to pixels); supported: {list(SUPPORTED_FAMILIES)}")
+        raise ValueError(
+            f"attention: family {name!r} is not supported yet (its visual-token grid is not mapped "
+            f"to pixels); supported: {list(SUPPORTED_FAMILIES)}"
+        )
 
 
-def run_attention(model_path: str | Path, data_root: str | Path, settings: AttentionSettings = AttentionSettings(), *,
-                  family: str | None = None, contract: SamplingContract | None = None, device: str = "cpu",
-                  label: str | None = None) -> dict[str, Any]:
+def run_attention(
+    model_path: str | Path,
+    data_root: str | Path,
+    settings: AttentionSettings = AttentionSettings(),
+    *,
+    family: str | None = None,
+    contract: SamplingContract | None = None,
+    device: str = "cpu",
+    label: str | None = None,
+) -> dict[str, Any]:
     """Probe one checkpoint. Returns (JSON-ready)::
 
-        {"checkpoint", "label", "family", "params", "layers", "layer_groups": {group: [layer...]},
-         "modalities": ["image", "video@T", ...], "items": {modality: n},
-         "summary": {modality: {group: {metric: {"mean", "std", "n"}}}},
-         "per_item": [{"id", "modality", "groups": {group: {metric: value}}}],
-         "examples": [heat map dicts], "skipped": ["id: reason"], "contract_id", "device", "elapsed_s", "settings"}
+    {"checkpoint", "label", "family", "params", "layers", "layer_groups": {group: [layer...]},
+     "modalities": ["image", "video@T", ...], "items": {modality: n},
+     "summary": {modality: {group: {metric: {"mean", "std", "n"}}}},
+     "per_item": [{"id", "modality", "groups": {group: {metric: value}}}],
+     "examples": [heat map dicts], "skipped": ["id: reason"], "contract_id", "device", "elapsed_s", "settings"}
     """
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
-
 
     t0 = time.perf_counter()
     name = family or infer_family(model_path)
@@ -401,8 +452,11 @@ def run_attention(model_path: str | Path, data_root: str | Path, settings: Atten
     fam = get_family(name)
     contract = contract or SamplingContract()
     processor = AutoProcessor.from_pretrained(str(model_path))
-    model = AutoModelForImageTextToText.from_pretrained(str(model_path), dtype=torch.float32,
-                                                        attn_implementation="eager").to(device).eval()
+    model = (
+        AutoModelForImageTextToText.from_pretrained(str(model_path), dtype=torch.float32, attn_implementation="eager")
+        .to(device)
+        .eval()
+    )
     modules = attention_modules(model)
     groups = layer_groups(len(modules), settings.layer_groups)
     items, skipped = load_items(data_root, fam, processor, contract, settings)
@@ -412,20 +466,42 @@ def run_attention(model_path: str | Path, data_root: str | Path, settings: Atten
     last_group, last_layers = list(groups.items())[-1]
     for item in items:
         per_layer = measure_item(model, item, modules, image_id, video_id, device)
-        per_item.append({"id": item.id, "modality": item.modality, "target_tokens": int(item.target.sum()),
-                         "visual_tokens": int(len(item.target)), "groups": _group_means(per_layer, groups)})
+        per_item.append(
+            {
+                "id": item.id,
+                "modality": item.modality,
+                "target_tokens": int(item.target.sum()),
+                "visual_tokens": int(len(item.target)),
+                "groups": _group_means(per_layer, groups),
+            }
+        )
         if shown.get(item.modality, 0) < settings.examples:
             shown[item.modality] = shown.get(item.modality, 0) + 1
             examples.append(_example(item, per_layer, last_group, last_layers, tps if item.modality != "image" else 1))
     modalities = list(dict.fromkeys(r["modality"] for r in per_item))
-    summary = {mod: {g: {m: summarize([r["groups"][g][m] for r in per_item if r["modality"] == mod]) for m in METRICS}
-                     for g in groups} for mod in modalities}
+    summary = {
+        mod: {
+            g: {m: summarize([r["groups"][g][m] for r in per_item if r["modality"] == mod]) for m in METRICS}
+            for g in groups
+        }
+        for mod in modalities
+    }
     return {
-        "checkpoint": str(model_path), "label": label or Path(model_path).name, "family": fam.name,
-        "params": int(sum(p.numel() for p in model.parameters())), "layers": len(modules), "layer_groups": groups,
-        "modalities": modalities, "items": {m: sum(r["modality"] == m for r in per_item) for m in modalities},
-        "summary": summary, "per_item": per_item, "examples": examples, "skipped": skipped,
-        "contract_id": contract.contract_id(), "device": str(device), "elapsed_s": round(time.perf_counter() - t0, 2),
+        "checkpoint": str(model_path),
+        "label": label or Path(model_path).name,
+        "family": fam.name,
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "layers": len(modules),
+        "layer_groups": groups,
+        "modalities": modalities,
+        "items": {m: sum(r["modality"] == m for r in per_item) for m in modalities},
+        "summary": summary,
+        "per_item": per_item,
+        "examples": examples,
+        "skipped": skipped,
+        "contract_id": contract.contract_id(),
+        "device": str(device),
+        "elapsed_s": round(time.perf_counter() - t0, 2),
         "settings": {**asdict(settings), "budgets": list(settings.budgets)},
     }
 
@@ -455,30 +531,43 @@ def _cell(stats: Mapping[str, Any] | None, digits: int = 3) -> str:
 
 def attention_rows(results: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[str]]]:
     """Headers and cells: one row per checkpoint x modality x layer group (for Markdown and HTML)."""
-    headers = ["checkpoint", "items", "layers", "target share", "visual share", "target / visual",
-               "uniform baseline", "concentration"]
+    headers = [
+        "checkpoint",
+        "items",
+        "layers",
+        "target share",
+        "visual share",
+        "target / visual",
+        "uniform baseline",
+        "concentration",
+    ]
     rows = []
     scales = len({r.get("params") for r in results}) > 1  # several model sizes: name each checkpoint's
     for r in results:
         name = f"{_label(r)} ({human_params(r.get('params'))})" if scales else _label(r)
         for mod, per_group in r["summary"].items():
             for g, stats in per_group.items():
-                rows.append([name, f"{mod} (n={r['items'][mod]})", g,
-                             *(_cell(stats[m]) for m in METRICS)])
+                rows.append([name, f"{mod} (n={r['items'][mod]})", g, *(_cell(stats[m]) for m in METRICS)])
     return headers, rows
 
 
-ATTENTION_NOTE = ("Attention of the answer position (last prompt token), mean over heads, then over the group's "
-                  "layers; mean ± std over items. Target share: mass on the visual tokens covering the target; "
-                  "target / visual: its share of the visual mass; uniform baseline: target tokens / visual tokens "
-                  "(target / visual under uniform visual attention); concentration: 1 − normalised entropy over "
-                  "the visual tokens (0 uniform, 1 one token).")
+ATTENTION_NOTE = (
+    "Attention of the answer position (last prompt token), mean over heads, then over the group's "
+    "layers; mean ± std over items. Target share: mass on the visual tokens covering the target; "
+    "target / visual: its share of the visual mass; uniform baseline: target tokens / visual tokens "
+    "(target / visual under uniform visual attention); concentration: 1 − normalised entropy over "
+    "the visual tokens (0 uniform, 1 one token)."
+)
 
 
 def attention_markdown(results: Sequence[Mapping[str, Any]], figure: str | None = None) -> str:
     headers, rows = attention_rows(results)
-    lines = ["## Attention on the target (Figure 3)", "", "| " + " | ".join(headers) + " |",
-             "|" + "---|" * len(headers)]
+    lines = [
+        "## Attention on the target (Figure 3)",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", ATTENTION_NOTE]
     if figure:
@@ -490,7 +579,6 @@ def plot_attention(results: Sequence[Mapping[str, Any]], out_png: str | Path) ->
     """Figure-3-style panel: per example item (rows) and checkpoint (columns), the frame with the
     answer position's attention over its visual tokens (last layer group) and the target boxes."""
     from PIL import Image
-
 
     plt = pyplot()
     ids = [(e["id"], e["modality"]) for e in (results[0]["examples"] if results else [])]
@@ -514,12 +602,22 @@ def plot_attention(results: Sequence[Mapping[str, Any]], out_png: str | Path) ->
             ax.imshow(frame, extent=(0, w, h, 0))
             grid = np.asarray(ex["grid"], dtype=float)
             grid = grid / grid.sum() if grid.sum() > 0 else grid  # shares within the shown slot
-            ax.imshow(grid, extent=(0, w, h, 0), cmap="inferno", alpha=0.55, interpolation="nearest",
-                      vmin=0.0, vmax=max(float(grid.max()), 1e-12))
+            ax.imshow(
+                grid,
+                extent=(0, w, h, 0),
+                cmap="inferno",
+                alpha=0.55,
+                interpolation="nearest",
+                vmin=0.0,
+                vmax=max(float(grid.max()), 1e-12),
+            )
             sy, sx = h / ex["source_hw"][0], w / ex["source_hw"][1]
             for x0, y0, x1, y1 in ex["boxes"]:
-                ax.add_patch(plt.Rectangle((x0 * sx, y0 * sy), (x1 - x0) * sx, (y1 - y0) * sy, fill=False,
-                                           edgecolor="cyan", linewidth=1.2))
+                ax.add_patch(
+                    plt.Rectangle(
+                        (x0 * sx, y0 * sy), (x1 - x0) * sx, (y1 - y0) * sy, fill=False, edgecolor="cyan", linewidth=1.2
+                    )
+                )
             rows_, cols_ = grid.shape
             for k in range(1, rows_):  # the visual-token grid
                 ax.axhline(k * h / rows_, color="white", linewidth=0.4, alpha=0.6)

@@ -22,15 +22,21 @@ def visual_tokens_per_sample(history: Sequence[Mapping[str, Any]]) -> float | No
     Each window logs samples/s and visual-tokens/s over the same interval, so their ratio is the
     window's mean visual tokens per sample exactly (the interval cancels); windows are averaged.
     """
-    ratios = [float(h["visual_tokens_per_s"]) / float(h["samples_per_s"]) for h in history
-              if h.get("samples_per_s") and h.get("visual_tokens_per_s") is not None]
+    ratios = [
+        float(h["visual_tokens_per_s"]) / float(h["samples_per_s"])
+        for h in history
+        if h.get("samples_per_s") and h.get("visual_tokens_per_s") is not None
+    ]
     return sum(ratios) / len(ratios) if ratios else None
 
 
 def tokens_per_sample(history: Sequence[Mapping[str, Any]]) -> float | None:
     """Mean tokens (text + visual, no padding) per training sample, same method as above."""
-    ratios = [float(h["tokens_per_s"]) / float(h["samples_per_s"]) for h in history
-              if h.get("samples_per_s") and h.get("tokens_per_s") is not None]
+    ratios = [
+        float(h["tokens_per_s"]) / float(h["samples_per_s"])
+        for h in history
+        if h.get("samples_per_s") and h.get("tokens_per_s") is not None
+    ]
     return sum(ratios) / len(ratios) if ratios else None
 
 
@@ -43,9 +49,19 @@ def checkpoint_history(checkpoint: str | Path) -> list[dict[str, Any]]:
         return []
 
 
-def trial_compute(*, steps: int, micro_batch_size: int, grad_accum: int, num_workers: int, use_gpu: bool,
-                  cpus_per_worker: float, train_wall_s: float, eval_wall_s: float,
-                  eval_devices: float, history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def trial_compute(
+    *,
+    steps: int,
+    micro_batch_size: int,
+    grad_accum: int,
+    num_workers: int,
+    use_gpu: bool,
+    cpus_per_worker: float,
+    train_wall_s: float,
+    eval_wall_s: float,
+    eval_devices: float,
+    history: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
     """The `compute` block of a trial summary.
 
     `eval_devices` is what the evaluation held (GPUs if any, else CPUs), so evaluation cost is

@@ -58,8 +58,9 @@ def _frame_axis(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     ax.set_xlabel("training frames per video")
 
 
-def _series(ax: Any, rows: Sequence[Mapping[str, Any]], key: str, style: str, colour: str, label: str,
-            stars: bool = True) -> None:
+def _series(
+    ax: Any, rows: Sequence[Mapping[str, Any]], key: str, style: str, colour: str, label: str, stars: bool = True
+) -> None:
     """One line over the fixed budgets plus (stars=True) a star per hybrid trial at its mean frames.
 
     Base series pass stars=False: a hybrid trial's base sits at a fixed budget, not at its mean.
@@ -71,8 +72,14 @@ def _series(ax: Any, rows: Sequence[Mapping[str, Any]], key: str, style: str, co
         return
     for r in rows:
         if not _is_fixed(r) and r.get("frames") is not None:
-            ax.plot([r["frames"]], [_nan(r.get(key))], "*", color=colour, markersize=12,
-                    label=f"{label} ({r['frame_budget']})")
+            ax.plot(
+                [r["frames"]],
+                [_nan(r.get(key))],
+                "*",
+                color=colour,
+                markersize=12,
+                label=f"{label} ({r['frame_budget']})",
+            )
 
 
 def _by_model(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -120,8 +127,13 @@ def plot_delta_per_benchmark(rows: Sequence[Mapping[str, Any]], benches: Sequenc
     cmap = plt.get_cmap("viridis")
     for i, r in enumerate(rows):
         xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(benches))]
-        ax.bar(xs, [_nan(r.get(f"delta_{b}")) for b in benches], width, label=r["label"],
-               color=cmap(i / max(len(rows) - 1, 1)))
+        ax.bar(
+            xs,
+            [_nan(r.get(f"delta_{b}")) for b in benches],
+            width,
+            label=r["label"],
+            color=cmap(i / max(len(rows) - 1, 1)),
+        )
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(range(len(benches)), list(benches), rotation=20)
     ax.set_ylabel("Δ vs base (points)")
@@ -180,17 +192,30 @@ def plot_score_vs_frames(rows: Sequence[Mapping[str, Any]], benches: Sequence[st
     return save_figure(fig, path)
 
 
-def write_figures(cfg: ExperimentConfig, trials: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
-                  out_dir: Path) -> list[Figure]:
+def write_figures(
+    cfg: ExperimentConfig, trials: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]], out_dir: Path
+) -> list[Figure]:
     """Draw every figure into out_dir; returns them in report order."""
     benches = list(dict.fromkeys([*cfg.eval.benchmarks, *(b for t in trials for b in t["scores"])]))
     return [
-        Figure("tradeoff", plot_tradeoff(rows, out_dir / "tradeoff.png"),
-               "Image and video accuracy (base dashed) and Δ vs base against training frames"),
-        Figure("fig2", plot_delta_per_benchmark(rows, benches, out_dir / "fig2_delta_per_benchmark.png"),
-               "Fig. 2: Δ vs base per benchmark, one bar per trial"),
-        Figure("fig4", plot_delta_by_scale(rows, out_dir / "fig4_delta_by_scale.png"),
-               "Fig. 4: Δ image and Δ video average by model scale"),
-        Figure("fig5", plot_score_vs_frames(rows, benches, out_dir / "fig5_score_vs_frames.png"),
-               "Fig. 5: score against training frames per benchmark (base dashed)"),
+        Figure(
+            "tradeoff",
+            plot_tradeoff(rows, out_dir / "tradeoff.png"),
+            "Image and video accuracy (base dashed) and Δ vs base against training frames",
+        ),
+        Figure(
+            "fig2",
+            plot_delta_per_benchmark(rows, benches, out_dir / "fig2_delta_per_benchmark.png"),
+            "Fig. 2: Δ vs base per benchmark, one bar per trial",
+        ),
+        Figure(
+            "fig4",
+            plot_delta_by_scale(rows, out_dir / "fig4_delta_by_scale.png"),
+            "Fig. 4: Δ image and Δ video average by model scale",
+        ),
+        Figure(
+            "fig5",
+            plot_score_vs_frames(rows, benches, out_dir / "fig5_score_vs_frames.png"),
+            "Fig. 5: score against training frames per benchmark (base dashed)",
+        ),
     ]

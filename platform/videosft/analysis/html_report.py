@@ -38,8 +38,10 @@ def table_html(table: Table) -> str:
     head = "".join(f"<th>{inline_markup(h)}</th>" for h in table.headers)
     body = "".join("<tr>" + "".join(f"<td>{inline_markup(c)}</td>" for c in row) + "</tr>" for row in table.rows)
     notes = "".join(f'<p class="note">{inline_markup(n)}</p>' for n in table.notes)
-    return (f"<section><h2>{inline_markup(table.title)}</h2>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}</section>")
+    return (
+        f"<section><h2>{inline_markup(table.title)}</h2>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}</section>"
+    )
 
 
 def png_data_uri(path: Path) -> str:
@@ -48,18 +50,30 @@ def png_data_uri(path: Path) -> str:
 
 def figure_html(fig: Figure) -> str:
     caption = inline_markup(fig.caption)
-    return (f'<figure id="{html.escape(fig.name)}"><img alt="{caption}" src="{png_data_uri(fig.path)}">'
-            f"<figcaption>{caption}</figcaption></figure>")
+    return (
+        f'<figure id="{html.escape(fig.name)}"><img alt="{caption}" src="{png_data_uri(fig.path)}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
 
 
 def render_html(title: str, intro: Sequence[str], tables: Sequence[Table], figures: Sequence[Figure]) -> str:
-    parts = [f"<h1>{inline_markup(title)}</h1>", *(f"<p>{inline_markup(p)}</p>" for p in intro),
-             *(table_html(t) for t in tables), "<h2>Figures</h2>", *(figure_html(f) for f in figures)]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    parts = [
+        f"<h1>{inline_markup(title)}</h1>",
+        *(f"<p>{inline_markup(p)}</p>" for p in intro),
+        *(table_html(t) for t in tables),
+        "<h2>Figures</h2>",
+        *(figure_html(f) for f in figures),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
 
 
-def write_html(path: Path, title: str, intro: Sequence[str], tables: Sequence[Table], figures: Sequence[Figure]) -> Path:
+def write_html(
+    path: Path, title: str, intro: Sequence[str], tables: Sequence[Table], figures: Sequence[Figure]
+) -> Path:
     path.write_text(render_html(title, intro, tables, figures), encoding="utf-8")
     return path

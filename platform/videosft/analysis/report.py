@@ -28,8 +28,14 @@ from videosft.analysis.tradeoff import best_budgets, tradeoff_rows
 from videosft.config import ExperimentConfig
 
 
-def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequence[Mapping[str, Any]], out_dir: Path,
-                 alignment: Sequence[Mapping[str, Any]] = (), attention: Sequence[Mapping[str, Any]] = ()) -> Path:
+def write_report(
+    cfg: ExperimentConfig,
+    base: Mapping[Any, Any],
+    trials: Sequence[Mapping[str, Any]],
+    out_dir: Path,
+    alignment: Sequence[Mapping[str, Any]] = (),
+    attention: Sequence[Mapping[str, Any]] = (),
+) -> Path:
     """Write report.md, report.html, the figures and results.json; returns the Markdown path.
 
     `alignment`: gradient-alignment probe results (base and trials), drawn as a table and a figure.
@@ -37,24 +43,45 @@ def write_report(cfg: ExperimentConfig, base: Mapping[Any, Any], trials: Sequenc
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = tradeoff_rows(cfg, base, trials)
     figures = write_figures(cfg, trials, rows, out_dir)
-    (out_dir / "results.json").write_text(json.dumps(
-        {"config": cfg.model_dump(mode="json"), "rows": rows, "base": {str(k): v for k, v in base.items()},
-         "trials": list(trials), "best": best_budgets(rows), "alignment": list(alignment),
-         "attention": list(attention)}, indent=2, default=str))
+    (out_dir / "results.json").write_text(
+        json.dumps(
+            {
+                "config": cfg.model_dump(mode="json"),
+                "rows": rows,
+                "base": {str(k): v for k, v in base.items()},
+                "trials": list(trials),
+                "best": best_budgets(rows),
+                "alignment": list(alignment),
+                "attention": list(attention),
+            },
+            indent=2,
+            default=str,
+        )
+    )
     intro = intro_lines(cfg, rows, trials)
     tables = report_tables(cfg, base, trials, rows)
     if alignment:
         tables.append(alignment_table(alignment))
-        figures.append(Figure("alignment", plot_alignment(alignment, out_dir / "alignment.png"),
-                              "Gradient alignment: cosine of image-loss and video-loss gradients against the "
-                              "frame budget T, base and every trial (error bars: spread over batch pairs)"))
+        figures.append(
+            Figure(
+                "alignment",
+                plot_alignment(alignment, out_dir / "alignment.png"),
+                "Gradient alignment: cosine of image-loss and video-loss gradients against the "
+                "frame budget T, base and every trial (error bars: spread over batch pairs)",
+            )
+        )
     if alignment and any(r.get("second_moment") for r in alignment):
         tables.append(second_moment_table(alignment))
     if attention:
         tables.append(attention_table(attention))
-        figures.append(Figure("attention", plot_attention(attention, out_dir / "attention.png"),
-                              "Figure 3 in miniature: the answer position's attention over the frame (last layer "
-                              "group, mean over heads), base and every trial; boxes: the target"))
+        figures.append(
+            Figure(
+                "attention",
+                plot_attention(attention, out_dir / "attention.png"),
+                "Figure 3 in miniature: the answer position's attention over the frame (last layer "
+                "group, mean over heads), base and every trial; boxes: the target",
+            )
+        )
     md = [f"# Video-SFT trade-off report: {cfg.name}", "", *intro, ""]
     for table in tables:
         md += [to_markdown(table), ""]
@@ -77,5 +104,11 @@ def report_from_run_dir(run_dir: str | Path) -> Path:
     results = json.loads((run / "results.json").read_text())
     cfg = ExperimentConfig.model_validate(results["config"])
     base = {_budget_from_json(k): v for k, v in results["base"].items()}
-    return write_report(cfg, base, results["trials"], run, alignment=results.get("alignment") or (),
-                        attention=results.get("attention") or ())
+    return write_report(
+        cfg,
+        base,
+        results["trials"],
+        run,
+        alignment=results.get("alignment") or (),
+        attention=results.get("attention") or (),
+    )

@@ -21,7 +21,9 @@ Scores = Mapping[str, Mapping[str, Any]]  # benchmark name -> its scores dict
 
 
 def modality_average(scores: Scores, modality: str) -> float | None:
-    vals = [float(s["overall"]) for s in scores.values() if s.get("modality") == modality and s.get("overall") is not None]
+    vals = [
+        float(s["overall"]) for s in scores.values() if s.get("modality") == modality and s.get("overall") is not None
+    ]
     return mean(vals) if vals else None
 
 
@@ -93,16 +95,23 @@ def sorted_trials(trials: Sequence[Mapping[str, Any]], cfg: ExperimentConfig) ->
     return sorted(trials, key=lambda t: (model_name(t, cfg), budget_key(t["frame_budget"])))
 
 
-def tradeoff_rows(cfg: ExperimentConfig, base: Mapping[Any, Scores], trials: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def tradeoff_rows(
+    cfg: ExperimentConfig, base: Mapping[Any, Scores], trials: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """One row per trial: image/video averages and per-benchmark scores, with deltas vs the base."""
     models = {model_name(t, cfg) for t in trials}
     rows = []
     for t in sorted_trials(trials, cfg):
         b, ref = t["frame_budget"], base_for(cfg, base, t)
         name = model_name(t, cfg)
-        row: dict[str, Any] = {"frame_budget": b, "model": name, "params": (t.get("model") or {}).get("params"),
-                               "frames": trial_frames(t), "label": f"{name} · {b}" if len(models) > 1 else str(b),
-                               "base_eval_budget": base_key(cfg, base, t)}
+        row: dict[str, Any] = {
+            "frame_budget": b,
+            "model": name,
+            "params": (t.get("model") or {}).get("params"),
+            "frames": trial_frames(t),
+            "label": f"{name} · {b}" if len(models) > 1 else str(b),
+            "base_eval_budget": base_key(cfg, base, t),
+        }
         for modality in ("image", "video"):
             tuned, ref_avg = modality_average(t["scores"], modality), modality_average(ref, modality)
             row[modality], row[f"base_{modality}"], row[f"delta_{modality}"] = tuned, ref_avg, _delta(tuned, ref_avg)
@@ -126,8 +135,9 @@ def best_budgets(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
         candidates = {
             "video": [(r["video"], r) for r in mine if r["video"] is not None],
             "image": [(r["image"], r) for r in mine if r["image"] is not None],
-            "balanced": [((r["image"] + r["video"]) / 2, r) for r in mine
-                         if r["image"] is not None and r["video"] is not None],
+            "balanced": [
+                ((r["image"] + r["video"]) / 2, r) for r in mine if r["image"] is not None and r["video"] is not None
+            ],
         }
         # max keeps the first of equals: on a tie the smaller (cheaper) budget wins
         out[model] = {k: max(v, key=lambda p: p[0])[1]["frame_budget"] for k, v in candidates.items() if v}

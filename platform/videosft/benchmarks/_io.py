@@ -201,7 +201,9 @@ def cache_image_cell(cell: Any, cache_dir: str, stem: str, source: str, field: s
     raise BenchmarkDataError(f"{source} ({stem}): field {field!r} holds no image")
 
 
-def find_tables(root: str, subdirs: Iterable[str] = ("", "data"), suffixes: tuple[str, ...] = (".parquet",)) -> list[str]:
+def find_tables(
+    root: str, subdirs: Iterable[str] = ("", "data"), suffixes: tuple[str, ...] = (".parquet",)
+) -> list[str]:
     """Table files directly under root or under one of its usual sub-folders (HF ``data/``)."""
     found: list[str] = []
     for sub in subdirs:
@@ -234,6 +236,9 @@ def check_media_exist(benchmark: str, items: Iterable[Mapping[str, Any]], show: 
     paths = sorted({str(it["media_path"]) for it in items if it.get("media_path")})
     missing = [p for p in paths if not exists(p)]
     if missing:
-        listed = "\n  ".join(missing[:show]) + (f"\n  ... and {len(missing) - show} more" if len(missing) > show else "")
-        raise BenchmarkDataError(f"{benchmark}: {len(missing)} of {len(paths)} referenced media file(s) are "
-                                 f"missing:\n  {listed}")
+        listed = "\n  ".join(missing[:show]) + (
+            f"\n  ... and {len(missing) - show} more" if len(missing) > show else ""
+        )
+        raise BenchmarkDataError(
+            f"{benchmark}: {len(missing)} of {len(paths)} referenced media file(s) are missing:\n  {listed}"
+        )

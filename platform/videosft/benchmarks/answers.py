@@ -96,8 +96,8 @@ def strip_answer_prefixes(s: str) -> str:
         low = s.lower()
         for p in _PREFIXES:
             # Word boundary: "Optional" and "Answering" are not prefixes.
-            if low.startswith(p) and not low[len(p):len(p) + 1].isalnum():
-                s = s[len(p):].lstrip(" :").strip().strip("*").strip()
+            if low.startswith(p) and not low[len(p) : len(p) + 1].isalnum():
+                s = s[len(p) :].lstrip(" :").strip().strip("*").strip()
                 changed = True
                 break
     return s
@@ -183,7 +183,7 @@ def _extract_choice(prediction: str, options: tuple[str, ...]) -> str:
 
 
 def extract_yes_no(prediction: str) -> str:
-    """"yes", "no", or "" for a free-form answer to a yes/no question."""
+    """ "yes", "no", or "" for a free-form answer to a yes/no question."""
     if prediction is None:
         return ""
     return _extract_yes_no(str(prediction))

@@ -65,7 +65,6 @@ LMMS_POST_PROMPT = "\nAnswer with the option's letter from the given choices dir
 LMMS_POST_PROMPT_CN = "\n请直接使用所提供的选项字母作为答案回答。"
 
 
-
 def _isna(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
@@ -76,6 +75,7 @@ def vlmeval_is_na(v: Any) -> bool:
 
 
 # ---- VLMEvalKit 0.2rc1@e8e78f0 rules (image_mcq.py; matching in videosft/benchmarks/vlmevalkit_rules.py) ----
+
 
 def vlmeval_prompt(question: str, choices: Mapping[str, Any], hint: str | None) -> str:
     """``ImageMCQDataset.build_prompt``'s text (``choices``: letter -> text, NA already dropped)."""
@@ -90,8 +90,12 @@ def vlmeval_prompt(question: str, choices: Mapping[str, Any], hint: str | None) 
 # ---- lmms-eval 0.7.3 rules (tasks/mmbench/en_utils.py, mmbench_evals.py) ----
 
 
-def lmms_doc_to_text(doc: Mapping[str, Any], post_prompt: str | None = LMMS_POST_PROMPT,
-                     sys_prompt: str = LMMS_SYS_PROMPT, lang: str = "en") -> str:
+def lmms_doc_to_text(
+    doc: Mapping[str, Any],
+    post_prompt: str | None = LMMS_POST_PROMPT,
+    sys_prompt: str = LMMS_SYS_PROMPT,
+    lang: str = "en",
+) -> str:
     """``mmbench_doc_to_text`` with ``MMBench_Evaluator.create_options_prompt``.
 
     en_utils drops a None/"nan" hint; cn_utils drops only a None hint (a "nan" string stays);
@@ -99,8 +103,7 @@ def lmms_doc_to_text(doc: Mapping[str, Any], post_prompt: str | None = LMMS_POST
     English sys_prompt, the Chinese tasks included (upstream quirk, reproduced).
     """
     opts = {c: doc[c] for c in sorted(set(doc) & set("ABCDE")) if doc[c]}
-    options_prompt = f"{sys_prompt}\n" + "".join(f"{k}. {v}\n" for k, v in opts.items()
-                                                 if not _isna(v) and v != "nan")
+    options_prompt = f"{sys_prompt}\n" + "".join(f"{k}. {v}\n" for k, v in opts.items() if not _isna(v) and v != "nan")
     options_prompt = options_prompt.rstrip("\n")
     hint = doc.get("hint") if lang != "cc" else None
     if not _isna(hint) and (hint != "nan" or lang == "cn"):
@@ -110,8 +113,20 @@ def lmms_doc_to_text(doc: Mapping[str, Any], post_prompt: str | None = LMMS_POST
     return f"{query}\n{post_prompt}" if post_prompt else query
 
 
-_LMMS_TUPS = (("", "."), ("", ","), ("", ":"), ("", ")"), ("", ")."), ("(", ")"), ("(", ")."), (":", ""), (":", ","),
-              (":", "."), (":", ")"), (":", ")."))
+_LMMS_TUPS = (
+    ("", "."),
+    ("", ","),
+    ("", ":"),
+    ("", ")"),
+    ("", ")."),
+    ("(", ")"),
+    ("(", ")."),
+    (":", ""),
+    (":", ","),
+    (":", "."),
+    (":", ")"),
+    (":", ")."),
+)
 
 
 def lmms_can_infer_option(answer: str) -> str | bool:
@@ -166,8 +181,12 @@ def _lenient(row: Mapping[str, Any]) -> str | None:
 def _verdict(got: str | bool, row: Mapping[str, Any]) -> dict[str, Any]:
     extracted = None if got is False else str(got)
     answer = str(row.get("answer") or "")
-    return {EXTRACTED: extracted, CORRECT: extracted is not None and answer != "" and extracted == answer,
-            "needs_judge": got is False, "lenient": _lenient(row)}
+    return {
+        EXTRACTED: extracted,
+        CORRECT: extracted is not None and answer != "" and extracted == answer,
+        "needs_judge": got is False,
+        "lenient": _lenient(row),
+    }
 
 
 def judge_lmms(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -192,9 +211,13 @@ def judge_vlmeval(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _circular(rows: Sequence[Mapping[str, Any]], judge) -> dict[str, Any]:
     if rows and all(not str(r.get("answer") or "") for r in rows):
-        return {"overall": float("nan"), "n_items": len(rows), "no_ground_truth": True,
-                "message": "mmbench: this split carries no answers (test split: submit the predictions to "
-                           "the MMBench server); nothing can be scored here"}
+        return {
+            "overall": float("nan"),
+            "n_items": len(rows),
+            "no_ground_truth": True,
+            "message": "mmbench: this split carries no answers (test split: submit the predictions to "
+            "the MMBench server); nothing can be scored here",
+        }
     verdicts = [judge(r) for r in rows]
     by_group: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r, v in zip(rows, verdicts):
@@ -210,7 +233,9 @@ def _circular(rows: Sequence[Mapping[str, Any]], judge) -> dict[str, Any]:
         "overall": pct(sum(hits), len(hits)),
         "vanilla": pct(sum(v[CORRECT] for r, v in zip(rows, verdicts) if int(r["index"]) < _ROT), len(mains)),
         "all_rotations": pct(sum(v[CORRECT] for v in verdicts), len(verdicts)),
-        "n_questions": len(mains), "n_items": len(rows), "questions_needing_judge": needs_q,
+        "n_questions": len(mains),
+        "n_items": len(rows),
+        "questions_needing_judge": needs_q,
     }
     for level in ("category", "l2_category"):
         hit: dict[str, list[bool]] = defaultdict(list)
@@ -237,8 +262,11 @@ def score_vlmeval(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def _hf_shards(d: str, split: str) -> list[str]:
     if not _io.is_dir(d):
         return []
-    return [f for f in _io.list_files(d, ".parquet") if re.fullmatch(rf"{split}-\d+-of-\d+(-[0-9a-f]+)?\.parquet",
-                                                                    os.path.basename(f.rstrip("/")))]
+    return [
+        f
+        for f in _io.list_files(d, ".parquet")
+        if re.fullmatch(rf"{split}-\d+-of-\d+(-[0-9a-f]+)?\.parquet", os.path.basename(f.rstrip("/")))
+    ]
 
 
 def tsv_name(lang: str, split: str, version: str) -> str:
@@ -247,11 +275,16 @@ def tsv_name(lang: str, split: str, version: str) -> str:
     return f"MMBench_{split.upper()}_{lang.upper()}{'_V11' if version == 'v11' else ''}.tsv"
 
 
-def find_files(root: str, lang: str = "en", split: str = "dev", layout: str = "auto", version: str = "v10",
-               prefer: str = "hf") -> tuple[str, list[str]]:
+def find_files(
+    root: str, lang: str = "en", split: str = "dev", layout: str = "auto", version: str = "v10", prefer: str = "hf"
+) -> tuple[str, list[str]]:
     """(layout, files) of one published MMBench split under ``root`` (a folder or one file)."""
-    for name, value, allowed in (("lang", lang, LANGS), ("split", split, SPLITS), ("layout", layout, LAYOUTS),
-                                 ("version", version, ("v10", "v11"))):
+    for name, value, allowed in (
+        ("lang", lang, LANGS),
+        ("split", split, SPLITS),
+        ("layout", layout, LAYOUTS),
+        ("version", version, ("v10", "v11")),
+    ):
         if value not in allowed:
             raise _io.BenchmarkDataError(f"mmbench: {name} {value!r} unknown; expected one of {allowed}")
     if root.endswith(".parquet"):
@@ -268,13 +301,17 @@ def find_files(root: str, lang: str = "en", split: str = "dev", layout: str = "a
                 return "hf", shards
         else:
             for sub in ("", "data"):
-                path = _io.join(root, sub, tsv_name(lang, split, version)) if sub else _io.join(
-                    root, tsv_name(lang, split, version))
+                path = (
+                    _io.join(root, sub, tsv_name(lang, split, version))
+                    if sub
+                    else _io.join(root, tsv_name(lang, split, version))
+                )
                 if _io.exists(path):
                     return "tsv", [path]
     raise _io.BenchmarkDataError(
         f"{root}: no MMBench {lang}/{split} found (looked for {lang}/{split}-0000N-of-0000M.parquet and "
-        f"{tsv_name(lang, split, version)})")
+        f"{tsv_name(lang, split, version)})"
+    )
 
 
 def _tsv_doc_cell(v: Any) -> Any:
@@ -282,8 +319,17 @@ def _tsv_doc_cell(v: Any) -> Any:
     return None if vlmeval_is_na(v) else v
 
 
-def load(root: str, cache_dir: str | None = None, lang: str = "en", split: str = "dev", layout: str = "auto",
-         version: str = "v10", *, protocol: str = "lmms_eval", **_: Any) -> list[EvalItem]:
+def load(
+    root: str,
+    cache_dir: str | None = None,
+    lang: str = "en",
+    split: str = "dev",
+    layout: str = "auto",
+    version: str = "v10",
+    *,
+    protocol: str = "lmms_eval",
+    **_: Any,
+) -> list[EvalItem]:
     """MMBench items for one published split, with ``protocol``'s prompt text."""
     lay, files = find_files(root, lang, split, layout, version, "hf" if protocol == "lmms_eval" else "tsv")
     cache_dir = cache_dir or _io.default_cache_dir("mmbench")
@@ -334,22 +380,40 @@ def load(root: str, cache_dir: str | None = None, lang: str = "en", split: str =
         else:
             hint = row.get("hint")
             prompt = vlmeval_prompt(str(question), vlm_choices, None if vlmeval_is_na(hint) else str(hint))
-        items.append({
-            # lmms-eval's cn/cc task YAMLs generate 256 tokens, en 1024 (the Benchmark's default).
-            **({"max_new_tokens": 256} if protocol == "lmms_eval" and lang != "en" else {}),
-            "id": str(idx), "index": idx, "media_type": "image", "media_path": path, "cluster": str(group),
-            "circular_group": str(group), "rotation": idx // _ROT, "question": prompt, "answer": answer,
-            "options": options, "choices": {c: str(v) for c, v in vlm_choices.items()},
-            "category": "" if vlmeval_is_na(row.get("category")) else str(row.get("category")),
-            "l2_category": next((str(row[k]) for k in ("L2-category", "l2-category", "l2_category")
-                                 if k in row and not vlmeval_is_na(row[k])), ""),
-            "split": "" if vlmeval_is_na(row.get("split")) else str(row.get("split")),
-            "doc": doc,  # the row as lmms-eval's task functions see it (HF layout, no image)
-        })
+        items.append(
+            {
+                # lmms-eval's cn/cc task YAMLs generate 256 tokens, en 1024 (the Benchmark's default).
+                **({"max_new_tokens": 256} if protocol == "lmms_eval" and lang != "en" else {}),
+                "id": str(idx),
+                "index": idx,
+                "media_type": "image",
+                "media_path": path,
+                "cluster": str(group),
+                "circular_group": str(group),
+                "rotation": idx // _ROT,
+                "question": prompt,
+                "answer": answer,
+                "options": options,
+                "choices": {c: str(v) for c, v in vlm_choices.items()},
+                "category": "" if vlmeval_is_na(row.get("category")) else str(row.get("category")),
+                "l2_category": next(
+                    (
+                        str(row[k])
+                        for k in ("L2-category", "l2-category", "l2_category")
+                        if k in row and not vlmeval_is_na(row[k])
+                    ),
+                    "",
+                ),
+                "split": "" if vlmeval_is_na(row.get("split")) else str(row.get("split")),
+                "doc": doc,  # the row as lmms-eval's task functions see it (HF layout, no image)
+            }
+        )
     missing = sum(1 for it in items if not it["answer"])
     if 0 < missing < len(items):
-        raise _io.BenchmarkDataError(f"{files[0]}: {missing} of {len(items)} rows have no 'answer' (a dev split has "
-                                     "every answer, a test split none)")
+        raise _io.BenchmarkDataError(
+            f"{files[0]}: {missing} of {len(items)} rows have no 'answer' (a dev split has "
+            "every answer, a test split none)"
+        )
     return items
 
 
@@ -362,11 +426,25 @@ def rotate(options: Sequence[str], answer: str) -> list[tuple[int, list[str], st
 _OPTIONS = ("lang", "split", "layout", "version")
 MMBENCH = {
     # lmms-eval: _default_template_mmbench_en_yaml generation_kwargs.max_new_tokens = 1024 (cn/cc: 256)
-    "lmms_eval": Benchmark(name="mmbench", modality="image", load=partial(load, protocol="lmms_eval"),
-                           score=score_lmms, judge=judge_lmms, protocol="lmms_eval", max_new_tokens=1024,
-                           options=_OPTIONS),
+    "lmms_eval": Benchmark(
+        name="mmbench",
+        modality="image",
+        load=partial(load, protocol="lmms_eval"),
+        score=score_lmms,
+        judge=judge_lmms,
+        protocol="lmms_eval",
+        max_new_tokens=1024,
+        options=_OPTIONS,
+    ),
     # VLMEvalKit sets no per-benchmark length; its model wrappers default to 2048 (vlm/llava/llava.py).
-    "vlmevalkit": Benchmark(name="mmbench", modality="image", load=partial(load, protocol="vlmevalkit"),
-                            score=score_vlmeval, judge=judge_vlmeval, protocol="vlmevalkit", max_new_tokens=2048,
-                            options=_OPTIONS),
+    "vlmevalkit": Benchmark(
+        name="mmbench",
+        modality="image",
+        load=partial(load, protocol="vlmevalkit"),
+        score=score_vlmeval,
+        judge=judge_vlmeval,
+        protocol="vlmevalkit",
+        max_new_tokens=2048,
+        options=_OPTIONS,
+    ),
 }

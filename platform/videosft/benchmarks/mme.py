@@ -80,8 +80,29 @@ def vlmevalkit_prompt(question: str) -> str:
 
 # ---------------------------------------------------------------- VLMEvalKit's yes/no rules (shared with POPE)
 
-_VLMEVAL_PUNCT = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`",
-                  ",", "?", "!")
+_VLMEVAL_PUNCT = (
+    ";",
+    "/",
+    "[",
+    "]",
+    '"',
+    "{",
+    "}",
+    "(",
+    ")",
+    "=",
+    "+",
+    "\\",
+    "_",
+    "-",
+    ">",
+    "<",
+    "@",
+    "`",
+    ",",
+    "?",
+    "!",
+)
 _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
 _PERIOD_STRIP = re.compile(r"(?<!\d)\.(?!\d)")
 
@@ -159,8 +180,16 @@ def _category(value: Any, source: str, where: str) -> str:
     return cat
 
 
-def _item(qid: str, k: int, cat: str, path: str, question: str, answer: str | None,
-          prompt: Callable[[str], str], item_id: str | None = None) -> EvalItem:
+def _item(
+    qid: str,
+    k: int,
+    cat: str,
+    path: str,
+    question: str,
+    answer: str | None,
+    prompt: Callable[[str], str],
+    item_id: str | None = None,
+) -> EvalItem:
     return {
         "id": item_id or f"{qid}#{k}",
         "media_type": "image",
@@ -225,8 +254,9 @@ def _load_tsv(path: str, cache_dir: str, prompt: Callable[[str], str]) -> list[E
         # MME_rating groups an image's questions by image_path; without one, by the image's own row.
         image = str(row.get("image_path") or "") or f"{cat}/{owner}"
         ans = _answer(row.get("answer"), path, where)
-        items.append(_item(image, 0, cat, media, str(_io.require(row, "question", path, where)), ans, prompt,
-                           item_id=idx))
+        items.append(
+            _item(image, 0, cat, media, str(_io.require(row, "question", path, where)), ans, prompt, item_id=idx)
+        )
     return items
 
 
@@ -239,7 +269,11 @@ def _load_release(root: str, prompt: Callable[[str], str]) -> list[EvalItem]:
         split = _io.is_dir(_io.join(cat_dir, "questions_answers_YN"))
         txt_dir = _io.join(cat_dir, "questions_answers_YN") if split else cat_dir
         img_dir = _io.join(cat_dir, "images") if split else cat_dir
-        images = {os.path.splitext(p.rsplit("/", 1)[-1])[0]: p for p in _io.list_files(img_dir) if p.lower().endswith(_IMAGE_EXT)}
+        images = {
+            os.path.splitext(p.rsplit("/", 1)[-1])[0]: p
+            for p in _io.list_files(img_dir)
+            if p.lower().endswith(_IMAGE_EXT)
+        }
         for txt in _io.list_files(txt_dir, ".txt"):
             stem = os.path.splitext(txt.rsplit("/", 1)[-1])[0]
             if stem not in images:
@@ -313,7 +347,12 @@ def judge_vlmevalkit(row: Mapping[str, Any]) -> dict[str, Any]:
     pred = "" if row.get("error") else str(row.get("prediction") or "")
     got = yorn_extraction(pred)
     if got == "Unknown":
-        return {"extracted": None, "correct": False, "needs_judge": True, "lenient": _lenient(row) if pred.strip() else None}
+        return {
+            "extracted": None,
+            "correct": False,
+            "needs_judge": True,
+            "lenient": _lenient(row) if pred.strip() else None,
+        }
     ok = not _no_truth(row) and got == yes_no_cap(str(row["answer"]))
     return {"extracted": got, "correct": ok, "needs_judge": False, "lenient": _lenient(row)}
 
@@ -332,7 +371,9 @@ def _no_truth_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"overall": math.nan, "n": len(rows), "no_ground_truth": True, "message": NO_GROUND_TRUTH}
 
 
-def _finish(out: dict[str, Any], cats: Mapping[str, Mapping[str, float]], perception: float, cognition: float) -> dict[str, Any]:
+def _finish(
+    out: dict[str, Any], cats: Mapping[str, Mapping[str, float]], perception: float, cognition: float
+) -> dict[str, Any]:
     out["total"] = perception + cognition
     out["overall"] = out["total"] / (2 * len(cats)) if cats else 0.0
     for cat in CATEGORIES:
@@ -355,13 +396,21 @@ def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for s in scores:
             total += (sum(s) == len(s)) * 100.0 + sum(s) / len(s) * 100.0
         n_q = sum(len(s) for s in scores)
-        cats[cat] = {"score": total / len(scores), "acc": pct(sum(map(sum, scores)), n_q),
-                     "acc_plus": pct(sum(sum(s) == len(s) for s in scores), len(scores))}
+        cats[cat] = {
+            "score": total / len(scores),
+            "acc": pct(sum(map(sum, scores)), n_q),
+            "acc_plus": pct(sum(sum(s) == len(s) for s in scores), len(scores)),
+        }
     perception = sum(cats[c]["score"] for c in cats if c in PERCEPTION)
     cognition = sum(cats[c]["score"] for c in cats if c not in PERCEPTION)
-    out: dict[str, Any] = {"n": len(rows), "mme_perception_score": perception, "mme_cognition_score": cognition,
-                           "perception": perception, "cognition": cognition,
-                           "unparsed": sum(1 for v in verdicts if v["extracted"] is None)}
+    out: dict[str, Any] = {
+        "n": len(rows),
+        "mme_perception_score": perception,
+        "mme_cognition_score": cognition,
+        "perception": perception,
+        "cognition": cognition,
+        "unparsed": sum(1 for v in verdicts if v["extracted"] is None),
+    }
     return _finish(out, cats, perception, cognition)
 
 
@@ -380,16 +429,35 @@ def score_vlmevalkit(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         cats[cat] = {"score": acc + plus, "acc": acc, "acc_plus": plus}
     perception = sum(cats[c]["score"] for c in cats if c in PERCEPTION)
     reasoning = sum(cats[c]["score"] for c in cats if c not in PERCEPTION)
-    out: dict[str, Any] = {"n": len(rows), "perception": perception, "reasoning": reasoning, "cognition": reasoning,
-                           "unparsed": sum(1 for v in verdicts if v["extracted"] is None)}
+    out: dict[str, Any] = {
+        "n": len(rows),
+        "perception": perception,
+        "reasoning": reasoning,
+        "cognition": reasoning,
+        "unparsed": sum(1 for v in verdicts if v["extracted"] is None),
+    }
     return _finish(out, cats, perception, reasoning)
 
 
 MME = {
-    "lmms_eval": Benchmark(name="mme", modality="image", load=_loader(lmms_prompt), score=score_lmms,
-                           judge=judge_lmms, protocol="lmms_eval", max_new_tokens=LMMS_MAX_NEW_TOKENS,
-                           options=("cache_dir",)),
-    "vlmevalkit": Benchmark(name="mme", modality="image", load=_loader(vlmevalkit_prompt), score=score_vlmevalkit,
-                            judge=judge_vlmevalkit, protocol="vlmevalkit", max_new_tokens=VLMEVALKIT_MAX_NEW_TOKENS,
-                            options=("cache_dir",)),
+    "lmms_eval": Benchmark(
+        name="mme",
+        modality="image",
+        load=_loader(lmms_prompt),
+        score=score_lmms,
+        judge=judge_lmms,
+        protocol="lmms_eval",
+        max_new_tokens=LMMS_MAX_NEW_TOKENS,
+        options=("cache_dir",),
+    ),
+    "vlmevalkit": Benchmark(
+        name="mme",
+        modality="image",
+        load=_loader(vlmevalkit_prompt),
+        score=score_vlmevalkit,
+        judge=judge_vlmevalkit,
+        protocol="vlmevalkit",
+        max_new_tokens=VLMEVALKIT_MAX_NEW_TOKENS,
+        options=("cache_dir",),
+    ),
 }

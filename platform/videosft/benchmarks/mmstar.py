@@ -59,7 +59,7 @@ def parse_options(question: str) -> list[str]:
     pos = question.rfind("Options:")
     if pos < 0:
         return []
-    parts = _OPTION_SPLIT.split(question[pos + len("Options:"):].strip())
+    parts = _OPTION_SPLIT.split(question[pos + len("Options:") :].strip())
     # parts = ['', 'A', text, 'B', text, ...]; keep only a contiguous A, B, C... run
     letters, texts = parts[1::2], [t.strip() for t in parts[2::2]]
     out = []
@@ -106,8 +106,12 @@ def judge_lmms(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _no_ground_truth(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
     if rows and all(not str(r.get("answer") or "").strip() for r in rows):
-        return {"overall": float("nan"), "n": len(rows), "no_ground_truth": True,
-                "message": "mmstar: these rows carry no reference answers; nothing can be scored"}
+        return {
+            "overall": float("nan"),
+            "n": len(rows),
+            "no_ground_truth": True,
+            "message": "mmstar: these rows carry no reference answers; nothing can be scored",
+        }
     return None
 
 
@@ -130,8 +134,12 @@ def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         means = [sum(v) / len(v) for v in groups.values()]
         return 100.0 * sum(means) / len(means) if means else 0.0
 
-    out: dict[str, Any] = {"overall": agg(by_l2), "micro": pct(sum(hits), len(hits)), "n": len(rows),
-                           "n_l2_categories": len(by_l2)}
+    out: dict[str, Any] = {
+        "overall": agg(by_l2),
+        "micro": pct(sum(hits), len(hits)),
+        "n": len(rows),
+        "n_l2_categories": len(by_l2),
+    }
     out.update({f"category/{c}": agg(g) for c, g in sorted(l2_of_cat.items())})
     out.update({f"l2_category/{k}": 100.0 * sum(v) / len(v) for k, v in sorted(by_l2.items())})
     return out
@@ -148,8 +156,12 @@ def judge_vlmeval(row: Mapping[str, Any]) -> dict[str, Any]:
     got = vlmeval_can_infer(str(row.get("prediction") if row.get("prediction") is not None else ""), choices)
     needs = got is False
     got = None if got is False else str(got)
-    return {EXTRACTED: got, CORRECT: got is not None and got == str(row.get("answer") or ""), "needs_judge": needs,
-            "lenient": _lenient(row)}
+    return {
+        EXTRACTED: got,
+        CORRECT: got is not None and got == str(row.get("answer") or ""),
+        "needs_judge": needs,
+        "lenient": _lenient(row),
+    }
 
 
 def score_vlmeval(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -191,12 +203,14 @@ def _pick_file(root: str, layout: str, prefer: str) -> str:
     if len(tables) == 1 and layout == "auto":
         return tables[0]
     wanted = " or ".join(names[l] for l in order)
-    raise _io.BenchmarkDataError(f"{root}: no MMStar {wanted} found" +
-                                 (f" (found {len(tables)} other tables; name the file)" if tables else ""))
+    raise _io.BenchmarkDataError(
+        f"{root}: no MMStar {wanted} found" + (f" (found {len(tables)} other tables; name the file)" if tables else "")
+    )
 
 
-def load(root: str, cache_dir: str | None = None, layout: str = "auto", *, protocol: str = "lmms_eval",
-         **_: Any) -> list[EvalItem]:
+def load(
+    root: str, cache_dir: str | None = None, layout: str = "auto", *, protocol: str = "lmms_eval", **_: Any
+) -> list[EvalItem]:
     """MMStar items with ``protocol``'s prompt; ``root`` is the file or the downloaded folder."""
     f = _pick_file(root, layout, "hf" if protocol == "lmms_eval" else "vlmevalkit")
     cache_dir = cache_dir or _io.default_cache_dir("mmstar")
@@ -226,19 +240,43 @@ def load(root: str, cache_dir: str | None = None, layout: str = "auto", *, proto
             choices = {k: str(v) for k, v in column_choices.items()} or dict(zip("ABCDEFGHIJ", options))
             hint = row.get("hint")
             question = vlmeval_prompt(raw_question, choices, None if vlmeval_is_na(hint) else str(hint))
-        items.append({
-            "id": idx, "media_type": "image", "media_path": image, "question": question, "answer": answer,
-            "options": options, "choices": choices, "cluster": idx, "category": _field(row, "category"),
-            "l2_category": _field(row, "l2_category", "l2-category", "L2-category"),
-        })
+        items.append(
+            {
+                "id": idx,
+                "media_type": "image",
+                "media_path": image,
+                "question": question,
+                "answer": answer,
+                "options": options,
+                "choices": choices,
+                "cluster": idx,
+                "category": _field(row, "category"),
+                "l2_category": _field(row, "l2_category", "l2-category", "L2-category"),
+            }
+        )
     return items
 
 
 _OPTIONS = ("layout",)
 MMSTAR = {
-    "lmms_eval": Benchmark(name="mmstar", modality="image", load=partial(load, protocol="lmms_eval"), score=score_lmms,
-                           judge=judge_lmms, protocol="lmms_eval", max_new_tokens=1024, options=_OPTIONS),
-    "vlmevalkit": Benchmark(name="mmstar", modality="image", load=partial(load, protocol="vlmevalkit"),
-                            score=score_vlmeval, judge=judge_vlmeval, protocol="vlmevalkit", max_new_tokens=2048,
-                            options=_OPTIONS),
+    "lmms_eval": Benchmark(
+        name="mmstar",
+        modality="image",
+        load=partial(load, protocol="lmms_eval"),
+        score=score_lmms,
+        judge=judge_lmms,
+        protocol="lmms_eval",
+        max_new_tokens=1024,
+        options=_OPTIONS,
+    ),
+    "vlmevalkit": Benchmark(
+        name="mmstar",
+        modality="image",
+        load=partial(load, protocol="vlmevalkit"),
+        score=score_vlmeval,
+        judge=judge_vlmeval,
+        protocol="vlmevalkit",
+        max_new_tokens=2048,
+        options=_OPTIONS,
+    ),
 }

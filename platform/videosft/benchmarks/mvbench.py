@@ -63,10 +63,25 @@ from videosft.benchmarks.base import Benchmark, EvalItem
 from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA, can_infer
 
 TASKS = (
-    "action_sequence", "action_prediction", "action_antonym", "fine_grained_action", "unexpected_action",
-    "object_existence", "object_interaction", "object_shuffle", "moving_direction", "action_localization",
-    "scene_transition", "action_count", "moving_count", "moving_attribute", "state_change",
-    "fine_grained_pose", "character_order", "egocentric_navigation", "episodic_reasoning",
+    "action_sequence",
+    "action_prediction",
+    "action_antonym",
+    "fine_grained_action",
+    "unexpected_action",
+    "object_existence",
+    "object_interaction",
+    "object_shuffle",
+    "moving_direction",
+    "action_localization",
+    "scene_transition",
+    "action_count",
+    "moving_count",
+    "moving_attribute",
+    "state_change",
+    "fine_grained_pose",
+    "character_order",
+    "egocentric_navigation",
+    "episodic_reasoning",
     "counterfactual_inference",
 )
 # VLMEvalKit's task_type names (its score keys), per task.
@@ -74,32 +89,55 @@ DISPLAY = {t: t.replace("_", " ").title().replace("Fine Grained", "Fine-grained"
 _CLEVRER, _PERC = "clevrer/video_validation", "perception/videos"
 # lmms-eval 0.7.3 tasks/mvbench/utils.py DATA_LIST: the HF ``video`` revision.
 VIDEO_PREFIXES = {
-    "object_interaction": "star/Charades_segment", "action_sequence": "star/Charades_segment",
-    "action_prediction": "star/Charades_segment", "action_localization": "sta/sta_video_segment",
-    "moving_count": _CLEVRER, "fine_grained_pose": "nturgbd_convert", "character_order": _PERC,
-    "object_shuffle": _PERC, "egocentric_navigation": "vlnqa", "moving_direction": _CLEVRER,
-    "episodic_reasoning": "tvqa/video_fps3_hq_segment", "fine_grained_action": "Moments_in_Time_Raw/videos",
-    "scene_transition": "scene_qa/video", "state_change": _PERC, "moving_attribute": _CLEVRER,
-    "action_antonym": "ssv2_video_mp4", "unexpected_action": "FunQA_test/test",
-    "counterfactual_inference": _CLEVRER, "object_existence": _CLEVRER, "action_count": _PERC,
+    "object_interaction": "star/Charades_segment",
+    "action_sequence": "star/Charades_segment",
+    "action_prediction": "star/Charades_segment",
+    "action_localization": "sta/sta_video_segment",
+    "moving_count": _CLEVRER,
+    "fine_grained_pose": "nturgbd_convert",
+    "character_order": _PERC,
+    "object_shuffle": _PERC,
+    "egocentric_navigation": "vlnqa",
+    "moving_direction": _CLEVRER,
+    "episodic_reasoning": "tvqa/video_fps3_hq_segment",
+    "fine_grained_action": "Moments_in_Time_Raw/videos",
+    "scene_transition": "scene_qa/video",
+    "state_change": _PERC,
+    "moving_attribute": _CLEVRER,
+    "action_antonym": "ssv2_video_mp4",
+    "unexpected_action": "FunQA_test/test",
+    "counterfactual_inference": _CLEVRER,
+    "object_existence": _CLEVRER,
+    "action_count": _PERC,
 }
 # VLMEvalKit MVBench.type_data_list: the HF ``main`` branch (episodic reasoning: frame folders).
 MAIN_PREFIXES = dict(
     VIDEO_PREFIXES,
-    object_interaction="star/Charades_v1_480", action_sequence="star/Charades_v1_480",
-    action_prediction="star/Charades_v1_480", action_localization="sta/sta_video",
-    fine_grained_pose="nturgbd", episodic_reasoning="tvqa/frames_fps3_hq", action_antonym="ssv2_video",
+    object_interaction="star/Charades_v1_480",
+    action_sequence="star/Charades_v1_480",
+    action_prediction="star/Charades_v1_480",
+    action_localization="sta/sta_video",
+    fine_grained_pose="nturgbd",
+    episodic_reasoning="tvqa/frames_fps3_hq",
+    action_antonym="ssv2_video",
 )
 LAYOUTS = {"video": VIDEO_PREFIXES, "main": MAIN_PREFIXES}
 # Tasks whose main-branch videos are full recordings cut by the JSON's start/end (VLMEvalKit "bound").
-BOUND_TASKS = ("action_sequence", "action_prediction", "object_interaction", "action_localization",
-               "episodic_reasoning")
+BOUND_TASKS = (
+    "action_sequence",
+    "action_prediction",
+    "object_interaction",
+    "action_localization",
+    "episodic_reasoning",
+)
 FRAME_TASKS_MAIN = ("episodic_reasoning",)
 
 LMMS_POST_PROMPT = "Only give the best option.\n"  # every mvbench_<task>.yaml's default post_prompt
-VLMEVAL_SYS = ("Carefully watch the video and pay attention to the cause and sequence of events, "
-               "the detail and movement of objects, and the action and pose of persons. "
-               "Based on your observations, select the best option that accurately addresses the question.\n")
+VLMEVAL_SYS = (
+    "Carefully watch the video and pay attention to the cause and sequence of events, "
+    "the detail and movement of objects, and the action and pose of persons. "
+    "Based on your observations, select the best option that accurately addresses the question.\n"
+)
 VLMEVAL_POST = "\nOnly give the best option."
 VLMEVAL_ASSISTANT_PREFIX = "Best option:("
 
@@ -112,7 +150,9 @@ def lmms_eval_prompt(question: str, candidates: Sequence[str], post_prompt: str 
 
 def vlmevalkit_prompt(question: str, candidates: Sequence[str]) -> str:
     """VLMEvalKit ``MVBench.qa_template`` question + the ``build_prompt`` instruction part."""
-    text = f"Question: {question}\nOptions:\n" + "".join(f"({chr(ord('A') + i)}) {c}\n" for i, c in enumerate(candidates))
+    text = f"Question: {question}\nOptions:\n" + "".join(
+        f"({chr(ord('A') + i)}) {c}\n" for i, c in enumerate(candidates)
+    )
     return text.rstrip() + VLMEVAL_POST
 
 
@@ -127,8 +167,9 @@ def _pick_layout(layout: str, video_dir: str, tasks: Sequence[str], protocol: st
     if layout in LAYOUTS:
         return layout
     if layout != "auto":
-        raise ValueError(f"MVBench layout must be 'auto', 'video' (alias hf_video) or 'main' (alias hf_main), "
-                         f"got {layout!r}")
+        raise ValueError(
+            f"MVBench layout must be 'auto', 'video' (alias hf_video) or 'main' (alias hf_main), got {layout!r}"
+        )
     differing = [t for t in tasks if VIDEO_PREFIXES[t] != MAIN_PREFIXES[t]]
     found = {name: sum(_io.is_dir(_io.join(video_dir, table[t])) for t in differing) for name, table in LAYOUTS.items()}
     if found["video"] != found["main"]:
@@ -136,7 +177,9 @@ def _pick_layout(layout: str, video_dir: str, tasks: Sequence[str], protocol: st
     return "video" if protocol == "lmms_eval" else "main"
 
 
-def _task_items(path: str, task: str, video_root: str, layout: str, protocol: str, data0613: str | None) -> list[EvalItem]:
+def _task_items(
+    path: str, task: str, video_root: str, layout: str, protocol: str, data0613: str | None
+) -> list[EvalItem]:
     records = _io.read_json(path)
     if not isinstance(records, list):
         raise _io.BenchmarkDataError(f"{path}: expected a JSON list of questions")
@@ -161,7 +204,9 @@ def _task_items(path: str, task: str, video_root: str, layout: str, protocol: st
             "id": f"{task}/{i}",
             "media_type": "video",
             "media_path": media,
-            "question": lmms_eval_prompt(question, cands) if protocol == "lmms_eval" else vlmevalkit_prompt(question, cands),
+            "question": lmms_eval_prompt(question, cands)
+            if protocol == "lmms_eval"
+            else vlmevalkit_prompt(question, cands),
             "answer": string.ascii_uppercase[cands.index(ans_text)],  # first equal candidate, as both tools
             "answer_text": ans_text,
             "options": cands,
@@ -208,15 +253,19 @@ def _loader(protocol: str):
                     f"mvbench: task(s) {frames} are folders of fps-3 frames in the HF main layout "
                     f"({MAIN_PREFIXES['episodic_reasoning']}/<clip>/), which the video decoders do not read; "
                     "use eval.benchmark_options.mvbench.layout: video (the HF 'video' revision's "
-                    f"{VIDEO_PREFIXES['episodic_reasoning']} mp4 clips) or leave the task out with tasks: [...]")
+                    f"{VIDEO_PREFIXES['episodic_reasoning']} mp4 clips) or leave the task out with tasks: [...]"
+                )
         items: list[EvalItem] = []
         for task in tasks:
             path = _io.join(json_dir, f"{task}.json")
             if not _io.exists(path):
                 raise _io.BenchmarkDataError(f"{path}: MVBench task file not found")
             prefix = table[task]
-            data0613 = (_io.join(video_dir, "data0613", prefix)
-                        if chosen == "main" and prefix.split("/")[0] in ("star", "clevrer") else None)
+            data0613 = (
+                _io.join(video_dir, "data0613", prefix)
+                if chosen == "main" and prefix.split("/")[0] in ("star", "clevrer")
+                else None
+            )
             items += _task_items(path, task, _io.join(video_dir, prefix), chosen, protocol, data0613)
         if check_media:
             _io.check_media_exist("mvbench", items)
@@ -227,7 +276,29 @@ def _loader(protocol: str):
 
 # ---------------------------------------------------------------- lmms-eval 0.7.3 rule
 
-_LMMS_PUNCT = [";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
+_LMMS_PUNCT = [
+    ";",
+    r"/",
+    "[",
+    "]",
+    '"',
+    "{",
+    "}",
+    "(",
+    ")",
+    "=",
+    "+",
+    "\\",
+    "_",
+    "-",
+    ">",
+    "<",
+    "@",
+    "`",
+    ",",
+    "?",
+    "!",
+]
 _LMMS_PERIOD = re.compile(r"(?!<=\d)(\.)(?!\d)")  # upstream's pattern, '(?!<=' and all
 _LMMS_COMMA = re.compile(r"(\d)(\,)(\d)")
 _LMMS_OPTION = re.compile(r"^([A-E])\.\s*(.+)$", re.IGNORECASE)
@@ -283,11 +354,17 @@ def judge_lmms_eval(row: Mapping[str, Any]) -> dict[str, Any]:
         return {"extracted": None, "correct": False, "lenient": None, "counted": True}
     pred = lmms_eval_output(row.get("prediction"))
     got = lmms_eval_process(pred)
-    return {"extracted": got or None, "correct": bool(got) and lmms_eval_correct(str(row["answer"]), pred),
-            "lenient": _lenient(row), "counted": pred != ""}
+    return {
+        "extracted": got or None,
+        "correct": bool(got) and lmms_eval_correct(str(row["answer"]), pred),
+        "lenient": _lenient(row),
+        "counted": pred != "",
+    }
 
 
-def _per_task(rows: Sequence[Mapping[str, Any]], hits: Sequence[bool], counted: Sequence[bool]) -> dict[str, tuple[int, int]]:
+def _per_task(
+    rows: Sequence[Mapping[str, Any]], hits: Sequence[bool], counted: Sequence[bool]
+) -> dict[str, tuple[int, int]]:
     out: dict[str, list[int]] = {}
     for r, ok, c in zip(rows, hits, counted):
         acc = out.setdefault(str(r.get("task", "")), [0, 0])
@@ -379,10 +456,24 @@ def score_vlmevalkit(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 # check_media (a keyword for tests) is deliberately not a config option: a run always checks its videos.
 _OPTIONS = ("tasks", "layout", "prefixes", "video_dir")
 MVBENCH = {
-    "lmms_eval": Benchmark(name="mvbench", modality="video", load=_loader("lmms_eval"), score=score_lmms_eval,
-                           judge=judge_lmms_eval, protocol="lmms_eval", max_new_tokens=16,
-                           options=_OPTIONS),
-    "vlmevalkit": Benchmark(name="mvbench", modality="video", load=_loader("vlmevalkit"), score=score_vlmevalkit,
-                            judge=judge_vlmevalkit, protocol="vlmevalkit", max_new_tokens=2048,
-                            options=_OPTIONS),
+    "lmms_eval": Benchmark(
+        name="mvbench",
+        modality="video",
+        load=_loader("lmms_eval"),
+        score=score_lmms_eval,
+        judge=judge_lmms_eval,
+        protocol="lmms_eval",
+        max_new_tokens=16,
+        options=_OPTIONS,
+    ),
+    "vlmevalkit": Benchmark(
+        name="mvbench",
+        modality="video",
+        load=_loader("vlmevalkit"),
+        score=score_vlmevalkit,
+        judge=judge_vlmevalkit,
+        protocol="vlmevalkit",
+        max_new_tokens=2048,
+        options=_OPTIONS,
+    ),
 }

@@ -98,8 +98,16 @@ def _answer(value: Any, src: str, where: str) -> str | None:
     return ans
 
 
-def _item(categories: list[str], qid: Any, image_id: str, path: str, question: str, answer: str | None,
-          prompt: Callable[[str], str], item_id: str | None = None) -> EvalItem:
+def _item(
+    categories: list[str],
+    qid: Any,
+    image_id: str,
+    path: str,
+    question: str,
+    answer: str | None,
+    prompt: Callable[[str], str],
+    item_id: str | None = None,
+) -> EvalItem:
     return {
         "id": item_id or f"{categories[0]}/{qid}",
         "media_type": "image",
@@ -122,8 +130,9 @@ def _split_of(value: Any, src: str, where: str) -> list[str]:
     return cats
 
 
-def _load_parquet(files: list[tuple[str, str | None]], splits: Sequence[str], cache_dir: str,
-                  prompt: Callable[[str], str]) -> list[EvalItem]:
+def _load_parquet(
+    files: list[tuple[str, str | None]], splits: Sequence[str], cache_dir: str, prompt: Callable[[str], str]
+) -> list[EvalItem]:
     items = []
     for f, file_split in files:
         if file_split is not None and file_split not in splits:
@@ -174,8 +183,9 @@ def _load_tsv(path: str, splits: Sequence[str], cache_dir: str, prompt: Callable
         media = _io.cache_b64_image(b64, cache_dir, owner, path)
         image_id = str(row.get("image_path") or "") or owner
         question = _io.require(row, "question", path, where)
-        items.append(_item(cats, idx, image_id, media, question, _answer(row.get("answer"), path, where), prompt,
-                           item_id=idx))
+        items.append(
+            _item(cats, idx, image_id, media, question, _answer(row.get("answer"), path, where), prompt, item_id=idx)
+        )
     return items
 
 
@@ -205,8 +215,11 @@ def _load_original(root: str, splits: Sequence[str], image_dir: str, prompt: Cal
             image = str(_io.require(row, "image", path, where))
             question = _io.first_present(row, ("text", "question"), path, where)
             label = _io.first_present(row, ("label", "answer"), path, where)
-            items.append(_item([split], qid, image, _io.media_ref(image_dir, image), question,
-                               _answer(label, path, where), prompt))
+            items.append(
+                _item(
+                    [split], qid, image, _io.media_ref(image_dir, image), question, _answer(label, path, where), prompt
+                )
+            )
     return items
 
 
@@ -318,8 +331,10 @@ def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if any(_no_truth(r) for r in rows):
         return _no_truth_scores(rows)
     verdicts = [judge_lmms(r) for r in rows]
-    triples = [(s, v["extracted"] or "", str(r["answer"]).lower().strip(), v["correct"])
-               for s, r, v in _exploded(rows, verdicts)]
+    triples = [
+        (s, v["extracted"] or "", str(r["answer"]).lower().strip(), v["correct"])
+        for s, r, v in _exploded(rows, verdicts)
+    ]
     out: dict[str, Any] = dict(lmms_metrics([t[1:] for t in triples]))
     out["overall"] = 100.0 * out["pope_f1_score"]
     split_f1 = []
@@ -345,8 +360,13 @@ def vlmevalkit_metrics(pairs: Sequence[tuple[str | None, str, bool]]) -> dict[st
     recall = tp / (tp + fn) if (tp + fn) != 0 else 0
     f1 = 2 * (precision * recall) / (precision + recall) if (precision + recall) != 0 else 0
     n = len(pairs)
-    return {"Overall": f1 * 100, "acc": 100.0 * sum(ok for _, _, ok in pairs) / n if n else 0.0,
-            "precision": precision * 100, "recall": recall * 100, "n": n}
+    return {
+        "Overall": f1 * 100,
+        "acc": 100.0 * sum(ok for _, _, ok in pairs) / n if n else 0.0,
+        "precision": precision * 100,
+        "recall": recall * 100,
+        "n": n,
+    }
 
 
 def score_vlmevalkit(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -367,10 +387,24 @@ def score_vlmevalkit(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 POPE = {
-    "lmms_eval": Benchmark(name="pope", modality="image", load=_loader("lmms_eval"), score=score_lmms,
-                           judge=judge_lmms, protocol="lmms_eval", max_new_tokens=LMMS_MAX_NEW_TOKENS,
-                           options=("splits", "cache_dir", "image_dir", "config")),
-    "vlmevalkit": Benchmark(name="pope", modality="image", load=_loader("vlmevalkit"), score=score_vlmevalkit,
-                            judge=judge_vlmevalkit, protocol="vlmevalkit", max_new_tokens=VLMEVALKIT_MAX_NEW_TOKENS,
-                            options=("splits", "cache_dir", "image_dir", "config", "prompt")),
+    "lmms_eval": Benchmark(
+        name="pope",
+        modality="image",
+        load=_loader("lmms_eval"),
+        score=score_lmms,
+        judge=judge_lmms,
+        protocol="lmms_eval",
+        max_new_tokens=LMMS_MAX_NEW_TOKENS,
+        options=("splits", "cache_dir", "image_dir", "config"),
+    ),
+    "vlmevalkit": Benchmark(
+        name="pope",
+        modality="image",
+        load=_loader("vlmevalkit"),
+        score=score_vlmevalkit,
+        judge=judge_vlmevalkit,
+        protocol="vlmevalkit",
+        max_new_tokens=VLMEVALKIT_MAX_NEW_TOKENS,
+        options=("splits", "cache_dir", "image_dir", "config", "prompt"),
+    ),
 }

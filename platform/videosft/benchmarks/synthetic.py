@@ -115,7 +115,9 @@ def score(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 # Our own benchmarks: one rule set under every protocol; answers are one word or letter, so 4 tokens.
-SYNTHETIC_IMAGE = Benchmark(name="synthetic_image", modality="image", load=load_image, score=score, judge=judge,
-                            max_new_tokens=4)
-SYNTHETIC_VIDEO = Benchmark(name="synthetic_video", modality="video", load=load_video, score=score, judge=judge,
-                            max_new_tokens=4)
+SYNTHETIC_IMAGE = Benchmark(
+    name="synthetic_image", modality="image", load=load_image, score=score, judge=judge, max_new_tokens=4
+)
+SYNTHETIC_VIDEO = Benchmark(
+    name="synthetic_video", modality="video", load=load_video, score=score, judge=judge, max_new_tokens=4
+)

@@ -98,8 +98,10 @@ def _records(root: str, task_type: str) -> list[tuple[str, str, dict[str, Any], 
         if not isinstance(data, dict):
             raise _io.BenchmarkDataError(f"{path}: expected {{video_id: {{dim: [questions]}}}}")
         return [(vid, dim, q, path) for vid, dims in data.items() for dim, qs in dims.items() for q in qs]
-    raise _io.BenchmarkDataError(f"{folder}: TempCompass {task_type} questions not found "
-                                 f"(want {task_type}/*.parquet as on lmms-lab/TempCompass, or questions/{task_type}.json)")
+    raise _io.BenchmarkDataError(
+        f"{folder}: TempCompass {task_type} questions not found "
+        f"(want {task_type}/*.parquet as on lmms-lab/TempCompass, or questions/{task_type}.json)"
+    )
 
 
 def _mc_options(question: str, answer: str, src: str, where: str) -> list[str]:
@@ -119,8 +121,14 @@ def _cm_options(question: str, answer: str, src: str, where: str) -> tuple[list[
 
 
 def _loader(protocol: str):
-    def load(root: str, task_types: Sequence[str] | None = None, video_dir: str | None = None,
-             formats: Sequence[str] | None = None, check_media: bool = True, **_: Any) -> list[EvalItem]:
+    def load(
+        root: str,
+        task_types: Sequence[str] | None = None,
+        video_dir: str | None = None,
+        formats: Sequence[str] | None = None,
+        check_media: bool = True,
+        **_: Any,
+    ) -> list[EvalItem]:
         """TempCompass items for the requested task types (captioning is judge-only: off by default)."""
         wanted = task_types if task_types is not None else formats if formats is not None else DEFAULT_TASK_TYPES
         wanted = [wanted] if isinstance(wanted, str) else list(wanted)
@@ -137,12 +145,19 @@ def _loader(protocol: str):
                 question = str(_io.require(rec, "question", src, where))
                 answer = str(_io.require(rec, "answer", src, where))
                 item: EvalItem = {
-                    "id": f"{tt}/{vid}/{dim}/{k}", "media_type": "video",
+                    "id": f"{tt}/{vid}/{dim}/{k}",
+                    "media_type": "video",
                     "media_path": _io.join(vdir, f"{vid}.mp4"),
                     # lmms-eval doc_to_text == VLMEvalKit qa_template + its instruction part
                     "question": f"{PRE_PROMPT}{question}{POST_PROMPT[tt]}",
-                    "answer": answer, "options": [], "cluster": vid, "task_type": tt, "format": tt, "dim": dim,
-                    "video_id": vid, "raw_question": question,
+                    "answer": answer,
+                    "options": [],
+                    "cluster": vid,
+                    "task_type": tt,
+                    "format": tt,
+                    "dim": dim,
+                    "video_id": vid,
+                    "raw_question": question,
                 }
                 if tt == "multi-choice":
                     item["options"] = _mc_options(question, answer, src, where)
@@ -196,7 +211,9 @@ def rule_caption_matching(pred: str, question: str, answer: str) -> tuple[int | 
     option_strs = question.split("\n")[1:]
     option_sents = [opt.split(": ")[1] for opt in option_strs]
     option_inds = [opt.split(": ")[0] for opt in option_strs] + [
-        opt.split(": ")[0].replace("Sentence ", "").replace("Option ", "").replace("Caption ", "") for opt in option_strs]
+        opt.split(": ")[0].replace("Sentence ", "").replace("Option ", "").replace("Caption ", "")
+        for opt in option_strs
+    ]
     got = None
     for s in option_strs:
         if s == pred:
@@ -209,8 +226,12 @@ def rule_caption_matching(pred: str, question: str, answer: str) -> tuple[int | 
             got = s
     if got is None:
         return "fail", None
-    ok = (got == answer or got == answer.split(":")[0] or got == answer.split(": ")[1]
-          or got == answer.split(": ")[0].split()[1])
+    ok = (
+        got == answer
+        or got == answer.split(":")[0]
+        or got == answer.split(": ")[1]
+        or got == answer.split(": ")[0].split()[1]
+    )
     return int(ok), got
 
 
@@ -316,8 +337,11 @@ def score_lmms_eval(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out["overall"] = mean(out[f"{tt}/avg_accuracy"] for tt in by_tt)
     out["micro"] = pct(sum(hits), len(rows))
     out.update({f"dim/{d}": pct(*by_dim[d]) for d in _ordered_dims(by_dim)})
-    out.update(n=len(rows), rows_needing_judge=sum(1 for v in verdicts if v.get("needs_judge")),
-               n_errors=sum(1 for r in rows if r.get("error")))
+    out.update(
+        n=len(rows),
+        rows_needing_judge=sum(1 for v in verdicts if v.get("needs_judge")),
+        n_errors=sum(1 for r in rows if r.get("error")),
+    )
     return out
 
 
@@ -334,17 +358,35 @@ def score_vlmevalkit(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             out[f"{tt}/{d}"] = pct(*by_tt_dim[(tt, d)])
     out.update({f"dim/{d}": pct(*by_dim[d]) for d in _ordered_dims(by_dim)})
     out["task_type_mean"] = mean(pct(*v) for v in by_tt.values())
-    out.update(n=len(rows), rows_needing_judge=sum(1 for v in verdicts if v.get("needs_judge")),
-               n_unscorable_nan=sum(1 for v in verdicts if v.get("unscorable_nan")),
-               n_errors=sum(1 for r in rows if r.get("error")))
+    out.update(
+        n=len(rows),
+        rows_needing_judge=sum(1 for v in verdicts if v.get("needs_judge")),
+        n_unscorable_nan=sum(1 for v in verdicts if v.get("unscorable_nan")),
+        n_errors=sum(1 for r in rows if r.get("error")),
+    )
     return out
 
 
 _OPTIONS = ("task_types", "formats", "video_dir")  # check_media: a keyword for tests, never off in a run
 TEMPCOMPASS = {
-    "lmms_eval": Benchmark(name="tempcompass", modality="video", load=_loader("lmms_eval"), score=score_lmms_eval,
-                           judge=judge_lmms_eval, protocol="lmms_eval", max_new_tokens=LMMS_EVAL_MAX_NEW_TOKENS,
-                           options=_OPTIONS),
-    "vlmevalkit": Benchmark(name="tempcompass", modality="video", load=_loader("vlmevalkit"), score=score_vlmevalkit,
-                            judge=judge_vlmevalkit, protocol="vlmevalkit", max_new_tokens=2048, options=_OPTIONS),
+    "lmms_eval": Benchmark(
+        name="tempcompass",
+        modality="video",
+        load=_loader("lmms_eval"),
+        score=score_lmms_eval,
+        judge=judge_lmms_eval,
+        protocol="lmms_eval",
+        max_new_tokens=LMMS_EVAL_MAX_NEW_TOKENS,
+        options=_OPTIONS,
+    ),
+    "vlmevalkit": Benchmark(
+        name="tempcompass",
+        modality="video",
+        load=_loader("vlmevalkit"),
+        score=score_vlmevalkit,
+        judge=judge_vlmevalkit,
+        protocol="vlmevalkit",
+        max_new_tokens=2048,
+        options=_OPTIONS,
+    ),
 }

@@ -45,35 +45,84 @@ from videosft.benchmarks.lmms_eval_rules import extract_mcq_answer
 from videosft.benchmarks.vlmevalkit_rules import can_infer
 
 DURATIONS = ("short", "medium", "long")
-CATEGORIES = ("Knowledge", "Film & Television", "Sports Competition", "Artistic Performance", "Life Record",
-              "Multilingual")
+CATEGORIES = (
+    "Knowledge",
+    "Film & Television",
+    "Sports Competition",
+    "Artistic Performance",
+    "Life Record",
+    "Multilingual",
+)
 SUB_CATEGORIES = (
-    "Humanity & History", "Literature & Art", "Biology & Medicine", "Finance & Commerce", "Astronomy", "Geography",
-    "Law", "Life Tip", "Technology", "Animation", "Movie & TV Show", "Documentary", "News Report", "Esports",
-    "Basketball", "Football", "Athletics", "Other Sports", "Stage Play", "Magic Show", "Variety Show", "Acrobatics",
-    "Handicraft", "Food", "Fashion", "Daily Life", "Travel", "Pet & Animal", "Exercise", "Multilingual")
+    "Humanity & History",
+    "Literature & Art",
+    "Biology & Medicine",
+    "Finance & Commerce",
+    "Astronomy",
+    "Geography",
+    "Law",
+    "Life Tip",
+    "Technology",
+    "Animation",
+    "Movie & TV Show",
+    "Documentary",
+    "News Report",
+    "Esports",
+    "Basketball",
+    "Football",
+    "Athletics",
+    "Other Sports",
+    "Stage Play",
+    "Magic Show",
+    "Variety Show",
+    "Acrobatics",
+    "Handicraft",
+    "Food",
+    "Fashion",
+    "Daily Life",
+    "Travel",
+    "Pet & Animal",
+    "Exercise",
+    "Multilingual",
+)
 TASK_CATEGORIES = (
-    "Temporal Perception", "Spatial Perception", "Attribute Perception", "Action Recognition", "Object Recognition",
-    "OCR Problems", "Counting Problem", "Temporal Reasoning", "Spatial Reasoning", "Action Reasoning",
-    "Object Reasoning", "Information Synopsis")
+    "Temporal Perception",
+    "Spatial Perception",
+    "Attribute Perception",
+    "Action Recognition",
+    "Object Recognition",
+    "OCR Problems",
+    "Counting Problem",
+    "Temporal Reasoning",
+    "Spatial Reasoning",
+    "Action Reasoning",
+    "Object Reasoning",
+    "Information Synopsis",
+)
 LETTERS = ("A", "B", "C", "D")
 OPTIONS = ("layout", "video_dir", "subtitles", "subtitle_dir", "durations", "frame_num")
 LAYOUTS = ("auto", "hf", "vlmevalkit")
 
 # ---- lmms-eval 0.7.3 prompts (tasks/videomme/utils.py + videomme.yaml / videomme_w_subtitle.yaml) ----
-LMMS_OPTION_PROMPT = ("Select the best answer to the following multiple-choice question based on the video and the "
-                      "subtitles. Respond with only the letter (A, B, C, or D) of the correct option.")
+LMMS_OPTION_PROMPT = (
+    "Select the best answer to the following multiple-choice question based on the video and the "
+    "subtitles. Respond with only the letter (A, B, C, or D) of the correct option."
+)
 LMMS_POST_PROMPT = "\nAnswer with the option's letter from the given choices directly."  # videomme.yaml default
 LMMS_SUB_HEADER = "This video's subtitles are listed below: \n"
 LMMS_FRAME_NUM = 32  # videomme_w_subtitle.yaml default frame_num
 _FONT_TEXT = re.compile(r'<font color="white" size=".72c">(.*?)</font>')
 
 # ---- VLMEvalKit e8e78f0 prompts (vlmeval/dataset/videomme.py, VideoMME) ----
-VLM_TMPL_NOSUB = ("\nThese are the frames of a video. Select the best answer to the following multiple-choice "
-                  "question based on the video. Respond with only the letter (A, B, C, or D) of the correct option.\n")
-VLM_TMPL_SUB = ("\nThese are the frames of a video. This video's subtitles are listed below:\n{}\nSelect the best "
-                "answer to the following multiple-choice question based on the video. Respond with only the letter "
-                "(A, B, C, or D) of the correct option.\n")
+VLM_TMPL_NOSUB = (
+    "\nThese are the frames of a video. Select the best answer to the following multiple-choice "
+    "question based on the video. Respond with only the letter (A, B, C, or D) of the correct option.\n"
+)
+VLM_TMPL_SUB = (
+    "\nThese are the frames of a video. This video's subtitles are listed below:\n{}\nSelect the best "
+    "answer to the following multiple-choice question based on the video. Respond with only the letter "
+    "(A, B, C, or D) of the correct option.\n"
+)
 _LETTER_PREFIX = re.compile(r"^\s*\(?([A-Z])[\.\)]\s*")
 
 
@@ -161,8 +210,13 @@ def vlm_subtitles(srt: str, fps: float, n_frames: int, nframe: int) -> str:
         lines = section.strip("\n").split("\n")
         if len(lines) >= 3 and " --> " in lines[1]:
             start, end = lines[1].split(" --> ")
-            cues.append((round(_parse_srt_time(start.strip()) * 1000), round(_parse_srt_time(end.strip()) * 1000),
-                         " ".join(lines[2:])))
+            cues.append(
+                (
+                    round(_parse_srt_time(start.strip()) * 1000),
+                    round(_parse_srt_time(end.strip()) * 1000),
+                    " ".join(lines[2:]),
+                )
+            )
     step = n_frames / (nframe + 1)
     out = []
     for i in range(1, nframe + 1):
@@ -195,20 +249,31 @@ def _detect_layout(root: str) -> str:
 
 def _hf_rows(root: str) -> tuple[str, list[dict[str, Any]]]:
     d = _io.join(root, "videomme")
-    files = [f for f in _io.list_files(d, ".parquet") if f.rsplit("/", 1)[-1].startswith("test-")] \
-        if _io.is_dir(d) else []
+    files = (
+        [f for f in _io.list_files(d, ".parquet") if f.rsplit("/", 1)[-1].startswith("test-")] if _io.is_dir(d) else []
+    )
     if not files:
-        raise _io.BenchmarkDataError(f"{root}: no Video-MME parquet (expected videomme/test-00000-of-00001.parquet, "
-                                     "the lmms-lab/Video-MME layout)")
+        raise _io.BenchmarkDataError(
+            f"{root}: no Video-MME parquet (expected videomme/test-00000-of-00001.parquet, "
+            "the lmms-lab/Video-MME layout)"
+        )
     rows = []
     for f in files:
         rows += [(f, r) for r in _io.read_table(f)]
     return files[0], rows
 
 
-def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir: str | None = None,
-         subtitles: bool = False, subtitle_dir: str | None = None, durations: Sequence[str] = DURATIONS,
-         frame_num: int = LMMS_FRAME_NUM, **_: Any) -> list[EvalItem]:
+def load(
+    root: str,
+    protocol: str = "lmms_eval",
+    layout: str = "auto",
+    video_dir: str | None = None,
+    subtitles: bool = False,
+    subtitle_dir: str | None = None,
+    durations: Sequence[str] = DURATIONS,
+    frame_num: int = LMMS_FRAME_NUM,
+    **_: Any,
+) -> list[EvalItem]:
     """Video-MME items with ``protocol``'s prompt (optionally only some durations; subtitles off by default:
     lmms-eval task ``videomme``; ``subtitles: true`` is task ``videomme_w_subtitle``)."""
     if layout not in LAYOUTS:
@@ -228,10 +293,15 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
         video_dir = video_dir or _io.join(root, "video")
     subtitle_dir = subtitle_dir or _io.join(root, "subtitle")
     if subtitles and _io.is_uri(video_dir):
-        raise ValueError("videomme: subtitles pick cues by the videos' frame rate and length, read locally with "
-                         f"OpenCV; video_dir {video_dir!r} is a URI (copy the videos locally)")
-    task = ("videomme_w_subtitle" if subtitles else "videomme") if protocol == "lmms_eval" else \
-        ("Video-MME (use_subtitle)" if subtitles else "Video-MME")
+        raise ValueError(
+            "videomme: subtitles pick cues by the videos' frame rate and length, read locally with "
+            f"OpenCV; video_dir {video_dir!r} is a URI (copy the videos locally)"
+        )
+    task = (
+        ("videomme_w_subtitle" if subtitles else "videomme")
+        if protocol == "lmms_eval"
+        else ("Video-MME (use_subtitle)" if subtitles else "Video-MME")
+    )
     items: list[EvalItem] = []
     for i, (f, row) in enumerate(pairs):
         if layout == "hf":
@@ -244,7 +314,9 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
             try:
                 raw_opts = [str(o) for o in ast.literal_eval(str(_io.require(row, "candidates", f, f"index {qid}")))]
             except (ValueError, SyntaxError) as e:
-                raise _io.BenchmarkDataError(f"{f} (index {qid}): field 'candidates' is not a list literal ({e})") from e
+                raise _io.BenchmarkDataError(
+                    f"{f} (index {qid}): field 'candidates' is not a list literal ({e})"
+                ) from e
         where = f"question_id {qid}"
         duration = str(_io.require(row, "duration", f, where))
         if duration not in DURATIONS:
@@ -254,10 +326,11 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
         # Both tools' aggregations index fixed category tables (a KeyError there); fail at load instead.
         for field, known in (("domain", CATEGORIES), ("sub_category", SUB_CATEGORIES), ("task_type", TASK_CATEGORIES)):
             if str(_io.require(row, field, f, where)) not in known:
-                raise _io.BenchmarkDataError(f"{f} ({where}): field {field!r} {row[field]!r} is not a Video-MME "
-                                             f"{field}")
+                raise _io.BenchmarkDataError(
+                    f"{f} ({where}): field {field!r} {row[field]!r} is not a Video-MME {field}"
+                )
         answer = str(_io.require(row, "answer", f, where))
-        if answer not in LETTERS[:len(raw_opts)]:
+        if answer not in LETTERS[: len(raw_opts)]:
             raise _io.BenchmarkDataError(f"{f} ({where}): field 'answer' {answer!r} is not an option letter")
         question = str(_io.require(row, "question", f, where))  # verbatim: both tools use it unstripped
         media = _video_path(video_dir, vid)
@@ -267,8 +340,9 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
         elif protocol == "lmms_eval":
             if _io.exists(sub_path):  # lmms-eval reads fps / frames of data/<videoID>.mp4 itself
                 fps, total = video_frame_info(_io.join(video_dir, f"{vid}.mp4"))
-                prompt = lmms_prompt(question, raw_opts, subtitles_at_frames(_io.read_text(sub_path), fps, total,
-                                                                            int(frame_num)))
+                prompt = lmms_prompt(
+                    question, raw_opts, subtitles_at_frames(_io.read_text(sub_path), fps, total, int(frame_num))
+                )
             else:
                 prompt = lmms_prompt(question, raw_opts, "No subtitles available")
         else:
@@ -277,13 +351,27 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
                 fps, total = video_frame_info(media)
                 text = vlm_subtitles(_io.read_text(sub_path), fps, total, int(frame_num))
             prompt = vlm_prompt(question, raw_opts, text)
-        items.append({
-            "id": qid, "media_type": "video", "media_path": media, "question": prompt, "answer": answer,
-            "options": [_LETTER_PREFIX.sub("", o, count=1).strip() for o in raw_opts], "raw_options": raw_opts,
-            "raw_question": question, "cluster": vid, "videoID": vid, "question_id": qid, "duration": duration,
-            "domain": str(row["domain"]), "sub_category": str(row["sub_category"]), "task_type": str(row["task_type"]),
-            "subtitle_path": sub_path if subtitles else "", "task": task,
-        })
+        items.append(
+            {
+                "id": qid,
+                "media_type": "video",
+                "media_path": media,
+                "question": prompt,
+                "answer": answer,
+                "options": [_LETTER_PREFIX.sub("", o, count=1).strip() for o in raw_opts],
+                "raw_options": raw_opts,
+                "raw_question": question,
+                "cluster": vid,
+                "videoID": vid,
+                "question_id": qid,
+                "duration": duration,
+                "domain": str(row["domain"]),
+                "sub_category": str(row["sub_category"]),
+                "task_type": str(row["task_type"]),
+                "subtitle_path": sub_path if subtitles else "",
+                "task": task,
+            }
+        )
     _io.check_media_exist("videomme", items)
     return items
 
@@ -293,8 +381,16 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", video_dir
 
 
 # Two commas are missing upstream, so two pairs of prefixes are single (rarely matching) strings.
-_VLM_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
-                 "The best option isThe correct option is", "Best answer:Best option:", "Answer:", "Option:")
+_VLM_PREFIXES = (
+    "The best answer is",
+    "The correct answer is",
+    "The answer is",
+    "The answer",
+    "The best option isThe correct option is",
+    "Best answer:Best option:",
+    "Answer:",
+    "Option:",
+)
 
 
 def vlm_regex(s: str) -> str:
@@ -317,7 +413,7 @@ def vlm_extract_option(question: str, prediction: str) -> str:
     for k, line in enumerate(question.split("\n")[1:]):
         oid = chr(ord("A") + k) + "."
         if line.find(oid) >= 0:
-            choices[chr(ord("A") + k)] = line[line.find(oid) + len(oid):].strip(". \n")
+            choices[chr(ord("A") + k)] = line[line.find(oid) + len(oid) :].strip(". \n")
     pred = str(prediction)
     ret = can_infer(pred, choices)
     return ret if ret else "Z"
@@ -361,7 +457,12 @@ def judge_vlm(row: Mapping[str, Any]) -> dict[str, Any]:
     """VLMEvalKit per row: ``extract_characters_regex``; where it finds nothing, the exact-matching
     ``extract_option`` outcome (its "Z", no answer, is recorded as None: wrong) and ``needs_judge``."""
     got, ok, needs = _vlm_verdict(_pred(row), str(row["answer"]), str(row.get("raw_question", "")))
-    return {"extracted": None if got in ("", "Z") else got, "correct": ok, "needs_judge": needs, "lenient": _lenient(row)}
+    return {
+        "extracted": None if got in ("", "Z") else got,
+        "correct": ok,
+        "needs_judge": needs,
+        "lenient": _lenient(row),
+    }
 
 
 # ---------------------------------------------------------------- scores
@@ -377,8 +478,12 @@ def _acc(c: int, n: int) -> float:
     return 100 * c / n if n > 0 else 0
 
 
-_GROUPS = (tuple(("duration", d) for d in DURATIONS) + tuple(("domain", c) for c in CATEGORIES)
-           + tuple(("sub_category", x) for x in SUB_CATEGORIES) + tuple(("task_type", t) for t in TASK_CATEGORIES))
+_GROUPS = (
+    tuple(("duration", d) for d in DURATIONS)
+    + tuple(("domain", c) for c in CATEGORIES)
+    + tuple(("sub_category", x) for x in SUB_CATEGORIES)
+    + tuple(("task_type", t) for t in TASK_CATEGORIES)
+)
 
 
 @functools.cache
@@ -402,8 +507,13 @@ def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             hit[g] += ok
             tot[g] += 1
     answered = len(rows)
-    out: dict[str, Any] = {"overall": _acc(correct, answered), "videomme_perception_score": _acc(correct, answered),
-                           "n": answered, "correct": correct, "task": _task(rows)}
+    out: dict[str, Any] = {
+        "overall": _acc(correct, answered),
+        "videomme_perception_score": _acc(correct, answered),
+        "n": answered,
+        "correct": correct,
+        "task": _task(rows),
+    }
     out.update({f"{kind}/{name}": _acc(hit[(kind, name)], tot[(kind, name)]) for kind, name in _GROUPS})
     return out
 
@@ -417,8 +527,13 @@ def score_vlm(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     sub-category / task type as "%.3f" strings (``rating``, as its _rating.json); ``overall`` =
     its primary metric 'Overall Score' (= overall|overall * 100), here unrounded; ``duration/<d>`` likewise."""
     groups: dict[str, dict[str, dict[str, list[int]]]] = {
-        d: {"domain": {k: [] for k in CATEGORIES}, "sub_category": {k: [] for k in SUB_CATEGORIES},
-            "task_type": {k: [] for k in TASK_CATEGORIES}} for d in DURATIONS + ("overall",)}
+        d: {
+            "domain": {k: [] for k in CATEGORIES},
+            "sub_category": {k: [] for k in SUB_CATEGORIES},
+            "task_type": {k: [] for k in TASK_CATEGORIES},
+        }
+        for d in DURATIONS + ("overall",)
+    }
     per_dur: dict[str, list[int]] = {d: [] for d in DURATIONS + ("overall",)}
     for r in rows:
         s = int(_vlm_verdict(_pred(r), str(r["answer"]), str(r.get("raw_question", "")))[1])
@@ -427,12 +542,20 @@ def score_vlm(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             groups[d]["sub_category"][r["sub_category"]].append(s)
             groups[d]["task_type"][r["task_type"]].append(s)
             per_dur[d].append(s)
-    rating = {d: {"overall": _fmt3(per_dur[d]),
-                  **{kind: {k: _fmt3(v) for k, v in g.items()} for kind, g in groups[d].items()}}
-              for d in groups}
-    out: dict[str, Any] = {"overall": _acc(sum(per_dur["overall"]), len(per_dur["overall"])), "n": len(rows),
-                           "task": _task(rows),
-                           "correct": sum(per_dur["overall"]), "rating": rating}
+    rating = {
+        d: {
+            "overall": _fmt3(per_dur[d]),
+            **{kind: {k: _fmt3(v) for k, v in g.items()} for kind, g in groups[d].items()},
+        }
+        for d in groups
+    }
+    out: dict[str, Any] = {
+        "overall": _acc(sum(per_dur["overall"]), len(per_dur["overall"])),
+        "n": len(rows),
+        "task": _task(rows),
+        "correct": sum(per_dur["overall"]),
+        "rating": rating,
+    }
     out.update({f"duration/{d}": _acc(sum(per_dur[d]), len(per_dur[d])) for d in DURATIONS})
     out.update({f"domain/{c}": _acc(sum(v), len(v)) for c, v in groups["overall"]["domain"].items()})
     out.update({f"task_type/{t}": _acc(sum(v), len(v)) for t, v in groups["overall"]["task_type"].items()})
@@ -440,13 +563,26 @@ def score_vlm(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 VIDEOMME = {
-    "lmms_eval": Benchmark(name="videomme", modality="video", load=functools.partial(load, protocol="lmms_eval"),
-                           score=score_lmms, judge=judge_lmms, protocol="lmms_eval",
-                           max_new_tokens=16,  # videomme.yaml / videomme_w_subtitle.yaml generation_kwargs
-                           options=OPTIONS),
+    "lmms_eval": Benchmark(
+        name="videomme",
+        modality="video",
+        load=functools.partial(load, protocol="lmms_eval"),
+        score=score_lmms,
+        judge=judge_lmms,
+        protocol="lmms_eval",
+        max_new_tokens=16,  # videomme.yaml / videomme_w_subtitle.yaml generation_kwargs
+        options=OPTIONS,
+    ),
     # VLMEvalKit sets no per-dataset length (each model's own default); its prompt asks for the letter only and
     # its regex reads the first A-D, so lmms-eval's 16 is kept (eval.max_new_tokens overrides).
-    "vlmevalkit": Benchmark(name="videomme", modality="video", load=functools.partial(load, protocol="vlmevalkit"),
-                            score=score_vlm, judge=judge_vlm, protocol="vlmevalkit", max_new_tokens=16,
-                            options=OPTIONS),
+    "vlmevalkit": Benchmark(
+        name="videomme",
+        modality="video",
+        load=functools.partial(load, protocol="vlmevalkit"),
+        score=score_vlm,
+        judge=judge_vlm,
+        protocol="vlmevalkit",
+        max_new_tokens=16,
+        options=OPTIONS,
+    ),
 }

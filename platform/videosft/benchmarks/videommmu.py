@@ -58,10 +58,22 @@ DISCIPLINES = {
     "Art": ("Art", "Art_Theory", "Design", "Music"),
     "Science": ("Biology", "Chemistry", "Geography", "Math", "Physics"),
     "Humanities": ("History", "Literature", "Sociology", "Psychology"),
-    "Engineering": ("Agriculture", "Architecture_and_Engineering", "Computer_Science", "Electronics",
-                    "Energy_and_Power", "Materials", "Mechanical_Engineering"),
-    "Medicine": ("Basic_Medical_Science", "Clinical_Medicine", "Diagnostics_and_Laboratory_Medicine",
-                 "Pharmacy", "Public_Health"),
+    "Engineering": (
+        "Agriculture",
+        "Architecture_and_Engineering",
+        "Computer_Science",
+        "Electronics",
+        "Energy_and_Power",
+        "Materials",
+        "Mechanical_Engineering",
+    ),
+    "Medicine": (
+        "Basic_Medical_Science",
+        "Clinical_Medicine",
+        "Diagnostics_and_Laboratory_Medicine",
+        "Pharmacy",
+        "Public_Health",
+    ),
     "Business": ("Accounting", "Economics", "Finance", "Manage", "Marketing"),
 }
 _SUBJECT_TO_DISCIPLINE = {s: d for d, subs in DISCIPLINES.items() for s in subs}
@@ -70,11 +82,23 @@ DOMAINS = {
     "Art and Design": ("Art", "Art_Theory", "Design", "Music"),
     "Business": ("Accounting", "Economics", "Finance", "Manage", "Marketing"),
     "Science": ("Biology", "Chemistry", "Geography", "Math", "Physics"),
-    "Health and Medicine": ("Basic_Medical_Science", "Clinical_Medicine", "Diagnostics_and_Laboratory_Medicine",
-                            "Pharmacy", "Public_Health"),
+    "Health and Medicine": (
+        "Basic_Medical_Science",
+        "Clinical_Medicine",
+        "Diagnostics_and_Laboratory_Medicine",
+        "Pharmacy",
+        "Public_Health",
+    ),
     "Humanities and Social Science": ("History", "Literature", "Sociology", "Psychology"),
-    "Tech and Engineering": ("Agriculture", "Architecture_and_Engineering", "Computer_Science", "Electronics",
-                             "Energy_and_Power", "Materials", "Mechanical_Engineering"),
+    "Tech and Engineering": (
+        "Agriculture",
+        "Architecture_and_Engineering",
+        "Computer_Science",
+        "Electronics",
+        "Energy_and_Power",
+        "Materials",
+        "Mechanical_Engineering",
+    ),
 }
 OPTIONS = ("layout", "video_dir", "tracks", "splits", "cache_dir")
 LAYOUTS = ("auto", "hf", "vlmevalkit")
@@ -110,8 +134,14 @@ def parse_options(options: Sequence[str]) -> str:
 def prompt(track: str, question: str, options: Sequence[str], question_type: str, protocol: str) -> str:
     if track == "Adaptation":
         if question_type == "multiple-choice":
-            text = PRE_PROMPT + MCQ_PROMPT + question + "\n" + parse_options(options) + \
-                (MCQ_POST if protocol == "lmms_eval" else "")
+            text = (
+                PRE_PROMPT
+                + MCQ_PROMPT
+                + question
+                + "\n"
+                + parse_options(options)
+                + (MCQ_POST if protocol == "lmms_eval" else "")
+            )
         else:
             text = PRE_PROMPT + OPEN_PROMPT + question
     else:
@@ -130,8 +160,9 @@ def _track_files(root: str, track: str) -> list[str]:
             files = _io.list_files(_io.join(d, "test"), ".parquet")
         if files:
             return files
-    raise _io.BenchmarkDataError(f"{d}: Video-MMMU track folder with test-*.parquet not found "
-                                 "(the lmms-lab/VideoMMMU layout)")
+    raise _io.BenchmarkDataError(
+        f"{d}: Video-MMMU track folder with test-*.parquet not found (the lmms-lab/VideoMMMU layout)"
+    )
 
 
 def _tracks(tracks: Any, splits: Any) -> list[str]:
@@ -145,9 +176,16 @@ def _tracks(tracks: Any, splits: Any) -> list[str]:
     return [names[str(t).lower()] for t in chosen]
 
 
-def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", tracks: Sequence[str] = TRACKS,
-         splits: Sequence[str] | None = None, video_dir: str | None = None, cache_dir: str | None = None,
-         **_: Any) -> list[EvalItem]:
+def load(
+    root: str,
+    protocol: str = "lmms_eval",
+    layout: str = "auto",
+    tracks: Sequence[str] = TRACKS,
+    splits: Sequence[str] | None = None,
+    video_dir: str | None = None,
+    cache_dir: str | None = None,
+    **_: Any,
+) -> list[EvalItem]:
     """Video-MMMU items for the requested tracks (``tracks`` or its alias ``splits``), ``protocol``'s prompts."""
     if layout not in LAYOUTS:
         raise ValueError(f"videommmu: unknown layout {layout!r}; expected one of {LAYOUTS}")
@@ -186,16 +224,30 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", tracks: S
         answer = str(_io.require(row, "answer", f, where))
         question = str(_io.require(row, "question", f, where))
         if layout == "hf":
-            rel = _io.join(video_dir, f"{_SUBJECT_TO_DISCIPLINE[subject]}/{vid}.mp4") if video_dir else \
-                _io.join(root, _SUBJECT_TO_DISCIPLINE[subject], f"{vid}.mp4")
+            rel = (
+                _io.join(video_dir, f"{_SUBJECT_TO_DISCIPLINE[subject]}/{vid}.mp4")
+                if video_dir
+                else _io.join(root, _SUBJECT_TO_DISCIPLINE[subject], f"{vid}.mp4")
+            )
         else:
-            rel = _io.join(video_dir, f"{_SUBJECT_TO_DISCIPLINE[subject]}/{vid}.mp4") if video_dir else \
-                _io.media_ref(root, str(_io.require(row, "video", f, where)))
+            rel = (
+                _io.join(video_dir, f"{_SUBJECT_TO_DISCIPLINE[subject]}/{vid}.mp4")
+                if video_dir
+                else _io.media_ref(root, str(_io.require(row, "video", f, where)))
+            )
         item: EvalItem = {
-            "id": f"{track}/{vid}", "media_type": "video", "media_path": rel,
-            "question": prompt(track, question, options, qtype, protocol), "answer": answer,
-            "options": [_LETTER_PREFIX.sub("", o, count=1) for o in options], "raw_options": options,
-            "cluster": vid, "doc_id": vid, "track": track, "question_type": qtype, "subject": subject,
+            "id": f"{track}/{vid}",
+            "media_type": "video",
+            "media_path": rel,
+            "question": prompt(track, question, options, qtype, protocol),
+            "answer": answer,
+            "options": [_LETTER_PREFIX.sub("", o, count=1) for o in options],
+            "raw_options": options,
+            "cluster": vid,
+            "doc_id": vid,
+            "track": track,
+            "question_type": qtype,
+            "subject": subject,
             "discipline": _SUBJECT_TO_DISCIPLINE[subject],
         }
         image = row.get("image")
@@ -204,7 +256,8 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", tracks: S
                 item["question_image_path"] = _io.media_ref(root, image)
             elif not (isinstance(image, Mapping) and not image.get("bytes")):
                 item["question_image_path"] = _io.cache_image_cell(
-                    image, cache_dir or _io.default_cache_dir("videommmu"), vid, f)
+                    image, cache_dir or _io.default_cache_dir("videommmu"), vid, f
+                )
         items.append(item)
     _io.check_media_exist("videommmu", items)
     return items
@@ -212,10 +265,34 @@ def load(root: str, protocol: str = "lmms_eval", layout: str = "auto", tracks: S
 
 # ---------------------------------------------------------------- MMMU open-answer rule (both tools)
 
-_INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ", "are ",
-               "in total ", "total ", "identify ", "recognize ", "calculated as ", "counted as ", "measured as ",
-               "observed as ", "concluded as ", "found to be ", "equals ", "determined to be ", "number of ",
-               "value is ", "adds up to ", "have ", "has ")
+_INDICATORS = (
+    "could be ",
+    "so ",
+    "is ",
+    "thus ",
+    "therefore ",
+    "final ",
+    "answer ",
+    "result ",
+    "are ",
+    "in total ",
+    "total ",
+    "identify ",
+    "recognize ",
+    "calculated as ",
+    "counted as ",
+    "measured as ",
+    "observed as ",
+    "concluded as ",
+    "found to be ",
+    "equals ",
+    "determined to be ",
+    "number of ",
+    "value is ",
+    "adds up to ",
+    "have ",
+    "has ",
+)
 _NUM_COMMAS = re.compile(r"-?\b\d{1,3}(?:,\d{3})+\b")
 _NUM_SCI = re.compile(r"-?\d+(?:\.\d+)?[eE][+-]?\d+")
 _NUM_SIMPLE = re.compile(r"-?(?:\d+\.\d+|\.\d+|\d+\b)(?![eE][+-]?\d+)(?![,\d])")
@@ -283,8 +360,9 @@ def eval_open(gold: str, preds: Any) -> bool:
 def _first_open_hit(gold: str, preds: list[Any]) -> Any:
     golds = normalize_str(gold)
     for p in preds:
-        if (isinstance(p, str) and any(isinstance(g, str) and g in p for g in golds)) or \
-                (not isinstance(p, str) and p in golds):
+        if (isinstance(p, str) and any(isinstance(g, str) and g in p for g in golds)) or (
+            not isinstance(p, str) and p in golds
+        ):
             return p
     return preds[0] if preds else None
 
@@ -389,8 +467,9 @@ def _vlm(pred: str, answer: str, qtype: str, options: tuple[str, ...]) -> tuple[
 
 
 def _verdict(row: Mapping[str, Any], rule) -> dict[str, Any]:
-    parsed, ok, counted = rule(_pred(row), str(row["answer"]), str(row.get("question_type", "None")),
-                               tuple(row.get("raw_options") or ()))
+    parsed, ok, counted = rule(
+        _pred(row), str(row["answer"]), str(row.get("question_type", "None")), tuple(row.get("raw_options") or ())
+    )
     if isinstance(parsed, list):
         shown = _show(_first_open_hit(str(row["answer"]), parsed)) if parsed else None
     else:
@@ -421,8 +500,9 @@ def lmms_track_table(rows: Sequence[Mapping[str, Any]]) -> tuple[float, dict[str
     """``videommmu_aggregate_results`` over one track's rows: (mmmu_acc, printed table), same arithmetic."""
     by_subset: dict[str, list[bool]] = defaultdict(list)
     for r in rows:
-        _, ok, counted = _lmms(_pred(r), str(r["answer"]), str(r.get("question_type", "None")),
-                               tuple(r.get("raw_options") or ()))
+        _, ok, counted = _lmms(
+            _pred(r), str(r["answer"]), str(r.get("question_type", "None")), tuple(r.get("raw_options") or ())
+        )
         if counted:
             by_subset[str(r["subject"])].append(ok)
     result = {s: {"acc": sum(v) / len(v), "num_example": len(v)} for s, v in by_subset.items()}
@@ -437,8 +517,10 @@ def lmms_track_table(rows: Sequence[Mapping[str, Any]]) -> tuple[float, dict[str
     table: dict[str, Any] = {}
     for domain, cats in DOMAINS.items():
         inner = {c: result[c] for c in cats if c in result}
-        table["Overall-" + domain] = {"num": int(sum(c["num_example"] for c in inner.values())),
-                                      "acc": round(ins_acc(inner), 5)}
+        table["Overall-" + domain] = {
+            "num": int(sum(c["num_example"] for c in inner.values())),
+            "acc": round(ins_acc(inner), 5),
+        }
         for c, res in inner.items():
             table[c] = {"num": int(res["num_example"]), "acc": round(res["acc"], 5)}
     overall = ins_acc(result)
@@ -454,8 +536,10 @@ def score_lmms(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for t in tracks:
         sub = [r for r in rows if r["track"] == t]
         acc, table = lmms_track_table(sub)
-        counted = [_lmms(_pred(r), str(r["answer"]), str(r.get("question_type", "None")),
-                         tuple(r.get("raw_options") or ())) for r in sub]
+        counted = [
+            _lmms(_pred(r), str(r["answer"]), str(r.get("question_type", "None")), tuple(r.get("raw_options") or ()))
+            for r in sub
+        ]
         hits = sum(c[1] for c in counted if c[2])
         n = sum(1 for c in counted if c[2])
         out[f"mmmu_acc/{t}"] = acc
@@ -474,14 +558,20 @@ def score_vlm(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     total: dict[str, int] = defaultdict(int)
     hit: dict[str, int] = defaultdict(int)
     for r in rows:
-        _, ok, counted = _vlm(_pred(r), str(r["answer"]), str(r.get("question_type", "None")),
-                              tuple(r.get("raw_options") or ()))
+        _, ok, counted = _vlm(
+            _pred(r), str(r["answer"]), str(r.get("question_type", "None")), tuple(r.get("raw_options") or ())
+        )
         if counted:
             total[r["track"]] += 1
             hit[r["track"]] += int(ok)
     n, h = sum(total.values()), sum(hit.values())
-    out: dict[str, Any] = {"overall": 100 * h / n if n else 0.0, "n": len(rows), "total": n, "hit": h,
-                           "excluded": len(rows) - n}
+    out: dict[str, Any] = {
+        "overall": 100 * h / n if n else 0.0,
+        "n": len(rows),
+        "total": n,
+        "hit": h,
+        "excluded": len(rows) - n,
+    }
     for t in TRACKS:
         if total[t]:
             out[f"track/{t}"] = hit[t] / total[t] * 100
@@ -490,13 +580,26 @@ def score_vlm(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 VIDEOMMMU = {
-    "lmms_eval": Benchmark(name="videommmu", modality="video", load=functools.partial(load, protocol="lmms_eval"),
-                           score=score_lmms, judge=judge_lmms, protocol="lmms_eval",
-                           max_new_tokens=1024,  # _default_template_yaml generation_kwargs
-                           options=OPTIONS),
+    "lmms_eval": Benchmark(
+        name="videommmu",
+        modality="video",
+        load=functools.partial(load, protocol="lmms_eval"),
+        score=score_lmms,
+        judge=judge_lmms,
+        protocol="lmms_eval",
+        max_new_tokens=1024,  # _default_template_yaml generation_kwargs
+        options=OPTIONS,
+    ),
     # VLMEvalKit sets no per-dataset length; its prompt asks for reasoning ending in "Answer: ...", so the
     # reply must have room: lmms-eval's 1024 is kept (eval.max_new_tokens overrides).
-    "vlmevalkit": Benchmark(name="videommmu", modality="video", load=functools.partial(load, protocol="vlmevalkit"),
-                            score=score_vlm, judge=judge_vlm, protocol="vlmevalkit", max_new_tokens=1024,
-                            options=OPTIONS),
+    "vlmevalkit": Benchmark(
+        name="videommmu",
+        modality="video",
+        load=functools.partial(load, protocol="vlmevalkit"),
+        score=score_vlm,
+        judge=judge_vlm,
+        protocol="vlmevalkit",
+        max_new_tokens=1024,
+        options=OPTIONS,
+    ),
 }

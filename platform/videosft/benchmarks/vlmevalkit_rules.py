@@ -13,15 +13,40 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_REJECT = ("Sorry, I can't help with images of people yet.", "I can't process this file.",
-           "I'm sorry, but without the image provided", "Cannot determine the answer")
+_REJECT = (
+    "Sorry, I can't help with images of people yet.",
+    "I can't process this file.",
+    "I'm sorry, but without the image provided",
+    "Cannot determine the answer",
+)
 _VERBOSE_ANSWER = re.compile(r"(?i)(?:correct\s+)?answer\s+is\s+\**([ABCD])\**")
 _SPLIT_CHARS = ".()[],:;!*#{}"
 API_FAILURE = "Failed to obtain answer via API"
 # pandas.read_csv's default NA strings: VLMEvalKit reads its TSVs and prediction sheets with pandas
 # defaults, so an option cell or a prediction spelled like these becomes NaN upstream.
-PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-                       "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+PANDAS_NA = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 
 
 def can_infer_option(answer: str, choices: Mapping[str, Any] | list[str]) -> str | bool:

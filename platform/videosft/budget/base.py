@@ -156,15 +156,19 @@ class BudgetConfig(BaseModel):
             raise ValueError(f"default ({self.default}) must be one of candidates {self.candidates}")
         t = self.segment_thresholds
         if t is not None and (len(t) != len(self.candidates) - 1 or any(a > b for a, b in zip(t, t[1:]))):
-            raise ValueError(f"segment_thresholds must be {len(self.candidates) - 1} non-decreasing "
-                             f"segment counts (one per candidate boundary), got {t}")
+            raise ValueError(
+                f"segment_thresholds must be {len(self.candidates) - 1} non-decreasing "
+                f"segment counts (one per candidate boundary), got {t}"
+            )
         return self
 
     def needs_model_path(self) -> bool:
         """Whether the chosen predictor reads a checkpoint (checked before any Ray work starts)."""
-        return (self.predictor in ("instruction", "text_classifier")
-                or (self.predictor == "similarity" and self.embedding == "dinov2")
-                or (self.predictor == "oracle" and self.oracle == "probe"))
+        return (
+            self.predictor in ("instruction", "text_classifier")
+            or (self.predictor == "similarity" and self.embedding == "dinov2")
+            or (self.predictor == "oracle" and self.oracle == "probe")
+        )
 
     def prompt_text(self) -> str:
         """The budget question as the VLM sees it, candidates spelled out."""

@@ -33,16 +33,24 @@ def _rate(flags: Sequence[bool]) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
-def score_predictions(rows: Sequence[Mapping[str, Any]], predictions: Sequence[BudgetPrediction],
-                      candidates: Sequence[int], seconds: float | None = None) -> dict[str, Any]:
+def score_predictions(
+    rows: Sequence[Mapping[str, Any]],
+    predictions: Sequence[BudgetPrediction],
+    candidates: Sequence[int],
+    seconds: float | None = None,
+) -> dict[str, Any]:
     """Exact/under/over rates vs min_frames snapped up to a candidate, cost, fallbacks, speed."""
     if len(rows) != len(predictions):
         raise ValueError(f"score_predictions: {len(rows)} rows but {len(predictions)} predictions")
-    pairs = [(snap_up(int(r[S.MIN_FRAMES]), candidates), p.budget) for r, p in zip(rows, predictions)
-             if int(r.get(S.MIN_FRAMES, -1)) >= 1]
+    pairs = [
+        (snap_up(int(r[S.MIN_FRAMES]), candidates), p.budget)
+        for r, p in zip(rows, predictions)
+        if int(r.get(S.MIN_FRAMES, -1)) >= 1
+    ]
     n = len(rows)
     return {
-        "n": n, "n_scored": len(pairs),
+        "n": n,
+        "n_scored": len(pairs),
         "exact": _rate([b == need for need, b in pairs]),
         "under": _rate([b < need for need, b in pairs]),
         "over": _rate([b > need for need, b in pairs]),
@@ -62,13 +70,17 @@ def _fmt(value: Any, pct: bool = False, digits: int = 1) -> str:
 
 def predictors_table(scores: Mapping[str, Mapping[str, Any]]) -> str:
     """Markdown table, one predictor per row, in the order given."""
-    lines = ["| predictor | n | exact % | under % | over % | mean frames | needed frames | fallback % | samples/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| predictor | n | exact % | under % | over % | mean frames | needed frames | fallback % | samples/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, s in scores.items():
-        lines.append(f"| {name} | {s['n']} | {_fmt(s['exact'], True)} | {_fmt(s['under'], True)} | "
-                     f"{_fmt(s['over'], True)} | {_fmt(s['mean_frames'], digits=2)} | "
-                     f"{_fmt(s['needed_mean_frames'], digits=2)} | {_fmt(s['fallback'], True)} | "
-                     f"{_fmt(s['samples_per_s'])} |")
+        lines.append(
+            f"| {name} | {s['n']} | {_fmt(s['exact'], True)} | {_fmt(s['under'], True)} | "
+            f"{_fmt(s['over'], True)} | {_fmt(s['mean_frames'], digits=2)} | "
+            f"{_fmt(s['needed_mean_frames'], digits=2)} | {_fmt(s['fallback'], True)} | "
+            f"{_fmt(s['samples_per_s'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -106,14 +118,18 @@ def plot_predictors(scores: Mapping[str, Mapping[str, Any]], out_path: str | Pat
 def _train_text_classifier(data_root: Path, train_manifest: str, candidates: Sequence[int], out: Path) -> str:
     """Fit the text classifier on the train split's min_frames oracle labels (video rows)."""
 
-    rows = [r for r in read_manifest(str(data_root / train_manifest))
-            if r[S.MEDIA_TYPE] == S.MEDIA_VIDEO and r[S.MIN_FRAMES] >= 1]
+    rows = [
+        r
+        for r in read_manifest(str(data_root / train_manifest))
+        if r[S.MEDIA_TYPE] == S.MEDIA_VIDEO and r[S.MIN_FRAMES] >= 1
+    ]
     labels = [snap_up(r[S.MIN_FRAMES], candidates) for r in rows]
     return str(train_text_classifier([r[S.QUESTION] for r in rows], labels, candidates, out))
 
 
-def _config_for(spec: PredictorSpec, candidates: Sequence[int], default: int, model_path: str | None,
-                family: str, text_model: Any) -> tuple[str, BudgetConfig]:
+def _config_for(
+    spec: PredictorSpec, candidates: Sequence[int], default: int, model_path: str | None, family: str, text_model: Any
+) -> tuple[str, BudgetConfig]:
     label, fields = (spec, {"predictor": spec}) if isinstance(spec, str) else (spec[0], dict(spec[1]))
     fields = {"candidates": list(candidates), "default": default, "family": family, **fields}
     name = fields.get("predictor", label)
@@ -125,8 +141,9 @@ def _config_for(spec: PredictorSpec, candidates: Sequence[int], default: int, mo
     return label, BudgetConfig(**{"predictor": name, **fields})
 
 
-def evaluate_predictor(cfg: BudgetConfig, rows: list[dict[str, Any]], contract: SamplingContract
-                       ) -> tuple[list[BudgetPrediction], float, float]:
+def evaluate_predictor(
+    cfg: BudgetConfig, rows: list[dict[str, Any]], contract: SamplingContract
+) -> tuple[list[BudgetPrediction], float, float]:
     """(predictions, load seconds, prepare+predict seconds) for one predictor over rows."""
 
     t0 = time.perf_counter()
@@ -139,11 +156,20 @@ def evaluate_predictor(cfg: BudgetConfig, rows: list[dict[str, Any]], contract: 
     return preds, t1 - t0, time.perf_counter() - t1
 
 
-def run_predictors_eval(data_root: str | Path, predictors: Sequence[PredictorSpec], candidates: Sequence[int],
-                        out_dir: str | Path, *, model_path: str | None = None, family: str = "qwen2_5_vl",
-                        default: int | None = None, contract: SamplingContract | None = None,
-                        eval_manifest: str = "eval_video.json", train_manifest: str = "train.json",
-                        limit: int | None = None) -> Path:
+def run_predictors_eval(
+    data_root: str | Path,
+    predictors: Sequence[PredictorSpec],
+    candidates: Sequence[int],
+    out_dir: str | Path,
+    *,
+    model_path: str | None = None,
+    family: str = "qwen2_5_vl",
+    default: int | None = None,
+    contract: SamplingContract | None = None,
+    eval_manifest: str = "eval_video.json",
+    train_manifest: str = "train.json",
+    limit: int | None = None,
+) -> Path:
     """Score predictors on `eval_manifest` under data_root; returns the Markdown report's path.
 
     `model_path` is the VLM for `instruction` and `oracle` probing; `text_classifier` without a
@@ -168,22 +194,42 @@ def run_predictors_eval(data_root: str | Path, predictors: Sequence[PredictorSpe
     for spec in predictors:
         label, cfg = _config_for(spec, ordered, default, model_path, family, text_model)
         preds, load_s, seconds = evaluate_predictor(cfg, rows, contract)
-        scores[label] = {**score_predictions(rows, preds, ordered, seconds), "load_seconds": load_s,
-                         "config": cfg.model_dump(mode="json")}
+        scores[label] = {
+            **score_predictions(rows, preds, ordered, seconds),
+            "load_seconds": load_s,
+            "config": cfg.model_dump(mode="json"),
+        }
         _write_predictions(out / f"predictions.{label}.jsonl", rows, preds)
-        print(f"[predictors-eval] {label}: exact {_fmt(scores[label]['exact'], True)}% "
-              f"under {_fmt(scores[label]['under'], True)}% ({_fmt(scores[label]['samples_per_s'])}/s)", flush=True)
+        print(
+            f"[predictors-eval] {label}: exact {_fmt(scores[label]['exact'], True)}% "
+            f"under {_fmt(scores[label]['under'], True)}% ({_fmt(scores[label]['samples_per_s'])}/s)",
+            flush=True,
+        )
     (out / "predictors.json").write_text(json.dumps(scores, indent=1) + "\n")
     plot_predictors(scores, out / "predictors.png")
     report = out / "predictors.md"
-    report.write_text(f"# Frame-budget predictors vs known minimal budgets\n\nset: {root / eval_manifest} "
-                      f"({len(rows)} rows), candidates {ordered}, default {default}\n\n"
-                      + predictors_table(scores) + "\n![predictors](predictors.png)\n")
+    report.write_text(
+        f"# Frame-budget predictors vs known minimal budgets\n\nset: {root / eval_manifest} "
+        f"({len(rows)} rows), candidates {ordered}, default {default}\n\n"
+        + predictors_table(scores)
+        + "\n![predictors](predictors.png)\n"
+    )
     return report
 
 
 def _write_predictions(path: Path, rows: Sequence[Mapping[str, Any]], preds: Sequence[BudgetPrediction]) -> None:
     with path.open("w") as fh:
         for r, p in zip(rows, preds):
-            fh.write(json.dumps({"id": r[S.ID], "task": r.get(S.TASK, ""), "min_frames": r.get(S.MIN_FRAMES, -1),
-                                 "frame_budget": p.budget, "budget_raw": p.raw, "fell_back": p.fell_back}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": r[S.ID],
+                        "task": r.get(S.TASK, ""),
+                        "min_frames": r.get(S.MIN_FRAMES, -1),
+                        "frame_budget": p.budget,
+                        "budget_raw": p.raw,
+                        "fell_back": p.fell_back,
+                    }
+                )
+                + "\n"
+            )

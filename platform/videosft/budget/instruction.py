@@ -34,8 +34,9 @@ from videosft.engines import make_engine
 _ENGINE_KEYS = (S.MEDIA_TYPE, S.FRAMES, S.SAMPLED_FPS, S.FPS, S.NUM_FRAMES, S.FRAME_INDICES)
 
 
-def make_budget_engine(kind: str, model_path: str | None, family: str, max_new_tokens: int,
-                       vllm: Any = None, threads: int | None = None) -> Any:
+def make_budget_engine(
+    kind: str, model_path: str | None, family: str, max_new_tokens: int, vllm: Any = None, threads: int | None = None
+) -> Any:
     """An eval engine for a predictor; fails naming the config key when no model is given.
 
     `vllm` is `budget.vllm` (same keys as `eval.vllm`); the engine applies it inside the actor.
@@ -72,10 +73,19 @@ class InstructionPredictor:
     needs_frames = True
     needs_probe = False
 
-    def __init__(self, candidates: Sequence[int], default: int, model_path: str | None = None,
-                 family: str = "qwen2_5_vl", prompt: str = DEFAULT_PROMPT, max_new_tokens: int = 4,
-                 engine_kind: str = "transformers", engine: Any = None, vllm: Any = None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self,
+        candidates: Sequence[int],
+        default: int,
+        model_path: str | None = None,
+        family: str = "qwen2_5_vl",
+        prompt: str = DEFAULT_PROMPT,
+        max_new_tokens: int = 4,
+        engine_kind: str = "transformers",
+        engine: Any = None,
+        vllm: Any = None,
+        threads: int | None = None,
+    ) -> None:
         self.candidates, self.default = list(candidates), int(default)
         self.prompt = format_prompt(prompt, self.candidates)
         # `engine` lets a caller share one loaded model between predictors (same seam as eval).
@@ -83,8 +93,17 @@ class InstructionPredictor:
 
     @classmethod
     def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> InstructionPredictor:
-        return cls(cfg.candidates, cfg.default, cfg.model_path, cfg.family, cfg.prompt, cfg.max_new_tokens,
-                   cfg.engine, vllm=cfg.vllm.model_dump(), threads=max(1, int(cfg.cpus_per_actor)))
+        return cls(
+            cfg.candidates,
+            cfg.default,
+            cfg.model_path,
+            cfg.family,
+            cfg.prompt,
+            cfg.max_new_tokens,
+            cfg.engine,
+            vllm=cfg.vllm.model_dump(),
+            threads=max(1, int(cfg.cpus_per_actor)),
+        )
 
     def question(self, row: dict[str, Any]) -> str:
         return budget_question(str(row.get(S.QUESTION, "")), self.prompt)

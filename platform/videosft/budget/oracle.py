@@ -42,16 +42,25 @@ class OraclePredictor:
     needs_frames = False
     needs_probe = False
 
-    def __init__(self, candidates: Sequence[int], default: int, mode: str = "min_frames",
-                 model_path: str | None = None, family: str = "qwen2_5_vl", engine_kind: str = "transformers",
-                 max_new_tokens: int = 4, contract: SamplingContract | None = None,
-                 decode_timeout_s: float = 60.0, engine: Any = None, correct_fn: CorrectFn | None = None) -> None:
+    def __init__(
+        self,
+        candidates: Sequence[int],
+        default: int,
+        mode: str = "min_frames",
+        model_path: str | None = None,
+        family: str = "qwen2_5_vl",
+        engine_kind: str = "transformers",
+        max_new_tokens: int = 4,
+        contract: SamplingContract | None = None,
+        decode_timeout_s: float = 60.0,
+        engine: Any = None,
+        correct_fn: CorrectFn | None = None,
+    ) -> None:
         if mode not in ("min_frames", "probe"):
             raise ValueError(f"oracle: mode must be 'min_frames' or 'probe', got {mode!r}")
         self.candidates, self.default, self.mode = sorted(candidates), int(default), mode
         self.engine, self.decoder = None, None
         if mode == "probe":
-
             self.contract = contract or SamplingContract()
             self.engine = engine or make_budget_engine(engine_kind, model_path, family, max_new_tokens)
             self.decoder = DecodeStage(self.contract.model_dump(), None, decode_timeout_s)
@@ -59,8 +68,17 @@ class OraclePredictor:
 
     @classmethod
     def from_config(cls, cfg: BudgetConfig, contract: SamplingContract | None = None) -> OraclePredictor:
-        return cls(cfg.candidates, cfg.default, cfg.oracle, cfg.model_path, cfg.family, cfg.engine,
-                   cfg.max_new_tokens, contract, cfg.decode_timeout_s)
+        return cls(
+            cfg.candidates,
+            cfg.default,
+            cfg.oracle,
+            cfg.model_path,
+            cfg.family,
+            cfg.engine,
+            cfg.max_new_tokens,
+            contract,
+            cfg.decode_timeout_s,
+        )
 
     def predict(self, rows: list[dict[str, Any]]) -> list[BudgetPrediction]:
         one = self._from_min_frames if self.mode == "min_frames" else self._probe
@@ -98,5 +116,9 @@ class OraclePredictor:
         pos = np.searchsorted(idx_all, want)
         if not (np.all(pos < len(idx_all)) and np.array_equal(idx_all[np.minimum(pos, len(idx_all) - 1)], want)):
             return self.decoder({**base, S.FRAME_BUDGET: budget})
-        return {**decoded, S.FRAMES: np.asarray(decoded[S.FRAMES])[pos], S.FRAME_INDICES: want,
-                S.SAMPLED_FPS: self.contract.sampled_fps(want, fps, int(decoded[S.NUM_FRAMES]))}
+        return {
+            **decoded,
+            S.FRAMES: np.asarray(decoded[S.FRAMES])[pos],
+            S.FRAME_INDICES: want,
+            S.SAMPLED_FPS: self.contract.sampled_fps(want, fps, int(decoded[S.NUM_FRAMES])),
+        }

@@ -34,8 +34,10 @@ class FixedPredictor:
         return cls(cfg.candidates, cfg.default)
 
     def predict(self, rows: list[dict[str, Any]]) -> list[BudgetPrediction]:
-        return [non_video_prediction(r, self.candidates) or BudgetPrediction(self.budget, f"fixed {self.budget}")
-                for r in rows]
+        return [
+            non_video_prediction(r, self.candidates) or BudgetPrediction(self.budget, f"fixed {self.budget}")
+            for r in rows
+        ]
 
 
 @register("fps")
@@ -63,8 +65,14 @@ class FpsPredictor:
         """The fps rule's frame count; clips too short for qwen's rule get all their frames."""
         c = self.contract
         try:
-            return smart_nframes(total_frames, video_fps, fps=c.fps, min_frames=c.min_frames,
-                                 max_frames=c.max_frames, frame_factor=c.frame_factor)
+            return smart_nframes(
+                total_frames,
+                video_fps,
+                fps=c.fps,
+                min_frames=c.min_frames,
+                max_frames=c.max_frames,
+                frame_factor=c.frame_factor,
+            )
         except ValueError:  # fewer frames than frame_factor: qwen refuses, we take them all
             return total_frames
 

@@ -39,8 +39,9 @@ def pixel_embeddings(frames: np.ndarray, side: int = PIXEL_SIDE) -> np.ndarray:
     Centring matters: raw uint8 vectors are all positive, so their cosines sit near 1 whatever
     the content; around mid-grey a colour change flips signs and shows up as distance.
     """
-    small = [np.asarray(Image.fromarray(np.asarray(f, np.uint8)).resize((side, side), Image.BOX), np.float32)
-             for f in frames]
+    small = [
+        np.asarray(Image.fromarray(np.asarray(f, np.uint8)).resize((side, side), Image.BOX), np.float32) for f in frames
+    ]
     return (np.stack(small).reshape(len(small), -1) / 127.5 - 1.0).astype(np.float32)
 
 
@@ -95,12 +96,22 @@ def build_tiny_dinov2(out_dir: str | Path, seed: int = 0, image_size: int = 56) 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                          image_size=image_size, patch_size=14)
+    config = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=image_size,
+        patch_size=14,
+    )
     torch.manual_seed(seed)
     Dinov2Model(config).save_pretrained(out)
-    BitImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-                      image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(out)
+    BitImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(out)
     return out
 
 
@@ -112,9 +123,15 @@ class SimilarityPredictor:
     needs_frames = True
     needs_probe = False
 
-    def __init__(self, candidates: Sequence[int], default: int, embedding: str = "pixels",
-                 model_path: str | None = None, distinct_threshold: float = 0.02,
-                 segment_thresholds: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        candidates: Sequence[int],
+        default: int,
+        embedding: str = "pixels",
+        model_path: str | None = None,
+        distinct_threshold: float = 0.02,
+        segment_thresholds: Sequence[int] | None = None,
+    ) -> None:
         if embedding not in ("pixels", "dinov2"):
             raise ValueError(f"similarity: embedding must be 'pixels' or 'dinov2', got {embedding!r}")
         if embedding == "dinov2" and not model_path:
@@ -126,8 +143,9 @@ class SimilarityPredictor:
 
     @classmethod
     def from_config(cls, cfg: BudgetConfig, contract: Any = None) -> SimilarityPredictor:
-        return cls(cfg.candidates, cfg.default, cfg.embedding, cfg.model_path, cfg.distinct_threshold,
-                   cfg.segment_thresholds)
+        return cls(
+            cfg.candidates, cfg.default, cfg.embedding, cfg.model_path, cfg.distinct_threshold, cfg.segment_thresholds
+        )
 
     def predict(self, rows: list[dict[str, Any]]) -> list[BudgetPrediction]:
         return [non_video_prediction(r, self.candidates) or self._one(r) for r in rows]

@@ -42,15 +42,20 @@ from videosft.data.sampling import SamplingContract
 from videosft.ray_runtime import ensure_ray
 
 CACHE_VERSION = "budget-cache-v1"  # bump when predictors change what they answer for the same key
-_STAGE_COLUMNS = (S.ID, S.MEDIA_TYPE, S.MEDIA_PATH, S.QUESTION, S.ANSWER, S.TASK, S.MIN_FRAMES,
-                  S.NUM_FRAMES, S.FPS)
+_STAGE_COLUMNS = (S.ID, S.MEDIA_TYPE, S.MEDIA_PATH, S.QUESTION, S.ANSWER, S.TASK, S.MIN_FRAMES, S.NUM_FRAMES, S.FPS)
 
 
 def thumbnail_contract(cfg: BudgetConfig) -> SamplingContract:
     """`num_thumbnails` nested-uniform frames at about `thumbnail_pixels` each (images too)."""
     px = cfg.thumbnail_pixels
-    return SamplingContract(mode="fixed", num_frames=cfg.num_thumbnails, min_pixels=px, max_pixels=px,
-                            video_min_pixels=px, video_max_pixels=px)
+    return SamplingContract(
+        mode="fixed",
+        num_frames=cfg.num_thumbnails,
+        min_pixels=px,
+        max_pixels=px,
+        video_min_pixels=px,
+        video_max_pixels=px,
+    )
 
 
 class RowPreparer:
@@ -80,8 +85,9 @@ class RowPreparer:
         return row
 
 
-def predict_rows(predictor: BudgetPredictor, rows: list[dict[str, Any]], candidates: Sequence[int],
-                 default: int) -> list[BudgetPrediction]:
+def predict_rows(
+    predictor: BudgetPredictor, rows: list[dict[str, Any]], candidates: Sequence[int], default: int
+) -> list[BudgetPrediction]:
     """predictor.predict with the stage's guarantees: one candidate per row, errors as fallbacks."""
     try:
         preds = list(predictor.predict(rows))
@@ -117,8 +123,10 @@ class BudgetStage:
 def check_model_path(cfg: BudgetConfig) -> None:
     """Fail on the driver, before Ray starts, rather than in every actor's constructor."""
     if cfg.needs_model_path() and not cfg.model_path:
-        raise ValueError(f"budget.model_path: predictor {cfg.predictor!r} (embedding={cfg.embedding}, "
-                         f"oracle={cfg.oracle}) needs a model path")
+        raise ValueError(
+            f"budget.model_path: predictor {cfg.predictor!r} (embedding={cfg.embedding}, "
+            f"oracle={cfg.oracle}) needs a model path"
+        )
 
 
 def predict_budgets_dataset(ds: Any, cfg: BudgetConfig, contract: SamplingContract) -> Any:
@@ -138,8 +146,12 @@ def predict_budgets_dataset(ds: Any, cfg: BudgetConfig, contract: SamplingContra
 # --------------------------------------------------------------------------- manifest + cache
 def _llava_row(row: dict[str, Any]) -> dict[str, Any]:
     """A flat row (read_manifest layout + budget columns) -> a LLaVA-Video-178K annotation."""
-    return {**to_llava_row(row), S.FRAME_BUDGET: int(row[S.FRAME_BUDGET]), S.BUDGET_RAW: str(row[S.BUDGET_RAW]),
-            BUDGET_FELL_BACK: bool(row.get(BUDGET_FELL_BACK, False))}
+    return {
+        **to_llava_row(row),
+        S.FRAME_BUDGET: int(row[S.FRAME_BUDGET]),
+        S.BUDGET_RAW: str(row[S.BUDGET_RAW]),
+        BUDGET_FELL_BACK: bool(row.get(BUDGET_FELL_BACK, False)),
+    }
 
 
 def write_budget_manifest(rows: Sequence[dict[str, Any]], out_path: str | Path) -> Path:
@@ -147,8 +159,9 @@ def write_budget_manifest(rows: Sequence[dict[str, Any]], out_path: str | Path) 
     return write_manifest([_llava_row(dict(r)) for r in rows], out_path)
 
 
-def write_predictor_sft_manifest(rows: Sequence[dict[str, Any]], labels: Sequence[int], cfg: BudgetConfig,
-                                 out_path: str | Path) -> Path:
+def write_predictor_sft_manifest(
+    rows: Sequence[dict[str, Any]], labels: Sequence[int], cfg: BudgetConfig, out_path: str | Path
+) -> Path:
     """A LLaVA manifest that teaches a VLM to *be* the instruction predictor (Hybrid-Frame).
 
     Each video row becomes "<video> Question: ... How many frames ...?" -> the oracle's label, at
@@ -160,11 +173,21 @@ def write_predictor_sft_manifest(rows: Sequence[dict[str, Any]], labels: Sequenc
     for row, label in zip(rows, labels, strict=True):
         if row.get(S.MEDIA_TYPE) != S.MEDIA_VIDEO:
             continue
-        turns = [{"from": "human", "value": budget_question(str(row[S.QUESTION]), prompt)},
-                 {"from": "gpt", "value": str(int(label))}]
-        items.append({S.ID: f"{row[S.ID]}-budget", S.MEDIA_TYPE: S.MEDIA_VIDEO, S.MEDIA_PATH: row[S.MEDIA_PATH],
-                      S.CONVERSATIONS: turns, S.TASK: "frame_budget", S.FRAME_BUDGET: cfg.num_thumbnails,
-                      S.BUDGET_RAW: f"label {int(label)}"})
+        turns = [
+            {"from": "human", "value": budget_question(str(row[S.QUESTION]), prompt)},
+            {"from": "gpt", "value": str(int(label))},
+        ]
+        items.append(
+            {
+                S.ID: f"{row[S.ID]}-budget",
+                S.MEDIA_TYPE: S.MEDIA_VIDEO,
+                S.MEDIA_PATH: row[S.MEDIA_PATH],
+                S.CONVERSATIONS: turns,
+                S.TASK: "frame_budget",
+                S.FRAME_BUDGET: cfg.num_thumbnails,
+                S.BUDGET_RAW: f"label {int(label)}",
+            }
+        )
     return write_budget_manifest(items, out_path)
 
 
@@ -184,16 +207,37 @@ def budget_cache_key(cfg: BudgetConfig, contract: SamplingContract, manifest_pat
     The model is keyed by its path, not its bytes: overwrite a checkpoint in place and you must
     clear the cache (or bump CACHE_VERSION); the manifest is keyed by its content.
     """
-    decisive = cfg.model_dump(exclude={"mode", "concurrency", "cpus_per_actor", "gpus_per_actor",
-                                       "batch_size", "decode_timeout_s", "cache_dir", "prompt", "vllm"})
-    payload = {"version": CACHE_VERSION, **decisive, "prompt": cfg.prompt_text(),
-               "contract_id": contract.contract_id(), "manifest": _file_digest(manifest_path)}
+    decisive = cfg.model_dump(
+        exclude={
+            "mode",
+            "concurrency",
+            "cpus_per_actor",
+            "gpus_per_actor",
+            "batch_size",
+            "decode_timeout_s",
+            "cache_dir",
+            "prompt",
+            "vllm",
+        }
+    )
+    payload = {
+        "version": CACHE_VERSION,
+        **decisive,
+        "prompt": cfg.prompt_text(),
+        "contract_id": contract.contract_id(),
+        "manifest": _file_digest(manifest_path),
+    }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
 
-def budget_manifest(manifest_path: str, cfg: BudgetConfig, contract: SamplingContract,
-                    out_dir: str | Path | None = None, media_root: str | None = None) -> Path:
+def budget_manifest(
+    manifest_path: str,
+    cfg: BudgetConfig,
+    contract: SamplingContract,
+    out_dir: str | Path | None = None,
+    media_root: str | None = None,
+) -> Path:
     """The budgeted copy of a manifest, computed on Ray once per cache key and reused after."""
     cache = Path(cfg.cache_dir or out_dir or Path(manifest_path).parent)
     key = budget_cache_key(cfg, contract, manifest_path)
@@ -206,8 +250,14 @@ def budget_manifest(manifest_path: str, cfg: BudgetConfig, contract: SamplingCon
     merged = budget_rows(rows, cfg, contract)
     write_budget_manifest(merged, out)
     fell = sum(1 for r in merged if r[BUDGET_FELL_BACK])
-    meta = {"key": key, "predictor": cfg.predictor, "contract_id": contract.contract_id(), "rows": len(rows),
-            "fell_back": fell, "histogram": _histogram(r[S.FRAME_BUDGET] for r in merged)}
+    meta = {
+        "key": key,
+        "predictor": cfg.predictor,
+        "contract_id": contract.contract_id(),
+        "rows": len(rows),
+        "fell_back": fell,
+        "histogram": _histogram(r[S.FRAME_BUDGET] for r in merged),
+    }
     out.with_suffix(".meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"[budget] {cfg.predictor}: {len(rows)} rows, {fell} fell back -> {out}", flush=True)
     return out
@@ -222,15 +272,20 @@ def budget_rows(rows: Sequence[dict[str, Any]], cfg: BudgetConfig, contract: Sam
     import ray
     import ray.data
 
-
     check_model_path(cfg)
     ensure_ray()
     columns = [k for k in _STAGE_COLUMNS if any(k in r for r in rows)]  # one schema for every row
     items = [{k: r.get(k) for k in columns} for r in rows]
     ds = predict_budgets_dataset(ray.data.from_items(items), cfg, contract)
     got = ds.select_columns([S.ID, S.FRAME_BUDGET, S.BUDGET_RAW, BUDGET_FELL_BACK]).take_all()
-    by_id = {str(g[S.ID]): {S.FRAME_BUDGET: int(g[S.FRAME_BUDGET]), S.BUDGET_RAW: str(g[S.BUDGET_RAW]),
-                            BUDGET_FELL_BACK: bool(g[BUDGET_FELL_BACK])} for g in got}
+    by_id = {
+        str(g[S.ID]): {
+            S.FRAME_BUDGET: int(g[S.FRAME_BUDGET]),
+            S.BUDGET_RAW: str(g[S.BUDGET_RAW]),
+            BUDGET_FELL_BACK: bool(g[BUDGET_FELL_BACK]),
+        }
+        for g in got
+    }
     return [{**r, **by_id[str(r[S.ID])]} for r in rows]
 
 

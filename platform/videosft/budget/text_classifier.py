@@ -54,8 +54,9 @@ class HashedTextClassifier:
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         return x / np.maximum(norms, 1e-12)
 
-    def fit(self, texts: Sequence[str], labels: Sequence[int], epochs: int = 300, lr: float = 2.0,
-            l2: float = 1e-4) -> HashedTextClassifier:
+    def fit(
+        self, texts: Sequence[str], labels: Sequence[int], epochs: int = 300, lr: float = 2.0, l2: float = 1e-4
+    ) -> HashedTextClassifier:
         """Full-batch gradient descent on mean cross-entropy (+ L2); labels must be classes."""
         unknown = sorted(set(int(y) for y in labels) - set(self.classes.tolist()))
         if unknown:
@@ -84,8 +85,14 @@ class HashedTextClassifier:
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("wb") as fh:  # a file handle: np.savez would append ".npz" to a bare name
-            np.savez(fh, format=np.asarray(FORMAT), classes=self.classes, weights=self.weights,
-                     bias=self.bias, n_features=np.asarray(self.n_features))
+            np.savez(
+                fh,
+                format=np.asarray(FORMAT),
+                classes=self.classes,
+                weights=self.weights,
+                bias=self.bias,
+                n_features=np.asarray(self.n_features),
+            )
         return out
 
     @classmethod
@@ -98,8 +105,13 @@ class HashedTextClassifier:
         return model
 
 
-def train_text_classifier(questions: Sequence[str], budgets: Sequence[int], candidates: Sequence[int],
-                          out_path: str | Path, n_features: int = 1024) -> Path:
+def train_text_classifier(
+    questions: Sequence[str],
+    budgets: Sequence[int],
+    candidates: Sequence[int],
+    out_path: str | Path,
+    n_features: int = 1024,
+) -> Path:
     """Fit on (question, oracle budget) pairs and save; the path is what `budget.model_path` takes."""
     return HashedTextClassifier(candidates, n_features).fit(questions, budgets).save(out_path)
 
@@ -112,8 +124,13 @@ class TextClassifierPredictor:
     needs_frames = False
     needs_probe = False
 
-    def __init__(self, candidates: Sequence[int], default: int, model_path: str | None = None,
-                 model: HashedTextClassifier | None = None) -> None:
+    def __init__(
+        self,
+        candidates: Sequence[int],
+        default: int,
+        model_path: str | None = None,
+        model: HashedTextClassifier | None = None,
+    ) -> None:
         if model is None and not model_path:
             raise ValueError("budget.model_path: text_classifier needs a trained .npz (train_text_classifier)")
         self.model = model or HashedTextClassifier.load(str(model_path))
@@ -133,6 +150,9 @@ class TextClassifierPredictor:
         for j, i in enumerate(asked):
             k = int(np.argmax(probs[j]))
             ok = bool(np.isfinite(probs[j]).all())
-            out[i] = (BudgetPrediction(int(self.model.classes[k]), f"p={probs[j][k]:.3f}") if ok
-                      else fallback(self.default, "text_classifier: non-finite scores"))
+            out[i] = (
+                BudgetPrediction(int(self.model.classes[k]), f"p={probs[j][k]:.3f}")
+                if ok
+                else fallback(self.default, "text_classifier: non-finite scores")
+            )
         return [p for p in out if p is not None]

@@ -52,8 +52,7 @@ def stream_fps(stream: av.video.stream.VideoStream) -> float:
     return float(rate) if rate else 0.0
 
 
-def packet_indexer(stream: av.video.stream.VideoStream,
-                   fps: float) -> Callable[[av.Packet], int | None]:
+def packet_indexer(stream: av.video.stream.VideoStream, fps: float) -> Callable[[av.Packet], int | None]:
     """packet -> presentation index of the frame it carries, by `frame_index`'s rule (None: no
     pts). Built once per stream: it runs on every packet of a scan."""
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
@@ -70,7 +69,8 @@ PacketFilter = Callable[[av.Packet], bool]
 
 
 def iter_frames(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream,
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
     keep: PacketFilter | None = None,
 ) -> Iterator[av.VideoFrame]:
     """Decode from the current position to the end, skipping corrupt packets.
@@ -107,15 +107,16 @@ def iter_frames(
         yield from (f for f in context.decode(None) if f.time is not None)
 
 
-def seek_to_time(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                 seconds: float) -> None:
+def seek_to_time(container: av.container.InputContainer, stream: av.video.stream.VideoStream, seconds: float) -> None:
     """Seek to the keyframe at or before `seconds` after the stream start (decoders flushed)."""
     start = stream.start_time or 0
     container.seek(start + int(max(0.0, seconds) / stream.time_base), stream=stream, backward=True)
 
 
 def seek_to_index(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, index: int,
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    index: int,
     fps: float,
 ) -> None:
     """Seek to the keyframe at or before frame `index` (half a frame early, against rounding)."""
@@ -138,8 +139,9 @@ class StreamIndex:
     pts: list[int] | None = None
 
 
-def stream_index(container: av.container.InputContainer, stream: av.video.stream.VideoStream,
-                 fps: float, *, scan: bool = True) -> StreamIndex:
+def stream_index(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, fps: float, *, scan: bool = True
+) -> StreamIndex:
     """Keyframes and frame-rate regularity from the packets (`scan`, then rewound) or the index.
 
     A scan demuxes every packet without decoding (decord does the same when it opens a file);
@@ -154,8 +156,7 @@ def stream_index(container: av.container.InputContainer, stream: av.video.stream
         return StreamIndex(None, False)  # no full sample table (Matroska keeps a few cues)
     first = entries[0].timestamp
     steps = [int(round(float((e.timestamp - first) * stream.time_base) * fps)) for e in entries]
-    return StreamIndex([at for at, e in enumerate(entries) if e.is_keyframe],
-                       steps == list(range(len(entries))))
+    return StreamIndex([at for at, e in enumerate(entries) if e.is_keyframe], steps == list(range(len(entries))))
 
 
 def _scan_packets(container: Any, stream: Any, fps: float) -> StreamIndex:
@@ -181,8 +182,7 @@ def _scan_packets(container: Any, stream: Any, fps: float) -> StreamIndex:
     stamps.sort()
     ordinal = {pts: at for at, pts in enumerate(stamps)}  # constant rate: the same numbers
     keyframes = sorted(ordinal[pts] for pts in key_stamps)
-    return StreamIndex(keyframes or None, regular, stamps if stamped and len(ordinal) == len(stamps)
-                       else None)
+    return StreamIndex(keyframes or None, regular, stamps if stamped and len(ordinal) == len(stamps) else None)
 
 
 def frame_rotation(frame: av.VideoFrame) -> int:

@@ -40,8 +40,7 @@ def visual_cost(batch: Mapping[str, Any]) -> np.ndarray:
         return np.asarray(batch[N_VISUAL_TOKENS], np.int64)
     if S.FRAMES in batch:
         return np.array([int(np.prod(np.shape(f)[:3])) for f in batch[S.FRAMES]], np.int64)
-    raise KeyError(f"visual_cost: batch has neither {N_VISUAL_TOKENS!r} nor {S.FRAMES!r} "
-                   f"(columns: {sorted(batch)})")
+    raise KeyError(f"visual_cost: batch has neither {N_VISUAL_TOKENS!r} nor {S.FRAMES!r} (columns: {sorted(batch)})")
 
 
 def sequence_cost(batch: Mapping[str, Any]) -> np.ndarray:
@@ -98,8 +97,8 @@ def _window_order(costs: np.ndarray, group_size: int, rng: np.random.Generator) 
     ranked = np.argsort(np.asarray(costs), kind="stable")
     groups, rest = divmod(len(ranked), group_size)
     cut = int(rng.integers(groups + 1)) * group_size
-    full = np.concatenate([ranked[:cut], ranked[cut + rest:]]).reshape(groups, group_size)
-    return np.concatenate([full[rng.permutation(groups)].ravel(), ranked[cut:cut + rest]]).astype(np.int64)
+    full = np.concatenate([ranked[:cut], ranked[cut + rest :]]).reshape(groups, group_size)
+    return np.concatenate([full[rng.permutation(groups)].ravel(), ranked[cut : cut + rest]]).astype(np.int64)
 
 
 def window_rows(window: int, group_size: int) -> int:
@@ -117,8 +116,10 @@ def bucket_order(costs: Sequence[float] | np.ndarray, group_size: int, window: i
     """
     values = np.asarray(costs)
     span = window_rows(window, group_size)
-    parts = [start + _window_order(values[start:start + span], group_size, _rng(seed, w))
-             for w, start in enumerate(range(0, len(values), span))]
+    parts = [
+        start + _window_order(values[start : start + span], group_size, _rng(seed, w))
+        for w, start in enumerate(range(0, len(values), span))
+    ]
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
@@ -142,8 +143,15 @@ def _slice(batch: Mapping[str, np.ndarray], index: Any) -> dict[str, np.ndarray]
     return {k: v[index] for k, v in batch.items()}
 
 
-def iter_cost_grouped(batches: Iterable[Mapping[str, np.ndarray]], batch_size: int, *, window: int, seed: Seed,
-                      cost_fn: CostFn = sequence_cost, drop_last: bool = True) -> Iterator[dict[str, np.ndarray]]:
+def iter_cost_grouped(
+    batches: Iterable[Mapping[str, np.ndarray]],
+    batch_size: int,
+    *,
+    window: int,
+    seed: Seed,
+    cost_fn: CostFn = sequence_cost,
+    drop_last: bool = True,
+) -> Iterator[dict[str, np.ndarray]]:
     """Re-batch a stream into micro-batches of similar cost, window by window (`bucket_order`).
 
     Feed it `shard.iter_batches(batch_size=window_rows(window, batch_size), batch_format="numpy")`.
@@ -165,13 +173,14 @@ def iter_cost_grouped(batches: Iterable[Mapping[str, np.ndarray]], batch_size: i
         yield from _emit(pending, batch_size, _rng(seed, w), cost_fn, drop=drop_last)
 
 
-def _emit(rows: dict[str, np.ndarray], batch_size: int, rng: np.random.Generator, cost_fn: CostFn,
-          drop: bool) -> Iterator[dict[str, np.ndarray]]:
+def _emit(
+    rows: dict[str, np.ndarray], batch_size: int, rng: np.random.Generator, cost_fn: CostFn, drop: bool
+) -> Iterator[dict[str, np.ndarray]]:
     """One window's micro-batches in `_window_order`; `drop`: leave out the partial one at the end."""
     order = _window_order(np.asarray(cost_fn(rows)), batch_size, rng)
     stop = len(order) - len(order) % batch_size if drop else len(order)
     for start in range(0, stop, batch_size):
-        yield _slice(rows, order[start:start + batch_size])
+        yield _slice(rows, order[start : start + batch_size])
 
 
 def padding_stats(costs: Sequence[float] | np.ndarray, batch_size: int) -> dict[str, float]:
@@ -185,7 +194,9 @@ def padding_stats(costs: Sequence[float] | np.ndarray, batch_size: int) -> dict[
     if values.size == 0:
         raise ValueError(f"padding_stats: fewer than batch_size={batch_size} rows")
     padded = values.max(axis=1) * batch_size
-    return {"padded_fraction": float(1.0 - values.sum() / padded.sum()),
-            "batch_cost_max_min": float(padded.max() / max(padded.min(), 1e-12)),
-            "padded_total": float(padded.sum()), "batches": int(len(padded))}
-
+    return {
+        "padded_fraction": float(1.0 - values.sum() / padded.sum()),
+        "batch_cost_max_min": float(padded.max() / max(padded.min(), 1e-12)),
+        "padded_total": float(padded.sum()),
+        "batches": int(len(padded)),
+    }

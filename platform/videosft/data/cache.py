@@ -108,12 +108,19 @@ def _write_text(path: str, text: str) -> None:
 def _load_state(path: str, contract: SamplingContract, max_budget: int) -> dict[str, Any]:
     text = _read_text(_join(path, MANIFEST))
     if text is None:
-        return {"version": CACHE_VERSION, "contract_id": contract.contract_id(),
-                "contract": contract.model_dump(mode="json"), "max_budget": max_budget, "parts": []}
+        return {
+            "version": CACHE_VERSION,
+            "contract_id": contract.contract_id(),
+            "contract": contract.model_dump(mode="json"),
+            "max_budget": max_budget,
+            "parts": [],
+        }
     state = json.loads(text)
     if state.get("version") != CACHE_VERSION or state.get("contract_id") != contract.contract_id():
-        raise CacheMismatch(f"{path}: cache written by {state.get('version')} for contract "
-                            f"{state.get('contract_id')}, not {CACHE_VERSION} / {contract.contract_id()}")
+        raise CacheMismatch(
+            f"{path}: cache written by {state.get('version')} for contract "
+            f"{state.get('contract_id')}, not {CACHE_VERSION} / {contract.contract_id()}"
+        )
     return state
 
 
@@ -124,8 +131,11 @@ def _drop_uncommitted(path: str, state: dict[str, Any]) -> None:
     filesystem, inner = _fs(path)
     committed = {p["name"] for p in state["parts"]}
     for info in filesystem.get_file_info(fs.FileSelector(inner, allow_not_found=True)):
-        if info.type == fs.FileType.Directory and info.base_name.startswith("part-") \
-                and info.base_name not in committed:
+        if (
+            info.type == fs.FileType.Directory
+            and info.base_name.startswith("part-")
+            and info.base_name not in committed
+        ):
             filesystem.delete_dir(info.path)
 
 
@@ -136,8 +146,7 @@ def _part_files(path: str, state: dict[str, Any]) -> tuple[Any, list[str]]:
     filesystem, inner = _fs(path)
     files = []
     for part in state["parts"]:
-        selector = fs.FileSelector(posixpath.join(inner, part["name"]), recursive=True,
-                                   allow_not_found=True)
+        selector = fs.FileSelector(posixpath.join(inner, part["name"]), recursive=True, allow_not_found=True)
         files += [i.path for i in filesystem.get_file_info(selector) if i.path.endswith(".parquet")]
     return filesystem, sorted(files)
 
@@ -171,12 +180,15 @@ def _to_cache_row(row: dict[str, Any]) -> dict[str, Any]:
     """A decoded row -> plain Arrow-friendly values (frames as bytes + shape, lists, nulls)."""
     frames = np.ascontiguousarray(row[S.FRAMES], dtype=np.uint8)
     out = {k: v for k, v in row.items() if k not in (S.FRAMES, _ORIG_BUDGET)}
-    out.update({
-        S.FRAMES: frames.tobytes(), FRAMES_SHAPE: list(frames.shape),
-        S.FRAME_INDICES: np.asarray(row[S.FRAME_INDICES], np.int64).tolist(),
-        S.TIMESTAMPS: np.asarray(row[S.TIMESTAMPS], np.float64).tolist(),
-        S.FRAME_BUDGET: row.get(_ORIG_BUDGET),
-    })
+    out.update(
+        {
+            S.FRAMES: frames.tobytes(),
+            FRAMES_SHAPE: list(frames.shape),
+            S.FRAME_INDICES: np.asarray(row[S.FRAME_INDICES], np.int64).tolist(),
+            S.TIMESTAMPS: np.asarray(row[S.TIMESTAMPS], np.float64).tolist(),
+            S.FRAME_BUDGET: row.get(_ORIG_BUDGET),
+        }
+    )
     for column in _PROBE_COLUMNS:
         out.setdefault(column, None)
     out[PROBE_NOTE] = out.get(PROBE_NOTE) or ""
@@ -187,11 +199,19 @@ def _cache_types() -> dict[str, Any]:
     import pyarrow as pa
 
     return {
-        S.FRAMES: pa.large_binary(), FRAMES_SHAPE: pa.list_(pa.int64()),
-        S.FRAME_INDICES: pa.list_(pa.int64()), S.TIMESTAMPS: pa.list_(pa.float64()),
-        S.SAMPLED_FPS: pa.float64(), S.NUM_FRAMES: pa.int64(), S.FPS: pa.float64(),
-        S.DURATION: pa.float64(), S.WIDTH: pa.int64(), S.HEIGHT: pa.int64(),
-        S.FRAME_BUDGET: pa.int64(), S.ERROR: pa.string(), S.CONTRACT_ID: pa.string(),
+        S.FRAMES: pa.large_binary(),
+        FRAMES_SHAPE: pa.list_(pa.int64()),
+        S.FRAME_INDICES: pa.list_(pa.int64()),
+        S.TIMESTAMPS: pa.list_(pa.float64()),
+        S.SAMPLED_FPS: pa.float64(),
+        S.NUM_FRAMES: pa.int64(),
+        S.FPS: pa.float64(),
+        S.DURATION: pa.float64(),
+        S.WIDTH: pa.int64(),
+        S.HEIGHT: pa.int64(),
+        S.FRAME_BUDGET: pa.int64(),
+        S.ERROR: pa.string(),
+        S.CONTRACT_ID: pa.string(),
         PROBE_NOTE: pa.string(),
     }
 
@@ -209,14 +229,17 @@ def _positions(cached: np.ndarray, wanted: np.ndarray, row_id: str, budget: int)
     pos = np.minimum(np.searchsorted(cached, wanted), max(len(cached) - 1, 0))
     if len(cached) == 0 or not np.array_equal(cached[pos], wanted):
         missing = sorted(set(wanted.tolist()) - set(cached.tolist()))[:8]
-        raise CacheMismatch(f"row {row_id!r}: frames {missing} of budget {budget} are not in the "
-                            f"cache (cached {len(cached)} frames); budgets are nested only in "
-                            "fixed mode and only up to the cache's max budget")
+        raise CacheMismatch(
+            f"row {row_id!r}: frames {missing} of budget {budget} are not in the "
+            f"cache (cached {len(cached)} frames); budgets are nested only in "
+            "fixed mode and only up to the cache's max budget"
+        )
     return pos
 
 
-def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int,
-                    budget_of: Mapping[str, int] | None = None) -> dict[str, Any]:
+def _from_cache_row(
+    row: dict[str, Any], contract: dict[str, Any], budget: int, budget_of: Mapping[str, int] | None = None
+) -> dict[str, Any]:
     """A cached row -> the row `decoded_dataset` yields at `budget` (frames subset, fps redone).
 
     The row's budget is, in order: `budget_of[id]` (the caller's manifest), the cached row's own
@@ -226,8 +249,9 @@ def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int,
     frames = np.frombuffer(row[S.FRAMES], np.uint8).reshape(row[FRAMES_SHAPE])
     cached = np.asarray(row[S.FRAME_INDICES], np.int64)
     if row[S.MEDIA_TYPE] != S.MEDIA_VIDEO or row[S.ERROR]:  # images, text, errors: as stored
-        out.update({S.FRAMES: frames.copy(), S.FRAME_INDICES: cached,
-                    S.TIMESTAMPS: np.asarray(row[S.TIMESTAMPS], np.float64)})
+        out.update(
+            {S.FRAMES: frames.copy(), S.FRAME_INDICES: cached, S.TIMESTAMPS: np.asarray(row[S.TIMESTAMPS], np.float64)}
+        )
         return out
     spec = SamplingContract.model_validate(contract)
     want_budget = int((budget_of or {}).get(str(row[S.ID])) or row.get(S.FRAME_BUDGET) or 0) or budget
@@ -235,11 +259,14 @@ def _from_cache_row(row: dict[str, Any], contract: dict[str, Any], budget: int,
     wanted = spec.frame_indices(int(row[S.NUM_FRAMES]), fps, want_budget)
     pos = _positions(cached, wanted, str(row[S.ID]), want_budget)
     stored = np.asarray(row[S.TIMESTAMPS], np.float64)  # real timestamps on variable-rate video
-    out.update({
-        S.FRAMES: frames[pos], S.FRAME_INDICES: wanted,
-        S.TIMESTAMPS: stored[pos] if len(stored) == len(cached) else spec.timestamps(wanted, fps),
-        S.SAMPLED_FPS: float(spec.sampled_fps(wanted, fps, int(row[S.NUM_FRAMES]))),
-    })
+    out.update(
+        {
+            S.FRAMES: frames[pos],
+            S.FRAME_INDICES: wanted,
+            S.TIMESTAMPS: stored[pos] if len(stored) == len(cached) else spec.timestamps(wanted, fps),
+            S.SAMPLED_FPS: float(spec.sampled_fps(wanted, fps, int(row[S.NUM_FRAMES]))),
+        }
+    )
     if str(row[S.ID]) in (budget_of or {}):  # as decoding the caller's row would carry it
         out[S.FRAME_BUDGET] = want_budget
     return out
@@ -251,15 +278,19 @@ def _check_budgets(contract: SamplingContract, budgets: Sequence[int]) -> int:
     if not budgets or any(int(b) < 1 for b in budgets):
         raise ValueError(f"prepare_cache: budgets must be a non-empty list of ints >= 1, got {budgets}")
     if contract.mode != "fixed" and len(set(budgets)) > 1:
-        raise CacheMismatch("prepare_cache: fps-mode frame indices are not nested across budgets "
-                            f"({sorted(set(budgets))}); cache one budget per contract or use fixed mode")
+        raise CacheMismatch(
+            "prepare_cache: fps-mode frame indices are not nested across budgets "
+            f"({sorted(set(budgets))}); cache one budget per contract or use fixed mode"
+        )
     top = max(int(b) for b in budgets)
     odd = sorted({int(b) for b in budgets if top % int(b)})
     if odd:
         lcm = math.lcm(*(int(b) for b in budgets))
-        raise CacheMismatch(f"prepare_cache: budgets {odd} do not divide the largest budget {top}, "
-                            f"so their frames are not nested in its frames; use divisors of {top} "
-                            f"or add {lcm} (the lcm) as the largest budget")
+        raise CacheMismatch(
+            f"prepare_cache: budgets {odd} do not divide the largest budget {top}, "
+            f"so their frames are not nested in its frames; use divisors of {top} "
+            f"or add {lcm} (the lcm) as the largest budget"
+        )
     return top
 
 
@@ -267,8 +298,7 @@ def _repeat_error(ident: str) -> ValueError:
     return ValueError(f"prepare_cache: ids key the cache and must be unique; {ident!r} repeats")
 
 
-def _check_request(rows: Iterable[dict[str, Any]], contract: SamplingContract,
-                   budgets: Sequence[int]) -> int:
+def _check_request(rows: Iterable[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int]) -> int:
     """`_check_budgets`, plus unique ids up front when the rows are a list (a stream is checked
     as it is read: `_todo_chunks`)."""
     top = _check_budgets(contract, budgets)
@@ -279,8 +309,9 @@ def _check_request(rows: Iterable[dict[str, Any]], contract: SamplingContract,
     return top
 
 
-def _todo_chunks(rows: Iterable[dict[str, Any]], done: set[str], size: int,
-                 counts: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+def _todo_chunks(
+    rows: Iterable[dict[str, Any]], done: set[str], size: int, counts: dict[str, int]
+) -> Iterator[list[dict[str, Any]]]:
     """Rows not yet cached, `size` at a time, read lazily: only one chunk (and the ids) is ever
     held, so a 178k-row manifest streams through. `counts` gets "total" and "cached"."""
     seen: set[str] = set()
@@ -317,8 +348,14 @@ class CachePlan:
         return sum(self.parts)
 
 
-def plan_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int],
-               cache_root: str, *, commit_every: int = 2048) -> CachePlan:
+def plan_cache(
+    rows: Iterable[dict[str, Any]],
+    contract: SamplingContract,
+    budgets: Sequence[int],
+    cache_root: str,
+    *,
+    commit_every: int = 2048,
+) -> CachePlan:
     """Frame-cache planning without decoding: which rows are cached, how the rest splits into
     parts. Streams `rows` like `prepare_cache` (constant memory but for the ids)."""
     max_budget = _check_request(rows, contract, budgets)
@@ -330,11 +367,19 @@ def plan_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, budge
     return CachePlan(path, max_budget, counts.get("total", 0), counts.get("cached", 0), parts)
 
 
-def _write_part(rows: Sequence[dict[str, Any]], contract: SamplingContract, max_budget: int,
-                target: str, opts: dict[str, Any]) -> None:
+def _write_part(
+    rows: Sequence[dict[str, Any]], contract: SamplingContract, max_budget: int, target: str, opts: dict[str, Any]
+) -> None:
     """Decode `rows` on the actor pool and stream them into parquet shards under `target`."""
-    ds = decoded_dataset([_pin_budget(r, max_budget) for r in rows], contract, max_budget,
-                         opts["timeout_s"], opts["concurrency"], opts["cpus"], opts["backend"])
+    ds = decoded_dataset(
+        [_pin_budget(r, max_budget) for r in rows],
+        contract,
+        max_budget,
+        opts["timeout_s"],
+        opts["concurrency"],
+        opts["cpus"],
+        opts["backend"],
+    )
     ds = ds.map(_to_cache_row).map_batches(_cast_cache_block, batch_format="pyarrow", batch_size=None)
     ds.write_parquet(target, min_rows_per_file=opts["rows_per_file"])
 
@@ -357,18 +402,30 @@ def _failed(index: Any) -> list[dict[str, Any]]:
 
 def _write_rejects(path: str, index: Any) -> tuple[str, int]:
     bad = _failed(index)
-    lines = [json.dumps({"id": r[S.ID], "path": r[S.MEDIA_PATH], "stage": "prepare-cache",
-                         "reason": r[S.ERROR]}) for r in bad]
+    lines = [
+        json.dumps({"id": r[S.ID], "path": r[S.MEDIA_PATH], "stage": "prepare-cache", "reason": r[S.ERROR]})
+        for r in bad
+    ]
     target = _join(path, REJECTS)
     _write_text(target, "".join(line + "\n" for line in lines))
     return target, len(bad)
 
 
-def prepare_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, budgets: Sequence[int],
-                  cache_root: str, *, concurrency: int = 1, cpus: float = 0.5, timeout_s: float = 60.0,
-                  max_failure_ratio: float = 0.05, commit_every: int = 2048,
-                  rows_per_file: int = 64, backend: str = "auto",
-                  on_progress: Callable[[int, int | None], None] | None = None) -> CacheInfo:
+def prepare_cache(
+    rows: Iterable[dict[str, Any]],
+    contract: SamplingContract,
+    budgets: Sequence[int],
+    cache_root: str,
+    *,
+    concurrency: int = 1,
+    cpus: float = 0.5,
+    timeout_s: float = 60.0,
+    max_failure_ratio: float = 0.05,
+    commit_every: int = 2048,
+    rows_per_file: int = 64,
+    backend: str = "auto",
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> CacheInfo:
     """Decode every row not yet cached, once, at max(budgets); safe to re-run (resumes).
 
     Work is committed every `commit_every` rows, so a killed run loses at most one chunk and a
@@ -382,8 +439,13 @@ def prepare_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, bu
     state = _load_state(path, contract, max_budget)
     _drop_uncommitted(path, state)
     done = set(_index(path, state)[S.ID].to_pylist())
-    opts = {"timeout_s": timeout_s, "concurrency": concurrency, "cpus": cpus, "backend": backend,
-            "rows_per_file": rows_per_file}
+    opts = {
+        "timeout_s": timeout_s,
+        "concurrency": concurrency,
+        "cpus": cpus,
+        "backend": backend,
+        "rows_per_file": rows_per_file,
+    }
     decoded = 0
     total = len(rows) if isinstance(rows, Sized) else None  # a lazy manifest: the total is unknown
     if on_progress is not None:
@@ -398,10 +460,17 @@ def prepare_cache(rows: Iterable[dict[str, Any]], contract: SamplingContract, bu
             on_progress(len(done) + decoded, total)
     index = _index(path, state)
     rejects_path, rejected = _write_rejects(path, index)
-    info = CacheInfo(path=path, contract_id=contract.contract_id(), max_budget=max_budget,
-                     total=index.num_rows, decoded=decoded, rejected=rejected,
-                     rejects_path=rejects_path, parts=tuple(p["name"] for p in state["parts"]),
-                     noted=_noted(index))
+    info = CacheInfo(
+        path=path,
+        contract_id=contract.contract_id(),
+        max_budget=max_budget,
+        total=index.num_rows,
+        decoded=decoded,
+        rejected=rejected,
+        rejects_path=rejects_path,
+        parts=tuple(p["name"] for p in state["parts"]),
+        noted=_noted(index),
+    )
     bad = [(r[S.MEDIA_PATH] or r[S.ID], r[S.ERROR]) for r in _failed(index)]
     check_failure_ratio("prepare-cache", bad, info.total, max_failure_ratio, rejects_path)
     return info
@@ -418,15 +487,20 @@ def _find_cache(cache_root: str, contract: SamplingContract, budget: int) -> str
     base = _join(cache_root, contract.contract_id())
     filesystem, inner = _fs(base)
     listing = filesystem.get_file_info(fs.FileSelector(inner, allow_not_found=True))
-    found = sorted(int(i.base_name[3:]) for i in listing if i.type == fs.FileType.Directory
-                   and i.base_name.startswith("max") and i.base_name[3:].isdigit())
+    found = sorted(
+        int(i.base_name[3:])
+        for i in listing
+        if i.type == fs.FileType.Directory and i.base_name.startswith("max") and i.base_name[3:].isdigit()
+    )
     for max_budget in found:
         path = _join(base, f"max{max_budget}")
         if max_budget % budget == 0 and _read_text(_join(path, MANIFEST)) is not None:
             return path
-    raise CacheMismatch(f"no frame cache for contract {contract.contract_id()} with a max budget "
-                        f"that is a multiple of {budget} under {cache_root} (found max {found}); "
-                        "run prepare_cache (`videosft prepare`) with this budget first")
+    raise CacheMismatch(
+        f"no frame cache for contract {contract.contract_id()} with a max budget "
+        f"that is a multiple of {budget} under {cache_root} (found max {found}); "
+        "run prepare_cache (`videosft prepare`) with this budget first"
+    )
 
 
 @contextlib.contextmanager
@@ -461,13 +535,20 @@ def _select(ds: Any, path: str, state: dict[str, Any], ids: Iterable[Any] | None
     wanted = [str(i) for i in ids]
     missing = set(wanted) - set(_index(path, state)[S.ID].to_pylist())
     if missing:
-        raise CacheMismatch(f"read_cached: {len(missing)} ids are not in the cache at {path} "
-                            f"(e.g. {sorted(missing)[:3]}); run prepare_cache on these rows first")
+        raise CacheMismatch(
+            f"read_cached: {len(missing)} ids are not in the cache at {path} "
+            f"(e.g. {sorted(missing)[:3]}); run prepare_cache on these rows first"
+        )
     return ds.map_batches(_keep_ids, batch_format="pyarrow", batch_size=None, fn_kwargs={"ids": wanted})
 
 
-def read_cached(cache_root: str, contract: SamplingContract, budget: int,
-                ids: Iterable[Any] | None = None, budget_of: Mapping[str, int] | None = None) -> Any:
+def read_cached(
+    cache_root: str,
+    contract: SamplingContract,
+    budget: int,
+    ids: Iterable[Any] | None = None,
+    budget_of: Mapping[str, int] | None = None,
+) -> Any:
     """Ray Dataset of rows exactly as `decoded_dataset(rows, contract, budget, ...)` yields them.
 
     Frames are the cached subset at the indices the contract picks for `budget` (fixed mode nests
@@ -484,12 +565,20 @@ def read_cached(cache_root: str, contract: SamplingContract, budget: int,
     path = _find_cache(cache_root, contract, budget)
     state = _load_state(path, contract, budget)
     if contract.mode != "fixed" and budget != state["max_budget"]:
-        raise CacheMismatch(f"read_cached: fps-mode indices are not nested; the cache at {path} "
-                            f"serves budget {state['max_budget']} only, not {budget}")
+        raise CacheMismatch(
+            f"read_cached: fps-mode indices are not nested; the cache at {path} "
+            f"serves budget {state['max_budget']} only, not {budget}"
+        )
     filesystem, files = _part_files(path, state)
     if not files:
         raise CacheMismatch(f"read_cached: the cache at {path} has no committed rows")
     with _parquet_reader_v1():
         ds = _select(ray.data.read_parquet(files, filesystem=filesystem), path, state, ids)
-    return ds.map(_from_cache_row, fn_kwargs={"contract": contract.model_dump(mode="json"), "budget": int(budget),
-                                              "budget_of": dict(budget_of or {})})
+    return ds.map(
+        _from_cache_row,
+        fn_kwargs={
+            "contract": contract.model_dump(mode="json"),
+            "budget": int(budget),
+            "budget_of": dict(budget_of or {}),
+        },
+    )

@@ -58,7 +58,10 @@ class CurateConfig(BaseModel):
     source_weights: dict[str, float] = {}
     # Format -> weight within each source, renormalized over the formats a source has.
     format_weights: dict[Literal["caption", "open_ended", "multi_choice"], float] = {
-        "caption": 1.0, "open_ended": 1.0, "multi_choice": 1.0}
+        "caption": 1.0,
+        "open_ended": 1.0,
+        "multi_choice": 1.0,
+    }
     duration_s: tuple[float, float] | None = None  # keep videos whose probed duration is in [lo, hi]
     decodable: bool = False  # probe every drawn video; drop those that cannot yield frames
     probe_engine: Literal["ray", "local"] = "ray"  # ray: Ray Data tasks; local: in this process
@@ -139,8 +142,13 @@ def allocate(total: int, weights: dict[Any, float], capacity: dict[Any, int], se
     return out
 
 
-def allocate_cells(total: int, weights: dict[tuple[str, str], float], capacity: dict[tuple[str, str], int],
-                   source_capacity: dict[str, int], seed: int = 0) -> dict[tuple[str, str], int]:
+def allocate_cells(
+    total: int,
+    weights: dict[tuple[str, str], float],
+    capacity: dict[tuple[str, str], int],
+    source_capacity: dict[str, int],
+    seed: int = 0,
+) -> dict[tuple[str, str], int]:
     """Two levels: `total` over sources (their summed cell weights, capped by source_capacity),
     then each source's share over its formats (capped by the cells' capacity); a source whose
     formats cannot take its share hands the rest back to the other sources."""
@@ -150,8 +158,13 @@ def allocate_cells(total: int, weights: dict[tuple[str, str], float], capacity: 
         src_w: dict[str, float] = {}
         for (name, _), w in weights.items():
             src_w[name] = src_w.get(name, 0.0) + w
-        room = {s: min(source_capacity.get(s, 0) - sum(out[c] for c in out if c[0] == s),
-                       sum(capacity.get(c, 0) - out[c] for c in out if c[0] == s)) for s in src_w}
+        room = {
+            s: min(
+                source_capacity.get(s, 0) - sum(out[c] for c in out if c[0] == s),
+                sum(capacity.get(c, 0) - out[c] for c in out if c[0] == s),
+            )
+            for s in src_w
+        }
         shares = allocate(left, src_w, room, seed)
         placed = 0
         for name, share in shares.items():
@@ -197,8 +210,9 @@ def _ident(raw: Any, path: str, index: int) -> tuple[str, str]:
     if isinstance(ident, bool) or not isinstance(ident, (str, int)) or ident == "":
         raise ManifestError(f"{path}: row {index}: field 'id': expected a non-empty string or integer, got {ident!r}")
     if not isinstance(video, str) or not video.strip():
-        raise ManifestError(f"{path}: row {index} (id={ident!r}): field 'video': expected a relative video "
-                            f"path, got {video!r}")
+        raise ManifestError(
+            f"{path}: row {index} (id={ident!r}): field 'video': expected a relative video path, got {video!r}"
+        )
     return str(ident), video
 
 
@@ -279,8 +293,9 @@ def _probe_rows(rows: list[dict[str, Any]], cfg: CurateConfig) -> dict[str, dict
     import ray.data
 
     blocks = max(1, min(len(rows), 4 * cfg.probe_concurrency))  # one block would run on one task
-    ds = ray.data.from_items(rows, override_num_blocks=blocks).map(_probe_one, num_cpus=cfg.probe_cpus,
-                                       compute=ray.data.TaskPoolStrategy(size=cfg.probe_concurrency))
+    ds = ray.data.from_items(rows, override_num_blocks=blocks).map(
+        _probe_one, num_cpus=cfg.probe_cpus, compute=ray.data.TaskPoolStrategy(size=cfg.probe_concurrency)
+    )
     return {r[S.ID]: r for r in ds.take_all()}
 
 
@@ -296,12 +311,13 @@ def _draw(cfg: CurateConfig, subsets: dict[str, Subset], media: _Media) -> tuple
     weights = _cell_weights(cfg, subsets)
     if cfg.duration_s is not None:  # buckets that cannot hold the range are not read at all
         lo, hi = cfg.duration_s
-        weights = {c: w for c, w in weights.items()
-                   if subset_bucket(c[0])[0] <= hi and subset_bucket(c[0])[1] >= lo}
+        weights = {c: w for c, w in weights.items() if subset_bucket(c[0])[0] <= hi and subset_bucket(c[0])[1] >= lo}
     weights = {c: w for c, w in weights.items() if w > 0}
     if not weights:
-        raise CurateError("no (source, format) cell has a positive weight in the data found "
-                          f"(sources: {sorted(subsets)}; check source_weights, format_weights, duration_s)")
+        raise CurateError(
+            "no (source, format) cell has a positive weight in the data found "
+            f"(sources: {sorted(subsets)}; check source_weights, format_weights, duration_s)"
+        )
     candidates, videos, conflicts = _index(subsets, weights)
     orders = {}
     for cell, ids in candidates.items():
@@ -312,8 +328,13 @@ def _draw(cfg: CurateConfig, subsets: dict[str, Subset], media: _Media) -> tuple
     source_ids: dict[str, set[str]] = {}
     for (name, _), ids in candidates.items():
         source_ids.setdefault(name, set()).update(ids)
-    targets = planned = allocate_cells(cfg.num_videos, weights, {c: len(orders[c]) for c in cells},
-                                       {s: len(ids) for s, ids in source_ids.items()}, cfg.seed)
+    targets = planned = allocate_cells(
+        cfg.num_videos,
+        weights,
+        {c: len(orders[c]) for c in cells},
+        {s: len(ids) for s, ids in source_ids.items()},
+        cfg.seed,
+    )
     pos = {c: 0 for c in cells}
     accepted: dict[tuple[str, str], list[str]] = {c: [] for c in cells}
     taken: set[str] = set()
@@ -358,10 +379,16 @@ def _draw(cfg: CurateConfig, subsets: dict[str, Subset], media: _Media) -> tuple
             paths[ident] = row[S.MEDIA_PATH]
             if meta is not None:
                 facts[ident] = meta
-    draw: dict[str, Any] = {"requested": cfg.num_videos, "seed": cfg.seed, "duplicates": counts["duplicates"],
-            "missing_media": counts["missing"], "rejected": dict(rejected), "id_conflicts": conflicts,
-            "short": max(0, cfg.num_videos - sum(len(v) for v in accepted.values())),
-            "archive_errors": dict(media.errors)}
+    draw: dict[str, Any] = {
+        "requested": cfg.num_videos,
+        "seed": cfg.seed,
+        "duplicates": counts["duplicates"],
+        "missing_media": counts["missing"],
+        "rejected": dict(rejected),
+        "id_conflicts": conflicts,
+        "short": max(0, cfg.num_videos - sum(len(v) for v in accepted.values())),
+        "archive_errors": dict(media.errors),
+    }
     planned_by: dict[str, dict[str, int]] = {}
     drawn_by: dict[str, dict[str, int]] = {}
     for (name, fmt), n in planned.items():
@@ -401,8 +428,9 @@ def _take(cells, orders, pos, targets, accepted, taken, videos, media, counts) -
 
 
 # --------------------------------------------------------------------------- rows (pass 2)
-def _conversations(subsets: dict[str, Subset], chosen: dict[str, tuple[str, str]],
-                   merge_formats: bool) -> dict[str, list[list[dict[str, str]]]]:
+def _conversations(
+    subsets: dict[str, Subset], chosen: dict[str, tuple[str, str]], merge_formats: bool
+) -> dict[str, list[list[dict[str, str]]]]:
     """id -> its annotation rows' turns (drawn format first, then others when merging), validated
     by the manifest reader's row checks."""
     wanted: dict[tuple[str, str], set[str]] = {}
@@ -418,8 +446,10 @@ def _conversations(subsets: dict[str, Subset], chosen: dict[str, tuple[str, str]
                 if ident not in ids:
                     continue
                 parse_row(raw, index, path, "")  # ManifestError naming file, row, id and field
-                turns = [{"from": "human" if t % 2 == 0 else "gpt", "value": str(turn["value"])}
-                         for t, turn in enumerate(raw["conversations"])]
+                turns = [
+                    {"from": "human" if t % 2 == 0 else "gpt", "value": str(turn["value"])}
+                    for t, turn in enumerate(raw["conversations"])
+                ]
                 parts.setdefault(ident, {}).setdefault(fmt, []).append(turns)
     out = {}
     for ident, (_name, fmt) in chosen.items():
@@ -448,8 +478,7 @@ def curate(cfg: CurateConfig) -> dict[str, Any]:
     subsets = discover(cfg.data_root)
     unknown = sorted(set(cfg.source_weights) - set(subsets))
     if unknown:
-        raise CurateError(f"source_weights: {unknown} not found under {cfg.data_root} "
-                          f"(found: {sorted(subsets)})")
+        raise CurateError(f"source_weights: {unknown} not found under {cfg.data_root} (found: {sorted(subsets)})")
     media = _Media(cfg, subsets)
     accepted, found, draw = _draw(cfg, subsets, media)
     chosen = {ident: cell for cell, ids in accepted.items() for ident in ids}
@@ -459,9 +488,14 @@ def curate(cfg: CurateConfig) -> dict[str, Any]:
         for ident in accepted[cell]:
             name, fmt = cell
             meta = found["facts"].get(ident)
-            record = {"id": ident, "video": found["paths"][ident], "conversations": _merge(turns[ident]),
-                      "data_source": name, "format": fmt,
-                      "duration_bucket_s": list(subset_bucket(name))}
+            record = {
+                "id": ident,
+                "video": found["paths"][ident],
+                "conversations": _merge(turns[ident]),
+                "data_source": name,
+                "format": fmt,
+                "duration_bucket_s": list(subset_bucket(name)),
+            }
             if meta is not None:
                 record["duration"] = round(meta[S.DURATION], 3)
             records.append(record)

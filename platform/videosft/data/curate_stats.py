@@ -27,8 +27,13 @@ def _summary(values: Sequence[float]) -> dict[str, float] | None:
         return None
     ordered = sorted(values)
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
-    return {"mean": round(statistics.fmean(ordered), 3), "median": round(statistics.median(ordered), 3),
-            "p90": round(p90, 3), "min": round(ordered[0], 3), "max": round(ordered[-1], 3)}
+    return {
+        "mean": round(statistics.fmean(ordered), 3),
+        "median": round(statistics.median(ordered), 3),
+        "p90": round(p90, 3),
+        "min": round(ordered[0], 3),
+        "max": round(ordered[-1], 3),
+    }
 
 
 def row_facts(record: dict[str, Any]) -> dict[str, Any]:
@@ -41,11 +46,13 @@ def row_facts(record: dict[str, Any]) -> dict[str, Any]:
 
 def build_stats(records: Sequence[dict[str, Any]], draw: dict[str, Any]) -> dict[str, Any]:
     """The statistics of `records` (curated LLaVA rows with data_source, format, duration)."""
-    sources = sorted({r["data_source"] for r in records} | set(draw.get("targets", {})),
-                     key=lambda s: (subset_bucket(s)[0], s))  # buckets in duration order
+    sources = sorted(
+        {r["data_source"] for r in records} | set(draw.get("targets", {})), key=lambda s: (subset_bucket(s)[0], s)
+    )  # buckets in duration order
     counts = {s: {f: 0 for f in FORMATS} for s in sources}
-    per_source: dict[str, dict[str, list[float]]] = {s: {"duration": [], "turns": [], "q": [], "a": []}
-                                                    for s in sources}
+    per_source: dict[str, dict[str, list[float]]] = {
+        s: {"duration": [], "turns": [], "q": [], "a": []} for s in sources
+    }
     for record in records:
         src = record["data_source"]
         counts[src][record["format"]] += 1
@@ -60,18 +67,30 @@ def build_stats(records: Sequence[dict[str, Any]], draw: dict[str, Any]) -> dict
     for src in sources:
         acc = per_source[src]
         lo, hi = subset_bucket(src)
-        table[src] = {"counts": counts[src], "videos": sum(counts[src].values()),
-                      "duration_bucket_s": [lo, hi], "duration_s": _summary(acc["duration"]),
-                      "turns": _summary(acc["turns"]), "question_words": _summary(acc["q"]),
-                      "answer_words": _summary(acc["a"])}
+        table[src] = {
+            "counts": counts[src],
+            "videos": sum(counts[src].values()),
+            "duration_bucket_s": [lo, hi],
+            "duration_s": _summary(acc["duration"]),
+            "turns": _summary(acc["turns"]),
+            "question_words": _summary(acc["q"]),
+            "answer_words": _summary(acc["a"]),
+        }
     totals = {f: sum(counts[s][f] for s in sources) for f in FORMATS}
     every = [row_facts(r) for r in records]
     durations = [float(r["duration"]) for r in records if r.get("duration") is not None]
-    return {"videos": len(records), "by_format": totals, "sources": table,
-            "overall": {"duration_s": _summary(durations), "turns": _summary([f["turns"] for f in every]),
-                        "question_words": _summary([q for f in every for q in f["questions"]]),
-                        "answer_words": _summary([a for f in every for a in f["answers"]])},
-            "draw": draw}
+    return {
+        "videos": len(records),
+        "by_format": totals,
+        "sources": table,
+        "overall": {
+            "duration_s": _summary(durations),
+            "turns": _summary([f["turns"] for f in every]),
+            "question_words": _summary([q for f in every for q in f["questions"]]),
+            "answer_words": _summary([a for f in every for a in f["answers"]]),
+        },
+        "draw": draw,
+    }
 
 
 def _fmt(summary: dict[str, float] | None, key: str = "mean") -> str:
@@ -80,36 +99,50 @@ def _fmt(summary: dict[str, float] | None, key: str = "mean") -> str:
 
 def stats_markdown(stats: dict[str, Any]) -> str:
     """The supplementary table: one line per source, then the totals and how the draw went."""
-    head = ("| source | bucket (s) | " + " | ".join(FORMATS) + " | videos | duration s (mean / median) "
-            "| turns (mean) | question words (mean / p90) | answer words (mean / p90) |")
-    lines = ["# Curated training set: statistics", "", head,
-             "|" + "---|" * (len(FORMATS) + 7)]
+    head = (
+        "| source | bucket (s) | " + " | ".join(FORMATS) + " | videos | duration s (mean / median) "
+        "| turns (mean) | question words (mean / p90) | answer words (mean / p90) |"
+    )
+    lines = ["# Curated training set: statistics", "", head, "|" + "---|" * (len(FORMATS) + 7)]
     for src, row in stats["sources"].items():
         lo, hi = row["duration_bucket_s"]
-        dur = (f"{_fmt(row['duration_s'])} / {_fmt(row['duration_s'], 'median')}"
-               if row["duration_s"] else "not probed")
-        lines.append(f"| {src} | {lo:g}-{hi:g} | " + " | ".join(str(row["counts"][f]) for f in FORMATS)
-                     + f" | {row['videos']} | {dur} | {_fmt(row['turns'])} | "
-                     f"{_fmt(row['question_words'])} / {_fmt(row['question_words'], 'p90')} | "
-                     f"{_fmt(row['answer_words'])} / {_fmt(row['answer_words'], 'p90')} |")
+        dur = f"{_fmt(row['duration_s'])} / {_fmt(row['duration_s'], 'median')}" if row["duration_s"] else "not probed"
+        lines.append(
+            f"| {src} | {lo:g}-{hi:g} | "
+            + " | ".join(str(row["counts"][f]) for f in FORMATS)
+            + f" | {row['videos']} | {dur} | {_fmt(row['turns'])} | "
+            f"{_fmt(row['question_words'])} / {_fmt(row['question_words'], 'p90')} | "
+            f"{_fmt(row['answer_words'])} / {_fmt(row['answer_words'], 'p90')} |"
+        )
     overall = stats["overall"]
-    dur = (f"{_fmt(overall['duration_s'])} / {_fmt(overall['duration_s'], 'median')}"
-           if overall["duration_s"] else "not probed")
-    lines.append("| **all** | | " + " | ".join(str(stats["by_format"][f]) for f in FORMATS)
-                 + f" | {stats['videos']} | {dur} | {_fmt(overall['turns'])} | "
-                 f"{_fmt(overall['question_words'])} / {_fmt(overall['question_words'], 'p90')} | "
-                 f"{_fmt(overall['answer_words'])} / {_fmt(overall['answer_words'], 'p90')} |")
+    dur = (
+        f"{_fmt(overall['duration_s'])} / {_fmt(overall['duration_s'], 'median')}"
+        if overall["duration_s"]
+        else "not probed"
+    )
+    lines.append(
+        "| **all** | | "
+        + " | ".join(str(stats["by_format"][f]) for f in FORMATS)
+        + f" | {stats['videos']} | {dur} | {_fmt(overall['turns'])} | "
+        f"{_fmt(overall['question_words'])} / {_fmt(overall['question_words'], 'p90')} | "
+        f"{_fmt(overall['answer_words'])} / {_fmt(overall['answer_words'], 'p90')} |"
+    )
     draw = stats["draw"]
-    lines += ["", f"Requested {draw['requested']} videos (seed {draw['seed']}); curated {stats['videos']}.",
-              f"Skipped while drawing: {draw['duplicates']} already drawn under another source/format "
-              f"(same video id), {draw['missing_media']} with no video file or archive member, "
-              f"{sum(draw['rejected'].values())} rejected by filters"
-              + (f" ({'; '.join(f'{n} x {k}' for k, n in sorted(draw['rejected'].items()))})"
-                 if draw["rejected"] else "") + ".",
-              f"Short of target: {draw['short']} (cells whose candidates ran out; see `targets`/`drawn` in the JSON)."]
+    lines += [
+        "",
+        f"Requested {draw['requested']} videos (seed {draw['seed']}); curated {stats['videos']}.",
+        f"Skipped while drawing: {draw['duplicates']} already drawn under another source/format "
+        f"(same video id), {draw['missing_media']} with no video file or archive member, "
+        f"{sum(draw['rejected'].values())} rejected by filters"
+        + (f" ({'; '.join(f'{n} x {k}' for k, n in sorted(draw['rejected'].items()))})" if draw["rejected"] else "")
+        + ".",
+        f"Short of target: {draw['short']} (cells whose candidates ran out; see `targets`/`drawn` in the JSON).",
+    ]
     if draw.get("archive_errors"):
-        lines.append(f"Archives not readable to their end ({len(draw['archive_errors'])}; members before the "
-                     "damage used): " + ", ".join(f"`{u.rsplit('/', 1)[-1]}`" for u in sorted(draw["archive_errors"])) + ".")
+        lines.append(
+            f"Archives not readable to their end ({len(draw['archive_errors'])}; members before the "
+            "damage used): " + ", ".join(f"`{u.rsplit('/', 1)[-1]}`" for u in sorted(draw["archive_errors"])) + "."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -100,8 +100,9 @@ def _constant_or_times(times: np.ndarray) -> np.ndarray | None:
     return times
 
 
-def _decode_decord(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
-                   threads: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_decord(
+    path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, threads: int = 0
+) -> tuple[np.ndarray, np.ndarray | None]:
     """decord: fast random access; counts frames from packets, so it sees what really decodes.
 
     Raises _Rotated for a stream with a display rotation (see the module docstring).
@@ -143,8 +144,9 @@ def torchcodec_missing() -> str:
     return ""
 
 
-def _decode_torchcodec(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
-                       threads: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_torchcodec(
+    path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, threads: int = 0
+) -> tuple[np.ndarray, np.ndarray | None]:
     """torchcodec in exact seek mode: it scans the file once, so frame numbers are real; it
     applies the display rotation itself."""
     from torchcodec.decoders import VideoDecoder
@@ -168,9 +170,15 @@ def _decode_torchcodec(path: str, indices: np.ndarray, out_hw: tuple[int, int] |
     return frames[at], None if regular else times[at]
 
 
-def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *,
-                 planned: bool = True, constant_rate_only: bool = False,
-                 threads: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_pyav(
+    path: str,
+    indices: np.ndarray,
+    out_hw: tuple[int, int] | None,
+    *,
+    planned: bool = True,
+    constant_rate_only: bool = False,
+    threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """PyAV reading by a seek plan (see pyav_read.py); raises pyav_read.VariableRate before any
     decoding when `constant_rate_only` and the stream's timestamps are irregular and unscanned."""
     wanted = np.unique(indices)
@@ -179,8 +187,14 @@ def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
             raise DecodeError("no video stream")
         stream = container.streams.video[0]
         got, last, numbering = pyav_read.read_frames(
-            container, stream, wanted, planned=planned, constant_rate_only=constant_rate_only,
-            scan=not av_stream.is_uri(path), threads=threads)
+            container,
+            stream,
+            wanted,
+            planned=planned,
+            constant_rate_only=constant_rate_only,
+            scan=not av_stream.is_uri(path),
+            threads=threads,
+        )
         sar = stream.sample_aspect_ratio
         times = None if numbering.pts is None else numbering.seconds(indices)
     missing = [int(i) for i in wanted if int(i) not in got]
@@ -195,9 +209,16 @@ def _decode_pyav(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
     return frames[np.searchsorted(wanted, indices)], times
 
 
-def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *,
-                 backend: str = "auto", legacy: bool = False, threads: int = 0,
-                 with_times: bool = False) -> Any:
+def decode_video(
+    path: str,
+    indices: np.ndarray,
+    out_hw: tuple[int, int] | None,
+    *,
+    backend: str = "auto",
+    legacy: bool = False,
+    threads: int = 0,
+    with_times: bool = False,
+) -> Any:
     """uint8 (len(indices), H, W, 3) upright frames in the order asked (repeats allowed).
 
     backend "auto" reads with planned PyAV wherever it can number frames as decord does (constant
@@ -218,8 +239,9 @@ def decode_video(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
     return (frames, times) if with_times else frames
 
 
-def _decode_video(path: str, indices: Any, out_hw: tuple[int, int] | None, backend: str,
-                  legacy: bool, threads: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_video(
+    path: str, indices: Any, out_hw: tuple[int, int] | None, backend: str, legacy: bool, threads: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     reason = probe.precheck(path)
@@ -237,8 +259,7 @@ def _decode_video(path: str, indices: Any, out_hw: tuple[int, int] | None, backe
             raise _explained(path, backend, exc) from exc
     if backend == "auto" and not legacy:
         with contextlib.suppress(pyav_read.VariableRate):
-            return _pyav_or_reason(path, indices, out_hw, planned=True, constant_rate_only=True,
-                                   threads=threads)
+            return _pyav_or_reason(path, indices, out_hw, planned=True, constant_rate_only=True, threads=threads)
     if backend in ("auto", "decord"):
         try:
             return _decode_decord(path, indices, out_hw, threads)
@@ -258,8 +279,9 @@ def _explained(path: str, backend: str, exc: BaseException) -> DecodeError:
     return DecodeError(probe.diagnose(path) or f"{backend}: {_first_line(exc)}")
 
 
-def _pyav_or_reason(path: str, indices: np.ndarray, out_hw: tuple[int, int] | None,
-                    **how: Any) -> tuple[np.ndarray, np.ndarray | None]:
+def _pyav_or_reason(
+    path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, **how: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         return _decode_pyav(path, indices, out_hw, **how)
     except av.FFmpegError as exc:
@@ -298,8 +320,7 @@ class DecodeResult:
 DecodeFn = Callable[..., np.ndarray]
 
 
-def _child_main(conn: Any, decode_fn: DecodeFn, memory_mb: int | None, alarm_s: int,
-                env: dict[str, str]) -> None:
+def _child_main(conn: Any, decode_fn: DecodeFn, memory_mb: int | None, alarm_s: int, env: dict[str, str]) -> None:
     """Child loop: decode requests until the pipe closes; replies (header, raw frame bytes)."""
     os.environ.update(env)  # a forkserver child inherits the server's env, not the caller's
     if memory_mb:
@@ -318,8 +339,7 @@ def _child_main(conn: Any, decode_fn: DecodeFn, memory_mb: int | None, alarm_s: 
             if kind == MEDIA_IMAGE:
                 frames = decode_image(path, out_hw)
             else:
-                frames = decode_fn(path, np.asarray(indices), out_hw, backend=backend, threads=threads,
-                                   with_times=True)
+                frames = decode_fn(path, np.asarray(indices), out_hw, backend=backend, threads=threads, with_times=True)
                 if isinstance(frames, tuple):
                     frames, times = frames
             frames = np.ascontiguousarray(frames, dtype=np.uint8)
@@ -344,9 +364,16 @@ class IsolatedDecoder:
     killed on close()/__del__. Calls are serialised with a lock (actors may be concurrent).
     """
 
-    def __init__(self, timeout_s: float = 20.0, memory_limit_mb: int | None = 8192, *,
-                 backend: str = "auto", decode_fn: DecodeFn = decode_video,
-                 start_timeout_s: float = 120.0, threads: int = 0) -> None:
+    def __init__(
+        self,
+        timeout_s: float = 20.0,
+        memory_limit_mb: int | None = 8192,
+        *,
+        backend: str = "auto",
+        decode_fn: DecodeFn = decode_video,
+        start_timeout_s: float = 120.0,
+        threads: int = 0,
+    ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.timeout_s, self.memory_limit_mb = timeout_s, memory_limit_mb
@@ -373,9 +400,12 @@ class IsolatedDecoder:
             ctx.set_forkserver_preload(["videosft.data.decode"])
         parent, child = ctx.Pipe(duplex=True)
         alarm_s = int(self.timeout_s) + 30
-        self._proc = ctx.Process(target=_child_main, daemon=True, name="videosft-decoder",
-                                 args=(child, self.decode_fn, self.memory_limit_mb, alarm_s,
-                                       dict(os.environ)))
+        self._proc = ctx.Process(
+            target=_child_main,
+            daemon=True,
+            name="videosft-decoder",
+            args=(child, self.decode_fn, self.memory_limit_mb, alarm_s, dict(os.environ)),
+        )
         self._proc.start()
         child.close()
         self._conn = parent
@@ -403,11 +433,16 @@ class IsolatedDecoder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def decode(self, path: str, indices: np.ndarray,
-               out_hw: tuple[int, int] | None) -> DecodeResult:
+    def decode(self, path: str, indices: np.ndarray, out_hw: tuple[int, int] | None) -> DecodeResult:
         """Video frames at `indices`, or the error; never raises for bad media."""
-        request = (MEDIA_VIDEO, path, np.asarray(indices, np.int64).tolist(),
-                   tuple(out_hw) if out_hw else None, self.backend, self.threads)
+        request = (
+            MEDIA_VIDEO,
+            path,
+            np.asarray(indices, np.int64).tolist(),
+            tuple(out_hw) if out_hw else None,
+            self.backend,
+            self.threads,
+        )
         return self._call(request)
 
     def decode_image(self, path: str, out_hw: tuple[int, int] | None) -> DecodeResult:
@@ -430,8 +465,9 @@ class IsolatedDecoder:
             except (EOFError, OSError):
                 how = self._death()
                 self._restart()
-                return DecodeResult(None, f"decode: decoder process died ({how}; "
-                                          f"memory cap {self.memory_limit_mb} MiB)")
+                return DecodeResult(
+                    None, f"decode: decoder process died ({how}; memory cap {self.memory_limit_mb} MiB)"
+                )
 
     def _death(self) -> str:
         """How the child ended, e.g. "SIGSEGV" (its pipe closes a moment before it is reaped)."""
@@ -472,8 +508,9 @@ def _refusal(row: dict[str, Any], kind: str, path: str, indices: np.ndarray) -> 
     return ""
 
 
-def decode_sample(row: dict[str, Any], indices: np.ndarray, out_hw: tuple[int, int] | None,
-                  decoder: IsolatedDecoder | None = None) -> dict[str, Any]:
+def decode_sample(
+    row: dict[str, Any], indices: np.ndarray, out_hw: tuple[int, int] | None, decoder: IsolatedDecoder | None = None
+) -> dict[str, Any]:
     """Row plus FRAMES, FRAME_INDICES and ERROR; never raises for bad media.
 
     decoder=None decodes in-process (tests, trusted data); pipelines pass an IsolatedDecoder.
@@ -499,8 +536,9 @@ def decode_sample(row: dict[str, Any], indices: np.ndarray, out_hw: tuple[int, i
     return out
 
 
-def _run(decoder: IsolatedDecoder | None, kind: str, path: str, indices: np.ndarray,
-         out_hw: tuple[int, int] | None) -> DecodeResult:
+def _run(
+    decoder: IsolatedDecoder | None, kind: str, path: str, indices: np.ndarray, out_hw: tuple[int, int] | None
+) -> DecodeResult:
     if decoder is not None:
         if kind == MEDIA_IMAGE:
             return decoder.decode_image(path, out_hw)

@@ -41,7 +41,8 @@ SOURCES = ("academic_v0_1", "youtube_v0_1", "activitynet", "nextqa", "perception
 # The 18 bucketed subsets the card lists (activitynet and nextqa in all four buckets, perceptiontest
 # in the two short ones). `llava_hound` (LLaVA-Hound-255K) has another layout and is not read here.
 PUBLISHED_SUBSETS = tuple(
-    f"{b}_{s}" for b in BUCKETS for s in SOURCES if not (s == "perceptiontest" and b in ("1_2_m", "2_3_m")))
+    f"{b}_{s}" for b in BUCKETS for s in SOURCES if not (s == "perceptiontest" and b in ("1_2_m", "2_3_m"))
+)
 SUBSET = re.compile(r"^(?P<bucket>0_30_s|30_60_s|1_2_m|2_3_m)_(?P<source>" + "|".join(SOURCES) + r")$")
 _ANNOTATION = re.compile(r"^(?P<stem>.+?)(?:_(?P<kind>oe|mc))?(?P<ver>_v0_1)?_(?P<type>cap|qa)_processed\.json$")
 _ARCHIVE = re.compile(r"^(?P<subset>.+)_videos_(?P<n>\d+)\.tar\.gz$")
@@ -154,8 +155,7 @@ def _stamp(uri: str) -> list[Any]:
     return [uri, info.size, info.mtime_ns]
 
 
-def list_archive(uri: str, cache_dir: str | Path | None = None,
-                 errors: dict[str, str] | None = None) -> dict[str, int]:
+def list_archive(uri: str, cache_dir: str | Path | None = None, errors: dict[str, str] | None = None) -> dict[str, int]:
     """Regular-file members of a `*_videos_N.tar.gz` (normalized name -> size). Reading a tar.gz's
     index means inflating all of it, so the listing is cached under `cache_dir` keyed by the
     archive's URI, size and mtime. Unsafe or non-file members are left out.
@@ -193,8 +193,9 @@ def list_archive(uri: str, cache_dir: str | Path | None = None,
     return members
 
 
-def extract_members(uri: str, wanted: Iterable[str], dest: str | Path,
-                    errors: dict[str, str] | None = None) -> dict[str, str]:
+def extract_members(
+    uri: str, wanted: Iterable[str], dest: str | Path, errors: dict[str, str] | None = None
+) -> dict[str, str]:
     """Extract only `wanted` members (normalized names) of one archive under `dest`, streaming it
     once; returns name -> local path of those written or already there with the same size (with
     `errors`, a damaged archive's reason goes there and the members written before it come back).

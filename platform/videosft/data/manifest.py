@@ -43,9 +43,28 @@ _ROLE_ALIASES = {"human": HUMAN, "user": HUMAN, "gpt": GPT, "assistant": GPT}
 _PLACEHOLDER = re.compile(r"<(?:video|image)>\n?")
 _CONSUMED = {"id", "video", "image", "conversations", "task", "min_frames"}
 # Columns the platform computes (read_manifest, probe, decode): never written back as annotations.
-_COMPUTED = {ID, MEDIA_TYPE, MEDIA_PATH, QUESTION, ANSWER, CONVERSATIONS, TASK, MIN_FRAMES, SOURCE,
-             S.ERROR, S.FRAMES, S.FRAME_INDICES, S.TIMESTAMPS, S.SAMPLED_FPS, S.CONTRACT_ID, S.NUM_FRAMES,
-             S.FPS, S.DURATION, S.WIDTH, S.HEIGHT}
+_COMPUTED = {
+    ID,
+    MEDIA_TYPE,
+    MEDIA_PATH,
+    QUESTION,
+    ANSWER,
+    CONVERSATIONS,
+    TASK,
+    MIN_FRAMES,
+    SOURCE,
+    S.ERROR,
+    S.FRAMES,
+    S.FRAME_INDICES,
+    S.TIMESTAMPS,
+    S.SAMPLED_FPS,
+    S.CONTRACT_ID,
+    S.NUM_FRAMES,
+    S.FPS,
+    S.DURATION,
+    S.WIDTH,
+    S.HEIGHT,
+}
 
 
 class ManifestError(ValueError):
@@ -106,7 +125,7 @@ class _Text:
         chunk = self.handle.read(_READ_BYTES)
         self.eof = not chunk
         self.lines_before += self.buf.count("\n", 0, self.pos)
-        self.buf = self.buf[self.pos:] + self.decoder.decode(chunk, final=self.eof)
+        self.buf = self.buf[self.pos :] + self.decoder.decode(chunk, final=self.eof)
         self.pos = 0
         return True
 
@@ -162,7 +181,7 @@ def _parse_jsonl(path: str, text: _Text) -> Iterator[Any]:
         newline = text.buf.find("\n", text.pos)
         if newline < 0 and text.more():
             continue
-        line = text.buf[text.pos:] if newline < 0 else text.buf[text.pos:newline]
+        line = text.buf[text.pos :] if newline < 0 else text.buf[text.pos : newline]
         if newline < 0 and not line:
             return
         lineno += 1
@@ -236,7 +255,7 @@ class _RowChecker:
             raise self.fail("video/image", "at most one of 'video' and 'image'", sorted(present))
         if not present:
             return MEDIA_TEXT, ""
-        (kind, value), = present.items()
+        ((kind, value),) = present.items()
         if not isinstance(value, str) or not value.strip():
             raise self.fail(kind, "a non-empty string path", value)
         return kind, value
@@ -283,13 +302,19 @@ def parse_row(raw: Any, index: int, path: str, base: str) -> dict[str, Any]:
     turns = check.conversations()
     # Extras first so the computed columns win a name clash; None is "absent" (parquet fills it).
     row = {k: v for k, v in raw.items() if k not in _CONSUMED and v is not None}
-    row.update({
-        ID: check.ident(), MEDIA_TYPE: kind,
-        MEDIA_PATH: resolve_media_path(media, base) if media else "",
-        QUESTION: turns[0]["value"], ANSWER: turns[1]["value"],
-        CONVERSATIONS: json.dumps(turns, ensure_ascii=False),
-        TASK: check.task(), MIN_FRAMES: check.min_frames(), SOURCE: path,
-    })
+    row.update(
+        {
+            ID: check.ident(),
+            MEDIA_TYPE: kind,
+            MEDIA_PATH: resolve_media_path(media, base) if media else "",
+            QUESTION: turns[0]["value"],
+            ANSWER: turns[1]["value"],
+            CONVERSATIONS: json.dumps(turns, ensure_ascii=False),
+            TASK: check.task(),
+            MIN_FRAMES: check.min_frames(),
+            SOURCE: path,
+        }
+    )
     return row
 
 
@@ -318,8 +343,10 @@ def _parsed(raw_rows: Iterator[Any], path: str, media_root: str | None) -> Itera
     for index, raw in enumerate(raw_rows):
         row = parse_row(raw, index, path, base)
         if row[ID] in seen:
-            raise ManifestError(f"{path}: row {index} (id={row[ID]!r}): field 'id': expected a "
-                                f"unique id, got a repeat of row {seen[row[ID]]}")
+            raise ManifestError(
+                f"{path}: row {index} (id={row[ID]!r}): field 'id': expected a "
+                f"unique id, got a repeat of row {seen[row[ID]]}"
+            )
         seen[row[ID]] = index
         yield row
 
@@ -340,8 +367,10 @@ def iter_manifests(sources: Iterable[str | tuple[str, str | None]]) -> Iterator[
         path, root = (source, None) if isinstance(source, str) else source
         for row in iter_manifest(path, root):
             if row[ID] in seen:
-                raise ManifestError(f"{path}: field 'id': expected ids unique across manifests, got "
-                                    f"{row[ID]!r}, already in {seen[row[ID]]}")
+                raise ManifestError(
+                    f"{path}: field 'id': expected ids unique across manifests, got "
+                    f"{row[ID]!r}, already in {seen[row[ID]]}"
+                )
             seen[row[ID]] = path
             yield row
 

@@ -230,8 +230,13 @@ SPIN_PREFIX = "spin://"  # busy-loops in Python forever (holds the GIL between s
 
 
 def faulty_decode(
-    path: str, indices: np.ndarray, out_hw: tuple[int, int] | None, *, backend: str = "auto",
-    threads: int = 0, with_times: bool = False,
+    path: str,
+    indices: np.ndarray,
+    out_hw: tuple[int, int] | None,
+    *,
+    backend: str = "auto",
+    threads: int = 0,
+    with_times: bool = False,
 ) -> np.ndarray:
     """Misbehave on the special prefixes above, else decode normally."""
     if path.startswith(SLEEP_PREFIX):

@@ -21,8 +21,7 @@ MIX_SOURCE = "mix_source"  # str: which side of the mix the row came from ("vide
 def _unit_hash(seed: int, source: str, ids: Iterable[Any]) -> np.ndarray:
     """Uniform [0, 1) per row from (seed, source, id): same rows kept on every run and layout."""
     prefix = f"{seed}\x00{source}\x00".encode()
-    words = [int.from_bytes(hashlib.blake2b(prefix + str(i).encode(), digest_size=8).digest(), "little")
-             for i in ids]
+    words = [int.from_bytes(hashlib.blake2b(prefix + str(i).encode(), digest_size=8).digest(), "little") for i in ids]
     return (np.asarray(words, np.uint64) >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
@@ -56,4 +55,3 @@ def replay_mix(rows: Sequence[dict[str, Any]], image_ratio: float, seed: int = 0
     # Interleave: a stream of all videos then all images would train one modality per half epoch.
     order = np.random.default_rng([seed, 7]).permutation(len(out))
     return [out[i] for i in order]
-

@@ -60,33 +60,39 @@ def reason_kind(reason: str) -> str:
     return _NUMBER.sub("N", _DETAIL.sub("", reason)).strip() or reason
 
 
-def rejects_summary(stage: str, rejects: Sequence[tuple[str, str]], total: int, max_failure_ratio: float,
-                    rejects_path: str) -> str:
+def rejects_summary(
+    stage: str, rejects: Sequence[tuple[str, str]], total: int, max_failure_ratio: float, rejects_path: str
+) -> str:
     """One paragraph: `rejects` are (path or id, reason); reasons most frequent first."""
     groups: dict[str, list[str]] = {}
     for where, reason in rejects:
         groups.setdefault(reason_kind(reason), []).append(where)
     parts = []
     for kind, files in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        shown = ", ".join(files[:_SHOWN_FILES]) + (f", +{len(files) - _SHOWN_FILES} more"
-                                                   if len(files) > _SHOWN_FILES else "")
+        shown = ", ".join(files[:_SHOWN_FILES]) + (
+            f", +{len(files) - _SHOWN_FILES} more" if len(files) > _SHOWN_FILES else ""
+        )
         parts.append(f"{len(files)} x {kind} (e.g. {shown})")
     ratio = len(rejects) / total if total else 0.0
     needed = math.ceil(ratio * 100) / 100
-    return (f"{stage}: {len(rejects)} of {total} rows failed ({100 * ratio:.1f}%), more than "
-            f"data.max_failure_ratio={max_failure_ratio:g} allows. By reason: {'; '.join(parts)}. "
-            f"Every reject, with its reason: {rejects_path}. Fix or drop those files, or accept "
-            f"this share with data.max_failure_ratio={needed:g}.")
+    return (
+        f"{stage}: {len(rejects)} of {total} rows failed ({100 * ratio:.1f}%), more than "
+        f"data.max_failure_ratio={max_failure_ratio:g} allows. By reason: {'; '.join(parts)}. "
+        f"Every reject, with its reason: {rejects_path}. Fix or drop those files, or accept "
+        f"this share with data.max_failure_ratio={needed:g}."
+    )
 
 
-def check_failure_ratio(stage: str, rejects: Sequence[tuple[str, str]], total: int, max_failure_ratio: float,
-                        rejects_path: str) -> None:
+def check_failure_ratio(
+    stage: str, rejects: Sequence[tuple[str, str]], total: int, max_failure_ratio: float, rejects_path: str
+) -> None:
     """Raise TooManyRejects (with its summary) when len(rejects) / total > max_failure_ratio."""
     if total and len(rejects) / total > max_failure_ratio:
         raise TooManyRejects(
             f"{stage}: {len(rejects)} of {total} rows failed (> data.max_failure_ratio={max_failure_ratio}); "
             f"reasons in {rejects_path}",
-            summary=rejects_summary(stage, rejects, total, max_failure_ratio, rejects_path))
+            summary=rejects_summary(stage, rejects, total, max_failure_ratio, rejects_path),
+        )
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,9 @@ class DecodeStage:
     oversubscribe the cores they share.
     """
 
-    def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float, threads: int = 1,
-                 backend: str = "auto") -> None:
+    def __init__(
+        self, contract: dict[str, Any], budget: int | None, timeout_s: float, threads: int = 1, backend: str = "auto"
+    ) -> None:
         from videosft.data.decode import IsolatedDecoder
 
         self.contract = SamplingContract.model_validate(contract)
@@ -151,8 +158,11 @@ class DecodeStage:
             return
         out[S.FRAMES] = res.frames
         out[S.FRAME_INDICES] = np.asarray(indices, np.int64)
-        out[S.TIMESTAMPS] = (np.asarray(indices, np.float64) / float(meta[S.FPS]) if res.times is None
-                             else np.asarray(res.times, np.float64))  # variable rate: real timestamps
+        out[S.TIMESTAMPS] = (
+            np.asarray(indices, np.float64) / float(meta[S.FPS])
+            if res.times is None
+            else np.asarray(res.times, np.float64)
+        )  # variable rate: real timestamps
         out[S.SAMPLED_FPS] = self.contract.sampled_fps(indices, float(meta[S.FPS]), int(meta[S.NUM_FRAMES]))
 
     def _image(self, row: dict[str, Any], out: dict[str, Any]) -> None:
@@ -187,8 +197,9 @@ def largest_row_bytes(rows: Sequence[dict[str, Any]], contract: SamplingContract
     return frames * contract.video_max_pixels * 3
 
 
-def check_object_store(row_bytes: int, actors: int, store_bytes: float | None = None,
-                       fraction: float | None = None) -> str:
+def check_object_store(
+    row_bytes: int, actors: int, store_bytes: float | None = None, fraction: float | None = None
+) -> str:
     """Warn ("" when fine) if Ray Data's share of the object store holds under 2 rows per actor.
 
     Below that, backpressure admits one decode task at a time and the other actors idle: measured
@@ -203,11 +214,13 @@ def check_object_store(row_bytes: int, actors: int, store_bytes: float | None = 
     share = store_bytes * (_data_store_fraction() if fraction is None else fraction)
     if not store_bytes or share >= 2 * actors * row_bytes:
         return ""
-    message = (f"Ray Data's share of the object store ({share / 2**20:.0f} MiB of {store_bytes / 2**20:.0f}) "
-               f"holds fewer than 2 decoded rows (up to {row_bytes / 2**20:.1f} MiB each) per decode actor "
-               f"({actors}): decoding will run about one actor at a time. Start Ray with "
-               f"object_store_memory >= {4 * actors * row_bytes / 2**20:.0f} MiB, or lower the frame budget "
-               "or video_max_pixels.")
+    message = (
+        f"Ray Data's share of the object store ({share / 2**20:.0f} MiB of {store_bytes / 2**20:.0f}) "
+        f"holds fewer than 2 decoded rows (up to {row_bytes / 2**20:.1f} MiB each) per decode actor "
+        f"({actors}): decoding will run about one actor at a time. Start Ray with "
+        f"object_store_memory >= {4 * actors * row_bytes / 2**20:.0f} MiB, or lower the frame budget "
+        "or video_max_pixels."
+    )
     log.warning(message)
     return message
 
@@ -217,9 +230,18 @@ def decoder_threads(cpus: float) -> int:
     return max(1, round(cpus))
 
 
-def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, budget: int | None,
-                    timeout_s: float, concurrency: int, cpus: float, backend: str = "auto", *,
-                    stage: type[DecodeStage] = DecodeStage, stage_kwargs: dict[str, Any] | None = None) -> Any:
+def decoded_dataset(
+    rows: Sequence[dict[str, Any]],
+    contract: SamplingContract,
+    budget: int | None,
+    timeout_s: float,
+    concurrency: int,
+    cpus: float,
+    backend: str = "auto",
+    *,
+    stage: type[DecodeStage] = DecodeStage,
+    stage_kwargs: dict[str, Any] | None = None,
+) -> Any:
     """Manifest rows -> Ray Dataset of decoded rows (errors kept as data).
 
     `stage` may be a DecodeStage subclass taking extra constructor arguments (`stage_kwargs`).
@@ -230,8 +252,14 @@ def decoded_dataset(rows: Sequence[dict[str, Any]], contract: SamplingContract, 
     ds = ray.data.from_items([_clean_row(r) for r in rows])
     return ds.map(
         stage,
-        fn_constructor_kwargs={"contract": contract.model_dump(), "budget": budget, "timeout_s": timeout_s,
-                               "threads": decoder_threads(cpus), "backend": backend, **(stage_kwargs or {})},
+        fn_constructor_kwargs={
+            "contract": contract.model_dump(),
+            "budget": budget,
+            "timeout_s": timeout_s,
+            "threads": decoder_threads(cpus),
+            "backend": backend,
+            **(stage_kwargs or {}),
+        },
         compute=actor_pool(concurrency),
         num_cpus=cpus,
     )
@@ -248,8 +276,9 @@ def encoded_dataset(decoded: Any, family: str, model_path: str, concurrency: int
     )
 
 
-def split_rejects(ds: Any, rejects_path: str | Path, max_failure_ratio: float, stage: str,
-                  keep_columns: Sequence[str] | None = None) -> tuple[Any, StageStats]:
+def split_rejects(
+    ds: Any, rejects_path: str | Path, max_failure_ratio: float, stage: str, keep_columns: Sequence[str] | None = None
+) -> tuple[Any, StageStats]:
     """Materialize, write failed rows to a JSONL rejects file, fail past the allowed ratio.
 
     The good rows come back fully materialized (projected to `keep_columns`): no lazy operator is
@@ -262,12 +291,12 @@ def split_rejects(ds: Any, rejects_path: str | Path, max_failure_ratio: float, s
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as fh:
         for r in bad:
-            fh.write(json.dumps({"id": r[S.ID], "path": r[S.MEDIA_PATH], "stage": stage,
-                                 "reason": r[S.ERROR]}) + "\n")
+            fh.write(json.dumps({"id": r[S.ID], "path": r[S.MEDIA_PATH], "stage": stage, "reason": r[S.ERROR]}) + "\n")
     noted = ds.filter(lambda r: bool(r.get(PROBE_NOTE))).count() if PROBE_NOTE in ds.columns() else 0
     stats = StageStats(total=total, rejected=len(bad), rejects_path=str(path), noted=noted)
-    check_failure_ratio(stage, [(r[S.MEDIA_PATH] or r[S.ID], r[S.ERROR]) for r in bad], total,
-                        max_failure_ratio, str(path))
+    check_failure_ratio(
+        stage, [(r[S.MEDIA_PATH] or r[S.ID], r[S.ERROR]) for r in bad], total, max_failure_ratio, str(path)
+    )
     good = ds.filter(lambda r: not r[S.ERROR]) if bad else ds
     if keep_columns is not None:
         good = good.select_columns(list(keep_columns))

@@ -88,7 +88,6 @@ class EncodeStage:
     def __init__(self, family: str, model_path: str, for_generation: bool = False) -> None:
         from transformers import AutoProcessor
 
-
         self.family = get_family(family)
         self.processor = AutoProcessor.from_pretrained(model_path)
         self.for_generation = for_generation

@@ -137,12 +137,14 @@ def _last_decodable(container: Any, stream: Any, reported: int, fps: float) -> i
     if reported > 0 and fps > 0:
         with contextlib.suppress(av.FFmpegError):
             av_stream.seek_to_index(container, stream, reported - 1, fps)
-            last = max((av_stream.frame_index(f, stream, fps) for f in av_stream.iter_frames(container, stream)),
-                       default=-1)
+            last = max(
+                (av_stream.frame_index(f, stream, fps) for f in av_stream.iter_frames(container, stream)), default=-1
+            )
     if last < 0:  # the tail's keyframe is missing: only a full walk finds where the data stops
         container.seek(stream.start_time or 0, stream=stream, backward=True)
-        last = max((av_stream.frame_index(f, stream, fps) for f in av_stream.iter_frames(container, stream)),
-                   default=-1)
+        last = max(
+            (av_stream.frame_index(f, stream, fps) for f in av_stream.iter_frames(container, stream)), default=-1
+        )
     return last
 
 
@@ -193,8 +195,7 @@ def count_packets(container: Any, stream: Any) -> PacketCount:
 
 
 def _empty_probe(error: str = "") -> dict[str, Any]:
-    return {NUM_FRAMES: 0, FPS: 0.0, DURATION: 0.0, WIDTH: 0, HEIGHT: 0, ERROR: error,
-            PROBE_NOTE: ""}
+    return {NUM_FRAMES: 0, FPS: 0.0, DURATION: 0.0, WIDTH: 0, HEIGHT: 0, ERROR: error, PROBE_NOTE: ""}
 
 
 def probe_video(path: str, *, decode_tail: bool = False) -> dict[str, Any]:
@@ -239,8 +240,9 @@ def _probe_stream(container: Any, stream: Any, decode_tail: bool) -> dict[str, A
     stream.codec_context.thread_count = 1  # one keyframe: decoder threads would cost more than it
     first = _first_frame(container, stream)
     rotation = av_stream.frame_rotation(first) if first is not None else 0
-    width, height = av_stream.display_size(stream.codec_context.width, stream.codec_context.height, rotation,
-                                 stream.sample_aspect_ratio)
+    width, height = av_stream.display_size(
+        stream.codec_context.width, stream.codec_context.height, rotation, stream.sample_aspect_ratio
+    )
     out = _empty_probe()
     out.update({FPS: fps, DURATION: duration, WIDTH: width, HEIGHT: height, NUM_FRAMES: reported})
     last = None if decode_tail or not exact else _last_packet(container, stream, reported, fps)
@@ -265,14 +267,14 @@ def _probe_stream(container: Any, stream: Any, decode_tail: bool) -> dict[str, A
         said = f"{reported}" if exact else f"{duration:.3g} s = {reported} frames"
         notes["count"] = f"{what} (container says {said}, stream has {count})"
     elif count > reported + tolerance:
-        notes["count"] = (f"frame count under-reported (container says {reported}, "
-                          f"stream has {count})")
+        notes["count"] = f"frame count under-reported (container says {reported}, stream has {count})"
     out[PROBE_NOTE] = "; ".join(notes[k] for k in ("count", "rate") if k in notes)
     return out
 
 
-def _count_frames(container: Any, stream: Any, reported: int, fps: float, exact: bool,
-                  decode_tail: bool) -> tuple[int, dict[str, Any]]:
+def _count_frames(
+    container: Any, stream: Any, reported: int, fps: float, exact: bool, decode_tail: bool
+) -> tuple[int, dict[str, Any]]:
     """Frames the stream really has, and notes on metadata it contradicts ("fps": a corrected
     rate, "duration": the stream's, "rate": a note). Decodes only when packets are damaged or
     fewer than promised, or decode_tail asks."""
@@ -288,8 +290,7 @@ def _count_frames(container: Any, stream: Any, reported: int, fps: float, exact:
     if not packets.rate and packets.frames > 1:  # variable rate: a count is not duration x fps
         notes["variable"] = True
     count = packets.frames
-    if packets.damaged or decode_tail or (exact and count < reported) \
-            or (not exact and count < reported - 1):
+    if packets.damaged or decode_tail or (exact and count < reported) or (not exact and count < reported - 1):
         if packets.rate or decode_tail and not packets.frames:
             count = _last_decodable(container, stream, max(reported, count), fps) + 1
         else:

@@ -61,8 +61,7 @@ class Numbering:
             else:
                 av_stream.seek_to_index(container, self.stream, index, self.fps)
             return
-        container.seek(self.pts[min(max(index, 0), len(self.pts) - 1)], stream=self.stream,
-                       backward=True)
+        container.seek(self.pts[min(max(index, 0), len(self.pts) - 1)], stream=self.stream, backward=True)
 
     def seconds(self, indices: np.ndarray) -> np.ndarray:
         """Times of frames `indices` from the first frame: index / fps, or their timestamps."""
@@ -73,9 +72,16 @@ class Numbering:
         return np.array([(self.pts[min(int(i), last)] - self.pts[0]) * base for i in indices])
 
 
-def read_frames(container: Any, stream: Any, wanted: np.ndarray, *, planned: bool = True,
-                constant_rate_only: bool = False, scan: bool = True,
-                threads: int = 0) -> tuple[dict[int, np.ndarray], int, Numbering]:
+def read_frames(
+    container: Any,
+    stream: Any,
+    wanted: np.ndarray,
+    *,
+    planned: bool = True,
+    constant_rate_only: bool = False,
+    scan: bool = True,
+    threads: int = 0,
+) -> tuple[dict[int, np.ndarray], int, Numbering]:
     """RGB frames (upright) at the sorted unique `wanted` indices that decode, the last index
     decoded, and the stream's numbering (its `seconds` gives the frames' times).
 
@@ -98,8 +104,14 @@ def read_frames(container: Any, stream: Any, wanted: np.ndarray, *, planned: boo
     numbering = Numbering(stream, fps, index.pts if by_position else None)
     keyframes = index.keyframes if planned else None
     got: dict[int, np.ndarray] = {}
-    last = _read_plan(container, numbering, seek_plan.plan_reads(wanted.tolist(), keyframes),
-                      keyframes, _keep_wanted(numbering, wanted) if planned else None, got)
+    last = _read_plan(
+        container,
+        numbering,
+        seek_plan.plan_reads(wanted.tolist(), keyframes),
+        keyframes,
+        _keep_wanted(numbering, wanted) if planned else None,
+        got,
+    )
     return got, last, numbering
 
 
@@ -119,9 +131,14 @@ def _keep_wanted(numbering: Numbering, wanted: np.ndarray) -> av_stream.PacketFi
     return accept
 
 
-def _read_plan(container: Any, numbering: Numbering, plan: list[seek_plan.Read],
-               keyframes: list[int] | None, keep: av_stream.PacketFilter | None,
-               got: dict[int, np.ndarray]) -> int:
+def _read_plan(
+    container: Any,
+    numbering: Numbering,
+    plan: list[seek_plan.Read],
+    keyframes: list[int] | None,
+    keep: av_stream.PacketFilter | None,
+    got: dict[int, np.ndarray],
+) -> int:
     """Run the reads in order; returns the last index decoded (-1 if none)."""
     last, frames = -1, None
     for read in plan:
@@ -136,8 +153,13 @@ def _indexed(container: Any, numbering: Numbering, keep: av_stream.PacketFilter 
         yield numbering.frame(frame), frame
 
 
-def _frames_after_seek(container: Any, numbering: Numbering, read: seek_plan.Read,
-                       keyframes: list[int] | None, keep: av_stream.PacketFilter | None) -> Indexed:
+def _frames_after_seek(
+    container: Any,
+    numbering: Numbering,
+    read: seek_plan.Read,
+    keyframes: list[int] | None,
+    keep: av_stream.PacketFilter | None,
+) -> Indexed:
     """Frames from the read's seek point, retried from earlier keyframes while a seek lands past
     the first wanted frame or on no data (see the module docstring)."""
     if not read.seek:

@@ -168,8 +168,15 @@ def pad_indices(indices: np.ndarray, factor: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the contract
 _POSITIVE_INTS = (
-    "num_frames", "min_frames", "max_frames", "frame_factor", "image_factor",
-    "min_pixels", "max_pixels", "video_min_pixels", "video_max_pixels",
+    "num_frames",
+    "min_frames",
+    "max_frames",
+    "frame_factor",
+    "image_factor",
+    "min_pixels",
+    "max_pixels",
+    "video_min_pixels",
+    "video_max_pixels",
 )
 
 
@@ -211,8 +218,11 @@ class SamplingContract(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> SamplingContract:
-        for lo, hi in (("min_frames", "max_frames"), ("min_pixels", "max_pixels"),
-                       ("video_min_pixels", "video_max_pixels")):
+        for lo, hi in (
+            ("min_frames", "max_frames"),
+            ("min_pixels", "max_pixels"),
+            ("video_min_pixels", "video_max_pixels"),
+        ):
             if getattr(self, lo) > getattr(self, hi):
                 raise ValueError(f"{lo} ({getattr(self, lo)}) must be <= {hi} ({getattr(self, hi)})")
         return self
@@ -232,8 +242,14 @@ class SamplingContract(BaseModel):
             return uniform_indices(total_frames, budget if budget is not None else self.num_frames)
         if not video_fps > 0:
             raise ValueError(f"frame_indices: video_fps must be > 0 in fps mode, got {video_fps}")
-        n = smart_nframes(total_frames, video_fps, fps=self.fps, min_frames=self.min_frames,
-                          max_frames=self.max_frames, frame_factor=self.frame_factor)
+        n = smart_nframes(
+            total_frames,
+            video_fps,
+            fps=self.fps,
+            min_frames=self.min_frames,
+            max_frames=self.max_frames,
+            frame_factor=self.frame_factor,
+        )
         if budget is not None:
             n = min(n, max(self.frame_factor, _floor_by_factor(budget, self.frame_factor)))
         return linspace_indices(total_frames, n)

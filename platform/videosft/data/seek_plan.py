@@ -49,8 +49,9 @@ def _sorted_wanted(wanted: Iterable[int]) -> list[int]:
     return out
 
 
-def plan_reads(wanted: Iterable[int], keyframes: Sequence[int] | None, *,
-               min_skip: int = MIN_SKIP, gap: int = SEEK_GAP) -> list[Read]:
+def plan_reads(
+    wanted: Iterable[int], keyframes: Sequence[int] | None, *, min_skip: int = MIN_SKIP, gap: int = SEEK_GAP
+) -> list[Read]:
     """Reads that together yield every wanted frame, in ascending order.
 
     keyframes: presentation indices of the keyframes (any order), or None when unknown.

@@ -34,7 +34,10 @@ import numpy as np
 from videosft.data.sampling import uniform_indices
 
 COLOURS: dict[str, tuple[int, int, int]] = {  # saturated and far apart, so yuv420p keeps them apart
-    "red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 60, 230), "yellow": (235, 220, 30),
+    "red": (220, 30, 30),
+    "green": (30, 200, 40),
+    "blue": (30, 60, 230),
+    "yellow": (235, 220, 30),
 }
 BACKGROUND = (24, 24, 24)
 SHAPES = ("circle", "square", "triangle")
@@ -221,8 +224,11 @@ def _event_groups(kind: str, num_frames: int, budgets: tuple[int, ...]) -> dict[
     if kind == "colour_end":  # change frame in the middle half
         cands = [(c, _colour_end_ok(c)) for c in range(t // 4, (3 * t) // 4)]
     else:  # two non-overlapping flashes with at least one plain frame between them
-        cands = [((s1, s2), _flash_ok(s1, s2)) for s1 in range(t - FLASH_LEN)
-                 for s2 in range(s1 + FLASH_LEN + 1, t - FLASH_LEN + 1)]
+        cands = [
+            ((s1, s2), _flash_ok(s1, s2))
+            for s1 in range(t - FLASH_LEN)
+            for s2 in range(s1 + FLASH_LEN + 1, t - FLASH_LEN + 1)
+        ]
     groups: dict[int, list] = {}
     for params, pred in cands:
         groups.setdefault(minimal_budget(pred, t, budgets), []).append(params)
@@ -291,11 +297,17 @@ def _gen_video_colour(rng: np.random.Generator, answer: str, k: int, ctx: _Ctx) 
 def _gen_direction(rng: np.random.Generator, answer: str, k: int, ctx: _Ctx) -> _Sample:
     s, t, r = ctx.size, ctx.num_frames, round(0.14 * ctx.size, 2)
     a, b, off = 0.2 * s, 0.8 * s, float(rng.uniform(0.3 * s, 0.7 * s))
-    start, end = {"right": ((off, a), (off, b)), "left": ((off, b), (off, a)),
-                  "down": ((a, off), (b, off)), "up": ((b, off), (a, off))}[answer]
+    start, end = {
+        "right": ((off, a), (off, b)),
+        "left": ((off, b), (off, a)),
+        "down": ((a, off), (b, off)),
+        "up": ((b, off), (a, off)),
+    }[answer]
     shape, colour = _pick(rng, SHAPES), _pick(rng, COLOUR_NAMES)
-    path = [(round(start[0] + (end[0] - start[0]) * i / (t - 1), 2),
-             round(start[1] + (end[1] - start[1]) * i / (t - 1), 2)) for i in range(t)]
+    path = [
+        (round(start[0] + (end[0] - start[0]) * i / (t - 1), 2), round(start[1] + (end[1] - start[1]) * i / (t - 1), 2))
+        for i in range(t)
+    ]
     frames = [[(shape, colour, cy, cx, r)] for cy, cx in path]
     ok = lambda idx: bool(idx.max() > idx.min())  # noqa: E731 - two distinct frames show the motion
     return _clip(frames, ok, ctx, shape=shape, colour=colour, start=list(path[0]), end=list(path[-1]), r=r)
@@ -307,8 +319,9 @@ def _gen_colour_end(rng: np.random.Generator, answer: str, k: int, ctx: _Ctx) ->
     r = round(0.2 * ctx.size, 2)
     shape, (cy, cx) = _pick(rng, SHAPES), _centre(rng, r, ctx.size)
     frames = [[(shape, first if i < c else answer, cy, cx, r)] for i in range(ctx.num_frames)]
-    return _clip(frames, _colour_end_ok(c), ctx, change_frame=c, colours=[first, answer],
-                 object=[shape, answer, cy, cx, r])
+    return _clip(
+        frames, _colour_end_ok(c), ctx, change_frame=c, colours=[first, answer], object=[shape, answer, cy, cx, r]
+    )
 
 
 def _gen_flash_order(rng: np.random.Generator, answer: str, k: int, ctx: _Ctx) -> _Sample:
@@ -319,26 +332,35 @@ def _gen_flash_order(rng: np.random.Generator, answer: str, k: int, ctx: _Ctx) -
     for start, colour in ((s1, answer), (s2, second)):
         for i in range(start, start + FLASH_LEN):
             frames[i] = [("square", colour, mid, mid, r)]
-    return _clip(frames, _flash_ok(s1, s2), ctx, flashes=[[s1, answer], [s2, second]],
-                 flash_len=FLASH_LEN, region=[mid, mid, r])
+    return _clip(
+        frames, _flash_ok(s1, s2), ctx, flashes=[[s1, answer], [s2, second]], flash_len=FLASH_LEN, region=[mid, mid, r]
+    )
 
 
 _GENERATORS: dict[str, Callable[[np.random.Generator, str, int, _Ctx], _Sample]] = {
-    "colour": _gen_colour, "shape": _gen_shape, "count": _gen_count, "position": _gen_position,
-    "video_colour": _gen_video_colour, "direction": _gen_direction,
-    "colour_end": _gen_colour_end, "flash_order": _gen_flash_order,
+    "colour": _gen_colour,
+    "shape": _gen_shape,
+    "count": _gen_count,
+    "position": _gen_position,
+    "video_colour": _gen_video_colour,
+    "direction": _gen_direction,
+    "colour_end": _gen_colour_end,
+    "flash_order": _gen_flash_order,
 }
 
 
 # --------------------------------------------------------------------------- manifests
-def _row(rid: str, key: str, rel: str, task: str, answer: str, min_frames: int,
-         boxes: list[list[list[int]]]) -> dict[str, Any]:
+def _row(
+    rid: str, key: str, rel: str, task: str, answer: str, min_frames: int, boxes: list[list[list[int]]]
+) -> dict[str, Any]:
     tag = "<video>" if key == "video" else "<image>"
     return {
         "id": rid,
         key: rel,
-        "conversations": [{"from": "human", "value": f"{tag}\n{question_text(task)}"},
-                          {"from": "gpt", "value": answer}],
+        "conversations": [
+            {"from": "human", "value": f"{tag}\n{question_text(task)}"},
+            {"from": "gpt", "value": answer},
+        ],
         "task": task,
         "min_frames": min_frames,
         "data_source": "synthetic",
@@ -347,8 +369,9 @@ def _row(rid: str, key: str, rel: str, task: str, answer: str, min_frames: int,
     }
 
 
-def _make_rows(out: Path, split: str, modality: str, n: int, seed: int, ctx: _Ctx, fps: float,
-               metas: dict[str, Any]) -> list[dict[str, Any]]:
+def _make_rows(
+    out: Path, split: str, modality: str, n: int, seed: int, ctx: _Ctx, fps: float, metas: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Render, write and describe n rows, tasks round-robin and answers balanced per task."""
     tasks = VIDEO_TASKS if modality == "video" else IMAGE_TASKS
     codes = (["train", "eval"].index(split), ["image", "video"].index(modality))
@@ -369,8 +392,16 @@ def _make_rows(out: Path, split: str, modality: str, n: int, seed: int, ctx: _Ct
     return rows
 
 
-def regenerate_target_boxes(row_id: str, task: str, answer: str, *, seed: int, size: int, num_frames: int,
-                            budgets: Sequence[int] = DEFAULT_BUDGETS) -> list[list[list[int]]]:
+def regenerate_target_boxes(
+    row_id: str,
+    task: str,
+    answer: str,
+    *,
+    seed: int,
+    size: int,
+    num_frames: int,
+    budgets: Sequence[int] = DEFAULT_BUDGETS,
+) -> list[list[list[int]]]:
     """The ``target_boxes`` of a row that `make_synthetic` wrote before rows carried them, re-derived
     from the row's own generation seed (its id is ``<split>_<modality>_<index>``; same arguments)."""
     split, modality, index = row_id.rsplit("_", 2)
@@ -422,16 +453,28 @@ def make_synthetic(
     for sub in ("videos", "images"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     ctx, metas = _Ctx(size, num_frames, tuple(sorted(set(int(b) for b in budgets)))), {}
-    train = (_make_rows(out, "train", "video", n_train_video, seed, ctx, fps, metas)
-             + _make_rows(out, "train", "image", n_train_image, seed, ctx, fps, metas))
+    train = _make_rows(out, "train", "video", n_train_video, seed, ctx, fps, metas) + _make_rows(
+        out, "train", "image", n_train_image, seed, ctx, fps, metas
+    )
     order = np.random.default_rng([seed, 99]).permutation(len(train))  # mix stills and clips
     paths = {
         "train": _dump(out / "train.json", [train[j] for j in order]),
-        "eval_image": _dump(out / "eval_image.json",
-                            _make_rows(out, "eval", "image", n_eval_image, seed, ctx, fps, metas)),
-        "eval_video": _dump(out / "eval_video.json",
-                            _make_rows(out, "eval", "video", n_eval_video, seed, ctx, fps, metas)),
+        "eval_image": _dump(
+            out / "eval_image.json", _make_rows(out, "eval", "image", n_eval_image, seed, ctx, fps, metas)
+        ),
+        "eval_video": _dump(
+            out / "eval_video.json", _make_rows(out, "eval", "video", n_eval_video, seed, ctx, fps, metas)
+        ),
     }
     meta = _dump(out / "meta.json", metas)
-    return SyntheticSet(out, paths["train"], paths["eval_image"], paths["eval_video"], meta, *counts,
-                        num_frames=num_frames, fps=float(fps), budgets=ctx.budgets)
+    return SyntheticSet(
+        out,
+        paths["train"],
+        paths["eval_image"],
+        paths["eval_video"],
+        meta,
+        *counts,
+        num_frames=num_frames,
+        fps=float(fps),
+        budgets=ctx.budgets,
+    )

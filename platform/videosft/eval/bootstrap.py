@@ -85,7 +85,16 @@ def headline_ci(
     if not rows or n_boot < 1:
         return None
     rows = [r if r.get("cluster") not in (None, "") else {**r, "cluster": f"id:{r['id']}"} for r in rows]
-    lo, hi = clustered_bootstrap_ci(rows, lambda rs: float(score_fn(rs)[metric]), n_boot=n_boot,
-                                    alpha=1.0 - level, seed=seed)
-    return {"low": lo, "high": hi, "level": level, "n_clusters": len({r["cluster"] for r in rows}),
-            "resamples": n_boot, "seed": seed, "metric": metric, "cluster_key": "cluster"}
+    lo, hi = clustered_bootstrap_ci(
+        rows, lambda rs: float(score_fn(rs)[metric]), n_boot=n_boot, alpha=1.0 - level, seed=seed
+    )
+    return {
+        "low": lo,
+        "high": hi,
+        "level": level,
+        "n_clusters": len({r["cluster"] for r in rows}),
+        "resamples": n_boot,
+        "seed": seed,
+        "metric": metric,
+        "cluster_key": "cluster",
+    }

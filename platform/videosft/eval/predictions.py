@@ -26,8 +26,16 @@ from typing import Any, TextIO
 
 from videosft import schema as S
 
-RUN_KEY_FIELDS = ("checkpoint", "checkpoint_fingerprint", "contract_id", "frame_budget", "max_new_tokens",
-                  "protocol", "protocol_version", "options_id")
+RUN_KEY_FIELDS = (
+    "checkpoint",
+    "checkpoint_fingerprint",
+    "contract_id",
+    "frame_budget",
+    "max_new_tokens",
+    "protocol",
+    "protocol_version",
+    "options_id",
+)
 _WEIGHT_FILES = (".safetensors", ".bin", ".json")
 ROW_FIELDS = (S.ID, S.ANSWER, S.PREDICTION, S.ERROR) + RUN_KEY_FIELDS
 # Written only when the row has been judged; the last two only when the benchmark's judge gives them.
@@ -54,9 +62,15 @@ def checkpoint_fingerprint(checkpoint: str) -> str:
     return h.hexdigest()[:16]
 
 
-def run_key(checkpoint: str, contract_id: str, frame_budget: int | None, max_new_tokens: int,
-            protocol: str = "videosft", protocol_version: str = "1",
-            options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def run_key(
+    checkpoint: str,
+    contract_id: str,
+    frame_budget: int | None,
+    max_new_tokens: int,
+    protocol: str = "videosft",
+    protocol_version: str = "1",
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """What identifies one benchmark's evaluation run; an existing local path is made absolute.
 
     The protocol and the loader options are part of it: either changes the prompts, hence the predictions.
@@ -64,10 +78,16 @@ def run_key(checkpoint: str, contract_id: str, frame_budget: int | None, max_new
     path = str(checkpoint)
     if "://" not in path and os.path.exists(path):
         path = os.path.abspath(path)
-    return {"checkpoint": path, "checkpoint_fingerprint": checkpoint_fingerprint(path),
-            "contract_id": str(contract_id), "frame_budget": frame_budget, "max_new_tokens": int(max_new_tokens),
-            "protocol": str(protocol), "protocol_version": str(protocol_version),
-            "options_id": options_id(options or {})}
+    return {
+        "checkpoint": path,
+        "checkpoint_fingerprint": checkpoint_fingerprint(path),
+        "contract_id": str(contract_id),
+        "frame_budget": frame_budget,
+        "max_new_tokens": int(max_new_tokens),
+        "protocol": str(protocol),
+        "protocol_version": str(protocol_version),
+        "options_id": options_id(options or {}),
+    }
 
 
 def options_id(options: Mapping[str, Any]) -> str:

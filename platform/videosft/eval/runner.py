@@ -54,16 +54,25 @@ class EvalActor:
     before importing it, and sizes torch's threads to the actor's CPU reservation (`threads`).
     """
 
-    def __init__(self, engine: str, model_path: str, family: str, max_new_tokens: int,
-                 tensor_parallel_size: int = 1, batch_size: int = 1, vllm: dict[str, Any] | None = None,
-                 threads: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: str,
+        model_path: str,
+        family: str,
+        max_new_tokens: int,
+        tensor_parallel_size: int = 1,
+        batch_size: int = 1,
+        vllm: dict[str, Any] | None = None,
+        threads: int | None = None,
+    ) -> None:
 
         if threads and engine == "transformers":
             import torch
 
             torch.set_num_threads(threads)
-        self.engine = make_engine(engine, model_path, family, max_new_tokens, tensor_parallel_size, batch_size,
-                                  vllm=vllm, threads=threads)
+        self.engine = make_engine(
+            engine, model_path, family, max_new_tokens, tensor_parallel_size, batch_size, vllm=vllm, threads=threads
+        )
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch[S.ID])
@@ -77,7 +86,7 @@ def local_predictor(engine: Any, batch_size: int, decode: Callable[[dict], dict]
 
     def predict(items: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
         for k in range(0, len(items), batch_size):
-            rows = [decode(dict(i)) if decode else {S.ERROR: "", **i} for i in items[k:k + batch_size]]
+            rows = [decode(dict(i)) if decode else {S.ERROR: "", **i} for i in items[k : k + batch_size]]
             preds = generate_rows(engine, rows)
             yield [{S.ID: r[S.ID], S.PREDICTION: p, S.ERROR: str(r.get(S.ERROR) or "")} for r, p in zip(rows, preds)]
 
@@ -88,9 +97,15 @@ def ray_predictor(cfg: ExperimentConfig, model_path: str, budget: int | None) ->
     """The Ray Data pass: decode pool -> engine actor pool, blocks streamed back as they finish."""
 
     def predict(items: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-        decoded = decoded_dataset(items, cfg.sampling, budget, cfg.data.decode_timeout_s,
-                                  cfg.data.decode_concurrency, cfg.data.cpus_per_decoder,
-                                  cfg.data.decode_backend)
+        decoded = decoded_dataset(
+            items,
+            cfg.sampling,
+            budget,
+            cfg.data.decode_timeout_s,
+            cfg.data.decode_concurrency,
+            cfg.data.cpus_per_decoder,
+            cfg.data.decode_backend,
+        )
         yield from stream_predictions(engine_dataset(cfg, model_path, decoded))
 
     return predict
@@ -101,11 +116,16 @@ def engine_dataset(cfg: ExperimentConfig, model_path: str, decoded: Any) -> Any:
 
     return decoded.map_batches(
         EvalActor,
-        fn_constructor_kwargs={"engine": cfg.eval.engine, "model_path": str(model_path),
-                               "family": cfg.model.family, "max_new_tokens": cfg.eval.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
-                               "tensor_parallel_size": cfg.eval.tensor_parallel_size,
-                               "batch_size": cfg.eval.batch_size, "vllm": cfg.eval.vllm.model_dump(),
-                               "threads": max(1, int(cfg.eval.cpus_per_actor))},
+        fn_constructor_kwargs={
+            "engine": cfg.eval.engine,
+            "model_path": str(model_path),
+            "family": cfg.model.family,
+            "max_new_tokens": cfg.eval.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+            "tensor_parallel_size": cfg.eval.tensor_parallel_size,
+            "batch_size": cfg.eval.batch_size,
+            "vllm": cfg.eval.vllm.model_dump(),
+            "threads": max(1, int(cfg.eval.cpus_per_actor)),
+        },
         batch_size=cfg.eval.batch_size,
         compute=actor_pool(cfg.eval.num_actors),
         num_cpus=cfg.eval.cpus_per_actor,
@@ -116,8 +136,10 @@ def engine_dataset(cfg: ExperimentConfig, model_path: str, decoded: Any) -> Any:
 def stream_predictions(preds: Any) -> Iterable[list[dict[str, Any]]]:
     """Prediction blocks as the pool finishes them (streaming execution: nothing waits for the end)."""
     for block in preds.iter_batches(batch_size=None, batch_format="numpy"):
-        yield [{S.ID: str(i), S.PREDICTION: str(p), S.ERROR: str(e)}
-               for i, p, e in zip(block[S.ID], block[S.PREDICTION], block[S.ERROR])]
+        yield [
+            {S.ID: str(i), S.PREDICTION: str(p), S.ERROR: str(e)}
+            for i, p, e in zip(block[S.ID], block[S.PREDICTION], block[S.ERROR])
+        ]
 
 
 def hybrid_budgets(cfg: ExperimentConfig, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -139,9 +161,15 @@ def benchmark_root(cfg: ExperimentConfig, name: str, data_root: str) -> str:
     return cfg.eval.roots.get(name, data_root)
 
 
-def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | None, out_dir: str | Path,
-                   data_root: str, benchmarks: list[str] | None = None,
-                   predictor: Predictor | None = None) -> dict[str, dict[str, Any]]:
+def evaluate_model(
+    cfg: ExperimentConfig,
+    model_path: str,
+    frame_budget: int | None,
+    out_dir: str | Path,
+    data_root: str,
+    benchmarks: list[str] | None = None,
+    predictor: Predictor | None = None,
+) -> dict[str, dict[str, Any]]:
     """Run the configured benchmarks (or `benchmarks`) on `model_path`; returns {benchmark: scores}.
 
     Every benchmark follows `cfg.eval.protocol` (prompts, generation length, parsing, aggregation).
@@ -164,19 +192,32 @@ def evaluate_model(cfg: ExperimentConfig, model_path: str, frame_budget: int | N
         done[name] = {i: r for i, r in kept.items() if i in ids}
         resumed[name] = len(done[name])
         if stats["bad_lines"] or stats["dropped"]:
-            print(f"[eval] {name}: resuming with {resumed[name]} finished rows; dropped {stats['dropped']} "
-                  f"stale/failed and {stats['bad_lines']} unreadable line(s)", flush=True)
-    todo = [{**item, S.ID: f"{name}{_SEP}{item[S.ID]}",
-             S.MAX_NEW_TOKENS: cfg.eval.max_new_tokens or item.get(S.MAX_NEW_TOKENS) or keys[name]["max_new_tokens"]}
-            for name in names for item in items_by_bench[name] if str(item[S.ID]) not in done[name]]
+            print(
+                f"[eval] {name}: resuming with {resumed[name]} finished rows; dropped {stats['dropped']} "
+                f"stale/failed and {stats['bad_lines']} unreadable line(s)",
+                flush=True,
+            )
+    todo = [
+        {
+            **item,
+            S.ID: f"{name}{_SEP}{item[S.ID]}",
+            S.MAX_NEW_TOKENS: cfg.eval.max_new_tokens or item.get(S.MAX_NEW_TOKENS) or keys[name]["max_new_tokens"],
+        }
+        for name in names
+        for item in items_by_bench[name]
+        if str(item[S.ID]) not in done[name]
+    ]
     if todo and budget == HYBRID:
         todo, budget = hybrid_budgets(cfg, todo), max(cfg.budget.candidates)
     if todo:
         predict = predictor or ray_predictor(cfg, str(model_path), budget)
         _predict_and_append(predict, todo, items_by_bench, done, keys, out, report=_progress(cfg, out, items_by_bench))
-    return {name: _score_and_write(cfg, name, items_by_bench[name], done[name], keys[name], resumed[name],
-                                   str(model_path), out)
-            for name in names}
+    return {
+        name: _score_and_write(
+            cfg, name, items_by_bench[name], done[name], keys[name], resumed[name], str(model_path), out
+        )
+        for name in names
+    }
 
 
 def benchmark_key(cfg: ExperimentConfig, name: str, model_path: str, budget: int | str | None) -> dict[str, Any]:
@@ -203,22 +244,31 @@ def _progress(cfg: ExperimentConfig, out: Path, items_by_bench: Mapping[str, lis
 
     where = Path(os.path.relpath(out, cfg.output_dir)).as_posix()
     inside = not where.startswith("..")  # else (e.g. `videosft evaluate --out elsewhere`): only to a watching console
-    stage = "eval " + (where.removeprefix("trials/").removesuffix("/eval").replace("base_eval/", "base ") if inside
-                       else out.name)
+    stage = "eval " + (
+        where.removeprefix("trials/").removesuffix("/eval").replace("base_eval/", "base ") if inside else out.name
+    )
     total = sum(len(items) for items in items_by_bench.values())
     return lambda done: write_progress(cfg.output_dir if inside else None, stage, done, total, "rows")
 
 
-def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by_bench: Mapping[str, list[dict]],
-                        done: dict[str, dict[str, dict[str, Any]]], keys: Mapping[str, Mapping[str, Any]],
-                        out: Path, report: Callable[[int], None] | None = None) -> None:
+def _predict_and_append(
+    predict: Predictor,
+    todo: list[dict[str, Any]],
+    items_by_bench: Mapping[str, list[dict]],
+    done: dict[str, dict[str, dict[str, Any]]],
+    keys: Mapping[str, Mapping[str, Any]],
+    out: Path,
+    report: Callable[[int], None] | None = None,
+) -> None:
     """Stream predictions, appending each block to its benchmark's file as it arrives."""
     answers = {name: {str(i[S.ID]): i.get(S.ANSWER) for i in items} for name, items in items_by_bench.items()}
     if report is not None:  # the stage starts now (rows already done on a resume count)
         report(sum(len(d) for d in done.values()))
     with ExitStack() as stack:
-        files = {name: stack.enter_context(P.predictions_path(out, name).open("a", encoding="utf-8"))
-                 for name in items_by_bench}
+        files = {
+            name: stack.enter_context(P.predictions_path(out, name).open("a", encoding="utf-8"))
+            for name in items_by_bench
+        }
         for block in predict(todo):
             by_bench: dict[str, list[dict[str, Any]]] = {}
             for p in block:
@@ -232,35 +282,61 @@ def _predict_and_append(predict: Predictor, todo: list[dict[str, Any]], items_by
                 report(sum(len(d) for d in done.values()))
 
 
-def _score_and_write(cfg: ExperimentConfig, name: str, items: list[dict[str, Any]], done: Mapping[str, dict[str, Any]],
-                     key: Mapping[str, Any], resumed: int, model_path: str, out: Path) -> dict[str, Any]:
+def _score_and_write(
+    cfg: ExperimentConfig,
+    name: str,
+    items: list[dict[str, Any]],
+    done: Mapping[str, dict[str, Any]],
+    key: Mapping[str, Any],
+    resumed: int,
+    model_path: str,
+    out: Path,
+) -> dict[str, Any]:
 
     bench = get_benchmark(name, cfg.eval.protocol)
     missing = P.record("", None, "", "missing: no prediction came back", key)
-    preds = [done.get(str(item[S.ID])) or {**missing, S.ID: str(item[S.ID]), S.ANSWER: item.get(S.ANSWER)}
-             for item in items]
+    preds = [
+        done.get(str(item[S.ID])) or {**missing, S.ID: str(item[S.ID]), S.ANSWER: item.get(S.ANSWER)} for item in items
+    ]
     rows = [{**item, S.PREDICTION: p[S.PREDICTION], S.ERROR: p[S.ERROR]} for item, p in zip(items, preds)]
     # Each row's extracted answer and correctness, by the same judge the scorer aggregates.
     verdicts = [bench.judge(r) for r in rows]
-    P.write_rows(P.predictions_path(out, name),  # compacted: one row per sample, benchmark order
-                 [P.with_verdict(p, v) for p, v in zip(preds, verdicts)])
+    P.write_rows(
+        P.predictions_path(out, name),  # compacted: one row per sample, benchmark order
+        [P.with_verdict(p, v) for p, v in zip(preds, verdicts)],
+    )
     scores = bench.score(rows)
-    scores.update({"benchmark": name, "modality": bench.modality, "n_items": len(rows),
-                   "decode_errors": sum(1 for r in rows if r[S.ERROR]),
-                   "rows_correct": sum(1 for v in verdicts if v[S.CORRECT]),
-                   "rows_unextracted": sum(1 for v in verdicts if v[S.EXTRACTED] is None),
-                   "rows_needing_judge": sum(1 for v in verdicts if v.get("needs_judge")),
-                   "protocol": key["protocol"], "protocol_version": key["protocol_version"],
-                   "resumed": resumed, "predicted": sum(1 for i in items if str(i[S.ID]) in done) - resumed,
-                   "contract_id": key["contract_id"], "frame_budget": key["frame_budget"],
-                   "checkpoint_fingerprint": key["checkpoint_fingerprint"],
-                   "sampling": cfg.sampling.model_dump(mode="json"), "model_path": model_path,
-                   "engine": cfg.eval.engine, "max_new_tokens": key["max_new_tokens"],
-                   "ci": headline_ci(rows, bench.score, bench.primary_metric, cfg.eval.bootstrap_resamples,
-                                     cfg.eval.ci_level, cfg.seed)})
+    scores.update(
+        {
+            "benchmark": name,
+            "modality": bench.modality,
+            "n_items": len(rows),
+            "decode_errors": sum(1 for r in rows if r[S.ERROR]),
+            "rows_correct": sum(1 for v in verdicts if v[S.CORRECT]),
+            "rows_unextracted": sum(1 for v in verdicts if v[S.EXTRACTED] is None),
+            "rows_needing_judge": sum(1 for v in verdicts if v.get("needs_judge")),
+            "protocol": key["protocol"],
+            "protocol_version": key["protocol_version"],
+            "resumed": resumed,
+            "predicted": sum(1 for i in items if str(i[S.ID]) in done) - resumed,
+            "contract_id": key["contract_id"],
+            "frame_budget": key["frame_budget"],
+            "checkpoint_fingerprint": key["checkpoint_fingerprint"],
+            "sampling": cfg.sampling.model_dump(mode="json"),
+            "model_path": model_path,
+            "engine": cfg.eval.engine,
+            "max_new_tokens": key["max_new_tokens"],
+            "ci": headline_ci(
+                rows, bench.score, bench.primary_metric, cfg.eval.bootstrap_resamples, cfg.eval.ci_level, cfg.seed
+            ),
+        }
+    )
     (out / f"{name}.scores.json").write_text(json.dumps(scores, indent=2))
     ci = scores["ci"]
     span = f" [{ci['low']:.1f}, {ci['high']:.1f}]" if ci else ""
-    print(f"[eval] {name}: {scores.get(bench.primary_metric, float('nan')):.1f}{span} ({len(rows)} items, "
-          f"{resumed} resumed) -> {out}", flush=True)
+    print(
+        f"[eval] {name}: {scores.get(bench.primary_metric, float('nan')):.1f}{span} ({len(rows)} items, "
+        f"{resumed} resumed) -> {out}",
+        flush=True,
+    )
     return scores

@@ -19,8 +19,13 @@ from videosft.models.labels import IGNORE_INDEX
 
 _PAD_VALUES = {"input_ids": None, "attention_mask": 0, "labels": IGNORE_INDEX, "mm_token_type_ids": 0}
 _CONCAT_KEYS = (
-    "pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts",
-    "image_sizes", "image_sizes_videos",
+    "pixel_values",
+    "image_grid_thw",
+    "pixel_values_videos",
+    "video_grid_thw",
+    "second_per_grid_ts",
+    "image_sizes",
+    "image_sizes_videos",
 )
 
 
@@ -65,7 +70,9 @@ def _join(key: str, parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
-def to_device(batch: Mapping[str, torch.Tensor], device: torch.device | str, float_dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def to_device(
+    batch: Mapping[str, torch.Tensor], device: torch.device | str, float_dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
     """Move a collated batch to the engine's device; pixel tensors take the model's float dtype.
 
     DeepSpeed's engine does not move inputs, and a bf16 vision tower fed fp32 pixels would either

@@ -70,15 +70,29 @@ def _tokenizer(extra_corpus: Sequence[str], vocab_size: int, specials: Sequence[
 def _tiny_configs(tok: Any, image_size: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(text_config, vision_config) dicts: a 2-layer Llama and a 2-layer CLIP tower."""
     text = dict(
-        model_type="llama", vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        model_type="llama",
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
         # head_dim 32 (64 / 2 heads): vLLM's CPU attention rejects head_dim 16.
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=8192,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=8192,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
         tie_word_embeddings=False,
     )
     vision = dict(
-        model_type="clip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, image_size=image_size, patch_size=14, projection_dim=32,
+        model_type="clip_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=image_size,
+        patch_size=14,
+        projection_dim=32,
     )
     return text, vision
 
@@ -103,15 +117,23 @@ def released_clip_layout(out: Path) -> None:
 
     for path in sorted(out.glob("*.safetensors")):
         tensors = load_file(str(path))
-        renamed = {(f"vision_tower.vision_model.{k[len('vision_tower.'):]}"
-                    if k.startswith("vision_tower.") and not k.startswith("vision_tower.vision_model.") else k): v
-                   for k, v in tensors.items()}
+        renamed = {
+            (
+                f"vision_tower.vision_model.{k[len('vision_tower.') :]}"
+                if k.startswith("vision_tower.") and not k.startswith("vision_tower.vision_model.")
+                else k
+            ): v
+            for k, v in tensors.items()
+        }
         if renamed.keys() != tensors.keys():
             save_file(renamed, str(path), metadata={"format": "pt"})
 
 
 def build_tiny_next_video(
-    out_dir: str | Path, seed: int = 0, extra_corpus: Sequence[str] = (), vocab_size: int = 600,
+    out_dir: str | Path,
+    seed: int = 0,
+    extra_corpus: Sequence[str] = (),
+    vocab_size: int = 600,
     image_size: int = TINY_NEXT_VIDEO_IMAGE_SIZE,
 ) -> Path:
     """Write a random-weight LLaVA-NeXT-Video checkpoint (config, safetensors, tokenizer, processor)."""
@@ -129,23 +151,36 @@ def build_tiny_next_video(
     processor = LlavaNextVideoProcessor(
         video_processor=LlavaNextVideoVideoProcessor(**sizes),
         image_processor=LlavaNextImageProcessor(image_grid_pinpoints=pinpoints, **sizes),
-        tokenizer=tok, chat_template=LLAVA_CHAT_TEMPLATE, patch_size=14,
-        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        tokenizer=tok,
+        chat_template=LLAVA_CHAT_TEMPLATE,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
     )
     text, vision = _tiny_configs(tok, image_size)
     patches = (image_size // 14) ** 2
     config = LlavaNextVideoConfig(
-        text_config=text, vision_config=vision, image_grid_pinpoints=pinpoints,
-        image_token_index=tok.convert_tokens_to_ids("<image>"), video_token_index=tok.convert_tokens_to_ids("<video>"),
-        vision_feature_select_strategy="default", vision_feature_layer=-2, spatial_pool_stride=2,
-        image_seq_length=patches, video_seq_length=patches // 4, tie_word_embeddings=False,
+        text_config=text,
+        vision_config=vision,
+        image_grid_pinpoints=pinpoints,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        video_token_index=tok.convert_tokens_to_ids("<video>"),
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        spatial_pool_stride=2,
+        image_seq_length=patches,
+        video_seq_length=patches // 4,
+        tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
     return _save(LlavaNextVideoForConditionalGeneration(config), processor, tok, out)
 
 
 def build_tiny_1_5(
-    out_dir: str | Path, seed: int = 0, extra_corpus: Sequence[str] = (), vocab_size: int = 600,
+    out_dir: str | Path,
+    seed: int = 0,
+    extra_corpus: Sequence[str] = (),
+    vocab_size: int = 600,
     image_size: int = TINY_LLAVA_1_5_IMAGE_SIZE,
 ) -> Path:
     """Write a random-weight LLaVA-1.5 checkpoint (config, safetensors, tokenizer, processor)."""
@@ -158,16 +193,24 @@ def build_tiny_1_5(
     tok = _tokenizer(extra_corpus, vocab_size, ("<image>",))
     processor = LlavaProcessor(
         image_processor=LlavaImageProcessor(
-            size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+            size={"shortest_edge": image_size},
+            crop_size={"height": image_size, "width": image_size},
         ),
-        tokenizer=tok, chat_template=LLAVA_CHAT_TEMPLATE, patch_size=14,
-        vision_feature_select_strategy="default", num_additional_image_tokens=1,
+        tokenizer=tok,
+        chat_template=LLAVA_CHAT_TEMPLATE,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
     )
     text, vision = _tiny_configs(tok, image_size)
     config = LlavaConfig(
-        text_config=text, vision_config=vision, image_token_index=tok.convert_tokens_to_ids("<image>"),
-        image_seq_length=(image_size // 14) ** 2, vision_feature_select_strategy="default",
-        vision_feature_layer=-2, tie_word_embeddings=False,
+        text_config=text,
+        vision_config=vision,
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        image_seq_length=(image_size // 14) ** 2,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
     return _save(LlavaForConditionalGeneration(config), processor, tok, out)
@@ -246,14 +289,22 @@ def encode_1_5(
 @register("llava_next_video")
 def _next_video_family() -> ModelFamily:
     return ModelFamily(
-        name="llava_next_video", native_video=True, assistant_header=ASSISTANT_HEADER, turn_end=EOS,
-        build_tiny=build_tiny_next_video, encode=encode_next_video,
+        name="llava_next_video",
+        native_video=True,
+        assistant_header=ASSISTANT_HEADER,
+        turn_end=EOS,
+        build_tiny=build_tiny_next_video,
+        encode=encode_next_video,
     )
 
 
 @register("llava_1_5")
 def _llava_1_5_family() -> ModelFamily:
     return ModelFamily(
-        name="llava_1_5", native_video=False, assistant_header=ASSISTANT_HEADER, turn_end=EOS,
-        build_tiny=build_tiny_1_5, encode=encode_1_5,
+        name="llava_1_5",
+        native_video=False,
+        assistant_header=ASSISTANT_HEADER,
+        turn_end=EOS,
+        build_tiny=build_tiny_1_5,
+        encode=encode_1_5,
     )

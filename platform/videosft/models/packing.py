@@ -59,8 +59,10 @@ def plan_packs(lengths: Sequence[int], budget: int) -> list[list[int]]:
     lengths = [int(n) for n in lengths]
     for i, n in enumerate(lengths):
         if n > budget:
-            raise ValueError(f"train.max_tokens_per_micro_batch={budget} is below sample {i}'s {n} tokens; "
-                             "raise the budget or shorten/drop long samples (a sample is never split)")
+            raise ValueError(
+                f"train.max_tokens_per_micro_batch={budget} is below sample {i}'s {n} tokens; "
+                "raise the budget or shorten/drop long samples (a sample is never split)"
+            )
     packs: list[list[int]] = []
     room: list[int] = []
     for i in sorted(range(len(lengths)), key=lambda j: (-lengths[j], j)):
@@ -153,8 +155,12 @@ def pack_lengths(batch: Mapping[str, torch.Tensor]) -> list[int]:
     return [b - a for a, b in zip(starts, starts[1:])]
 
 
-def iter_packs(windows: Iterable[Mapping[str, np.ndarray]], budget: int, lengths: Callable[[Mapping[str, np.ndarray]], Any],
-               agree: Callable[[int], int] = lambda n: n) -> Iterator[dict[str, np.ndarray]]:
+def iter_packs(
+    windows: Iterable[Mapping[str, np.ndarray]],
+    budget: int,
+    lengths: Callable[[Mapping[str, np.ndarray]], Any],
+    agree: Callable[[int], int] = lambda n: n,
+) -> Iterator[dict[str, np.ndarray]]:
     """Re-batch a stream of row windows into packs: each yielded batch holds the rows of one pack.
 
     `lengths(window)` gives each row's token count; `agree(n)` turns this rank's pack count into
@@ -189,25 +195,45 @@ def attention_span(lengths: Sequence[int]) -> int:
 PACKED_SDPA = "sdpa_packed"
 
 
-def _packed_sdpa(module: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                 attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
-                 **kwargs: Any) -> tuple[torch.Tensor, None]:
+def _packed_sdpa(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
     """Causal sdpa per packed sample (split where the text positions restart), else plain sdpa."""
     from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
     pos = kwargs.get("position_ids")
-    packed = (pos is not None and query.shape[0] == 1 and query.shape[2] == key.shape[2] == pos.shape[-1] > 1
-              and getattr(module, "is_causal", False) and kwargs.get("is_causal", True)
-              and kwargs.get("sliding_window") is None)
+    packed = (
+        pos is not None
+        and query.shape[0] == 1
+        and query.shape[2] == key.shape[2] == pos.shape[-1] > 1
+        and getattr(module, "is_causal", False)
+        and kwargs.get("is_causal", True)
+        and kwargs.get("sliding_window") is None
+    )
     starts = (pos.reshape(-1, pos.shape[-1])[0] == 0).nonzero().reshape(-1).tolist() if packed else []
     if len(starts) < 2 or starts[0] != 0:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     groups = getattr(module, "num_key_value_groups", 1)
     key, value = (repeat_kv(key, groups), repeat_kv(value, groups)) if groups > 1 else (key, value)
     bounds = starts + [query.shape[2]]
-    out = torch.cat([torch.nn.functional.scaled_dot_product_attention(
-        query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], dropout_p=dropout, scale=scaling, is_causal=True)
-        for a, b in zip(bounds, bounds[1:])], dim=2)
+    out = torch.cat(
+        [
+            torch.nn.functional.scaled_dot_product_attention(
+                query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], dropout_p=dropout, scale=scaling, is_causal=True
+            )
+            for a, b in zip(bounds, bounds[1:])
+        ],
+        dim=2,
+    )
     return out.transpose(1, 2).contiguous(), None
 
 

@@ -41,8 +41,10 @@ if TYPE_CHECKING:
 VISION, PROJECTOR, LLM = "vision", "projector", "llm"
 GROUPS = (VISION, PROJECTOR, LLM)
 
-_LLAVA_RULES = ((PROJECTOR, r"(^|\.)(multi_modal_projector\.|vision_resampler\.|image_newline$)"),
-                (VISION, r"(^|\.)vision_tower\."))
+_LLAVA_RULES = (
+    (PROJECTOR, r"(^|\.)(multi_modal_projector\.|vision_resampler\.|image_newline$)"),
+    (VISION, r"(^|\.)vision_tower\."),
+)
 _RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "qwen2_5_vl": ((PROJECTOR, r"(^|\.)visual\.merger\."), (VISION, r"(^|\.)visual\.")),
     "qwen3_vl": ((PROJECTOR, r"(^|\.)visual\.(merger|deepstack_merger_list)\."), (VISION, r"(^|\.)visual\.")),
@@ -161,8 +163,11 @@ def dummy_visual_pass(model: nn.Module, family: Any, modality: str, device: torc
         width = cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2  # one flattened patch
         rows = torch.zeros(4, width, dtype=ref.dtype, device=device)
         grid = torch.tensor([[1, 2, 2]], device=device)
-        out = (model.get_image_features(pixel_values=rows, image_grid_thw=grid) if modality == "image"
-               else model.get_video_features(pixel_values_videos=rows, video_grid_thw=grid))
+        out = (
+            model.get_image_features(pixel_values=rows, image_grid_thw=grid)
+            if modality == "image"
+            else model.get_video_features(pixel_values_videos=rows, video_grid_thw=grid)
+        )
     else:
         side = cfg.image_size  # CLIP towers take exactly their configured resolution
         frame = torch.zeros(1, 1, 3, side, side, dtype=ref.dtype, device=device)

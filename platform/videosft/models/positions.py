@@ -30,14 +30,23 @@ import torch
 def second_per_grid_ts(temporal_patch_size: int, sampled_fps: float) -> float:
     """Seconds spanned by one temporal grid step, from the contract's real sampled fps (a float)."""
     if sampled_fps <= 0 or temporal_patch_size < 1:
-        raise ValueError(f"second_per_grid_ts: need sampled_fps > 0 and temporal_patch_size >= 1, "
-                         f"got {sampled_fps}, {temporal_patch_size}")
+        raise ValueError(
+            f"second_per_grid_ts: need sampled_fps > 0 and temporal_patch_size >= 1, "
+            f"got {sampled_fps}, {temporal_patch_size}"
+        )
     return float(temporal_patch_size) / float(sampled_fps)
 
 
-def rope_index(input_ids: torch.Tensor, mm_token_type_ids: torch.Tensor, image_grid_thw: Any = None,
-               video_grid_thw: Any = None, second_per_grid_ts: Any = None, attention_mask: Any = None,
-               spatial_merge_size: int = 2, tokens_per_second: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_index(
+    input_ids: torch.Tensor,
+    mm_token_type_ids: torch.Tensor,
+    image_grid_thw: Any = None,
+    video_grid_thw: Any = None,
+    second_per_grid_ts: Any = None,
+    attention_mask: Any = None,
+    spatial_merge_size: int = 2,
+    tokens_per_second: float = 2.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mRoPE positions (3, B, L) and deltas (B, 1) by the released rule; padding positions stay 0.
 
     Per row (padding dropped by `attention_mask`): text runs count up by 1 from (max position so
@@ -48,12 +57,17 @@ def rope_index(input_ids: torch.Tensor, mm_token_type_ids: torch.Tensor, image_g
     """
     images = iter([[int(x) for x in g] for g in image_grid_thw] if image_grid_thw is not None else [])
     videos = iter([[int(x) for x in g] for g in video_grid_thw] if video_grid_thw is not None else [])
-    spg = iter([float(x) for x in torch.as_tensor(second_per_grid_ts).float().reshape(-1).tolist()]
-               if second_per_grid_ts is not None else [])
+    spg = iter(
+        [float(x) for x in torch.as_tensor(second_per_grid_ts).float().reshape(-1).tolist()]
+        if second_per_grid_ts is not None
+        else []
+    )
     pos = torch.zeros(3, *input_ids.shape, dtype=torch.long, device=input_ids.device)
     deltas = []
     for b in range(input_ids.shape[0]):
-        keep = attention_mask[b].bool() if attention_mask is not None else torch.ones_like(input_ids[b], dtype=torch.bool)
+        keep = (
+            attention_mask[b].bool() if attention_mask is not None else torch.ones_like(input_ids[b], dtype=torch.bool)
+        )
         types = mm_token_type_ids[b][keep].tolist()
         chunks, nxt, i = [], 0, 0
         while i < len(types):
@@ -84,12 +98,27 @@ def install_released_rope_index() -> None:
     if getattr(M.Qwen2_5_VLModel.get_rope_index, "_videosft", False):
         return
 
-    def get_rope_index(self: Any, input_ids: torch.Tensor, mm_token_type_ids: torch.Tensor,
-                       image_grid_thw: Any = None, video_grid_thw: Any = None, second_per_grid_ts: Any = None,
-                       attention_mask: Any = None, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_rope_index(
+        self: Any,
+        input_ids: torch.Tensor,
+        mm_token_type_ids: torch.Tensor,
+        image_grid_thw: Any = None,
+        video_grid_thw: Any = None,
+        second_per_grid_ts: Any = None,
+        attention_mask: Any = None,
+        **kwargs: Any,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         vision = self.config.vision_config
-        return rope_index(input_ids, mm_token_type_ids, image_grid_thw, video_grid_thw, second_per_grid_ts,
-                          attention_mask, int(vision.spatial_merge_size), float(vision.tokens_per_second))
+        return rope_index(
+            input_ids,
+            mm_token_type_ids,
+            image_grid_thw,
+            video_grid_thw,
+            second_per_grid_ts,
+            attention_mask,
+            int(vision.spatial_merge_size),
+            float(vision.tokens_per_second),
+        )
 
     get_rope_index._videosft = True  # type: ignore[attr-defined]
     get_rope_index.transformers_rule = M.Qwen2_5_VLModel.get_rope_index  # type: ignore[attr-defined]
@@ -115,8 +144,11 @@ def video_step_positions(model: Any, features: Mapping[str, Any], second_per_gri
     install_released_rope_index()
     inner = getattr(model, "model", model)  # the ForConditionalGeneration wrapper or the bare model
     pos, _ = inner.get_rope_index(
-        ids, mm_token_type_ids=_tensor(features["mm_token_type_ids"])[None].long(), video_grid_thw=grid,
-        second_per_grid_ts=spg, attention_mask=_tensor(features["attention_mask"])[None].long(),
+        ids,
+        mm_token_type_ids=_tensor(features["mm_token_type_ids"])[None].long(),
+        video_grid_thw=grid,
+        second_per_grid_ts=spg,
+        attention_mask=_tensor(features["attention_mask"])[None].long(),
     )
     video = ids[0] == int(model.config.video_token_id)
     merge = int(model.config.vision_config.spatial_merge_size)

@@ -48,8 +48,15 @@ TINY_VIDEO_MAX_PIXELS = 32 * 32 * 256 * 128  # Qwen3-VL's video budget is over a
 # head_dim 32 (the smallest vLLM's CPU attention serves); interleaved mrope_section sums to 32 / 2.
 # 3 decoder layers: deepstack adds features after layers 0 and 1; an addition after the last layer
 # would reach only the visual positions' own logits (never in the loss), so its merger would not learn.
-TINY_TEXT = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=2,
-                 num_key_value_heads=1, head_dim=32, max_position_embeddings=8192)
+TINY_TEXT = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=3,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=32,
+    max_position_embeddings=8192,
+)
 TINY_ROPE = {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_section": [6, 5, 5], "mrope_interleaved": True}
 
 
@@ -63,13 +70,23 @@ def tiny_processor(tok: Any) -> Any:
         # Released Qwen3-VL normalizes images like videos (mean = std = 0.5), and vLLM's on-device
         # normalization applies the image processor's values to both: CLIP's defaults here would
         # make every video differ between the engines.
-        image_processor=Qwen2VLImageProcessor(patch_size=PATCH, merge_size=2, temporal_patch_size=2,
-                                              image_mean=list(NORM), image_std=list(NORM),
-                                              size={"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_MAX_PIXELS}),
+        image_processor=Qwen2VLImageProcessor(
+            patch_size=PATCH,
+            merge_size=2,
+            temporal_patch_size=2,
+            image_mean=list(NORM),
+            image_std=list(NORM),
+            size={"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_MAX_PIXELS},
+        ),
         video_processor=Qwen3VLVideoProcessor(
-            patch_size=PATCH, merge_size=2, temporal_patch_size=2, cap_pixels_per_frame=False,
-            image_mean=list(NORM), image_std=list(NORM),
-            size={"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_VIDEO_MAX_PIXELS}),
+            patch_size=PATCH,
+            merge_size=2,
+            temporal_patch_size=2,
+            cap_pixels_per_frame=False,
+            image_mean=list(NORM),
+            image_std=list(NORM),
+            size={"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_VIDEO_MAX_PIXELS},
+        ),
         tokenizer=tok,
         chat_template=QWEN3_VL_CHAT_TEMPLATE,
     )
@@ -89,16 +106,30 @@ def build_tiny(out_dir: str | Path, seed: int = 0, extra_corpus: Sequence[str] =
     ids = {s: tok.convert_tokens_to_ids(s) for s in SPECIAL_TOKENS}
     config = Qwen3VLConfig(
         text_config=dict(
-            vocab_size=len(tok), **TINY_TEXT, rope_parameters=dict(TINY_ROPE),
-            bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+            vocab_size=len(tok),
+            **TINY_TEXT,
+            rope_parameters=dict(TINY_ROPE),
+            bos_token_id=ids["<|endoftext|>"],
+            eos_token_id=ids["<|im_end|>"],
+            pad_token_id=ids["<|endoftext|>"],
         ),
         vision_config=dict(
             # 3 blocks, deepstack taps after blocks 0 and 1 feed decoder layers 0 and 1 (8B: 3 taps, 36 layers)
-            depth=3, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=PATCH,
-            spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64, deepstack_visual_indexes=[0, 1],
+            depth=3,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            out_hidden_size=64,
+            patch_size=PATCH,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            num_position_embeddings=64,
+            deepstack_visual_indexes=[0, 1],
         ),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
@@ -150,15 +181,19 @@ def encode(
 ) -> dict[str, np.ndarray]:
     """One sample -> model inputs (numpy, unbatched: input_ids is (L,), pixel rows are (P, D))."""
     text = released_video_layout(
-        processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt))
+        processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    )
     kwargs: dict[str, Any] = {}
     if media_type == "image" and media is not None:
         kwargs["images"] = [media[0]]
     elif media_type == "video" and media is not None:
         frames, indices = pad_video_frames(media, MIN_VIDEO_FRAMES)  # a 1-frame clip: the processor needs 2
         kwargs["videos"] = [frames]
-        kwargs["videos_kwargs"] = {"do_sample_frames": False, "cap_pixels_per_frame": False,
-                                   "video_metadata": [clip_metadata(len(media), sampled_fps, indices)]}
+        kwargs["videos_kwargs"] = {
+            "do_sample_frames": False,
+            "cap_pixels_per_frame": False,
+            "video_metadata": [clip_metadata(len(media), sampled_fps, indices)],
+        }
     out = processor(text=[text], return_tensors="pt", **kwargs)
     out.pop("video_metadata", None)  # the timestamps it carried are in the text now
     feats = to_numpy_features(out)

@@ -30,7 +30,9 @@ def timestamps(frames_indices: Sequence[int], fps: float, temporal_patch_size: i
     if not idx:
         return []
     idx += [idx[-1]] * (-len(idx) % temporal_patch_size)  # the processor repeats the last frame
-    return [(idx[k] / fps + idx[k + temporal_patch_size - 1] / fps) / 2 for k in range(0, len(idx), temporal_patch_size)]
+    return [
+        (idx[k] / fps + idx[k + temporal_patch_size - 1] / fps) / 2 for k in range(0, len(idx), temporal_patch_size)
+    ]
 
 
 def timestamp_text(seconds: float) -> str:
@@ -38,9 +40,14 @@ def timestamp_text(seconds: float) -> str:
     return f"<{seconds:.1f} seconds>"
 
 
-def rope_index(input_ids: torch.Tensor, mm_token_type_ids: torch.Tensor, image_grid_thw: Any = None,
-               video_grid_thw: Any = None, attention_mask: Any = None,
-               spatial_merge_size: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_index(
+    input_ids: torch.Tensor,
+    mm_token_type_ids: torch.Tensor,
+    image_grid_thw: Any = None,
+    video_grid_thw: Any = None,
+    attention_mask: Any = None,
+    spatial_merge_size: int = 2,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """mRoPE positions (3, B, L) and deltas (B, 1); padding positions stay 0.
 
     Per row (padding dropped by `attention_mask`): a run of vision tokens of one type is the next
@@ -49,12 +56,17 @@ def rope_index(input_ids: torch.Tensor, mm_token_type_ids: torch.Tensor, image_g
     counts up by 1 from (max so far + 1).
     """
     images = iter([[int(x) for x in g] for g in image_grid_thw] if image_grid_thw is not None else [])
-    groups = iter([[1, int(g[1]), int(g[2])] for g in video_grid_thw for _ in range(int(g[0]))]
-                  if video_grid_thw is not None else [])
+    groups = iter(
+        [[1, int(g[1]), int(g[2])] for g in video_grid_thw for _ in range(int(g[0]))]
+        if video_grid_thw is not None
+        else []
+    )
     pos = torch.zeros(3, *input_ids.shape, dtype=torch.long, device=input_ids.device)
     deltas = []
     for b in range(input_ids.shape[0]):
-        keep = attention_mask[b].bool() if attention_mask is not None else torch.ones_like(input_ids[b], dtype=torch.bool)
+        keep = (
+            attention_mask[b].bool() if attention_mask is not None else torch.ones_like(input_ids[b], dtype=torch.bool)
+        )
         types = mm_token_type_ids[b][keep].tolist()
         chunks, nxt, i = [], 0, 0
         while i < len(types):

@@ -28,8 +28,15 @@ def study_config(preset: StudyPreset, output_dir: str, **extra: Any) -> Experime
     """The experiment config of one study stage: defaults + preset + `extra` (nested dicts)."""
     raw = merge_nested(ExperimentConfig().model_dump(mode="json"), preset.experiment_overrides())
     # The study probes alignment once, on its base, per budget (run_study); not per trial.
-    raw = merge_nested(raw, {"name": f"study-{preset.name}", "output_dir": output_dir, "alignment": {"enabled": False},
-                      "attention": {"enabled": False}})  # the study probes attention itself (attention_section)
+    raw = merge_nested(
+        raw,
+        {
+            "name": f"study-{preset.name}",
+            "output_dir": output_dir,
+            "alignment": {"enabled": False},
+            "attention": {"enabled": False},
+        },
+    )  # the study probes attention itself (attention_section)
     return from_dict(merge_nested(raw, extra))
 
 
@@ -45,34 +52,53 @@ def write_image_manifest(data_root: str) -> None:
 
 def stage1_config(preset: StudyPreset, out: Path) -> ExperimentConfig:
     """Stage 1's experiment config: image-only SFT of the random tiny model (its hash keys a built base)."""
-    return study_config(preset, str(out), data={"train_manifest": IMAGE_MANIFEST, "frame_cache": False},
-                        train={"max_steps": preset.base_steps, "lr": preset.base_lr},
-                        eval={"benchmarks": ["synthetic_image"]})
+    return study_config(
+        preset,
+        str(out),
+        data={"train_manifest": IMAGE_MANIFEST, "frame_cache": False},
+        train={"max_steps": preset.base_steps, "lr": preset.base_lr},
+        eval={"benchmarks": ["synthetic_image"]},
+    )
 
 
-def stage2_configs(preset: StudyPreset, out: Path, base: dict[str, Any],
-                   seeds: Sequence[int] | None = None) -> list[tuple[str, int, ExperimentConfig]]:
+def stage2_configs(
+    preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequence[int] | None = None
+) -> list[tuple[str, int, ExperimentConfig]]:
     """(variant, seed, sweep config) for every stage-2 sweep of the preset (`seeds`: its own by default).
 
     The seed is both `train.seed` (data order, RNGs) and the experiment seed (which image rows a
     replay trial mixes in, bootstrap resampling): every trial kind derives its stream from it.
     """
     budgets: list[Any] = list(preset.budgets) + (["hybrid"] if preset.hybrid else [])
-    common = {"model": {"path": base["checkpoint"]},
-              "data": {"root": base["data_root"], "train_manifest": "train.json", "image_replay_ratio": 0.0,
-                       "cache_root": str(out / "frame_cache")},  # one decode serves every stage-2 sweep
-              "train": {"max_steps": preset.video_steps, "lr": preset.video_lr},
-              "budget": {"predictor": preset.hybrid_predictor, "candidates": sorted(set(preset.budgets)),
-                         "default": max(preset.budgets)}}
+    common = {
+        "model": {"path": base["checkpoint"]},
+        "data": {
+            "root": base["data_root"],
+            "train_manifest": "train.json",
+            "image_replay_ratio": 0.0,
+            "cache_root": str(out / "frame_cache"),
+        },  # one decode serves every stage-2 sweep
+        "train": {"max_steps": preset.video_steps, "lr": preset.video_lr},
+        "budget": {
+            "predictor": preset.hybrid_predictor,
+            "candidates": sorted(set(preset.budgets)),
+            "default": max(preset.budgets),
+        },
+    }
     runs = []
-    for seed in (preset.seeds if seeds is None else seeds):
+    for seed in preset.seeds if seeds is None else seeds:
         seeded = merge_nested(common, {"seed": seed, "train": {"seed": seed}})
-        cfg = study_config(preset, str(out / "stage2" / f"seed_{seed}"),
-                           **merge_nested(seeded, {"sweep": {"frame_budgets": budgets}}))
+        cfg = study_config(
+            preset, str(out / "stage2" / f"seed_{seed}"), **merge_nested(seeded, {"sweep": {"frame_budgets": budgets}})
+        )
         runs.append(("fixed", seed, cfg))
         if preset.replay_ratio > 0:
-            replay = merge_nested(seeded, {"sweep": {"frame_budgets": [max(preset.budgets)]},
-                                     "data": {"image_replay_ratio": preset.replay_ratio}})
+            replay = merge_nested(
+                seeded,
+                {
+                    "sweep": {"frame_budgets": [max(preset.budgets)]},
+                    "data": {"image_replay_ratio": preset.replay_ratio},
+                },
+            )
             runs.append(("replay", seed, study_config(preset, str(out / "stage2" / f"replay_seed_{seed}"), **replay)))
     return runs
-

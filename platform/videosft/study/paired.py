@@ -37,10 +37,46 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # Two-sided 95% (one-sided 97.5%) and one-sided 80% Student-t quantiles by degrees of freedom.
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-         10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
-_T80 = {1: 1.376, 2: 1.061, 3: 0.978, 4: 0.941, 5: 0.920, 6: 0.906, 7: 0.896, 8: 0.889, 9: 0.883,
-        10: 0.879, 12: 0.873, 15: 0.866, 20: 0.860, 25: 0.856, 30: 0.854, 40: 0.851, 60: 0.848, 120: 0.845}
+_T975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    12: 2.179,
+    15: 2.131,
+    20: 2.086,
+    25: 2.060,
+    30: 2.042,
+    40: 2.021,
+    60: 2.000,
+    120: 1.980,
+}
+_T80 = {
+    1: 1.376,
+    2: 1.061,
+    3: 0.978,
+    4: 0.941,
+    5: 0.920,
+    6: 0.906,
+    7: 0.896,
+    8: 0.889,
+    9: 0.883,
+    10: 0.879,
+    12: 0.873,
+    15: 0.866,
+    20: 0.860,
+    25: 0.856,
+    30: 0.854,
+    40: 0.851,
+    60: 0.848,
+    120: 0.845,
+}
 
 
 def _quantile(table: dict[int, float], df: float, limit: float) -> float:
@@ -111,11 +147,12 @@ def crossed(matrix: Sequence[Sequence[float]]) -> Estimate:
     se = math.sqrt(var)
     if se == 0.0:
         return Estimate(mean, mean, mean, seeds, n_items, se=0.0, df=float("inf"), mde=0.0)
-    denom = v_seed ** 2 / (seeds - 1) + (v_item ** 2 / (n_items - 1) if n_items > 1 else 0.0)
-    df = var ** 2 / denom if denom > 0 else float("inf")
+    denom = v_seed**2 / (seeds - 1) + (v_item**2 / (n_items - 1) if n_items > 1 else 0.0)
+    df = var**2 / denom if denom > 0 else float("inf")
     half = t_quantile(df) * se
-    return Estimate(mean, mean - half, mean + half, seeds, n_items, se=se, df=df,
-                    mde=(t_quantile(df) + t80_quantile(df)) * se)
+    return Estimate(
+        mean, mean - half, mean + half, seeds, n_items, se=se, df=df, mde=(t_quantile(df) + t80_quantile(df)) * se
+    )
 
 
 Outcomes = Mapping[str, float]  # item id -> 1.0 correct / 0.0 wrong
@@ -154,8 +191,10 @@ def slope_matrix(by_budget: Mapping[int, Sequence[Sequence[float]]]) -> list[lis
     budgets = sorted(by_budget)
     weights = slope_weights(budgets)
     first = by_budget[budgets[0]]
-    return [[sum(w * by_budget[b][s][i] for w, b in zip(weights, budgets)) for i in range(len(first[0]))]
-            for s in range(len(first))]
+    return [
+        [sum(w * by_budget[b][s][i] for w, b in zip(weights, budgets)) for i in range(len(first[0]))]
+        for s in range(len(first))
+    ]
 
 
 def planned_mde(seeds: int, items: int, seed_sd: float, item_sd: float) -> tuple[float, float]:
@@ -165,8 +204,8 @@ def planned_mde(seeds: int, items: int, seed_sd: float, item_sd: float) -> tuple
     `item_sd`: sd of an item's seed-averaged Δ (at most 100·sqrt(P(the item flips))). The same
     crossed variance and Satterthwaite t as `crossed`, so a preset can be sized before it runs.
     """
-    v_seed, v_item = seed_sd ** 2 / seeds, item_sd ** 2 / items
+    v_seed, v_item = seed_sd**2 / seeds, item_sd**2 / items
     var = v_seed + v_item
-    df = var ** 2 / (v_seed ** 2 / (seeds - 1) + v_item ** 2 / (items - 1))
+    df = var**2 / (v_seed**2 / (seeds - 1) + v_item**2 / (items - 1))
     se = math.sqrt(var)
     return t_quantile(df) * se, (t_quantile(df) + t80_quantile(df)) * se

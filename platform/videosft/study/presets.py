@@ -58,42 +58,91 @@ class StudyPreset(BaseModel):
         return {
             # Decoders at half a worker: two trials' actor pools (0.25 each) always leave the one CPU a
             # Ray Data read/filter task asks for; at 0.5 each, two trials waiting on their reads deadlocked.
-            "data": {"synthetic": {"n_train_image": self.n_train_image, "n_train_video": self.n_train_video,
-                                   "n_eval_image": self.n_eval_image, "n_eval_video": self.n_eval_video},
-                     "cpus_per_decoder": self.worker_cpus / 2},
-            "train": {"num_workers": 1, "cpus_per_worker": self.worker_cpus,
-                      "micro_batch_size": self.micro_batch_size, "log_every": 50},
+            "data": {
+                "synthetic": {
+                    "n_train_image": self.n_train_image,
+                    "n_train_video": self.n_train_video,
+                    "n_eval_image": self.n_eval_image,
+                    "n_eval_video": self.n_eval_video,
+                },
+                "cpus_per_decoder": self.worker_cpus / 2,
+            },
+            "train": {
+                "num_workers": 1,
+                "cpus_per_worker": self.worker_cpus,
+                "micro_batch_size": self.micro_batch_size,
+                "log_every": 50,
+            },
             "eval": {"limit": self.eval_limit, "batch_size": 16, "cpus_per_actor": self.worker_cpus},
         }
 
 
 PRESETS: dict[str, StudyPreset] = {
     "laptop": StudyPreset(
-        name="laptop", n_train_image=512, n_train_video=256, n_eval_image=384, n_eval_video=384,
-        base_steps=2500, base_lr=3e-4, video_steps=300, video_lr=3e-4,
-        budgets=[1, 4, 16], replay_ratio=0.5, seeds=[0, 1, 2, 3, 4], replicate_seeds=[5, 6, 7, 8, 9],
+        name="laptop",
+        n_train_image=512,
+        n_train_video=256,
+        n_eval_image=384,
+        n_eval_video=384,
+        base_steps=2500,
+        base_lr=3e-4,
+        video_steps=300,
+        video_lr=3e-4,
+        budgets=[1, 4, 16],
+        replay_ratio=0.5,
+        seeds=[0, 1, 2, 3, 4],
+        replicate_seeds=[5, 6, 7, 8, 9],
         eval_budget=8,
     ),
     # Table 1 in miniature; run it in the laptop preset's output dir to reuse its base and sweeps.
     "table1": StudyPreset(
-        name="table1", n_train_image=512, n_train_video=256, n_eval_image=384, n_eval_video=384,
-        base_steps=2500, base_lr=3e-4, video_steps=300, video_lr=3e-4,
-        budgets=[1, 4, 16], replay_ratio=0.5, seeds=[0, 1, 2], eval_budget=8,
-        table1_predictors=["similarity", "text_classifier", "instruction"], report_name="table1_report",
+        name="table1",
+        n_train_image=512,
+        n_train_video=256,
+        n_eval_image=384,
+        n_eval_video=384,
+        base_steps=2500,
+        base_lr=3e-4,
+        video_steps=300,
+        video_lr=3e-4,
+        budgets=[1, 4, 16],
+        replay_ratio=0.5,
+        seeds=[0, 1, 2],
+        eval_budget=8,
+        table1_predictors=["similarity", "text_classifier", "instruction"],
+        report_name="table1_report",
     ),
     "smoke": StudyPreset(
-        name="smoke", n_train_image=16, n_train_video=16, n_eval_image=8, n_eval_video=8,
-        base_steps=8, base_lr=3e-4, video_steps=4, video_lr=3e-4, micro_batch_size=4,
-        budgets=[1, 4], replay_ratio=0.5, seeds=[0], replicate_seeds=[1], eval_budget=4, eval_limit=8,
+        name="smoke",
+        n_train_image=16,
+        n_train_video=16,
+        n_eval_image=8,
+        n_eval_video=8,
+        base_steps=8,
+        base_lr=3e-4,
+        video_steps=4,
+        video_lr=3e-4,
+        micro_batch_size=4,
+        budgets=[1, 4],
+        replay_ratio=0.5,
+        seeds=[0],
+        replicate_seeds=[1],
+        eval_budget=4,
+        eval_limit=8,
         alignment_batches=1,
     ),
 }
 
 
 # Table 1's pipeline at smoke size (every predictor, a 4-step instruction predictor): checks code, not science.
-PRESETS["smoke-table1"] = PRESETS["smoke"].model_copy(update={
-    "name": "smoke-table1", "table1_predictors": ["similarity", "text_classifier", "instruction"],
-    "predictor_steps": 4, "report_name": "table1_report"})
+PRESETS["smoke-table1"] = PRESETS["smoke"].model_copy(
+    update={
+        "name": "smoke-table1",
+        "table1_predictors": ["similarity", "text_classifier", "instruction"],
+        "predictor_steps": 4,
+        "report_name": "table1_report",
+    }
+)
 
 
 def get_preset(name: str) -> StudyPreset:

@@ -64,20 +64,36 @@ def collect_trials(runs: Sequence[tuple[str, int, Any]]) -> tuple[list[TrialOutc
             summary = json.loads(path.read_text())
             budget, kind = summary["frame_budget"], trial_kind(variant, summary)
             ev = path.parent / "eval"
-            t = TrialOutcomes(kind, budget, seed, read_outcomes(ev / f"{IMG}.predictions.jsonl"),
-                              read_outcomes(ev / f"{VID}.predictions.jsonl"), base_outcomes(out, IMG, budget),
-                              base_outcomes(out, VID, budget))
+            t = TrialOutcomes(
+                kind,
+                budget,
+                seed,
+                read_outcomes(ev / f"{IMG}.predictions.jsonl"),
+                read_outcomes(ev / f"{VID}.predictions.jsonl"),
+                base_outcomes(out, IMG, budget),
+                base_outcomes(out, VID, budget),
+            )
             trials.append(t)
             tr = summary.get("train", {})
-            rows.append({"variant": kind, "budget": budget, "seed": seed,
-                         "image": _overall(summary["scores"], IMG), "video": _overall(summary["scores"], VID),
-                         "d_image": 100 * _mean_delta(t.image, t.base_image),
-                         "d_video": 100 * _mean_delta(t.video, t.base_video),
-                         "final_loss": tr.get("loss"), "data_order_digest": tr.get("data_order_digest"),
-                         "visual_tokens_per_sample": summary.get("compute", {}).get("visual_tokens_per_sample"),
-                         "video_breakdown": {k: v for k, v in summary["scores"][VID].items()
-                                             if k.startswith(("task/", "min_frames/"))},
-                         "mean_frames": summary.get("mean_frames"), "budget_predictor": summary.get("budget_predictor")})
+            rows.append(
+                {
+                    "variant": kind,
+                    "budget": budget,
+                    "seed": seed,
+                    "image": _overall(summary["scores"], IMG),
+                    "video": _overall(summary["scores"], VID),
+                    "d_image": 100 * _mean_delta(t.image, t.base_image),
+                    "d_video": 100 * _mean_delta(t.video, t.base_video),
+                    "final_loss": tr.get("loss"),
+                    "data_order_digest": tr.get("data_order_digest"),
+                    "visual_tokens_per_sample": summary.get("compute", {}).get("visual_tokens_per_sample"),
+                    "video_breakdown": {
+                        k: v for k, v in summary["scores"][VID].items() if k.startswith(("task/", "min_frames/"))
+                    },
+                    "mean_frames": summary.get("mean_frames"),
+                    "budget_predictor": summary.get("budget_predictor"),
+                }
+            )
     return trials, rows
 
 
@@ -113,8 +129,10 @@ def fixed_budget_table(fixed_dirs: Mapping[str, Path]) -> dict[str, dict[str, An
 
 def _breakdown(rows: list[dict[str, Any]]) -> list[str]:
     """Mean video accuracy per question kind / minimal budget, per (variant, budget), over seeds."""
-    keys = sorted({k for r in rows for k in r["video_breakdown"]},
-                  key=lambda k: (k.split("/")[0], int(k.split("/")[1]) if k.split("/")[1].isdigit() else 0, k))
+    keys = sorted(
+        {k for r in rows for k in r["video_breakdown"]},
+        key=lambda k: (k.split("/")[0], int(k.split("/")[1]) if k.split("/")[1].isdigit() else 0, k),
+    )
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(f"{r['variant']}/{r['budget']}", []).append(r)
@@ -130,19 +148,43 @@ def _digest(outcomes: Mapping[str, float]) -> str:
     return hashlib.sha256(json.dumps(sorted(outcomes.items())).encode()).hexdigest()[:16]
 
 
-def study_numbers(base: Mapping[str, Any], trials: Sequence[TrialOutcomes], rows: Sequence[Mapping[str, Any]],
-                  result: Mapping[str, Any], fixed: Mapping[str, Any], extra: Mapping[str, Any] | None = None
-                  ) -> dict[str, Any]:
+def study_numbers(
+    base: Mapping[str, Any],
+    trials: Sequence[TrialOutcomes],
+    rows: Sequence[Mapping[str, Any]],
+    result: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Every number the study reports and nothing that may vary between identical runs (paths,
     clocks): two runs of the same command and seeds on one machine must write this file identically."""
-    per_trial = [{k: r[k] for k in ("variant", "budget", "seed", "image", "video", "final_loss", "data_order_digest",
-                                    "mean_frames", "visual_tokens_per_sample")}
-                 | {"image_items": _digest(t.image), "video_items": _digest(t.video)}
-                 for r, t in zip(rows, trials)]
-    return _rounded({"base": {k: base[k] for k in ("accuracy", "chance", "per_task", "steps", "lr")},
+    per_trial = [
+        {
+            k: r[k]
+            for k in (
+                "variant",
+                "budget",
+                "seed",
+                "image",
+                "video",
+                "final_loss",
+                "data_order_digest",
+                "mean_frames",
+                "visual_tokens_per_sample",
+            )
+        }
+        | {"image_items": _digest(t.image), "video_items": _digest(t.video)}
+        for r, t in zip(rows, trials)
+    ]
+    return _rounded(
+        {
+            "base": {k: base[k] for k in ("accuracy", "chance", "per_task", "steps", "lr")},
             "trials": sorted(per_trial, key=lambda r: (r["variant"], str(r["budget"]), r["seed"])),
             "verdict": {k: result[k] for k in ("label", "table", "slope_image_per_doubling")},
-            "fixed_budget": fixed, **(extra or {})})
+            "fixed_budget": fixed,
+            **(extra or {}),
+        }
+    )
 
 
 def _rounded(obj: Any, digits: int = 6) -> Any:
@@ -167,13 +209,24 @@ def environment() -> dict[str, Any]:
 
     cpu = ""
     try:
-        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), "")
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version(),
-            "cpu": cpu or platform.processor(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch_threads_per_worker": 1}
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "cpu": cpu or platform.processor(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads_per_worker": 1,
+    }
 
 
 REPRODUCIBILITY = (
@@ -184,12 +237,21 @@ REPRODUCIBILITY = (
     "library version, and a different path rounds differently; over thousands of optimizer steps the "
     "difference grows into another trajectory, so a stage-1 base retrained elsewhere lands a few points "
     "away. The environment is recorded in the report JSON; compare runs across machines by their paired "
-    "intervals, not their digits.")
+    "intervals, not their digits."
+)
 
 
-def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], runs: Sequence[tuple[str, int, Any]],
-                       fixed_dirs: Mapping[str, Path], alignment: dict[str, Any], wall_s: float,
-                       extra_sections: Sequence[str] = (), extra_json: Mapping[str, Any] | None = None) -> Path:
+def write_study_report(
+    preset: StudyPreset,
+    out: Path,
+    base: dict[str, Any],
+    runs: Sequence[tuple[str, int, Any]],
+    fixed_dirs: Mapping[str, Path],
+    alignment: dict[str, Any],
+    wall_s: float,
+    extra_sections: Sequence[str] = (),
+    extra_json: Mapping[str, Any] | None = None,
+) -> Path:
 
     trials, rows = collect_trials(runs)
     result = verdict(trials)
@@ -198,19 +260,28 @@ def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], run
         result["sentences"].append(f"Warning: seeds trained on identical data orders in {', '.join(unreached)}.")
     table = result["table"]
     fixed = fixed_budget_table(fixed_dirs)
-    lines = [f"# Miniature study `{preset.name}`", "",
-             f"Wall time {wall_s / 60:.1f} min; seeds {preset.seeds}; {preset.video_steps} Video-SFT steps per "
-             f"trial at lr {preset.video_lr}; {preset.n_eval_image} held-out image and {preset.n_eval_video} "
-             f"video items.", "",
-             "## Stage 1: the spatial base", "",
-             f"Image SFT from random weights, {base['steps']} steps at lr {base['lr']}: held-out image accuracy "
-             f"**{base['accuracy']:.1f}%** (chance {base['chance']:.1f}%); per task "
-             + ", ".join(f"{k[5:]} {v:.1f}" for k, v in base["per_task"].items()) + ".", "",
-             "## Stage 2: Δ against the base (points; mean [95% interval], paired over seeds × items)", "",
-             "Each trial minus the base on the same items, per seed; interval from the crossed seeds × items "
-             "variance (study/paired.py). MDE: the minimum detectable effect at this n (80% power).", "",
-             "| variant | training frames | Δ image | Δ video | MDE image | MDE video | visual tokens/sample |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Miniature study `{preset.name}`",
+        "",
+        f"Wall time {wall_s / 60:.1f} min; seeds {preset.seeds}; {preset.video_steps} Video-SFT steps per "
+        f"trial at lr {preset.video_lr}; {preset.n_eval_image} held-out image and {preset.n_eval_video} "
+        f"video items.",
+        "",
+        "## Stage 1: the spatial base",
+        "",
+        f"Image SFT from random weights, {base['steps']} steps at lr {base['lr']}: held-out image accuracy "
+        f"**{base['accuracy']:.1f}%** (chance {base['chance']:.1f}%); per task "
+        + ", ".join(f"{k[5:]} {v:.1f}" for k, v in base["per_task"].items())
+        + ".",
+        "",
+        "## Stage 2: Δ against the base (points; mean [95% interval], paired over seeds × items)",
+        "",
+        "Each trial minus the base on the same items, per seed; interval from the crossed seeds × items "
+        "variance (study/paired.py). MDE: the minimum detectable effect at this n (80% power).",
+        "",
+        "| variant | training frames | Δ image | Δ video | MDE image | MDE video | visual tokens/sample |",
+        "|---|---|---|---|---|---|---|",
+    ]
     frames = {r["variant"]: r["mean_frames"] for r in rows if r.get("mean_frames") is not None}
     tokens: dict[str, list[float]] = {}
     for r in rows:
@@ -220,27 +291,60 @@ def write_study_report(preset: StudyPreset, out: Path, base: dict[str, Any], run
         variant, budget = key.split("/", 1)
         shown = f"{budget} ({frames[variant]:.1f} per video)" if variant in frames else budget
         tok = f"{statistics.fmean(tokens[key]):.0f}" if key in tokens else "–"
-        lines.append(f"| {variant} | {shown} | {_fmt(table[key]['image'])} | {_fmt(table[key]['video'])} | "
-                     f"{_mde(table[key]['image'])} | {_mde(table[key]['video'])} | {tok} |")
+        lines.append(
+            f"| {variant} | {shown} | {_fmt(table[key]['image'])} | {_fmt(table[key]['video'])} | "
+            f"{_mde(table[key]['image'])} | {_mde(table[key]['video'])} | {tok} |"
+        )
     lines += ["", "### Verdict", ""] + [f"- {s}" for s in result["sentences"]]
     lines += list(extra_sections)
-    lines += ["", f"## Δ video at the fixed evaluation budget ({preset.eval_budget} frames), paired", "",
-              "| trial | Δ video |", "|---|---|"]
+    lines += [
+        "",
+        f"## Δ video at the fixed evaluation budget ({preset.eval_budget} frames), paired",
+        "",
+        "| trial | Δ video |",
+        "|---|---|",
+    ]
     lines += [f"| {_label(*k.split('/', 1))} | {_fmt(fixed[k])} |" for k in sorted(fixed, key=_order)]
     lines += ["", "## Video accuracy by question kind and minimal sufficient budget (training budget)", ""]
     lines += _breakdown(rows)
-    lines += ["", "## Gradient alignment (image vs video loss gradients) on the stage-1 base", "",
-              alignment_markdown([alignment])]
+    lines += [
+        "",
+        "## Gradient alignment (image vs video loss gradients) on the stage-1 base",
+        "",
+        alignment_markdown([alignment]),
+    ]
     env = environment()
-    lines += ["", "## Reproducibility", "", REPRODUCIBILITY.format(cap=env["cpu_capability"]), "",
-              f"Environment: {env}."]
+    lines += [
+        "",
+        "## Reproducibility",
+        "",
+        REPRODUCIBILITY.format(cap=env["cpu_capability"]),
+        "",
+        f"Environment: {env}.",
+    ]
     md = out / f"{preset.report_name}.md"
     md.write_text("\n".join(lines) + "\n")
     numbers = study_numbers(base, trials, rows, result, fixed, extra_json)
-    (out / f"{preset.report_name.replace('report', 'numbers')}.json").write_text(json.dumps(numbers, indent=1, sort_keys=True, default=str) + "\n")
-    (out / f"{preset.report_name}.json").write_text(json.dumps(
-        {"preset": preset.model_dump(), "base": base, "verdict": result, "trials": rows, "fixed_budget": fixed,
-         "alignment": alignment, "wall_s": wall_s, "environment": env, **(extra_json or {})}, indent=2, default=str))
+    (out / f"{preset.report_name.replace('report', 'numbers')}.json").write_text(
+        json.dumps(numbers, indent=1, sort_keys=True, default=str) + "\n"
+    )
+    (out / f"{preset.report_name}.json").write_text(
+        json.dumps(
+            {
+                "preset": preset.model_dump(),
+                "base": base,
+                "verdict": result,
+                "trials": rows,
+                "fixed_budget": fixed,
+                "alignment": alignment,
+                "wall_s": wall_s,
+                "environment": env,
+                **(extra_json or {}),
+            },
+            indent=2,
+            default=str,
+        )
+    )
     print("\n".join(lines), flush=True)
     return md
 
@@ -266,14 +370,22 @@ def _mde(stats: Mapping[str, Any]) -> str:
     return "–" if stats.get("mde") is None else f"{stats['mde']:.1f}"
 
 
-def replication_section(runs_a: Sequence[tuple[str, int, Any]], fixed_a: Mapping[str, Path],
-                        runs_b: Sequence[tuple[str, int, Any]], fixed_b: Mapping[str, Path],
-                        preset: StudyPreset) -> tuple[list[str], dict[str, Any]]:
+def replication_section(
+    runs_a: Sequence[tuple[str, int, Any]],
+    fixed_a: Mapping[str, Path],
+    runs_b: Sequence[tuple[str, int, Any]],
+    fixed_b: Mapping[str, Path],
+    preset: StudyPreset,
+) -> tuple[list[str], dict[str, Any]]:
     """The replication check: the verdict of each disjoint seed set and whether they agree."""
 
     va, vb = verdict(collect_trials(runs_a)[0]), verdict(collect_trials(runs_b)[0])
     rep = replication({**va, "seeds": preset.seeds}, {**vb, "seeds": preset.replicate_seeds})
-    lines = ["", "### Replication with disjoint seeds", "", f"- {rep['sentence']}",
-             f"- Seeds {preset.replicate_seeds}: " + " ".join(vb["sentences"][1:3])]
-    return lines, {"replication": rep, "replica_verdict": vb,
-                   "replica_fixed_budget": fixed_budget_table(fixed_b)}
+    lines = [
+        "",
+        "### Replication with disjoint seeds",
+        "",
+        f"- {rep['sentence']}",
+        f"- Seeds {preset.replicate_seeds}: " + " ".join(vb["sentences"][1:3]),
+    ]
+    return lines, {"replication": rep, "replica_verdict": vb, "replica_fixed_budget": fixed_budget_table(fixed_b)}

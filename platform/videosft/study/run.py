@@ -52,13 +52,24 @@ def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root)
     image = scores["synthetic_image"]
-    summary = {"checkpoint": str(ckpt), "data_root": inputs.data_root, "random_init": inputs.model_path,
-               "accuracy": image["overall"], "chance": image.get("chance"), "ci": image.get("ci"),
-               "steps": preset.base_steps, "lr": preset.base_lr, "train_wall_s": wall,
-               "per_task": {k: v for k, v in image.items() if k.startswith("task/")}}
+    summary = {
+        "checkpoint": str(ckpt),
+        "data_root": inputs.data_root,
+        "random_init": inputs.model_path,
+        "accuracy": image["overall"],
+        "chance": image.get("chance"),
+        "ci": image.get("ci"),
+        "steps": preset.base_steps,
+        "lr": preset.base_lr,
+        "train_wall_s": wall,
+        "per_task": {k: v for k, v in image.items() if k.startswith("task/")},
+    }
     done.write_text(json.dumps(summary, indent=2))
-    print(f"[study] stage 1 base: image accuracy {image['overall']:.1f} (chance {image.get('chance'):.1f}) "
-          f"after {preset.base_steps} steps, {wall:.0f} s", flush=True)
+    print(
+        f"[study] stage 1 base: image accuracy {image['overall']:.1f} (chance {image.get('chance'):.1f}) "
+        f"after {preset.base_steps} steps, {wall:.0f} s",
+        flush=True,
+    )
     return summary
 
 
@@ -72,15 +83,17 @@ def _share_base_eval(first: Path, target: Path) -> None:
 def score_at_fixed_budget(cfg: ExperimentConfig, trial_dir: Path, checkpoint: str, budget: int) -> Path:
     """Score a trial (or the base) on the video split at one evaluation budget (cached); its eval dir."""
 
-    fixed = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"frame_budget": budget,
-                                                                       "benchmarks": ["synthetic_video"]})})
+    fixed = cfg.model_copy(
+        update={"eval": cfg.eval.model_copy(update={"frame_budget": budget, "benchmarks": ["synthetic_video"]})}
+    )
     out = trial_dir / f"eval_fixed_{budget}"
     evaluate_model(fixed, checkpoint, budget, out, cfg.data.root)
     return out
 
 
-def run_stage2(preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequence[int]
-               ) -> tuple[list[tuple[str, int, ExperimentConfig]], dict[str, Path]]:
+def run_stage2(
+    preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequence[int]
+) -> tuple[list[tuple[str, int, ExperimentConfig]], dict[str, Path]]:
     """Every stage-2 sweep of `seeds`, then every trial at the fixed evaluation budget."""
 
     runs = stage2_configs(preset, out, base, seeds)
@@ -98,8 +111,9 @@ def run_stage2(preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequ
     return runs, fixed
 
 
-def run_table1(preset: StudyPreset, out: Path, base: dict[str, Any], runs: list[tuple[str, int, ExperimentConfig]]
-               ) -> tuple[list[str], dict[str, Any]]:
+def run_table1(
+    preset: StudyPreset, out: Path, base: dict[str, Any], runs: list[tuple[str, int, ExperimentConfig]]
+) -> tuple[list[str], dict[str, Any]]:
     """Table 1 in miniature: a Hybrid-Frame sweep per learned predictor and seed, then the table."""
 
     # Not sharing base_eval here: the base's hybrid evaluation depends on the predictor.
@@ -110,9 +124,13 @@ def run_table1(preset: StudyPreset, out: Path, base: dict[str, Any], runs: list[
     scores = score_predictors(preset, out, base)
     trials, rows = collect_trials(runs)
     lines, data = table1(trials, rows, scores, max(preset.budgets))
-    return ["", "## Table 1 in miniature: budget predictors vs known minimal budgets and downstream", "",
-            "Held-out clips scored against their known minimal budgets (candidates "
-            f"{sorted(set(preset.budgets))}); Δ paired against the base as above."] + [""] + lines, data
+    return [
+        "",
+        "## Table 1 in miniature: budget predictors vs known minimal budgets and downstream",
+        "",
+        "Held-out clips scored against their known minimal budgets (candidates "
+        f"{sorted(set(preset.budgets))}); Δ paired against the base as above.",
+    ] + [""] + lines, data
 
 
 def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> Path:
@@ -140,8 +158,9 @@ def run_study(preset: StudyPreset, output_dir: str, replicate: bool = False) -> 
         sections, extra = sections + more, {**extra, "table1": table}
     alignment = _alignment(preset, base, runs[0][2], out)
     sections += attention_section(preset, out, base, runs[0])
-    return write_study_report(preset, out, base, runs, fixed, alignment, time.perf_counter() - t0,
-                              extra_sections=sections, extra_json=extra)
+    return write_study_report(
+        preset, out, base, runs, fixed, alignment, time.perf_counter() - t0, extra_sections=sections, extra_json=extra
+    )
 
 
 def _alignment(preset: StudyPreset, base: dict[str, Any], cfg: ExperimentConfig, out: Path) -> dict[str, Any]:
@@ -150,10 +169,21 @@ def _alignment(preset: StudyPreset, base: dict[str, Any], cfg: ExperimentConfig,
     path = out / "alignment_base.json"
     if path.exists() and "second_moment" in (cached := json.loads(path.read_text())):
         return cached  # (a probe from before the second moment is redone)
-    settings = AlignmentSettings(budgets=tuple(sorted(set(preset.budgets))), batches=preset.alignment_batches,
-                                 batch_size=4, manifest="train.json", step_size=preset.video_lr)
-    result = run_alignment(base["checkpoint"], base["data_root"], settings, family=cfg.model.family,
-                           contract=cfg.sampling, label="stage-1 base")
+    settings = AlignmentSettings(
+        budgets=tuple(sorted(set(preset.budgets))),
+        batches=preset.alignment_batches,
+        batch_size=4,
+        manifest="train.json",
+        step_size=preset.video_lr,
+    )
+    result = run_alignment(
+        base["checkpoint"],
+        base["data_root"],
+        settings,
+        family=cfg.model.family,
+        contract=cfg.sampling,
+        label="stage-1 base",
+    )
     path.write_text(json.dumps(result, indent=2))
     return result
 
@@ -161,8 +191,9 @@ def _alignment(preset: StudyPreset, base: dict[str, Any], cfg: ExperimentConfig,
 ATTENTION_ITEMS = 24  # held-out items per modality: a few dozen forward passes per checkpoint
 
 
-def attention_section(preset: StudyPreset, out: Path, base: dict[str, Any],
-                      run: tuple[str, int, ExperimentConfig]) -> list[str]:
+def attention_section(
+    preset: StudyPreset, out: Path, base: dict[str, Any], run: tuple[str, int, ExperimentConfig]
+) -> list[str]:
     """Figure 3 in miniature: the attention probe on the base and every trial of the first seed's
     sweep (fixed budgets and Hybrid-Frame), clips at the fixed evaluation budget; one JSON per
     checkpoint under <out>/attention (cached), a table and the heat-map panel in the report."""
@@ -172,26 +203,40 @@ def attention_section(preset: StudyPreset, out: Path, base: dict[str, Any],
     for summary_path in sorted(Path(cfg.output_dir, "trials").glob("*/summary.json")):
         summary = json.loads(summary_path.read_text())
         kind = trial_kind("fixed", summary)
-        todo.append((kind if summary["frame_budget"] == "hybrid" else f"{kind} {summary['frame_budget']}",
-                     summary["checkpoint"]))
+        todo.append(
+            (
+                kind if summary["frame_budget"] == "hybrid" else f"{kind} {summary['frame_budget']}",
+                summary["checkpoint"],
+            )
+        )
     target = out / "attention"
     target.mkdir(parents=True, exist_ok=True)
     items = min(ATTENTION_ITEMS, preset.n_eval_image, preset.n_eval_video)
-    settings = AttentionSettings(budgets=(preset.eval_budget,), items=items, layer_groups=3,
-                                 boxes=_target_boxes_file(cfg, base["data_root"], target))
+    settings = AttentionSettings(
+        budgets=(preset.eval_budget,),
+        items=items,
+        layer_groups=3,
+        boxes=_target_boxes_file(cfg, base["data_root"], target),
+    )
     results = []
     for label, ckpt in todo:
         path = target / f"attention-{label.replace(' ', '_')}.json"
         if not path.exists():
-            res = run_attention(ckpt, base["data_root"], settings, family=cfg.model.family, contract=cfg.sampling,
-                                label=label)
+            res = run_attention(
+                ckpt, base["data_root"], settings, family=cfg.model.family, contract=cfg.sampling, label=label
+            )
             path.write_text(json.dumps(res, indent=1))
         results.append(json.loads(path.read_text()))
     plot_attention(results, target / "attention.png")
     alignment_png = plot_alignment([json.loads((out / "alignment_base.json").read_text())], out / "alignment.png")
-    return ["", f"Seed {seed}'s trials; clips at {preset.eval_budget} frames.", "",
-            attention_markdown(results, figure="attention/attention.png").rstrip(), "",
-            f"![gradient alignment and the video gradient's second moment on the base]({alignment_png.name})"]
+    return [
+        "",
+        f"Seed {seed}'s trials; clips at {preset.eval_budget} frames.",
+        "",
+        attention_markdown(results, figure="attention/attention.png").rstrip(),
+        "",
+        f"![gradient alignment and the video gradient's second moment on the base]({alignment_png.name})",
+    ]
 
 
 def _target_boxes_file(cfg: ExperimentConfig, data_root: str, out: Path) -> str | None:
@@ -205,8 +250,14 @@ def _target_boxes_file(cfg: ExperimentConfig, data_root: str, out: Path) -> str 
     path = out / "target_boxes.jsonl"
     with path.open("w") as fh:
         for r in rows:
-            boxes = regenerate_target_boxes(r["id"], r["task"], r["conversations"][1]["value"], seed=syn.seed,
-                                            size=syn.size, num_frames=syn.num_frames)
+            boxes = regenerate_target_boxes(
+                r["id"],
+                r["task"],
+                r["conversations"][1]["value"],
+                seed=syn.seed,
+                size=syn.size,
+                num_frames=syn.num_frames,
+            )
             for i, frame in enumerate(boxes):
                 for box in frame:
                     fh.write(json.dumps({"id": r["id"], "frame_index": i, "box": box}) + "\n")

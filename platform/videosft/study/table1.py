@@ -59,18 +59,30 @@ def instruction_predictor(preset: StudyPreset, out: Path, base: Mapping[str, Any
     if (ckpt / "config.json").exists():
         return str(ckpt)
     cands = _candidates(preset)
-    bcfg = BudgetConfig(predictor="instruction", candidates=cands, default=max(cands),
-                        num_thumbnails=preset.predictor_thumbnails)
-    rows = [r for r in read_manifest(str(Path(base["data_root"]) / "train.json"))
-            if r[S.MEDIA_TYPE] == S.MEDIA_VIDEO and int(r.get(S.MIN_FRAMES, -1)) >= 1]
-    manifest = write_predictor_sft_manifest(rows, [snap_up(int(r[S.MIN_FRAMES]), cands) for r in rows], bcfg,
-                                            out / "predictors" / "instruction_sft.json")
-    cfg = study_config(preset, str(out / "predictors"),
-                       model={"path": base["checkpoint"]},
-                       data={"root": base["data_root"], "train_manifest": str(manifest), "frame_cache": False},
-                       train={"max_steps": preset.predictor_steps, "lr": preset.video_lr, "seed": 0})
-    outcome, _ = train_at_budget(cfg, Inputs(model_path=base["checkpoint"], data_root=base["data_root"]),
-                                 preset.predictor_thumbnails, out / "predictors" / "instruction_run")
+    bcfg = BudgetConfig(
+        predictor="instruction", candidates=cands, default=max(cands), num_thumbnails=preset.predictor_thumbnails
+    )
+    rows = [
+        r
+        for r in read_manifest(str(Path(base["data_root"]) / "train.json"))
+        if r[S.MEDIA_TYPE] == S.MEDIA_VIDEO and int(r.get(S.MIN_FRAMES, -1)) >= 1
+    ]
+    manifest = write_predictor_sft_manifest(
+        rows, [snap_up(int(r[S.MIN_FRAMES]), cands) for r in rows], bcfg, out / "predictors" / "instruction_sft.json"
+    )
+    cfg = study_config(
+        preset,
+        str(out / "predictors"),
+        model={"path": base["checkpoint"]},
+        data={"root": base["data_root"], "train_manifest": str(manifest), "frame_cache": False},
+        train={"max_steps": preset.predictor_steps, "lr": preset.video_lr, "seed": 0},
+    )
+    outcome, _ = train_at_budget(
+        cfg,
+        Inputs(model_path=base["checkpoint"], data_root=base["data_root"]),
+        preset.predictor_thumbnails,
+        out / "predictors" / "instruction_run",
+    )
     shutil.copytree(outcome.checkpoint_path, ckpt, dirs_exist_ok=True)
     return str(ckpt)
 
@@ -79,8 +91,12 @@ def predictor_fields(preset: StudyPreset, out: Path, base: Mapping[str, Any], na
     """The `budget:` section of a Hybrid-Frame trial with predictor `name`."""
     cands = _candidates(preset)
     # One budget cache for every seed: the budgets do not depend on the trial's seed.
-    fields: dict[str, Any] = {"predictor": name, "candidates": cands, "default": max(cands),
-                              "cache_dir": str(out / "budgets")}
+    fields: dict[str, Any] = {
+        "predictor": name,
+        "candidates": cands,
+        "default": max(cands),
+        "cache_dir": str(out / "budgets"),
+    }
     if name == "text_classifier":
         fields["model_path"] = text_predictor(preset, out, base)
     elif name == "instruction":
@@ -88,8 +104,9 @@ def predictor_fields(preset: StudyPreset, out: Path, base: Mapping[str, Any], na
     return fields
 
 
-def table1_configs(preset: StudyPreset, out: Path, base: Mapping[str, Any], seeds: Sequence[int]
-                   ) -> list[tuple[str, int, ExperimentConfig]]:
+def table1_configs(
+    preset: StudyPreset, out: Path, base: Mapping[str, Any], seeds: Sequence[int]
+) -> list[tuple[str, int, ExperimentConfig]]:
     """One Hybrid-Frame sweep per (learned predictor, seed), beside the main study's sweeps."""
 
     runs = []
@@ -98,8 +115,14 @@ def table1_configs(preset: StudyPreset, out: Path, base: Mapping[str, Any], seed
         for variant, seed, cfg in stage2_configs(preset, out, base, seeds):
             if variant != "fixed":
                 continue
-            raw = merge_nested(cfg.model_dump(mode="json"), {"output_dir": str(out / "stage2" / f"{name}_seed_{seed}"),
-                                                       "sweep": {"frame_budgets": ["hybrid"]}, "budget": budget})
+            raw = merge_nested(
+                cfg.model_dump(mode="json"),
+                {
+                    "output_dir": str(out / "stage2" / f"{name}_seed_{seed}"),
+                    "sweep": {"frame_budgets": ["hybrid"]},
+                    "budget": budget,
+                },
+            )
             runs.append(("fixed", seed, ExperimentConfig.model_validate(raw)))
     return runs
 
@@ -110,13 +133,15 @@ def score_predictors(preset: StudyPreset, out: Path, base: Mapping[str, Any]) ->
     path = out / "predictors" / "eval" / "predictors.json"
     if not path.exists():
         specs = [(name, predictor_fields(preset, out, base, name)) for name in ("oracle", *preset.table1_predictors)]
-        run_predictors_eval(base["data_root"], specs, _candidates(preset), path.parent,
-                            default=max(_candidates(preset)))
+        run_predictors_eval(
+            base["data_root"], specs, _candidates(preset), path.parent, default=max(_candidates(preset))
+        )
     return json.loads(path.read_text())
 
 
-def table1(trials: Sequence[Any], rows: Sequence[Mapping[str, Any]], scores: Mapping[str, Mapping[str, Any]],
-           largest: int) -> tuple[list[str], dict[str, Any]]:
+def table1(
+    trials: Sequence[Any], rows: Sequence[Mapping[str, Any]], scores: Mapping[str, Mapping[str, Any]], largest: int
+) -> tuple[list[str], dict[str, Any]]:
     """Markdown rows of Table 1 and the best learned predictor's paired comparison with fixed and oracle.
 
     `trials`/`rows` as `report.collect_trials` returns them (main study + predictor trials)."""
@@ -126,32 +151,48 @@ def table1(trials: Sequence[Any], rows: Sequence[Mapping[str, Any]], scores: Map
     for r in rows:
         if r.get("visual_tokens_per_sample") is not None:
             tokens.setdefault(f"{r['variant']}/{r['budget']}", []).append(float(r["visual_tokens_per_sample"]))
-    lines = ["| predictor | exact % | under % | over % | mean frames (held-out) | Δ image | Δ video | "
-             "visual tokens/sample |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| predictor | exact % | under % | over % | mean frames (held-out) | Δ image | Δ video | "
+        "visual tokens/sample |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     keys = [(f"fixed {b}", ("fixed", b), None) for b in sorted(int(b) for v, b in table if v == "fixed")]
-    keys += [(name, (f"hybrid-{name}" if name != "oracle" else "hybrid", "hybrid"), name)
-             for name in (*LEARNED, "oracle")]
+    keys += [
+        (name, (f"hybrid-{name}" if name != "oracle" else "hybrid", "hybrid"), name) for name in (*LEARNED, "oracle")
+    ]
     out: dict[str, Any] = {}
     for label, key, pred in keys:
         if key not in table:
             continue
         s = scores.get(pred, {}) if pred else {}
         tok = tokens.get(f"{key[0]}/{key[1]}")
-        cells = [_pct(s.get("exact")), _pct(s.get("under")), _pct(s.get("over")),
-                 f"{s['mean_frames']:.2f}" if s.get("mean_frames") is not None else "–",
-                 table[key]["image"].text(), table[key]["video"].text(),
-                 f"{sum(tok) / len(tok):.0f}" if tok else "–"]
+        cells = [
+            _pct(s.get("exact")),
+            _pct(s.get("under")),
+            _pct(s.get("over")),
+            f"{s['mean_frames']:.2f}" if s.get("mean_frames") is not None else "–",
+            table[key]["image"].text(),
+            table[key]["video"].text(),
+            f"{sum(tok) / len(tok):.0f}" if tok else "–",
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        out[label] = {"predictor_scores": s, "image": table[key]["image"].__dict__,
-                      "video": table[key]["video"].__dict__, "visual_tokens_per_sample": tok}
+        out[label] = {
+            "predictor_scores": s,
+            "image": table[key]["image"].__dict__,
+            "video": table[key]["video"].__dict__,
+            "visual_tokens_per_sample": tok,
+        }
     sentence = best_learned_sentence(trials, scores, largest)
     return lines + ["", f"- {sentence}"], {"rows": out, "best_learned": sentence}
 
 
 def best_learned_sentence(trials: Sequence[Any], scores: Mapping[str, Mapping[str, Any]], largest: int) -> str:
     """The best learned predictor (highest exact %) vs the largest fixed budget and the oracle, paired."""
-    learned = [n for n in LEARNED if n in scores and scores[n].get("exact") is not None
-               and any(t.variant == f"hybrid-{n}" for t in trials)]
+    learned = [
+        n
+        for n in LEARNED
+        if n in scores and scores[n].get("exact") is not None and any(t.variant == f"hybrid-{n}" for t in trials)
+    ]
     if not learned:
         return "No learned predictor ran."
     best = max(learned, key=lambda n: scores[n]["exact"])

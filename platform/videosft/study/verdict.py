@@ -53,8 +53,9 @@ def _group(trials: Sequence[TrialOutcomes]) -> dict[tuple[str, int | str], list[
 
 def delta(trials: Sequence[TrialOutcomes], kind: str) -> Estimate:
     """Paired Δ (kind "image" or "video") over the trials of one (variant, budget)."""
-    _, matrix = paired_matrix({t.seed: getattr(t, kind) for t in trials},
-                              {t.seed: getattr(t, f"base_{kind}") for t in trials})
+    _, matrix = paired_matrix(
+        {t.seed: getattr(t, kind) for t in trials}, {t.seed: getattr(t, f"base_{kind}") for t in trials}
+    )
     return crossed(matrix)
 
 
@@ -74,8 +75,12 @@ def image_slope(trials: Sequence[TrialOutcomes]) -> Estimate | None:
         return None
     by = {(int(t.budget), t.seed): t for t in fixed}
     items = sorted(set.intersection(*(set(by[b, s].image) & set(by[b, s].base_image) for b in budgets for s in seeds)))
-    mats = {b: paired_matrix({s: {i: by[b, s].image[i] for i in items} for s in seeds},
-                             {s: by[b, s].base_image for s in seeds})[1] for b in budgets}
+    mats = {
+        b: paired_matrix(
+            {s: {i: by[b, s].image[i] for i in items} for s in seeds}, {s: by[b, s].base_image for s in seeds}
+        )[1]
+        for b in budgets
+    }
     return crossed(slope_matrix(mats))
 
 
@@ -100,18 +105,27 @@ def verdict(trials: Sequence[TrialOutcomes]) -> dict[str, Any]:
     lines.append(_budget_sentence("image", img, cost, "lost"))
     trend = image_slope(trials)
     if trend is not None:
-        direction = "grows" if trend.significant_negative else ("shrinks" if trend.significant_positive else
-                                                                 "does not change significantly")
-        lines.append(f"The image cost {direction} with the frame budget: slope of Δ image per doubling "
-                     f"{trend.text()}.")
+        direction = (
+            "grows"
+            if trend.significant_negative
+            else ("shrinks" if trend.significant_positive else "does not change significantly")
+        )
+        lines.append(f"The image cost {direction} with the frame budget: slope of Δ image per doubling {trend.text()}.")
     mde = [e.mde for e in list(img.values()) + list(vid.values()) if e.mde is not None]
     if mde:
-        lines.append(f"Minimum detectable effect at this n (80% power, 5% two-sided): {min(mde):.1f}-"
-                     f"{max(mde):.1f} points per fixed-budget Δ.")
+        lines.append(
+            f"Minimum detectable effect at this n (80% power, 5% two-sided): {min(mde):.1f}-"
+            f"{max(mde):.1f} points per fixed-budget Δ."
+        )
     lines += _variant_sentences(table, img, max(fixed))
-    return {"label": label, "sentences": lines, "cost_budgets": cost, "gain_budgets": gain,
-            "slope_image_per_doubling": None if trend is None else trend.__dict__,
-            "table": {f"{v}/{b}": {k: s.__dict__ for k, s in d.items()} for (v, b), d in table.items()}}
+    return {
+        "label": label,
+        "sentences": lines,
+        "cost_budgets": cost,
+        "gain_budgets": gain,
+        "slope_image_per_doubling": None if trend is None else trend.__dict__,
+        "table": {f"{v}/{b}": {k: s.__dict__ for k, s in d.items()} for (v, b), d in table.items()},
+    }
 
 
 def _budget_sentence(kind: str, stats: Mapping[int, Estimate], sig: list[int], verb: str) -> str:
@@ -129,8 +143,10 @@ def _variant_sentences(table: Mapping, img: Mapping[int, Estimate], largest: int
             continue
         diff = stats["image"].mean - img[largest].mean
         better = "less" if diff > 0 else "more"
-        out.append(f"{variant} ({budget}): Δ image {stats['image'].text()}, Δ video {stats['video'].text()}; "
-                   f"{abs(diff):.1f} points {better} image cost than fixed {largest} frames.")
+        out.append(
+            f"{variant} ({budget}): Δ image {stats['image'].text()}, Δ video {stats['video'].text()}; "
+            f"{abs(diff):.1f} points {better} image cost than fixed {largest} frames."
+        )
     return out
 
 
@@ -145,8 +161,16 @@ def replication(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str
         raise ValueError(f"replication: the runs share seeds {sorted(a & b)}; use disjoint seed sets")
     agree = first["label"] == second["label"]
     label = first["label"] if agree else "inconclusive"
-    text = (f"Both disjoint seed sets ({sorted(a)} and {sorted(b)}) give '{label}'." if agree else
-            f"Inconclusive: seeds {sorted(a)} give '{first['label']}' but seeds {sorted(b)} give "
-            f"'{second['label']}'; the preset is not powered to decide.")
-    return {"label": label, "agree": agree, "labels": [first["label"], second["label"]],
-            "seeds": [sorted(a), sorted(b)], "sentence": text}
+    text = (
+        f"Both disjoint seed sets ({sorted(a)} and {sorted(b)}) give '{label}'."
+        if agree
+        else f"Inconclusive: seeds {sorted(a)} give '{first['label']}' but seeds {sorted(b)} give "
+        f"'{second['label']}'; the preset is not powered to decide."
+    )
+    return {
+        "label": label,
+        "agree": agree,
+        "labels": [first["label"], second["label"]],
+        "seeds": [sorted(a), sorted(b)],
+        "sentence": text,
+    }

@@ -97,24 +97,42 @@ class DataCursor:
         return sum(b - a for a, b in self.consumed)
 
     def to_json(self) -> str:
-        return json.dumps({"version": CURSOR_VERSION, "step": self.step, "epoch": self.epoch,
-                           "world_size": self.world_size, "consumed": [list(r) for r in self.consumed],
-                           "samples_per_rank": list(self.samples_per_rank),
-                           "history": list(self.history)}, indent=1)
+        return json.dumps(
+            {
+                "version": CURSOR_VERSION,
+                "step": self.step,
+                "epoch": self.epoch,
+                "world_size": self.world_size,
+                "consumed": [list(r) for r in self.consumed],
+                "samples_per_rank": list(self.samples_per_rank),
+                "history": list(self.history),
+            },
+            indent=1,
+        )
 
     @classmethod
     def from_json(cls, text: str) -> DataCursor:
         raw = json.loads(text)
         if raw.get("version") != CURSOR_VERSION:
             raise ValueError(f"data cursor version {raw.get('version')!r}, expected {CURSOR_VERSION}")
-        return cls(step=int(raw["step"]), epoch=int(raw["epoch"]), world_size=int(raw["world_size"]),
-                   consumed=tuple(tuple(int(x) for x in r) for r in raw["consumed"]),
-                   samples_per_rank=tuple(int(n) for n in raw["samples_per_rank"]),
-                   history=tuple(raw.get("history", [])))
+        return cls(
+            step=int(raw["step"]),
+            epoch=int(raw["epoch"]),
+            world_size=int(raw["world_size"]),
+            consumed=tuple(tuple(int(x) for x in r) for r in raw["consumed"]),
+            samples_per_rank=tuple(int(n) for n in raw["samples_per_rank"]),
+            history=tuple(raw.get("history", [])),
+        )
 
 
-def merge_cursor(step: int, epoch: int, per_rank: Sequence[Iterable[int]], *, base: DataCursor | None = None,
-                 history: Sequence[dict[str, Any]] = ()) -> DataCursor:
+def merge_cursor(
+    step: int,
+    epoch: int,
+    per_rank: Sequence[Iterable[int]],
+    *,
+    base: DataCursor | None = None,
+    history: Sequence[dict[str, Any]] = (),
+) -> DataCursor:
     """The cursor after `step`: every rank's indices of this epoch (gathered) plus `base`'s.
 
     `base` is the cursor this attempt resumed from; when it is in the same epoch its consumed
@@ -126,9 +144,14 @@ def merge_cursor(step: int, epoch: int, per_rank: Sequence[Iterable[int]], *, ba
     for rank in lists:
         everything.update(rank)
     prior = list(base.samples_per_rank) if same_epoch and len(base.samples_per_rank) == len(lists) else [0] * len(lists)
-    return DataCursor(step=int(step), epoch=int(epoch), world_size=len(lists),
-                      consumed=tuple(tuple(r) for r in to_ranges(everything)),
-                      samples_per_rank=tuple(p + len(rank) for p, rank in zip(prior, lists)), history=tuple(history))
+    return DataCursor(
+        step=int(step),
+        epoch=int(epoch),
+        world_size=len(lists),
+        consumed=tuple(tuple(r) for r in to_ranges(everything)),
+        samples_per_rank=tuple(p + len(rank) for p, rank in zip(prior, lists)),
+        history=tuple(history),
+    )
 
 
 def remaining_rows(rows: Sequence[dict[str, Any]], cursor: DataCursor | None) -> list[dict[str, Any]]:
@@ -176,8 +199,10 @@ def load_training_state(engine: Any, directory: str, world_size: int) -> DataCur
     if cursor is None:
         return None
     if cursor.world_size != world_size:
-        raise RuntimeError(f"checkpoint at step {cursor.step} was written by {cursor.world_size} ranks, "
-                           f"this run has {world_size}; ZeRO shards cannot be re-split on load")
+        raise RuntimeError(
+            f"checkpoint at step {cursor.step} was written by {cursor.world_size} ranks, "
+            f"this run has {world_size}; ZeRO shards cannot be re-split on load"
+        )
     path, _ = engine.load_checkpoint(os.path.join(directory, DS_DIR), tag=cursor.tag)
     if path is None:
         raise RuntimeError(f"DeepSpeed found no checkpoint {cursor.tag} under {directory}/{DS_DIR}")
@@ -223,8 +248,7 @@ class ResumableStream:
     labels what the stream logs; attempts count this factory's calls (one per worker group).
     """
 
-    def __init__(self, build: Callable[[DataCursor | None, dict[str, Any]], Any], run_path: str,
-                 resume: bool) -> None:
+    def __init__(self, build: Callable[[DataCursor | None, dict[str, Any]], Any], run_path: str, resume: bool) -> None:
         self.build = build
         self.run_path = run_path
         self.resume = resume
@@ -235,8 +259,11 @@ class ResumableStream:
         tag = {"stream": "resume" if self.resume else "full", "attempt": self.attempt}
         self.attempt += 1
         if cursor is not None:
-            print(f"[train] resume stream: leaving out {cursor.n_consumed()} samples consumed before "
-                  f"step {cursor.step} (epoch {cursor.epoch})", flush=True)
+            print(
+                f"[train] resume stream: leaving out {cursor.n_consumed()} samples consumed before "
+                f"step {cursor.step} (epoch {cursor.epoch})",
+                flush=True,
+            )
         return self.build(cursor, tag)
 
 

@@ -80,8 +80,10 @@ class ShardPlan:
 
     def index(self) -> dict[str, Any]:
         """The HF index file's content (as `save_pretrained` writes it)."""
-        return {"metadata": {"total_parameters": self.total_parameters, "total_size": self.total_size},
-                "weight_map": {t.name: s.filename for s in self.shards for t in s.tensors}}
+        return {
+            "metadata": {"total_parameters": self.total_parameters, "total_size": self.total_size},
+            "weight_map": {t.name: s.filename for s in self.shards for t in s.tensors},
+        }
 
 
 # --------------------------------------------------------------------------- plan
@@ -110,15 +112,30 @@ def plan_shards(model: Any, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE) 
     kept = remove_tied_weights_from_state_dict(dict(meta), model)
     saved = revert_weight_conversion(model, dict(kept))
     if len(saved) != len(kept) or any(id(v) not in source_of for v in saved.values()):
-        raise NotImplementedError(f"{type(model).__name__}: its checkpoint conversion merges or splits tensors; "
-                                  "train/consolidate.py writes renamed tensors only")
-    split = split_torch_state_dict_into_shards(saved, filename_pattern="model{suffix}.safetensors",
-                                               max_shard_size=max_shard_size)
+        raise NotImplementedError(
+            f"{type(model).__name__}: its checkpoint conversion merges or splits tensors; "
+            "train/consolidate.py writes renamed tensors only"
+        )
+    split = split_torch_state_dict_into_shards(
+        saved, filename_pattern="model{suffix}.safetensors", max_shard_size=max_shard_size
+    )
     shards = []
     for filename, names in split.filename_to_tensors.items():
-        shards.append(Shard(filename, tuple(
-            PlannedTensor(name, source_of[id(saved[name])], tuple(saved[name].shape), saved[name].dtype,
-                          saved[name].numel() * saved[name].element_size()) for name in names)))
+        shards.append(
+            Shard(
+                filename,
+                tuple(
+                    PlannedTensor(
+                        name,
+                        source_of[id(saved[name])],
+                        tuple(saved[name].shape),
+                        saved[name].dtype,
+                        saved[name].numel() * saved[name].element_size(),
+                    )
+                    for name in names
+                ),
+            )
+        )
     params = sum(int(p.ds_numel) if hasattr(p, "ds_numel") else p.numel() for p in model.parameters())
     return ShardPlan(tuple(shards), params)
 
@@ -141,9 +158,18 @@ def units(plan: ShardPlan, max_unit_bytes: int = DEFAULT_MAX_UNIT_BYTES) -> list
 def _dtype_tag(dtype: Any) -> str:
     import torch
 
-    tags = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
-            torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
-            torch.bool: "BOOL"}
+    tags = {
+        torch.float64: "F64",
+        torch.float32: "F32",
+        torch.float16: "F16",
+        torch.bfloat16: "BF16",
+        torch.int64: "I64",
+        torch.int32: "I32",
+        torch.int16: "I16",
+        torch.int8: "I8",
+        torch.uint8: "U8",
+        torch.bool: "BOOL",
+    }
     if dtype not in tags:
         raise TypeError(f"consolidate: no safetensors dtype for {dtype}")
     return tags[dtype]
@@ -154,7 +180,11 @@ def shard_header(shard: Shard) -> bytes:
     entries: dict[str, Any] = {"__metadata__": {"format": "pt"}}
     offset = 0
     for t in shard.tensors:
-        entries[t.name] = {"dtype": _dtype_tag(t.dtype), "shape": list(t.shape), "data_offsets": [offset, offset + t.nbytes]}
+        entries[t.name] = {
+            "dtype": _dtype_tag(t.dtype),
+            "shape": list(t.shape),
+            "data_offsets": [offset, offset + t.nbytes],
+        }
         offset += t.nbytes
     text = json.dumps(entries, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % _ALIGN)
@@ -192,8 +222,10 @@ class ShardWriter:
             raise RuntimeError(f"consolidate: tensor {name!r} arrived after the plan's last one")
         want = self._order[self._next]
         if name != want.name or tuple(tensor.shape) != want.shape or tensor.dtype != want.dtype:
-            raise RuntimeError(f"consolidate: got {name!r} {tuple(tensor.shape)} {tensor.dtype}, the plan's next "
-                               f"tensor is {want.name!r} {want.shape} {want.dtype}")
+            raise RuntimeError(
+                f"consolidate: got {name!r} {tuple(tensor.shape)} {tensor.dtype}, the plan's next "
+                f"tensor is {want.name!r} {want.shape} {want.dtype}"
+            )
         if self._stream is None:
             shard = self._shard_of[name]
             self._stream = self.filesystem.open_output_stream(self._path(self._filename(shard)))
@@ -214,15 +246,18 @@ class ShardWriter:
     def finish(self) -> None:
         """Check every planned tensor arrived; write the index when the plan has several shards."""
         if self._next != len(self._order):
-            raise RuntimeError(f"consolidate: {len(self._order) - self._next} planned tensors never arrived "
-                               f"(next: {self._order[self._next].name!r})")
+            raise RuntimeError(
+                f"consolidate: {len(self._order) - self._next} planned tensors never arrived "
+                f"(next: {self._order[self._next].name!r})"
+            )
         if self.plan.is_sharded:
             with self.filesystem.open_output_stream(self._path(INDEX_NAME)) as out:
                 out.write((json.dumps(self.plan.index(), indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
-def write_state_dict(state: dict[str, Any], model: Any, directory: str, max_shard_size: int | str,
-                     filesystem: Any = None) -> ShardPlan:
+def write_state_dict(
+    state: dict[str, Any], model: Any, directory: str, max_shard_size: int | str, filesystem: Any = None
+) -> ShardPlan:
     """Write an in-memory `state` of `model` (same keys as its state_dict) in the sharded HF layout."""
     filesystem = filesystem or _local_fs()
     plan = plan_shards(model, max_shard_size)
@@ -235,9 +270,16 @@ def write_state_dict(state: dict[str, Any], model: Any, directory: str, max_shar
 
 
 # --------------------------------------------------------------------------- collective write
-def consolidate(model: Any, directory: str | None, rank: int, *, max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
-                filesystem: Any = None, max_unit_bytes: int = DEFAULT_MAX_UNIT_BYTES,
-                on_unit: Callable[[int, Sequence[PlannedTensor]], None] | None = None) -> ShardPlan:
+def consolidate(
+    model: Any,
+    directory: str | None,
+    rank: int,
+    *,
+    max_shard_size: int | str = DEFAULT_MAX_SHARD_SIZE,
+    filesystem: Any = None,
+    max_unit_bytes: int = DEFAULT_MAX_UNIT_BYTES,
+    on_unit: Callable[[int, Sequence[PlannedTensor]], None] | None = None,
+) -> ShardPlan:
     """Write `model`'s weights (ZeRO-3 partitioned or whole) as a sharded HF checkpoint; every rank calls this.
 
     Each rank gathers the same units in the same order (the plan is computed from metadata on
@@ -292,8 +334,9 @@ def _local_fs() -> Any:
 
 
 # --------------------------------------------------------------------------- side files
-def write_side_files(model: Any, directory: str, filesystem: Any = None,
-                     extra: Callable[[str], None] | None = None) -> None:
+def write_side_files(
+    model: Any, directory: str, filesystem: Any = None, extra: Callable[[str], None] | None = None
+) -> None:
     """Config + generation config (as `save_pretrained` writes them), then whatever `extra(tmp)` adds
     (processor, run metadata): written to a small local directory and copied next to the weights."""
     from pyarrow import fs
@@ -310,4 +353,3 @@ def write_side_files(model: Any, directory: str, filesystem: Any = None,
             extra(tmp)
         filesystem.create_dir(directory, recursive=True)
         fs.copy_files(tmp, directory, source_filesystem=fs.LocalFileSystem(), destination_filesystem=filesystem)
-

@@ -181,8 +181,13 @@ def build_ds_config(
     torch.optim.AdamW(fused=True): one kernel over all parameters on CUDA, no JIT build (DeepSpeed
     passes the optimizer params through as keyword arguments).
     """
-    counts = {"micro_batch_per_gpu": micro_batch_per_gpu, "grad_accum": grad_accum, "world_size": world_size,
-              "warmup_steps": warmup_steps, "total_steps": 1 if total_steps is None else total_steps}
+    counts = {
+        "micro_batch_per_gpu": micro_batch_per_gpu,
+        "grad_accum": grad_accum,
+        "world_size": world_size,
+        "warmup_steps": warmup_steps,
+        "total_steps": 1 if total_steps is None else total_steps,
+    }
     for name, value in counts.items():  # DeepSpeed asserts on non-integer batch sizes much later
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"{name} must be an integer, got {value!r}")
@@ -205,16 +210,29 @@ def build_ds_config(
         "steps_per_print": steps_per_print,
         "wall_clock_breakdown": False,
         "zero_optimization": _zero_block(zero, hidden_size, trainable_params),
-        "optimizer": {"type": "AdamW", "params": {
-            "lr": lr, "betas": [float(betas[0]), float(betas[1])], "eps": 1e-8,
-            "weight_decay": weight_decay, "torch_adam": torch_adam, **({"fused": True} if fused_adam else {}),
-        }},
+        "optimizer": {
+            "type": "AdamW",
+            "params": {
+                "lr": lr,
+                "betas": [float(betas[0]), float(betas[1])],
+                "eps": 1e-8,
+                "weight_decay": weight_decay,
+                "torch_adam": torch_adam,
+                **({"fused": True} if fused_adam else {}),
+            },
+        },
     }
     if precision == "bf16":
         config["bf16"] = {"enabled": True}
     elif precision == "fp16":  # dynamic loss scaling (loss_scale 0), DeepSpeed's documented defaults
-        config["fp16"] = {"enabled": True, "loss_scale": 0, "initial_scale_power": 16,
-                          "loss_scale_window": 1000, "hysteresis": 2, "min_loss_scale": 1}
+        config["fp16"] = {
+            "enabled": True,
+            "loss_scale": 0,
+            "initial_scale_power": 16,
+            "loss_scale_window": 1000,
+            "hysteresis": 2,
+            "min_loss_scale": 1,
+        }
     scheduler = _scheduler_block(warmup_steps, total_steps)
     if scheduler is not None:
         config["scheduler"] = scheduler
@@ -333,8 +351,16 @@ def working_set_bytes(zero: ZeroSettings, hidden_size: int, vocab_size: int) -> 
     return 2 * _DS_ALLGATHER_BUCKET + reduce
 
 
-def zero_stage_fits(stage: int, params: int, world_size: int, gpu_memory_gb: float, *, hidden_size: int,
-                    vocab_size: int, activations_gb: float) -> tuple[bool, float]:
+def zero_stage_fits(
+    stage: int,
+    params: int,
+    world_size: int,
+    gpu_memory_gb: float,
+    *,
+    hidden_size: int,
+    vocab_size: int,
+    activations_gb: float,
+) -> tuple[bool, float]:
     """(fits, GB per GPU): model states (with DeepSpeed's fp32 grad partition) + working buffers +
     `activations_gb` at ZeRO `stage` without offload, against `gpu_memory_gb`."""
     states = estimate_model_state_bytes_per_gpu(params, world_size, stage, fp32_grad_partition=True)
@@ -342,16 +368,39 @@ def zero_stage_fits(stage: int, params: int, world_size: int, gpu_memory_gb: flo
     return total <= gpu_memory_gb, total
 
 
-def choose_zero_stage(params: int, world_size: int, gpu_memory_gb: float, *, hidden_size: int, vocab_size: int,
-                      activations_gb: float = ACTIVATION_RESERVE_GB) -> tuple[int, str]:
+def choose_zero_stage(
+    params: int,
+    world_size: int,
+    gpu_memory_gb: float,
+    *,
+    hidden_size: int,
+    vocab_size: int,
+    activations_gb: float = ACTIVATION_RESERVE_GB,
+) -> tuple[int, str]:
     """ZeRO-2 when its per-GPU memory fits (no per-layer parameter gathers), else ZeRO-3; with why."""
-    fits2, gb2 = zero_stage_fits(2, params, world_size, gpu_memory_gb, hidden_size=hidden_size,
-                                 vocab_size=vocab_size, activations_gb=activations_gb)
-    _, gb3 = zero_stage_fits(3, params, world_size, gpu_memory_gb, hidden_size=hidden_size,
-                             vocab_size=vocab_size, activations_gb=activations_gb)
+    fits2, gb2 = zero_stage_fits(
+        2,
+        params,
+        world_size,
+        gpu_memory_gb,
+        hidden_size=hidden_size,
+        vocab_size=vocab_size,
+        activations_gb=activations_gb,
+    )
+    _, gb3 = zero_stage_fits(
+        3,
+        params,
+        world_size,
+        gpu_memory_gb,
+        hidden_size=hidden_size,
+        vocab_size=vocab_size,
+        activations_gb=activations_gb,
+    )
     stage = 2 if fits2 else 3
-    why = (f"zero_stage auto -> {stage}: {params / 1e9:.2f}B params on {world_size} GPU(s) of {gpu_memory_gb:.0f} GB, "
-           f"with {activations_gb:.1f} GB of activations: ZeRO-2 needs {gb2:.1f} GB/GPU, ZeRO-3 {gb3:.1f}")
+    why = (
+        f"zero_stage auto -> {stage}: {params / 1e9:.2f}B params on {world_size} GPU(s) of {gpu_memory_gb:.0f} GB, "
+        f"with {activations_gb:.1f} GB of activations: ZeRO-2 needs {gb2:.1f} GB/GPU, ZeRO-3 {gb3:.1f}"
+    )
     return stage, why
 
 
@@ -370,45 +419,157 @@ def estimate_gpu_memory(preset: Preset) -> MemoryEstimate:
     )
 
 
-def _preset(name: str, family: str, hf: str, params_b: float, hidden: int, vocab: int, gpus: int, nodes: int,
-            zero: dict[str, Any], micro: int, accum: int, tp: int, why: str) -> Preset:
-    return Preset(name=name, family=family, hf_model_id=hf, params_b=params_b, hidden_size=hidden,
-                  vocab_size=vocab, num_gpus=gpus, num_nodes=nodes, zero=ZeroSettings(**zero),
-                  micro_batch_per_gpu=micro, grad_accum=accum, eval_tensor_parallel=tp, rationale=why)
+def _preset(
+    name: str,
+    family: str,
+    hf: str,
+    params_b: float,
+    hidden: int,
+    vocab: int,
+    gpus: int,
+    nodes: int,
+    zero: dict[str, Any],
+    micro: int,
+    accum: int,
+    tp: int,
+    why: str,
+) -> Preset:
+    return Preset(
+        name=name,
+        family=family,
+        hf_model_id=hf,
+        params_b=params_b,
+        hidden_size=hidden,
+        vocab_size=vocab,
+        num_gpus=gpus,
+        num_nodes=nodes,
+        zero=ZeroSettings(**zero),
+        micro_batch_per_gpu=micro,
+        grad_accum=accum,
+        eval_tensor_parallel=tp,
+        rationale=why,
+    )
 
 
 # Global batch 128 everywhere so trade-off points differ only in model and frame budget.
 # GB figures are the ZeRO-paper model states per GPU (estimate_gpu_memory; a test keeps them true).
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    _preset("qwen2_5_vl_3b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct", 3.75, 2048, 151936, 8, 1,
-            {"stage": 2}, 2, 8, 1,
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        _preset(
+            "qwen2_5_vl_3b",
+            "qwen2_5_vl",
+            "Qwen/Qwen2.5-VL-3B-Instruct",
+            3.75,
+            2048,
+            151936,
+            8,
+            1,
+            {"stage": 2},
+            2,
+            8,
+            1,
             "ZeRO-2 on one node: 2Ψ+14Ψ/8 = 14.1 GB/GPU of model states; ZeRO-3's per-layer "
-            "all-gathers would buy nothing at this size, and >50 GB stays free for video activations."),
-    _preset("qwen2_5_vl_7b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-7B-Instruct", 8.29, 3584, 152064, 8, 1,
-            {"stage": 3}, 1, 16, 1,
+            "all-gathers would buy nothing at this size, and >50 GB stays free for video activations.",
+        ),
+        _preset(
+            "qwen2_5_vl_7b",
+            "qwen2_5_vl",
+            "Qwen/Qwen2.5-VL-7B-Instruct",
+            8.29,
+            3584,
+            152064,
+            8,
+            1,
+            {"stage": 3},
+            1,
+            16,
+            1,
             "ZeRO-3 on one node: 16Ψ/8 = 16.6 GB/GPU (ZeRO-2 would be 31.1 GB); the extra headroom "
-            "goes to 64-frame samples of ~8k visual tokens, whose fp32 logits alone are ~5 GB."),
-    _preset("qwen2_5_vl_32b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-32B-Instruct", 33.5, 5120, 152064, 16, 2,
-            {"stage": 3}, 1, 8, 2,
+            "goes to 64-frame samples of ~8k visual tokens, whose fp32 logits alone are ~5 GB.",
+        ),
+        _preset(
+            "qwen2_5_vl_32b",
+            "qwen2_5_vl",
+            "Qwen/Qwen2.5-VL-32B-Instruct",
+            33.5,
+            5120,
+            152064,
+            16,
+            2,
+            {"stage": 3},
+            1,
+            8,
+            2,
             "ZeRO-3 over 2 nodes: 16Ψ/16 = 33.5 GB/GPU (41.9 GB with DeepSpeed's fp32 grad partition); "
-            "one node would need 67.0 GB. Eval: 67 GB of bf16 weights -> vLLM TP=2."),
-    _preset("qwen2_5_vl_72b", "qwen2_5_vl", "Qwen/Qwen2.5-VL-72B-Instruct", 73.4, 8192, 152064, 64, 8,
-            {"stage": 3}, 1, 2, 4,
+            "one node would need 67.0 GB. Eval: 67 GB of bf16 weights -> vLLM TP=2.",
+        ),
+        _preset(
+            "qwen2_5_vl_72b",
+            "qwen2_5_vl",
+            "Qwen/Qwen2.5-VL-72B-Instruct",
+            73.4,
+            8192,
+            152064,
+            64,
+            8,
+            {"stage": 3},
+            1,
+            2,
+            4,
             "ZeRO-3 over 8 nodes, no offload: 16Ψ/64 = 18.4 GB/GPU plus ~5 GB to gather the 1.2B-param "
-            "embedding; 32 GPUs would be 36.7 GB. Eval: 147 GB of weights -> vLLM TP=4."),
-    _preset("qwen2_5_vl_72b_offload", "qwen2_5_vl", "Qwen/Qwen2.5-VL-72B-Instruct", 73.4, 8192, 152064, 32, 4,
-            {"stage": 3, "offload_optimizer": "cpu"}, 1, 4, 4,
+            "embedding; 32 GPUs would be 36.7 GB. Eval: 147 GB of weights -> vLLM TP=4.",
+        ),
+        _preset(
+            "qwen2_5_vl_72b_offload",
+            "qwen2_5_vl",
+            "Qwen/Qwen2.5-VL-72B-Instruct",
+            73.4,
+            8192,
+            152064,
+            32,
+            4,
+            {"stage": 3, "offload_optimizer": "cpu"},
+            1,
+            4,
+            4,
             "Half the GPUs: ZeRO-3 + CPU optimizer offload leaves 2Ψ/32 = 4.6 GB/GPU; fp32 master, Adam "
-            "moments and grads (16Ψ) move to host, ~294 GB per node, and CPU Adam slows each step."),
-    _preset("llava_next_video_7b", "llava_next_video", "llava-hf/LLaVA-NeXT-Video-7B-hf", 7.06, 4096, 32064,
-            8, 1, {"stage": 3}, 1, 16, 1,
+            "moments and grads (16Ψ) move to host, ~294 GB per node, and CPU Adam slows each step.",
+        ),
+        _preset(
+            "llava_next_video_7b",
+            "llava_next_video",
+            "llava-hf/LLaVA-NeXT-Video-7B-hf",
+            7.06,
+            4096,
+            32064,
+            8,
+            1,
+            {"stage": 3},
+            1,
+            16,
+            1,
             "ZeRO-3 on one node, as LLaVA's own fine-tune scripts: 16Ψ/8 = 14.1 GB/GPU, leaving room "
-            "for long frame sequences at micro-batch 1."),
-    _preset("llava_1_5_7b", "llava_1_5", "llava-hf/llava-1.5-7b-hf", 7.06, 4096, 32064, 8, 1,
-            {"stage": 3}, 16, 1, 1,
+            "for long frame sequences at micro-batch 1.",
+        ),
+        _preset(
+            "llava_1_5_7b",
+            "llava_1_5",
+            "llava-hf/llava-1.5-7b-hf",
+            7.06,
+            4096,
+            32064,
+            8,
+            1,
+            {"stage": 3},
+            16,
+            1,
+            1,
             "LLaVA-1.5's recipe (ZeRO-3, 16 per GPU, global 128): 16Ψ/8 = 14.1 GB/GPU; 576 image tokens "
-            "per sample keep 16 checkpointed ~2k-token sequences well inside the rest."),
-)}
+            "per sample keep 16 checkpointed ~2k-token sequences well inside the rest.",
+        ),
+    )
+}
 
 
 def get_preset(name: str) -> Preset:
@@ -431,8 +592,7 @@ def preset_with_overrides(name: str, overrides: dict[str, Any]) -> Preset:
             if not isinstance(node, dict) or part not in node:
                 where = ".".join(parts[:depth]) or "preset"
                 known = sorted(node) if isinstance(node, dict) else []
-                raise ValueError(f"unknown preset override key {key!r}: {where} has no field {part!r}; "
-                                 f"known: {known}")
+                raise ValueError(f"unknown preset override key {key!r}: {where} has no field {part!r}; known: {known}")
             if depth == len(parts) - 1:
                 node[part] = value
             else:
@@ -442,6 +602,13 @@ def preset_with_overrides(name: str, overrides: dict[str, Any]) -> Preset:
 
 def preset_ds_config(preset: Preset, *, lr: float, **kwargs: Any) -> dict[str, Any]:
     """build_ds_config for a preset's layout; other build_ds_config keywords pass through."""
-    return build_ds_config(zero=preset.zero, micro_batch_per_gpu=preset.micro_batch_per_gpu,
-                           grad_accum=preset.grad_accum, world_size=preset.num_gpus, precision=preset.precision,
-                           hidden_size=preset.hidden_size, lr=lr, **kwargs)
+    return build_ds_config(
+        zero=preset.zero,
+        micro_batch_per_gpu=preset.micro_batch_per_gpu,
+        grad_accum=preset.grad_accum,
+        world_size=preset.num_gpus,
+        precision=preset.precision,
+        hidden_size=preset.hidden_size,
+        lr=lr,
+        **kwargs,
+    )

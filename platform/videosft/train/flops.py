@@ -34,8 +34,15 @@ PEAK_FLOPS: dict[str, dict[str, float]] = {
 }
 
 _PRECISION_ALIASES = {
-    "bfloat16": "bf16", "torch.bfloat16": "bf16", "float16": "fp16", "half": "fp16", "torch.float16": "fp16",
-    "float32": "fp32", "float": "fp32", "torch.float32": "fp32", "float8": "fp8",
+    "bfloat16": "bf16",
+    "torch.bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "torch.float16": "fp16",
+    "float32": "fp32",
+    "float": "fp32",
+    "torch.float32": "fp32",
+    "float8": "fp8",
 }
 
 
@@ -44,9 +51,7 @@ def _require(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
-def transformer_train_flops(
-    n_params_lm: int, n_text_tokens: int, n_layers: int, hidden: int, seq_len: int
-) -> float:
+def transformer_train_flops(n_params_lm: int, n_text_tokens: int, n_layers: int, hidden: int, seq_len: int) -> float:
     """FLOPs of one forward+backward pass of the language model over `n_text_tokens` tokens.
 
     `n_text_tokens` is every token the LM processes (text and visual tokens alike; padding

@@ -41,7 +41,6 @@ def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
     import torch
 
-
     cfg = from_dict(loop_config["experiment"])
     os.environ.setdefault("DS_ACCELERATOR", "cuda" if cfg.train.use_gpu else "cpu")
     from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -102,7 +101,11 @@ def prepare_model(model: Any, family: Any, train_cfg: Any) -> tuple[list[dict[st
 
 def checkpointing_on(model: Any) -> bool:
     """Whether activation (gradient) checkpointing is enabled on `model`."""
-    name = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") else "is_gradient_checkpointing"
+    name = (
+        "is_activation_checkpointing"
+        if hasattr(type(model), "is_activation_checkpointing")
+        else "is_gradient_checkpointing"
+    )
     return bool(getattr(model, name))
 
 
@@ -112,8 +115,11 @@ def resolve_memory_plan(cfg: Any, model: Any, processor: Any, world: int, frames
         return cfg
     import torch
 
-
-    gpu_gb = torch.cuda.get_device_properties(0).total_memory / GB if cfg.train.use_gpu and torch.cuda.is_available() else None
+    gpu_gb = (
+        torch.cuda.get_device_properties(0).total_memory / GB
+        if cfg.train.use_gpu and torch.cuda.is_available()
+        else None
+    )
     plan = plan_for_worker(model, processor, cfg.train, world, frames, gpu_gb)
     if rank == 0:
         print(f"[train] {plan.reason}", flush=True)
@@ -130,8 +136,9 @@ def _ds_config(cfg: Any, world: int, model: Any = None) -> dict[str, Any]:
         # copies every gradient into it against GPU memory fragmentation; on CPU both only add a
         # fresh bucket-sized buffer and a copy per step (benchmarks/results/README.md: a small gain at
         # best, within the shared machine's noise)
-        zero=ZeroSettings(stage=cfg.train.zero_stage, overlap_comm=cfg.train.use_gpu,
-                          contiguous_gradients=cfg.train.use_gpu),
+        zero=ZeroSettings(
+            stage=cfg.train.zero_stage, overlap_comm=cfg.train.use_gpu, contiguous_gradients=cfg.train.use_gpu
+        ),
         trainable_params=trainable,
         micro_batch_per_gpu=cfg.train.micro_batch_size,
         grad_accum=cfg.train.grad_accum,
@@ -152,15 +159,17 @@ def _restore(engine: Any, world: int) -> DataCursor | None:
     """Load the latest resumable checkpoint Ray hands this attempt, if any (every rank, collectively)."""
     import ray.train
 
-
     ckpt = ray.train.get_checkpoint()
     if ckpt is None:
         return None
     with ckpt.as_directory() as directory:
         cursor = load_training_state(engine, directory, world)
     if cursor is not None and ray.train.get_context().get_world_rank() == 0:
-        print(f"[train] resumed at step {cursor.step} (epoch {cursor.epoch}, "
-              f"{cursor.n_consumed()} samples of it consumed)", flush=True)
+        print(
+            f"[train] resumed at step {cursor.step} (epoch {cursor.epoch}, "
+            f"{cursor.n_consumed()} samples of it consumed)",
+            flush=True,
+        )
     return cursor
 
 
@@ -185,8 +194,10 @@ class _Progress:
         if self.resuming and self.consumed_before.intersection(idx):
             # The controller built the resume stream from another checkpoint than the one loaded:
             # training on would repeat samples. Fail; the restart rebuilds both from the same one.
-            raise RuntimeError(f"resume stream out of step with the loaded checkpoint (step {self.base.step}): "
-                               f"it yields consumed samples {sorted(self.consumed_before.intersection(idx))[:5]}")
+            raise RuntimeError(
+                f"resume stream out of step with the loaded checkpoint (step {self.base.step}): "
+                f"it yields consumed samples {sorted(self.consumed_before.intersection(idx))[:5]}"
+            )
         self.mine.extend(idx)
 
     def end_epoch(self) -> None:
@@ -201,14 +212,14 @@ class _Progress:
         """Collective: gather every rank's indices into the cursor of `step`."""
         import torch.distributed as dist
 
-
         gathered: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(gathered, self.mine)
         return merge_cursor(step, self.epoch, gathered, base=self.base, history=history)
 
 
-def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor: DataCursor | None,
-               fault: str | None) -> list[dict[str, Any]]:
+def _run_steps(
+    engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor: DataCursor | None, fault: str | None
+) -> list[dict[str, Any]]:
     """Optimizer steps until max_steps, looping epochs over this rank's shard, checkpointing as configured."""
     import ray.train
 
@@ -229,8 +240,14 @@ def _run_steps(engine: Any, cfg: Any, pad_id: int, rank: int, shape: Any, cursor
             engine.backward(loss)
             engine.step()
             tokens, patches = count_tokens(inputs)[1], count_patches(inputs, shape.patch_size)
-            window.add(samples=len(batch[FEATURES]), tokens=tokens, visual=int(np.sum(batch[N_VISUAL_TOKENS])),
-                       patches=patches, loss=loss.detach(), flops=batch_flops(shape, tokens, span, patches))
+            window.add(
+                samples=len(batch[FEATURES]),
+                tokens=tokens,
+                visual=int(np.sum(batch[N_VISUAL_TOKENS])),
+                patches=patches,
+                loss=loss.detach(),
+                flops=batch_flops(shape, tokens, span, patches),
+            )
             step = engine.global_steps  # counts optimizer steps, not micro-batches
             if step != prev_step:
                 prev_step = step
@@ -255,9 +272,11 @@ def _input_builder(engine: Any, cfg: Any, pad_id: int) -> Any:
     from videosft.models.packing import FORWARD_KWARGS, attention_span, pack, pack_lengths, position_fn, use_packed_sdpa
 
     if not cfg.train.packing:
+
         def padded(samples: list) -> tuple[dict, dict, int]:
             inputs = collate(samples, pad_id)
             return inputs, {}, int(inputs["input_ids"].shape[1])
+
         return padded
     positions = position_fn(engine.module)  # per-sample mRoPE needs only the config, not gathered weights
     use_packed_sdpa(engine.module)  # sdpa -> causal sdpa per packed sample (no dense pack-sized mask)
@@ -265,6 +284,7 @@ def _input_builder(engine: Any, cfg: Any, pad_id: int) -> Any:
     def packed(samples: list) -> tuple[dict, dict, int]:
         inputs = pack(samples, positions)
         return inputs, FORWARD_KWARGS, attention_span(pack_lengths(inputs))
+
     return packed
 
 
@@ -280,15 +300,20 @@ def micro_batches(shard: Any, cfg: Any, epoch: int) -> Any:
     micro = cfg.train.micro_batch_size
     # The seed must reach the data order: weights come from a checkpoint and nothing else is random,
     # so without this every train.seed trains the same model (seen in the study: zero spread).
-    shuffle = ({"local_shuffle_buffer_size": cfg.data.shuffle_buffer,
-                "local_shuffle_seed": int(cfg.train.seed) * 1_000_003 + epoch} if cfg.data.shuffle_buffer else {})
+    shuffle = (
+        {
+            "local_shuffle_buffer_size": cfg.data.shuffle_buffer,
+            "local_shuffle_seed": int(cfg.train.seed) * 1_000_003 + epoch,
+        }
+        if cfg.data.shuffle_buffer
+        else {}
+    )
     if cfg.train.packing:
         return _packs(shard, cfg, shuffle)
     if not cfg.data.bucket_by_cost:
         return shard.iter_batches(batch_size=micro, batch_format="numpy", drop_last=True, **shuffle)
 
-    windows = shard.iter_batches(batch_size=window_rows(cfg.data.bucket_window, micro), batch_format="numpy",
-                                 **shuffle)
+    windows = shard.iter_batches(batch_size=window_rows(cfg.data.bucket_window, micro), batch_format="numpy", **shuffle)
     return iter_cost_grouped(windows, micro, window=cfg.data.bucket_window, seed=[cfg.train.seed, epoch])
 
 
@@ -301,13 +326,24 @@ def _packs(shard: Any, cfg: Any, shuffle: dict[str, Any]) -> Any:
 
     device = torch.device("cuda", torch.cuda.current_device()) if cfg.train.use_gpu else "cpu"  # NCCL needs CUDA
     windows = shard.iter_batches(batch_size=cfg.data.bucket_window, batch_format="numpy", **shuffle)
-    return iter_packs(windows, cfg.train.max_tokens_per_micro_batch,
-                      lambda rows: np.asarray(rows[N_TEXT_TOKENS]) + np.asarray(rows[N_VISUAL_TOKENS]),
-                      agree=lambda n: agreed_pack_count(n, device))
+    return iter_packs(
+        windows,
+        cfg.train.max_tokens_per_micro_batch,
+        lambda rows: np.asarray(rows[N_TEXT_TOKENS]) + np.asarray(rows[N_VISUAL_TOKENS]),
+        agree=lambda n: agreed_pack_count(n, device),
+    )
 
 
-def _at_step(engine: Any, cfg: Any, step: int, window: Any, peak: float | None, history: list[dict[str, Any]],
-             progress: _Progress, rank: int) -> Any:
+def _at_step(
+    engine: Any,
+    cfg: Any,
+    step: int,
+    window: Any,
+    peak: float | None,
+    history: list[dict[str, Any]],
+    progress: _Progress,
+    rank: int,
+) -> Any:
     """After optimizer step `step`: log a metric row and/or save + report a resumable checkpoint."""
     import ray.train
 
@@ -322,13 +358,13 @@ def _at_step(engine: Any, cfg: Any, step: int, window: Any, peak: float | None, 
             print(format_row(row), flush=True)
     every = cfg.train.checkpoint_every
     if every and step % every == 0 and step < cfg.train.max_steps:  # the final step gets the HF checkpoint
-
         t0, cpu0 = time.perf_counter(), time.process_time()
         cursor = progress.cursor(step, history)
         with tempfile.TemporaryDirectory() as tmp:
             save_training_state(engine, tmp, cursor, rank)
-            ray.train.report({**(row or {}), "step": step, "resumable": 1},
-                             checkpoint=ray.train.Checkpoint.from_directory(tmp))
+            ray.train.report(
+                {**(row or {}), "step": step, "resumable": 1}, checkpoint=ray.train.Checkpoint.from_directory(tmp)
+            )
         # Ray's controller collects reports by polling the workers: one that died right after
         # reporting would take its report along, the checkpoint would never register, and a
         # restart would fall back a whole interval more. Wait until Ray has committed it.
@@ -362,13 +398,19 @@ def _float_dtype(engine: Any) -> Any:
     return torch.float16 if engine.fp16_enabled() else torch.float32
 
 
-def _report_final(engine: Any, processor: Any, max_shard_size: str, history: list, loop_config: dict, rank: int,
-                  cursor: DataCursor | None) -> None:
+def _report_final(
+    engine: Any,
+    processor: Any,
+    max_shard_size: str,
+    history: list,
+    loop_config: dict,
+    rank: int,
+    cursor: DataCursor | None,
+) -> None:
     """Every rank gathers, unit by unit, while rank 0 writes the HF checkpoint straight into this
     run's checkpoint directory on Ray's storage (train/consolidate.py); then every rank reports,
     rank 0 with that directory (NO_UPLOAD: it is already where Ray keeps checkpoints)."""
     import ray.train
-
 
     resumed = cursor.step if cursor is not None else None  # the step this attempt restarted from
     final = {**(history[-1] if history else {}), "final": 1, "step": engine.global_steps}
@@ -399,7 +441,14 @@ def _report_final(engine: Any, processor: Any, max_shard_size: str, history: lis
             json.dump(meta, fh, indent=2)
 
     write_side_files(engine.module, path, filesystem, extra=_extra)
-    print(f"[train] consolidated {plan.total_size / 1e9:.3f} GB in {len(plan.shards)} shard(s) into {path} "
-          f"in {time.perf_counter() - t0:.1f}s", flush=True)
-    ray.train.report(final, checkpoint=ray.train.Checkpoint(path, filesystem=filesystem), checkpoint_dir_name=name,
-                     checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD)
+    print(
+        f"[train] consolidated {plan.total_size / 1e9:.3f} GB in {len(plan.shards)} shard(s) into {path} "
+        f"in {time.perf_counter() - t0:.1f}s",
+        flush=True,
+    )
+    ray.train.report(
+        final,
+        checkpoint=ray.train.Checkpoint(path, filesystem=filesystem),
+        checkpoint_dir_name=name,
+        checkpoint_upload_mode=ray.train.CheckpointUploadMode.NO_UPLOAD,
+    )

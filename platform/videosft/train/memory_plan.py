@@ -56,15 +56,22 @@ def activation_shape(model_config: Any) -> ActivationShape:
                 return int(value)
         return 0
 
-    return ActivationShape(lm_layers=int(text.num_hidden_layers), lm_hidden=int(text.hidden_size),
-                           lm_intermediate=int(getattr(text, "intermediate_size", 4 * text.hidden_size)),
-                           vocab=int(text.vocab_size), vit_layers=v("depth", "num_hidden_layers"),
-                           vit_hidden=v("hidden_size", "embed_dim"), vit_intermediate=v("intermediate_size"))
+    return ActivationShape(
+        lm_layers=int(text.num_hidden_layers),
+        lm_hidden=int(text.hidden_size),
+        lm_intermediate=int(getattr(text, "intermediate_size", 4 * text.hidden_size)),
+        vocab=int(text.vocab_size),
+        vit_layers=v("depth", "num_hidden_layers"),
+        vit_hidden=v("hidden_size", "embed_dim"),
+        vit_intermediate=v("intermediate_size"),
+    )
 
 
-def activation_bytes(shape: ActivationShape, lm_tokens: int, patches: int, checkpointing: bool,
-                     train_vit: bool = True) -> float:
+def activation_bytes(
+    shape: ActivationShape, lm_tokens: int, patches: int, checkpointing: bool, train_vit: bool = True
+) -> float:
     """Activation memory of one micro-batch's forward kept for backward (see the module docstring)."""
+
     def stack(layers: int, h: int, i: int, n: int) -> float:
         per_layer = (5 * h + 2 * i) * 2 * n
         return (layers * h * 2 * n + per_layer) if checkpointing else layers * per_layer
@@ -104,9 +111,18 @@ class MemoryPlan:
     reason: str
 
 
-def plan_memory(*, zero_stage: int | str, checkpointing: bool | str, params: int, world_size: int,
-                gpu_memory_gb: float | None, hidden_size: int, vocab_size: int, activations_gb: float,
-                activations_ckpt_gb: float) -> MemoryPlan:
+def plan_memory(
+    *,
+    zero_stage: int | str,
+    checkpointing: bool | str,
+    params: int,
+    world_size: int,
+    gpu_memory_gb: float | None,
+    hidden_size: int,
+    vocab_size: int,
+    activations_gb: float,
+    activations_ckpt_gb: float,
+) -> MemoryPlan:
     """Resolve "auto" stage / checkpointing (see the module docstring); pinned values are kept.
 
     `gpu_memory_gb=None` (CPU training): auto means ZeRO-2 without checkpointing, host memory
@@ -123,21 +139,33 @@ def plan_memory(*, zero_stage: int | str, checkpointing: bool | str, params: int
     for ckpt in ckpts:
         for stage in stages:
             act = activations_ckpt_gb if ckpt else activations_gb
-            fits, total = zero_stage_fits(stage, params, world_size, usable, hidden_size=hidden_size,
-                                          vocab_size=vocab_size, activations_gb=act)
+            fits, total = zero_stage_fits(
+                stage, params, world_size, usable, hidden_size=hidden_size, vocab_size=vocab_size, activations_gb=act
+            )
             tried.append(f"ZeRO-{stage}{' + checkpointing' if ckpt else ''} {total + RUNTIME_RESERVE_GB:.1f} GB")
             if fits:
-                return MemoryPlan(stage, ckpt, total + RUNTIME_RESERVE_GB, gpu_memory_gb,
-                                  f"plan: ZeRO-{stage}, checkpointing {'on' if ckpt else 'off'} "
-                                  f"(per GPU of {gpu_memory_gb:.0f} GB: {'; '.join(tried)})")
+                return MemoryPlan(
+                    stage,
+                    ckpt,
+                    total + RUNTIME_RESERVE_GB,
+                    gpu_memory_gb,
+                    f"plan: ZeRO-{stage}, checkpointing {'on' if ckpt else 'off'} "
+                    f"(per GPU of {gpu_memory_gb:.0f} GB: {'; '.join(tried)})",
+                )
     stage, ckpt = stages[-1], ckpts[-1]
-    return MemoryPlan(stage, ckpt, float("nan"), gpu_memory_gb,
-                      f"plan: nothing fits {gpu_memory_gb:.0f} GB per GPU ({'; '.join(tried)}); using ZeRO-{stage}, "
-                      f"checkpointing {'on' if ckpt else 'off'}: lower the micro-batch or frames, add GPUs or offload")
+    return MemoryPlan(
+        stage,
+        ckpt,
+        float("nan"),
+        gpu_memory_gb,
+        f"plan: nothing fits {gpu_memory_gb:.0f} GB per GPU ({'; '.join(tried)}); using ZeRO-{stage}, "
+        f"checkpointing {'on' if ckpt else 'off'}: lower the micro-batch or frames, add GPUs or offload",
+    )
 
 
-def plan_for_worker(model: Any, processor: Any, train_cfg: Any, world_size: int, frames: int,
-                    gpu_memory_gb: float | None) -> MemoryPlan:
+def plan_for_worker(
+    model: Any, processor: Any, train_cfg: Any, world_size: int, frames: int, gpu_memory_gb: float | None
+) -> MemoryPlan:
     """The plan of one Train worker: `model` before the engine (full parameter counts), the
     frame budget's LM tokens and patches per micro-batch (packing: the pack's token budget)."""
     shape = activation_shape(model.config)
@@ -150,8 +178,13 @@ def plan_for_worker(model: Any, processor: Any, train_cfg: Any, world_size: int,
     train_vit = bool(train_cfg.freeze.train_vision)
     text = model.config.get_text_config()
     return plan_memory(
-        zero_stage=train_cfg.zero_stage, checkpointing=train_cfg.gradient_checkpointing,
-        params=sum(int(p.numel()) for p in model.parameters()), world_size=world_size, gpu_memory_gb=gpu_memory_gb,
-        hidden_size=int(text.hidden_size), vocab_size=int(text.vocab_size),
+        zero_stage=train_cfg.zero_stage,
+        checkpointing=train_cfg.gradient_checkpointing,
+        params=sum(int(p.numel()) for p in model.parameters()),
+        world_size=world_size,
+        gpu_memory_gb=gpu_memory_gb,
+        hidden_size=int(text.hidden_size),
+        vocab_size=int(text.vocab_size),
         activations_gb=activation_bytes(shape, lm_tokens, n_patches, False, train_vit) / GB,
-        activations_ckpt_gb=activation_bytes(shape, lm_tokens, n_patches, True, train_vit) / GB)
+        activations_ckpt_gb=activation_bytes(shape, lm_tokens, n_patches, True, train_vit) / GB,
+    )

@@ -51,9 +51,14 @@ def model_shape(model: Any, family: Any, train_vit: bool) -> ModelShape:
         n_lm += int(emb_out.weight.numel())  # tied: counted once, as the embedding; its matmul is real
     text = model.config.get_text_config()
     vision = getattr(model.config, "vision_config", None)
-    return ModelShape(n_params_lm=n_lm, n_params_vit=count[VISION] + count[PROJECTOR],
-                      n_layers=int(text.num_hidden_layers), hidden=int(text.hidden_size),
-                      patch_size=int(getattr(vision, "patch_size", 14) or 14), train_vit=train_vit)
+    return ModelShape(
+        n_params_lm=n_lm,
+        n_params_vit=count[VISION] + count[PROJECTOR],
+        n_layers=int(text.num_hidden_layers),
+        hidden=int(text.hidden_size),
+        patch_size=int(getattr(vision, "patch_size", 14) or 14),
+        train_vit=train_vit,
+    )
 
 
 def count_patches(batch: Mapping[str, Any], patch_size: int) -> int:
@@ -130,8 +135,10 @@ class StepWindow:
 
 def format_row(row: Mapping[str, Any]) -> str:
     """One log line for a metric row."""
-    text = (f"[train] step {row['step']} loss {row['loss']:.4f} samples/s {row['samples_per_s']:.2f} "
-            f"text tok/s {row['text_tokens_per_s']:.1f} visual tok/s {row['visual_tokens_per_s']:.1f}")
+    text = (
+        f"[train] step {row['step']} loss {row['loss']:.4f} samples/s {row['samples_per_s']:.2f} "
+        f"text tok/s {row['text_tokens_per_s']:.1f} visual tok/s {row['visual_tokens_per_s']:.1f}"
+    )
     return text + (f" mfu {row['mfu']:.2%}" if "mfu" in row else " mfu n/a")
 
 
@@ -142,7 +149,6 @@ def device_peak_flops(use_gpu: bool, precision: str, override: float | None) -> 
     if not use_gpu:
         return None
     import torch
-
 
     if not torch.cuda.is_available():
         return None

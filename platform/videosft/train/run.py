@@ -73,10 +73,18 @@ def prepare_frame_cache(cfg: ExperimentConfig, inputs: Inputs, rows: list[dict] 
 
     if rows is None:
         rows = read_manifest(train_manifest(cfg, inputs))
-    return prepare_cache(rows, cfg.sampling, cfg.sweep.decode_budgets(cfg.budget.candidates), cache_root(cfg),
-                         concurrency=cfg.data.decode_concurrency, cpus=cfg.data.cpus_per_decoder,
-                         timeout_s=cfg.data.decode_timeout_s, max_failure_ratio=cfg.data.max_failure_ratio,
-                         backend=cfg.data.decode_backend, on_progress=_cache_progress(cfg))
+    return prepare_cache(
+        rows,
+        cfg.sampling,
+        cfg.sweep.decode_budgets(cfg.budget.candidates),
+        cache_root(cfg),
+        concurrency=cfg.data.decode_concurrency,
+        cpus=cfg.data.cpus_per_decoder,
+        timeout_s=cfg.data.decode_timeout_s,
+        max_failure_ratio=cfg.data.max_failure_ratio,
+        backend=cfg.data.decode_backend,
+        on_progress=_cache_progress(cfg),
+    )
 
 
 def _cache_progress(cfg: ExperimentConfig) -> Any:
@@ -88,7 +96,6 @@ def _cache_progress(cfg: ExperimentConfig) -> Any:
 def training_rows(cfg: ExperimentConfig, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run's training rows, numbered (SAMPLE_INDEX): the manifest, or its image-replay mix."""
     if cfg.data.image_replay_ratio is not None:
-
         rows = replay_mix(rows, cfg.data.image_replay_ratio, seed=cfg.seed)
     return with_sample_index(rows)
 
@@ -108,15 +115,26 @@ def _append_jsonl(path: str | None, records: Sequence[dict[str, Any]]) -> None:
 class LoggedDecodeStage(DecodeStage):
     """DecodeStage that appends (id, sample_index, stream tag) of each decoded row to a log."""
 
-    def __init__(self, contract: dict[str, Any], budget: int | None, timeout_s: float, threads: int = 1,
-                 backend: str = "auto", *, log_path: str | None, tag: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        contract: dict[str, Any],
+        budget: int | None,
+        timeout_s: float,
+        threads: int = 1,
+        backend: str = "auto",
+        *,
+        log_path: str | None,
+        tag: dict[str, Any],
+    ) -> None:
         super().__init__(contract, budget, timeout_s, threads, backend)
         self.log_path, self.tag = log_path, tag
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
         out = super().__call__(row)
-        _append_jsonl(self.log_path, [{"id": row[S.ID], SAMPLE_INDEX: int(row[SAMPLE_INDEX]), "source": "decode",
-                                       "t": time.time(), **self.tag}])
+        _append_jsonl(
+            self.log_path,
+            [{"id": row[S.ID], SAMPLE_INDEX: int(row[SAMPLE_INDEX]), "source": "decode", "t": time.time(), **self.tag}],
+        )
         return out
 
 
@@ -130,25 +148,28 @@ class StreamEncodeStage(EncodeStage):
     def __call__(self, row: dict[str, Any]) -> list[dict[str, Any]]:
         out = super().__call__(row)
         if out.get(S.ERROR):
-            _append_jsonl(self.rejects_path, [{"id": row[S.ID], "path": row.get(S.MEDIA_PATH, ""),
-                                               "stage": "train-stream", "reason": out[S.ERROR]}])
+            _append_jsonl(
+                self.rejects_path,
+                [{"id": row[S.ID], "path": row.get(S.MEDIA_PATH, ""), "stage": "train-stream", "reason": out[S.ERROR]}],
+            )
             return []
         return [{k: out[k] for k in self.keep}]
 
 
-def _attach_indices(row: dict[str, Any], index_of: dict[str, list[int]], log_path: str | None,
-                    tag: dict[str, Any]) -> list[dict[str, Any]]:
+def _attach_indices(
+    row: dict[str, Any], index_of: dict[str, list[int]], log_path: str | None, tag: dict[str, Any]
+) -> list[dict[str, Any]]:
     """A frame-cache row -> one row per training sample that uses it (replay may repeat images)."""
     indices = index_of.get(str(row[S.ID]), [])
-    _append_jsonl(log_path, [{"id": row[S.ID], SAMPLE_INDEX: i, "source": "cache", "t": time.time(), **tag}
-                             for i in indices])
+    _append_jsonl(
+        log_path, [{"id": row[S.ID], SAMPLE_INDEX: i, "source": "cache", "t": time.time(), **tag} for i in indices]
+    )
     return [{**row, SAMPLE_INDEX: i} for i in indices]
 
 
 def _drop_consumed(table: Any, ranges: list[list[int]]) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
-
 
     done = pa.array(sorted(from_ranges(ranges)), pa.int64())
     return table.filter(pc.invert(pc.is_in(table[SAMPLE_INDEX], value_set=done)))
@@ -178,26 +199,48 @@ class TrainData:
         rows = remaining_rows(self.rows, cursor)
         tag = {**(tag or {}), "from_step": cursor.step if cursor else 0}
         if self.cache_root is not None:
-
             index_of: dict[str, list[int]] = {}
             for r in rows:
                 index_of.setdefault(str(r[S.ID]), []).append(int(r[SAMPLE_INDEX]))
             own = {str(r[S.ID]): int(r[S.FRAME_BUDGET]) for r in rows if r.get(S.FRAME_BUDGET)}  # hybrid
-            ds = read_cached(self.cache_root, SamplingContract.model_validate(self.contract), self.budget,
-                             ids=list(index_of), budget_of=own)
-            return ds.flat_map(_attach_indices, fn_kwargs={"index_of": index_of, "log_path": self.log_path,
-                                                           "tag": tag}, num_cpus=self.cpus)
-        return decoded_dataset(rows, SamplingContract.model_validate(self.contract), self.budget, self.timeout_s,
-                               self.concurrency, self.cpus, self.backend, stage=LoggedDecodeStage,
-                               stage_kwargs={"log_path": self.log_path, "tag": tag})
+            ds = read_cached(
+                self.cache_root,
+                SamplingContract.model_validate(self.contract),
+                self.budget,
+                ids=list(index_of),
+                budget_of=own,
+            )
+            return ds.flat_map(
+                _attach_indices,
+                fn_kwargs={"index_of": index_of, "log_path": self.log_path, "tag": tag},
+                num_cpus=self.cpus,
+            )
+        return decoded_dataset(
+            rows,
+            SamplingContract.model_validate(self.contract),
+            self.budget,
+            self.timeout_s,
+            self.concurrency,
+            self.cpus,
+            self.backend,
+            stage=LoggedDecodeStage,
+            stage_kwargs={"log_path": self.log_path, "tag": tag},
+        )
 
     def stream(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         """The lazy decode -> encode stream (failed rows dropped and appended to rejects_path)."""
 
         return self.decoded(cursor, tag).flat_map(
-            StreamEncodeStage, compute=actor_pool(self.concurrency), num_cpus=self.cpus,
-            fn_constructor_kwargs={"family": self.family, "model_path": self.model_path,
-                                   "keep": list(self.keep), "rejects_path": self.rejects_path})
+            StreamEncodeStage,
+            compute=actor_pool(self.concurrency),
+            num_cpus=self.cpus,
+            fn_constructor_kwargs={
+                "family": self.family,
+                "model_path": self.model_path,
+                "keep": list(self.keep),
+                "rejects_path": self.rejects_path,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -209,8 +252,13 @@ class MaterializedData:
     def __call__(self, cursor: DataCursor | None, tag: dict[str, Any] | None = None) -> Any:
         if cursor is None:
             return self.dataset
-        return self.dataset.map_batches(_drop_consumed, batch_format="pyarrow", batch_size=None,
-                                        fn_kwargs={"ranges": [list(r) for r in cursor.consumed]}, num_cpus=0.25)
+        return self.dataset.map_batches(
+            _drop_consumed,
+            batch_format="pyarrow",
+            batch_size=None,
+            fn_kwargs={"ranges": [list(r) for r in cursor.consumed]},
+            num_cpus=0.25,
+        )
 
 
 def _stream_stats(rows: int, rejects_path: Path, max_failure_ratio: float) -> StageStats:
@@ -218,12 +266,16 @@ def _stream_stats(rows: int, rejects_path: Path, max_failure_ratio: float) -> St
     lines = rejects_path.read_text().splitlines() if rejects_path.exists() else []
     rejected = len({json.loads(line)["id"] for line in lines if line.strip()})  # a restart may re-log a row
     if rows and rejected / rows > max_failure_ratio:
-        raise TooManyRejects(f"train-stream: {rejected} of {rows} rows failed (> data.max_failure_ratio="
-                             f"{max_failure_ratio}); reasons in {rejects_path}")
+        raise TooManyRejects(
+            f"train-stream: {rejected} of {rows} rows failed (> data.max_failure_ratio="
+            f"{max_failure_ratio}); reasons in {rejects_path}"
+        )
     return StageStats(total=rows, rejected=rejected, rejects_path=str(rejects_path))
 
 
-def train_at_budget(cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir: Path) -> tuple[TrainOutcome, StageStats]:
+def train_at_budget(
+    cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir: Path
+) -> tuple[TrainOutcome, StageStats]:
     """Decode the training manifest at `budget` frames, fine-tune, return the checkpoint + data stats."""
 
     manifest = read_manifest(train_manifest(cfg, inputs))
@@ -233,29 +285,47 @@ def train_at_budget(cfg: ExperimentConfig, inputs: Inputs, budget: int, run_dir:
     run_dir = Path(run_dir)
     rejects = run_dir / "rejects.jsonl"
     keep = (S.ID, S.MEDIA_TYPE, FEATURES, N_TEXT_TOKENS, N_VISUAL_TOKENS, SAMPLE_INDEX)
-    data = TrainData(rows=tuple(rows), contract=cfg.sampling.model_dump(), budget=budget, family=cfg.model.family,
-                     model_path=inputs.model_path, timeout_s=cfg.data.decode_timeout_s,
-                     concurrency=cfg.data.decode_concurrency, cpus=cfg.data.cpus_per_decoder,
-                     cache_root=cache_root(cfg) if uses_frame_cache(cfg) else None, keep=keep,
-                     log_path=str(run_dir / DECODE_LOG) if cfg.data.stream_train else None,
-                     rejects_path=str(rejects) if cfg.data.stream_train else None,
-                     backend=cfg.data.decode_backend)
+    data = TrainData(
+        rows=tuple(rows),
+        contract=cfg.sampling.model_dump(),
+        budget=budget,
+        family=cfg.model.family,
+        model_path=inputs.model_path,
+        timeout_s=cfg.data.decode_timeout_s,
+        concurrency=cfg.data.decode_concurrency,
+        cpus=cfg.data.cpus_per_decoder,
+        cache_root=cache_root(cfg) if uses_frame_cache(cfg) else None,
+        keep=keep,
+        log_path=str(run_dir / DECODE_LOG) if cfg.data.stream_train else None,
+        rejects_path=str(rejects) if cfg.data.stream_train else None,
+        backend=cfg.data.decode_backend,
+    )
     # One Ray Train run per run_dir: a hybrid trial decodes at the largest candidate, so a name made
     # from the budget collided with that fixed trial and checkpoint retention deleted its checkpoint.
     run_name = f"train_{Path(run_dir).name}"
-    storage = cfg.train.storage_path.rstrip("/") if cfg.train.storage_path else str((output_dir(cfg) / "train").resolve())
+    storage = (
+        cfg.train.storage_path.rstrip("/") if cfg.train.storage_path else str((output_dir(cfg) / "train").resolve())
+    )
     if cfg.data.stream_train:
         rejects.unlink(missing_ok=True)
         build: Any = data.stream
     else:
-        encoded = encoded_dataset(data.decoded(None), cfg.model.family, inputs.model_path,
-                                  cfg.data.decode_concurrency, cfg.data.cpus_per_decoder)
-        train_ds, stats = split_rejects(encoded, rejects, cfg.data.max_failure_ratio, "train-data",
-                                        keep_columns=list(keep))
+        encoded = encoded_dataset(
+            data.decoded(None),
+            cfg.model.family,
+            inputs.model_path,
+            cfg.data.decode_concurrency,
+            cfg.data.cpus_per_decoder,
+        )
+        train_ds, stats = split_rejects(
+            encoded, rejects, cfg.data.max_failure_ratio, "train-data", keep_columns=list(keep)
+        )
         build = MaterializedData(train_ds)
     run_path = f"{storage}/{run_name}"
-    datasets = {"train": ResumableStream(build, run_path, resume=False),
-                "train_resume": ResumableStream(build, run_path, resume=True)}
+    datasets = {
+        "train": ResumableStream(build, run_path, resume=False),
+        "train_resume": ResumableStream(build, run_path, resume=True),
+    }
     outcome = fit(cfg, datasets, inputs.model_path, budget, run_name=run_name, storage_path=storage)
     outcome = _after_fit(cfg, outcome, run_path, run_dir)
     if cfg.data.stream_train:
@@ -267,7 +337,6 @@ def _after_fit(cfg: ExperimentConfig, outcome: TrainOutcome, run_path: str, run_
     """Storage that fits: drop the ZeRO shards once the safetensors checkpoint exists (unless
     train.keep_zero_checkpoints), and bring an object-store checkpoint next to the trial."""
     import dataclasses
-
 
     if not cfg.train.keep_zero_checkpoints:
         for path in drop_zero_shards(run_path, keep=outcome.checkpoint_path):

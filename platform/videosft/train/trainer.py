@@ -34,8 +34,14 @@ class TrainOutcome:
     metrics: dict[str, Any]
 
 
-def fit(cfg: ExperimentConfig, datasets: Mapping[str, Any], model_path: str, frame_budget: int, run_name: str,
-        storage_path: str) -> TrainOutcome:
+def fit(
+    cfg: ExperimentConfig,
+    datasets: Mapping[str, Any],
+    model_path: str,
+    frame_budget: int,
+    run_name: str,
+    storage_path: str,
+) -> TrainOutcome:
     """Train `model_path` on `datasets["train"]` (+ "train_resume"); returns where the consolidated checkpoint is.
 
     `datasets` values are Ray Datasets or zero-argument factories returning one.

@@ -132,14 +132,20 @@ def hybrid_training(cfg: ExperimentConfig, inputs: Inputs) -> tuple[ExperimentCo
     """
 
     manifest = train_manifest(cfg, inputs)
-    path = budget_manifest(manifest, cfg.budget, cfg.sampling, out_dir=output_dir(cfg) / "budgets",
-                           media_root=inputs.data_root)
+    path = budget_manifest(
+        manifest, cfg.budget, cfg.sampling, out_dir=output_dir(cfg) / "budgets", media_root=inputs.data_root
+    )
     meta = json.loads(path.with_suffix(".meta.json").read_text())
     hist = {int(k): int(v) for k, v in meta["histogram"].items()}
     rows = json.loads(path.read_text())
     video = [int(r["frame_budget"]) for r in rows if "video" in r and r.get("frame_budget")]
-    record = {"budget_predictor": cfg.budget.predictor, "budget_histogram": hist, "budget_fell_back": meta["fell_back"],
-              "mean_frames": sum(video) / len(video) if video else None, "budget_manifest": str(path)}
+    record = {
+        "budget_predictor": cfg.budget.predictor,
+        "budget_histogram": hist,
+        "budget_fell_back": meta["fell_back"],
+        "mean_frames": sum(video) / len(video) if video else None,
+        "budget_manifest": str(path),
+    }
     data = cfg.data.model_copy(update={"train_manifest": str(path), "train_sources": []})
     return cfg.model_copy(update={"data": data}), max(cfg.budget.candidates), record
 
@@ -149,11 +155,17 @@ def _compute(cfg: ExperimentConfig, outcome: Any, train_wall_s: float, eval_wall
 
     tr, ev = cfg.train, cfg.eval
     return trial_compute(
-        steps=int(outcome.metrics.get("step", tr.max_steps)), micro_batch_size=tr.micro_batch_size,
-        grad_accum=tr.grad_accum, num_workers=tr.num_workers, use_gpu=tr.use_gpu, cpus_per_worker=tr.cpus_per_worker,
-        train_wall_s=train_wall_s, eval_wall_s=eval_wall_s,
+        steps=int(outcome.metrics.get("step", tr.max_steps)),
+        micro_batch_size=tr.micro_batch_size,
+        grad_accum=tr.grad_accum,
+        num_workers=tr.num_workers,
+        use_gpu=tr.use_gpu,
+        cpus_per_worker=tr.cpus_per_worker,
+        train_wall_s=train_wall_s,
+        eval_wall_s=eval_wall_s,
         eval_devices=ev.num_actors * (ev.gpus_per_actor or ev.cpus_per_actor),
-        history=checkpoint_history(outcome.checkpoint_path))
+        history=checkpoint_history(outcome.checkpoint_path),
+    )
 
 
 def _trainable(params: dict[str, Any]) -> None:
@@ -192,7 +204,10 @@ def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict
             out[b] = json.loads(done.read_text())
         else:
             names = None if shared_image is None else video
-            out[b] = {**(shared_image or {}), **evaluate_model(cfg, inputs.model_path, b, path, inputs.data_root, names)}
+            out[b] = {
+                **(shared_image or {}),
+                **evaluate_model(cfg, inputs.model_path, b, path, inputs.data_root, names),
+            }
             done.write_text(json.dumps(out[b], indent=2))
             stamp.write_text(json.dumps({"key": key}))
         shared_image = {k: v for k, v in out[b].items() if k not in video}
@@ -209,8 +224,14 @@ def base_eval_key(cfg: ExperimentConfig, inputs: Inputs, budget: int | str) -> s
     ev = cfg.eval.model_dump(mode="json")
     for k in ("num_actors", "cpus_per_actor", "gpus_per_actor", "batch_size", "tensor_parallel_size"):
         ev.pop(k, None)
-    raw = {"model": inputs.model_path, "data": inputs.data_root, "contract": cfg.sampling.contract_id(), "eval": ev,
-           "frames": budget, "budget": cfg.budget.model_dump(mode="json") if budget == HYBRID else None}
+    raw = {
+        "model": inputs.model_path,
+        "data": inputs.data_root,
+        "contract": cfg.sampling.contract_id(),
+        "eval": ev,
+        "frames": budget,
+        "budget": cfg.budget.model_dump(mode="json") if budget == HYBRID else None,
+    }
     return _short_hash(raw)
 
 
@@ -260,7 +281,6 @@ def trials_that_fit(cfg: ExperimentConfig, node_types: Any) -> int:
 def cluster_file_node_types(path: str) -> Any:
     """Worker node types of a `ray up` YAML or a KubeRay RayCluster/RayJob manifest."""
     import yaml
-
 
     docs = [d for d in yaml.safe_load_all(Path(path).read_text()) if isinstance(d, dict)]
     for doc in docs:
@@ -325,13 +345,16 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
     }
     if cfg.sweep.resume and tune.Tuner.can_restore(str(storage / name)):
         print(f"[sweep] resuming Tune experiment {storage / name}", flush=True)
-        return tune.Tuner.restore(str(storage / name), trainable=trainable, param_space=param_space,
-                                  resume_errored=True)
+        return tune.Tuner.restore(
+            str(storage / name), trainable=trainable, param_space=param_space, resume_errored=True
+        )
     if not cfg.sweep.resume:
         name += time.strftime("_%Y%m%d-%H%M%S")
     concurrent, source, autoscaling = plan_concurrency(cfg)
-    print(f"[sweep] {len(cfg.sweep.frame_budgets)} trials, at most {concurrent} at once ({source}) -> "
-          f"{storage / name}", flush=True)
+    print(
+        f"[sweep] {len(cfg.sweep.frame_budgets)} trials, at most {concurrent} at once ({source}) -> {storage / name}",
+        flush=True,
+    )
     if autoscaling and cfg.sweep.request_resources:
         request_trial_resources(cfg, concurrent)
     return tune.Tuner(
@@ -386,11 +409,17 @@ def sweep_alignment(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str
 
     out = output_dir(cfg) / "alignment"
     todo = [("base", inputs.model_path)] + [(f"budget_{t['frame_budget']}", t["checkpoint"]) for t in trials]
-    resources = {"num_gpus": 1, "num_cpus": cfg.train.cpus_per_worker} if cfg.train.use_gpu else \
-        {"num_cpus": cfg.train.cpus_per_worker}
+    resources = (
+        {"num_gpus": 1, "num_cpus": cfg.train.cpus_per_worker}
+        if cfg.train.use_gpu
+        else {"num_cpus": cfg.train.cpus_per_worker}
+    )
     probe = ray.remote(**resources)(_probe_one)
-    pending = {label: probe.remote(cfg.model_dump(mode="json"), inputs.data_root, label, path, str(out))
-               for label, path in todo if not (out / f"alignment-{label}.json").exists()}
+    pending = {
+        label: probe.remote(cfg.model_dump(mode="json"), inputs.data_root, label, path, str(out))
+        for label, path in todo
+        if not (out / f"alignment-{label}.json").exists()
+    }
     results = []
     for label, _ in todo:
         path = out / f"alignment-{label}.json"
@@ -403,11 +432,24 @@ def sweep_alignment(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str
 def _probe_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path: str, out_dir: str) -> str:
 
     cfg = from_dict(raw_cfg)
-    settings = AlignmentSettings(budgets=tuple(cfg.sweep.fixed_budgets()), batches=cfg.alignment.batches,
-                                 batch_size=cfg.alignment.batch_size, manifest=cfg.alignment.manifest,
-                                 seed=cfg.seed, decode_timeout_s=cfg.data.decode_timeout_s, step_size=cfg.train.lr)
-    result = run_alignment(model_path, data_root, settings, family=cfg.model.family, contract=cfg.sampling,
-                           device="cuda" if cfg.train.use_gpu else "cpu", label=label)
+    settings = AlignmentSettings(
+        budgets=tuple(cfg.sweep.fixed_budgets()),
+        batches=cfg.alignment.batches,
+        batch_size=cfg.alignment.batch_size,
+        manifest=cfg.alignment.manifest,
+        seed=cfg.seed,
+        decode_timeout_s=cfg.data.decode_timeout_s,
+        step_size=cfg.train.lr,
+    )
+    result = run_alignment(
+        model_path,
+        data_root,
+        settings,
+        family=cfg.model.family,
+        contract=cfg.sampling,
+        device="cuda" if cfg.train.use_gpu else "cpu",
+        label=label,
+    )
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     return str(write_alignment(result, Path(out_dir) / f"alignment-{label}.json"))
 
@@ -421,22 +463,34 @@ def sweep_attention(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str
     if not att.enabled:
         return []
     if cfg.model.family not in SUPPORTED_FAMILIES:
-        print(f"[sweep] attention probe skipped: family {cfg.model.family} not in {list(SUPPORTED_FAMILIES)}", flush=True)
+        print(
+            f"[sweep] attention probe skipped: family {cfg.model.family} not in {list(SUPPORTED_FAMILIES)}", flush=True
+        )
         return []
     manifests = [m for m in (att.image_manifest, att.video_manifest) if m]
-    if not att.boxes and not any(TARGET_BOXES in r for m in manifests if Path(inputs.data_root, m).exists()
-                                 for r in json.loads(Path(inputs.data_root, m).read_text())[:1]):
+    if not att.boxes and not any(
+        TARGET_BOXES in r
+        for m in manifests
+        if Path(inputs.data_root, m).exists()
+        for r in json.loads(Path(inputs.data_root, m).read_text())[:1]
+    ):
         print("[sweep] attention probe skipped: held-out rows have no target_boxes (set attention.boxes)", flush=True)
         return []
     import ray
 
     out = output_dir(cfg) / "attention"
     todo = [("base", inputs.model_path)] + [(f"budget_{t['frame_budget']}", t["checkpoint"]) for t in trials]
-    resources = {"num_gpus": 1, "num_cpus": cfg.train.cpus_per_worker} if cfg.train.use_gpu else \
-        {"num_cpus": cfg.train.cpus_per_worker}
+    resources = (
+        {"num_gpus": 1, "num_cpus": cfg.train.cpus_per_worker}
+        if cfg.train.use_gpu
+        else {"num_cpus": cfg.train.cpus_per_worker}
+    )
     probe = ray.remote(**resources)(_attend_one)
-    pending = {label: probe.remote(cfg.model_dump(mode="json"), inputs.data_root, label, path, str(out))
-               for label, path in todo if not (out / f"attention-{label}.json").exists()}
+    pending = {
+        label: probe.remote(cfg.model_dump(mode="json"), inputs.data_root, label, path, str(out))
+        for label, path in todo
+        if not (out / f"attention-{label}.json").exists()
+    }
     results = []
     for label, _ in todo:
         if label in pending:
@@ -449,10 +503,22 @@ def _attend_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path:
 
     cfg = from_dict(raw_cfg)
     att, fixed = cfg.attention, cfg.sweep.fixed_budgets()
-    settings = AttentionSettings(budgets=(cfg.eval.frame_budget or (max(fixed) if fixed else 8),), items=att.items,
-                                 layer_groups=att.layer_groups, image_manifest=att.image_manifest,
-                                 video_manifest=att.video_manifest, boxes=att.boxes,
-                                 decode_timeout_s=cfg.data.decode_timeout_s)
-    result = run_attention(model_path, data_root, settings, family=cfg.model.family, contract=cfg.sampling,
-                           device="cuda" if cfg.train.use_gpu else "cpu", label=label)
+    settings = AttentionSettings(
+        budgets=(cfg.eval.frame_budget or (max(fixed) if fixed else 8),),
+        items=att.items,
+        layer_groups=att.layer_groups,
+        image_manifest=att.image_manifest,
+        video_manifest=att.video_manifest,
+        boxes=att.boxes,
+        decode_timeout_s=cfg.data.decode_timeout_s,
+    )
+    result = run_attention(
+        model_path,
+        data_root,
+        settings,
+        family=cfg.model.family,
+        contract=cfg.sampling,
+        device="cuda" if cfg.train.use_gpu else "cpu",
+        label=label,
+    )
     return str(write_attention(result, Path(out_dir) / f"attention-{label}.json"))

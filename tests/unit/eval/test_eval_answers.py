@@ -12,15 +12,36 @@ OPTS = ["red", "dark red", "blue", "green"]
 @pytest.mark.parametrize(
     "pred, want",
     [
-        ("B", "B"), ("(C)", "C"), ("B.", "B"), ("C) blue", "C"), ("D: green", "D"), ("[A]", "A"),
-        ("The answer is D", "D"), ("Answer: (A)", "A"), ("The best answer is: B", "B"), ("**C**", "C"),
-        ("I think the answer is C.", "C"), ("I pick (B) because it is darker.", "B"),
-        ("Option C", "C"), ("It looks like B to me", "B"),
-        ("dark red", "B"), ("It is blue.", "C"), ("Red", "A"),  # option text; "red" inside "dark red" resolved
-        ("A. red", "A"), ("A", "A"),
+        ("B", "B"),
+        ("(C)", "C"),
+        ("B.", "B"),
+        ("C) blue", "C"),
+        ("D: green", "D"),
+        ("[A]", "A"),
+        ("The answer is D", "D"),
+        ("Answer: (A)", "A"),
+        ("The best answer is: B", "B"),
+        ("**C**", "C"),
+        ("I think the answer is C.", "C"),
+        ("I pick (B) because it is darker.", "B"),
+        ("Option C", "C"),
+        ("It looks like B to me", "B"),
+        ("dark red", "B"),
+        ("It is blue.", "C"),
+        ("Red", "A"),  # option text; "red" inside "dark red" resolved
+        ("A. red", "A"),
+        ("A", "A"),
         ("A man is holding it", ""),  # the article is not an answer
-        ("", ""), ("   ", ""), ("Neither of them", ""), ("ABCD", ""), ("B or C", ""), ("E", ""),  # E is no option
-        ("Optional extras", ""), ("a", "A"), ("(c)", "C"), ("e", ""),
+        ("", ""),
+        ("   ", ""),
+        ("Neither of them", ""),
+        ("ABCD", ""),
+        ("B or C", ""),
+        ("E", ""),  # E is no option
+        ("Optional extras", ""),
+        ("a", "A"),
+        ("(c)", "C"),
+        ("e", ""),
     ],
 )
 def test_extract_choice_rules(pred, want):
@@ -29,9 +50,18 @@ def test_extract_choice_rules(pred, want):
 
 @pytest.mark.parametrize(
     "pred, want",
-    [("Yes", "yes"), ("No.", "no"), ("yes, there is a dog", "yes"), ("There is no dog.", "no"),
-     ("Answer: no", "no"), ("I cannot tell", ""), ("", ""), ("Not sure", ""), ("**Yes**", "yes"),
-     ("nothing", "")],
+    [
+        ("Yes", "yes"),
+        ("No.", "no"),
+        ("yes, there is a dog", "yes"),
+        ("There is no dog.", "no"),
+        ("Answer: no", "no"),
+        ("I cannot tell", ""),
+        ("", ""),
+        ("Not sure", ""),
+        ("**Yes**", "yes"),
+        ("nothing", ""),
+    ],
 )
 def test_extract_yes_no_rules(pred, want):
     assert extract_yes_no(pred) == want
@@ -69,8 +99,11 @@ def test_extract_choice_total_and_deterministic(text, n):
 
 
 @settings(max_examples=200, deadline=None)
-@given(idx=st.integers(min_value=0, max_value=3), style=st.sampled_from(["{L}", "({L})", "{L}.", "{L})", "{L}:"]),
-       tail=st.text(alphabet=st.characters(whitelist_categories=("Ll", "Zs")), max_size=30))
+@given(
+    idx=st.integers(min_value=0, max_value=3),
+    style=st.sampled_from(["{L}", "({L})", "{L}.", "{L})", "{L}:"]),
+    tail=st.text(alphabet=st.characters(whitelist_categories=("Ll", "Zs")), max_size=30),
+)
 def test_leading_letter_always_wins(idx, style, tail):
     letter = "ABCD"[idx]
     pred = style.format(L=letter) + (" " + tail if tail and style != "{L}" else "")
@@ -83,8 +116,11 @@ def test_extract_yes_no_total(text):
     assert extract_yes_no(text) in ("yes", "no", "")
 
 
-@given(word=st.sampled_from(["Yes", "yes", "No", "no", "YES"]), punct=st.sampled_from(["", ".", ",", "!"]),
-       tail=st.text(alphabet="abcdefghijklmopqrstuvwxz ", max_size=30))
+@given(
+    word=st.sampled_from(["Yes", "yes", "No", "no", "YES"]),
+    punct=st.sampled_from(["", ".", ",", "!"]),
+    tail=st.text(alphabet="abcdefghijklmopqrstuvwxz ", max_size=30),
+)
 def test_leading_yes_no_wins(word, punct, tail):
     assert extract_yes_no(f"{word}{punct} {tail}") == word.lower()
 

@@ -42,8 +42,15 @@ def test_accepts_benchmark_scorer_dicts():
     rows = []
     for img in range(6):
         for k in range(2):
-            rows.append({"id": f"{img}#{k}", "cluster": f"existence/{img}.jpg", "category": "existence",
-                         "answer": "yes", "prediction": "yes" if img < 3 else ("yes" if k == 0 else "no")})
+            rows.append(
+                {
+                    "id": f"{img}#{k}",
+                    "cluster": f"existence/{img}.jpg",
+                    "category": "existence",
+                    "answer": "yes",
+                    "prediction": "yes" if img < 3 else ("yes" if k == 0 else "no"),
+                }
+            )
     point = get_benchmark("mme").score(rows)["overall"]
     lo, hi = clustered_bootstrap_ci(rows, get_benchmark("mme").score, n_boot=200, seed=1)
     assert lo <= point <= hi and hi <= 100.0
@@ -62,8 +69,18 @@ def test_headline_ci_block():
     from videosft.eval.bootstrap import headline_ci
 
     score = get_benchmark("synthetic_video").score
-    rows = [{"id": f"q{i}", "cluster": f"v{i % 5}", "answer": "red", "prediction": "red" if i % 3 else "blue",
-             "task": "colour", "min_frames": 1, "options": ["red", "blue"]} for i in range(20)]
+    rows = [
+        {
+            "id": f"q{i}",
+            "cluster": f"v{i % 5}",
+            "answer": "red",
+            "prediction": "red" if i % 3 else "blue",
+            "task": "colour",
+            "min_frames": 1,
+            "options": ["red", "blue"],
+        }
+        for i in range(20)
+    ]
     ci = headline_ci(rows, score, n_boot=300, seed=7)
     assert ci == headline_ci(rows, score, n_boot=300, seed=7)
     assert ci["low"] <= score(rows)["overall"] <= ci["high"]

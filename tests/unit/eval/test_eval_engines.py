@@ -24,8 +24,15 @@ def _rows():
         media = (S.MEDIA_IMAGE, S.MEDIA_VIDEO, S.MEDIA_TEXT)[i % 3]
         t = (1, 2, 4)[i % 3] if media != S.MEDIA_TEXT else 0
         frames = rng.integers(0, 256, size=(t, 56, 56, 3), dtype=np.uint8)
-        rows.append({S.ID: f"r{i}", S.MEDIA_TYPE: media, S.QUESTION: f"What colour is shape {i}?" + " more" * (i % 4),
-                     S.FRAMES: frames, S.SAMPLED_FPS: 2.5 if media == S.MEDIA_VIDEO else 0.0})
+        rows.append(
+            {
+                S.ID: f"r{i}",
+                S.MEDIA_TYPE: media,
+                S.QUESTION: f"What colour is shape {i}?" + " more" * (i % 4),
+                S.FRAMES: frames,
+                S.SAMPLED_FPS: 2.5 if media == S.MEDIA_VIDEO else 0.0,
+            }
+        )
     return rows
 
 
@@ -82,9 +89,14 @@ def test_plan_batches():
 def test_cut_at_eos_and_left_pad():
     assert cut_at_eos([5, 6, 9, 0, 0], frozenset({9})) == [5, 6, 9]
     assert cut_at_eos([5, 6], frozenset({9})) == [5, 6]
-    feats = [{"input_ids": np.array([1, 2, 3]), "attention_mask": np.ones(3, np.int64),
-              "pixel_values": np.ones((4, 6), np.float32)},
-             {"input_ids": np.array([7]), "attention_mask": np.ones(1, np.int64)}]
+    feats = [
+        {
+            "input_ids": np.array([1, 2, 3]),
+            "attention_mask": np.ones(3, np.int64),
+            "pixel_values": np.ones((4, 6), np.float32),
+        },
+        {"input_ids": np.array([7]), "attention_mask": np.ones(1, np.int64)},
+    ]
     batch = left_pad(feats, pad_token_id=0)
     assert batch["input_ids"].tolist() == [[1, 2, 3], [0, 0, 7]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
@@ -181,12 +193,19 @@ def test_row_max_new_tokens_validation():
 
 def test_vllm_settings_resolve_per_device_and_set_the_environment():
     cpu = E.VLLMConfig(device="cpu").resolve()
-    assert cpu == {"device": "cpu", "dtype": "float32", "max_model_len": 4096, "enforce_eager": True,
-                   "in_process": True}
+    assert cpu == {
+        "device": "cpu",
+        "dtype": "float32",
+        "max_model_len": 4096,
+        "enforce_eager": True,
+        "in_process": True,
+    }
     gpu = E.VLLMConfig(device="cuda").resolve()
     assert gpu["dtype"] == "auto" and gpu["max_model_len"] is None and not gpu["enforce_eager"]
     assert E.VLLMConfig(device="cpu", kv_cache_gib=3).environment(cpu) == {
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "3"}
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_CPU_KVCACHE_SPACE": "3",
+    }
     assert E.VLLMConfig().environment(gpu) == {"VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
     assert E.vllm_limits("llava_next_video", True, 8) == {"video": 1}
     assert E.vllm_limits("llava_1_5", False, 8) == {"image": 8, "video": 0}

@@ -7,9 +7,18 @@ from videosft.benchmarks._io import BenchmarkDataError
 
 
 def test_file_uri_root_loads(tmp_path, write_json):
-    write_json(tmp_path / "eval_image.json", [{"id": "a", "image": "i/a.png", "task": "colour", "min_frames": 1,
-                                              "conversations": [{"from": "human", "value": "<image>\nColour?"},
-                                                                {"from": "gpt", "value": "red"}]}])
+    write_json(
+        tmp_path / "eval_image.json",
+        [
+            {
+                "id": "a",
+                "image": "i/a.png",
+                "task": "colour",
+                "min_frames": 1,
+                "conversations": [{"from": "human", "value": "<image>\nColour?"}, {"from": "gpt", "value": "red"}],
+            }
+        ],
+    )
     items = get_benchmark("synthetic_image").load(f"file://{tmp_path}")
     assert items[0]["media_path"] == f"file://{tmp_path}/i/a.png"
 

@@ -13,18 +13,32 @@ POST = "\nAnswer with the option's letter from the given choices directly."
 
 def _hf_rows(png, answers=True):
     """lmms-lab/MMBench rows (en/dev): question 0 with 3 options and its 2 rotations, question 1 with 2."""
-    def row(index, a, b, c, answer, q="What colour is the ball?", hint="Look closely.", cat="attribute_recognition"):
-        return {"index": index, "question": q, "hint": hint, "A": a, "B": b, "C": c, "D": "nan",
-                "answer": answer if answers else None, "category": cat,
-                "image": {"bytes": png(str(index % 1_000_000)), "path": None}, "source": "MMBench",
-                "L2-category": "finegrained_perception (instance-level)", "comment": "nan",
-                "split": "dev" if answers else "test"}
 
-    return [row(0, "red", "green", "blue", "B"), row(1, "one", "two", "nan", "A", "How many balls?", "nan",
-                                                     "object_counting"),
-            row(1_000_000, "green", "blue", "red", "A"), row(1_000_001, "two", "one", "nan", "B", "How many balls?",
-                                                             "nan", "object_counting"),
-            row(2_000_000, "blue", "red", "green", "C")]
+    def row(index, a, b, c, answer, q="What colour is the ball?", hint="Look closely.", cat="attribute_recognition"):
+        return {
+            "index": index,
+            "question": q,
+            "hint": hint,
+            "A": a,
+            "B": b,
+            "C": c,
+            "D": "nan",
+            "answer": answer if answers else None,
+            "category": cat,
+            "image": {"bytes": png(str(index % 1_000_000)), "path": None},
+            "source": "MMBench",
+            "L2-category": "finegrained_perception (instance-level)",
+            "comment": "nan",
+            "split": "dev" if answers else "test",
+        }
+
+    return [
+        row(0, "red", "green", "blue", "B"),
+        row(1, "one", "two", "nan", "A", "How many balls?", "nan", "object_counting"),
+        row(1_000_000, "green", "blue", "red", "A"),
+        row(1_000_001, "two", "one", "nan", "B", "How many balls?", "nan", "object_counting"),
+        row(2_000_000, "blue", "red", "green", "C"),
+    ]
 
 
 @pytest.fixture
@@ -42,10 +56,16 @@ def test_hf_layout_lmms_prompt_and_shards(hf_repo):
     bench = get_benchmark("mmbench", "lmms_eval")
     items = bench.load(str(hf_repo), cache_dir=str(hf_repo / "c"))
     assert [(i["id"], i["circular_group"], i["rotation"]) for i in items] == [
-        ("0", "0", 0), ("1", "1", 0), ("1000000", "0", 1), ("1000001", "1", 1), ("2000000", "0", 2)]
+        ("0", "0", 0),
+        ("1", "1", 0),
+        ("1000000", "0", 1),
+        ("1000001", "1", 1),
+        ("2000000", "0", 2),
+    ]
     # en_utils.mmbench_doc_to_text: hint, question and the options joined by spaces; "nan" cells dropped
-    assert items[0]["question"] == ("Look closely. What colour is the ball? There are several options:\n"
-                                    f"A. red\nB. green\nC. blue\n{POST}")
+    assert items[0]["question"] == (
+        f"Look closely. What colour is the ball? There are several options:\nA. red\nB. green\nC. blue\n{POST}"
+    )
     assert items[1]["question"] == f"How many balls? There are several options:\nA. one\nB. two\n{POST}"
     assert len({i["media_path"] for i in items}) == 2 and items[1]["l2_category"].startswith("finegrained")
     assert bench.load(str(hf_repo / "en"), cache_dir=str(hf_repo / "c")) == items  # the lang folder itself
@@ -63,14 +83,19 @@ def test_test_split_is_no_ground_truth(hf_repo):
     with pytest.raises(BenchmarkDataError, match="only the test split"):
         bench.load(str(hf_repo), lang="cc")
     with pytest.raises(BenchmarkDataError, match="no MMBench en/dev"):
-        bench.load(str(hf_repo / "cn" / ".."  / "nowhere"))
+        bench.load(str(hf_repo / "cn" / ".." / "nowhere"))
 
 
 def test_circular_by_hand_lmms(hf_repo):
     bench = get_benchmark("mmbench", "lmms_eval")
     items = bench.load(str(hf_repo), cache_dir=str(hf_repo / "c"))
-    preds = {"0": "B", "1000000": "A.", "2000000": "(A)",  # last rotation wrong -> question 0 fails
-             "1": "A", "1000001": "one"}  # text match: "one" is option B of rotation 1
+    preds = {
+        "0": "B",
+        "1000000": "A.",
+        "2000000": "(A)",  # last rotation wrong -> question 0 fails
+        "1": "A",
+        "1000001": "one",
+    }  # text match: "one" is option B of rotation 1
     rows = [dict(i, prediction=preds[i["id"]], error="") for i in items]
     assert [bench.judge(r)["extracted"] for r in rows] == ["B", "A", "A", "B", "A"]
     s = bench.score(rows)
@@ -83,8 +108,12 @@ def test_circular_by_hand_lmms(hf_repo):
     assert v["extracted"] is None and v["correct"] is False and v["needs_judge"] is True
     s = bench.score(rows)
     assert s["overall"] == 0.0 and s["questions_needing_judge"] == 1
-    assert bench.judge(dict(rows[0], error="decode: timeout")) == {"extracted": None, "correct": False,
-                                                                  "needs_judge": False, "lenient": None}
+    assert bench.judge(dict(rows[0], error="decode: timeout")) == {
+        "extracted": None,
+        "correct": False,
+        "needs_judge": False,
+        "lenient": None,
+    }
 
 
 def test_lmms_can_infer_by_hand():
@@ -121,11 +150,13 @@ def test_vlmevalkit_can_infer_by_hand():
 @pytest.fixture
 def tsv_dir(tmp_path, b64png, write_tsv):
     base = {"hint": "nan", "category": "c1", "l2-category": "l2", "split": "dev"}
-    rows = [dict(base, index=0, question="Q0?", hint="H.", A="red", B="green", C="", D="", answer="B",
-                 image=b64png("x")),
-            dict(base, index=1000000, question="Q0?", hint="H.", A="green", B="red", C="", D="", answer="A",
-                 image="0"),  # VLMEvalKit stores a repeated image once: this cell names row 0
-            dict(base, index=1, question="Q1?", A="None", B="two", C="three", D="", answer="C", image=b64png("y"))]
+    rows = [
+        dict(base, index=0, question="Q0?", hint="H.", A="red", B="green", C="", D="", answer="B", image=b64png("x")),
+        dict(
+            base, index=1000000, question="Q0?", hint="H.", A="green", B="red", C="", D="", answer="A", image="0"
+        ),  # VLMEvalKit stores a repeated image once: this cell names row 0
+        dict(base, index=1, question="Q1?", A="None", B="two", C="three", D="", answer="C", image=b64png("y")),
+    ]
     write_tsv(tmp_path / "MMBench_DEV_EN.tsv", rows)
     write_tsv(tmp_path / "MMBench_TEST_EN.tsv", [{k: v for k, v in rows[2].items() if k != "answer"}])
     return tmp_path
@@ -135,11 +166,14 @@ def test_vlmevalkit_tsv_prompt_and_circular(tsv_dir):
     bench = get_benchmark("mmbench", "vlmevalkit")
     items = bench.load(str(tsv_dir), cache_dir=str(tsv_dir / "c"))
     assert [i["id"] for i in items] == ["0", "1000000", "1"]
-    assert items[0]["question"] == ("Hint: H.\nQuestion: Q0?\nOptions:\nA. red\nB. green\n"
-                                    "Please select the correct answer from the options above. \n")
+    assert items[0]["question"] == (
+        "Hint: H.\nQuestion: Q0?\nOptions:\nA. red\nB. green\n"
+        "Please select the correct answer from the options above. \n"
+    )
     # pandas reads "None" and "" as NaN: that option disappears from the prompt and the choices
-    assert items[2]["question"] == ("Question: Q1?\nOptions:\nB. two\nC. three\n"
-                                    "Please select the correct answer from the options above. \n")
+    assert items[2]["question"] == (
+        "Question: Q1?\nOptions:\nB. two\nC. three\nPlease select the correct answer from the options above. \n"
+    )
     assert items[0]["media_path"] == items[1]["media_path"]
     rows = [dict(i, prediction=p, error="") for i, p in zip(items, ["B", "green", "Cannot determine the answer"])]
     vs = [bench.judge(r) for r in rows]
@@ -160,8 +194,17 @@ def test_layout_choice_when_both_present(hf_repo, tsv_dir, tmp_path):
 
 
 def test_mmbench_errors(tmp_path, b64png, write_tsv):
-    row = {"index": 5, "question": "Q?", "hint": "", "A": "x", "B": "y", "answer": "C", "category": "c",
-           "l2-category": "l", "image": b64png("x")}
+    row = {
+        "index": 5,
+        "question": "Q?",
+        "hint": "",
+        "A": "x",
+        "B": "y",
+        "answer": "C",
+        "category": "c",
+        "l2-category": "l",
+        "image": b64png("x"),
+    }
     write_tsv(tmp_path / "MMBench_DEV_EN.tsv", [row])
     with pytest.raises(BenchmarkDataError, match=r"MMBench_DEV_EN\.tsv \(index 5\).*'answer'"):
         get_benchmark("mmbench").load(str(tmp_path), cache_dir=str(tmp_path / "c"))

@@ -14,8 +14,13 @@ SUFFIX = " Please answer yes or no."
 
 
 def _row(qid, cat, q, ans, png):
-    return {"question_id": qid, "image": {"bytes": png(qid), "path": qid.split("/")[-1]}, "question": q + SUFFIX,
-            "answer": ans, "category": cat}
+    return {
+        "question_id": qid,
+        "image": {"bytes": png(qid), "path": qid.split("/")[-1]},
+        "question": q + SUFFIX,
+        "answer": ans,
+        "category": cat,
+    }
 
 
 ROWS = [
@@ -87,11 +92,27 @@ def test_lmms_scores_by_hand(hf_root, predict):
     assert s["total"] == 375.0 and s["overall"] == pytest.approx(375.0 / 6)
 
 
-@pytest.mark.parametrize("pred,want", [
-    ("Yes.", "yes"), ("y", "yes"), ("N", "no"), ("n.", "no"), ("Nope, not at all", "no"), ("None", "no"),
-    ("eyes", "yes"), ("know", "no"), ("I think yes", "other"), ("There is a dog", "other"), ("", "other"),
-    ("A", "other"), (" yes ", "yes"), ("y.e.s", "yes"), ("Yesterday", "yes"), ("No, yes", "no"),
-])
+@pytest.mark.parametrize(
+    "pred,want",
+    [
+        ("Yes.", "yes"),
+        ("y", "yes"),
+        ("N", "no"),
+        ("n.", "no"),
+        ("Nope, not at all", "no"),
+        ("None", "no"),
+        ("eyes", "yes"),
+        ("know", "no"),
+        ("I think yes", "other"),
+        ("There is a dog", "other"),
+        ("", "other"),
+        ("A", "other"),
+        (" yes ", "yes"),
+        ("y.e.s", "yes"),
+        ("Yesterday", "yes"),
+        ("No, yes", "no"),
+    ],
+)
 def test_lmms_parse_pred_ans_by_hand(pred, want):
     assert parse_pred_ans(pred) == want
 
@@ -112,27 +133,43 @@ def test_vlmevalkit_prompt_and_scores_by_hand(hf_root, predict):
     assert s["perception"] == 175.0 and s["reasoning"] == 50.0 and s["overall"] == pytest.approx(225.0 / 6)
 
 
-@pytest.mark.parametrize("text,want", [
-    ("Yes.", "Yes"),  # period not between digits: dropped (no lowercasing here)
-    ("yes,no", "yes no"),  # no mark next to a space: replaced by a space
-    ("yes, no", "yes no"),  # ", " present: every comma deleted
-    ("1,000 yes", "1000 yes"),  # digit,digit anywhere: every mark deleted
-    ("3.5 no.", "3.5 no"),
-    ("(yes)", " yes "),
-    ("yes:", "yes:"),  # ':' and '*' and "'" are not in the list
-    ("a." * 40, "a" * 32 + "a." * 8),  # sub(..., re.UNICODE) passes 32 as count: 32 periods at most
-])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("Yes.", "Yes"),  # period not between digits: dropped (no lowercasing here)
+        ("yes,no", "yes no"),  # no mark next to a space: replaced by a space
+        ("yes, no", "yes no"),  # ", " present: every comma deleted
+        ("1,000 yes", "1000 yes"),  # digit,digit anywhere: every mark deleted
+        ("3.5 no.", "3.5 no"),
+        ("(yes)", " yes "),
+        ("yes:", "yes:"),  # ':' and '*' and "'" are not in the list
+        ("a." * 40, "a" * 32 + "a." * 8),  # sub(..., re.UNICODE) passes 32 as count: 32 periods at most
+    ],
+)
 def test_vlmeval_process_punctuation_by_hand(text, want):
     assert vlmeval_process_punctuation(text) == want
 
 
-@pytest.mark.parametrize("pred,want", [
-    ("Yes", "Yes"), ("no.", "No"), ("Yes, there is a dog.", "Yes"), ("No, there is not.", "No"),
-    ("yes or no", "Unknown"), ("Not sure.", "Unknown"), ("Nope", "Unknown"), ("", "Unknown"),
-    ("**Yes**", "Unknown"), ("Yes:", "Unknown"), ("(yes)", "Yes"), ("YES!", "Yes"), ("yes/no", "Unknown"),
-    ("There is no dog", "No"),
-    ("yes" + "." * 40 + " no", "No"),  # only 32 periods go: "yes........" is not the word "yes"
-])
+@pytest.mark.parametrize(
+    "pred,want",
+    [
+        ("Yes", "Yes"),
+        ("no.", "No"),
+        ("Yes, there is a dog.", "Yes"),
+        ("No, there is not.", "No"),
+        ("yes or no", "Unknown"),
+        ("Not sure.", "Unknown"),
+        ("Nope", "Unknown"),
+        ("", "Unknown"),
+        ("**Yes**", "Unknown"),
+        ("Yes:", "Unknown"),
+        ("(yes)", "Yes"),
+        ("YES!", "Yes"),
+        ("yes/no", "Unknown"),
+        ("There is no dog", "No"),
+        ("yes" + "." * 40 + " no", "No"),  # only 32 periods go: "yes........" is not the word "yes"
+    ],
+)
 def test_vlmeval_yorn_extraction_by_hand(pred, want):
     assert yorn_extraction(pred) == want
 
@@ -141,14 +178,38 @@ def test_vlmevalkit_tsv_layout_with_image_references(tmp_path, b64png, write_tsv
     """VLMEvalKit MME.tsv: base64 cells, a <=64-char cell naming another row's index, image_path groups."""
     big = b64png("x" * 80)
     rows = [
-        {"index": "0", "image": big, "question": "Is it red?" + SUFFIX, "answer": "Yes", "category": "color",
-         "image_path": "color/000.png"},
-        {"index": "1", "image": "0", "question": "Is it blue?" + SUFFIX, "answer": "No", "category": "color",
-         "image_path": "color/000.png"},
-        {"index": "2", "image": b64png("y" * 80), "question": "Is 1+1=2?" + SUFFIX, "answer": "Yes",
-         "category": "numerical_calculation", "image_path": "numerical_calculation/1.png"},
-        {"index": "3", "image": "2", "question": "Is 1+1=3?" + SUFFIX, "answer": "No",
-         "category": "numerical_calculation", "image_path": "numerical_calculation/1.png"},
+        {
+            "index": "0",
+            "image": big,
+            "question": "Is it red?" + SUFFIX,
+            "answer": "Yes",
+            "category": "color",
+            "image_path": "color/000.png",
+        },
+        {
+            "index": "1",
+            "image": "0",
+            "question": "Is it blue?" + SUFFIX,
+            "answer": "No",
+            "category": "color",
+            "image_path": "color/000.png",
+        },
+        {
+            "index": "2",
+            "image": b64png("y" * 80),
+            "question": "Is 1+1=2?" + SUFFIX,
+            "answer": "Yes",
+            "category": "numerical_calculation",
+            "image_path": "numerical_calculation/1.png",
+        },
+        {
+            "index": "3",
+            "image": "2",
+            "question": "Is 1+1=3?" + SUFFIX,
+            "answer": "No",
+            "category": "numerical_calculation",
+            "image_path": "numerical_calculation/1.png",
+        },
     ]
     write_tsv(tmp_path / "MME.tsv", rows)
     for protocol in ("vlmevalkit", "lmms_eval"):
@@ -168,7 +229,8 @@ def test_release_layout(tmp_path):
     (rel / "artwork" / "questions_answers_YN").mkdir()
     (rel / "artwork" / "images" / "10.jpg").write_bytes(b"\xff\xd8x")
     (rel / "artwork" / "questions_answers_YN" / "10.txt").write_text(
-        "Is this by Monet? Please answer yes or no.\tYes\nIs this by Dali? Please answer yes or no.\tNo\n")
+        "Is this by Monet? Please answer yes or no.\tYes\nIs this by Dali? Please answer yes or no.\tNo\n"
+    )
     (rel / "OCR").mkdir()
     (rel / "OCR" / "7.png").write_bytes(b"\x89PNGx")
     (rel / "OCR" / "7.txt").write_text("Is the word 'stop'?\tNo\nIs the word 'go'?\tYes\n")
@@ -227,12 +289,23 @@ def test_runner_scores_name_the_protocol_and_count_judge_rows(hf_root, tmp_path,
 
         def generate(self, rows):
             self.lengths += [r.get("max_new_tokens") for r in rows]
-            return ["Not correct" if r["question"].startswith(("Is there a cat", "Is there a bus", "Are there three",
-                                                               "Does the code print 4")) else "Yes" for r in rows]
+            return [
+                "Not correct"
+                if r["question"].startswith(
+                    ("Is there a cat", "Is there a bus", "Are there three", "Does the code print 4")
+                )
+                else "Yes"
+                for r in rows
+            ]
 
     engine = Engine()
-    cfg = ExperimentConfig().with_overrides(["eval.bootstrap_resamples=20", f"eval.protocol={protocol}",
-                                             f"eval.benchmark_options={{mme: {{cache_dir: {tmp_path / 'c'}}}}}"])
+    cfg = ExperimentConfig().with_overrides(
+        [
+            "eval.bootstrap_resamples=20",
+            f"eval.protocol={protocol}",
+            f"eval.benchmark_options={{mme: {{cache_dir: {tmp_path / 'c'}}}}}",
+        ]
+    )
     out = tmp_path / "out"
     s = evaluate_model(cfg, "/ckpt/a", 4, out, str(hf_root), ["mme"], local_predictor(engine, 3))["mme"]
     assert engine.lengths == [length] * 8 and s["protocol"] == protocol and s["max_new_tokens"] == length

@@ -12,6 +12,7 @@ from videosft.benchmarks.mmstar import parse_options
 def lmms_extract_mcq_answer(s):
     return extract_mcq_answer(s, ("A", "B", "C", "D"))  # MMStar's choices
 
+
 LMMS_POST = "\nAnswer with the option's letter from the given choices directly"
 VLM_POST = "Please select the correct answer from the options above. \n"
 OPTS = ["3 cm", "4 cm", "5 cm", "6 cm"]
@@ -23,25 +24,55 @@ def test_parse_inline_options():
     assert parse_options("No options here") == []
 
 
-SPEC = [(0, "coarse perception", "image emotion", "A"), (1, "coarse perception", "image emotion", "B"),
-        (2, "coarse perception", "image scene and topic", "C"), (3, "math", "geometry", "B"),
-        (4, "math", "statistical reasoning", "D")]
+SPEC = [
+    (0, "coarse perception", "image emotion", "A"),
+    (1, "coarse perception", "image emotion", "B"),
+    (2, "coarse perception", "image scene and topic", "C"),
+    (3, "math", "geometry", "B"),
+    (4, "math", "statistical reasoning", "D"),
+]
 
 
 @pytest.fixture
 def mmstar_repo(tmp_path, png, b64png, write_parquet, write_tsv):
     """The downloaded Lin-Chen/MMStar repo: mmstar.parquet and MMStar.tsv, the same questions."""
+
     def q(i):
         return f"Q{i}?\nOptions: A: 3 cm, B: 4 cm, C: 5 cm, D: 6 cm"
 
-    write_parquet(tmp_path / "mmstar.parquet", [
-        {"index": i, "question": q(i), "image": {"bytes": png(str(i)), "path": None}, "answer": a, "category": c,
-         "l2_category": l2, "meta_info": {"source": "MathVista", "split": "val", "image_path": f"{i}.jpg"}}
-        for i, c, l2, a in SPEC])
-    write_tsv(tmp_path / "MMStar.tsv", [
-        {"index": i, "question": q(i), "A": "3 cm", "B": "4 cm", "C": "5 cm", "D": "6 cm", "answer": a, "category": c,
-         "l2-category": l2, "image": b64png(str(i)) if i != 1 else "0"}  # row 1 reuses row 0's image
-        for i, c, l2, a in SPEC])
+    write_parquet(
+        tmp_path / "mmstar.parquet",
+        [
+            {
+                "index": i,
+                "question": q(i),
+                "image": {"bytes": png(str(i)), "path": None},
+                "answer": a,
+                "category": c,
+                "l2_category": l2,
+                "meta_info": {"source": "MathVista", "split": "val", "image_path": f"{i}.jpg"},
+            }
+            for i, c, l2, a in SPEC
+        ],
+    )
+    write_tsv(
+        tmp_path / "MMStar.tsv",
+        [
+            {
+                "index": i,
+                "question": q(i),
+                "A": "3 cm",
+                "B": "4 cm",
+                "C": "5 cm",
+                "D": "6 cm",
+                "answer": a,
+                "category": c,
+                "l2-category": l2,
+                "image": b64png(str(i)) if i != 1 else "0",
+            }  # row 1 reuses row 0's image
+            for i, c, l2, a in SPEC
+        ],
+    )
     return tmp_path
 
 
@@ -50,12 +81,15 @@ def test_one_file_of_two_and_prompts(mmstar_repo):
     vk = get_benchmark("mmstar", "vlmevalkit").load(str(mmstar_repo), cache_dir=str(mmstar_repo / "c"))
     assert [i["id"] for i in lm] == [i["id"] for i in vk] == ["0", "1", "2", "3", "4"]  # never read twice
     assert lm[0]["question"] == f"Q0?\nOptions: A: 3 cm, B: 4 cm, C: 5 cm, D: 6 cm{LMMS_POST}"
-    assert vk[0]["question"] == ("Question: Q0?\nOptions: A: 3 cm, B: 4 cm, C: 5 cm, D: 6 cm\nOptions:\nA. 3 cm\n"
-                                 f"B. 4 cm\nC. 5 cm\nD. 6 cm\n{VLM_POST}")
+    assert vk[0]["question"] == (
+        "Question: Q0?\nOptions: A: 3 cm, B: 4 cm, C: 5 cm, D: 6 cm\nOptions:\nA. 3 cm\n"
+        f"B. 4 cm\nC. 5 cm\nD. 6 cm\n{VLM_POST}"
+    )
     assert lm[0]["options"] == OPTS and vk[0]["l2_category"] == "image emotion"
     assert vk[1]["media_path"] == vk[0]["media_path"]
-    forced = get_benchmark("mmstar", "lmms_eval").load(str(mmstar_repo), cache_dir=str(mmstar_repo / "c"),
-                                                       layout="vlmevalkit")
+    forced = get_benchmark("mmstar", "lmms_eval").load(
+        str(mmstar_repo), cache_dir=str(mmstar_repo / "c"), layout="vlmevalkit"
+    )
     assert [i["question"] for i in forced] == [i["question"] for i in lm]
     assert get_benchmark("mmstar", "lmms_eval").max_new_tokens == 1024
     assert get_benchmark("mmstar", "vlmevalkit").options == ("layout",)
@@ -105,8 +139,15 @@ def test_vlmevalkit_plain_accuracy_and_judge_flags(mmstar_repo):
 
 
 def test_mmstar_errors_and_no_ground_truth(tmp_path, png, write_parquet):
-    row = {"index": 0, "question": "Q?\nOptions: A: x, B: y", "image": {"bytes": png("0"), "path": None},
-           "answer": "C", "category": "math", "l2_category": "geometry", "meta_info": None}
+    row = {
+        "index": 0,
+        "question": "Q?\nOptions: A: x, B: y",
+        "image": {"bytes": png("0"), "path": None},
+        "answer": "C",
+        "category": "math",
+        "l2_category": "geometry",
+        "meta_info": None,
+    }
     write_parquet(tmp_path / "mmstar.parquet", [row])
     with pytest.raises(BenchmarkDataError, match=r"mmstar\.parquet \(index 0\).*'answer'"):
         get_benchmark("mmstar").load(str(tmp_path), cache_dir=str(tmp_path / "c"))

@@ -14,17 +14,38 @@ from videosft.benchmarks.vlmevalkit_rules import PANDAS_NA
 
 RECORDS = {
     "action_count": [
-        {"video": "a1.mp4", "question": "How many times did the person jump?", "candidates": ["2", "3", "4"], "answer": "3"},
+        {
+            "video": "a1.mp4",
+            "question": "How many times did the person jump?",
+            "candidates": ["2", "3", "4"],
+            "answer": "3",
+        },
         {"video": "a2.mp4", "question": "How many claps?", "candidates": ["1", "5"], "answer": "5"},
         {"video": "a3.mp4", "question": "How many spins?", "candidates": ["0", "1", "2"], "answer": "0"},
     ],
     "moving_direction": [
-        {"video": "video_10000.mp4", "question": "Where does the cube go?", "candidates": ["left", "right"], "answer": "left"},
-        {"video": "video_10001.mp4", "question": "Where does the ball go?", "candidates": ["up", "down"], "answer": "down"},
+        {
+            "video": "video_10000.mp4",
+            "question": "Where does the cube go?",
+            "candidates": ["left", "right"],
+            "answer": "left",
+        },
+        {
+            "video": "video_10001.mp4",
+            "question": "Where does the ball go?",
+            "candidates": ["up", "down"],
+            "answer": "down",
+        },
     ],
     "action_sequence": [
-        {"video": "ZS9XR.mp4", "question": "What did the person do first?", "candidates": ["sat", "ran", "ate", "slept"],
-         "answer": "ran", "start": 1.5, "end": 9.0},
+        {
+            "video": "ZS9XR.mp4",
+            "question": "What did the person do first?",
+            "candidates": ["sat", "ran", "ate", "slept"],
+            "answer": "ran",
+            "start": 1.5,
+            "end": 9.0,
+        },
     ],
     "fine_grained_action": [
         {"video": "m1.mp4", "question": "Which action?", "candidates": ["a", "b", "c", "d", "e", "f"], "answer": "f"},
@@ -62,15 +83,22 @@ def test_lmms_eval_items_prompt_and_layout(hf_video):
     assert bench.protocol == "lmms_eval" and bench.max_new_tokens == 16
     assert {"tasks", "layout", "prefixes", "video_dir"} <= set(bench.options)
     items = bench.load(str(hf_video), tasks=("action_count", "moving_direction", "action_sequence"))
-    assert [i["id"] for i in items] == ["action_count/0", "action_count/1", "action_count/2",
-                                        "moving_direction/0", "moving_direction/1", "action_sequence/0"]
+    assert [i["id"] for i in items] == [
+        "action_count/0",
+        "action_count/1",
+        "action_count/2",
+        "moving_direction/0",
+        "moving_direction/1",
+        "action_sequence/0",
+    ]
     assert items[0]["media_path"] == str(hf_video / "video" / "perception" / "videos" / "a1.mp4")
     assert items[3]["media_path"] == str(hf_video / "video" / "clevrer" / "video_validation" / "video_10000.mp4")
     assert items[5]["media_path"] == str(hf_video / "video" / "star" / "Charades_segment" / "ZS9XR.mp4")
     assert items[0]["answer"] == "B" and items[0]["options"] == ["2", "3", "4"]
     # mvbench_doc_to_text as is: no space after "Question:", "Option:" singular, trailing newline
-    assert items[0]["question"] == ("Question:How many times did the person jump?\nOption:\n(A) 2\n(B) 3\n(C) 4\n"
-                                    "Only give the best option.\n")
+    assert items[0]["question"] == (
+        "Question:How many times did the person jump?\nOption:\n(A) 2\n(B) 3\n(C) 4\nOnly give the best option.\n"
+    )
     assert "start" not in items[5]  # the video revision's clips are pre-cut
 
 
@@ -107,7 +135,10 @@ def test_errors(hf_video, write_json):
     bench = get_benchmark("mvbench")
     with pytest.raises(BenchmarkDataError, match=r"object_shuffle\.json"):
         bench.load(str(hf_video), tasks=("object_shuffle",))
-    write_json(hf_video / "json" / "object_shuffle.json", [{"video": "x.mp4", "question": "q", "candidates": ["a"], "answer": "b"}])
+    write_json(
+        hf_video / "json" / "object_shuffle.json",
+        [{"video": "x.mp4", "question": "q", "candidates": ["a"], "answer": "b"}],
+    )
     with pytest.raises(BenchmarkDataError, match=r"object_shuffle\.json \(record 0\).*'answer'"):
         bench.load(str(hf_video), tasks=("object_shuffle",))
     with pytest.raises(ValueError, match="unknown MVBench task"):
@@ -127,18 +158,18 @@ def test_lmms_eval_rule_and_denominator_by_hand(hf_video):
     items = bench.load(str(hf_video), tasks=("action_count", "moving_direction", "fine_grained_action"))
     ac0, ac1, ac2, md0, md1, fg = items
     cases = [
-        (ac0, "(B) 3", True),        # punctuation stripped -> "b 3" -> first standalone letter B
-        (ac0, "B. 3", True),         # ^([A-E])\.\s*(.+)$
+        (ac0, "(B) 3", True),  # punctuation stripped -> "b 3" -> first standalone letter B
+        (ac0, "B. 3", True),  # ^([A-E])\.\s*(.+)$
         (ac0, "b", True),
         (ac0, "The answer is B", True),
         (ac0, "A man is jumping", False),  # "a" is a standalone letter: read as A
-        (ac0, "3", False),           # the option text is not mapped to its letter
-        (ac0, "B or C", True),       # first standalone letter
-        (ac0, " B \n", True),        # stripped by the model wrapper
+        (ac0, "3", False),  # the option text is not mapped to its letter
+        (ac0, "B or C", True),  # first standalone letter
+        (ac0, " B \n", True),  # stripped by the model wrapper
         (ac0, "B\n\nBecause C", True),  # cut at "\n\n" (the task's until)
         (md0, "E", False),
-        (fg, "F", True),             # letters past E only by equality of the processed answer
-        (fg, "F. f", False),         # ... so "F. f" -> "f f" != "f"
+        (fg, "F", True),  # letters past E only by equality of the processed answer
+        (fg, "F. f", False),  # ... so "F. f" -> "f f" != "f"
     ]
     for item, pred, ok in cases:
         v = bench.judge(dict(item, prediction=pred, error=""))
@@ -147,10 +178,25 @@ def test_lmms_eval_rule_and_denominator_by_hand(hf_video):
     assert bench.judge(dict(ac0, prediction="", error=""))["counted"] is False
     assert bench.judge(dict(ac0, prediction="  ", error=""))["counted"] is False  # strip -> ""
     assert bench.judge(dict(ac0, prediction="B", error="decode failed")) == {
-        "extracted": None, "correct": False, "lenient": None, "counted": True}
+        "extracted": None,
+        "correct": False,
+        "lenient": None,
+        "counted": True,
+    }
 
-    s = bench.score(_rows(items, {"action_count/0": "(B) 3", "action_count/1": "", "action_count/2": "C",
-                                  "moving_direction/0": "A", "moving_direction/1": "B", "fine_grained_action/0": " "}))
+    s = bench.score(
+        _rows(
+            items,
+            {
+                "action_count/0": "(B) 3",
+                "action_count/1": "",
+                "action_count/2": "C",
+                "moving_direction/0": "A",
+                "moving_direction/1": "B",
+                "fine_grained_action/0": " ",
+            },
+        )
+    )
     assert s["task/action_count"] == pytest.approx(50.0)  # 1 of the 2 answered; the empty leaves the denominator
     assert s["task/moving_direction"] == pytest.approx(100.0)
     assert s["task/fine_grained_action"] == 0  # nothing answered: 0, as mvbench_aggregate_results
@@ -164,7 +210,10 @@ def test_vlmevalkit_prompt_and_generation_length(hf_main):
     assert bench.protocol == "vlmevalkit" and bench.max_new_tokens == 2048
     item = bench.load(str(hf_main), tasks=("action_count",))[0]
     # qa_template (rstrip) + build_prompt's "\nOnly give the best option." text part
-    assert item["question"] == "Question: How many times did the person jump?\nOptions:\n(A) 2\n(B) 3\n(C) 4\nOnly give the best option."
+    assert (
+        item["question"]
+        == "Question: How many times did the person jump?\nOptions:\n(A) 2\n(B) 3\n(C) 4\nOnly give the best option."
+    )
     assert item["system_prompt"].startswith("Carefully watch the video") and item["assistant_prefix"] == "Best option:("
 
 
@@ -174,7 +223,10 @@ def test_vlmevalkit_rule_by_hand(hf_main):
     ac0 = items[0]  # candidates 2/3/4, answer "3" = B -> reference "(b) 3"
     cases = [
         # check_ans_with_model: first word (dots removed) a substring of "(b)", or "(b)" inside it
-        ("(B) 3", True, False), ("B", True, False), ("b.", True, False), ("B)", True, False),
+        ("(B) 3", True, False),
+        ("B", True, False),
+        ("b.", True, False),
+        ("B)", True, False),
         ("(", True, False),  # "(" in "(b)"
         (" ", True, False),  # first word "" is in "(b)"
         ("B or C", True, False),
@@ -200,8 +252,16 @@ def test_vlmevalkit_rule_by_hand(hf_main):
     assert "" in PANDAS_NA and "none" not in PANDAS_NA
     assert bench.judge(dict(ac0, prediction="none", error=""))["correct"] is False
 
-    rows = _rows(items, {"action_count/0": "B", "action_count/1": "", "action_count/2": "C",
-                         "moving_direction/0": "A", "moving_direction/1": "I think it is up"})
+    rows = _rows(
+        items,
+        {
+            "action_count/0": "B",
+            "action_count/1": "",
+            "action_count/2": "C",
+            "moving_direction/0": "A",
+            "moving_direction/1": "I think it is up",
+        },
+    )
     s = bench.score(rows)
     assert s["task/action_count"] == pytest.approx(200 / 3)  # the empty counts as right (NaN quirk)
     assert s["task/moving_direction"] == pytest.approx(50.0)
@@ -214,8 +274,17 @@ def test_config_passes_loader_options():
     from videosft.config import _check_benchmark_options
 
     for protocol in ("lmms_eval", "vlmevalkit"):
-        _check_benchmark_options({"mvbench": {"layout": "main", "tasks": ["action_count"], "video_dir": "/v",
-                                              "prefixes": {"action_count": "perception/videos"}}}, protocol)
+        _check_benchmark_options(
+            {
+                "mvbench": {
+                    "layout": "main",
+                    "tasks": ["action_count"],
+                    "video_dir": "/v",
+                    "prefixes": {"action_count": "perception/videos"},
+                }
+            },
+            protocol,
+        )
         with pytest.raises(ValueError, match="check_media"):
             _check_benchmark_options({"mvbench": {"check_media": False}}, protocol)
 

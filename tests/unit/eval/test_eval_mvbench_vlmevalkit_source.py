@@ -36,8 +36,9 @@ COMMIT = "e8e78f0"
 
 def _show(path: str) -> str:
     try:
-        return subprocess.run(["git", "-C", str(MIRROR), "show", f"{COMMIT}:{path}"], check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            ["git", "-C", str(MIRROR), "show", f"{COMMIT}:{path}"], check=True, capture_output=True, text=True
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         pytest.skip(f"VLMEvalKit mirror at {COMMIT} not available")
 
@@ -68,19 +69,44 @@ class _Log:
 def vlm():
     if not MIRROR.exists():
         pytest.skip("VLMEvalKit mirror not available")
-    ns = {"cp": copy, "os": os, "re": re, "string": string, "pd": pd, "rd": random, "logger": _Log(),
-          "warnings": warnings, "osp": os.path, "FAIL_MSG": "Failed to obtain answer via API."}
-    _pick("vlmeval/utils/matching_util.py", {"_VERBOSE_ANSWER_RE", "can_infer_option", "can_infer_text", "can_infer"}, ns)
+    ns = {
+        "cp": copy,
+        "os": os,
+        "re": re,
+        "string": string,
+        "pd": pd,
+        "rd": random,
+        "logger": _Log(),
+        "warnings": warnings,
+        "osp": os.path,
+        "FAIL_MSG": "Failed to obtain answer via API.",
+    }
+    _pick(
+        "vlmeval/utils/matching_util.py", {"_VERBOSE_ANSWER_RE", "can_infer_option", "can_infer_text", "can_infer"}, ns
+    )
     _pick("vlmeval/smp/misc.py", {"cn_string"}, ns)
     _pick("vlmeval/smp/vlm.py", {"build_option_str"}, ns)
     _pick("vlmeval/dataset/utils/multiple_choice.py", {"build_choices", "extract_answer_from_item", "build_prompt"}, ns)
     _pick("vlmeval/dataset/utils/mvbench.py", {"check_ans_with_model", "get_dimension_rating"}, ns)
     _pick("vlmeval/dataset/mvbench.py", {"evaluate"}, ns, cls="MVBench")
     tc = {"load": None}
-    _pick("vlmeval/dataset/utils/tempcompass.py",
-          {"sys_prompt", "system_prompt_multi_choice", "system_prompt_caption_matching", "system_prompt_YorN",
-           "eval_rule_caption_matching", "eval_rule_multi_choice", "eval_rule_YorN", "llm_output_to_rating",
-           "evaluate_tempcompass_mcq", "evaluate_tempcompass_YorN", "get_dimension_rating"}, tc)
+    _pick(
+        "vlmeval/dataset/utils/tempcompass.py",
+        {
+            "sys_prompt",
+            "system_prompt_multi_choice",
+            "system_prompt_caption_matching",
+            "system_prompt_YorN",
+            "eval_rule_caption_matching",
+            "eval_rule_multi_choice",
+            "eval_rule_YorN",
+            "llm_output_to_rating",
+            "evaluate_tempcompass_mcq",
+            "evaluate_tempcompass_YorN",
+            "get_dimension_rating",
+        },
+        tc,
+    )
     ns["tempcompass"] = tc
     return ns
 
@@ -100,12 +126,20 @@ def test_mvbench_evaluate_itself_agrees_row_for_row(vlm, tmp_path, write_json):
     bench = get_benchmark("mvbench", "vlmevalkit")
     items = bench.load(str(root), tasks=("action_count", "moving_direction", "action_sequence", "fine_grained_action"))
     rng = random.Random(7)
-    rows = [dict(it, prediction=awkward(rng, it["options"], it["answer"]), error="") for _ in range(250) for it in items]
+    rows = [
+        dict(it, prediction=awkward(rng, it["options"], it["answer"]), error="") for _ in range(250) for it in items
+    ]
     rows = [r for r in rows if "\t" not in r["prediction"]]  # keep the TSV proxy honest
-    table = pd.DataFrame({"index": range(len(rows)), "task_type": [r["task"] for r in rows],
-                          "question": [r["raw_question"] for r in rows], "answer": [r["answer_text"] for r in rows],
-                          "candidates": [str(list(r["options"])) for r in rows],
-                          "prediction": [r["prediction"] for r in rows]})
+    table = pd.DataFrame(
+        {
+            "index": range(len(rows)),
+            "task_type": [r["task"] for r in rows],
+            "question": [r["raw_question"] for r in rows],
+            "answer": [r["answer_text"] for r in rows],
+            "candidates": [str(list(r["options"])) for r in rows],
+            "prediction": [r["prediction"] for r in rows],
+        }
+    )
     data = _roundtrip(table)
     store = {}
 
@@ -115,16 +149,23 @@ def test_mvbench_evaluate_itself_agrees_row_for_row(vlm, tmp_path, write_json):
     def dump(df, path):
         store[path] = df
 
-    vlm.update(load=load, dump=dump, get_file_extension=lambda f: "xlsx",
-               get_intermediate_file_path=lambda f, suffix, ext=None: f"{f}{suffix}",
-               build_judge=lambda **k: pytest.fail("no judge may be built under exact_matching"))
+    vlm.update(
+        load=load,
+        dump=dump,
+        get_file_extension=lambda f: "xlsx",
+        get_intermediate_file_path=lambda f, suffix, ext=None: f"{f}{suffix}",
+        build_judge=lambda **k: pytest.fail("no judge may be built under exact_matching"),
+    )
     vlm["osp"] = type("osp", (), {"exists": staticmethod(lambda p: p in store)})
     rating = vlm["evaluate"](None, "preds.xlsx", model="exact_matching")
     scored = store["preds.xlsx_score"]["score"].tolist()
 
     ours = [bench.judge(r) for r in rows]
-    bad = [(r["prediction"], r["answer"], s, o) for r, s, o in zip(rows, scored, ours)
-           if (True if pd.isna(s) else bool(s)) != o["correct"]]
+    bad = [
+        (r["prediction"], r["answer"], s, o)
+        for r, s, o in zip(rows, scored, ours)
+        if (True if pd.isna(s) else bool(s)) != o["correct"]
+    ]
     assert not bad, f"{len(bad)} of {len(rows)} rows disagree, e.g. {bad[:5]}"
     assert sum(pd.isna(s) for s in scored) == sum(1 for o in ours if o.get("unscored_nan")) > 10
 
@@ -153,7 +194,9 @@ def test_tempcompass_rules_agree_row_for_row(vlm, tmp_path):
     items = bench.load(str(tmp_path))
     rows = [dict(it, prediction=awkward(rng, it), error="") for _ in range(4) for it in items]
     rows = [r for r in rows if "\t" not in r["prediction"]]
-    preds = _roundtrip(pd.DataFrame({"index": range(len(rows)), "prediction": [r["prediction"] for r in rows]}))["prediction"]
+    preds = _roundtrip(pd.DataFrame({"index": range(len(rows)), "prediction": [r["prediction"] for r in rows]}))[
+        "prediction"
+    ]
     theirs, scored_rows = [], []
     for r, p in zip(rows, preds):
         ours = bench.judge(r)
@@ -163,17 +206,25 @@ def test_tempcompass_rules_agree_row_for_row(vlm, tmp_path):
                 with pytest.raises(AttributeError):
                     tc["eval_rule_multi_choice"]({"prediction": p, "answer": r["answer"]})
             continue
-        line = {"question": r["raw_question"].split("\n")[0], "answer": r["answer"], "prediction": p,
-                "task_type": r["task_type"], "candidates": str(r["raw_question"].split("\n")[1:])}
-        res = (tc["evaluate_tempcompass_YorN"] if r["task_type"] == "yes_no" else tc["evaluate_tempcompass_mcq"])(None, line)
+        line = {
+            "question": r["raw_question"].split("\n")[0],
+            "answer": r["answer"],
+            "prediction": p,
+            "task_type": r["task_type"],
+            "candidates": str(r["raw_question"].split("\n")[1:]),
+        }
+        res = (tc["evaluate_tempcompass_YorN"] if r["task_type"] == "yes_no" else tc["evaluate_tempcompass_mcq"])(
+            None, line
+        )
         theirs.append(res["rating"])
         scored_rows.append(r)
         assert (res["rating"] == 1) == ours["correct"], (r["task_type"], p, r["answer"], res, ours)
         assert (not res["match_success"]) == bool(ours.get("needs_judge")), (p, res, ours)
     assert len(scored_rows) > 1000
 
-    frame = pd.DataFrame({"dim": [r["dim"] for r in scored_rows], "task_type": [r["task_type"] for r in scored_rows],
-                          "score": theirs})
+    frame = pd.DataFrame(
+        {"dim": [r["dim"] for r in scored_rows], "task_type": [r["task_type"] for r in scored_rows], "score": theirs}
+    )
     tc["load"] = lambda path: frame
     board = tc["get_dimension_rating"]("score.xlsx")
     s = bench.score(scored_rows)

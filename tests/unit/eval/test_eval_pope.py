@@ -22,10 +22,18 @@ def _jsonl(path, rows):
 def original_root(tmp_path):
     coco = tmp_path / "output" / "coco"
     for split, labels in (("random", ["yes", "yes", "no", "no"]), ("adversarial", ["yes", "no", "yes", "no"])):
-        _jsonl(coco / f"coco_pope_{split}.json", [
-            {"question_id": i + 1, "image": f"COCO_{i // 2}.jpg", "text": f"Is there a {o} in the image?", "label": lab}
-            for i, (o, lab) in enumerate(zip(["dog", "cat", "car", "bus"], labels))
-        ])
+        _jsonl(
+            coco / f"coco_pope_{split}.json",
+            [
+                {
+                    "question_id": i + 1,
+                    "image": f"COCO_{i // 2}.jpg",
+                    "text": f"Is there a {o} in the image?",
+                    "label": lab,
+                }
+                for i, (o, lab) in enumerate(zip(["dog", "cat", "car", "bus"], labels))
+            ],
+        )
     images = tmp_path / "val2014"
     images.mkdir()
     for i in range(2):
@@ -47,8 +55,16 @@ def _check_verdicts(bench, rows):
     return out
 
 
-PREDS = {"random/1": "Yes", "random/2": "Yes.", "random/3": "yes", "random/4": "Yes",
-         "adversarial/1": "No", "adversarial/2": " no\n", "adversarial/3": "I don't know", "adversarial/4": "yes"}
+PREDS = {
+    "random/1": "Yes",
+    "random/2": "Yes.",
+    "random/3": "yes",
+    "random/4": "Yes",
+    "adversarial/1": "No",
+    "adversarial/2": " no\n",
+    "adversarial/3": "I don't know",
+    "adversarial/4": "yes",
+}
 
 
 def test_original_layout_items(original_root):
@@ -106,9 +122,15 @@ def test_vlmevalkit_scores_by_hand(original_root, predict):
 
 
 def _hf_row(i, answer, category, png):
-    return {"id": str(i), "question_id": str(i), "question": "Is there a dog in the image?", "answer": answer,
-            "image_source": f"COCO_val2014_{i:012d}", "image": {"bytes": png(str(i)), "path": None},
-            "category": category}
+    return {
+        "id": str(i),
+        "question_id": str(i),
+        "question": "Is there a dog in the image?",
+        "answer": answer,
+        "image_source": f"COCO_val2014_{i:012d}",
+        "image": {"bytes": png(str(i)), "path": None},
+        "category": category,
+    }
 
 
 def test_hf_default_config_layout(tmp_path, png, write_parquet):
@@ -117,15 +139,19 @@ def test_hf_default_config_layout(tmp_path, png, write_parquet):
     write_parquet(tmp_path / "data" / "test-00001-of-00003.parquet", rows[2:])
     items = _load(tmp_path, splits=("popular",))
     assert [i["id"] for i in items] == ["popular/0", "popular/1"]
-    assert items[0]["cluster"] == "COCO_val2014_000000000000" and items[0]["media_path"].startswith(str(tmp_path / "cache"))
+    assert items[0]["cluster"] == "COCO_val2014_000000000000" and items[0]["media_path"].startswith(
+        str(tmp_path / "cache")
+    )
     s = get_benchmark("pope", "lmms_eval").score([dict(i, prediction="no") for i in items])
     assert s["popular/pope_accuracy"] == 0.5 and s["popular/predicted_yes_ratio"] == 0.0 and s["overall"] == 0.0
 
 
 def test_hf_full_config_layout(tmp_path, png, write_parquet):
     for k, split in enumerate(("adversarial", "popular", "random")):
-        write_parquet(tmp_path / "Full" / f"{split}-00000-of-00001.parquet",
-                      [_hf_row(10 * k + j, a, split, png) for j, a in enumerate(["yes", "no"])])
+        write_parquet(
+            tmp_path / "Full" / f"{split}-00000-of-00001.parquet",
+            [_hf_row(10 * k + j, a, split, png) for j, a in enumerate(["yes", "no"])],
+        )
     items = _load(tmp_path)
     assert sorted({i["split"] for i in items}) == ["adversarial", "popular", "random"] and len(items) == 6
     assert [i["split"] for i in _load(tmp_path, splits=["random"])] == ["random", "random"]
@@ -138,11 +164,21 @@ def test_hf_full_config_layout(tmp_path, png, write_parquet):
 def test_vlmevalkit_tsv_layout_multi_split_rows(tmp_path, b64png, write_tsv, predict):
     """POPE.tsv: image references by index; a 'popular,random' row is asked once, counted in both."""
     rows = [
-        {"index": "1", "image": b64png("a" * 80), "question": "Is there a dog in the image?", "answer": "Yes",
-         "category": "popular,random"},
+        {
+            "index": "1",
+            "image": b64png("a" * 80),
+            "question": "Is there a dog in the image?",
+            "answer": "Yes",
+            "category": "popular,random",
+        },
         {"index": "2", "image": "1", "question": "Is there a cat in the image?", "answer": "No", "category": "random"},
-        {"index": "3", "image": b64png("b" * 80), "question": "Is there a car in the image?", "answer": "No",
-         "category": "adversarial"},
+        {
+            "index": "3",
+            "image": b64png("b" * 80),
+            "question": "Is there a car in the image?",
+            "answer": "No",
+            "category": "adversarial",
+        },
     ]
     write_tsv(tmp_path / "POPE.tsv", rows)
     items = _load(tmp_path, "vlmevalkit")
@@ -164,7 +200,9 @@ def test_errors_and_missing_images(tmp_path, original_root):
     with pytest.raises(ValueError, match="unknown POPE split"):
         _load(tmp_path, splits=("hard",))
     (original_root / "val2014" / "COCO_1.jpg").unlink()
-    with pytest.raises(BenchmarkDataError, match=r"pope: 1 of 2 referenced media file\(s\) are missing:\n.*COCO_1\.jpg"):
+    with pytest.raises(
+        BenchmarkDataError, match=r"pope: 1 of 2 referenced media file\(s\) are missing:\n.*COCO_1\.jpg"
+    ):
         _load(original_root, splits=("random",))
 
 

@@ -19,10 +19,17 @@ def data_root(tmp_path):
     root.mkdir()
     for media, n in (("image", 5), ("video", 4)):
         tag = "<video>" if media == "video" else "<image>"
-        rows = [{"id": f"{media[0]}{i}", media: f"{media}s/clip{i}.mp4",
-                 "conversations": [{"from": "human", "value": f"{tag}\nWhich colour?"},
-                                   {"from": "gpt", "value": "red"}],
-                 "task": "colour", "min_frames": 1, "options": ["red", "blue"]} for i in range(n)]
+        rows = [
+            {
+                "id": f"{media[0]}{i}",
+                media: f"{media}s/clip{i}.mp4",
+                "conversations": [{"from": "human", "value": f"{tag}\nWhich colour?"}, {"from": "gpt", "value": "red"}],
+                "task": "colour",
+                "min_frames": 1,
+                "options": ["red", "blue"],
+            }
+            for i in range(n)
+        ]
         (root / f"eval_{media}.json").write_text(json.dumps(rows))
     return root
 
@@ -57,8 +64,9 @@ def test_rows_carry_their_benchmarks_length_and_scores_name_the_protocol(tmp_pat
 def test_explicit_max_new_tokens_overrides_and_invalidates_old_predictions(tmp_path, data_root):
     first, second = LengthEngine(), LengthEngine()
     evaluate_model(_cfg(), "/ckpt/a", 4, tmp_path, str(data_root), BENCHES, local_predictor(first, 3))
-    evaluate_model(_cfg("eval.max_new_tokens=32"), "/ckpt/a", 4, tmp_path, str(data_root), BENCHES,
-                   local_predictor(second, 3))
+    evaluate_model(
+        _cfg("eval.max_new_tokens=32"), "/ckpt/a", 4, tmp_path, str(data_root), BENCHES, local_predictor(second, 3)
+    )
     assert second.lengths == [32] * 9  # another length is another run: nothing reused
 
 
@@ -100,8 +108,9 @@ def test_an_items_own_length_reaches_the_engine(tmp_path, data_root, monkeypatch
     from videosft.benchmarks import synthetic
 
     items = [{**it, "max_new_tokens": 7} for it in synthetic.SYNTHETIC_IMAGE.load(str(data_root))]
-    monkeypatch.setattr(synthetic, "SYNTHETIC_IMAGE",
-                        dataclasses.replace(synthetic.SYNTHETIC_IMAGE, load=lambda root, **_: items))
+    monkeypatch.setattr(
+        synthetic, "SYNTHETIC_IMAGE", dataclasses.replace(synthetic.SYNTHETIC_IMAGE, load=lambda root, **_: items)
+    )
     engine = LengthEngine()
     evaluate_model(_cfg(), "/ckpt/a", 4, tmp_path, str(data_root), ["synthetic_image"], local_predictor(engine, 3))
     assert engine.lengths == [7] * 5

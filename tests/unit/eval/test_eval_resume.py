@@ -17,10 +17,20 @@ BENCHES = ["synthetic_image", "synthetic_video"]
 
 def _split(n, media, clusters):
     tag = "<video>" if media == "video" else "<image>"
-    return [{"id": f"{media[0]}{i}", media: f"{media}s/clip{i % clusters}.mp4",
-             "conversations": [{"from": "human", "value": f"{tag}\nWhich colour, {i}?"},
-                               {"from": "gpt", "value": "red" if i % 3 else "blue"}],
-             "task": "colour", "min_frames": 1 + i % 2, "options": ["red", "blue"]} for i in range(n)]
+    return [
+        {
+            "id": f"{media[0]}{i}",
+            media: f"{media}s/clip{i % clusters}.mp4",
+            "conversations": [
+                {"from": "human", "value": f"{tag}\nWhich colour, {i}?"},
+                {"from": "gpt", "value": "red" if i % 3 else "blue"},
+            ],
+            "task": "colour",
+            "min_frames": 1 + i % 2,
+            "options": ["red", "blue"],
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.fixture

@@ -25,8 +25,16 @@ def _rec(i, media, task, mf, answer, key="video"):
 
 def test_registry_names_and_unknown():
     assert set(BENCHMARKS) == {
-        "mme", "mmstar", "mmbench", "pope", "videomme", "mvbench", "tempcompass",
-        "videommmu", "synthetic_image", "synthetic_video",
+        "mme",
+        "mmstar",
+        "mmbench",
+        "pope",
+        "videomme",
+        "mvbench",
+        "tempcompass",
+        "videommmu",
+        "synthetic_image",
+        "synthetic_video",
     }
     with pytest.raises(ValueError, match="synthetic_video"):
         get_benchmark("nope")
@@ -79,16 +87,22 @@ def test_synthetic_malformed_names_file_and_field(tmp_path):
 def test_chance_is_the_mean_inverse_option_count():
     from videosft.benchmarks.synthetic import score
 
-    rows = [{"answer": "red", "prediction": "red", "options": ["red", "blue"], "task": "c", "min_frames": 1},
-            {"answer": "left", "prediction": "", "options": ["left", "right", "up", "down"], "task": "d", "min_frames": 2}]
+    rows = [
+        {"answer": "red", "prediction": "red", "options": ["red", "blue"], "task": "c", "min_frames": 1},
+        {"answer": "left", "prediction": "", "options": ["left", "right", "up", "down"], "task": "d", "min_frames": 2},
+    ]
     out = score(rows)
     assert out["overall"] == 50.0
     assert out["chance"] == 100.0 * (0.5 + 0.25) / 2
 
 
 def test_synthetic_judged_rows_reproduce_the_scores(tmp_path, judge_rows, acc):
-    recs = [_rec(0, "v/0.mp4", "colour", 1, "red"), _rec(1, "v/1.mp4", "colour", 1, "blue"),
-            _rec(2, "v/2.mp4", "direction", 2, "left"), _rec(3, "v/3.mp4", "flash_order", 16, "Green")]
+    recs = [
+        _rec(0, "v/0.mp4", "colour", 1, "red"),
+        _rec(1, "v/1.mp4", "colour", 1, "blue"),
+        _rec(2, "v/2.mp4", "direction", 2, "left"),
+        _rec(3, "v/3.mp4", "flash_order", 16, "Green"),
+    ]
     (tmp_path / "eval_video.json").write_text(json.dumps(recs))
     bench = get_benchmark("synthetic_video")
     items = bench.load(str(tmp_path))
@@ -96,6 +110,10 @@ def test_synthetic_judged_rows_reproduce_the_scores(tmp_path, judge_rows, acc):
     extracted, correct = judge_rows(bench, rows)
     assert extracted == ["red", "red", "left", None] and correct == [True, False, True, False]
     assert bench.score(rows)["overall"] == pytest.approx(acc(correct))
-    hand = [dict(items[0], prediction="(B)"), dict(items[3], prediction="Green, then red."),
-            dict(items[1], prediction="The square is blue"), dict(items[1], prediction="...")]
+    hand = [
+        dict(items[0], prediction="(B)"),
+        dict(items[3], prediction="Green, then red."),
+        dict(items[1], prediction="The square is blue"),
+        dict(items[1], prediction="..."),
+    ]
     assert judge_rows(bench, hand) == (["b", "green", "the", None], [False, True, False, False])

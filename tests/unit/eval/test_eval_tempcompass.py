@@ -13,17 +13,54 @@ from videosft.benchmarks import get_benchmark
 from videosft.benchmarks._io import BenchmarkDataError
 from videosft.benchmarks.tempcompass import caption_choice, rule_caption_matching
 
-MC = [{"video_id": "1001", "question": "What is the speed of the car?\nA. slow\nB. fast", "answer": "B. fast", "dim": "speed"},
-      {"video_id": "1001", "question": "Where does it go?\nA. left\nB. right\nC. up", "answer": "C. up", "dim": "direction"},
-      {"video_id": "1002_reverse", "question": "How fast is the video?\nA. slow\nB. fast", "answer": "A. slow", "dim": "speed"}]
-YN = [{"video_id": "1001", "question": "Is the car fast?", "answer": "yes", "dim": "speed"},
-      {"video_id": "1001", "question": "Is the car slow?", "answer": "no", "dim": "speed"}]
-CM = [{"video_id": "1001", "question": "Which caption matches the video better?\nCaption A: moving left\nCaption B: moving up",
-       "answer": "Caption B: moving up", "dim": "direction"},
-      {"video_id": "1001", "question": "Which description is a more suitable match for the video?\nOption 1: moving up\nOption 2: moving left",
-       "answer": "Option 1: moving up", "dim": "direction"}]
-CAP = [{"video_id": "1001", "question": "Describe the speed of the car.\nGenerated Caption:", "answer": "slow",
-        "dim": "speed", "mc_question": "Speed?\nA. slow\nB. fast", "mc_answer": "A. slow"}]
+MC = [
+    {
+        "video_id": "1001",
+        "question": "What is the speed of the car?\nA. slow\nB. fast",
+        "answer": "B. fast",
+        "dim": "speed",
+    },
+    {
+        "video_id": "1001",
+        "question": "Where does it go?\nA. left\nB. right\nC. up",
+        "answer": "C. up",
+        "dim": "direction",
+    },
+    {
+        "video_id": "1002_reverse",
+        "question": "How fast is the video?\nA. slow\nB. fast",
+        "answer": "A. slow",
+        "dim": "speed",
+    },
+]
+YN = [
+    {"video_id": "1001", "question": "Is the car fast?", "answer": "yes", "dim": "speed"},
+    {"video_id": "1001", "question": "Is the car slow?", "answer": "no", "dim": "speed"},
+]
+CM = [
+    {
+        "video_id": "1001",
+        "question": "Which caption matches the video better?\nCaption A: moving left\nCaption B: moving up",
+        "answer": "Caption B: moving up",
+        "dim": "direction",
+    },
+    {
+        "video_id": "1001",
+        "question": "Which description is a more suitable match for the video?\nOption 1: moving up\nOption 2: moving left",
+        "answer": "Option 1: moving up",
+        "dim": "direction",
+    },
+]
+CAP = [
+    {
+        "video_id": "1001",
+        "question": "Describe the speed of the car.\nGenerated Caption:",
+        "answer": "slow",
+        "dim": "speed",
+        "mc_question": "Speed?\nA. slow\nB. fast",
+        "mc_answer": "A. slow",
+    }
+]
 
 
 @pytest.fixture
@@ -42,9 +79,13 @@ def _rows(items, preds):
 
 
 PREDS = {
-    "multi-choice/1001/speed/0": "B", "multi-choice/1001/direction/0": "A. left", "multi-choice/1002_reverse/speed/0": "slow",
-    "yes_no/1001/speed/0": "Yes, it is.", "yes_no/1001/speed/1": "I am unsure",
-    "caption_matching/1001/direction/0": "Caption B", "caption_matching/1001/direction/1": "Option 2",
+    "multi-choice/1001/speed/0": "B",
+    "multi-choice/1001/direction/0": "A. left",
+    "multi-choice/1002_reverse/speed/0": "slow",
+    "yes_no/1001/speed/0": "Yes, it is.",
+    "yes_no/1001/speed/1": "I am unsure",
+    "caption_matching/1001/direction/0": "Caption B",
+    "caption_matching/1001/direction/1": "Option 2",
 }
 
 
@@ -65,12 +106,17 @@ def test_items_from_the_hf_layout(hf_root):
     cap = bench.load(str(hf_root), task_types=("captioning",))[0]
     assert cap["question"] == CAP[0]["question"] and cap["mc_answer"] == "A. slow"
     # the VLMEvalKit variant builds the same text (qa_template + build_prompt's instruction part)
-    v = get_benchmark("tempcompass", "vlmevalkit").load(str(hf_root), task_types=("multi-choice", "yes_no", "captioning"))
+    v = get_benchmark("tempcompass", "vlmevalkit").load(
+        str(hf_root), task_types=("multi-choice", "yes_no", "captioning")
+    )
     assert [i["question"] for i in v] == [i["question"] for i in items[:5]] + [cap["question"]]
 
 
 def test_github_release_layout_and_errors(tmp_path, write_json, hf_root):
-    write_json(tmp_path / "gh" / "questions" / "yes_no.json", {"1001": {"speed": [{"question": "Is it fast?", "answer": "no"}]}})
+    write_json(
+        tmp_path / "gh" / "questions" / "yes_no.json",
+        {"1001": {"speed": [{"question": "Is it fast?", "answer": "no"}]}},
+    )
     (tmp_path / "gh" / "videos").mkdir()
     with pytest.raises(BenchmarkDataError, match=r"tempcompass: 1 of 1 referenced media"):
         get_benchmark("tempcompass").load(str(tmp_path / "gh"), task_types=("yes_no",))
@@ -81,8 +127,10 @@ def test_github_release_layout_and_errors(tmp_path, write_json, hf_root):
         get_benchmark("tempcompass").load(str(tmp_path / "gh"), task_types=("multi-choice",))
     with pytest.raises(ValueError, match="unknown TempCompass task type"):
         get_benchmark("tempcompass").load(str(hf_root), task_types=("essay",))
-    write_json(tmp_path / "bad" / "questions" / "caption_matching.json",
-               {"1001": {"order": [{"question": "Which?\nCaption A - x\nCaption B - y", "answer": "Caption A - x"}]}})
+    write_json(
+        tmp_path / "bad" / "questions" / "caption_matching.json",
+        {"1001": {"order": [{"question": "Which?\nCaption A - x\nCaption B - y", "answer": "Caption A - x"}]}},
+    )
     with pytest.raises(BenchmarkDataError, match="Label: sentence"):
         get_benchmark("tempcompass").load(str(tmp_path / "bad"), task_types=("caption_matching",), check_media=False)
 
@@ -110,8 +158,11 @@ def test_lmms_eval_rules_and_scores_by_hand(hf_root):
     mc = rows[0]
     assert bench.judge(dict(mc, prediction="  B\n\nbecause it is fast"))["correct"] is True
     assert bench.judge(dict(mc, prediction="(B)"))["correct"] is False  # no "(B" rule upstream
-    assert bench.judge(dict(mc, prediction="B", error="decode failed")) == {"extracted": None, "correct": False,
-                                                                               "lenient": None}
+    assert bench.judge(dict(mc, prediction="B", error="decode failed")) == {
+        "extracted": None,
+        "correct": False,
+        "lenient": None,
+    }
 
 
 def test_caption_matching_rule_by_hand():

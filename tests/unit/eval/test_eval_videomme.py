@@ -17,20 +17,36 @@ SRT = """1
 00:00:03,000 --> 00:00:04,000
 <font color="white" size=".72c">General Kenobi</font>
 """
-INSTR = ("Select the best answer to the following multiple-choice question based on the video and the subtitles. "
-         "Respond with only the letter (A, B, C, or D) of the correct option.")
+INSTR = (
+    "Select the best answer to the following multiple-choice question based on the video and the subtitles. "
+    "Respond with only the letter (A, B, C, or D) of the correct option."
+)
 
 
 def _row(vid, dur, n, task, answer):
-    return {"video_id": vid[-3:], "duration": dur, "domain": "Knowledge", "sub_category": "Astronomy",
-            "url": "", "videoID": vid, "question_id": f"{vid[-3:]}-{n}", "task_type": task,
-            "question": f"Question {n} about {vid}?", "options": ["A. one", "B. two", "C. three", "D. four"],
-            "answer": answer}
+    return {
+        "video_id": vid[-3:],
+        "duration": dur,
+        "domain": "Knowledge",
+        "sub_category": "Astronomy",
+        "url": "",
+        "videoID": vid,
+        "question_id": f"{vid[-3:]}-{n}",
+        "task_type": task,
+        "question": f"Question {n} about {vid}?",
+        "options": ["A. one", "B. two", "C. three", "D. four"],
+        "answer": answer,
+    }
 
 
-ROWS = [_row("vidA001", "short", 1, "Counting Problem", "A"), _row("vidA001", "short", 2, "Counting Problem", "C"),
-        _row("vidA001", "short", 3, "OCR Problems", "B"), _row("vidB002", "long", 1, "OCR Problems", "D"),
-        _row("vidB002", "long", 2, "Counting Problem", "A"), _row("vidB002", "long", 3, "Counting Problem", "C")]
+ROWS = [
+    _row("vidA001", "short", 1, "Counting Problem", "A"),
+    _row("vidA001", "short", 2, "Counting Problem", "C"),
+    _row("vidA001", "short", 3, "OCR Problems", "B"),
+    _row("vidB002", "long", 1, "OCR Problems", "D"),
+    _row("vidB002", "long", 2, "Counting Problem", "A"),
+    _row("vidB002", "long", 3, "Counting Problem", "C"),
+]
 
 
 @pytest.fixture
@@ -66,10 +82,15 @@ def test_hf_layout_items_and_lmms_prompt(vmme_root):
     assert items[3]["media_path"] == str(vmme_root / "data" / "vidB002.MP4")
     assert it["options"] == ["one", "two", "three", "four"] and it["answer"] == "A" and it["duration"] == "short"
     # videomme.yaml default post_prompt, and the instruction's "and the subtitles" even without them (upstream)
-    assert it["question"] == (INSTR + "\nQuestion 1 about vidA001?\nA. one\nB. two\nC. three\nD. four\n"
-                              "\nAnswer with the option's letter from the given choices directly.")
-    assert [i["id"] for i in get_benchmark("videomme").load(str(vmme_root), durations=("long",))] == \
-        ["002-1", "002-2", "002-3"]
+    assert it["question"] == (
+        INSTR + "\nQuestion 1 about vidA001?\nA. one\nB. two\nC. three\nD. four\n"
+        "\nAnswer with the option's letter from the given choices directly."
+    )
+    assert [i["id"] for i in get_benchmark("videomme").load(str(vmme_root), durations=("long",))] == [
+        "002-1",
+        "002-2",
+        "002-3",
+    ]
 
 
 def test_lmms_subtitle_prompt_picks_cues_at_sampled_frames(vmme_root):
@@ -84,8 +105,11 @@ def test_lmms_subtitle_prompt_picks_cues_at_sampled_frames(vmme_root):
     # frame_num 2: frames [0, 49] -> no cue
     assert subtitles_at_frames(SRT, 10.0, 50, 2) == ""
     items = get_benchmark("videomme").load(str(vmme_root), subtitles=True, frame_num=4)
-    assert items[0]["question"] == ("This video's subtitles are listed below: \nHello there\nGeneral Kenobi\n" + INSTR +
-                                    "\nQuestion 1 about vidA001?\nA. one\nB. two\nC. three\nD. four\nThe best answer is:")
+    assert items[0]["question"] == (
+        "This video's subtitles are listed below: \nHello there\nGeneral Kenobi\n"
+        + INSTR
+        + "\nQuestion 1 about vidA001?\nA. one\nB. two\nC. three\nD. four\nThe best answer is:"
+    )
     assert items[3]["question"].startswith("This video's subtitles are listed below: \nNo subtitles available\n")
     assert items[0]["task"] == "videomme_w_subtitle"
     assert get_benchmark("videomme").score(_rows(items, ["A"] * 6))["task"] == "videomme_w_subtitle"
@@ -116,8 +140,11 @@ def test_lmms_judge_by_hand(vmme_root):
     assert s["duration/medium"] == 0 and s["task"] == "videomme"
     assert s["task_type/Counting Problem"] == pytest.approx(75.0) and s["task_type/OCR Problems"] == pytest.approx(50.0)
     # a failed row is an empty answer
-    assert bench.judge(dict(items[0], prediction="A", error="decode: boom")) == \
-        {"extracted": None, "correct": False, "lenient": None}
+    assert bench.judge(dict(items[0], prediction="A", error="decode: boom")) == {
+        "extracted": None,
+        "correct": False,
+        "lenient": None,
+    }
 
 
 def test_vlmevalkit_prompt_and_regex_by_hand(vmme_root):
@@ -127,7 +154,8 @@ def test_vlmevalkit_prompt_and_regex_by_hand(vmme_root):
     assert items[0]["question"] == (
         "\nThese are the frames of a video. Select the best answer to the following multiple-choice question based "
         "on the video. Respond with only the letter (A, B, C, or D) of the correct option.\n"
-        "Question: Question 1 about vidA001?\nA. one\nB. two\nC. three\nD. four\nAnswer: ")
+        "Question: Question 1 about vidA001?\nA. one\nB. two\nC. three\nD. four\nAnswer: "
+    )
     assert vlm_regex("Based on the video, C") == "B"  # the first capital A-D anywhere
     assert vlm_regex("Best answer: A") == "B"  # "Best answer:" is never removed: a comma is missing upstream
     assert vlm_regex("The best option is C") == "C" and vlm_regex("Answer: D") == "D"
@@ -152,16 +180,30 @@ def test_vlmevalkit_judge_and_rating_by_hand(vmme_root):
     assert s["duration/short"] == pytest.approx(100 / 3) and s["duration/long"] == pytest.approx(100 / 3)
     r = s["rating"]  # get_dimension_rating: "%.3f" strings, nan for empty groups
     assert r["overall"]["overall"] == "0.333" and r["short"]["overall"] == "0.333" and r["medium"]["overall"] == "nan"
-    assert r["overall"]["task_type"]["Counting Problem"] == "0.500" and r["long"]["task_type"]["OCR Problems"] == "0.000"
+    assert (
+        r["overall"]["task_type"]["Counting Problem"] == "0.500" and r["long"]["task_type"]["OCR Problems"] == "0.000"
+    )
     assert r["overall"]["domain"]["Knowledge"] == "0.333" and r["overall"]["domain"]["Multilingual"] == "nan"
 
 
 def test_vlmevalkit_tsv_layout(tmp_path, write_tsv):
     """What VLMEvalKit's prepare_dataset leaves: Video-MME.tsv (candidates as a list literal), video/, subtitle/."""
-    rows = [{"index": i, "video": r["videoID"], "video_path": f"./video/{r['videoID']}.mp4", "duration": r["duration"],
-             "domain": r["domain"], "candidates": repr(r["options"]), "sub_category": r["sub_category"],
-             "task_type": r["task_type"], "subtitle_path": f"./subtitle/{r['videoID']}.srt", "question": r["question"],
-             "answer": r["answer"]} for i, r in enumerate(ROWS)]
+    rows = [
+        {
+            "index": i,
+            "video": r["videoID"],
+            "video_path": f"./video/{r['videoID']}.mp4",
+            "duration": r["duration"],
+            "domain": r["domain"],
+            "candidates": repr(r["options"]),
+            "sub_category": r["sub_category"],
+            "task_type": r["task_type"],
+            "subtitle_path": f"./subtitle/{r['videoID']}.srt",
+            "question": r["question"],
+            "answer": r["answer"],
+        }
+        for i, r in enumerate(ROWS)
+    ]
     write_tsv(tmp_path / "Video-MME.tsv", rows)
     (tmp_path / "video").mkdir()
     for v in ("vidA001", "vidB002"):
@@ -175,7 +217,9 @@ def test_vlmevalkit_tsv_layout(tmp_path, write_tsv):
 
 def test_missing_videos_fail_at_load_naming_them(tmp_path, write_parquet):
     write_parquet(tmp_path / "videomme" / "test-00000-of-00001.parquet", ROWS)
-    with pytest.raises(BenchmarkDataError, match=r"videomme: 2 of 2 referenced media file\(s\) are missing(.|\n)*vidA001"):
+    with pytest.raises(
+        BenchmarkDataError, match=r"videomme: 2 of 2 referenced media file\(s\) are missing(.|\n)*vidA001"
+    ):
         get_benchmark("videomme").load(str(tmp_path))
 
 
@@ -205,6 +249,8 @@ def test_vlmevalkit_subtitles_by_hand(vmme_root):
         w.write(np.zeros((16, 16, 3), np.uint8))
     w.release()
     items = get_benchmark("videomme", "vlmevalkit").load(str(vmme_root), subtitles=True, frame_num=4)
-    assert items[0]["question"].startswith("\nThese are the frames of a video. This video's subtitles are listed "
-                                           "below:\nHello there\nSelect the best answer")
+    assert items[0]["question"].startswith(
+        "\nThese are the frames of a video. This video's subtitles are listed "
+        "below:\nHello there\nSelect the best answer"
+    )
     assert "listed below:\n\nSelect" in items[3]["question"]  # no subtitle file: empty

@@ -25,12 +25,30 @@ from videosft.benchmarks import get_benchmark  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from test_parity_mmstar import _resolve_yaml, awkward  # noqa: E402
 
-CATS = [("attribute_recognition", "finegrained_perception (instance-level)"),
-        ("object_counting", "finegrained_perception (instance-level)"),
-        ("image_scene", "coarse_perception"), ("physical_relation", "relation_reasoning"),
-        ("future_prediction", "logic_reasoning"), ("spatial_relationship", "finegrained_perception (cross-instance)")]
-TEXTS = ["red", "dark red", "a dog", "two", "banana", "The man is walking.", "None", "A", "cat", "nan bread", "é",
-         "seven apples", "B", ""]
+CATS = [
+    ("attribute_recognition", "finegrained_perception (instance-level)"),
+    ("object_counting", "finegrained_perception (instance-level)"),
+    ("image_scene", "coarse_perception"),
+    ("physical_relation", "relation_reasoning"),
+    ("future_prediction", "logic_reasoning"),
+    ("spatial_relationship", "finegrained_perception (cross-instance)"),
+]
+TEXTS = [
+    "red",
+    "dark red",
+    "a dog",
+    "two",
+    "banana",
+    "The man is walking.",
+    "None",
+    "A",
+    "cat",
+    "nan bread",
+    "é",
+    "seven apples",
+    "B",
+    "",
+]
 
 
 def _dev_rows(n_questions: int, seed: int = 3) -> list[dict]:
@@ -49,10 +67,21 @@ def _dev_rows(n_questions: int, seed: int = 3) -> list[dict]:
         for k in range(n):  # rotation k shows options k, k+1, ...
             rot = opts[k:] + opts[:k]
             cells = {c: (rot[i] if i < n else missing) for i, c in enumerate("ABCD")}
-            rows.append({"index": q + k * 1_000_000, "question": f"What is shown ({q})?", "hint": hint, **cells,
-                         "answer": "ABCD"[(ans - k) % n], "category": cat,
-                         "image": {"bytes": b"\x89PNG\r\n\x1a\n" + str(q).encode(), "path": None},
-                         "source": "MMBench", "L2-category": l2, "comment": "nan", "split": "dev"})
+            rows.append(
+                {
+                    "index": q + k * 1_000_000,
+                    "question": f"What is shown ({q})?",
+                    "hint": hint,
+                    **cells,
+                    "answer": "ABCD"[(ans - k) % n],
+                    "category": cat,
+                    "image": {"bytes": b"\x89PNG\r\n\x1a\n" + str(q).encode(), "path": None},
+                    "source": "MMBench",
+                    "L2-category": l2,
+                    "comment": "nan",
+                    "split": "dev",
+                }
+            )
     return rows
 
 
@@ -73,8 +102,10 @@ def lmms():
 
 
 def _docs(root):
-    return [{k: v for k, v in r.items() if k != "image"}
-            for r in pq.read_table(root / "en" / "dev-00000-of-00001.parquet").to_pylist()]
+    return [
+        {k: v for k, v in r.items() if k != "image"}
+        for r in pq.read_table(root / "en" / "dev-00000-of-00001.parquet").to_pylist()
+    ]
 
 
 def test_prompts_equal_lmms_doc_to_text(lmms, mmb_root):
@@ -147,8 +178,10 @@ def test_rows_and_aggregates_agree_with_lmms_eval(lmms, mmb_root, monkeypatch, t
         # eval_result ran twice (aggregation + detail): each judge-needing question asked once per run
         assert len(judge_calls) == 2 * ours["questions_needing_judge"] and ours["questions_needing_judge"] > 0
         assert ours["n_questions"] == 330
-        print(f"\nmmbench seed {seed}: overall {ours['overall']:.2f} (lmms-eval {ref_overall:.2f}), "
-              f"{ours['questions_needing_judge']} questions needing the judge")
+        print(
+            f"\nmmbench seed {seed}: overall {ours['overall']:.2f} (lmms-eval {ref_overall:.2f}), "
+            f"{ours['questions_needing_judge']} questions needing the judge"
+        )
     print(f"\nmmbench parity: {agree}/{compared} rows agree")
     assert compared >= 3000 and agree == compared
 
@@ -156,8 +189,9 @@ def test_rows_and_aggregates_agree_with_lmms_eval(lmms, mmb_root, monkeypatch, t
 def test_random_fallback_only_touches_judge_rows(lmms, mmb_root, monkeypatch, tmp_path):
     """Upstream with no API key: GPT fails, then a seeded *random* letter. Only judge-needing groups differ."""
     en_utils, evals = lmms
-    monkeypatch.setattr(evals.MMBench_Evaluator, "get_chat_response",
-                        lambda self, prompt, **k: "Failed to obtain answer via API")
+    monkeypatch.setattr(
+        evals.MMBench_Evaluator, "get_chat_response", lambda self, prompt, **k: "Failed to obtain answer via API"
+    )
     bench = get_benchmark("mmbench", "lmms_eval")
     items = bench.load(str(mmb_root), cache_dir=str(mmb_root / "c"))
     rng = random.Random(5)
@@ -170,10 +204,13 @@ def test_random_fallback_only_touches_judge_rows(lmms, mmb_root, monkeypatch, tm
     assert ours["overall"] <= 100 * ref <= ours["overall"] + 100 * ours["questions_needing_judge"] / 330
 
 
-@pytest.mark.parametrize("lang,split,utils,fn,yaml_name", [
-    ("cn", "dev", "cn_utils", "mmbench_doc_to_text", "mmbench_cn_dev.yaml"),
-    ("cc", "test", "cc_utils", "mmbench_cn_cc_doc_to_text", "mmbench_cc.yaml"),
-])
+@pytest.mark.parametrize(
+    "lang,split,utils,fn,yaml_name",
+    [
+        ("cn", "dev", "cn_utils", "mmbench_doc_to_text", "mmbench_cn_dev.yaml"),
+        ("cc", "test", "cc_utils", "mmbench_cn_cc_doc_to_text", "mmbench_cc.yaml"),
+    ],
+)
 def test_cn_and_cc_prompts_equal_lmms_doc_to_text(tmp_path, lang, split, utils, fn, yaml_name):
     mod = task_module("mmbench", utils)
     kwargs = _resolve_yaml(Path(mod.__file__).parent / yaml_name)["lmms_eval_specific_kwargs"]["default"]
@@ -182,8 +219,9 @@ def test_cn_and_cc_prompts_equal_lmms_doc_to_text(tmp_path, lang, split, utils, 
         rows = [{k: v for k, v in r.items() if k not in ("hint", "L2-category", "split", "comment")} for r in rows]
     (tmp_path / lang).mkdir()
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / lang / f"{split}-00000-of-00001.parquet")
-    items = get_benchmark("mmbench", "lmms_eval").load(str(tmp_path), cache_dir=str(tmp_path / "c"), lang=lang,
-                                                       split=split)
+    items = get_benchmark("mmbench", "lmms_eval").load(
+        str(tmp_path), cache_dir=str(tmp_path / "c"), lang=lang, split=split
+    )
     docs = [{k: v for k, v in r.items() if k != "image"} for r in rows]
     assert len(items) == len(docs)
     for it, doc in zip(items, docs):

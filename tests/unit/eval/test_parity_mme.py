@@ -29,21 +29,143 @@ ROUNDS = 24  # x 280 items = 6720 rows per protocol check
 # ---------------------------------------------------------------- awkward model outputs (shared with POPE)
 
 _FIXED = [
-    "Yes", "No", "yes", "no", "YES", "NO", "Yes.", "No.", "yes.", "no!", "Y", "N", "y", "n", "y.", "n.", ".yes",
-    "Yes, there is.", "No, there is not.", "no, there is not", "Not sure.", "Nope", "None", "eyes", "know",
-    "noon", "Yesterday", "Noted", "Yes or no", "yes and no", "No or yes", "The answer is yes.", "The answer is no",
-    "Answer: Yes", "Answer: No", "answer: yes", "I think yes", "I don't know", "Maybe", "It is unclear.", "Unknown",
-    "A", "A.", "(B) dog", "The answer is C", "b", "Answer: D", "E", "Z.", "B or C", "A man is walking a dog.",
-    "", " ", "\n", "\t\n ", "  yes  ", "\nno\n", "Yes\nNo", "No\nYes", "yes\n\nThe image shows a cat.",
-    "Ｙｅｓ", "ＮＯ", "yes\u200b", "\u00a0no", "Sí", "Да", "是", "否", "yés", "nö", "**Yes**", "**No**", "`yes`",
-    "\"Yes\"", "'no'", "(yes)", "[no]", "{Yes}", "<no>", "Yes;", "No:", "yes/no", "no-no", "yes_no", "yes-sir",
-    "Yes, 1,000 people.", "No, 3.5 meters", "yes...", "no.....", "1. yes", "2) no", "Yes!" * 3, "nnn", "yyy",
-    "Yes " * 40, "There is no dog in the image, but there is a cat. So yes, an animal.",
+    "Yes",
+    "No",
+    "yes",
+    "no",
+    "YES",
+    "NO",
+    "Yes.",
+    "No.",
+    "yes.",
+    "no!",
+    "Y",
+    "N",
+    "y",
+    "n",
+    "y.",
+    "n.",
+    ".yes",
+    "Yes, there is.",
+    "No, there is not.",
+    "no, there is not",
+    "Not sure.",
+    "Nope",
+    "None",
+    "eyes",
+    "know",
+    "noon",
+    "Yesterday",
+    "Noted",
+    "Yes or no",
+    "yes and no",
+    "No or yes",
+    "The answer is yes.",
+    "The answer is no",
+    "Answer: Yes",
+    "Answer: No",
+    "answer: yes",
+    "I think yes",
+    "I don't know",
+    "Maybe",
+    "It is unclear.",
+    "Unknown",
+    "A",
+    "A.",
+    "(B) dog",
+    "The answer is C",
+    "b",
+    "Answer: D",
+    "E",
+    "Z.",
+    "B or C",
+    "A man is walking a dog.",
+    "",
+    " ",
+    "\n",
+    "\t\n ",
+    "  yes  ",
+    "\nno\n",
+    "Yes\nNo",
+    "No\nYes",
+    "yes\n\nThe image shows a cat.",
+    "Ｙｅｓ",
+    "ＮＯ",
+    "yes\u200b",
+    "\u00a0no",
+    "Sí",
+    "Да",
+    "是",
+    "否",
+    "yés",
+    "nö",
+    "**Yes**",
+    "**No**",
+    "`yes`",
+    '"Yes"',
+    "'no'",
+    "(yes)",
+    "[no]",
+    "{Yes}",
+    "<no>",
+    "Yes;",
+    "No:",
+    "yes/no",
+    "no-no",
+    "yes_no",
+    "yes-sir",
+    "Yes, 1,000 people.",
+    "No, 3.5 meters",
+    "yes...",
+    "no.....",
+    "1. yes",
+    "2) no",
+    "Yes!" * 3,
+    "nnn",
+    "yyy",
+    "Yes " * 40,
+    "There is no dog in the image, but there is a cat. So yes, an animal.",
     "In this image we can see " + "a very long ramble, " * 30 + "so the answer is no.",
-    "Is there a dog? Yes.", "no." * 40, "." * 40 + "yes", "yes" + "." * 40 + " no",
+    "Is there a dog? Yes.",
+    "no." * 40,
+    "." * 40 + "yes",
+    "yes" + "." * 40 + " no",
 ]
-_WORDS = ["yes", "no", "Yes", "No", "not", "dog", "the", "answer", "is", "maybe", "there", "y", "n", "none", "know",
-          "eyes", "A", "B", "(C)", "1,000", "3.5", ".", ",", "!", "?", ":", ";", "-", "/", "\n", "  ", "é", "Ｙ"]
+_WORDS = [
+    "yes",
+    "no",
+    "Yes",
+    "No",
+    "not",
+    "dog",
+    "the",
+    "answer",
+    "is",
+    "maybe",
+    "there",
+    "y",
+    "n",
+    "none",
+    "know",
+    "eyes",
+    "A",
+    "B",
+    "(C)",
+    "1,000",
+    "3.5",
+    ".",
+    ",",
+    "!",
+    "?",
+    ":",
+    ";",
+    "-",
+    "/",
+    "\n",
+    "  ",
+    "é",
+    "Ｙ",
+]
 
 
 def awkward_predictions(n: int, seed: int, extra: list[str] | None = None) -> list[str]:
@@ -60,7 +182,11 @@ def awkward_predictions(n: int, seed: int, extra: list[str] | None = None) -> li
             p = sep.join(rng.choice(_WORDS) for _ in range(rng.randint(1, 8)))
         else:
             p = rng.choice(pool)
-            p = rng.choice(["", " ", "\n", "The answer: ", "Answer: ", "("]) + p + rng.choice(["", ".", " ", "\n", ")", "!"])
+            p = (
+                rng.choice(["", " ", "\n", "The answer: ", "Answer: ", "("])
+                + p
+                + rng.choice(["", ".", " ", "\n", ")", "!"])
+            )
         if rng.random() < 0.2:
             p = rng.choice([p.upper(), p.lower(), p.title(), p.swapcase()])
         out.append(p)
@@ -147,7 +273,7 @@ def test_rows_and_aggregates_agree_with_lmms_eval(loaded):
         results = {"mme_perception_score": [], "mme_cognition_score": []}
         for row, doc, pred in zip(rows, docs, preds):
             ref = m.mme_process_results(doc, [pred])
-            (key, val), = ref.items()
+            ((key, val),) = ref.items()
             results[key].append(val)
             v = bench.judge(row)
             assert v["correct"] == (val["score"] == 1.0), (pred, v, val)
@@ -193,8 +319,16 @@ def test_vlmevalkit_tsv_layout_under_lmms_eval_agrees_too(tmp_path, b64png, writ
             first = str(len(rows))
             for q, a in zip(_questions(rng, cat, i), rng.choice([("Yes", "No"), ("No", "Yes")])):
                 img = b64png(path * 8) if str(len(rows)) == first else first
-                rows.append({"index": str(len(rows)), "image": img, "question": q, "answer": a, "category": cat,
-                             "image_path": path})
+                rows.append(
+                    {
+                        "index": str(len(rows)),
+                        "image": img,
+                        "question": q,
+                        "answer": a,
+                        "category": cat,
+                        "image_path": path,
+                    }
+                )
                 docs.append({"question_id": path, "question": q, "answer": a, "category": cat})
     write_tsv(tmp_path / "MME.tsv", rows)
     bench = get_benchmark("mme", "lmms_eval")
@@ -205,7 +339,8 @@ def test_vlmevalkit_tsv_layout_under_lmms_eval_agrees_too(tmp_path, b64png, writ
         preds = awkward_predictions(len(items), seed=500 + rnd)
         res = [next(iter(m.mme_process_results(d, [p]).items())) for d, p in zip(docs, preds)]
         ours = bench.score([dict(it, prediction=p) for it, p in zip(items, preds)])
-        assert [bench.judge(dict(it, prediction=p))["correct"] for it, p in zip(items, preds)] == \
-            [v["score"] == 1.0 for _, v in res]
+        assert [bench.judge(dict(it, prediction=p))["correct"] for it, p in zip(items, preds)] == [
+            v["score"] == 1.0 for _, v in res
+        ]
         for key in ("mme_perception_score", "mme_cognition_score"):
             assert ours[key] == m.mme_aggregate_results([v for k, v in res if k == key])

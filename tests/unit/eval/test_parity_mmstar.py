@@ -21,15 +21,33 @@ from videosft.benchmarks import get_benchmark  # noqa: E402
 L2 = {
     "coarse perception": ["image scene and topic", "image style & quality", "image emotion"],
     "fine-grained perception": ["object counting", "recognition", "localization"],
-    "instance reasoning": ["single-instance reasoning", "cross-instance attribute reasoning",
-                           "cross-instance relation reasoning"],
+    "instance reasoning": [
+        "single-instance reasoning",
+        "cross-instance attribute reasoning",
+        "cross-instance relation reasoning",
+    ],
     "logical reasoning": ["code & sequence reasoning", "diagram reasoning", "common reasoning"],
-    "science & technology": ["biology & chemistry & physics", "electronics & energy & mechanical eng.",
-                             "geography & earth science & agriculture"],
+    "science & technology": [
+        "biology & chemistry & physics",
+        "electronics & energy & mechanical eng.",
+        "geography & earth science & agriculture",
+    ],
     "math": ["geometry", "numeric commonsense and calculation", "statistical reasoning"],
 }
-TEXTS = ["3 cm", "a red car", "The dog is sleeping.", "None of the above", "A man is walking", "42", "blue",
-         "It is beneath the cat.", "Both A and B", "北京", "café au lait", "(B) maybe"]
+TEXTS = [
+    "3 cm",
+    "a red car",
+    "The dog is sleeping.",
+    "None of the above",
+    "A man is walking",
+    "42",
+    "blue",
+    "It is beneath the cat.",
+    "Both A and B",
+    "北京",
+    "café au lait",
+    "(B) maybe",
+]
 
 
 def awkward(rng: random.Random, opts: list[str], answer: str = "", clean: float = 0.0) -> str:
@@ -43,14 +61,47 @@ def awkward(rng: random.Random, opts: list[str], answer: str = "", clean: float 
     if answer and rng.random() < clean:
         return rng.choice([answer, f"{answer}.", f"({answer})", f"The answer is {answer}."])
     kinds = [
-        L, f"{L}.", f"({L})", f"({L}) {t}", f"The answer is {L}", f"The answer is {L}.", l, f"{l}.", "Not sure.",
-        "A man is walking down the street.", "", "   ", "\n", f"{L} or {rng.choice('ABCD')}", t, t.lower(),
-        f"Answer: {L}", f"answer: {l}", f"{L}: {t}", f"{L}) {t}", f"I think it is {t}.", f"Option {L}",
-        f"**{L}**", f"{L}\n\nBecause the image shows {t}.", f"The correct answer is ({L}) because " + "x " * 40,
-        "I cannot determine the answer from the image.", f"It could be {L}, but {rng.choice('ABCD')} is better.",
-        f"{L}{rng.choice('ABCD')}", f"é {L} ü", f"Because of the {t}, I choose {L}.", "Yes", "No idea",
-        f"{L}.{rng.choice('ABCD')}.", f"  {L}  ", f'"{L}"', f"'{L}'", f"{L}!", f"Answer:\n{L}", f"{t} ({L})",
-        "Sorry, I can't help with images of people yet.", f"The answer is {L} or {rng.choice('ABCD')}",
+        L,
+        f"{L}.",
+        f"({L})",
+        f"({L}) {t}",
+        f"The answer is {L}",
+        f"The answer is {L}.",
+        l,
+        f"{l}.",
+        "Not sure.",
+        "A man is walking down the street.",
+        "",
+        "   ",
+        "\n",
+        f"{L} or {rng.choice('ABCD')}",
+        t,
+        t.lower(),
+        f"Answer: {L}",
+        f"answer: {l}",
+        f"{L}: {t}",
+        f"{L}) {t}",
+        f"I think it is {t}.",
+        f"Option {L}",
+        f"**{L}**",
+        f"{L}\n\nBecause the image shows {t}.",
+        f"The correct answer is ({L}) because " + "x " * 40,
+        "I cannot determine the answer from the image.",
+        f"It could be {L}, but {rng.choice('ABCD')} is better.",
+        f"{L}{rng.choice('ABCD')}",
+        f"é {L} ü",
+        f"Because of the {t}, I choose {L}.",
+        "Yes",
+        "No idea",
+        f"{L}.{rng.choice('ABCD')}.",
+        f"  {L}  ",
+        f'"{L}"',
+        f"'{L}'",
+        f"{L}!",
+        f"Answer:\n{L}",
+        f"{t} ({L})",
+        "Sorry, I can't help with images of people yet.",
+        f"The answer is {L} or {rng.choice('ABCD')}",
         " ".join(rng.choice(["the", "A", "cat", L, "is", "on", "B.", "(C)", "and"]) for _ in range(rng.randint(1, 12))),
     ]
     return rng.choice(kinds)
@@ -89,11 +140,23 @@ def mmstar_dir(tmp_path_factory):
                 q = f"Question {i}: which one fits?"
                 if i % 9 == 0:
                     q += " Please answer yes or no."
-                q = (" " if i % 5 == 0 else "") + q + "\nOptions: " + ", ".join(f"{c}: {o}" for c, o in zip("ABCD", opts))
-                rows.append({"index": i, "question": q, "image": {"bytes": b"\x89PNG\r\n\x1a\n" + str(i).encode(),
-                                                                   "path": None},
-                             "answer": rng.choice("ABCD"), "category": cat, "l2_category": l2,
-                             "meta_info": {"source": "x", "split": "val", "image_path": f"{i}.png"}})
+                q = (
+                    (" " if i % 5 == 0 else "")
+                    + q
+                    + "\nOptions: "
+                    + ", ".join(f"{c}: {o}" for c, o in zip("ABCD", opts))
+                )
+                rows.append(
+                    {
+                        "index": i,
+                        "question": q,
+                        "image": {"bytes": b"\x89PNG\r\n\x1a\n" + str(i).encode(), "path": None},
+                        "answer": rng.choice("ABCD"),
+                        "category": cat,
+                        "l2_category": l2,
+                        "meta_info": {"source": "x", "split": "val", "image_path": f"{i}.png"},
+                    }
+                )
                 i += 1
     d = tmp_path_factory.mktemp("mmstar")
     pq.write_table(pa.Table.from_pylist(rows), d / "mmstar.parquet")
@@ -118,7 +181,9 @@ def test_rows_and_aggregates_agree_with_lmms_eval(lmms, mmstar_dir):
     compared = agree = 0
     for seed in range(7):
         rng = random.Random(seed)
-        rows = [dict(it, prediction=awkward(rng, it["options"], it["answer"], clean=seed / 7), error="") for it in items]
+        rows = [
+            dict(it, prediction=awkward(rng, it["options"], it["answer"], clean=seed / 7), error="") for it in items
+        ]
         outs = [lmms.mmstar_process_results(doc, [r["prediction"]]) for doc, r in zip(docs, rows)]
         for r, out in zip(rows, outs):
             compared += 1

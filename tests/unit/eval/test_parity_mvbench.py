@@ -43,8 +43,28 @@ def task_yaml(folder: str, name: str) -> dict:
     return cfg
 
 
-WORDS = ["dog", "the cube", "left", "right", "3", "0", "jumping", "a red ball", "It moved up.", "None", "B",
-         "walking", "opens the door", "1,000", "3.5", "e.g. running", "down-stairs", "x/y", "über", "狗"]
+WORDS = [
+    "dog",
+    "the cube",
+    "left",
+    "right",
+    "3",
+    "0",
+    "jumping",
+    "a red ball",
+    "It moved up.",
+    "None",
+    "B",
+    "walking",
+    "opens the door",
+    "1,000",
+    "3.5",
+    "e.g. running",
+    "down-stairs",
+    "x/y",
+    "über",
+    "狗",
+]
 
 
 def make_json(rng: random.Random, task: str, n: int) -> list[dict]:
@@ -52,9 +72,14 @@ def make_json(rng: random.Random, task: str, n: int) -> list[dict]:
     for i in range(n):
         k = rng.randint(2, 6)  # MVBench has 2-5 options; 6 exercises letters past E
         cands = rng.sample(WORDS, k)
-        rec = {"video": f"{task}_{i}.mp4", "question": rng.choice(
-            [f"What happens to {rng.choice(WORDS)}?", " How many times? ", "Which one\nis it?", "Q"]),
-            "candidates": cands, "answer": rng.choice(cands)}
+        rec = {
+            "video": f"{task}_{i}.mp4",
+            "question": rng.choice(
+                [f"What happens to {rng.choice(WORDS)}?", " How many times? ", "Which one\nis it?", "Q"]
+            ),
+            "candidates": cands,
+            "answer": rng.choice(cands),
+        }
         if rng.random() < 0.3:
             rec["start"], rec["end"] = 1.0, 5.5
         recs.append(rec)
@@ -67,16 +92,67 @@ def awkward(rng: random.Random, options: list[str], answer: str = "A", p_right: 
     letter = answer if right else rng.choice(L[: len(options) + 2])
     opt = options[L.index(answer)] if right else rng.choice(options)
     pool = [
-        letter, letter.lower(), f"{letter}.", f"({letter})", f"{letter})", f"({letter}) {opt}", f"{letter}. {opt}",
-        f"The answer is {letter}", f"The answer is {letter}.", f"Answer: {letter}", f"answer: ({letter.lower()})",
-        f"{letter} or {rng.choice(L[:4])}", opt, opt + ".", opt.upper(), f"I think it is {opt}.",
-        "Yes.", "no, it is not", "Not sure.", "A man is walking to the door.", "I cannot tell.",
-        "", " ", "\n", "\t", "\n\n", f" {letter} ", f"\n{letter}", f"{letter}\n\nBecause the video shows {opt}.",
-        f"{letter}\nexplanation", f"Best option:({letter}", f"[{letter}]", f"{{{letter}}}", f'"{letter}"', f"'{letter}'",
-        f"{letter}!", f"-{letter}-", f"{letter}, {opt}", f"{letter};", f"Option {letter}", f"({letter}", f"{letter}. ",
-        "Ｂ", "答案是B", "E", "F.", "e.g. B", "1,000", "3.5 times", "a/b", "D. d. d.", f"{letter}.{opt}",
-        "It is (C) because of B", "A. " + "very long ramble " * 40, "ramble " * 60 + letter,
-        f"{letter}:{opt}", f"<{letter}>", f"{letter}@", "None", "N/A", "null",
+        letter,
+        letter.lower(),
+        f"{letter}.",
+        f"({letter})",
+        f"{letter})",
+        f"({letter}) {opt}",
+        f"{letter}. {opt}",
+        f"The answer is {letter}",
+        f"The answer is {letter}.",
+        f"Answer: {letter}",
+        f"answer: ({letter.lower()})",
+        f"{letter} or {rng.choice(L[:4])}",
+        opt,
+        opt + ".",
+        opt.upper(),
+        f"I think it is {opt}.",
+        "Yes.",
+        "no, it is not",
+        "Not sure.",
+        "A man is walking to the door.",
+        "I cannot tell.",
+        "",
+        " ",
+        "\n",
+        "\t",
+        "\n\n",
+        f" {letter} ",
+        f"\n{letter}",
+        f"{letter}\n\nBecause the video shows {opt}.",
+        f"{letter}\nexplanation",
+        f"Best option:({letter}",
+        f"[{letter}]",
+        f"{{{letter}}}",
+        f'"{letter}"',
+        f"'{letter}'",
+        f"{letter}!",
+        f"-{letter}-",
+        f"{letter}, {opt}",
+        f"{letter};",
+        f"Option {letter}",
+        f"({letter}",
+        f"{letter}. ",
+        "Ｂ",
+        "答案是B",
+        "E",
+        "F.",
+        "e.g. B",
+        "1,000",
+        "3.5 times",
+        "a/b",
+        "D. d. d.",
+        f"{letter}.{opt}",
+        "It is (C) because of B",
+        "A. " + "very long ramble " * 40,
+        "ramble " * 60 + letter,
+        f"{letter}:{opt}",
+        f"<{letter}>",
+        f"{letter}@",
+        "None",
+        "N/A",
+        "null",
     ]
     s = rng.choice(pool)
     if rng.random() < 0.15:
@@ -107,8 +183,12 @@ def dataset(tmp_path_factory):
 
 
 def doc_of(item) -> dict:
-    return {"video": item["video"], "question": item["raw_question"], "candidates": list(item["options"]),
-            "answer": item["answer_text"]}
+    return {
+        "video": item["video"],
+        "question": item["raw_question"],
+        "candidates": list(item["options"]),
+        "answer": item["answer_text"],
+    }
 
 
 def test_prompts_and_paths_equal_lmms_eval(lmms, dataset, monkeypatch):
@@ -136,12 +216,18 @@ def test_every_row_and_aggregate_agrees_with_lmms_eval(lmms, dataset):
     n_rows, overall = 0, []
     for p_right in ROUNDS:
         rows = [dict(it, prediction=awkward(rng, it["options"], it["answer"], p_right), error="") for it in items]
-        theirs = [lmms.mvbench_process_results(doc_of(r), [lmms_eval_output(r["prediction"])])["mvbench_accuracy"]
-                  for r in rows]
+        theirs = [
+            lmms.mvbench_process_results(doc_of(r), [lmms_eval_output(r["prediction"])])["mvbench_accuracy"]
+            for r in rows
+        ]
         ours = [bench.judge(r) for r in rows]
-        bad = [(r["prediction"], r["answer"], r["options"], t, o) for r, t, o in zip(rows, theirs, ours)
-               if bool(t["score"]) != o["correct"] or (t["pred_answer"] != "") != o["counted"]
-               or t["gt_answer"] != r["answer"]]
+        bad = [
+            (r["prediction"], r["answer"], r["options"], t, o)
+            for r, t, o in zip(rows, theirs, ours)
+            if bool(t["score"]) != o["correct"]
+            or (t["pred_answer"] != "") != o["counted"]
+            or t["gt_answer"] != r["answer"]
+        ]
         assert not bad, f"{len(bad)} of {len(rows)} rows disagree, e.g. {bad[:5]}"
         assert sum(not o["counted"] for o in ours) > 5  # empties (dropped from the denominator) present
 
@@ -162,6 +248,7 @@ def test_aggregate_edge_cases_agree(lmms, dataset):
     bench = get_benchmark("mvbench", "lmms_eval")
     items = bench.load(str(dataset), tasks=("action_count",), layout="video")[:5]
     rows = [dict(it, prediction=p, error="") for it, p in zip(items, ["", " ", "\n\n", "", "\t"])]
-    theirs = [lmms.mvbench_process_results(doc_of(r), [lmms_eval_output(r["prediction"])])["mvbench_accuracy"]
-              for r in rows]
+    theirs = [
+        lmms.mvbench_process_results(doc_of(r), [lmms_eval_output(r["prediction"])])["mvbench_accuracy"] for r in rows
+    ]
     assert bench.score(rows)["task/action_count"] == lmms.mvbench_aggregate_results(theirs) == 0

@@ -26,9 +26,13 @@ from reference.lmms_eval_ref import task_module  # noqa: E402
 from videosft.benchmarks import get_benchmark  # noqa: E402
 
 ROUNDS = 20  # x 360 items = 7200 rows per layout
-AGGS = {"pope_accuracy": "pope_aggregate_accuracy", "pope_precision": "pope_aggregate_precision",
-        "pope_recall": "pope_aggregate_recall", "pope_f1_score": "pope_aggregate_f1_score",
-        "pope_yes_ratio": "pope_aggregate_yes_ratio"}
+AGGS = {
+    "pope_accuracy": "pope_aggregate_accuracy",
+    "pope_precision": "pope_aggregate_precision",
+    "pope_recall": "pope_aggregate_recall",
+    "pope_f1_score": "pope_aggregate_f1_score",
+    "pope_yes_ratio": "pope_aggregate_yes_ratio",
+}
 TASK_SPLIT = {"pope_adv.yaml": "adversarial", "pope_pop.yaml": "popular", "pope_random.yaml": "random"}
 OBJECTS = ["dog", "cat", "car", "dining table", "person", "traffic light", "bus", "cup"]
 
@@ -37,11 +41,25 @@ def _rows(split: str, n: int, rng: random.Random, start: int) -> list[dict]:
     rows = []
     for i in range(n):
         obj = rng.choice(OBJECTS)
-        q = rng.choice([f"Is there a {obj} in the image?", f" Is there a {obj} in the image? ", f"Is there a {obj} in the image?\n"])
+        q = rng.choice(
+            [
+                f"Is there a {obj} in the image?",
+                f" Is there a {obj} in the image? ",
+                f"Is there a {obj} in the image?\n",
+            ]
+        )
         src = f"COCO_val2014_{(start + i) // 2:012d}"
-        rows.append({"id": str(start + i), "question_id": str(i + 1), "question": q,
-                     "answer": rng.choice(["yes", "no"]), "image_source": src,
-                     "image": {"bytes": b"\x89PNG\r\n\x1a\n" + src.encode(), "path": None}, "category": split})
+        rows.append(
+            {
+                "id": str(start + i),
+                "question_id": str(i + 1),
+                "question": q,
+                "answer": rng.choice(["yes", "no"]),
+                "image_source": src,
+                "image": {"bytes": b"\x89PNG\r\n\x1a\n" + src.encode(), "path": None},
+                "category": split,
+            }
+        )
     return rows
 
 
@@ -54,7 +72,9 @@ def layouts(tmp_path_factory):
     (default / "data").mkdir()
     allrows = [r for s in by_split.values() for r in s]
     for k in range(3):  # data/test-0000k-of-00003.parquet, rows in published order split over shards
-        pq.write_table(pa.Table.from_pylist(allrows[k * 120:(k + 1) * 120]), default / "data" / f"test-0000{k}-of-00003.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(allrows[k * 120 : (k + 1) * 120]), default / "data" / f"test-0000{k}-of-00003.parquet"
+        )
     full = tmp_path_factory.mktemp("pope_full")
     (full / "Full").mkdir()
     for s, rows in by_split.items():

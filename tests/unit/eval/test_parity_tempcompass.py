@@ -24,8 +24,12 @@ from videosft.benchmarks.tempcompass import DIMENSIONS, TASK_TYPES  # noqa: E402
 
 N_PER_TYPE = 400
 ROUNDS = (0.0, 0.6, 0.95)  # share of task-type-shaped answers per round: 4 * 400 * 3 = 4800 rows compared
-YAML_OF = {"multi-choice": "tempcompass_mc.yaml", "yes_no": "tempcompass_yes_no.yaml",
-           "caption_matching": "tempcompass_caption_matching.yaml", "captioning": "tempcompass_captioning.yaml"}
+YAML_OF = {
+    "multi-choice": "tempcompass_mc.yaml",
+    "yes_no": "tempcompass_yes_no.yaml",
+    "caption_matching": "tempcompass_caption_matching.yaml",
+    "captioning": "tempcompass_captioning.yaml",
+}
 
 
 class _FnLoader(yaml.SafeLoader):
@@ -45,8 +49,18 @@ def task_yaml(name: str) -> dict:
     return cfg
 
 
-SENTS = ["The car moves left", "The car moves right", "A man is walking", "The ball falls slowly", "The flower blooms",
-         "The person first sits then stands", "people dancing", "Caption A", "speeding up", "fast"]
+SENTS = [
+    "The car moves left",
+    "The car moves right",
+    "A man is walking",
+    "The ball falls slowly",
+    "The flower blooms",
+    "The person first sits then stands",
+    "people dancing",
+    "Caption A",
+    "speeding up",
+    "fast",
+]
 TEXTS = ["slow", "fast", "left", "right", "normal speed", "clockwise", "counter-clockwise", "up", "down", "A man"]
 
 
@@ -61,21 +75,41 @@ def make_rows(rng: random.Random, tt: str, n: int) -> list[dict]:
             q = "What is happening?\n" + "\n".join(f"{'ABCD'[j]}. {o}" for j, o in enumerate(opts))
             out.append({"video_id": vid, "question": q, "answer": f"{'ABCD'[k]}. {opts[k]}", "dim": dim})
         elif tt == "yes_no":
-            out.append({"video_id": vid, "question": f"Is the car moving {rng.choice(TEXTS)}?",
-                        "answer": rng.choice(["yes", "no"]), "dim": dim})
+            out.append(
+                {
+                    "video_id": vid,
+                    "question": f"Is the car moving {rng.choice(TEXTS)}?",
+                    "answer": rng.choice(["yes", "no"]),
+                    "dim": dim,
+                }
+            )
         elif tt == "caption_matching":
             style = rng.choice(["Caption", "Sentence", "Option"])
             sents = rng.sample(SENTS, 2)
             labels = [f"{style} {x}" for x in (["1", "2"] if style == "Option" else ["A", "B"])]
             lines = [f"{lab}: {s}" for lab, s in zip(labels, sents)]
-            out.append({"video_id": vid, "question": "Which caption matches the video better?\n" + "\n".join(lines),
-                        "answer": rng.choice(lines), "dim": dim})
+            out.append(
+                {
+                    "video_id": vid,
+                    "question": "Which caption matches the video better?\n" + "\n".join(lines),
+                    "answer": rng.choice(lines),
+                    "dim": dim,
+                }
+            )
         else:
             opts = rng.sample(TEXTS, 3)
             k = rng.randrange(3)
             mcq = "What is the speed?\n" + "\n".join(f"{'ABC'[j]}. {o}" for j, o in enumerate(opts))
-            out.append({"video_id": vid, "question": "Describe the video in detail.\nGenerated Caption:",
-                        "answer": opts[k], "dim": dim, "mc_question": mcq, "mc_answer": f"{'ABC'[k]}. {opts[k]}"})
+            out.append(
+                {
+                    "video_id": vid,
+                    "question": "Describe the video in detail.\nGenerated Caption:",
+                    "answer": opts[k],
+                    "dim": dim,
+                    "mc_question": mcq,
+                    "mc_answer": f"{'ABC'[k]}. {opts[k]}",
+                }
+            )
     return out
 
 
@@ -85,14 +119,61 @@ def awkward(rng: random.Random, row: dict, p_focus: float = 0.6) -> str:
     line = rng.choice(lines) if lines else a
     letter = rng.choice("ABCDE")
     pool = [
-        a, a + ".", a.lower(), " " + a, letter, letter.lower(), f"{letter}.", f"{letter})", f"({letter})",
-        f"{letter}. {rng.choice(TEXTS)}", f"{letter}) x", f"The answer is {letter}", f"Answer: {letter}",
-        line, line + ".", line.split(": ")[-1], line.split(": ")[0], line.split(": ")[0].split()[-1],
-        f"({letter}) {line.split(': ')[-1]}", f"{line.split(': ')[0]}.", f"{line.split(': ')[0].split()[-1]}.",
-        "1", "2", "Option 1", "Caption B", "Sentence A", "yes", "Yes.", "YES, it is", "no", "No.", "no, it is not",
-        "Not sure.", "nothing moves", "I don't know", "A man is walking", "", " ", "\n", "\n\n", "\t",
-        f"{a}\n\nBecause...", f"\n{letter}", f"{letter}\nexplanation", "B or C", "Ｂ", "答案是A", "None", "NA",
-        "ramble " * 50, f"{letter} " + "long " * 30, "fast", "slow", "The car moves left", rng.choice(SENTS),
+        a,
+        a + ".",
+        a.lower(),
+        " " + a,
+        letter,
+        letter.lower(),
+        f"{letter}.",
+        f"{letter})",
+        f"({letter})",
+        f"{letter}. {rng.choice(TEXTS)}",
+        f"{letter}) x",
+        f"The answer is {letter}",
+        f"Answer: {letter}",
+        line,
+        line + ".",
+        line.split(": ")[-1],
+        line.split(": ")[0],
+        line.split(": ")[0].split()[-1],
+        f"({letter}) {line.split(': ')[-1]}",
+        f"{line.split(': ')[0]}.",
+        f"{line.split(': ')[0].split()[-1]}.",
+        "1",
+        "2",
+        "Option 1",
+        "Caption B",
+        "Sentence A",
+        "yes",
+        "Yes.",
+        "YES, it is",
+        "no",
+        "No.",
+        "no, it is not",
+        "Not sure.",
+        "nothing moves",
+        "I don't know",
+        "A man is walking",
+        "",
+        " ",
+        "\n",
+        "\n\n",
+        "\t",
+        f"{a}\n\nBecause...",
+        f"\n{letter}",
+        f"{letter}\nexplanation",
+        "B or C",
+        "Ｂ",
+        "答案是A",
+        "None",
+        "NA",
+        "ramble " * 50,
+        f"{letter} " + "long " * 30,
+        "fast",
+        "slow",
+        "The car moves left",
+        rng.choice(SENTS),
     ]
     tt = row["task_type"]
     if rng.random() < p_focus and tt != "captioning":  # shaped for the task type's own rules
@@ -143,9 +224,16 @@ def offline_judge(lmms, monkeypatch):
 
     class Response:
         status_code = 401
-        content = json.dumps({"error": {"message": "Incorrect API key provided: YOUR_API_KEY.",
-                                        "type": "invalid_request_error", "param": None,
-                                        "code": "invalid_api_key"}}).encode()
+        content = json.dumps(
+            {
+                "error": {
+                    "message": "Incorrect API key provided: YOUR_API_KEY.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "invalid_api_key",
+                }
+            }
+        ).encode()
 
     def post(*args, **kwargs):
         calls["n"] += 1
@@ -157,12 +245,18 @@ def offline_judge(lmms, monkeypatch):
     return calls
 
 
-PROCESS = {"multi-choice": "tempcompass_process_results_multi_choice", "yes_no": "tempcompass_process_results_yes_no",
-           "caption_matching": "tempcompass_process_results_caption_matching",
-           "captioning": "tempcompass_process_results_captioning"}
-TO_TEXT = {"multi-choice": "tempcompass_doc_to_text_multi_choice", "yes_no": "tempcompass_doc_to_text_yes_no",
-           "caption_matching": "tempcompass_doc_to_text_caption_matching",
-           "captioning": "tempcompass_doc_to_text_captioning"}
+PROCESS = {
+    "multi-choice": "tempcompass_process_results_multi_choice",
+    "yes_no": "tempcompass_process_results_yes_no",
+    "caption_matching": "tempcompass_process_results_caption_matching",
+    "captioning": "tempcompass_process_results_captioning",
+}
+TO_TEXT = {
+    "multi-choice": "tempcompass_doc_to_text_multi_choice",
+    "yes_no": "tempcompass_doc_to_text_yes_no",
+    "caption_matching": "tempcompass_doc_to_text_caption_matching",
+    "captioning": "tempcompass_doc_to_text_captioning",
+}
 
 
 def doc_of(item) -> dict:
@@ -203,9 +297,11 @@ def test_every_row_and_aggregate_agrees_with_lmms_eval(lmms, dataset, offline_ju
             theirs.append(getattr(lmms, PROCESS[r["task_type"]])(doc_of(r), [lmms_eval_output(r["prediction"])]))
             asked.append(offline_judge["n"] > before)
         ours = [bench.judge(r) for r in rows]
-        bad = [(r["task_type"], r["prediction"], r["answer"], t["avg_accuracy"]["rating"], o)
-               for r, t, o, a in zip(rows, theirs, ours, asked)
-               if (t["avg_accuracy"]["rating"] == 1) != o["correct"] or a != bool(o.get("needs_judge"))]
+        bad = [
+            (r["task_type"], r["prediction"], r["answer"], t["avg_accuracy"]["rating"], o)
+            for r, t, o, a in zip(rows, theirs, ours, asked)
+            if (t["avg_accuracy"]["rating"] == 1) != o["correct"] or a != bool(o.get("needs_judge"))
+        ]
         assert not bad, f"{len(bad)} of {len(rows)} rows disagree, e.g. {bad[:5]}"
 
         scores = bench.score(rows)
@@ -221,7 +317,9 @@ def test_every_row_and_aggregate_agrees_with_lmms_eval(lmms, dataset, offline_ju
             ours_keys = {k.split("/", 1)[1] for k in scores if k.startswith(tt + "/")}
             assert ours_keys == set(metrics), tt  # every field lmms-eval reports, no more
             for key, values in metrics.items():
-                assert scores[f"{tt}/{key}"] == pytest.approx(lmms.tempcompass_aggregate_rating(values, None), abs=1e-12)
+                assert scores[f"{tt}/{key}"] == pytest.approx(
+                    lmms.tempcompass_aggregate_rating(values, None), abs=1e-12
+                )
         assert scores["overall"] == pytest.approx(sum(scores[f"{t}/avg_accuracy"] for t in TASK_TYPES) / 4)
         assert scores["captioning/avg_accuracy"] == 0  # judge-only upstream: -1 with no key
         n_rows += len(rows)
@@ -235,8 +333,14 @@ def test_upstream_quirks_reproduced(lmms, dataset, offline_judge):
     items = bench.load(str(dataset), task_types=("yes_no", "multi-choice"))
     yn = next(i for i in items if i["task_type"] == "yes_no" and i["answer"] == "no")
     mc = next(i for i in items if i["task_type"] == "multi-choice")
-    for item, pred in [(yn, "Not sure."), (yn, "nothing"), (mc, "E"), (mc, f"{mc['answer'][0]}.whatever"),
-                       (mc, " " + mc["answer"][0]), (mc, mc["answer"][0] + "\n\nbecause")]:
+    for item, pred in [
+        (yn, "Not sure."),
+        (yn, "nothing"),
+        (mc, "E"),
+        (mc, f"{mc['answer'][0]}.whatever"),
+        (mc, " " + mc["answer"][0]),
+        (mc, mc["answer"][0] + "\n\nbecause"),
+    ]:
         t = getattr(lmms, PROCESS[item["task_type"]])(doc_of(item), [lmms_eval_output(pred)])["avg_accuracy"]
         assert (t["rating"] == 1) == bench.judge(dict(item, prediction=pred))["correct"], pred
     assert bench.judge(dict(yn, prediction="Not sure."))["correct"]  # startswith("no")

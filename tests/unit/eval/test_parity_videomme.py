@@ -37,27 +37,68 @@ def _yaml(name):
 
 def _doc(rng, i):
     vid = f"v{i // 3:04d}"
-    opts = [f"{L}. {rng.choice(['a man walking', 'two dogs', 'red car', 'None', 'B and C', '3', 'Café'])} {i}"
-            for L in "ABCD"]
-    return {"video_id": f"{i // 3:03d}", "duration": rng.choice(V.DURATIONS), "domain": rng.choice(V.CATEGORIES),
-            "sub_category": rng.choice(V.SUB_CATEGORIES), "url": f"https://www.youtube.com/watch?v={vid}",
-            "videoID": vid, "question_id": f"{i // 3:03d}-{i % 3 + 1}", "task_type": rng.choice(V.TASK_CATEGORIES),
-            "question": rng.choice(["What is shown?", " Leading space?", "Trailing space? ", "Which one?\nSecond line"]),
-            "options": opts, "answer": rng.choice("ABCD")}
+    opts = [
+        f"{L}. {rng.choice(['a man walking', 'two dogs', 'red car', 'None', 'B and C', '3', 'Café'])} {i}"
+        for L in "ABCD"
+    ]
+    return {
+        "video_id": f"{i // 3:03d}",
+        "duration": rng.choice(V.DURATIONS),
+        "domain": rng.choice(V.CATEGORIES),
+        "sub_category": rng.choice(V.SUB_CATEGORIES),
+        "url": f"https://www.youtube.com/watch?v={vid}",
+        "videoID": vid,
+        "question_id": f"{i // 3:03d}-{i % 3 + 1}",
+        "task_type": rng.choice(V.TASK_CATEGORIES),
+        "question": rng.choice(["What is shown?", " Leading space?", "Trailing space? ", "Which one?\nSecond line"]),
+        "options": opts,
+        "answer": rng.choice("ABCD"),
+    }
 
 
 def _pred(rng, doc):
     L = rng.choice("ABCDEFGH")
     text = doc["options"][rng.randrange(4)]
     pool = [
-        L, f"{L}.", f"({L}) dog", f"The answer is {L}", L.lower(), "Not sure.", "A man is walking in the park.",
-        "", " ", "\n\t", f"{L} or {rng.choice('ABCD')}", text, text[3:], f"Answer: {L}", f"answer: {L}.",
-        f"The best answer is {L}.", f"I think it's {L}, but maybe {rng.choice('ABCD')}.", f"**{L}**", f"{L})",
-        f"{L}: {text[3:]}", f"Option {L}", f"The correct option is ({L}).", f"选{L}", f"答案是{L}", "Ünïcødé ✓ 答案",
-        f"Based on the video, {L}", "Best answer: " + L, "I cannot determine this from the video. " * rng.randint(1, 30),
-        f"{rng.randint(0, 99)}", f"\n{L}\n", f"{L}\n\nBecause " + "blah " * rng.randint(0, 200),
+        L,
+        f"{L}.",
+        f"({L}) dog",
+        f"The answer is {L}",
+        L.lower(),
+        "Not sure.",
+        "A man is walking in the park.",
+        "",
+        " ",
+        "\n\t",
+        f"{L} or {rng.choice('ABCD')}",
+        text,
+        text[3:],
+        f"Answer: {L}",
+        f"answer: {L}.",
+        f"The best answer is {L}.",
+        f"I think it's {L}, but maybe {rng.choice('ABCD')}.",
+        f"**{L}**",
+        f"{L})",
+        f"{L}: {text[3:]}",
+        f"Option {L}",
+        f"The correct option is ({L}).",
+        f"选{L}",
+        f"答案是{L}",
+        "Ünïcødé ✓ 答案",
+        f"Based on the video, {L}",
+        "Best answer: " + L,
+        "I cannot determine this from the video. " * rng.randint(1, 30),
+        f"{rng.randint(0, 99)}",
+        f"\n{L}\n",
+        f"{L}\n\nBecause " + "blah " * rng.randint(0, 200),
         "Let me think step by step. First, A is wrong. Then B... So the answer is " + L,
-        "'" + L + "'", f'"{L}"', f"{L}!", f"The answer is: {L}", "Z", "None of the above", "ABCD",
+        "'" + L + "'",
+        f'"{L}"',
+        f"{L}!",
+        f"The answer is: {L}",
+        "Z",
+        "None of the above",
+        "ABCD",
     ]
     s = rng.choice(pool)
     if rng.random() < 0.2:
@@ -99,8 +140,10 @@ def test_rows_and_aggregate_agree_with_lmms_eval(generated, monkeypatch):
     results = [m.videomme_process_results(d, [p])["videomme_perception_score"] for d, p in zip(docs, preds)]
     rows = [dict(it, prediction=p, error="") for it, p in zip(items, preds)]
     verdicts = [bench.judge(r) for r in rows]
-    agree = sum((v["extracted"] or "") == res["pred_answer"] and v["correct"] == bool(res["score"])
-                for v, res in zip(verdicts, results))
+    agree = sum(
+        (v["extracted"] or "") == res["pred_answer"] and v["correct"] == bool(res["score"])
+        for v, res in zip(verdicts, results)
+    )
     assert agree == len(rows) == N_ROWS
     assert sum(v["correct"] for v in verdicts) not in (0, N_ROWS)  # the generator exercises both outcomes
 
@@ -125,8 +168,9 @@ def test_subsets_of_rows_aggregate_identically(generated):
     for _ in range(20):
         idx = rng.sample(range(N_ROWS), rng.randint(1, 200))
         res = [m.videomme_process_results(docs[i], [preds[i]])["videomme_perception_score"] for i in idx]
-        assert bench.score([dict(items[i], prediction=preds[i], error="") for i in idx])["overall"] == \
-            m.videomme_aggregate_results(res)
+        assert bench.score([dict(items[i], prediction=preds[i], error="") for i in idx])[
+            "overall"
+        ] == m.videomme_aggregate_results(res)
 
 
 def test_extractor_agrees_on_more_strings():
@@ -175,8 +219,14 @@ def test_subtitle_prompt_equals_doc_to_text_subtitle(tmp_path, monkeypatch, writ
         cues, t = [], 0.0
         while t < dur + 2:
             span = rng.uniform(0.2, 3.0)
-            body = rng.choice(['<font color="white" size=".72c">line {k}</font>', "plain {k}",
-                               '<font color="white" size=".72c">two\nrows {k}</font>', '<i>x {k}</i>'])
+            body = rng.choice(
+                [
+                    '<font color="white" size=".72c">line {k}</font>',
+                    "plain {k}",
+                    '<font color="white" size=".72c">two\nrows {k}</font>',
+                    "<i>x {k}</i>",
+                ]
+            )
             cues.append((t, t + span, body.format(k=len(cues))))
             t += span + rng.choice([0.0, 0.1, 1.5])
         if i == 2:
@@ -193,8 +243,9 @@ def test_subtitle_prompt_equals_doc_to_text_subtitle(tmp_path, monkeypatch, writ
     assert all("plain" not in it["question"] and "<font" not in it["question"] for it in items)
     for n in (1, 8, 64, -1):  # other frame budgets
         items = get_benchmark("videomme", "lmms_eval").load(str(root), subtitles=True, frame_num=n)
-        assert [it["question"] for it in items] == \
-            [m.videomme_doc_to_text_subtitle(d, dict(kwargs, frame_num=n)) for d in docs]
+        assert [it["question"] for it in items] == [
+            m.videomme_doc_to_text_subtitle(d, dict(kwargs, frame_num=n)) for d in docs
+        ]
     assert re.search("This video's subtitles are listed below: \n", items[0]["question"])
 
 
@@ -203,12 +254,19 @@ def test_aggregates_agree_from_low_to_high_scores(generated, monkeypatch, plain)
     """Mostly-plain mixes (the right letter in a usual form) push the score up; every logged number agrees."""
     docs, items, _ = generated
     rng = random.Random(int(plain * 100))
-    preds = [rng.choice([d["answer"], f"The answer is {d['answer']}.", f"({d['answer']})", d["options"][ord(d["answer"]) - 65]])
-             if rng.random() < plain else _pred(rng, d) for d in docs]
+    preds = [
+        rng.choice(
+            [d["answer"], f"The answer is {d['answer']}.", f"({d['answer']})", d["options"][ord(d["answer"]) - 65]]
+        )
+        if rng.random() < plain
+        else _pred(rng, d)
+        for d in docs
+    ]
     logged = []
     monkeypatch.setattr(m, "eval_logger", type("L", (), {"info": staticmethod(logged.append)}))
-    upstream = m.videomme_aggregate_results([m.videomme_process_results(d, [p])["videomme_perception_score"]
-                                             for d, p in zip(docs, preds)])
+    upstream = m.videomme_aggregate_results(
+        [m.videomme_process_results(d, [p])["videomme_perception_score"] for d, p in zip(docs, preds)]
+    )
     ours = get_benchmark("videomme").score([dict(it, prediction=p, error="") for it, p in zip(items, preds)])
     assert ours["overall"] == upstream
     assert logged[-1] == f"Overall Performance: {upstream: .1f}%"

@@ -44,15 +44,21 @@ def _doc(rng, track, i):
     if (track != "Adaptation" and kind < 0.85) or kind < 0.6:
         qtype = "multiple-choice" if kind < 0.55 or 0.6 <= kind < 0.83 else "perception"  # "perception": a quirk
         n = rng.choice([4, 4, 5, 6, 8, 10])
-        texts = [rng.choice(["12", "mitochondria", "a cell", "None", "B only", "3.5 m/s", "Ünïcødé", "x = 2"]) + f" {k}"
-                 for k in range(n)]
+        texts = [
+            rng.choice(["12", "mitochondria", "a cell", "None", "B only", "3.5 m/s", "Ünïcødé", "x = 2"]) + f" {k}"
+            for k in range(n)
+        ]
         opts = [f"{chr(65 + k)}. {t}" for k, t in enumerate(texts)] if rng.random() < 0.5 else texts
         answer = rng.choice([chr(65 + k) for k in range(n)])
     else:
         qtype, opts, answer = "open", [], rng.choice(OPEN_ANSWERS)
-    return {"id": f"{track}_{subject}_{i}", "question": rng.choice(["What is X?", "Compute <image 1> value.",
-                                                                       " Why?\nExplain."]),
-            "options": opts, "answer": answer, "question_type": qtype}
+    return {
+        "id": f"{track}_{subject}_{i}",
+        "question": rng.choice(["What is X?", "Compute <image 1> value.", " Why?\nExplain."]),
+        "options": opts,
+        "answer": answer,
+        "question_type": qtype,
+    }
 
 
 def _pred(rng, doc):
@@ -60,13 +66,47 @@ def _pred(rng, doc):
     ans = doc["answer"]
     opt = doc["options"][0] if doc["options"] else "mitochondria"
     pool = [
-        L, f"{L}.", f"({L}) dog", f"The answer is {L}", L.lower(), "Not sure.", "A man is walking.", "", " ", "\n",
-        f"{L} or {rng.choice('ABCD')}", opt, f"Answer: {L}", "API Error", f"**{L}**", f"答案是{L}",
-        ans, f"The answer is {ans}.", f"= {ans}", f"so the total is {ans}", f"{ans}.", f"Result: {ans} units",
-        f"{rng.randint(-5, 2000)}", f"{rng.uniform(-10, 10):.3f}", "1,000", "1e3", "3.1416", "0.50", "-2.0",
-        "The value is 12\nTherefore, the final answer is 42.", "It is a.", "x", "Paris is the capital. So Paris.",
-        "Let me think. " * rng.randint(1, 40) + f"Therefore {ans}", "Ünïcødé ✓", "is ", "so .", "total = ",
-        f"The answer is {L}. {opt}", f"I choose {L}", f"{L}: {opt}",
+        L,
+        f"{L}.",
+        f"({L}) dog",
+        f"The answer is {L}",
+        L.lower(),
+        "Not sure.",
+        "A man is walking.",
+        "",
+        " ",
+        "\n",
+        f"{L} or {rng.choice('ABCD')}",
+        opt,
+        f"Answer: {L}",
+        "API Error",
+        f"**{L}**",
+        f"答案是{L}",
+        ans,
+        f"The answer is {ans}.",
+        f"= {ans}",
+        f"so the total is {ans}",
+        f"{ans}.",
+        f"Result: {ans} units",
+        f"{rng.randint(-5, 2000)}",
+        f"{rng.uniform(-10, 10):.3f}",
+        "1,000",
+        "1e3",
+        "3.1416",
+        "0.50",
+        "-2.0",
+        "The value is 12\nTherefore, the final answer is 42.",
+        "It is a.",
+        "x",
+        "Paris is the capital. So Paris.",
+        "Let me think. " * rng.randint(1, 40) + f"Therefore {ans}",
+        "Ünïcødé ✓",
+        "is ",
+        "so .",
+        "total = ",
+        f"The answer is {L}. {opt}",
+        f"I choose {L}",
+        f"{L}: {opt}",
     ]
     s = rng.choice(pool)
     if rng.random() < 0.15:
@@ -103,12 +143,18 @@ def test_prompts_paths_and_length_equal_lmms_eval(generated, monkeypatch):
     assert kwargs == _yaml("adaptation.yaml")["lmms_eval_specific_kwargs"]["default"]
     assert len(items) == len(docs) == 3 * N_PER_TRACK
     for d, it in zip(docs, items):
-        fn = m.videommmu_doc_to_text_adaptation if it["track"] == "Adaptation" else \
-            m.videommmu_doc_to_text_perception_comprehension
+        fn = (
+            m.videommmu_doc_to_text_adaptation
+            if it["track"] == "Adaptation"
+            else m.videommmu_doc_to_text_perception_comprehension
+        )
         assert it["question"] == fn(d, kwargs)
         assert [it["media_path"]] == m.videommmu_doc_to_visual(d)
-    assert _yaml("perception.yaml")["generation_kwargs"]["max_new_tokens"] == \
-        get_benchmark("videommmu").max_new_tokens == 1024
+    assert (
+        _yaml("perception.yaml")["generation_kwargs"]["max_new_tokens"]
+        == get_benchmark("videommmu").max_new_tokens
+        == 1024
+    )
 
 
 def _upstream_parsed_equal(ours, theirs):
@@ -156,8 +202,7 @@ def test_random_subsets_aggregate_identically(generated, monkeypatch):
         t = rng.choice(M.TRACKS)
         pool = [i for i, it in enumerate(items) if it["track"] == t]
         idx = rng.sample(pool, rng.randint(1, 60))
-        up = m.videommmu_aggregate_results([m.videommmu_process_results(docs[i], [preds[i]])["mmmu_acc"]
-                                            for i in idx])
+        up = m.videommmu_aggregate_results([m.videommmu_process_results(docs[i], [preds[i]])["mmmu_acc"] for i in idx])
         assert bench.score([dict(items[i], prediction=preds[i], error="") for i in idx])[f"mmmu_acc/{t}"] == up
 
 
@@ -179,8 +224,12 @@ def test_aggregates_agree_from_low_to_high_scores(generated, monkeypatch, plain)
     printed table agree."""
     _, docs, items, _ = generated
     rng = random.Random(int(plain * 100))
-    preds = [rng.choice([d["answer"], f"The answer is {d['answer']}.", f"Answer: {d['answer']}"])
-             if rng.random() < plain else _pred(rng, d) for d in docs]
+    preds = [
+        rng.choice([d["answer"], f"The answer is {d['answer']}.", f"Answer: {d['answer']}"])
+        if rng.random() < plain
+        else _pred(rng, d)
+        for d in docs
+    ]
     printed = []
     monkeypatch.setattr(m, "print", printed.append, raising=False)
     ours = get_benchmark("videommmu").score([dict(it, prediction=p, error="") for it, p in zip(items, preds)])
