@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from videosft.analysis.alignment import AlignmentSettings, checkpoint_labels, run_alignment, write_alignment_report
-from videosft.analysis.attention import AttentionSettings, run_attention
+from videosft.analysis.attention import AttentionSettings, run_attention, write_attention_report
 from videosft.analysis.report import report_from_run_dir
 from videosft.budget.evaluate import run_predictors_eval
 from videosft.budget.stage import budget_manifest
@@ -149,7 +149,16 @@ def fan_out(fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]], device: st
     return ray.get([task.remote(*c) for c in calls])
 
 
+# A probe, by name: (its runner, its settings type, its report writer). Ray tasks get the name and
+# plain dicts, so nothing unpicklable crosses to a worker.
+_PROBES = {
+    "alignment": (run_alignment, AlignmentSettings, write_alignment_report),
+    "attention": (run_attention, AttentionSettings, write_attention_report),
+}
+
+
 def _probe(
+    kind: str,
     model_path: str,
     data_root: str,
     settings: dict[str, Any],
@@ -158,11 +167,11 @@ def _probe(
     device: str,
     label: str,
 ) -> dict[str, Any]:
-
-    return run_alignment(
+    run, settings_type, _ = _PROBES[kind]
+    return run(
         model_path,
         data_root,
-        AlignmentSettings(**settings),
+        settings_type(**settings),
         family=family,
         contract=SamplingContract.model_validate(contract),
         device=device,
@@ -171,9 +180,38 @@ def _probe(
 
 
 @dataclass(frozen=True)
-class Aligned:
+class Probed:
+    """What a probe verb returns: one result per checkpoint, and the report files written."""
+
     results: list[dict[str, Any]]
     paths: dict[str, Path]
+
+
+def _probe_checkpoints(
+    kind: str,
+    cfg: ExperimentConfig,
+    model: Sequence[str],
+    data_root: str | None,
+    settings: Any,
+    family: str | None,
+    device: str | None,
+    out: str | None,
+) -> Probed:
+    """Run probe `kind` on each checkpoint (default: the base model) via `fan_out`; write its report."""
+    device = device or ("cuda" if cfg.train.use_gpu else "cpu")
+    cfg = anchored(cfg)
+    inputs = None
+    if not model or data_root is None:
+        cfg, inputs = _resolved(cfg)
+    models = [str(Path(m).resolve()) for m in model] or [inputs.model_path]  # type: ignore[union-attr]
+    root = data_root or inputs.data_root  # type: ignore[union-attr]
+    args = [
+        (kind, m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
+        for m, label in zip(models, checkpoint_labels(models))
+    ]
+    results = fan_out(_probe, args, device)
+    write_report = _PROBES[kind][2]
+    return Probed(results=results, paths=write_report(results, out or str(output_dir(cfg) / kind)))
 
 
 def alignment(
@@ -188,7 +226,7 @@ def alignment(
     seed: int = 0,
     device: str | None = None,
     out: str | None = None,
-) -> Aligned:
+) -> Probed:
     """Gradient-alignment probe (cos of image- vs video-loss gradients per frame budget) of each
     checkpoint in `model` (default: the experiment's base model).
 
@@ -209,50 +247,10 @@ def alignment(
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    device = device or ("cuda" if cfg.train.use_gpu else "cpu")
-    cfg = anchored(cfg)
-    inputs = None
-    if not model or data_root is None:
-        cfg, inputs = _resolved(cfg)
-    models = [str(Path(m).resolve()) for m in model] or [inputs.model_path]  # type: ignore[union-attr]
-    root = data_root or inputs.data_root  # type: ignore[union-attr]
-    args = [
-        (m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
-        for m, label in zip(models, checkpoint_labels(models))
-    ]
-    results = fan_out(_probe, args, device)
-    target = out or str(output_dir(cfg) / "alignment")
-    return Aligned(results=results, paths=write_alignment_report(results, target))
+    return _probe_checkpoints("alignment", cfg, model, data_root, settings, family, device, out)
 
 
 # --------------------------------------------------------------------------- attention
-def _attend(
-    model_path: str,
-    data_root: str,
-    settings: dict[str, Any],
-    family: str | None,
-    contract: dict[str, Any],
-    device: str,
-    label: str,
-) -> dict[str, Any]:
-
-    return run_attention(
-        model_path,
-        data_root,
-        AttentionSettings(**settings),
-        family=family,
-        contract=SamplingContract.model_validate(contract),
-        device=device,
-        label=label,
-    )
-
-
-@dataclass(frozen=True)
-class Attended:
-    results: list[dict[str, Any]]
-    paths: dict[str, Path]
-
-
 def attention(
     cfg: ExperimentConfig,
     model: Sequence[str] = (),
@@ -266,15 +264,13 @@ def attention(
     boxes: str | None = None,
     device: str | None = None,
     out: str | None = None,
-) -> Attended:
+) -> Probed:
     """Attention probe (share of the answer position's attention on the target's visual tokens, and
     its concentration, per layer group) of each checkpoint in `model` (default: the base model).
 
     Fans out like `alignment`; `budgets` defaults to eval.frame_budget (else the largest fixed
     training budget), `out` to <output_dir>/attention; `boxes`: a JSONL of {id, frame_index, box}.
     """
-    from videosft.analysis.attention import AttentionSettings, write_attention_report
-
     fixed = cfg.sweep.fixed_budgets()
     try:
         settings = AttentionSettings(
@@ -288,20 +284,7 @@ def attention(
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    device = device or ("cuda" if cfg.train.use_gpu else "cpu")
-    cfg = anchored(cfg)
-    inputs = None
-    if not model or data_root is None:
-        cfg, inputs = _resolved(cfg)
-    models = [str(Path(m).resolve()) for m in model] or [inputs.model_path]  # type: ignore[union-attr]
-    root = data_root or inputs.data_root  # type: ignore[union-attr]
-    args = [
-        (m, root, dataclasses.asdict(settings), family, cfg.sampling.model_dump(), device, label)
-        for m, label in zip(models, checkpoint_labels(models))
-    ]
-    results = fan_out(_attend, args, device)
-    target = out or str(output_dir(cfg) / "attention")
-    return Attended(results=results, paths=write_attention_report(results, target))
+    return _probe_checkpoints("attention", cfg, model, data_root, settings, family, device, out)
 
 
 # --------------------------------------------------------------------------- report, predictors, study
