@@ -20,7 +20,7 @@ TransformersEngine and vLLM agree; tests/vllm_cpu checks that both engines still
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,30 @@ def rope_index(
         if second_per_grid_ts is not None
         else []
     )
+
+    def next_item(token_type: int) -> np.ndarray:
+        t, h, w = next(images if token_type == 1 else videos)
+        factor = float(tokens_per_second) * next(spg, 1.0) if token_type == 2 else 1.0
+        grid = np.indices((t, h // spatial_merge_size, w // spatial_merge_size)).reshape(3, -1)
+        if factor != 1.0:
+            grid[0] = (grid[0] * factor).astype(np.int64)
+        return grid
+
+    return walk_positions(input_ids, mm_token_type_ids, attention_mask, next_item)
+
+
+def walk_positions(
+    input_ids: torch.Tensor,
+    mm_token_type_ids: torch.Tensor,
+    attention_mask: Any,
+    next_item: Callable[[int], np.ndarray],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mRoPE walk both Qwen families share: positions (3, B, L) and deltas (B, 1).
+
+    Per row (padding dropped by `attention_mask`, its positions stay 0): a text run counts up by 1
+    from (max so far + 1); a run of vision tokens takes `next_item(token_type)`, the (3, n) grid
+    of the next image (1) or video item (2) relative to its start, placed at (max so far + 1).
+    """
     pos = torch.zeros(3, *input_ids.shape, dtype=torch.long, device=input_ids.device)
     deltas = []
     for b in range(input_ids.shape[0]):
@@ -77,11 +101,7 @@ def rope_index(
                     j += 1
                 chunks.append(np.broadcast_to(np.arange(j - i), (3, j - i)) + nxt)
             else:
-                t, h, w = next(images if types[i] == 1 else videos)
-                factor = float(tokens_per_second) * next(spg, 1.0) if types[i] == 2 else 1.0
-                grid = np.indices((t, h // spatial_merge_size, w // spatial_merge_size)).reshape(3, -1)
-                if factor != 1.0:
-                    grid[0] = (grid[0] * factor).astype(np.int64)
+                grid = next_item(types[i])
                 chunks.append(grid + nxt)
                 j = i + grid.shape[1]
             nxt, i = int(chunks[-1].max()) + 1, j

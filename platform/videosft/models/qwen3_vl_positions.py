@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from videosft.models.positions import walk_positions
+
 
 def timestamps(frames_indices: Sequence[int], fps: float, temporal_patch_size: int = 2) -> list[float]:
     """Seconds of each temporal patch group: mean of its first and last frame's time (index / fps)."""
@@ -61,29 +63,11 @@ def rope_index(
         if video_grid_thw is not None
         else []
     )
-    pos = torch.zeros(3, *input_ids.shape, dtype=torch.long, device=input_ids.device)
-    deltas = []
-    for b in range(input_ids.shape[0]):
-        keep = (
-            attention_mask[b].bool() if attention_mask is not None else torch.ones_like(input_ids[b], dtype=torch.bool)
-        )
-        types = mm_token_type_ids[b][keep].tolist()
-        chunks, nxt, i = [], 0, 0
-        while i < len(types):
-            if types[i] == 0:
-                j = i
-                while j < len(types) and types[j] == 0:
-                    j += 1
-                chunks.append(np.broadcast_to(np.arange(j - i), (3, j - i)) + nxt)
-            else:
-                t, h, w = next(images if types[i] == 1 else groups)
-                if t != 1:
-                    raise ValueError(f"qwen3_vl rope_index: an image grid must have t == 1, got {(t, h, w)}")
-                grid = np.indices((1, h // spatial_merge_size, w // spatial_merge_size)).reshape(3, -1)
-                chunks.append(grid + nxt)
-                j = i + grid.shape[1]
-            nxt, i = int(chunks[-1].max()) + 1, j
-        row = torch.from_numpy(np.concatenate(chunks, axis=1) if chunks else np.zeros((3, 0), np.int64))
-        pos[:, b, keep] = row.to(pos.device)
-        deltas.append(nxt - len(types))
-    return pos, torch.tensor(deltas, device=input_ids.device).unsqueeze(1)
+
+    def next_item(token_type: int) -> np.ndarray:
+        t, h, w = next(images if token_type == 1 else groups)
+        if t != 1:
+            raise ValueError(f"qwen3_vl rope_index: an image grid must have t == 1, got {(t, h, w)}")
+        return np.indices((1, h // spatial_merge_size, w // spatial_merge_size)).reshape(3, -1)
+
+    return walk_positions(input_ids, mm_token_type_ids, attention_mask, next_item)
