@@ -167,7 +167,6 @@ def cmd_attention(args: argparse.Namespace) -> int:
     """Attention probe: the answer position's attention on the target's visual tokens per checkpoint."""
 
     def show(res: Any) -> list[str]:
-
         return [
             attention_markdown(res.results).rstrip(),
             f"[attention] wrote {', '.join(str(p) for p in res.paths.values())}",
@@ -202,14 +201,12 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_make_tiny_model(args: argparse.Namespace) -> int:
-
     out = get_family(args.family).build_tiny(args.out, seed=args.seed)
     print(f"wrote tiny {args.family} checkpoint to {out}")
     return 0
 
 
 def cmd_make_synthetic(args: argparse.Namespace) -> int:
-
     made = make_synthetic(
         args.out,
         seed=args.seed,

@@ -197,7 +197,6 @@ def train_manifest(cfg: ExperimentConfig, inputs: Inputs) -> str:
 
 
 def _ensure_synthetic(cfg: ExperimentConfig, root: Path) -> Path:
-
     stamp = root / ".complete.json"
     want = cfg.data.synthetic.model_dump()
     if stamp.exists() and json.loads(stamp.read_text()) == want:
@@ -220,7 +219,6 @@ def _ensure_synthetic(cfg: ExperimentConfig, root: Path) -> Path:
 
 
 def _ensure_tiny_model(cfg: ExperimentConfig, path: Path, data_root: Path) -> Path:
-
     stamp = path / ".complete.json"
     want = {"family": cfg.model.family, "seed": cfg.model.tiny_seed}
     if stamp.exists() and json.loads(stamp.read_text()) == want:

@@ -138,7 +138,6 @@ class BudgetConfig(BaseModel):
     @field_validator("family")
     @classmethod
     def _known_family(cls, v: str) -> str:
-
         if v not in family_names():
             raise ValueError(f"unknown family {v!r}; expected one of {family_names()}")
         return v

@@ -30,7 +30,6 @@ CorrectFn = Callable[[Mapping[str, Any]], bool]
 
 
 def _default_correct(row: Mapping[str, Any]) -> bool:
-
     return is_correct(row)
 
 

@@ -62,7 +62,6 @@ class RowPreparer:
     """Adds what a predictor reads: thumbnails (+ probe columns) or just probe columns, per video row."""
 
     def __init__(self, predictor: BudgetPredictor, cfg: BudgetConfig) -> None:
-
         self.decoder = None
         if predictor.needs_frames:
             self.decoder = DecodeStage(thumbnail_contract(cfg).model_dump(), cfg.num_thumbnails, cfg.decode_timeout_s)

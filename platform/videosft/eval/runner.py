@@ -65,7 +65,6 @@ class EvalActor:
         vllm: dict[str, Any] | None = None,
         threads: int | None = None,
     ) -> None:
-
         if threads and engine == "transformers":
             import torch
 
@@ -292,7 +291,6 @@ def _score_and_write(
     model_path: str,
     out: Path,
 ) -> dict[str, Any]:
-
     bench = get_benchmark(name, cfg.eval.protocol)
     missing = P.record("", None, "", "missing: no prediction came back", key)
     preds = [

@@ -252,7 +252,6 @@ def write_study_report(
     extra_sections: Sequence[str] = (),
     extra_json: Mapping[str, Any] | None = None,
 ) -> Path:
-
     trials, rows = collect_trials(runs)
     result = verdict(trials)
     unreached = seed_reach(rows)

@@ -262,7 +262,6 @@ class MaterializedData:
 
 
 def _stream_stats(rows: int, rejects_path: Path, max_failure_ratio: float) -> StageStats:
-
     lines = rejects_path.read_text().splitlines() if rejects_path.exists() else []
     rejected = len({json.loads(line)["id"] for line in lines if line.strip()})  # a restart may re-log a row
     if rows and rejected / rows > max_failure_ratio:

@@ -92,5 +92,4 @@ def fit(
 
 
 def _loop(loop_config: dict[str, Any]) -> None:
-
     train_loop_per_worker(loop_config)

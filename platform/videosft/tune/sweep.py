@@ -430,7 +430,6 @@ def sweep_alignment(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str
 
 
 def _probe_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path: str, out_dir: str) -> str:
-
     cfg = from_dict(raw_cfg)
     settings = AlignmentSettings(
         budgets=tuple(cfg.sweep.fixed_budgets()),
@@ -500,7 +499,6 @@ def sweep_attention(cfg: ExperimentConfig, inputs: Inputs, trials: list[dict[str
 
 
 def _attend_one(raw_cfg: dict[str, Any], data_root: str, label: str, model_path: str, out_dir: str) -> str:
-
     cfg = from_dict(raw_cfg)
     att, fixed = cfg.attention, cfg.sweep.fixed_budgets()
     settings = AttentionSettings(
