@@ -87,3 +87,43 @@ def test_shipped_base_is_current_and_intact():
     assert info["accuracy"] > info["chance"] + 10  # stage 1 left it clearly above chance on held-out stills
     assert sum((bm.SHIPPED / f).stat().st_size for f in info["files"]) < 2_000_000
     assert (bm.SHIPPED / "model.safetensors").exists() and not list(bm.SHIPPED.glob("*.bin"))
+
+
+def test_laptop_study_stage1_is_the_shipped_base():
+    """The laptop and table1 presets take stage 1 from the shipped base: same stills, steps, rate, batch."""
+    for name in ("laptop", "table1"):
+        preset = PRESETS[name]
+        assert preset.stage1_trainer == "local"
+        recipe = bm.base_preset(preset)
+        assert bm.recipe_digest(recipe) == bm.recipe_digest(bm.DEMO_BASE)
+        assert bm.verify(bm.SHIPPED, bm.recipe_digest(recipe)) is not None
+    # a preset whose stage-1 fields differ gets a base of its own recipe, never the shipped one
+    other = bm.base_preset(PRESETS["laptop"].model_copy(update={"base_steps": 100}))
+    assert bm.recipe_digest(other) != bm.recipe_digest(bm.DEMO_BASE)
+    assert bm.verify(bm.SHIPPED, bm.recipe_digest(other)) is None
+
+
+def test_study_base_stills_are_the_shipped_base_training_stills(tmp_path):
+    """Rows come from per-row seeds: the study set's training stills are the ones the base learnt,
+    whatever its other split sizes (the reason the laptop study may reuse the shipped base)."""
+    from videosft.data.synthetic import make_synthetic
+
+    laptop, base = PRESETS["laptop"], bm.DEMO_BASE
+    a = make_synthetic(
+        tmp_path / "a", n_train_video=8, n_train_image=laptop.n_train_image, n_eval_image=8, n_eval_video=8
+    )
+    b = make_synthetic(
+        tmp_path / "b",
+        n_train_video=base.n_train_video,
+        n_train_image=base.n_train_image,
+        n_eval_image=4,
+        n_eval_video=4,
+    )
+    stills = [
+        sorted((r for r in json.loads(s.train.read_text()) if "image" in r), key=lambda r: r["id"]) for s in (a, b)
+    ]
+    assert len(stills[0]) == len(stills[1]) == 512
+    assert [(r["id"], r["conversations"]) for r in stills[0]] == [(r["id"], r["conversations"]) for r in stills[1]]
+    assert [(tmp_path / "a" / r["image"]).read_bytes() for r in stills[0][:16]] == [
+        (tmp_path / "b" / r["image"]).read_bytes() for r in stills[1][:16]
+    ]

@@ -20,6 +20,18 @@ def test_ci_trials_fit_one_at_a_time_on_two_cpus():
     assert derive_max_concurrent(cfg, {}) == 1  # an empty autoscaling cluster still gets a trial
 
 
+def test_a_pool_of_sweeps_is_bounded_by_all_its_trials_not_one_sweeps_budgets():
+    """run_trial_pool plans over every pooled trial: 2 budgets per sweep, 10 trials in the pool."""
+    overrides = ["train.num_workers=1", "eval.cpus_per_actor=0.5", "data.cpus_per_decoder=0.25"]
+    cfg = load_config(None, ["sweep.frame_budgets=[1, 2]", *overrides])
+    assert trial_need(cfg)["CPU"] == 0.75
+    assert derive_max_concurrent(cfg, {"CPU": 16.0}) == 2  # one sweep: its two budgets
+    assert derive_max_concurrent(cfg, {"CPU": 16.0}, n_trials=10) == 10
+    assert derive_max_concurrent(cfg, {"CPU": 2.0}, n_trials=10) == 2  # the cores still bind
+    capped = cfg.with_overrides(["sweep.max_concurrent_trials=3"])
+    assert derive_max_concurrent(capped, {"CPU": 16.0}, n_trials=10) == 3
+
+
 def test_gpu_trials_are_bounded_by_gpus_and_cpus():
     cfg = load_config(
         None,

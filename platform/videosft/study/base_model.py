@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from videosft.study.configs import stage1_config
+from videosft.eval.runner import evaluate_model
+from videosft.study.configs import stage1_config, write_image_manifest
 from videosft.study.presets import StudyPreset
-from videosft.study.run import stage1_base
 from videosft.study.stage1_local import stage1_local
+from videosft.study.stage1_ray import stage1_ray
+from videosft.workspace import prepare_inputs
 
 MANIFEST = "base.json"  # written last: its presence with matching hashes is what "complete" means
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "demo_base"
@@ -76,6 +78,60 @@ class Base:
     path: Path
     source: str  # "shipped" | "cache" | "built"
     info: dict[str, Any]  # base.json: digest, recipe, image accuracy, chance, per task, file hashes
+
+
+def base_preset(preset: StudyPreset) -> StudyPreset:
+    """The stage-1 recipe of a study preset with `stage1_trainer: local`: DEMO_BASE with the preset's
+    stage-1 fields, so the laptop preset (same stills, steps, rate, batch) gets the shipped base.
+
+    Only the image split matters to stage 1, and synthetic rows come from per-row seeds, so the
+    base's 512 training stills are the study set's first 512 whatever its other split sizes."""
+    fields = ("n_train_image", "base_steps", "base_lr", "micro_batch_size")
+    return DEMO_BASE.model_copy(update={k: getattr(preset, k) for k in fields})
+
+
+def study_stage1(preset: StudyPreset, out: Path) -> dict[str, Any]:
+    """Stage 1 of a `stage1_trainer: local` study: its verified base (ensure_base), copied into
+    `<out>/base_checkpoint` and scored on this study's own held-out stills; the summary
+    `stage1_ray` returns, plus where the base came from (cached)."""
+    out = Path(out).resolve()
+    done = out / "stage1" / "base.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    recipe = base_preset(preset)
+    base = ensure_base(recipe)
+    cfg = stage1_config(preset, out)
+    inputs = prepare_inputs(cfg)  # the study's own synthetic set (and frame-cache root)
+    write_image_manifest(inputs.data_root)
+    ckpt = out / "base_checkpoint"
+    shutil.rmtree(ckpt, ignore_errors=True)
+    shutil.copytree(base.path, ckpt)
+    scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root)
+    image = scores["synthetic_image"]
+    summary = {
+        "checkpoint": str(ckpt),
+        "data_root": inputs.data_root,
+        "random_init": inputs.model_path,
+        "accuracy": image["overall"],
+        "chance": image.get("chance"),
+        "ci": image.get("ci"),
+        "steps": preset.base_steps,
+        "lr": preset.base_lr,
+        "train_wall_s": base.info.get("train_wall_s"),
+        "trainer": "local",
+        "base_source": base.source,
+        "base_from": str(base.path),
+        "base_digest": base.info["digest"],
+        "per_task": {k: v for k, v in image.items() if k.startswith("task/")},
+    }
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(summary, indent=2))
+    print(
+        f"[study] stage 1 base ({base.source}, recipe {base.info['digest']}): image accuracy "
+        f"{image['overall']:.1f} (chance {image.get('chance'):.1f}) on this study's held-out stills",
+        flush=True,
+    )
+    return summary
 
 
 def cache_root() -> Path:
@@ -172,13 +228,13 @@ def write_base(
 
 def build_base(preset: StudyPreset, dest: Path, work_dir: Path | None = None, trainer: str = "local") -> dict[str, Any]:
     """Run stage 1 into `dest`: trainer "local" (study.stage1_local, one process, minutes) or "ray"
-    (run.stage1_base, the study's Ray Train path, hours on 2 shared cores); either is scored by the
+    (stage1_ray, the study's Ray Train path, hours on 2 shared cores); either is scored by the
     project's evaluation on held-out stills. Stage 1's own outputs go to `work_dir` (default: beside `dest`).
     """
     if trainer not in ("local", "ray"):
         raise ValueError(f"build_base: trainer must be 'local' or 'ray', got {trainer!r}")
     work = (Path(work_dir) if work_dir else dest.with_name(dest.name + "-stage1")).resolve()
-    summary = stage1_local(preset, work) if trainer == "local" else stage1_base(preset, work)
+    summary = stage1_local(preset, work) if trainer == "local" else stage1_ray(preset, work)
     return write_base(Path(summary["checkpoint"]), summary, preset, dest, trainer)
 
 

@@ -20,57 +20,21 @@ from videosft.analysis.alignment import AlignmentSettings, plot_alignment, run_a
 from videosft.analysis.attention import AttentionSettings, attention_markdown, plot_attention, run_attention
 from videosft.config import ExperimentConfig
 from videosft.data.synthetic import regenerate_target_boxes
-from videosft.eval.runner import evaluate_model
 from videosft.ray_runtime import ensure_ray
+from videosft.study.base_model import study_stage1
 from videosft.study.configs import (
-    stage1_config,
     stage2_configs,
-    write_image_manifest,
 )
 from videosft.study.presets import StudyPreset
 from videosft.study.report import collect_trials, replication_section, trial_kind, write_study_report
+from videosft.study.stage1_ray import stage1_ray
 from videosft.study.table1 import score_predictors, table1, table1_configs
-from videosft.train.run import train_at_budget
-from videosft.tune.sweep import run_sweep
-from videosft.workspace import prepare_inputs
+from videosft.tune.sweep import run_trial_pool, score_video_at
 
 
 def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
-    """Image SFT from random weights; returns {checkpoint, accuracy, chance, ...} (cached)."""
-
-    done = out / "stage1" / "base.json"
-    if done.exists():
-        return json.loads(done.read_text())
-    ensure_ray()
-    cfg = stage1_config(preset, out)
-    inputs = prepare_inputs(cfg)
-    write_image_manifest(inputs.data_root)
-    t0 = time.perf_counter()
-    outcome, _ = train_at_budget(cfg, inputs, 1, out / "stage1")
-    ckpt = out / "base_checkpoint"
-    shutil.copytree(outcome.checkpoint_path, ckpt, dirs_exist_ok=True)
-    wall = time.perf_counter() - t0
-    scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root)
-    image = scores["synthetic_image"]
-    summary = {
-        "checkpoint": str(ckpt),
-        "data_root": inputs.data_root,
-        "random_init": inputs.model_path,
-        "accuracy": image["overall"],
-        "chance": image.get("chance"),
-        "ci": image.get("ci"),
-        "steps": preset.base_steps,
-        "lr": preset.base_lr,
-        "train_wall_s": wall,
-        "per_task": {k: v for k, v in image.items() if k.startswith("task/")},
-    }
-    done.write_text(json.dumps(summary, indent=2))
-    print(
-        f"[study] stage 1 base: image accuracy {image['overall']:.1f} (chance {image.get('chance'):.1f}) "
-        f"after {preset.base_steps} steps, {wall:.0f} s",
-        flush=True,
-    )
-    return summary
+    """The study's base: trained here through Ray Train, or the preset's local-recipe base (cached)."""
+    return stage1_ray(preset, out) if preset.stage1_trainer == "ray" else study_stage1(preset, out)
 
 
 def _share_base_eval(first: Path, target: Path) -> None:
@@ -80,34 +44,25 @@ def _share_base_eval(first: Path, target: Path) -> None:
         shutil.copytree(src, dst)
 
 
-def score_at_fixed_budget(cfg: ExperimentConfig, trial_dir: Path, checkpoint: str, budget: int) -> Path:
-    """Score a trial (or the base) on the video split at one evaluation budget (cached); its eval dir."""
-
-    fixed = cfg.model_copy(
-        update={"eval": cfg.eval.model_copy(update={"frame_budget": budget, "benchmarks": ["synthetic_video"]})}
-    )
-    out = trial_dir / f"eval_fixed_{budget}"
-    evaluate_model(fixed, checkpoint, budget, out, cfg.data.root)
-    return out
-
-
 def run_stage2(
     preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequence[int]
 ) -> tuple[list[tuple[str, int, ExperimentConfig]], dict[str, Path]]:
-    """Every stage-2 sweep of `seeds`, then every trial at the fixed evaluation budget."""
+    """Every stage-2 sweep of `seeds` as one pool of trials (each also scored at the fixed
+    evaluation budget while it holds its slot), then the fixed-budget scores by trial."""
 
     runs = stage2_configs(preset, out, base, seeds)
     first = out / "stage2" / f"seed_{preset.seeds[0]}"
     for variant, seed, cfg in runs:
         _share_base_eval(first, Path(cfg.output_dir))
         print(f"[study] stage 2: {variant} sweep, seed {seed}: {cfg.sweep.frame_budgets}", flush=True)
-        run_sweep(cfg)
-    fixed = {"base": score_at_fixed_budget(runs[0][2], out / "stage1", base["checkpoint"], preset.eval_budget)}
+    run_trial_pool([cfg for _, _, cfg in runs], out / "stage2" / "tune", also_eval_at=preset.eval_budget)
+    data_root = base["data_root"]
+    fixed = {"base": score_video_at(runs[0][2], out / "stage1", base["checkpoint"], preset.eval_budget, data_root)}
     for variant, seed, cfg in runs:
         for summary_path in sorted(Path(cfg.output_dir, "trials").glob("*/summary.json")):
             summary = json.loads(summary_path.read_text())
             key = f"{trial_kind(variant, summary)}/{summary['frame_budget']}/{seed}"
-            fixed[key] = score_at_fixed_budget(cfg, summary_path.parent, summary["checkpoint"], preset.eval_budget)
+            fixed[key] = score_video_at(cfg, summary_path.parent, summary["checkpoint"], preset.eval_budget, data_root)
     return runs, fixed
 
 
@@ -117,10 +72,11 @@ def run_table1(
     """Table 1 in miniature: a Hybrid-Frame sweep per learned predictor and seed, then the table."""
 
     # Not sharing base_eval here: the base's hybrid evaluation depends on the predictor.
-    for _variant, seed, cfg in table1_configs(preset, out, base, preset.seeds):
+    extra = table1_configs(preset, out, base, preset.seeds)
+    for _variant, seed, cfg in extra:
         print(f"[study] table 1: {cfg.budget.predictor} hybrid sweep, seed {seed}", flush=True)
-        run_sweep(cfg)
-        runs = runs + [("fixed", seed, cfg)]
+    run_trial_pool([cfg for _, _, cfg in extra], out / "stage2" / "tune")
+    runs = runs + [("fixed", seed, cfg) for _, seed, cfg in extra]
     scores = score_predictors(preset, out, base)
     trials, rows = collect_trials(runs)
     lines, data = table1(trials, rows, scores, max(preset.budgets))

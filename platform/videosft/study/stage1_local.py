@@ -1,6 +1,6 @@
 """Stage 1 in one process: the study's image-only SFT recipe without Ray Train's per-step overhead.
 
-Why it exists: on 2 shared cores `run.stage1_base` (Ray Train + DeepSpeed + Ray Data) ran at ~3 s
+Why it exists: on 2 shared cores `stage1_ray` (Ray Train + DeepSpeed + Ray Data) ran at ~3 s
 per optimizer step where the same step costs ~0.1-0.2 s in plain torch, so its 2500-step base
 takes hours there; this builds the same kind of base in minutes, for the demo (base_model.py).
 It keeps what decides the weights: the same config (`configs.stage1_config`), synthetic stills and
@@ -8,7 +8,7 @@ random tiny model (`workspace.prepare_inputs`), decode and encode stages, freeze
 optimizer groups, AdamW (DeepSpeed's torch_adam on CPU: betas 0.9/0.999, eps 1e-8), gradient
 clipping, micro-batch, learning rate, steps and seeding. It differs in data order (a seeded
 permutation per epoch instead of Ray Data's shuffle buffer and cost buckets) and in running no
-DeepSpeed engine, so its weights are not bit-identical to `stage1_base`'s. Scoring is the
+DeepSpeed engine, so its weights are not bit-identical to `stage1_ray`'s. Scoring is the
 project's own (`eval.runner.evaluate_model`, the same evaluation the report uses, with its
 in-process predictor: no Ray, whose start-up also times out on an overloaded machine).
 """
@@ -136,7 +136,7 @@ def _trained(ckpt: Path, cfg: Any) -> dict[str, Any] | None:
 
 
 def stage1_local(preset: StudyPreset, out: Path) -> dict[str, Any]:
-    """Stage 1 of `preset` under `out`, in this process; the summary `run.stage1_base` returns (cached)."""
+    """Stage 1 of `preset` under `out`, in this process; the summary `stage1_ray` returns (cached)."""
 
     out = Path(out).resolve()
     done = out / "stage1" / "base.json"

@@ -168,6 +168,16 @@ def _compute(cfg: ExperimentConfig, outcome: Any, train_wall_s: float, eval_wall
     )
 
 
+def score_video_at(cfg: ExperimentConfig, trial: Path, checkpoint: str, budget: int, data_root: str) -> Path:
+    """Score a checkpoint on the video benchmarks at one fixed evaluation budget, into
+    `<trial>/eval_fixed_<budget>` (resumable like every evaluation: a finished one costs no pass)."""
+    video = [b for b in cfg.eval.benchmarks if get_benchmark(b, cfg.eval.protocol).modality == "video"]
+    fixed = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"frame_budget": budget, "benchmarks": video})})
+    out = trial / f"eval_fixed_{budget}"
+    evaluate_model(fixed, checkpoint, budget, out, data_root)
+    return out
+
+
 def _trainable(params: dict[str, Any]) -> None:
     from ray import tune
 
@@ -175,6 +185,9 @@ def _trainable(params: dict[str, Any]) -> None:
     inputs = Inputs(**params["inputs"])
     budget = params["frame_budget"]
     summary = run_trial(cfg, inputs, budget if budget == HYBRID else int(budget))
+    if params.get("also_eval_at"):  # the study's one evaluation budget, while this trial holds its slot
+        at = int(params["also_eval_at"])
+        score_video_at(cfg, trial_dir(cfg, budget), summary["checkpoint"], at, inputs.data_root)
     from videosft.analysis.compute import checkpoint_history
 
     *curve, final = trial_metrics(summary, checkpoint_history(summary["checkpoint"]))
@@ -250,25 +263,26 @@ def trial_need(cfg: ExperimentConfig) -> dict[str, float]:
     return {"CPU": max(train_cpu, eval_cpu), "GPU": max(train_gpu, eval_gpu)}
 
 
-def derive_max_concurrent(cfg: ExperimentConfig, cluster: Mapping[str, float]) -> int:
+def derive_max_concurrent(cfg: ExperimentConfig, cluster: Mapping[str, float], n_trials: int | None = None) -> int:
     """`sweep.max_concurrent_trials` when set (> 0), else how many trials `cluster` holds.
 
     `cluster` is the cluster at its *maximum* (see `plan_concurrency`), never only what is up when
     the sweep starts: an autoscaling cluster starts empty. Bounded by every resource a trial needs
-    (GPUs on a GPU sweep, CPUs always), at least 1, at most the number of trials.
+    (GPUs on a GPU sweep, CPUs always), at least 1, at most the number of trials (`n_trials`, default
+    the sweep's budgets).
     """
-    n_trials = len(cfg.sweep.frame_budgets)
+    n_trials = n_trials or len(cfg.sweep.frame_budgets)
     if cfg.sweep.max_concurrent_trials:
         return min(cfg.sweep.max_concurrent_trials, n_trials)
     fits = [math.floor(float(cluster.get(res, 0.0)) / need + 1e-9) for res, need in trial_need(cfg).items() if need > 0]
     return max(1, min([n_trials, *fits]))
 
 
-def trials_that_fit(cfg: ExperimentConfig, node_types: Any) -> int:
+def trials_that_fit(cfg: ExperimentConfig, node_types: Any, n_trials: int | None = None) -> int:
     """How many trials run at once on `node_types` at their maxima: k copies of every phase's bundles
     (plus each trial's driver bundle) placed together (clusters_fit), at least 1, at most the trials."""
 
-    n_trials = len(cfg.sweep.frame_budgets)
+    n_trials = n_trials or len(cfg.sweep.frame_budgets)
     if cfg.sweep.max_concurrent_trials:
         return min(cfg.sweep.max_concurrent_trials, n_trials)
     driver = [Bundle("trial driver", TRIAL_DRIVER_CPU)]
@@ -291,7 +305,7 @@ def cluster_file_node_types(path: str) -> Any:
     raise ValueError(f"sweep.cluster_file={path!r}: neither a `ray up` YAML nor a KubeRay manifest")
 
 
-def plan_concurrency(cfg: ExperimentConfig) -> tuple[int, str, bool]:
+def plan_concurrency(cfg: ExperimentConfig, n_trials: int | None = None) -> tuple[int, str, bool]:
     """(trials at once, where that number came from, whether the cluster autoscales).
 
     In order: `sweep.max_concurrent_trials`; the node-type maxima of `sweep.cluster_file`; the
@@ -301,10 +315,10 @@ def plan_concurrency(cfg: ExperimentConfig) -> tuple[int, str, bool]:
     import ray
 
     if cfg.sweep.max_concurrent_trials:
-        return derive_max_concurrent(cfg, {}), "sweep.max_concurrent_trials", False
+        return derive_max_concurrent(cfg, {}, n_trials), "sweep.max_concurrent_trials", False
     if cfg.sweep.cluster_file:
         types = cluster_file_node_types(cfg.sweep.cluster_file)
-        return trials_that_fit(cfg, types), f"node-type maxima of {cfg.sweep.cluster_file}", True
+        return trials_that_fit(cfg, types, n_trials), f"node-type maxima of {cfg.sweep.cluster_file}", True
     try:
         from ray._private.state import state
 
@@ -312,8 +326,9 @@ def plan_concurrency(cfg: ExperimentConfig) -> tuple[int, str, bool]:
     except Exception:  # noqa: BLE001 - private API; its absence just means "no autoscaler config"
         maxima = None
     if maxima:
-        return derive_max_concurrent(cfg, maxima), "the autoscaler config's maxima", True
-    return derive_max_concurrent(cfg, ray.cluster_resources()), "the resources up now (no autoscaler config)", False
+        return derive_max_concurrent(cfg, maxima, n_trials), "the autoscaler config's maxima", True
+    resources = ray.cluster_resources()
+    return derive_max_concurrent(cfg, resources, n_trials), "the resources up now (no autoscaler config)", False
 
 
 def request_trial_resources(cfg: ExperimentConfig, concurrent: int) -> list[dict[str, float]]:
@@ -365,26 +380,86 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
     )
 
 
-def run_sweep(cfg: ExperimentConfig) -> Path:
-    """Prepare inputs, evaluate the base, run (or resume) one Tune trial per budget, write the report."""
+def prepare_sweep(cfg: ExperimentConfig) -> tuple[ExperimentConfig, Inputs, dict[int | str, dict[str, Any]]]:
+    """Everything before a sweep's trials: checks, inputs, the frame cache, the base's scores."""
 
     check_tracking(cfg)  # a missing tracker package fails before any cluster work
     cfg = resolve_models(anchored(cfg))  # so does a model id that cannot be resolved (workspace.py)
     ensure_ray()
     inputs = prepare_inputs(cfg)
     prepare_frame_cache(cfg, inputs)  # decode once, before trials share it
-    base = evaluate_base(cfg, inputs)
-    try:
-        results = _tuner(cfg, inputs).fit()
-    finally:
-        _clear_resource_request()
-    errors = [str(r.error) for r in results if r.error]
-    if errors:
-        raise RuntimeError(f"{len(errors)} sweep trial(s) failed; first: {errors[0]}")
+    return cfg, inputs, evaluate_base(cfg, inputs)
+
+
+def finish_sweep(cfg: ExperimentConfig, inputs: Inputs, base: dict[int | str, dict[str, Any]]) -> Path:
+    """Everything after a sweep's trials: the probes it asks for and its report."""
+
     trials = [json.loads((trial_dir(cfg, b) / "summary.json").read_text()) for b in cfg.sweep.frame_budgets]
     alignment = sweep_alignment(cfg, inputs, trials)
     attention = sweep_attention(cfg, inputs, trials)
     return write_report(cfg, base, trials, output_dir(cfg), alignment=alignment, attention=attention)
+
+
+def _raise_failed(results: Any) -> None:
+    errors = [str(r.error) for r in results if r.error]
+    if errors:
+        raise RuntimeError(f"{len(errors)} sweep trial(s) failed; first: {errors[0]}")
+
+
+def run_sweep(cfg: ExperimentConfig) -> Path:
+    """Prepare inputs, evaluate the base, run (or resume) one Tune trial per budget, write the report."""
+
+    cfg, inputs, base = prepare_sweep(cfg)
+    try:
+        results = _tuner(cfg, inputs).fit()
+    finally:
+        _clear_resource_request()
+    _raise_failed(results)
+    return finish_sweep(cfg, inputs, base)
+
+
+def _pool_trainable(params: dict[str, Any]) -> None:
+    jobs = json.loads(Path(params["jobs"]).read_text())
+    _trainable(jobs[int(params["index"])])
+
+
+def run_trial_pool(sweeps: list[ExperimentConfig], storage: Path, also_eval_at: int | None = None) -> list[Path]:
+    """The trials of several sweeps (e.g. a study's seeds and variants) as one Tune run; their reports.
+
+    Run one after another, each sweep's last round leaves slots idle (5 trials on 2 slots: 3 rounds
+    for 2.5 trials' work) and a study of many sweeps pays that per sweep; pooled, the slots stay
+    full until the last trial. Each trial is still its sweep's (its config, output dir, cache, base
+    scores, report), and a finished trial is reused by its summary's config hash, so re-running
+    continues. `also_eval_at`: each trial also scores its checkpoint on the video benchmarks at that
+    budget (`score_video_at`) before its slot frees. Concurrency as for a sweep, over all trials.
+    """
+    from ray import tune
+
+    prepared = [prepare_sweep(cfg) for cfg in sweeps]
+    jobs = [
+        {
+            "experiment": cfg.model_dump(mode="json"),
+            "inputs": {"model_path": inputs.model_path, "data_root": inputs.data_root},
+            "frame_budget": budget,
+            "also_eval_at": also_eval_at,
+        }
+        for cfg, inputs, _ in prepared
+        for budget in cfg.sweep.frame_budgets
+    ]
+    storage.mkdir(parents=True, exist_ok=True)
+    name = f"pool_{_short_hash(jobs)}_{time.strftime('%Y%m%d-%H%M%S')}"
+    jobs_file = storage / f"{name}.jobs.json"  # trials read their job here: short names, small configs
+    jobs_file.write_text(json.dumps(jobs))
+    concurrent, source, _autoscaling = plan_concurrency(prepared[0][0], n_trials=len(jobs))
+    print(f"[sweep] {len(jobs)} trials of {len(sweeps)} sweeps, at most {concurrent} at once ({source})", flush=True)
+    tuner = tune.Tuner(
+        tune.with_resources(_pool_trainable, {"CPU": TRIAL_DRIVER_CPU}),
+        param_space={"jobs": str(jobs_file), "index": tune.grid_search(list(range(len(jobs))))},
+        tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+    )
+    _raise_failed(tuner.fit())
+    return [finish_sweep(*p) for p in prepared]
 
 
 def _clear_resource_request() -> None:
