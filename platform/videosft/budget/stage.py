@@ -247,7 +247,6 @@ def budget_manifest(
 
     rows = read_manifest(manifest_path, media_root)
     merged = budget_rows(rows, cfg, contract)
-    write_budget_manifest(merged, out)
     fell = sum(1 for r in merged if r[BUDGET_FELL_BACK])
     meta = {
         "key": key,
@@ -257,7 +256,14 @@ def budget_manifest(
         "fell_back": fell,
         "histogram": _histogram(r[S.FRAME_BUDGET] for r in merged),
     }
-    out.with_suffix(".meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    # The meta first and the manifest last, each whole (tmp + rename): the manifest's presence means
+    # both are complete, so a concurrent trial that finds it can read its meta.
+    meta_path = out.with_suffix(".meta.json")
+    meta_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    tmp.replace(meta_path)
+    write_budget_manifest(merged, out)
     print(f"[budget] {cfg.predictor}: {len(rows)} rows, {fell} fell back -> {out}", flush=True)
     return out
 

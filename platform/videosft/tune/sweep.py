@@ -388,6 +388,8 @@ def prepare_sweep(cfg: ExperimentConfig) -> tuple[ExperimentConfig, Inputs, dict
     ensure_ray()
     inputs = prepare_inputs(cfg)
     prepare_frame_cache(cfg, inputs)  # decode once, before trials share it
+    if HYBRID in cfg.sweep.frame_budgets:
+        hybrid_training(cfg, inputs)  # predict the budgets once, before trials (maybe of other seeds) read them
     return cfg, inputs, evaluate_base(cfg, inputs)
 
 
