@@ -1,6 +1,7 @@
 """Budget predictor seam: config validation, candidate rules, strict parsing, rule predictors, manifest."""
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -198,6 +199,38 @@ def test_cache_key_changes_with_what_decides_budgets_only(tmp_path):
     assert base != budget_cache_key(BudgetConfig(), SamplingContract(num_frames=4), str(m))
     m.write_text("[ ]")
     assert base != budget_cache_key(BudgetConfig(), c, str(m))
+
+
+def test_budget_manifest_marks_completion_last(tmp_path, monkeypatch):
+    """Pooled trials of several seeds may share one budget cache: the manifest (what they look for)
+    is written only after its meta, so whoever finds the manifest can read the meta, and a crash
+    between the two leaves no manifest, so the next caller recomputes instead of trusting half."""
+    from videosft.budget import stage
+
+    m = tmp_path / "train.json"
+    m.write_text(json.dumps([{"id": "v0", "video": "v0.mp4", "conversations": []}]))
+    rows = [{S.ID: "v0", S.FRAME_BUDGET: 4, S.BUDGET_RAW: "4", stage.BUDGET_FELL_BACK: False}]
+    monkeypatch.setattr(stage, "read_manifest", lambda path, root=None: [{S.ID: "v0"}])
+    monkeypatch.setattr(stage, "budget_rows", lambda r, cfg, contract: rows)
+    written = []
+
+    def fake_write(merged, out):
+        written.append(Path(out).with_suffix(".meta.json").exists())  # the meta is already whole
+        if len(written) == 1:
+            raise OSError("disk full")  # the first attempt dies before the manifest lands
+        Path(out).write_text("[]")
+        return Path(out)
+
+    monkeypatch.setattr(stage, "write_budget_manifest", fake_write)
+    cfg = BudgetConfig(predictor="oracle", cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(OSError):
+        stage.budget_manifest(str(m), cfg, SamplingContract())
+    left = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(left) == 1 and left[0].endswith(".meta.json")  # the meta, but no manifest to trust
+    out = stage.budget_manifest(str(m), cfg, SamplingContract())  # recomputed, not reused
+    assert written == [True, True] and out.exists()
+    assert json.loads(out.with_suffix(".meta.json").read_text())["histogram"] == {"4": 1}
+    assert not list((tmp_path / "cache").glob("*.tmp"))
 
 
 def test_missing_model_path_fails_before_any_ray_work():
