@@ -29,7 +29,7 @@ from videosft.study.presets import StudyPreset
 from videosft.study.report import collect_trials, replication_section, trial_kind, write_study_report
 from videosft.study.stage1_ray import stage1_ray
 from videosft.study.table1 import score_predictors, table1, table1_configs
-from videosft.tune.sweep import run_trial_pool, score_video_at
+from videosft.tune.sweep import prepare_sweep, run_trial_pool, score_video_at
 
 
 def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
@@ -52,10 +52,12 @@ def run_stage2(
 
     runs = stage2_configs(preset, out, base, seeds)
     first = out / "stage2" / f"seed_{preset.seeds[0]}"
-    for variant, seed, cfg in runs:
+    prepared = []
+    for variant, seed, cfg in runs:  # one at a time: the first sweep's base scores serve the rest
         _share_base_eval(first, Path(cfg.output_dir))
         print(f"[study] stage 2: {variant} sweep, seed {seed}: {cfg.sweep.frame_budgets}", flush=True)
-    run_trial_pool([cfg for _, _, cfg in runs], out / "stage2" / "tune", also_eval_at=preset.eval_budget)
+        prepared.append(prepare_sweep(cfg))
+    run_trial_pool(prepared, out / "stage2" / "tune", also_eval_at=preset.eval_budget)
     data_root = base["data_root"]
     fixed = {"base": score_video_at(runs[0][2], out / "stage1", base["checkpoint"], preset.eval_budget, data_root)}
     for variant, seed, cfg in runs:
@@ -75,7 +77,7 @@ def run_table1(
     extra = table1_configs(preset, out, base, preset.seeds)
     for _variant, seed, cfg in extra:
         print(f"[study] table 1: {cfg.budget.predictor} hybrid sweep, seed {seed}", flush=True)
-    run_trial_pool([cfg for _, _, cfg in extra], out / "stage2" / "tune")
+    run_trial_pool([prepare_sweep(cfg) for _, _, cfg in extra], out / "stage2" / "tune")
     runs = runs + [("fixed", seed, cfg) for _, seed, cfg in extra]
     scores = score_predictors(preset, out, base)
     trials, rows = collect_trials(runs)

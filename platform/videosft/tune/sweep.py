@@ -380,7 +380,10 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
     )
 
 
-def prepare_sweep(cfg: ExperimentConfig) -> tuple[ExperimentConfig, Inputs, dict[int | str, dict[str, Any]]]:
+Prepared = tuple[ExperimentConfig, Inputs, dict[int | str, dict[str, Any]]]  # what prepare_sweep returns
+
+
+def prepare_sweep(cfg: ExperimentConfig) -> Prepared:
     """Everything before a sweep's trials: checks, inputs, the frame cache, the base's scores."""
 
     check_tracking(cfg)  # a missing tracker package fails before any cluster work
@@ -425,7 +428,7 @@ def _pool_trainable(params: dict[str, Any]) -> None:
     _trainable(jobs[int(params["index"])])
 
 
-def run_trial_pool(sweeps: list[ExperimentConfig], storage: Path, also_eval_at: int | None = None) -> list[Path]:
+def run_trial_pool(prepared: list[Prepared], storage: Path, also_eval_at: int | None = None) -> list[Path]:
     """The trials of several sweeps (e.g. a study's seeds and variants) as one Tune run; their reports.
 
     Run one after another, each sweep's last round leaves slots idle (5 trials on 2 slots: 3 rounds
@@ -434,10 +437,10 @@ def run_trial_pool(sweeps: list[ExperimentConfig], storage: Path, also_eval_at: 
     scores, report), and a finished trial is reused by its summary's config hash, so re-running
     continues. `also_eval_at`: each trial also scores its checkpoint on the video benchmarks at that
     budget (`score_video_at`) before its slot frees. Concurrency as for a sweep, over all trials.
+    `prepared`: each sweep's `prepare_sweep` result (the caller orders them, e.g. to share caches).
     """
     from ray import tune
 
-    prepared = [prepare_sweep(cfg) for cfg in sweeps]
     jobs = [
         {
             "experiment": cfg.model_dump(mode="json"),
@@ -453,7 +456,7 @@ def run_trial_pool(sweeps: list[ExperimentConfig], storage: Path, also_eval_at: 
     jobs_file = storage / f"{name}.jobs.json"  # trials read their job here: short names, small configs
     jobs_file.write_text(json.dumps(jobs))
     concurrent, source, _autoscaling = plan_concurrency(prepared[0][0], n_trials=len(jobs))
-    print(f"[sweep] {len(jobs)} trials of {len(sweeps)} sweeps, at most {concurrent} at once ({source})", flush=True)
+    print(f"[sweep] {len(jobs)} trials of {len(prepared)} sweeps, at most {concurrent} at once ({source})", flush=True)
     tuner = tune.Tuner(
         tune.with_resources(_pool_trainable, {"CPU": TRIAL_DRIVER_CPU}),
         param_space={"jobs": str(jobs_file), "index": tune.grid_search(list(range(len(jobs))))},
