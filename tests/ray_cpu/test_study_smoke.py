@@ -10,7 +10,7 @@ import pytest
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def test_smoke_study_is_deterministic_and_continues(local_ray, tmp_path):
+def test_smoke_study_is_deterministic_and_table1_continues_it(local_ray, tmp_path):
     from videosft.study.presets import get_preset
     from videosft.study.run import run_study
 
@@ -52,11 +52,27 @@ def test_smoke_study_is_deterministic_and_continues(local_ray, tmp_path):
     assert json.loads(first)["trials"][0]["final_loss"] is not None
     shutil.rmtree(tmp_path / "again")
 
-    mtime = report.stat().st_mtime_ns
+    # Table 1 in the same directory continues the study: its base and fixed trials are reused (nothing
+    # retrains), and a Hybrid-Frame trial per learned predictor is added and scored.
     stamp = (tmp_path / "study" / "stage1" / "base.json").stat().st_mtime_ns
-    run_study(preset, str(tmp_path / "study"))  # continues: nothing retrains, the report is rewritten
+    summaries = {p: p.stat().st_mtime_ns for p in (tmp_path / "study" / "stage2").glob("*seed_0/trials/*/summary.json")}
+    table_report = run_study(get_preset("smoke-table1"), str(tmp_path / "study"))
     assert (tmp_path / "study" / "stage1" / "base.json").stat().st_mtime_ns == stamp
-    assert report.stat().st_mtime_ns >= mtime
+    assert len(summaries) == len(want) and all(p.stat().st_mtime_ns == t for p, t in summaries.items())
+    assert table_report.name == "table1_report.md" and report.read_text() == text  # the study's report stands
+    table = json.loads(table_report.with_suffix(".json").read_text())["table1"]
+    assert {"similarity", "text_classifier", "instruction", "oracle"} <= set(table["rows"])
+    assert {f"fixed {b}" for b in preset.budgets} <= set(table["rows"])
+    scores = json.loads((tmp_path / "study" / "predictors" / "eval" / "predictors.json").read_text())
+    for name in ("oracle", "similarity", "text_classifier", "instruction"):  # each against the known budgets
+        assert 0.0 <= scores[name]["exact"] <= 1.0 and scores[name]["mean_frames"] >= 1
+    assert scores["oracle"]["exact"] == 1.0
+    for name in ("similarity", "text_classifier", "instruction"):
+        trial = json.loads(
+            (tmp_path / "study" / "stage2" / f"{name}_seed_0" / "trials" / "budget_hybrid" / "summary.json").read_text()
+        )
+        assert trial["budget_predictor"] == name and trial["mean_frames"] >= 1
+    assert table["best_learned"].startswith("Best learned predictor:")
 
 
 def _stream(cfg, rows):
