@@ -73,11 +73,15 @@ def run_table1(
 ) -> tuple[list[str], dict[str, Any]]:
     """Table 1 in miniature: a Hybrid-Frame sweep per learned predictor and seed, then the table."""
 
-    # Not sharing base_eval here: the base's hybrid evaluation depends on the predictor.
+    # The base's hybrid evaluation depends on the predictor, not the seed: shared per predictor.
     extra = table1_configs(preset, out, base, preset.seeds)
+    first: dict[str, Path] = {}
+    prepared = []
     for _variant, seed, cfg in extra:
+        _share_base_eval(first.setdefault(cfg.budget.predictor, Path(cfg.output_dir)), Path(cfg.output_dir))
         print(f"[study] table 1: {cfg.budget.predictor} hybrid sweep, seed {seed}", flush=True)
-    run_trial_pool([prepare_sweep(cfg) for _, _, cfg in extra], out / "stage2" / "tune")
+        prepared.append(prepare_sweep(cfg))
+    run_trial_pool(prepared, out / "stage2" / "tune")
     runs = runs + [("fixed", seed, cfg) for _, seed, cfg in extra]
     scores = score_predictors(preset, out, base)
     trials, rows = collect_trials(runs)
