@@ -308,9 +308,9 @@ def write_study_report(
     lines += _breakdown(rows)
     lines += [
         "",
-        "## Gradient alignment (image vs video loss gradients) on the stage-1 base",
+        alignment_markdown([alignment]).rstrip(),
         "",
-        alignment_markdown([alignment]),
+        "Probed on the stage-1 base, the checkpoint every trial starts from.",
     ]
     env = environment()
     lines += [

@@ -191,11 +191,13 @@ def attention_section(
         results.append(json.loads(path.read_text()))
     plot_attention(results, target / "attention.png")
     alignment_png = plot_alignment([json.loads((out / "alignment_base.json").read_text())], out / "alignment.png")
+    heading, _, table = attention_markdown(results, figure="attention/attention.png").strip().partition("\n")
     return [
         "",
-        f"Seed {seed}'s trials; clips at {preset.eval_budget} frames.",
+        heading,
         "",
-        attention_markdown(results, figure="attention/attention.png").rstrip(),
+        f"The base and seed {seed}'s trials; clips at {preset.eval_budget} frames.",
+        table.rstrip(),
         "",
         f"![gradient alignment and the video gradient's second moment on the base]({alignment_png.name})",
     ]
