@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from videosft.eval.runner import evaluate_model
-from videosft.study.configs import stage1_config, write_image_manifest
+from videosft.study.configs import stage1_config, stage1_summary, write_image_manifest
 from videosft.study.presets import StudyPreset
 from videosft.study.stage1_local import stage1_local
 from videosft.study.stage1_ray import stage1_ray
@@ -108,22 +108,17 @@ def study_stage1(preset: StudyPreset, out: Path) -> dict[str, Any]:
     shutil.copytree(base.path, ckpt)
     scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root)
     image = scores["synthetic_image"]
-    summary = {
-        "checkpoint": str(ckpt),
-        "data_root": inputs.data_root,
-        "random_init": inputs.model_path,
-        "accuracy": image["overall"],
-        "chance": image.get("chance"),
-        "ci": image.get("ci"),
-        "steps": preset.base_steps,
-        "lr": preset.base_lr,
-        "train_wall_s": base.info.get("train_wall_s"),
-        "trainer": "local",
-        "base_source": base.source,
-        "base_from": str(base.path),
-        "base_digest": base.info["digest"],
-        "per_task": {k: v for k, v in image.items() if k.startswith("task/")},
-    }
+    summary = stage1_summary(
+        preset,
+        ckpt,
+        inputs,
+        image,
+        train_wall_s=base.info.get("train_wall_s"),
+        trainer="local",
+        base_source=base.source,
+        base_from=str(base.path),
+        base_digest=base.info["digest"],
+    )
     done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(summary, indent=2))
     print(

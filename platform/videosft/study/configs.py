@@ -61,6 +61,25 @@ def stage1_config(preset: StudyPreset, out: Path) -> ExperimentConfig:
     )
 
 
+def stage1_summary(
+    preset: StudyPreset, checkpoint: Path, inputs: Any, image: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    """What every stage-1 path records of its base (base.json): where it is, its held-out image
+    scores and its recipe; `extra` adds the path's own fields (wall time, trainer, provenance)."""
+    return {
+        "checkpoint": str(checkpoint),
+        "data_root": inputs.data_root,
+        "random_init": inputs.model_path,
+        "accuracy": image["overall"],
+        "chance": image.get("chance"),
+        "ci": image.get("ci"),
+        "steps": preset.base_steps,
+        "lr": preset.base_lr,
+        **extra,
+        "per_task": {k: v for k, v in image.items() if k.startswith("task/")},
+    }
+
+
 def stage2_configs(
     preset: StudyPreset, out: Path, base: dict[str, Any], seeds: Sequence[int] | None = None
 ) -> list[tuple[str, int, ExperimentConfig]]:

@@ -31,7 +31,7 @@ from videosft.engines import TransformersEngine
 from videosft.eval.runner import evaluate_model, local_predictor
 from videosft.models.registry import get_family
 from videosft.progress import write_progress
-from videosft.study.configs import IMAGE_MANIFEST, stage1_config, write_image_manifest
+from videosft.study.configs import IMAGE_MANIFEST, stage1_config, stage1_summary, write_image_manifest
 from videosft.study.presets import StudyPreset
 from videosft.train.loop import prepare_model, seed_everything
 from videosft.workspace import prepare_inputs
@@ -158,19 +158,7 @@ def stage1_local(preset: StudyPreset, out: Path) -> dict[str, Any]:
         predictor=_local_predictor(cfg, ckpt),
     )
     image = scores["synthetic_image"]
-    summary = {
-        "checkpoint": str(ckpt),
-        "data_root": inputs.data_root,
-        "random_init": inputs.model_path,
-        "accuracy": image["overall"],
-        "chance": image.get("chance"),
-        "ci": image.get("ci"),
-        "steps": preset.base_steps,
-        "lr": preset.base_lr,
-        "train_wall_s": meta["train_wall_s"],
-        "trainer": meta["trainer"],
-        "per_task": {k: v for k, v in image.items() if k.startswith("task/")},
-    }
+    summary = stage1_summary(preset, ckpt, inputs, image, train_wall_s=meta["train_wall_s"], trainer=meta["trainer"])
     done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(summary, indent=2))
     print(

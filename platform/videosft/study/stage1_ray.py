@@ -15,7 +15,7 @@ from typing import Any
 
 from videosft.eval.runner import evaluate_model
 from videosft.ray_runtime import ensure_ray
-from videosft.study.configs import stage1_config, write_image_manifest
+from videosft.study.configs import stage1_config, stage1_summary, write_image_manifest
 from videosft.study.presets import StudyPreset
 from videosft.train.run import train_at_budget
 from videosft.workspace import prepare_inputs
@@ -38,18 +38,7 @@ def stage1_ray(preset: StudyPreset, out: Path) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     scores = evaluate_model(cfg, str(ckpt), preset.eval_budget, out / "stage1" / "eval", inputs.data_root)
     image = scores["synthetic_image"]
-    summary = {
-        "checkpoint": str(ckpt),
-        "data_root": inputs.data_root,
-        "random_init": inputs.model_path,
-        "accuracy": image["overall"],
-        "chance": image.get("chance"),
-        "ci": image.get("ci"),
-        "steps": preset.base_steps,
-        "lr": preset.base_lr,
-        "train_wall_s": wall,
-        "per_task": {k: v for k, v in image.items() if k.startswith("task/")},
-    }
+    summary = stage1_summary(preset, ckpt, inputs, image, train_wall_s=wall)
     done.write_text(json.dumps(summary, indent=2))
     print(
         f"[study] stage 1 base: image accuracy {image['overall']:.1f} (chance {image.get('chance'):.1f}) "
