@@ -115,7 +115,9 @@ def test_healthy_file_is_probed_without_decoding(tmp_path, monkeypatch):
 def test_damaged_tail_is_decoded_to_find_the_last_frame(media, monkeypatch):
     decoded = _count_decoded(monkeypatch)
     out = probe_video(media["overreported"])
-    assert abs(out[S.NUM_FRAMES] - mf.decodable_frames(media["overreported"])) <= 2 and decoded  # the packets say "cut short": decode to know
+    assert (
+        abs(out[S.NUM_FRAMES] - mf.decodable_frames(media["overreported"])) <= 2 and decoded
+    )  # the packets say "cut short": decode to know
 
 
 @pytest.mark.parametrize("keep", [0.3, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 0.97])

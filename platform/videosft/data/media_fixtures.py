@@ -92,7 +92,11 @@ def write_video(
         if pts_ms is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if codec == "libx264":
-            stream.options = {"crf": "18", "preset": "veryfast", "x264-params": "threads=1"}  # same bytes on any core count
+            stream.options = {
+                "crf": "18",
+                "preset": "veryfast",
+                "x264-params": "threads=1",
+            }  # same bytes on any core count
         for index in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_pattern(index, width, height), format="rgb24")
             if pts_ms is not None:
