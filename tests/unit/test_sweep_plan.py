@@ -193,3 +193,42 @@ def test_trials_that_fit_packs_whole_trials_per_node():
     nodes = [NodeType("cpu", cpus=1.5, gpus=0, memory_gib=0, max_workers=3)]
     assert trials_that_fit(cfg, nodes) == 3  # one trial's worker (1) + decoder (0.25) + driver per 1.5-CPU node
     assert trials_that_fit(cfg, [NodeType("cpu", 1.5, 0, 0, 0)]) == 1  # nothing fits: still one pending trial
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_pool_asks_the_autoscaler_for_every_slot_and_always_clears_it(tmp_path, monkeypatch, fails):
+    """run_trial_pool on an autoscaling cluster: one up-front request for all its slots (as run_sweep
+    makes), dropped after the trials, whether they finished or failed; none on a fixed cluster."""
+    import ray.tune
+
+    from videosft.tune import sweep
+    from videosft.workspace import Inputs
+
+    calls: list = []
+    cfg = load_config(None, ["sweep.frame_budgets=[1, 2]", "train.num_workers=1", "data.cpus_per_decoder=0.25"])
+
+    class FakeTuner:
+        def __init__(self, *args, **kwargs):
+            calls.append(("tuner", kwargs["tune_config"].max_concurrent_trials))
+
+        def fit(self):
+            calls.append(("fit",))
+            if fails:
+                raise RuntimeError("a trial died")
+            return []
+
+    monkeypatch.setattr(ray.tune, "Tuner", FakeTuner)
+    monkeypatch.setattr(sweep, "finish_sweep", lambda *p: tmp_path / "report.md")
+    monkeypatch.setattr(sweep, "_clear_resource_request", lambda: calls.append(("clear",)))
+    monkeypatch.setattr(sweep, "request_trial_resources", lambda c, k: calls.append(("request", k)))
+    prepared = [(cfg, Inputs(model_path="m", data_root="d"), {}), (cfg, Inputs(model_path="m", data_root="d"), {})]
+    for autoscaling in (True, False):
+        calls.clear()
+        monkeypatch.setattr(sweep, "plan_concurrency", lambda c, n_trials=None, a=autoscaling: (3, "test", a))
+        if fails:
+            with pytest.raises(RuntimeError, match="a trial died"):
+                sweep.run_trial_pool(prepared, tmp_path / "tune")
+        else:
+            assert sweep.run_trial_pool(prepared, tmp_path / "tune") == [tmp_path / "report.md"] * 2
+        asked = [("request", 3)] if autoscaling else []
+        assert calls == [*asked, ("tuner", 3), ("fit",), ("clear",)]

@@ -455,15 +455,22 @@ def run_trial_pool(prepared: list[Prepared], storage: Path, also_eval_at: int | 
     name = f"pool_{_short_hash(jobs)}_{time.strftime('%Y%m%d-%H%M%S')}"
     jobs_file = storage / f"{name}.jobs.json"  # trials read their job here: short names, small configs
     jobs_file.write_text(json.dumps(jobs))
-    concurrent, source, _autoscaling = plan_concurrency(prepared[0][0], n_trials=len(jobs))
+    first = prepared[0][0]
+    concurrent, source, autoscaling = plan_concurrency(first, n_trials=len(jobs))
     print(f"[sweep] {len(jobs)} trials of {len(prepared)} sweeps, at most {concurrent} at once ({source})", flush=True)
+    if autoscaling and first.sweep.request_resources:  # as run_sweep: nodes come up for every slot at once
+        request_trial_resources(first, concurrent)
     tuner = tune.Tuner(
         tune.with_resources(_pool_trainable, {"CPU": TRIAL_DRIVER_CPU}),
         param_space={"jobs": str(jobs_file), "index": tune.grid_search(list(range(len(jobs))))},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
         run_config=tune.RunConfig(name=name, storage_path=str(storage)),
     )
-    _raise_failed(tuner.fit())
+    try:
+        results = tuner.fit()
+    finally:
+        _clear_resource_request()
+    _raise_failed(results)
     return [finish_sweep(*p) for p in prepared]
 
 
