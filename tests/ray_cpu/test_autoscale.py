@@ -190,6 +190,30 @@ def _worker_nodes() -> int:
     return sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0)
 
 
+def _what_holds_the_workers() -> str:
+    """Alive actors, workers and objects on the worker nodes still up: what keeps one from idling."""
+    import ray
+    from ray.util import state
+
+    nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0}
+    actors = [
+        (a.class_name, a.is_detached, a.required_resources)
+        for a in state.list_actors(filters=[("state", "=", "ALIVE")], detail=True, limit=1000)
+        if a.node_id in nodes
+    ]
+    objects = [
+        (o.reference_type, o.task_status, o.call_site)
+        for o in state.list_objects(limit=1000, detail=True)
+        if o.node_id in nodes or getattr(o, "ip", None) in nodes
+    ]
+    workers = [
+        (w.worker_type, w.pid, w.is_alive)
+        for w in state.list_workers(filters=[("is_alive", "=", True)], detail=True, limit=1000)
+        if w.node_id in nodes
+    ]
+    return f"nodes {sorted(nodes)}: actors {actors}; objects {objects[:20]}; workers {workers[:20]}"
+
+
 def _trial(params: dict) -> None:
     """One sweep trial: a one-worker Ray Train run that records when it ran."""
     import ray.train
@@ -301,7 +325,8 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
     while _worker_nodes() and time.time() < deadline:
         time.sleep(1)
     left, t_total = _worker_nodes(), time.time() - t0
-    if left:  # what the autoscaler saw last
+    if left:  # what the autoscaler saw last, and what Ray still has on the node
+        print(f"\nstill on the worker nodes: {_what_holds_the_workers()}")
         monitor = (Path(autoscaling_head).parent / "session_latest" / "logs" / "monitor.log").read_text()
         print(monitor[monitor.rfind("======== Autoscaler status") :][:3000])
     print(

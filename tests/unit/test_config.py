@@ -20,6 +20,11 @@ def test_jobs_demo_yaml_is_the_embedded_demo():
     demo, defaults = load_config(DEMO_CONFIG), load_config(None)
     assert demo.data.image_replay_ratio == 0.0 and demo.model.path is None
     assert demo.sweep.frame_budgets == [2, 4, 8] and demo.sampling == defaults.sampling
+    from videosft.tune.sweep import derive_max_concurrent
+
+    # two trials side by side on the README's 2 cores, each stepping on the same 8 samples as before
+    assert derive_max_concurrent(demo, {"CPU": 2.0}) == 2
+    assert demo.train.num_workers * demo.train.micro_batch_size == 8
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "jobs/configs").glob("*.yaml")), ids=lambda p: p.name)
