@@ -331,6 +331,24 @@ def plan_concurrency(cfg: ExperimentConfig, n_trials: int | None = None) -> tupl
     return derive_max_concurrent(cfg, resources, n_trials), "the resources up now (no autoscaler config)", False
 
 
+def pin_autoscaling_coordinator() -> bool:
+    """Create Ray's autoscaling coordinator on this (the driver's, i.e. the head) node; True if done.
+
+    Ray Train v2 and Ray Data share one detached `AutoscalingCoordinator` actor, created on the node
+    of whoever asks first (hard node affinity) and never removed. A Train run inside a Tune trial
+    asks first from a worker node, and since Ray 2.8 a node holding an actor is never idle: seen on
+    the simulated cluster, one worker node stayed up for good, holding only that actor. Created
+    here first, it lives on the head, which never scales down anyway. Uses Ray's own (internal)
+    factory so it is the same actor; on a Ray without it this does nothing.
+    """
+    try:
+        from ray.data._internal.cluster_autoscaler import get_or_create_autoscaling_coordinator
+    except ImportError:
+        return False
+    get_or_create_autoscaling_coordinator()
+    return True
+
+
 def request_trial_resources(cfg: ExperimentConfig, concurrent: int) -> list[dict[str, float]]:
     """Ask the autoscaler for `concurrent` trials' training bundles at once; returns what was asked."""
     from ray.autoscaler.sdk import request_resources
@@ -370,6 +388,8 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
         f"[sweep] {len(cfg.sweep.frame_budgets)} trials, at most {concurrent} at once ({source}) -> {storage / name}",
         flush=True,
     )
+    if autoscaling:
+        pin_autoscaling_coordinator()
     if autoscaling and cfg.sweep.request_resources:
         request_trial_resources(cfg, concurrent)
     return tune.Tuner(
@@ -458,6 +478,8 @@ def run_trial_pool(prepared: list[Prepared], storage: Path, also_eval_at: int | 
     first = prepared[0][0]
     concurrent, source, autoscaling = plan_concurrency(first, n_trials=len(jobs))
     print(f"[sweep] {len(jobs)} trials of {len(prepared)} sweeps, at most {concurrent} at once ({source})", flush=True)
+    if autoscaling:
+        pin_autoscaling_coordinator()
     if autoscaling and first.sweep.request_resources:  # as run_sweep: nodes come up for every slot at once
         request_trial_resources(first, concurrent)
     tuner = tune.Tuner(
