@@ -339,7 +339,7 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
         f"\nautoscale: planned {concurrent} at once ({source}); peak worker nodes {peak[0]}, "
         f"trials at once {overlap}, nodes used {len({r['node'] for r in runs})}; sweep {t_sweep:.0f} s; "
         f"{left_in_job} node(s) left while the sweep's job was connected (placement groups still held: "
-        f"{held}), {left} at {t_total:.0f} s after it ended"
+        f"{held}), {left} when checked {t_total:.0f} s after the test began"
     )
     assert peak[0] == MAX_WORKERS
     assert overlap == MAX_WORKERS
