@@ -221,6 +221,7 @@ def test_a_pool_asks_the_autoscaler_for_every_slot_and_always_clears_it(tmp_path
     monkeypatch.setattr(sweep, "finish_sweep", lambda *p: tmp_path / "report.md")
     monkeypatch.setattr(sweep, "_clear_resource_request", lambda: calls.append(("clear",)))
     monkeypatch.setattr(sweep, "request_trial_resources", lambda c, k: calls.append(("request", k)))
+    monkeypatch.setattr(sweep, "pin_autoscaling_coordinator", lambda: calls.append(("pin",)))  # no Ray here
     prepared = [(cfg, Inputs(model_path="m", data_root="d"), {}), (cfg, Inputs(model_path="m", data_root="d"), {})]
     for autoscaling in (True, False):
         calls.clear()
@@ -230,5 +231,8 @@ def test_a_pool_asks_the_autoscaler_for_every_slot_and_always_clears_it(tmp_path
                 sweep.run_trial_pool(prepared, tmp_path / "tune")
         else:
             assert sweep.run_trial_pool(prepared, tmp_path / "tune") == [tmp_path / "report.md"] * 2
-        asked = [("request", 3)] if autoscaling else []
+        asked = [("pin",), ("request", 3)] if autoscaling else []
         assert calls == [*asked, ("tuner", 3), ("fit",), ("clear",)]
+    import ray
+
+    assert not ray.is_initialized()  # a unit test must not leave a Ray cluster behind
