@@ -10,7 +10,7 @@ and an autoscaling config written by the test (provider `external`: the subclass
 every fake node its own temp dir), and only this cluster's processes are stopped afterwards.
 
 The sweep is planned the way `run_sweep` plans it (`plan_concurrency` from `sweep.cluster_file`,
-the simulated cluster's own YAML, then `request_trial_resources`); each of its 3 trials is a Tune
+the simulated cluster's own YAML, then `scale_for`); each of its 3 trials is a Tune
 trial reserving the driver's token CPU that runs a one-worker Ray Train run (1.5 CPUs, so one
 trial per node) whose training loop waits at a barrier until every trial's loop has started: it
 passes only if the three really run at once. Asserted: concurrency 3 planned on an empty cluster,
@@ -252,9 +252,8 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
     from videosft.tune.sweep import (
         TRIAL_DRIVER_CPU,
         _clear_resource_request,
-        pin_autoscaling_coordinator,
         plan_concurrency,
-        request_trial_resources,
+        scale_for,
     )
 
     t0 = time.time()
@@ -273,8 +272,7 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
     assert _worker_nodes() == 0
     concurrent, source, autoscaling = plan_concurrency(cfg)
     assert (concurrent, autoscaling) == (MAX_WORKERS, True), source  # not 1: the cluster is empty now
-    assert pin_autoscaling_coordinator()  # as run_sweep does: Ray's coordinator on the head, not a worker node
-    asked = request_trial_resources(cfg, concurrent)
+    asked = scale_for(cfg, concurrent, autoscaling)  # as run_sweep: Ray's coordinator on the head, then the request
     assert len(asked) == 2 * concurrent  # a Train worker and a decoder per trial
 
     peak, stop = [0], threading.Event()

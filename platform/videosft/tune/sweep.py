@@ -364,6 +364,19 @@ def request_trial_resources(cfg: ExperimentConfig, concurrent: int) -> list[dict
     return bundles
 
 
+def scale_for(cfg: ExperimentConfig, concurrent: int, autoscaling: bool) -> list[dict[str, float]]:
+    """Before a Tuner on an autoscaling cluster: pin the coordinator, then ask for every slot's nodes.
+
+    Both steps only matter with an autoscaler; the request (`sweep.request_resources`) makes the
+    nodes for all `concurrent` trials launch together instead of one trial at a time. The caller
+    clears the request after fit (`_clear_resource_request`). Returns the bundles asked for.
+    """
+    if not autoscaling:
+        return []
+    pin_autoscaling_coordinator()
+    return request_trial_resources(cfg, concurrent) if cfg.sweep.request_resources else []
+
+
 def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
     """A new Tuner, or the restored one when this config's experiment exists in output_dir."""
     from ray import tune
@@ -388,10 +401,7 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
         f"[sweep] {len(cfg.sweep.frame_budgets)} trials, at most {concurrent} at once ({source}) -> {storage / name}",
         flush=True,
     )
-    if autoscaling:
-        pin_autoscaling_coordinator()
-    if autoscaling and cfg.sweep.request_resources:
-        request_trial_resources(cfg, concurrent)
+    scale_for(cfg, concurrent, autoscaling)
     return tune.Tuner(
         trainable,
         param_space=param_space,
@@ -478,10 +488,7 @@ def run_trial_pool(prepared: list[Prepared], storage: Path, also_eval_at: int | 
     first = prepared[0][0]
     concurrent, source, autoscaling = plan_concurrency(first, n_trials=len(jobs))
     print(f"[sweep] {len(jobs)} trials of {len(prepared)} sweeps, at most {concurrent} at once ({source})", flush=True)
-    if autoscaling:
-        pin_autoscaling_coordinator()
-    if autoscaling and first.sweep.request_resources:  # as run_sweep: nodes come up for every slot at once
-        request_trial_resources(first, concurrent)
+    scale_for(first, concurrent, autoscaling)
     tuner = tune.Tuner(
         tune.with_resources(_pool_trainable, {"CPU": TRIAL_DRIVER_CPU}),
         param_space={"jobs": str(jobs_file), "index": tune.grid_search(list(range(len(jobs))))},
