@@ -345,3 +345,109 @@ def test_sweep_scales_out_from_zero_and_back(autoscaling_head, tmp_path):
     # 0.0/2.0 CPU with no demands: it held Ray's detached AutoscalingCoordinator actor, created
     # there by the first trial's Train run (_what_holds_the_workers found it).
     assert left == 0, _what_holds_the_workers()
+
+
+def _node_temp_dir(node_id: str) -> str:
+    """The temp dir IsolatedFakeProvider gave this fake node (its raylet socket lives under it)."""
+    import ray
+
+    node = next(n for n in ray.nodes() if n["NodeID"] == node_id)
+    return str(Path(node["RayletSocketName"]).parents[2]) + os.sep  # <dir>/session_*/sockets/raylet
+
+
+def _train_worker_nodes() -> list[str]:
+    """Nodes of the alive Ray Train workers (GCS actor table)."""
+    from ray._private import state
+
+    return sorted(
+        (a.get("Address") or {}).get("NodeID")
+        for a in state.actors().values()
+        if a.get("State") == "ALIVE" and a.get("ActorClassName") == "RayTrainWorker"
+    )
+
+
+KILL_STEPS, KILL_EVERY, KILL_AT = 4, 2, 3
+
+
+def test_two_node_train_run_survives_losing_a_node(autoscaling_head, tmp_path, monkeypatch):
+    """One Ray Train run of 2 ZeRO-2 workers on 2 fake nodes (1.5 of each node's 2 CPUs apiece). At
+    step 3 rank 1 waits and its whole node is killed (raylet, workers, object store: a preemption).
+    Ray Train restarts the worker group from the step-2 checkpoint in the shared storage path on a
+    node the autoscaler brings up, and the run ends with every step and the pre-kill history."""
+    import ray
+
+    from videosft.config import load_config
+    from videosft.train.run import train_at_budget
+    from videosft.train.trainer import FAULT_ENV
+    from videosft.tune.sweep import pin_autoscaling_coordinator
+    from videosft.workspace import prepare_inputs
+
+    t0 = time.time()
+    cfg = load_config(
+        REPO / "jobs/configs/ci.yaml",
+        [
+            f"output_dir={tmp_path}",
+            "data.synthetic.n_train_video=12",
+            "data.synthetic.n_train_image=4",
+            "data.synthetic.num_frames=8",
+            "data.frame_cache=false",
+            "data.stream_train=true",
+            "data.decode_concurrency=1",
+            "data.cpus_per_decoder=0.25",
+            f"train.max_steps={KILL_STEPS}",
+            "train.micro_batch_size=2",
+            "train.num_workers=2",
+            f"train.cpus_per_worker={TRAIN_CPUS}",
+            f"train.checkpoint_every={KILL_EVERY}",
+            "train.max_failures=2",
+            "train.log_every=1",
+            "train.zero_stage=2",
+            "train.worker_start_timeout_s=300",
+            "sweep.frame_budgets=[2]",
+        ],
+    )
+    assert _worker_nodes() == 0
+    inputs = prepare_inputs(cfg)
+    pin_autoscaling_coordinator()  # as a sweep does: on the head, not on the node about to die
+    marker = tmp_path / "held.json"
+    monkeypatch.setenv(FAULT_ENV, f"hold:1:{KILL_AT}:{marker}")
+    seen, killed, stop = {}, {}, threading.Event()
+
+    def kill_rank1_node() -> None:
+        while not stop.is_set():
+            for n in ray.nodes():
+                if n["Alive"] and n["Resources"].get("CPU", 0) > 0:
+                    seen.setdefault(n["NodeID"], time.time())
+            if marker.exists() and not killed:
+                held = json.loads(marker.read_text())
+                killed.update(held, workers=_train_worker_nodes(), temp_dir=_node_temp_dir(held["node"]))
+                _kill_cluster(killed["temp_dir"])
+                killed["at"] = time.time()
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=kill_rank1_node, daemon=True)
+    watcher.start()
+    try:
+        outcome, _ = train_at_budget(cfg, inputs, 2, tmp_path / "run")
+    finally:
+        stop.set()
+        watcher.join(timeout=10)
+    t_done = time.time()
+
+    assert killed, "rank 1 never reached the step it was to be killed at"
+    assert killed["rank"] == 1 and killed["step"] == KILL_AT
+    assert len(set(killed["workers"])) == 2 and killed["node"] in killed["workers"]  # 2 workers, 2 nodes
+    alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert killed["node"] not in alive  # the node really went
+    replacements = [n for n, t in seen.items() if t > killed["at"]]
+    assert replacements, "the restarted worker group ran without a node brought up after the kill"
+    meta = json.loads((Path(outcome.checkpoint_path) / "videosft_meta.json").read_text())
+    assert meta["steps"] == KILL_STEPS and outcome.metrics["step"] == KILL_STEPS
+    assert meta["resumed_from_step"] == KILL_AT - KILL_AT % KILL_EVERY == 2  # from the shared storage path
+    assert [h["step"] for h in meta["history"]] == list(range(1, KILL_STEPS + 1))
+    print(
+        f"\ntwo-node resume: workers on {len(set(killed['workers']))} nodes; rank 1's node killed at step "
+        f"{KILL_AT} ({killed['at'] - t0:.0f} s in); resumed from step {meta['resumed_from_step']} on "
+        f"{len(replacements)} new node(s); finished {t_done - killed['at']:.0f} s after the kill, "
+        f"{t_done - t0:.0f} s in all; worker nodes seen {len(seen)}"
+    )

@@ -37,6 +37,9 @@ from videosft.train.memory_plan import plan_for_worker
 from videosft.train.metrics import StepWindow, batch_flops, count_patches, device_peak_flops, model_shape
 
 
+HOLD_S = 600.0  # a held rank exits by itself if nothing took its node away by then
+
+
 def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
     import torch
@@ -379,15 +382,27 @@ def _at_step(
 
 
 def _maybe_fail(fault: str | None, rank: int, step: int) -> None:
-    """Fault injection for tests ("RANK:STEP:MARKER", see trainer.FAULT_ENV): die once, hard."""
+    """Fault injection for tests (see trainer.FAULT_ENV), once per MARKER.
+
+    "RANK:STEP:MARKER": that rank exits hard at that step. "hold:RANK:STEP:MARKER": it writes its
+    node id into MARKER and waits there, for the test to take its whole node away (a preemption).
+    """
     if not fault:
         return
-    want_rank, want_step, marker = fault.split(":", 2)
-    if int(want_rank) == rank and int(want_step) == step and not os.path.exists(marker):
-        with open(marker, "w") as fh:
-            fh.write(json.dumps({"rank": rank, "step": step}))
-        print(f"[train] fault injection: rank {rank} exits at step {step}", flush=True)
-        os._exit(1)
+    hold = fault.startswith("hold:")
+    want_rank, want_step, marker = fault.removeprefix("hold:").split(":", 2)
+    if int(want_rank) != rank or int(want_step) != step or os.path.exists(marker):
+        return
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    with open(marker, "w") as fh:
+        fh.write(json.dumps({"rank": rank, "step": step, "node": node, "pid": os.getpid()}))
+    if hold:
+        print(f"[train] fault injection: rank {rank} holds at step {step} on node {node}", flush=True)
+        time.sleep(HOLD_S)
+    print(f"[train] fault injection: rank {rank} exits at step {step}", flush=True)
+    os._exit(1)
 
 
 def _float_dtype(engine: Any) -> Any:

@@ -20,7 +20,8 @@ from videosft.progress import train_progress_callback, write_progress
 from videosft.train.loop import train_loop_per_worker
 
 # Test hook: "RANK:STEP:MARKER" makes that rank exit hard at that step unless MARKER exists
-# (it creates MARKER first), so a test can kill a worker mid-run exactly once.
+# (it creates MARKER first), so a test can kill a worker mid-run exactly once; "hold:RANK:STEP:MARKER"
+# makes it wait there instead, its node id in MARKER, for the test to kill its node.
 FAULT_ENV = "VIDEOSFT_FAULT_INJECT"
 # Keep the two newest checkpoints: the final consolidated one (always the latest) and the last
 # resumable one, or the two last resumable ones while the run is going.
