@@ -16,6 +16,10 @@ trial per node) whose training loop waits at a barrier until every trial's loop 
 passes only if the three really run at once. Asserted: concurrency 3 planned on an empty cluster,
 3 training loops running at once, 3 worker nodes at the peak, and idle scale-down afterwards to
 zero worker nodes (which needs Ray's autoscaling coordinator on the head: see the assertion).
+
+The same simulation also runs one Ray Train run whose 2 workers sit on 2 nodes, with its storage on
+s3:// (moto's server): one node is killed mid-run and the run resumes from the bucket on a node
+the autoscaler brings up (`test_two_node_train_run_survives_losing_a_node`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 WORKER_CPUS, TRAIN_CPUS, MAX_WORKERS, N_TRIALS, BARRIER_S = 2, 1.5, 3, 3, 240.0
+BUCKET = "videosft-runs"
 OBJECT_STORE = 100 * 1024**2  # per fake node: the simulation needs no real object store
 
 try:
@@ -131,6 +136,31 @@ def _autoscaling_config(gcs_address: str, temp_root: str) -> dict:
 
 
 @pytest.fixture()
+def s3_bucket(monkeypatch):
+    """moto's S3 server over HTTP and a bucket; the endpoint and dummy keys reach pyarrow (and every
+    Ray worker, through autoscaling_head's runtime env) the way an instance role's would."""
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
+    boto3 = pytest.importorskip("boto3")
+    port = _free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    try:
+        yield boto3.client("s3")
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
 def autoscaling_head(monkeypatch):
     import ray
 
@@ -176,7 +206,12 @@ def autoscaling_head(monkeypatch):
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
         monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a cluster private to this test
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
-        ray.init(address=f"{ip}:{port}", log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+        aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # set by s3_bucket, when used
+        ray.init(
+            address=f"{ip}:{port}",
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "DS_ACCELERATOR": "cpu", **aws}},
+        )
         yield config
     finally:
         ray.shutdown()
@@ -369,14 +404,22 @@ def _train_worker_nodes() -> list[str]:
 KILL_STEPS, KILL_EVERY, KILL_AT = 4, 2, 3
 
 
-def test_two_node_train_run_survives_losing_a_node(autoscaling_head, tmp_path, monkeypatch):
-    """One Ray Train run of 2 ZeRO-2 workers on 2 fake nodes (1.5 of each node's 2 CPUs apiece). At
-    step 3 rank 1 waits and its whole node is killed (raylet, workers, object store: a preemption).
-    Ray Train restarts the worker group from the step-2 checkpoint in the shared storage path on a
-    node the autoscaler brings up, and the run ends with every step and the pre-kill history."""
+def _keys(client, prefix: str) -> list[str]:
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def test_two_node_train_run_survives_losing_a_node(s3_bucket, autoscaling_head, tmp_path, monkeypatch):
+    """One Ray Train run of 2 ZeRO-2 workers on 2 fake nodes (1.5 of each node's 2 CPUs apiece),
+    storage on s3:// (moto over HTTP: what the nodes share). At step 3 rank 1 waits and its whole node
+    is killed (raylet, workers, object store: a preemption). Ray Train restarts the worker group from
+    the step-2 checkpoint it reads back from the bucket, on a node the autoscaler brings up; the run
+    ends with every step and the pre-kill history, the ZeRO shards are dropped from the bucket
+    (train.keep_zero_checkpoints=false) and the safetensors checkpoint is copied next to the trial."""
     import ray
 
     from videosft.config import load_config
+    from videosft.train.checkpoint import CURSOR_FILE, DS_DIR
     from videosft.train.run import train_at_budget
     from videosft.train.trainer import FAULT_ENV
     from videosft.tune.sweep import pin_autoscaling_coordinator
@@ -402,7 +445,9 @@ def test_two_node_train_run_survives_losing_a_node(autoscaling_head, tmp_path, m
             "train.max_failures=2",
             "train.log_every=1",
             "train.zero_stage=2",
+            "train.keep_zero_checkpoints=false",  # (ci.yaml keeps them for the local resume test)
             "train.worker_start_timeout_s=300",
+            f"train.storage_path=s3://{BUCKET}/train",
             "sweep.frame_budgets=[2]",
         ],
     )
@@ -421,6 +466,12 @@ def test_two_node_train_run_survives_losing_a_node(autoscaling_head, tmp_path, m
             if marker.exists() and not killed:
                 held = json.loads(marker.read_text())
                 killed.update(held, workers=_train_worker_nodes(), temp_dir=_node_temp_dir(held["node"]))
+                killed["zero_bytes"] = sum(
+                    o["Size"]
+                    for page in s3_bucket.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix="train/")
+                    for o in page.get("Contents", [])
+                    if f"/{DS_DIR}/" in o["Key"]
+                )
                 _kill_cluster(killed["temp_dir"])
                 killed["at"] = time.time()
             time.sleep(0.5)
@@ -428,26 +479,41 @@ def test_two_node_train_run_survives_losing_a_node(autoscaling_head, tmp_path, m
     watcher = threading.Thread(target=kill_rank1_node, daemon=True)
     watcher.start()
     try:
-        outcome, _ = train_at_budget(cfg, inputs, 2, tmp_path / "run")
+        outcome, stats = train_at_budget(cfg, inputs, 2, tmp_path / "run")
     finally:
         stop.set()
         watcher.join(timeout=10)
     t_done = time.time()
 
+    # two workers on two nodes; rank 1's node went, and a node brought up after it ran the restart
     assert killed, "rank 1 never reached the step it was to be killed at"
     assert killed["rank"] == 1 and killed["step"] == KILL_AT
-    assert len(set(killed["workers"])) == 2 and killed["node"] in killed["workers"]  # 2 workers, 2 nodes
-    alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
-    assert killed["node"] not in alive  # the node really went
+    assert len(set(killed["workers"])) == 2 and killed["node"] in killed["workers"]
+    assert killed["node"] not in {n["NodeID"] for n in ray.nodes() if n["Alive"]}
     replacements = [n for n, t in seen.items() if t > killed["at"]]
     assert replacements, "the restarted worker group ran without a node brought up after the kill"
-    meta = json.loads((Path(outcome.checkpoint_path) / "videosft_meta.json").read_text())
+    # every step, resumed from the checkpoint in the bucket, the history before the kill kept
+    local = Path(outcome.checkpoint_path)
+    assert local == tmp_path / "run" / "checkpoint" and (local / "model.safetensors").stat().st_size > 0
+    meta = json.loads((local / "videosft_meta.json").read_text())
     assert meta["steps"] == KILL_STEPS and outcome.metrics["step"] == KILL_STEPS
-    assert meta["resumed_from_step"] == KILL_AT - KILL_AT % KILL_EVERY == 2  # from the shared storage path
+    assert meta["resumed_from_step"] == KILL_AT - KILL_AT % KILL_EVERY == 2
     assert [h["step"] for h in meta["history"]] == list(range(1, KILL_STEPS + 1))
+    assert stats.total == 16 and stats.rejected == 0
+    # the bucket: the resumable checkpoint keeps its cursor (what the restart read), not its ZeRO
+    # shards; the final one holds the very safetensors copied next to the trial
+    keys = _keys(s3_bucket, "train/train_run/")
+    checkpoints = {k.split("/")[2] for k in keys if k.split("/")[2].startswith("checkpoint_2")}
+    assert len(checkpoints) == 2, keys
+    assert len([k for k in keys if k.endswith(CURSOR_FILE)]) == 1
+    assert killed["zero_bytes"] > 0 and not [k for k in keys if f"/{DS_DIR}/" in k]
+    (remote,) = [k for k in keys if k.endswith("model.safetensors")]
+    assert s3_bucket.get_object(Bucket=BUCKET, Key=remote)["Body"].read() == (local / "model.safetensors").read_bytes()
+    left = sum(o["Size"] for o in s3_bucket.list_objects_v2(Bucket=BUCKET, Prefix="train/")["Contents"])
     print(
         f"\ntwo-node resume: workers on {len(set(killed['workers']))} nodes; rank 1's node killed at step "
         f"{KILL_AT} ({killed['at'] - t0:.0f} s in); resumed from step {meta['resumed_from_step']} on "
         f"{len(replacements)} new node(s); finished {t_done - killed['at']:.0f} s after the kill, "
-        f"{t_done - t0:.0f} s in all; worker nodes seen {len(seen)}"
+        f"{t_done - t0:.0f} s in all; worker nodes seen {len(seen)}. Bucket: ZeRO shards "
+        f"{killed['zero_bytes'] / 1e6:.1f} MB at the kill, dropped after; {left / 1e6:.1f} MB left"
     )

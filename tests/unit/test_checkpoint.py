@@ -222,7 +222,7 @@ def test_drop_zero_shards_and_local_copy_on_s3(s3_bucket, tmp_path):
 
     resumable, final = _fake_run(tmp_path / "src")
     s3, _ = fs.FileSystem.from_uri(s3_bucket)
-    client = boto3.client("s3")  # (pyarrow's multipart uploads retry for ~25 s against moto)
+    client = boto3.client("s3")
     for path in (tmp_path / "src").rglob("*"):
         if path.is_file():
             client.upload_file(str(path), "ckpt", f"train/run/{path.relative_to(tmp_path / 'src')}")
