@@ -36,7 +36,6 @@ from videosft.train.ds_config import GB, ZeroSettings, build_ds_config
 from videosft.train.memory_plan import plan_for_worker
 from videosft.train.metrics import StepWindow, batch_flops, count_patches, device_peak_flops, model_shape
 
-
 HOLD_S = 600.0  # a held rank exits by itself if nothing took its node away by then
 
 
