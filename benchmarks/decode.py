@@ -165,6 +165,32 @@ def timed(fn, *args) -> dict:
 PSS_PERIOD_S = 3.0  # --pss-period: seconds between PSS samples (0.3: the earlier sampler)
 
 
+def process_role(proc, me: int) -> str:
+    """What a process of the pipeline's tree is, for the CPU breakdown (read from its name and
+    command line; a Ray worker renames itself "ray::<actor>" once it hosts one)."""
+    import psutil
+
+    if proc.pid == me:
+        return "driver (iterates the stream)"
+    try:
+        name, cmd = proc.name(), " ".join(proc.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return "other"
+    if "multiprocessing.forkserver" in cmd or "multiprocessing.spawn" in cmd:
+        return "decoder children (forkserver)"
+    if cmd.startswith("ray::") or name.startswith("ray::"):
+        return (
+            "ray idle workers"
+            if "IDLE" in cmd
+            else "ray actors/tasks (" + cmd.split()[0].removeprefix("ray::")[:40] + ")"
+        )
+    if "raylet" in name or (cmd and cmd.split()[0].endswith("raylet")):
+        return "raylet"
+    if "gcs_server" in name:
+        return "gcs_server"
+    return "other ray daemons"
+
+
 class MemorySampler(threading.Thread):
     """Peak RSS and PSS summed over this process and all its descendants (raylet, workers, decoders),
     and the CPU seconds they spent while sampled (a process's last 0.3 s before it exits is lost).
@@ -185,6 +211,7 @@ class MemorySampler(threading.Thread):
         self.count_self, self.own_cpu_s = count_self, 0.0
         self._cpu_start: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
+        self._role: dict[int, str] = {}
         self._done = threading.Event()
 
     def run(self) -> None:
@@ -206,6 +233,7 @@ class MemorySampler(threading.Thread):
                 cpu = times.user + times.system
                 self._cpu_start.setdefault(proc.pid, cpu if first else 0.0)
                 self._cpu_last[proc.pid] = cpu
+                self._role[proc.pid] = process_role(proc, me.pid)
             self.peak_rss = max(self.peak_rss, rss)
             if with_pss:
                 self.peak_pss, last_pss = max(self.peak_pss, pss), time.perf_counter()
@@ -217,6 +245,18 @@ class MemorySampler(threading.Thread):
     def cpu_s(self) -> float:
         tree = sum(last - self._cpu_start[pid] for pid, last in self._cpu_last.items())
         return tree if self.count_self else tree - self.own_cpu_s
+
+    @property
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds per kind of process (the sampler's own CPU left out of the driver's)."""
+        out: dict[str, float] = {}
+        for pid, last in self._cpu_last.items():
+            role = self._role.get(pid, "other")
+            out[role] = out.get(role, 0.0) + last - self._cpu_start[pid]
+        driver = "driver (iterates the stream)"
+        if driver in out and not self.count_self:
+            out[driver] -= self.own_cpu_s
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def stop(self) -> None:
         self._done.set()
@@ -305,6 +345,8 @@ def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False
         "rows": len(rows),
         "start_s": seen["first_at"] - start,
         "cpu_s": sampler.cpu_s,
+        "cpu_by_role": sampler.cpu_by_role,
+        "idle_cpu_per_s": idle.cpu_s,  # the idle cluster's CPU over its 1 s sample
         "sampler_cpu_s": sampler.own_cpu_s,
         "streamed_mb": seen["bytes"] / 2**20,
         "peak_rss_mb": sampler.peak_rss / 2**20,
@@ -374,6 +416,16 @@ def report(table: dict, cores: int) -> None:
             b0_cpu = fps(row["ray_before"], "cpu_s")
             line += f", (b) before {b0_cpu:.1f}; b/a {b_cpu / a_cpu:.2f} (before {b0_cpu / a_cpu:.2f})"
         print(line)
+    for budget, row in table["budgets"].items():
+        r = row["ray"]
+        if "cpu_by_role" in r:  # where (b)'s CPU went, against what one decord process spends
+            a_cpu_s = r["frames"] / fps(row["decord"], "cpu_s") if fps(row["decord"], "cpu_s") else float("nan")
+            parts = ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_by_role"].items() if v >= 0.05)
+            print(
+                f"  (b) CPU seconds by process, budget {budget}: {r['cpu_s']:.1f} in all over {r['seconds']:.0f} s "
+                f"(idle cluster {r.get('idle_cpu_per_s', float('nan')):.2f} CPU-s per s); (a) would spend "
+                f"{a_cpu_s:.1f} on these {r['frames']} frames: {parts}"
+            )
     for budget, row in table["budgets"].items():
         r = row["ray"]
         print(

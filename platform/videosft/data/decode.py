@@ -132,15 +132,23 @@ def _decode_decord(
 def torchcodec_missing() -> str:
     """Why the optional torchcodec backend cannot run here ("" when it can).
 
-    torchcodec links against a system FFmpeg (4-8) that it loads at import, so being installed
-    is not enough: this imports it, which is what fails when those libraries are absent.
+    torchcodec links against a system FFmpeg (4-8) that it tries to load at import, so being
+    installed is not enough. Older releases raised at import when no FFmpeg loaded; 0.17 imports
+    fine, sets `torchcodec.ffmpeg_major_version` to None and fails at the first decode, so both
+    are checked.
     """
     try:
+        import torchcodec
         from torchcodec.decoders import VideoDecoder  # noqa: F401
     except ImportError:
         return "torchcodec is not installed (pip install torchcodec)"
     except Exception as exc:  # torchcodec raises RuntimeError when no FFmpeg library loads
         return f"torchcodec cannot load FFmpeg ({_first_line(exc)})"
+    if hasattr(torchcodec, "ffmpeg_major_version") and torchcodec.ffmpeg_major_version is None:
+        return (
+            "torchcodec cannot load FFmpeg (no libavutil/libavcodec of FFmpeg 4-8 on the library path; "
+            "install FFmpeg's shared libraries or point LD_LIBRARY_PATH at them)"
+        )
     return ""
 
 
