@@ -86,7 +86,7 @@ def _kill_cluster(temp_dir: str) -> None:
             p.terminate()
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=15)
+    _, alive = psutil.wait_procs(procs, timeout=5)  # then SIGKILL: a test cluster keeps nothing worth a longer wait
     for p in alive:
         try:
             p.kill()

@@ -36,7 +36,7 @@ def _kill_cluster(temp_dir: str) -> None:
             p.terminate()
         except psutil.Error:
             pass
-    psutil.wait_procs(procs, timeout=15)
+    psutil.wait_procs(procs, timeout=5)  # then SIGKILL: a test cluster keeps nothing worth a longer wait
     for p in procs:
         if p.is_running():
             p.kill()

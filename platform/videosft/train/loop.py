@@ -394,11 +394,11 @@ def _maybe_fail(fault: str | None, rank: int, step: int) -> None:
         return
     import ray
 
-    node = ray.get_runtime_context().get_node_id()
+    where = {"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()} if hold else {}
     with open(marker, "w") as fh:
-        fh.write(json.dumps({"rank": rank, "step": step, "node": node, "pid": os.getpid()}))
+        fh.write(json.dumps({"rank": rank, "step": step, **where}))
     if hold:
-        print(f"[train] fault injection: rank {rank} holds at step {step} on node {node}", flush=True)
+        print(f"[train] fault injection: rank {rank} holds at step {step} on node {where['node']}", flush=True)
         time.sleep(HOLD_S)
     print(f"[train] fault injection: rank {rank} exits at step {step}", flush=True)
     os._exit(1)
