@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from resume_config import CI_CONFIG, resumable_run_overrides
+
+from local_services import free_port, kill_cluster, moto_s3
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -68,30 +70,6 @@ class IsolatedFakeProvider(FakeMultiNodeProvider):
             return super()._create_node_with_resources_and_labels(node_config, tags, count, resources, labels)
         finally:
             parameter.RayParams = original
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _kill_cluster(temp_dir: str) -> None:
-    """Stop exactly the processes of this cluster (their command lines name its temp dir)."""
-    import psutil
-
-    procs = [p for p in psutil.process_iter(["cmdline"]) if temp_dir in " ".join(p.info["cmdline"] or [])]
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=5)  # then SIGKILL: a test cluster keeps nothing worth a longer wait
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
 
 
 def _autoscaling_config(gcs_address: str, temp_root: str) -> dict:
@@ -139,25 +117,8 @@ def _autoscaling_config(gcs_address: str, temp_root: str) -> dict:
 def s3_bucket(monkeypatch):
     """moto's S3 server over HTTP and a bucket; the endpoint and dummy keys reach pyarrow (and every
     Ray worker, through autoscaling_head's runtime env) the way an instance role's would."""
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
-    boto3 = pytest.importorskip("boto3")
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    try:
-        yield boto3.client("s3")
-    finally:
-        server.stop()
+    with moto_s3(monkeypatch, BUCKET) as client:
+        yield client
 
 
 @pytest.fixture()
@@ -166,11 +127,15 @@ def autoscaling_head(monkeypatch):
 
     ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     temp_dir = tempfile.mkdtemp(prefix="vsft-as-", dir="/tmp")  # short: unix socket paths are capped
-    port = _free_port()
+    port = free_port()
     ip = ray._private.services.get_node_ip_address()
     config = Path(temp_dir) / "autoscaling.yaml"
     config.write_text(yaml.safe_dump(_autoscaling_config(f"{ip}:{port}", temp_dir)))
-    pythonpath = os.pathsep.join([str(Path(__file__).parent), str(REPO / "platform"), os.environ.get("PYTHONPATH", "")])
+    # the autoscaler imports this module (the provider) and what it imports: tests/ray_cpu, tests, platform
+    here = Path(__file__).parent
+    pythonpath = os.pathsep.join(
+        [str(here), str(here.parent), str(REPO / "platform"), os.environ.get("PYTHONPATH", "")]
+    )
     env = {
         **os.environ,
         "RAY_FAKE_CLUSTER": "1",
@@ -194,8 +159,8 @@ def autoscaling_head(monkeypatch):
                 f"--autoscaling-config={config}",
                 f"--temp-dir={temp_dir}",
                 "--include-dashboard=false",
-                f"--ray-client-server-port={_free_port()}",
-                f"--dashboard-agent-listen-port={_free_port()}",
+                f"--ray-client-server-port={free_port()}",
+                f"--dashboard-agent-listen-port={free_port()}",
                 "--disable-usage-stats",
             ],
             env=env,
@@ -215,7 +180,7 @@ def autoscaling_head(monkeypatch):
         yield config
     finally:
         ray.shutdown()
-        _kill_cluster(temp_dir)
+        kill_cluster(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -427,29 +392,20 @@ def test_two_node_train_run_survives_losing_a_node(s3_bucket, autoscaling_head, 
 
     t0 = time.time()
     cfg = load_config(
-        REPO / "jobs/configs/ci.yaml",
-        [
-            f"output_dir={tmp_path}",
-            "data.synthetic.n_train_video=12",
-            "data.synthetic.n_train_image=4",
-            "data.synthetic.num_frames=8",
-            "data.frame_cache=false",
-            "data.stream_train=true",
-            "data.decode_concurrency=1",
-            "data.cpus_per_decoder=0.25",
-            f"train.max_steps={KILL_STEPS}",
-            "train.micro_batch_size=2",
-            "train.num_workers=2",
-            f"train.cpus_per_worker={TRAIN_CPUS}",
-            f"train.checkpoint_every={KILL_EVERY}",
-            "train.max_failures=2",
-            "train.log_every=1",
-            "train.zero_stage=2",
-            "train.keep_zero_checkpoints=false",  # (ci.yaml keeps them for the local resume test)
-            "train.worker_start_timeout_s=300",
-            f"train.storage_path=s3://{BUCKET}/train",
-            "sweep.frame_budgets=[2]",
-        ],
+        CI_CONFIG,
+        resumable_run_overrides(
+            tmp_path,
+            steps=KILL_STEPS,
+            every=KILL_EVERY,
+            extra=[
+                "data.decode_concurrency=1",
+                "data.cpus_per_decoder=0.25",
+                f"train.cpus_per_worker={TRAIN_CPUS}",  # one worker per 2-CPU node
+                "train.keep_zero_checkpoints=false",  # (ci.yaml keeps them for the local resume test)
+                "train.worker_start_timeout_s=300",
+                f"train.storage_path=s3://{BUCKET}/train",
+            ],
+        ),
     )
     assert _worker_nodes() == 0
     inputs = prepare_inputs(cfg)
@@ -472,7 +428,7 @@ def test_two_node_train_run_survives_losing_a_node(s3_bucket, autoscaling_head, 
                     for o in page.get("Contents", [])
                     if f"/{DS_DIR}/" in o["Key"]
                 )
-                _kill_cluster(killed["temp_dir"])
+                kill_cluster(killed["temp_dir"])
                 killed["at"] = time.time()
             time.sleep(0.5)
 

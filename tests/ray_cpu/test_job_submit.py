@@ -8,7 +8,6 @@ and only this head's processes are stopped afterwards (`ray stop` would kill eve
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,36 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from local_services import free_port, kill_cluster
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _kill_cluster(temp_dir: str) -> None:
-    import psutil
-
-    procs = [p for p in psutil.process_iter(["cmdline"]) if temp_dir in " ".join(p.info["cmdline"] or [])]
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(procs, timeout=5)  # then SIGKILL: a test cluster keeps nothing worth a longer wait
-    for p in procs:
-        if p.is_running():
-            p.kill()
 
 
 @pytest.fixture()
 def local_head():
     ray_bin = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
     temp_dir = tempfile.mkdtemp(prefix="vsft-rt-", dir="/tmp")  # short: unix socket paths are capped
-    gcs, dash = _free_port(), _free_port()
+    gcs, dash = free_port(), free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "token", "DS_ACCELERATOR": "cpu", "RAY_ADDRESS": ""}
     env.pop("RAY_ADDRESS")
     subprocess.run(
@@ -63,11 +43,11 @@ def local_head():
             # Every port of its own: another Ray cluster on this machine (a user's, or a study run
             # beside CI) holds the defaults, and a dashboard agent that cannot bind 52365 never
             # registers, so every submission answers "No available agent".
-            f"--dashboard-agent-listen-port={_free_port()}",
-            f"--dashboard-agent-grpc-port={_free_port()}",
-            f"--runtime-env-agent-port={_free_port()}",
-            f"--metrics-export-port={_free_port()}",
-            f"--ray-client-server-port={_free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            f"--dashboard-agent-grpc-port={free_port()}",
+            f"--runtime-env-agent-port={free_port()}",
+            f"--metrics-export-port={free_port()}",
+            f"--ray-client-server-port={free_port()}",
             f"--temp-dir={temp_dir}",
             "--disable-usage-stats",
         ],
@@ -79,7 +59,7 @@ def local_head():
     try:
         yield ray_bin, f"http://127.0.0.1:{dash}", env
     finally:
-        _kill_cluster(temp_dir)
+        kill_cluster(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

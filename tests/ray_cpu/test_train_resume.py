@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from resume_config import CI_CONFIG, resumable_run_overrides
 
 from videosft.config import load_config
 from videosft.train.checkpoint import CURSOR_FILE, SAMPLE_INDEX, DataCursor
@@ -19,32 +20,15 @@ from videosft.train.run import DECODE_LOG, train_at_budget
 from videosft.train.trainer import FAULT_ENV
 from videosft.workspace import prepare_inputs
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
-N_ROWS, STEPS, EVERY, KILL_AT, WORLD, MICRO = 16, 4, 2, 3, 2, 2  # one epoch = 16 / (2 x 2) = 4 steps
+# one epoch = 16 rows / (2 workers x micro-batch 2) = 4 steps (resumable_run_overrides' run)
+N_ROWS, STEPS, EVERY, KILL_AT, WORLD, MICRO = 16, 4, 2, 3, 2, 2
 
 
 def test_killed_worker_resumes_from_checkpoint_without_redecoding(local_ray, tmp_path, monkeypatch):
     cfg = load_config(
-        REPO / "jobs/configs/ci.yaml",
-        [
-            f"output_dir={tmp_path}",
-            "data.synthetic.n_train_video=12",
-            "data.synthetic.n_train_image=4",
-            "data.synthetic.num_frames=8",
-            "data.frame_cache=false",
-            "data.stream_train=true",
-            "data.cpus_per_decoder=0.4",
-            f"train.max_steps={STEPS}",
-            f"train.micro_batch_size={MICRO}",
-            f"train.num_workers={WORLD}",
-            f"train.checkpoint_every={EVERY}",
-            "train.max_failures=2",
-            "train.log_every=1",
-            "train.zero_stage=2",
-            "sweep.frame_budgets=[2]",
-        ],
+        CI_CONFIG, resumable_run_overrides(tmp_path, steps=STEPS, every=EVERY, extra=["data.cpus_per_decoder=0.4"])
     )
     inputs = prepare_inputs(cfg)
     marker = tmp_path / "fault_fired.json"

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from local_services import moto_s3
 from videosft.train import checkpoint as C
 from videosft.train.checkpoint import (
     CURSOR_FILE,
@@ -186,34 +187,10 @@ def test_storage_numbers_per_preset():
     assert C.trial_storage_bytes(p32, keep_zero=True, resumable=False) == {"final": 2 * p32, "peak": 2 * p32}
 
 
-moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
-
-
 @pytest.fixture
-def s3_bucket(tmp_path, monkeypatch):
-    import socket
-
-    import boto3
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    boto3.client("s3").create_bucket(Bucket="ckpt")
-    try:
+def s3_bucket(monkeypatch):
+    with moto_s3(monkeypatch, "ckpt"):
         yield "s3://ckpt"
-    finally:
-        server.stop()
 
 
 def test_drop_zero_shards_and_local_copy_on_s3(s3_bucket, tmp_path):

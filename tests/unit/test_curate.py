@@ -11,6 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from local_services import moto_s3
 from videosft import schema as S
 from videosft.config import load_config
 from videosft.data import llava_video as lv
@@ -216,34 +217,12 @@ def test_malformed_annotation_names_file_row_and_field(fixture, tmp_path):
 
 def test_curate_from_s3(fixture, tmp_path, monkeypatch):
     """Annotations listed and streamed, archives listed and extracted, over a live S3 endpoint."""
-    import socket
-
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
-    boto3 = pytest.importorskip("boto3")
     root, _ = fixture
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        for key, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="bucket")
+    with moto_s3(monkeypatch, "bucket") as client:
         for subset in ("0_30_s_academic_v0_1", "1_2_m_nextqa"):
             for name in os.listdir(os.path.join(root, subset)):
                 client.upload_file(os.path.join(root, subset, name), "bucket", f"llava/{subset}/{name}")
         result = curate(_cfg("s3://bucket/llava", tmp_path, num_videos=8, decodable=True))
-    finally:
-        server.stop()
     rows = _manifest(result)
     assert len(rows) == 8 and {r["data_source"] for r in rows} == {"0_30_s_academic_v0_1", "1_2_m_nextqa"}
     assert all(os.path.isfile(r["video"]) for r in rows)

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 import numpy as np
 import pytest
 
+from local_services import moto_s3
 from videosft import schema as S
 from videosft.data import media_fixtures as mf
 from videosft.data.decode import IsolatedDecoder, decode_sample, decode_video
 from videosft.data.manifest import ManifestError, read_manifest
 from videosft.data.probe import probe_video
 
-moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
-boto3 = pytest.importorskip("boto3")
+pytest.importorskip("moto.server", reason="moto[server] not installed")
 
 ROWS = [
     {
@@ -34,34 +33,12 @@ ROWS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A live S3 endpoint holding manifests (json, jsonl, parquet) and one video."""
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        patch.delenv("AWS_PROFILE", raising=False)
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="bucket")
+    with pytest.MonkeyPatch.context() as patch, moto_s3(patch, "bucket") as client:
         _upload(client, str(tmp_path_factory.mktemp("s3src")))
         yield client
-    server.stop()
 
 
 def _upload(client, local: str) -> None:
