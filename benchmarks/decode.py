@@ -188,6 +188,8 @@ def process_role(proc, me: int) -> str:
         return "raylet"
     if "gcs_server" in name:
         return "gcs_server"
+    if "default_worker.py" in cmd:  # a Ray worker still importing: renamed "ray::..." once up
+        return "ray workers (starting)"
     return "other ray daemons"
 
 
@@ -212,6 +214,8 @@ class MemorySampler(threading.Thread):
         self._cpu_start: dict[int, float] = {}
         self._cpu_last: dict[int, float] = {}
         self._role: dict[int, str] = {}
+        self._mark: dict[int, float] | None = None
+        self._mark_own = 0.0
         self._done = threading.Event()
 
     def run(self) -> None:
@@ -233,7 +237,7 @@ class MemorySampler(threading.Thread):
                 cpu = times.user + times.system
                 self._cpu_start.setdefault(proc.pid, cpu if first else 0.0)
                 self._cpu_last[proc.pid] = cpu
-                self._role[proc.pid] = process_role(proc, me.pid)
+                self._label(proc, me.pid)
             self.peak_rss = max(self.peak_rss, rss)
             if with_pss:
                 self.peak_pss, last_pss = max(self.peak_pss, pss), time.perf_counter()
@@ -241,10 +245,45 @@ class MemorySampler(threading.Thread):
             self.own_cpu_s = time.thread_time() - own
             self._done.wait(self.period_s)
 
+    def _label(self, proc, me: int) -> None:
+        """Name a process once, at first sight; only Ray workers are read again (a worker renames
+        itself when it takes an actor or task). A read that fails (the process just exited) keeps
+        the label it had, so an exited decoder child's CPU stays a decoder child's."""
+        known = self._role.get(proc.pid)
+        if known is not None and not known.startswith("ray ") and known != "other":
+            return
+        role = process_role(proc, me)
+        if role != "other" or known is None:
+            self._role[proc.pid] = role
+
     @property
     def cpu_s(self) -> float:
         tree = sum(last - self._cpu_start[pid] for pid, last in self._cpu_last.items())
         return tree if self.count_self else tree - self.own_cpu_s
+
+    def mark(self) -> None:
+        """Note every process's CPU now (read here, not at the next sample): `cpu_since_mark_s`
+        is then the CPU spent after this moment, e.g. after the first row, leaving out start-up."""
+        import psutil
+
+        me = psutil.Process()
+        mark = {}
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            mark[proc.pid] = times.user + times.system
+        self._mark, self._mark_own = mark, self.own_cpu_s
+
+    @property
+    def cpu_since_mark_s(self) -> float:
+        """CPU after `mark()`: processes started later count whole (their start-up is then part
+        of the steady state: a pool that restarts an actor pays it again)."""
+        if self._mark is None:
+            return float("nan")
+        tree = sum(last - self._mark.get(pid, 0.0) for pid, last in self._cpu_last.items())
+        return tree if self.count_self else tree - (self.own_cpu_s - self._mark_own)
 
     @property
     def cpu_by_role(self) -> dict[str, float]:
@@ -295,9 +334,10 @@ def rows_for(clips: list[Clip], repeat: int) -> list[dict]:
     ]
 
 
-def consume(ds) -> dict:
+def consume(ds, on_first=None) -> dict:
     """Iterate like a training feed, keeping nothing: frames and bytes streamed, and the steady
-    rate (frames after the first row over the time after it), which leaves out actor start-up."""
+    rate (frames after the first row over the time after it), which leaves out actor start-up.
+    `on_first` is called when the first row arrives."""
     frames = nbytes = first_frames = 0
     first = last = 0.0
     for batch in ds.iter_batches(batch_size=1, batch_format="numpy"):
@@ -305,8 +345,10 @@ def consume(ds) -> dict:
             frames, nbytes, last = frames + len(f), nbytes + f.nbytes, time.perf_counter()
             if not first:
                 first, first_frames = last, len(f)
+                if on_first is not None:
+                    on_first()
     steady = (frames - first_frames) / (last - first) if last > first else 0.0
-    return {"frames": frames, "bytes": nbytes, "steady_fps": steady, "first_at": first}
+    return {"frames": frames, "bytes": nbytes, "steady_fps": steady, "first_at": first, "first_frames": first_frames}
 
 
 def _legacy_stage() -> type:
@@ -352,11 +394,13 @@ def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False
     sampler = MemorySampler(**how)
     sampler.start()
     start = time.perf_counter()
-    seen = consume(stage_dataset(rows, budget, cores, before))
+    seen = consume(stage_dataset(rows, budget, cores, before), on_first=sampler.mark)
     seconds = time.perf_counter() - start
     sampler.stop()
     return {
         "frames": seen["frames"],
+        "steady_frames": seen["frames"] - seen["first_frames"],
+        "steady_cpu_s": sampler.cpu_since_mark_s,
         "seconds": seconds,
         "steady_fps": seen["steady_fps"],
         "rows": len(rows),
@@ -429,6 +473,13 @@ def report(table: dict, cores: int) -> None:
     for budget, row in table["budgets"].items():
         a_cpu, b_cpu = fps(row["decord"], "cpu_s"), fps(row["ray"], "cpu_s")
         line = f"  budget {budget}: (a) {a_cpu:.1f}, (b) {b_cpu:.1f}"
+        if row["ray"].get("steady_cpu_s"):
+            r = row["ray"]
+            steady = r["steady_frames"] / r["steady_cpu_s"]
+            line += (
+                f" (after the first row {steady:.1f}, b/a {steady / a_cpu:.2f}: start-up took "
+                f"{r['cpu_s'] - r['steady_cpu_s']:.1f} CPU-s)"
+            )
         if "ray_before" in row:
             b0_cpu = fps(row["ray_before"], "cpu_s")
             line += f", (b) before {b0_cpu:.1f}; b/a {b_cpu / a_cpu:.2f} (before {b0_cpu / a_cpu:.2f})"
