@@ -7,7 +7,7 @@ keyframe before it (the cost that dominates sparse sampling). Every path returns
 frames at the same output size (the contract's smart_resize for 448*448 max pixels):
 
   (a) decord loop    one process, one decoder thread (decord num_threads=1), the contract's
-                     indices: the per-core baseline of the pipeline
+                     indices, over the same rows as (b): the per-core baseline of the pipeline
   (b) ray pipeline   decoded_dataset: probe + isolated decode on an actor pool over all cores;
                      "before" is the same stage with the earlier probe (decodes the tail GOP) and
                      decode (decord first, PyAV by a gap rule): `--no-before` skips it
@@ -368,7 +368,21 @@ def _legacy_stage() -> type:
     return LegacyDecodeStage
 
 
-def stage_dataset(rows: list[dict], budget: int, cores: int, before: bool):
+def _pipe_stage() -> type:
+    """DecodeStage with frames sent back through the pipe, as before the shared frame buffer."""
+    from videosft.data.pipeline import DecodeStage
+
+    class PipeDecodeStage(DecodeStage):
+        def __init__(self, contract: dict, budget: int | None, timeout_s: float) -> None:
+            super().__init__(contract, budget, timeout_s, threads=1)
+            self.decoder.shared_frames = False
+
+    return PipeDecodeStage
+
+
+def stage_dataset(rows: list[dict], budget: int, cores: int, before: bool | str):
+    """before: False, the pipeline as it is; True, the earlier probe and decode; "pipe", the
+    pipeline with frames through the pipe instead of shared memory."""
     from videosft.data.pipeline import actor_pool, decoded_dataset
 
     if not before:
@@ -376,14 +390,16 @@ def stage_dataset(rows: list[dict], budget: int, cores: int, before: bool):
     import ray.data
 
     return ray.data.from_items(rows).map(
-        _legacy_stage(),
+        _pipe_stage() if before == "pipe" else _legacy_stage(),
         fn_constructor_kwargs={"contract": CONTRACT.model_dump(), "budget": budget, "timeout_s": 300},
         compute=actor_pool(cores),
         num_cpus=1,
     )
 
 
-def ray_pipeline(rows: list[dict], budget: int, cores: int, before: bool = False, old_sampler: bool = False) -> dict:
+def ray_pipeline(
+    rows: list[dict], budget: int, cores: int, before: bool | str = False, old_sampler: bool = False
+) -> dict:
     """(b) the decode stage on `cores` actors, consumed as a stream (old_sampler: measured by the
     earlier sampler, PSS every 0.3 s with its CPU counted, for the side-by-side)."""
     how = {"pss_period_s": 0.3, "count_self": True} if old_sampler else {}
@@ -513,6 +529,25 @@ def report(table: dict, cores: int) -> None:
                 f"sampler's own CPU {old['sampler_cpu_s']:.1f} s of {old['cpu_s']:.1f} s (now "
                 f"{row['ray']['sampler_cpu_s']:.1f} s)"
             )
+    for budget, row in table["budgets"].items():
+        if "ray_pipe" in row:
+            pipe, shared = row["ray_pipe"], row["ray"]
+            actor = {
+                name: sum(v for k, v in r["cpu_by_role"].items() if "DecodeStage" in k)
+                for name, r in (("pipe", pipe), ("shared", shared))
+            }
+            child = {
+                name: r["cpu_by_role"].get("decoder children (forkserver)", 0.0)
+                for name, r in (("pipe", pipe), ("shared", shared))
+            }
+            print(
+                f"(b) frame transport, budget {budget}: frames per CPU-second shared buffer "
+                f"{fps(shared, 'cpu_s'):.1f} vs pipe {fps(pipe, 'cpu_s'):.1f} (x{fps(shared, 'cpu_s') / fps(pipe, 'cpu_s'):.2f}); "
+                f"after the first row {shared['steady_frames'] / shared['steady_cpu_s']:.1f} vs "
+                f"{pipe['steady_frames'] / pipe['steady_cpu_s']:.1f}; decode actors' CPU-ms per row "
+                f"{1000 * actor['shared'] / shared['rows']:.0f} vs {1000 * actor['pipe'] / pipe['rows']:.0f}, "
+                f"decoder children's {1000 * child['shared'] / shared['rows']:.0f} vs {1000 * child['pipe'] / pipe['rows']:.0f}"
+            )
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"driver max RSS (in-process paths too) {max_rss:.0f} MB")
     for budget, row in table["budgets"].items():
@@ -551,6 +586,11 @@ def main() -> None:
         help="seconds between PSS samples of the process tree (0.3: the earlier sampler)",
     )
     parser.add_argument(
+        "--compare-transport",
+        action="store_true",
+        help="also run (b) with frames sent back through the decoder's pipe (before the shared buffer)",
+    )
+    parser.add_argument(
         "--compare-sampler",
         action="store_true",
         help="also run (b) under the earlier sampler (PSS every 0.3 s, its CPU counted)",
@@ -587,7 +627,9 @@ def main() -> None:
             for budget in budgets:
                 rows = rows_for(clips, repeat_for(budget))
                 row = table["budgets"][budget] = {
-                    "decord": timed(decord_loop, clips, budget),
+                    # the rows (b) decodes, not just one pass over the clips: (b)/(a) per CPU-second
+                    # is a target, and 96 frames (3 s) of (a) swung 26-39 frames/CPU-s run to run
+                    "decord": timed(decord_loop, clips * repeat_for(budget), budget),
                     "qwen": timed(qwen_loop, clips, budget),
                     "ours": timed(ours_loop, clips, budget),
                     "ours_before": timed(ours_loop, clips, budget, True),
@@ -599,6 +641,8 @@ def main() -> None:
                     row["ray_before"] = ray_pipeline(rows, budget, cores, True)
                 if args.compare_sampler:
                     row["ray_old_sampler"] = ray_pipeline(rows, budget, cores, old_sampler=True)
+                if args.compare_transport:
+                    row["ray_pipe"] = ray_pipeline(rows, budget, cores, "pipe")
                 print(f"budget {budget}: done ({time.perf_counter() - start:.0f} s)")
             table["cache"] = cache_paths(
                 rows_for(clips, repeat_for(max(budgets))), budgets, cores, os.path.join(tmp, "cache")

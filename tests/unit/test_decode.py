@@ -179,6 +179,38 @@ def test_crash_and_memory_cap_are_contained(media):
         assert good.error == "" and _indices(good.frames) == [7]
 
 
+def _count_shared_reads(dec: IsolatedDecoder) -> list[tuple]:
+    """Record each time the parent takes frames from the shared buffer (not the pipe)."""
+    reads, read = [], dec._frames.read
+
+    def counted(shape):
+        reads.append(tuple(shape))
+        return read(shape)
+
+    dec._frames.read = counted
+    return reads
+
+
+@pytest.mark.skipif(not D.frame_buffer.available(), reason="no memfd_create / descriptor passing here")
+def test_frames_come_back_through_the_shared_buffer_and_survive_a_restart(media):
+    wanted = np.array([149, 3, 77, 77, 120])
+    expected = decode_video(media["long"], wanted, (16, 32), backend="auto", threads=1)
+    with IsolatedDecoder(timeout_s=1.0, threads=1, decode_fn=mf.faulty_decode) as dec:
+        native = dec.decode(media["long"], np.array([0, 1]), None)  # size unknown: nothing reserved
+        assert native.error == "" and _indices(native.frames) == [0, 1] and dec._frames.capacity == 0
+        reads = _count_shared_reads(dec)  # (the first request went through the pipe)
+        got = dec.decode(media["long"], wanted, (16, 32))
+        assert got.error == "" and np.array_equal(got.frames, expected) and reads == [(5, 16, 32, 3)]
+        assert dec._frames.capacity == 1 << 20  # reserved to fit, in whole MiB
+        big = dec.decode(media["long"], np.arange(150), (240, 320))  # 33 MiB: the buffer grows
+        assert big.error == "" and _indices(big.frames) == list(range(150)) and dec._frames.capacity == 33 << 20
+        assert dec.decode("sleep://60", np.array([0]), None).error == "decode: timeout after 1s"
+        again = dec.decode(media["long"], wanted, (16, 32))  # a new child, the same buffer
+        assert dec.restarts == 1 and np.array_equal(again.frames, expected) and len(reads) == 3
+        assert not np.shares_memory(got.frames, again.frames)  # each result owns its pixels
+    assert dec._frames is None  # closed with the decoder
+
+
 def test_decoder_pickles_lazily(media):
     dec = IsolatedDecoder(timeout_s=5)
     clone = pickle.loads(pickle.dumps(dec))  # what Ray does with constructor state

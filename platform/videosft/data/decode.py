@@ -40,7 +40,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from videosft.data import av_stream, probe, pyav_read
+from videosft.data import av_stream, frame_buffer, probe, pyav_read
 from videosft.schema import (
     ERROR,
     FRAME_INDICES,
@@ -328,17 +328,21 @@ class DecodeResult:
 DecodeFn = Callable[..., np.ndarray]
 
 
-def _child_main(conn: Any, decode_fn: DecodeFn, memory_mb: int | None, alarm_s: int, env: dict[str, str]) -> None:
-    """Child loop: decode requests until the pipe closes; replies (header, raw frame bytes)."""
+def _child_main(
+    conn: Any, decode_fn: DecodeFn, memory_mb: int | None, alarm_s: int, env: dict[str, str], shared: bool = False
+) -> None:
+    """Child loop: decode requests until the pipe closes; replies with a header, then the frames
+    in the shared buffer (when they fit its capacity as of the request) or as raw bytes."""
     os.environ.update(env)  # a forkserver child inherits the server's env, not the caller's
     if memory_mb:
         limit = memory_mb << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, signal.SIG_DFL)  # the kernel kills us even if the GIL is held
     conn.send(("ready",))
+    buffer = frame_buffer.receive(conn) if shared else None
     while True:
         try:
-            kind, path, indices, out_hw, backend, threads = conn.recv()
+            kind, path, indices, out_hw, backend, threads, capacity = conn.recv()
         except (EOFError, OSError):
             return
         signal.alarm(alarm_s)  # orphan guard: dies even if the parent is gone
@@ -358,6 +362,9 @@ def _child_main(conn: Any, decode_fn: DecodeFn, memory_mb: int | None, alarm_s: 
             reply, frames = ("err", f"out of memory (cap {memory_mb} MiB)"), None
         except Exception as exc:  # a bug in a decoder is still this row's problem only
             reply, frames = ("err", f"{type(exc).__name__}: {_first_line(exc)}"), None
+        if buffer is not None and frames is not None and 0 < frames.nbytes <= capacity:
+            buffer.write(frames)
+            reply, frames = (*reply, "shared"), None
         signal.alarm(0)
         conn.send(reply)
         if frames is not None and frames.nbytes:
@@ -381,20 +388,23 @@ class IsolatedDecoder:
         decode_fn: DecodeFn = decode_video,
         start_timeout_s: float = 120.0,
         threads: int = 0,
+        shared_frames: bool = True,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.timeout_s, self.memory_limit_mb = timeout_s, memory_limit_mb
         self.backend, self.decode_fn, self.start_timeout_s = backend, decode_fn, start_timeout_s
         self.threads = threads  # decoder threads per call (0: the decoder's choice)
+        self.shared_frames = shared_frames  # frames back through shared memory where available
         self.restarts = 0  # how many children were killed or died (for stage metrics)
         self._proc: Any = None
         self._conn: Any = None
+        self._frames: frame_buffer.SharedFrames | None = None  # outlives children; see frame_buffer
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_proc=None, _conn=None, _lock=None)
+        state.update(_proc=None, _conn=None, _frames=None, _lock=None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -408,17 +418,21 @@ class IsolatedDecoder:
             ctx.set_forkserver_preload(["videosft.data.decode"])
         parent, child = ctx.Pipe(duplex=True)
         alarm_s = int(self.timeout_s) + 30
+        if self._frames is None and self.shared_frames:
+            self._frames = frame_buffer.SharedFrames.create()
         self._proc = ctx.Process(
             target=_child_main,
             daemon=True,
             name="videosft-decoder",
-            args=(child, self.decode_fn, self.memory_limit_mb, alarm_s, dict(os.environ)),
+            args=(child, self.decode_fn, self.memory_limit_mb, alarm_s, dict(os.environ), self._frames is not None),
         )
         self._proc.start()
         child.close()
         self._conn = parent
         if not parent.poll(self.start_timeout_s) or parent.recv() != ("ready",):
             raise RuntimeError(f"no ready signal in {self.start_timeout_s:g}s")
+        if self._frames is not None:
+            frame_buffer.send(parent, self._frames, self._proc.pid)
 
     def _kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -430,8 +444,12 @@ class IsolatedDecoder:
         self._proc = self._conn = None
 
     def close(self) -> None:
-        """Stop the child; a later call starts a fresh one."""
+        """Stop the child and free the frame buffer; a later call starts afresh."""
         self._kill()
+        if self._frames is not None:
+            with contextlib.suppress(Exception):
+                self._frames.close()
+            self._frames = None
 
     __del__ = close  # _kill never raises, so this is safe at interpreter exit too
 
@@ -443,21 +461,22 @@ class IsolatedDecoder:
 
     def decode(self, path: str, indices: np.ndarray, out_hw: tuple[int, int] | None) -> DecodeResult:
         """Video frames at `indices`, or the error; never raises for bad media."""
-        request = (
-            MEDIA_VIDEO,
-            path,
-            np.asarray(indices, np.int64).tolist(),
-            tuple(out_hw) if out_hw else None,
-            self.backend,
-            self.threads,
-        )
-        return self._call(request)
+        indices = np.asarray(indices, np.int64).tolist()
+        request = (MEDIA_VIDEO, path, indices, tuple(out_hw) if out_hw else None, self.backend, self.threads)
+        return self._call(request, len(indices))
 
     def decode_image(self, path: str, out_hw: tuple[int, int] | None) -> DecodeResult:
         """Image as (1, H, W, 3), isolated too (decompression bombs exist)."""
-        return self._call((MEDIA_IMAGE, path, [], tuple(out_hw) if out_hw else None, "auto", 1))
+        return self._call((MEDIA_IMAGE, path, [], tuple(out_hw) if out_hw else None, "auto", 1), 1)
 
-    def _call(self, request: tuple) -> DecodeResult:
+    def _capacity(self, frames: int, out_hw: tuple[int, int] | None) -> int:
+        """Shared-buffer bytes the child may use for this request, grown first to what `frames`
+        frames at `out_hw` take (without a size, what it already holds); 0: use the pipe."""
+        if self._frames is None:
+            return 0
+        return self._frames.reserve(frames * out_hw[0] * out_hw[1] * 3 if out_hw else 0)
+
+    def _call(self, request: tuple, frames: int) -> DecodeResult:
         with self._lock:
             try:
                 if self._proc is None or not self._proc.is_alive():
@@ -466,7 +485,7 @@ class IsolatedDecoder:
                 self._kill()
                 return DecodeResult(None, f"decode: decoder process failed to start ({exc})")
             try:
-                return self._exchange(request)
+                return self._exchange((*request, self._capacity(frames, request[3])))
             except TimeoutError:
                 self._restart()
                 return DecodeResult(None, f"decode: timeout after {self.timeout_s:g}s")
@@ -497,10 +516,13 @@ class IsolatedDecoder:
         reply = self._conn.recv()
         if reply[0] == "err":
             return DecodeResult(None, f"decode: {reply[1]}")
-        frames = np.empty(reply[1], np.uint8)
-        if frames.nbytes:  # the child sends no bytes message for an empty array
-            self._conn.recv_bytes_into(memoryview(frames).cast("B"))
-        times = reply[2] if len(reply) > 2 else None
+        if reply[-1] == "shared":
+            frames = self._frames.read(reply[1])
+        else:
+            frames = np.empty(reply[1], np.uint8)
+            if frames.nbytes:  # the child sends no bytes message for an empty array
+                self._conn.recv_bytes_into(memoryview(frames).cast("B"))
+        times = reply[2]
         return DecodeResult(frames, "", None if times is None else np.asarray(times, np.float64))
 
 
