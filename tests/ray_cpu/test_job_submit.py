@@ -87,6 +87,13 @@ def test_sweep_job_submitted_to_a_local_head_succeeds(local_head, tmp_path):
         "jobs/configs/ci.yaml",
         f"output_dir={run_dir}",
         "sweep.frame_budgets=[1]",
+        # the submission path is under test, not the sweep (test_demo_e2e runs it whole): one
+        # worker, one step, two items per benchmark, no probes after the trial
+        "train.num_workers=1",
+        "train.max_steps=1",
+        "eval.limit=2",
+        "alignment.enabled=false",
+        "attention.enabled=false",
     ]
     # A just-started head answers 500 "No available agent to submit job, please try again later"
     # until its dashboard agent registers (seconds; longer on a loaded machine): retry that, and

@@ -21,8 +21,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BUDGETS = [1, 2]
-# jobs/configs/ci.yaml at its smallest: one worker, one optimizer step, two items per benchmark
-OVERRIDES = ["train.num_workers=1", "train.max_steps=1", "eval.limit=2", f"sweep.frame_budgets={json.dumps(BUDGETS)}"]
+# jobs/configs/ci.yaml at its smallest: one worker, one optimizer step, two items per benchmark, and
+# no gradient-alignment / attention probes after the trials (test_demo_e2e checks those; here they
+# only added ~15 s after the resumed trial)
+OVERRIDES = [
+    "train.num_workers=1",
+    "train.max_steps=1",
+    "eval.limit=2",
+    f"sweep.frame_budgets={json.dumps(BUDGETS)}",
+    "alignment.enabled=false",
+    "attention.enabled=false",
+]
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
