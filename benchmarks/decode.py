@@ -380,26 +380,24 @@ def _pipe_stage() -> type:
     return PipeDecodeStage
 
 
-def stage_dataset(rows: list[dict], budget: int, cores: int, before: bool | str):
-    """before: False, the pipeline as it is; True, the earlier probe and decode; "pipe", the
+def stage_dataset(rows: list[dict], budget: int, cores: int, variant: str):
+    """variant: "now", the pipeline as it is; "before", the earlier probe and decode; "pipe", the
     pipeline with frames through the pipe instead of shared memory."""
     from videosft.data.pipeline import actor_pool, decoded_dataset
 
-    if not before:
+    if variant == "now":
         return decoded_dataset(rows, CONTRACT, budget, timeout_s=300, concurrency=cores, cpus=1)
     import ray.data
 
     return ray.data.from_items(rows).map(
-        _pipe_stage() if before == "pipe" else _legacy_stage(),
+        {"pipe": _pipe_stage, "before": _legacy_stage}[variant](),
         fn_constructor_kwargs={"contract": CONTRACT.model_dump(), "budget": budget, "timeout_s": 300},
         compute=actor_pool(cores),
         num_cpus=1,
     )
 
 
-def ray_pipeline(
-    rows: list[dict], budget: int, cores: int, before: bool | str = False, old_sampler: bool = False
-) -> dict:
+def ray_pipeline(rows: list[dict], budget: int, cores: int, variant: str = "now", old_sampler: bool = False) -> dict:
     """(b) the decode stage on `cores` actors, consumed as a stream (old_sampler: measured by the
     earlier sampler, PSS every 0.3 s with its CPU counted, for the side-by-side)."""
     how = {"pss_period_s": 0.3, "count_self": True} if old_sampler else {}
@@ -410,7 +408,7 @@ def ray_pipeline(
     sampler = MemorySampler(**how)
     sampler.start()
     start = time.perf_counter()
-    seen = consume(stage_dataset(rows, budget, cores, before), on_first=sampler.mark)
+    seen = consume(stage_dataset(rows, budget, cores, variant), on_first=sampler.mark)
     seconds = time.perf_counter() - start
     sampler.stop()
     return {
@@ -445,6 +443,11 @@ def cache_paths(rows: list[dict], budgets: list[int], cores: int, root: str) -> 
 
 
 # --------------------------------------------------------------------------- report
+def steady_per_cpu(result: dict) -> float:
+    """(b)'s frames per CPU-second after its first row (start-up left out)."""
+    return result["steady_frames"] / result["steady_cpu_s"]
+
+
 def fps(result: dict, clock: str = "seconds") -> float:
     return result["frames"] / result[clock] if result.get(clock, 0) > 0 else 0.0
 
@@ -491,7 +494,7 @@ def report(table: dict, cores: int) -> None:
         line = f"  budget {budget}: (a) {a_cpu:.1f}, (b) {b_cpu:.1f}"
         if row["ray"].get("steady_cpu_s"):
             r = row["ray"]
-            steady = r["steady_frames"] / r["steady_cpu_s"]
+            steady = steady_per_cpu(r)
             line += (
                 f" (after the first row {steady:.1f}, b/a {steady / a_cpu:.2f}: start-up took "
                 f"{r['cpu_s'] - r['steady_cpu_s']:.1f} CPU-s)"
@@ -543,8 +546,8 @@ def report(table: dict, cores: int) -> None:
             print(
                 f"(b) frame transport, budget {budget}: frames per CPU-second shared buffer "
                 f"{fps(shared, 'cpu_s'):.1f} vs pipe {fps(pipe, 'cpu_s'):.1f} (x{fps(shared, 'cpu_s') / fps(pipe, 'cpu_s'):.2f}); "
-                f"after the first row {shared['steady_frames'] / shared['steady_cpu_s']:.1f} vs "
-                f"{pipe['steady_frames'] / pipe['steady_cpu_s']:.1f}; decode actors' CPU-ms per row "
+                f"after the first row {steady_per_cpu(shared):.1f} vs {steady_per_cpu(pipe):.1f}; "
+                f"decode actors' CPU-ms per row "
                 f"{1000 * actor['shared'] / shared['rows']:.0f} vs {1000 * actor['pipe'] / pipe['rows']:.0f}, "
                 f"decoder children's {1000 * child['shared'] / shared['rows']:.0f} vs {1000 * child['pipe'] / pipe['rows']:.0f}"
             )
@@ -638,7 +641,7 @@ def main() -> None:
                 if not table["torchcodec_missing"]:
                     row["torchcodec"] = timed(torchcodec_loop, clips, budget)
                 if args.before:
-                    row["ray_before"] = ray_pipeline(rows, budget, cores, True)
+                    row["ray_before"] = ray_pipeline(rows, budget, cores, "before")
                 if args.compare_sampler:
                     row["ray_old_sampler"] = ray_pipeline(rows, budget, cores, old_sampler=True)
                 if args.compare_transport:

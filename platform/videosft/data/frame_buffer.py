@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import mmap
 import os
+from multiprocessing import reduction
 from typing import Any
 
 import numpy as np
@@ -26,16 +27,14 @@ _GRAIN = 1 << 20  # grow in whole MiB: a few sizes cover every row of a run
 
 def available() -> bool:
     """memfd_create exists (Linux) and descriptors can be passed over a multiprocessing pipe."""
-    from multiprocessing import reduction
-
     return hasattr(os, "memfd_create") and getattr(reduction, "HAVE_SEND_HANDLE", False)
 
 
 class SharedFrames:
     """One growable shared byte buffer, mapped by the decoder's parent and its child."""
 
-    def __init__(self, fd: int, owner: bool) -> None:
-        self.fd, self.owner = fd, owner
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
         self._map: mmap.mmap | None = None
 
     @classmethod
@@ -43,7 +42,7 @@ class SharedFrames:
         """The parent's buffer (empty until `reserve`), or None where it is not available."""
         if not available():
             return None
-        return cls(os.memfd_create("videosft-frames", os.MFD_CLOEXEC), owner=True)
+        return cls(os.memfd_create("videosft-frames", os.MFD_CLOEXEC))
 
     @property
     def capacity(self) -> int:
@@ -58,14 +57,15 @@ class SharedFrames:
         return capacity
 
     def _view(self, nbytes: int) -> memoryview:
+        """The first `nbytes` (> 0) of the buffer, remapped first if the parent has grown it."""
         size = self.capacity
         if nbytes > size:
             raise ValueError(f"{nbytes} bytes do not fit the {size}-byte frame buffer")
         if self._map is None or len(self._map) != size:
             if self._map is not None:
                 self._map.close()
-            self._map = mmap.mmap(self.fd, size) if size else None
-        return memoryview(self._map)[:nbytes] if self._map is not None else memoryview(b"")
+            self._map = mmap.mmap(self.fd, size)
+        return memoryview(self._map)[:nbytes]
 
     def write(self, frames: np.ndarray) -> None:
         """(Child) copy C-contiguous uint8 frames into the start of the buffer."""
@@ -93,13 +93,9 @@ class SharedFrames:
 
 def send(conn: Any, buffer: SharedFrames, pid: int) -> None:
     """Give the child process `pid` the buffer's descriptor over `conn` (a Unix socket pipe)."""
-    from multiprocessing import reduction
-
     reduction.send_handle(conn, buffer.fd, pid)
 
 
 def receive(conn: Any) -> SharedFrames:
     """(Child) the parent's buffer, received over `conn`."""
-    from multiprocessing import reduction
-
-    return SharedFrames(reduction.recv_handle(conn), owner=False)
+    return SharedFrames(reduction.recv_handle(conn))
