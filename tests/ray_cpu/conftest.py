@@ -9,7 +9,10 @@ import pytest
 def local_ray():
     import ray
 
+    from videosft.ray_runtime import apply_local_cluster_env
+
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    apply_local_cluster_env()  # as ensure_ray does for a cluster it starts
     ray.init(
         num_cpus=2,
         include_dashboard=False,

@@ -92,6 +92,9 @@ def test_hybrid_trial_inputs_train_and_eval_on_predicted_budgets(local_ray, synt
     items = load_video(str(synthetic.root))
     got = hybrid_budgets(cfg, items)
     assert [g[S.FRAME_BUDGET] for g in got] == [snap_up(i["min_frames"], CANDS) for i in items]
+    cached = list((tmp_path / "budgets").glob("items.budget-oracle-*.json"))
+    assert len(cached) == 1  # the next trial's (or the base's) evaluation asks no predictor
+    assert hybrid_budgets(cfg, items) == got and list((tmp_path / "budgets").glob("items.budget-*")) == cached
 
 
 def test_hybrid_needs_a_usable_predictor_before_any_cluster_work():

@@ -256,3 +256,37 @@ def test_predictor_sft_manifest_asks_exactly_what_the_instruction_predictor_asks
     (back,) = read_manifest(str(out))
     assert back[S.QUESTION] == "Question: Which colour flashed first?\n" + cfg.prompt_text()
     assert back[S.ANSWER] == "16" and back[S.FRAME_BUDGET] == 4 and back[S.MEDIA_PATH] == "/x.mp4"
+
+
+def test_item_budgets_are_predicted_once_per_predictor_and_content(tmp_path, monkeypatch):
+    """Evaluation items of a Hybrid-Frame sweep: the base and every trial ask for the same budgets;
+    the predictor answers once, and anything that could change an answer is a new key."""
+    from videosft.budget import stage
+    from videosft.data.sampling import SamplingContract
+
+    calls = []
+
+    def fake_rows(rows, cfg, contract):
+        calls.append([r[S.ID] for r in rows])
+        return [
+            {**r, S.FRAME_BUDGET: 2 + i, S.BUDGET_RAW: str(2 + i), stage.BUDGET_FELL_BACK: False}
+            for i, r in enumerate(rows)
+        ]
+
+    monkeypatch.setattr(stage, "budget_rows", fake_rows)
+    rows = [
+        {S.ID: f"v{i}", S.MEDIA_TYPE: "video", S.MEDIA_PATH: f"/d/v{i}.mp4", S.QUESTION: "q?", "options": ["a"]}
+        for i in range(3)
+    ]
+    cfg, contract = BudgetConfig(predictor="oracle"), SamplingContract()
+    first = stage.cached_budget_rows(rows, cfg, contract, tmp_path)
+    again = stage.cached_budget_rows([dict(r) for r in rows], cfg, contract, tmp_path)
+    assert again == first and len(calls) == 1 and [r[S.FRAME_BUDGET] for r in again] == [2, 3, 4]
+    assert again[0]["options"] == ["a"]  # the rows' other keys come back untouched
+    asked = [{**rows[0], S.QUESTION: "another?"}, *rows[1:]]
+    stage.cached_budget_rows(asked, cfg, contract, tmp_path)  # another question: asked again
+    stage.cached_budget_rows(rows, cfg.model_copy(update={"candidates": [1, 2, 4]}), contract, tmp_path)
+    stage.cached_budget_rows(rows, cfg, contract, tmp_path / "elsewhere")
+    assert len(calls) == 4
+    stage.cached_budget_rows(rows, cfg.model_copy(update={"concurrency": 3}), contract, tmp_path)
+    assert len(calls) == 4  # scheduling knobs decide nothing

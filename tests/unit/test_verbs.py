@@ -14,6 +14,7 @@ import ast
 import functools
 import importlib.util
 import inspect
+import os
 import sys
 from pathlib import Path
 
@@ -158,3 +159,37 @@ def test_one_module_starts_ray():
     root = Path(verbs.__file__).parent
     starters = sorted(str(p.relative_to(root)) for p in [*root.rglob("*.py"), *JOBS.glob("*.py")] if _starts_ray(p))
     assert starters == ["ray_runtime.py"], starters
+
+
+def _fake_init(monkeypatch):
+    """ensure_ray's ray.init replaced: records what the cluster it would start inherits."""
+    import ray
+
+    from videosft import ray_runtime
+
+    seen = {}
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(env=dict(os.environ), kw=kw))
+    monkeypatch.setattr(ray_runtime, "_STARTED", {"here": False})
+    return ray_runtime, seen
+
+
+def test_a_local_cluster_has_no_preemption_watcher_and_a_joined_one_keeps_rays_default(monkeypatch):
+    key = "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER"
+    monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray_runtime, seen = _fake_init(monkeypatch)
+    ray_runtime.ensure_ray()
+    assert seen["env"][key] == "0"  # started here: its raylet and workers inherit it
+
+    monkeypatch.delenv(key)
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    ray_runtime, seen = _fake_init(monkeypatch)
+    ray_runtime.ensure_ray()
+    assert key not in seen["env"]  # someone else's cluster: Ray's default (watch for drains)
+
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.setenv(key, "1")  # the user's choice wins
+    ray_runtime, seen = _fake_init(monkeypatch)
+    ray_runtime.ensure_ray()
+    assert seen["env"][key] == "1"

@@ -10,7 +10,8 @@ small fixed contract, so a hanging container costs one row, never the stage.
 "frame_budget" / "budget_raw"), named by a hash of everything that decides the budgets, so a
 rerun, or every trial of a sweep, reuses the file instead of asking the VLM again. Training needs
 no new code path: `read_manifest` keeps the extra keys and `DecodeStage` honours `frame_budget`.
-`budget_rows` does the same for in-memory rows (evaluation items); `write_predictor_sft_manifest`
+`budget_rows` does the same for in-memory rows (evaluation items; `cached_budget_rows` keeps them
+like the manifest); `write_predictor_sft_manifest`
 turns oracle labels into SFT data that teaches a VLM to be the instruction predictor.
 """
 
@@ -206,6 +207,11 @@ def budget_cache_key(cfg: BudgetConfig, contract: SamplingContract, manifest_pat
     The model is keyed by its path, not its bytes: overwrite a checkpoint in place and you must
     clear the cache (or bump CACHE_VERSION); the manifest is keyed by its content.
     """
+    return _decisive_key(cfg, contract, _file_digest(manifest_path))
+
+
+def _decisive_key(cfg: BudgetConfig, contract: SamplingContract, content: str) -> str:
+    """The key of `budget_cache_key` for rows whose content digest is `content`."""
     decisive = cfg.model_dump(
         exclude={
             "mode",
@@ -224,7 +230,7 @@ def budget_cache_key(cfg: BudgetConfig, contract: SamplingContract, manifest_pat
         **decisive,
         "prompt": cfg.prompt_text(),
         "contract_id": contract.contract_id(),
-        "manifest": _file_digest(manifest_path),
+        "manifest": content,
     }
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
@@ -292,6 +298,31 @@ def budget_rows(rows: Sequence[dict[str, Any]], cfg: BudgetConfig, contract: Sam
         for g in got
     }
     return [{**r, **by_id[str(r[S.ID])]} for r in rows]
+
+
+def cached_budget_rows(
+    rows: Sequence[dict[str, Any]], cfg: BudgetConfig, contract: SamplingContract, cache_dir: str | Path
+) -> list[dict]:
+    """`budget_rows`, kept in `cache_dir` under a key of the predictor's decisive settings and the
+    rows' content (the columns predictors read, ids included): the evaluation items of a Hybrid-Frame
+    sweep get their budgets once, not once per trial and base (the instruction predictor is a model
+    pass over every video item). Same reuse rules as `budget_manifest`."""
+
+    columns = [k for k in _STAGE_COLUMNS if any(k in r for r in rows)]
+    content = json.dumps([{k: r.get(k) for k in columns} for r in rows], sort_keys=True, default=str)
+    key = _decisive_key(cfg, contract, hashlib.sha256(content.encode("utf-8")).hexdigest())
+    path = Path(cfg.cache_dir or cache_dir) / f"items.budget-{cfg.predictor}-{key}.json"
+    fields = (S.FRAME_BUDGET, S.BUDGET_RAW, BUDGET_FELL_BACK)
+    if path.exists():
+        by_id = json.loads(path.read_text())
+        print(f"[budget] {cfg.predictor}: reusing {len(by_id)} item budgets from {path}", flush=True)
+        return [{**r, **by_id[str(r[S.ID])]} for r in rows]
+    merged = budget_rows(rows, cfg, contract)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # whole, then renamed (trials run side by side)
+    tmp.write_text(json.dumps({str(r[S.ID]): {f: r[f] for f in fields} for r in merged}))
+    tmp.replace(path)
+    return merged
 
 
 def _histogram(budgets: Any) -> dict[str, int]:

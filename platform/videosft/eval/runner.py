@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import numpy as np
 from videosft import schema as S
 from videosft.benchmarks import get_benchmark
 from videosft.benchmarks.protocols import get_protocol
-from videosft.budget.stage import budget_rows
+from videosft.budget.stage import cached_budget_rows
 from videosft.config import ExperimentConfig
 from videosft.data.pipeline import actor_pool, decoded_dataset
 from videosft.engines import make_engine
@@ -145,19 +146,45 @@ def hybrid_budgets(cfg: ExperimentConfig, items: list[dict[str, Any]]) -> list[d
     """Hybrid-Frame evaluation: each video item gets the budget `cfg.budget`'s predictor gives it.
 
     The DecodeStage honours a row's own FRAME_BUDGET, so the same pass then decodes each item at its
-    predicted budget; image and text items keep theirs (predictors return 1 for them).
+    predicted budget; image and text items keep theirs (predictors return 1 for them). The budgets
+    are kept under <output_dir>/budgets (or `budget.cache_dir`): the base and every hybrid trial of
+    a sweep evaluate the same items with the same predictor, which answers once.
     """
 
     videos = [it for it in items if it.get(S.MEDIA_TYPE) == S.MEDIA_VIDEO]
     if not videos:
         return items
-    by_id = {str(r[S.ID]): int(r[S.FRAME_BUDGET]) for r in budget_rows(videos, cfg.budget, cfg.sampling)}
+    cache = Path(cfg.output_dir).expanduser().resolve() / "budgets"
+    by_id = {str(r[S.ID]): int(r[S.FRAME_BUDGET]) for r in cached_budget_rows(videos, cfg.budget, cfg.sampling, cache)}
     return [{**it, S.FRAME_BUDGET: by_id[str(it[S.ID])]} if str(it[S.ID]) in by_id else it for it in items]
 
 
 def benchmark_root(cfg: ExperimentConfig, name: str, data_root: str) -> str:
     """Where a benchmark's files live: eval.roots[name], else the experiment's data root."""
     return cfg.eval.roots.get(name, data_root)
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """One evaluation of a checkpoint: `benchmarks` (None: the configured ones) at `frame_budget`
+    (an int, "hybrid", or None: the sampling contract's own), written under `out_dir`."""
+
+    out_dir: Path
+    frame_budget: int | str | None
+    benchmarks: tuple[str, ...] | None = None
+
+
+@dataclass
+class _Plan:
+    """One job inside a pass: where it writes, its benchmarks, their run keys and items, and the
+    rows finished so far (resumed ones, then each block as it arrives)."""
+
+    out: Path
+    names: list[str]
+    keys: dict[str, dict[str, Any]]
+    items_by_bench: dict[str, list[dict[str, Any]]]
+    done: dict[str, dict[str, dict[str, Any]]]
+    resumed: dict[str, int]
 
 
 def evaluate_model(
@@ -172,17 +199,83 @@ def evaluate_model(
     """Run the configured benchmarks (or `benchmarks`) on `model_path`; returns {benchmark: scores}.
 
     Every benchmark follows `cfg.eval.protocol` (prompts, generation length, parsing, aggregation).
-    All missing samples of every benchmark go through one prediction pass (one decode pool, one
-    engine pool), so actors start once per checkpoint; each row carries its benchmark's generation
-    length. Samples already in `out_dir`'s predictions files for this run are not re-sent.
-    `predictor` replaces the Ray Data pass (tests, debugging).
+    `eval.frame_budget`, when set, overrides `frame_budget`. See `evaluate_jobs`.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = list(benchmarks if benchmarks is not None else cfg.eval.benchmarks)
     budget = cfg.eval.frame_budget or frame_budget
-    keys = {name: benchmark_key(cfg, name, str(model_path), budget) for name in names}
-    items_by_bench = {name: _load_items(cfg, name, data_root) for name in names}
+    job = EvalJob(Path(out_dir), budget, None if benchmarks is None else tuple(benchmarks))
+    return evaluate_jobs(cfg, model_path, [job], data_root, predictor)[0]
+
+
+def evaluate_jobs(
+    cfg: ExperimentConfig,
+    model_path: str,
+    jobs: Sequence[EvalJob],
+    data_root: str,
+    predictor: Predictor | None = None,
+) -> list[dict[str, dict[str, Any]]]:
+    """Several evaluations of one checkpoint (e.g. at its training budget and at the study's fixed
+    budget) in one prediction pass; returns each job's {benchmark: scores}, in order.
+
+    All missing samples of every job go through one pass (one decode pool, one engine pool), so the
+    actors start once per checkpoint, not once per budget; each row carries its job's frame budget
+    (the DecodeStage honours a row's own) and its benchmark's generation length. Samples already in
+    a job's predictions files for this run are not re-sent. `predictor` replaces the Ray Data pass
+    (tests, debugging). Jobs whose budgets cannot share a pass (the contract's own beside a number)
+    run one pass each.
+    """
+    budgets = {job.frame_budget for job in jobs}
+    if None in budgets and len(budgets) > 1:  # "the contract's own" is no per-row number: separate passes
+        return [evaluate_jobs(cfg, model_path, [job], data_root, predictor)[0] for job in jobs]
+    single = len(jobs) == 1
+    plans: list[_Plan] = []
+    todo: list[dict[str, Any]] = []
+    for j, job in enumerate(jobs):
+        out = Path(job.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        names = list(job.benchmarks if job.benchmarks is not None else cfg.eval.benchmarks)
+        keys = {name: benchmark_key(cfg, name, str(model_path), job.frame_budget) for name in names}
+        items_by_bench = {name: _load_items(cfg, name, data_root) for name in names}
+        done, resumed = _resume(out, names, keys, items_by_bench)
+        rows = [
+            {
+                **item,
+                S.ID: f"{name}{_SEP}{item[S.ID]}",
+                S.MAX_NEW_TOKENS: cfg.eval.max_new_tokens or item.get(S.MAX_NEW_TOKENS) or keys[name]["max_new_tokens"],
+            }
+            for name in names
+            for item in items_by_bench[name]
+            if str(item[S.ID]) not in done[name]
+        ]
+        if rows and job.frame_budget == HYBRID:
+            rows = hybrid_budgets(cfg, rows)
+        elif rows and not single:  # this job's budget travels with its rows
+            rows = [{**r, S.FRAME_BUDGET: job.frame_budget} if _is_video(r) else r for r in rows]
+        todo += rows if single else [{**r, S.ID: f"{j}/{r[S.ID]}"} for r in rows]
+        plans.append(_Plan(out, names, keys, items_by_bench, done, resumed))
+    if todo:
+        first = jobs[0].frame_budget
+        pass_budget = max(cfg.budget.candidates) if first == HYBRID else first
+        predict = predictor or ray_predictor(cfg, str(model_path), pass_budget)
+        _predict_and_append(predict, todo, plans, single, report=_progress(cfg, plans))
+    return [
+        {
+            name: _score_and_write(
+                cfg, name, p.items_by_bench[name], p.done[name], p.keys[name], p.resumed[name], str(model_path), p.out
+            )
+            for name in p.names
+        }
+        for p in plans
+    ]
+
+
+def _is_video(row: Mapping[str, Any]) -> bool:
+    return row.get(S.MEDIA_TYPE) == S.MEDIA_VIDEO
+
+
+def _resume(
+    out: Path, names: list[str], keys: Mapping[str, Any], items_by_bench: Mapping[str, list[dict]]
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, int]]:
+    """Each benchmark's finished rows of this run in `out` (and how many), reporting dropped ones."""
     done: dict[str, dict[str, dict[str, Any]]] = {}
     resumed: dict[str, int] = {}
     for name in names:
@@ -196,27 +289,7 @@ def evaluate_model(
                 f"stale/failed and {stats['bad_lines']} unreadable line(s)",
                 flush=True,
             )
-    todo = [
-        {
-            **item,
-            S.ID: f"{name}{_SEP}{item[S.ID]}",
-            S.MAX_NEW_TOKENS: cfg.eval.max_new_tokens or item.get(S.MAX_NEW_TOKENS) or keys[name]["max_new_tokens"],
-        }
-        for name in names
-        for item in items_by_bench[name]
-        if str(item[S.ID]) not in done[name]
-    ]
-    if todo and budget == HYBRID:
-        todo, budget = hybrid_budgets(cfg, todo), max(cfg.budget.candidates)
-    if todo:
-        predict = predictor or ray_predictor(cfg, str(model_path), budget)
-        _predict_and_append(predict, todo, items_by_bench, done, keys, out, report=_progress(cfg, out, items_by_bench))
-    return {
-        name: _score_and_write(
-            cfg, name, items_by_bench[name], done[name], keys[name], resumed[name], str(model_path), out
-        )
-        for name in names
-    }
+    return done, resumed
 
 
 def benchmark_key(cfg: ExperimentConfig, name: str, model_path: str, budget: int | str | None) -> dict[str, Any]:
@@ -238,47 +311,57 @@ def _load_items(cfg: ExperimentConfig, name: str, data_root: str) -> list[dict[s
     return items[: cfg.eval.limit] if cfg.eval.limit else items
 
 
-def _progress(cfg: ExperimentConfig, out: Path, items_by_bench: Mapping[str, list[dict]]) -> Callable[[int], None]:
-    """Rows scored so far -> <output_dir>/progress (the console's "eval <where>" bar)."""
+def _progress(cfg: ExperimentConfig, plans: Sequence[_Plan]) -> Callable[[int], None]:
+    """Rows scored so far -> <output_dir>/progress (the console's "eval <where>" bar), named after
+    the pass's first job and counting every job's rows."""
 
+    out = plans[0].out
     where = Path(os.path.relpath(out, cfg.output_dir)).as_posix()
     inside = not where.startswith("..")  # else (e.g. `videosft evaluate --out elsewhere`): only to a watching console
     stage = "eval " + (
         where.removeprefix("trials/").removesuffix("/eval").replace("base_eval/", "base ") if inside else out.name
     )
-    total = sum(len(items) for items in items_by_bench.values())
+    total = sum(len(items) for plan in plans for items in plan.items_by_bench.values())
     return lambda done: write_progress(cfg.output_dir if inside else None, stage, done, total, "rows")
 
 
 def _predict_and_append(
     predict: Predictor,
     todo: list[dict[str, Any]],
-    items_by_bench: Mapping[str, list[dict]],
-    done: dict[str, dict[str, dict[str, Any]]],
-    keys: Mapping[str, Mapping[str, Any]],
-    out: Path,
+    plans: Sequence[_Plan],
+    single: bool,
     report: Callable[[int], None] | None = None,
 ) -> None:
-    """Stream predictions, appending each block to its benchmark's file as it arrives."""
-    answers = {name: {str(i[S.ID]): i.get(S.ANSWER) for i in items} for name, items in items_by_bench.items()}
-    if report is not None:  # the stage starts now (rows already done on a resume count)
-        report(sum(len(d) for d in done.values()))
+    """Stream predictions, appending each block to its job's benchmark file as it arrives.
+
+    A row's id is "<bench>::<id>" for a single job, "<job>/<bench>::<id>" for several.
+    """
+    answers, files, targets = {}, {}, {}
     with ExitStack() as stack:
-        files = {
-            name: stack.enter_context(P.predictions_path(out, name).open("a", encoding="utf-8"))
-            for name in items_by_bench
-        }
+        for j, plan in enumerate(plans):
+            for name in plan.names:
+                tag = name if single else f"{j}/{name}"
+                answers[tag] = {str(i[S.ID]): i.get(S.ANSWER) for i in plan.items_by_bench[name]}
+                files[tag] = stack.enter_context(P.predictions_path(plan.out, name).open("a", encoding="utf-8"))
+                targets[tag] = (plan.done[name], plan.keys[name])
+
+        def scored() -> int:
+            return sum(len(d) for plan in plans for d in plan.done.values())
+
+        if report is not None:  # the stage starts now (rows already done on a resume count)
+            report(scored())
         for block in predict(todo):
-            by_bench: dict[str, list[dict[str, Any]]] = {}
+            by_tag: dict[str, list[dict[str, Any]]] = {}
             for p in block:
-                name, item_id = str(p[S.ID]).split(_SEP, 1)
-                row = P.record(item_id, answers[name].get(item_id), p[S.PREDICTION], p[S.ERROR], keys[name])
-                by_bench.setdefault(name, []).append(row)
-                done[name][item_id] = row
-            for name, rows in by_bench.items():
-                P.append_rows(files[name], rows)
+                tag, item_id = str(p[S.ID]).split(_SEP, 1)
+                done, key = targets[tag]
+                row = P.record(item_id, answers[tag].get(item_id), p[S.PREDICTION], p[S.ERROR], key)
+                by_tag.setdefault(tag, []).append(row)
+                done[item_id] = row
+            for tag, rows in by_tag.items():
+                P.append_rows(files[tag], rows)
             if report is not None:
-                report(sum(len(d) for d in done.values()))
+                report(scored())
 
 
 def _score_and_write(

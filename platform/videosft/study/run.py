@@ -13,6 +13,7 @@ import json
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from videosft.analysis.alignment import AlignmentSettings, plot_alignment, run_a
 from videosft.analysis.attention import AttentionSettings, attention_markdown, plot_attention, run_attention
 from videosft.config import ExperimentConfig
 from videosft.data.synthetic import regenerate_target_boxes
+from videosft.eval.runner import EvalJob
 from videosft.ray_runtime import ensure_ray
 from videosft.study.base_model import study_stage1
 from videosft.study.configs import (
@@ -29,7 +31,7 @@ from videosft.study.presets import StudyPreset
 from videosft.study.report import collect_trials, replication_section, trial_kind, write_study_report
 from videosft.study.stage1_ray import stage1_ray
 from videosft.study.table1 import score_predictors, table1, table1_configs
-from videosft.tune.sweep import prepare_sweep, run_trial_pool, score_video_at
+from videosft.tune.sweep import prepare_sweep, run_trial_pool, score_video_at, video_benchmarks
 
 
 def stage1_base(preset: StudyPreset, out: Path) -> dict[str, Any]:
@@ -53,10 +55,13 @@ def run_stage2(
     runs = stage2_configs(preset, out, base, seeds)
     first = out / "stage2" / f"seed_{preset.seeds[0]}"
     prepared = []
+    # The base at the fixed evaluation budget (as score_video_at below) joins the first sweep's base pass.
+    base_fixed = EvalJob(out / "stage1" / f"eval_fixed_{preset.eval_budget}", preset.eval_budget)
     for variant, seed, cfg in runs:  # one at a time: the first sweep's base scores serve the rest
         _share_base_eval(first, Path(cfg.output_dir))
         print(f"[study] stage 2: {variant} sweep, seed {seed}: {cfg.sweep.frame_budgets}", flush=True)
-        prepared.append(prepare_sweep(cfg))
+        also = [replace(base_fixed, benchmarks=tuple(video_benchmarks(cfg)))] if not prepared else []
+        prepared.append(prepare_sweep(cfg, also_eval_base=also))
     run_trial_pool(prepared, out / "stage2" / "tune", also_eval_at=preset.eval_budget)
     data_root = base["data_root"]
     fixed = {"base": score_video_at(runs[0][2], out / "stage1", base["checkpoint"], preset.eval_budget, data_root)}

@@ -23,7 +23,7 @@ import json
 import math
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from videosft.budget.stage import budget_manifest
 from videosft.clusters_check import _cluster_spec_of
 from videosft.clusters_fit import Bundle, kuberay_node_types, launcher_node_types, phases, place
 from videosft.config import HYBRID, ExperimentConfig, from_dict
-from videosft.eval.runner import evaluate_model
+from videosft.eval.runner import EvalJob, evaluate_jobs
 from videosft.ray_runtime import ensure_ray
 from videosft.train.run import prepare_frame_cache, train_at_budget
 from videosft.tune.tracking import check_tracking, tracking_callbacks, trial_metrics
@@ -86,11 +86,15 @@ def finished_trial(cfg: ExperimentConfig, budget: int | str) -> dict[str, Any] |
     return summary if summary.get("config_hash") == config_hash(cfg, with_sweep=False) else None
 
 
-def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int | str) -> dict[str, Any]:
+def run_trial(
+    cfg: ExperimentConfig, inputs: Inputs, budget: int | str, also_eval_at: int | None = None
+) -> dict[str, Any]:
     """Train at `budget` frames (or "hybrid": per-sample predicted budgets) and evaluate the result.
 
     Returns the trial summary (also on disk). A hybrid trial is evaluated the same way: each video
-    item at the budget the predictor gives it.
+    item at the budget the predictor gives it. `also_eval_at`: the same evaluation pass also scores
+    the video benchmarks at that budget into <trial>/eval_fixed_<budget> (as `score_video_at`), so
+    the engine and decode pools start once; the summary's eval wall time then covers both.
     """
 
     cached = finished_trial(cfg, budget)
@@ -102,7 +106,10 @@ def run_trial(cfg: ExperimentConfig, inputs: Inputs, budget: int | str) -> dict[
     train_cfg, train_budget, hybrid = (cfg, budget, None) if budget != HYBRID else hybrid_training(cfg, inputs)
     outcome, stats = train_at_budget(train_cfg, inputs, train_budget, out)
     t1 = time.perf_counter()
-    scores = evaluate_model(cfg, outcome.checkpoint_path, budget, out / "eval", inputs.data_root)
+    jobs = [EvalJob(out / "eval", cfg.eval.frame_budget or budget)]
+    if also_eval_at is not None:
+        jobs.append(EvalJob(out / f"eval_fixed_{also_eval_at}", also_eval_at, tuple(video_benchmarks(cfg))))
+    scores = evaluate_jobs(cfg, outcome.checkpoint_path, jobs, inputs.data_root)[0]
     t2 = time.perf_counter()
     summary = {
         "frame_budget": budget,
@@ -171,11 +178,14 @@ def _compute(cfg: ExperimentConfig, outcome: Any, train_wall_s: float, eval_wall
 def score_video_at(cfg: ExperimentConfig, trial: Path, checkpoint: str, budget: int, data_root: str) -> Path:
     """Score a checkpoint on the video benchmarks at one fixed evaluation budget, into
     `<trial>/eval_fixed_<budget>` (resumable like every evaluation: a finished one costs no pass)."""
-    video = [b for b in cfg.eval.benchmarks if get_benchmark(b, cfg.eval.protocol).modality == "video"]
-    fixed = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"frame_budget": budget, "benchmarks": video})})
     out = trial / f"eval_fixed_{budget}"
-    evaluate_model(fixed, checkpoint, budget, out, data_root)
+    evaluate_jobs(cfg, checkpoint, [EvalJob(out, budget, tuple(video_benchmarks(cfg)))], data_root)
     return out
+
+
+def video_benchmarks(cfg: ExperimentConfig) -> list[str]:
+    """The configured benchmarks whose scores depend on the frame budget."""
+    return [b for b in cfg.eval.benchmarks if get_benchmark(b, cfg.eval.protocol).modality == "video"]
 
 
 def _trainable(params: dict[str, Any]) -> None:
@@ -184,9 +194,10 @@ def _trainable(params: dict[str, Any]) -> None:
     cfg = from_dict(params["experiment"])
     inputs = Inputs(**params["inputs"])
     budget = params["frame_budget"]
-    summary = run_trial(cfg, inputs, budget if budget == HYBRID else int(budget))
-    if params.get("also_eval_at"):  # the study's one evaluation budget, while this trial holds its slot
-        at = int(params["also_eval_at"])
+    at = int(params["also_eval_at"]) if params.get("also_eval_at") else None
+    summary = run_trial(cfg, inputs, budget if budget == HYBRID else int(budget), also_eval_at=at)
+    if at is not None:  # the study's one evaluation budget, while this trial holds its slot (a reused
+        # trial scored it already, or is scored now; a finished evaluation costs no pass)
         score_video_at(cfg, trial_dir(cfg, budget), summary["checkpoint"], at, inputs.data_root)
     from videosft.analysis.compute import checkpoint_history
 
@@ -198,33 +209,44 @@ def _trainable(params: dict[str, Any]) -> None:
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
-def evaluate_base(cfg: ExperimentConfig, inputs: Inputs) -> dict[int | str, dict[str, Any]]:
+def evaluate_base(
+    cfg: ExperimentConfig, inputs: Inputs, also: Sequence[EvalJob] = ()
+) -> dict[int | str, dict[str, Any]]:
     """Evaluate the untuned base once per evaluation budget the sweep needs (cached on disk).
 
     Image benchmarks do not depend on the frame budget: they run once and are shared by every
-    budget; only video benchmarks are re-run per budget.
+    budget; only video benchmarks are re-run per budget. Every missing budget is one pass; `also`
+    (other evaluations of the base, e.g. the study's fixed budget) joins that pass.
     """
 
     budgets = [cfg.eval.frame_budget] if cfg.eval.frame_budget else list(cfg.sweep.frame_budgets)
-    video = [b for b in cfg.eval.benchmarks if get_benchmark(b, cfg.eval.protocol).modality == "video"]
+    video = video_benchmarks(cfg)
     out: dict[int | str, dict[str, Any]] = {}
     shared_image: dict[str, Any] | None = None
+    todo = []
     for b in budgets:
-        key = base_eval_key(cfg, inputs, b)
         path = output_dir(cfg) / "base_eval" / f"budget_{b}"
-        done, stamp = path / "scores.json", path / "key.json"
-        if done.exists() and stamp.exists() and json.loads(stamp.read_text()).get("key") == key:
-            out[b] = json.loads(done.read_text())
+        stamp = path / "key.json"
+        if (
+            (path / "scores.json").exists()
+            and stamp.exists()
+            and json.loads(stamp.read_text()).get("key") == base_eval_key(cfg, inputs, b)
+        ):
+            out[b] = json.loads((path / "scores.json").read_text())
+            shared_image = shared_image or {k: v for k, v in out[b].items() if k not in video}
         else:
-            names = None if shared_image is None else video
-            out[b] = {
-                **(shared_image or {}),
-                **evaluate_model(cfg, inputs.model_path, b, path, inputs.data_root, names),
-            }
-            done.write_text(json.dumps(out[b], indent=2))
-            stamp.write_text(json.dumps({"key": key}))
-        shared_image = {k: v for k, v in out[b].items() if k not in video}
-    return out
+            todo.append((b, path))
+    jobs = [  # one pass for every budget still missing; image benchmarks only in the first
+        EvalJob(path, b, None if shared_image is None and i == 0 else tuple(video)) for i, (b, path) in enumerate(todo)
+    ]
+    jobs += list(also)
+    scored = evaluate_jobs(cfg, inputs.model_path, jobs, inputs.data_root) if jobs else []
+    for (b, path), scores in zip(todo, scored):
+        shared_image = shared_image or {k: v for k, v in scores.items() if k not in video}
+        out[b] = {**shared_image, **scores}
+        (path / "scores.json").write_text(json.dumps(out[b], indent=2))
+        (path / "key.json").write_text(json.dumps({"key": base_eval_key(cfg, inputs, b)}))
+    return {b: out[b] for b in budgets}
 
 
 def base_eval_key(cfg: ExperimentConfig, inputs: Inputs, budget: int | str) -> str:
@@ -413,8 +435,9 @@ def _tuner(cfg: ExperimentConfig, inputs: Inputs) -> Any:
 Prepared = tuple[ExperimentConfig, Inputs, dict[int | str, dict[str, Any]]]  # what prepare_sweep returns
 
 
-def prepare_sweep(cfg: ExperimentConfig) -> Prepared:
-    """Everything before a sweep's trials: checks, inputs, the frame cache, the base's scores."""
+def prepare_sweep(cfg: ExperimentConfig, also_eval_base: Sequence[EvalJob] = ()) -> Prepared:
+    """Everything before a sweep's trials: checks, inputs, the frame cache, the base's scores
+    (`also_eval_base`: more evaluations of the base in the same pass, see `evaluate_base`)."""
 
     check_tracking(cfg)  # a missing tracker package fails before any cluster work
     cfg = resolve_models(anchored(cfg))  # so does a model id that cannot be resolved (workspace.py)
@@ -423,7 +446,7 @@ def prepare_sweep(cfg: ExperimentConfig) -> Prepared:
     prepare_frame_cache(cfg, inputs)  # decode once, before trials share it
     if HYBRID in cfg.sweep.frame_budgets:
         hybrid_training(cfg, inputs)  # predict the budgets once, before trials (maybe of other seeds) read them
-    return cfg, inputs, evaluate_base(cfg, inputs)
+    return cfg, inputs, evaluate_base(cfg, inputs, also_eval_base)
 
 
 def finish_sweep(cfg: ExperimentConfig, inputs: Inputs, base: dict[int | str, dict[str, Any]]) -> Path:

@@ -239,3 +239,78 @@ def test_resumed_rows_are_judged_afresh(tmp_path, data_root):
     _run(cfg, tmp_path / "out", data_root, again)
     assert again.seen == []  # the rows were kept, not recomputed ...
     assert [(r["extracted"], r["correct"]) for r in map(json.loads, _lines(path))] == judged  # ... but re-judged
+
+
+class BudgetEngine:
+    """Answers by the frames a row was decoded at (so a wrong budget shows in the scores); records them.
+    0: the contract's own number of frames."""
+
+    def __init__(self):
+        self.seen = []
+
+    def generate(self, rows):
+        self.seen += [(r["id"], r["decoded_at"]) for r in rows]
+        return ["red" if r["decoded_at"] >= 4 else "blue" for r in rows]
+
+
+def _decoding_pass(engine, passes):
+    """Stands in for runner.ray_predictor: each row decoded at its own frame_budget, else the pass's
+    (the DecodeStage's rule), counting passes (each would start a decode pool and an engine pool)."""
+
+    def make(cfg, model_path, budget):
+        passes.append(budget)
+        return local_predictor(
+            engine, 3, decode=lambda r: {**r, "decoded_at": int(r.get("frame_budget") or budget or 0)}
+        )
+
+    return make
+
+
+def test_several_jobs_share_one_pass_and_score_as_separate_evaluations(tmp_path, data_root, monkeypatch):
+    from videosft.eval import runner
+    from videosft.eval.runner import EvalJob, evaluate_jobs
+
+    cfg = _cfg()
+    passes, engine = [], BudgetEngine()
+    monkeypatch.setattr(runner, "ray_predictor", _decoding_pass(engine, passes))
+    jobs = [EvalJob(tmp_path / "own", 4, tuple(BENCHES)), EvalJob(tmp_path / "fixed_1", 1, ("synthetic_video",))]
+    both = evaluate_jobs(cfg, "/ckpt/a", jobs, str(data_root))
+    assert passes == [4]  # one pass for both budgets
+    videos = [(i, at) for i, at in engine.seen if "synthetic_video" in i]
+    assert sorted(at for _, at in videos) == [1] * 9 + [4] * 9  # each job's rows at its own budget
+    assert len([i for i, _ in engine.seen if "synthetic_image" in i]) == 7  # image rows only in the job asking
+
+    alone = []
+    for job in jobs:  # the same evaluations one pass each
+        out = tmp_path / "alone" / job.out_dir.name
+        alone.append(evaluate_model(cfg, "/ckpt/a", job.frame_budget, out, str(data_root), list(job.benchmarks)))
+    assert passes == [4, 4, 1]
+    assert both == alone  # every field of every benchmark's scores
+    assert both[0]["synthetic_video"]["overall"] != both[1]["synthetic_video"]["overall"]  # the budgets did differ
+    for job in jobs:
+        for name in job.benchmarks:
+            shared, _ = P.read_rows(P.predictions_path(job.out_dir, name))
+            separate, _ = P.read_rows(P.predictions_path(tmp_path / "alone" / job.out_dir.name, name))
+            assert shared == separate and len(shared) == (9 if name == "synthetic_video" else 7)
+
+    again = evaluate_jobs(cfg, "/ckpt/a", jobs, str(data_root))  # all finished: no pass at all
+    assert passes == [4, 4, 1]
+    for job_again, job_both in zip(again, both):
+        for name, scores in job_again.items():
+            assert scores["resumed"] == scores["n_items"] and scores["predicted"] == 0
+            drop = ("resumed", "predicted")
+            assert {k: v for k, v in scores.items() if k not in drop} == {
+                k: v for k, v in job_both[name].items() if k not in drop
+            }
+
+
+def test_jobs_at_the_contracts_own_budget_and_a_number_run_separately(tmp_path, data_root, monkeypatch):
+    from videosft.eval import runner
+    from videosft.eval.runner import EvalJob, evaluate_jobs
+
+    passes, engine = [], BudgetEngine()
+    monkeypatch.setattr(runner, "ray_predictor", _decoding_pass(engine, passes))
+    jobs = [EvalJob(tmp_path / "a", None, ("synthetic_video",)), EvalJob(tmp_path / "b", 2, ("synthetic_video",))]
+    evaluate_jobs(_cfg(), "/ckpt/a", jobs, str(data_root))
+    assert passes == [None, 2]  # "the contract's own" is not a number a row can carry
+    assert sorted(at for _, at in engine.seen) == [0] * 9 + [2] * 9
